@@ -1,0 +1,1 @@
+//! The async state store: AppState / Action / Effect / update / runtime.

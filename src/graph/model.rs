@@ -1,0 +1,64 @@
+//! Graph resources as they are on the wire (camelCase).
+use serde::{Deserialize, Serialize};
+
+/// The `$select` m365sync always sends when listing users: non-default properties such as
+/// `accountEnabled` are only returned when selected.
+pub const USER_SELECT: &[&str] = &[
+    "id",
+    "userPrincipalName",
+    "mail",
+    "displayName",
+    "givenName",
+    "surname",
+    "accountEnabled",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: String,
+    #[serde(default)]
+    pub user_principal_name: String,
+    #[serde(default)]
+    pub mail: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub given_name: Option<String>,
+    #[serde(default)]
+    pub surname: Option<String>,
+    #[serde(default)]
+    pub account_enabled: Option<bool>,
+}
+
+impl User {
+    /// The address a directory user is matched on: `mail`, else the UPN.
+    pub fn email(&self) -> &str {
+        match self.mail.as_deref() {
+            Some(m) if !m.is_empty() => m,
+            _ => &self.user_principal_name,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Domain {
+    pub id: String,
+    #[serde(default)]
+    pub authentication_type: Option<String>,
+    #[serde(default)]
+    pub is_default: bool,
+    #[serde(default)]
+    pub is_initial: bool,
+    #[serde(default)]
+    pub is_verified: bool,
+}
+
+/// One page of a Graph collection.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Page<T> {
+    pub value: Vec<T>,
+    #[serde(rename = "@odata.nextLink", default)]
+    pub next_link: Option<String>,
+}

@@ -1,0 +1,13 @@
+//! m365sync: provision directory users into a Microsoft 365 tenant from the terminal.
+//!
+//! Module map and the walls between modules: see DESIGN.md (the simulator in `sim` never
+//! imports the client's code, so a test compares two independent implementations).
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod directory;
+pub mod graph;
+pub mod keymap;
+pub mod sim;
+pub mod ui;

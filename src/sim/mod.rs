@@ -1,0 +1,1 @@
+//! The simulated tenant: an independent implementation of Microsoft's side (axum).
