@@ -96,8 +96,14 @@ pub struct ImportFailure {
 /// The outcome of importing one tenant user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImportOutcome {
-    Imported { tenant_user_id: String, directory_id: i64 },
-    AlreadyImported { tenant_user_id: String, directory_id: i64 },
+    Imported {
+        tenant_user_id: String,
+        directory_id: i64,
+    },
+    AlreadyImported {
+        tenant_user_id: String,
+        directory_id: i64,
+    },
     Failed(ImportFailure),
 }
 
@@ -113,10 +119,38 @@ pub struct DirectoryIndex {
 }
 
 impl DirectoryIndex {
+    /// O(1): a linked user is Imported; an address a directory user already holds is a
+    /// Conflict (the admin must link or rename, never a silent duplicate); a recorded failure
+    /// is Failed; anything else is New.
     pub fn classify(&self, user: &User) -> ImportStatus {
-        let _ = user;
-        todo!("directory: classify")
+        if self.linked.contains_key(&user.id) {
+            return ImportStatus::Imported;
+        }
+        if self.holder_of(user).is_some() {
+            return ImportStatus::Conflict;
+        }
+        if self.failed.contains_key(&user.id) {
+            return ImportStatus::Failed;
+        }
+        ImportStatus::New
     }
+
+    /// The directory user that already holds one of the tenant user's addresses (mail or UPN).
+    pub fn holder_of(&self, user: &User) -> Option<i64> {
+        addresses(user).find_map(|a| self.by_email.get(&a).map(|(id, _)| *id))
+    }
+}
+
+/// The tenant user's addresses, lower-cased: mail first, then the UPN when it differs.
+fn addresses(user: &User) -> impl Iterator<Item = String> + '_ {
+    let mail = user
+        .mail
+        .as_deref()
+        .filter(|m| !m.is_empty())
+        .map(str::to_lowercase);
+    let upn = Some(user.user_principal_name.to_lowercase())
+        .filter(|u| !u.is_empty() && Some(u) != mail.as_ref());
+    mail.into_iter().chain(upn)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,38 +159,559 @@ pub enum DirectoryError {
     Sql(#[from] rusqlite::Error),
     #[error("directory database {path}: {message}")]
     Open { path: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
 }
+
+/// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[
+    // 1: directory users, their link to an M365 account, import records.
+    "CREATE TABLE users (
+        id             INTEGER PRIMARY KEY,
+        email          TEXT NOT NULL,
+        email_lc       TEXT NOT NULL UNIQUE,
+        display_name   TEXT NOT NULL,
+        given_name     TEXT,
+        surname        TEXT,
+        tenant_user_id TEXT UNIQUE,
+        binding        TEXT NOT NULL DEFAULT 'unbound'
+                       CHECK (binding IN ('unbound', 'bound', 'blocked')),
+        created_at     TEXT NOT NULL,
+        updated_at     TEXT NOT NULL
+    );
+    CREATE TABLE import_records (
+        tenant_user_id      TEXT PRIMARY KEY,
+        user_principal_name TEXT NOT NULL,
+        outcome             TEXT NOT NULL CHECK (outcome IN ('imported', 'failed')),
+        kind                TEXT,
+        message             TEXT,
+        at                  TEXT NOT NULL
+    );",
+];
 
 pub struct Directory {
     conn: rusqlite::Connection,
 }
 
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn binding_from_str(s: &str) -> BindingState {
+    match s {
+        "bound" => BindingState::Bound,
+        "blocked" => BindingState::Blocked,
+        _ => BindingState::Unbound,
+    }
+}
+
+fn binding_str(b: BindingState) -> &'static str {
+    match b {
+        BindingState::Unbound => "unbound",
+        BindingState::Bound => "bound",
+        BindingState::Blocked => "blocked",
+    }
+}
+
+/// Plausible enough to be a directory key: one `@` with text on both sides, no spaces.
+fn looks_like_email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.contains('@')
+                && !s.chars().any(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
 impl Directory {
     pub fn open(path: &Path) -> Result<Directory, DirectoryError> {
-        let _ = path;
-        todo!("directory: open")
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| DirectoryError::Open {
+                path: parent.display().to_string(),
+                message: e.to_string(),
+            })?;
+        }
+        let conn = rusqlite::Connection::open(path).map_err(|e| DirectoryError::Open {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Self::setup(conn, true)
     }
+
     pub fn open_in_memory() -> Result<Directory, DirectoryError> {
-        todo!("directory: open_in_memory")
+        Self::setup(rusqlite::Connection::open_in_memory()?, false)
     }
+
+    fn setup(conn: rusqlite::Connection, wal: bool) -> Result<Directory, DirectoryError> {
+        // A second process (another admin, a cron sync) waits for the writer instead of failing.
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        if wal {
+            let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                tracing::warn!(mode, "directory database is not in WAL mode");
+            }
+        }
+        conn.execute_batch("PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;")?;
+        let mut dir = Directory { conn };
+        dir.migrate()?;
+        Ok(dir)
+    }
+
+    fn migrate(&mut self) -> Result<(), DirectoryError> {
+        // IMMEDIATE: two processes starting at once must not both run a migration.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let version = usize::try_from(version).unwrap_or(usize::MAX);
+        if version > MIGRATIONS.len() {
+            return Err(DirectoryError::Invalid(format!(
+                "the directory database has schema version {version}, newer than this m365sync \
+                 understands ({}): upgrade m365sync",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     pub fn users(&self) -> Result<Vec<DirectoryUser>, DirectoryError> {
-        let _ = &self.conn;
-        todo!("directory: users")
+        let mut stmt = self.conn.prepare(
+            "SELECT id, email, display_name, given_name, surname, tenant_user_id, binding
+             FROM users ORDER BY display_name COLLATE NOCASE, id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(DirectoryUser {
+                id: r.get(0)?,
+                email: r.get(1)?,
+                display_name: r.get(2)?,
+                given_name: r.get(3)?,
+                surname: r.get(4)?,
+                tenant_user_id: r.get(5)?,
+                binding: binding_from_str(&r.get::<_, String>(6)?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
+
     pub fn index(&self) -> Result<DirectoryIndex, DirectoryError> {
-        todo!("directory: index")
+        let mut index = DirectoryIndex::default();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, email_lc, tenant_user_id FROM users")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let tenant: Option<String> = r.get(2)?;
+            if let Some(t) = &tenant {
+                index.linked.insert(t.clone(), id);
+            }
+            index.by_email.insert(r.get(1)?, (id, tenant));
+        }
+        for f in self.failures()? {
+            index.failed.insert(f.tenant_user_id.clone(), f);
+        }
+        Ok(index)
     }
+
     pub fn add_user(&mut self, user: &NewDirectoryUser) -> Result<i64, DirectoryError> {
-        let _ = user;
-        todo!("directory: add_user")
+        let email = user.email.trim();
+        if !looks_like_email(email) {
+            return Err(DirectoryError::Invalid(format!(
+                "`{}` is not an email address",
+                user.email
+            )));
+        }
+        let now = now_rfc3339();
+        let display = if user.display_name.trim().is_empty() {
+            email.to_string()
+        } else {
+            user.display_name.trim().to_string()
+        };
+        match self.conn.execute(
+            "INSERT INTO users (email, email_lc, display_name, given_name, surname, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            rusqlite::params![email, email.to_lowercase(), display, user.given_name, user.surname, now],
+        ) {
+            Ok(_) => Ok(self.conn.last_insert_rowid()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(DirectoryError::Invalid(format!(
+                    "a directory user with the email {email} already exists"
+                )))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
-    /// Import tenant users as directory users linked to them. A user whose email a directory
-    /// user already has fails with `email-exists` (no duplicate is created).
+
+    /// Import tenant users as directory users linked to them. A user whose address a
+    /// directory user already holds fails with `email-exists`: no duplicate is created.
+    /// One write transaction for the whole batch: all or nothing if the process dies.
     pub fn import(&mut self, users: &[User]) -> Result<Vec<ImportOutcome>, DirectoryError> {
-        let _ = users;
-        todo!("directory: import")
+        let now = now_rfc3339();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut outcomes = Vec::with_capacity(users.len());
+        {
+            let mut linked_to = tx.prepare("SELECT id FROM users WHERE tenant_user_id = ?1")?;
+            let mut holder =
+                tx.prepare("SELECT id, email, tenant_user_id FROM users WHERE email_lc = ?1")?;
+            let mut insert = tx.prepare(
+                "INSERT INTO users (email, email_lc, display_name, given_name, surname,
+                                    tenant_user_id, binding, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+            )?;
+            let mut record = tx.prepare(
+                "INSERT INTO import_records (tenant_user_id, user_principal_name, outcome, kind, message, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(tenant_user_id) DO UPDATE SET user_principal_name = excluded.user_principal_name,
+                   outcome = excluded.outcome, kind = excluded.kind, message = excluded.message, at = excluded.at",
+            )?;
+            for user in users {
+                let existing: Option<i64> = linked_to
+                    .query_row([&user.id], |r| r.get(0))
+                    .map(Some)
+                    .or_else(|e| match e {
+                        rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                        e => Err(e),
+                    })?;
+                if let Some(directory_id) = existing {
+                    outcomes.push(ImportOutcome::AlreadyImported {
+                        tenant_user_id: user.id.clone(),
+                        directory_id,
+                    });
+                    continue;
+                }
+                let email = user.email().trim().to_string();
+                let failure = |kind: &str, message: String| ImportFailure {
+                    tenant_user_id: user.id.clone(),
+                    user_principal_name: user.user_principal_name.clone(),
+                    kind: kind.to_string(),
+                    message,
+                    at: now.clone(),
+                };
+                let mut failed = None;
+                if !looks_like_email(&email) {
+                    failed = Some(failure(
+                        "email-invalid",
+                        format!("the account has no usable email address (`{email}`)"),
+                    ));
+                } else {
+                    for address in addresses(user) {
+                        let held: Option<(i64, String, Option<String>)> = holder
+                            .query_row([&address], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                            .map(Some)
+                            .or_else(|e| match e {
+                                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                                e => Err(e),
+                            })?;
+                        if let Some((id, held_email, link)) = held {
+                            let linked = match link {
+                                Some(t) => format!(", linked to another M365 account ({t})"),
+                                None => String::new(),
+                            };
+                            failed = Some(failure(
+                                "email-exists",
+                                format!(
+                                    "directory user #{id} already has the email {held_email}{linked}; \
+                                     link that user to this account instead of importing a duplicate"
+                                ),
+                            ));
+                            break;
+                        }
+                    }
+                }
+                if let Some(f) = failed {
+                    record.execute(rusqlite::params![
+                        f.tenant_user_id,
+                        f.user_principal_name,
+                        "failed",
+                        f.kind,
+                        f.message,
+                        f.at
+                    ])?;
+                    outcomes.push(ImportOutcome::Failed(f));
+                    continue;
+                }
+                let display = user
+                    .display_name
+                    .clone()
+                    .filter(|d| !d.trim().is_empty())
+                    .unwrap_or_else(|| email.clone());
+                let binding = match user.account_enabled {
+                    Some(false) => BindingState::Blocked,
+                    _ => BindingState::Bound,
+                };
+                insert.execute(rusqlite::params![
+                    email,
+                    email.to_lowercase(),
+                    display,
+                    user.given_name,
+                    user.surname,
+                    user.id,
+                    binding_str(binding),
+                    now
+                ])?;
+                let directory_id = tx.last_insert_rowid();
+                record.execute(rusqlite::params![
+                    user.id,
+                    user.user_principal_name,
+                    "imported",
+                    None::<String>,
+                    None::<String>,
+                    now
+                ])?;
+                outcomes.push(ImportOutcome::Imported {
+                    tenant_user_id: user.id.clone(),
+                    directory_id,
+                });
+            }
+        }
+        tx.commit()?;
+        Ok(outcomes)
     }
+
+    /// Link an existing directory user to a tenant account (resolves an import conflict).
+    pub fn link(&mut self, directory_id: i64, user: &User) -> Result<(), DirectoryError> {
+        let now = now_rfc3339();
+        let binding = match user.account_enabled {
+            Some(false) => BindingState::Blocked,
+            _ => BindingState::Bound,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let changed = tx.execute(
+            "UPDATE users SET tenant_user_id = ?2, binding = ?3, updated_at = ?4
+             WHERE id = ?1 AND tenant_user_id IS NULL",
+            rusqlite::params![directory_id, user.id, binding_str(binding), now],
+        )?;
+        if changed == 0 {
+            return Err(DirectoryError::Invalid(format!(
+                "directory user #{directory_id} does not exist or is already linked"
+            )));
+        }
+        tx.execute(
+            "INSERT INTO import_records (tenant_user_id, user_principal_name, outcome, at)
+             VALUES (?1, ?2, 'imported', ?3)
+             ON CONFLICT(tenant_user_id) DO UPDATE SET outcome = 'imported', kind = NULL,
+               message = NULL, at = excluded.at",
+            rusqlite::params![user.id, user.user_principal_name, now],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     pub fn failures(&self) -> Result<Vec<ImportFailure>, DirectoryError> {
-        todo!("directory: failures")
+        let mut stmt = self.conn.prepare(
+            "SELECT tenant_user_id, user_principal_name, COALESCE(kind, 'unknown'),
+                    COALESCE(message, ''), at
+             FROM import_records WHERE outcome = 'failed' ORDER BY at, tenant_user_id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(ImportFailure {
+                tenant_user_id: r.get(0)?,
+                user_principal_name: r.get(1)?,
+                kind: r.get(2)?,
+                message: r.get(3)?,
+                at: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant_user(id: &str, upn: &str, mail: Option<&str>) -> User {
+        User {
+            id: id.into(),
+            user_principal_name: upn.into(),
+            mail: mail.map(Into::into),
+            display_name: Some(format!("User {id}")),
+            account_enabled: Some(true),
+            ..Default::default()
+        }
+    }
+
+    fn new_user(email: &str) -> NewDirectoryUser {
+        NewDirectoryUser {
+            email: email.into(),
+            display_name: email.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn classify_covers_every_status() {
+        let mut d = Directory::open_in_memory().unwrap();
+        d.add_user(&new_user("Ada@Example.com")).unwrap();
+        d.import(&[tenant_user("t-linked", "linked@example.com", None)])
+            .unwrap();
+        let idx = d.index().unwrap();
+        assert_eq!(
+            idx.classify(&tenant_user("t-linked", "x@example.com", None)),
+            ImportStatus::Imported
+        );
+        // mail matches case-insensitively
+        assert_eq!(
+            idx.classify(&tenant_user(
+                "t1",
+                "other@example.com",
+                Some("ada@example.COM")
+            )),
+            ImportStatus::Conflict
+        );
+        // the UPN also counts when mail differs
+        assert_eq!(
+            idx.classify(&tenant_user(
+                "t2",
+                "ADA@example.com",
+                Some("a.l@example.com")
+            )),
+            ImportStatus::Conflict
+        );
+        assert_eq!(
+            idx.classify(&tenant_user("t3", "new@example.com", None)),
+            ImportStatus::New
+        );
+    }
+
+    #[test]
+    fn import_links_and_a_conflict_creates_no_duplicate() {
+        let mut d = Directory::open_in_memory().unwrap();
+        let ada = d.add_user(&new_user("ada@example.com")).unwrap();
+        let mut disabled = tenant_user("t2", "bob@example.com", Some("bob@example.com"));
+        disabled.account_enabled = Some(false);
+        let out = d
+            .import(&[
+                tenant_user("t1", "ada@example.com", Some("ada@example.com")),
+                disabled,
+            ])
+            .unwrap();
+        match &out[0] {
+            ImportOutcome::Failed(f) => {
+                assert_eq!(f.kind, "email-exists");
+                assert!(f.message.contains(&format!("#{ada}")), "{}", f.message);
+            }
+            other => panic!("expected a conflict failure, got {other:?}"),
+        }
+        assert!(matches!(out[1], ImportOutcome::Imported { .. }));
+        let users = d.users().unwrap();
+        assert_eq!(users.len(), 2, "no duplicate for the conflict");
+        let bob = users.iter().find(|u| u.email == "bob@example.com").unwrap();
+        assert_eq!(bob.tenant_user_id.as_deref(), Some("t2"));
+        assert_eq!(bob.binding, BindingState::Blocked);
+        let ada_row = users.iter().find(|u| u.id == ada).unwrap();
+        assert_eq!(ada_row.binding, BindingState::Unbound);
+
+        // the failure is kept for the Errors tab, and a re-import is a no-op
+        assert_eq!(d.failures().unwrap().len(), 1);
+        let again = d
+            .import(&[tenant_user("t2", "bob@example.com", None)])
+            .unwrap();
+        assert!(matches!(again[0], ImportOutcome::AlreadyImported { .. }));
+        assert_eq!(d.users().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn linking_resolves_a_conflict() {
+        let mut d = Directory::open_in_memory().unwrap();
+        let ada = d.add_user(&new_user("ada@example.com")).unwrap();
+        let t = tenant_user("t1", "ada@example.com", None);
+        d.import(std::slice::from_ref(&t)).unwrap();
+        d.link(ada, &t).unwrap();
+        let idx = d.index().unwrap();
+        assert_eq!(idx.classify(&t), ImportStatus::Imported);
+        assert!(d.failures().unwrap().is_empty());
+        assert!(d.link(ada, &t).is_err(), "already linked");
+    }
+
+    #[test]
+    fn an_account_without_a_usable_address_fails_and_shows_as_failed() {
+        let mut d = Directory::open_in_memory().unwrap();
+        let odd = tenant_user("t9", "no-at-sign", None);
+        let out = d.import(std::slice::from_ref(&odd)).unwrap();
+        assert!(matches!(&out[0], ImportOutcome::Failed(f) if f.kind == "email-invalid"));
+        assert_eq!(d.index().unwrap().classify(&odd), ImportStatus::Failed);
+    }
+
+    #[test]
+    fn add_user_rejects_duplicates_and_non_addresses() {
+        let mut d = Directory::open_in_memory().unwrap();
+        d.add_user(&new_user("a@example.com")).unwrap();
+        assert!(d.add_user(&new_user("A@example.com")).is_err());
+        assert!(d.add_user(&new_user("not an email")).is_err());
+        assert!(d.add_user(&new_user("a b@example.com")).is_err());
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/d.sqlite3");
+        {
+            let mut d = Directory::open(&path).unwrap();
+            d.add_user(&new_user("a@example.com")).unwrap();
+        }
+        let d = Directory::open(&path).unwrap();
+        assert_eq!(d.users().unwrap().len(), 1);
+        d.conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(d);
+        let err = Directory::open(&path).err().expect("newer schema refused");
+        assert!(err.to_string().contains("upgrade m365sync"), "{err}");
+    }
+
+    #[test]
+    fn two_processes_writing_at_once_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.sqlite3");
+        Directory::open(&path).unwrap();
+        let writers: Vec<_> = (0..2)
+            .map(|w| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    // A separate connection is what a second process has.
+                    let mut d = Directory::open(&path).unwrap();
+                    for i in 0..200 {
+                        let users = vec![tenant_user(
+                            &format!("t{w}-{i}"),
+                            &format!("u{w}-{i}@example.com"),
+                            None,
+                        )];
+                        d.import(&users).unwrap();
+                        d.add_user(&new_user(&format!("d{w}-{i}@example.com")))
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        let d = Directory::open(&path).unwrap();
+        assert_eq!(d.users().unwrap().len(), 800);
+        let ok: String = d
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok");
     }
 }
