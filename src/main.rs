@@ -1,1 +1,85 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+use m365sync::cli::{Cli, Command};
+use m365sync::config::Settings;
+
+/// Logs go to a daily file under the data dir, never to the terminal (the TUI owns it), and
+/// never carry a token or secret. `M365SYNC_LOG` sets the filter (default `info`).
+fn init_logging(settings: &Settings) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let dir = settings.log_dir();
+    std::fs::create_dir_all(&dir).ok()?;
+    let appender = tracing_appender::rolling::daily(dir, "m365sync.log");
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("M365SYNC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false)
+        .try_init()
+        .ok()?;
+    Some(guard)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut stdout = std::io::stdout();
+    match cli.command {
+        Some(Command::Sim(args)) => {
+            m365sync::sim::run_cli(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Demo) => {
+            m365sync::demo::run().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        command => {
+            let settings = cli.global.settings()?;
+            let _guard = init_logging(&settings);
+            match command {
+                None => {
+                    m365sync::app::run_tui(settings, m365sync::app::TuiOptions::default()).await?;
+                }
+                Some(Command::Login(secret)) => {
+                    m365sync::cli::login(&settings, &secret, &mut stdout).await?
+                }
+                Some(Command::Logout) => m365sync::cli::logout(&settings, &mut stdout)?,
+                Some(Command::Status) => {
+                    if !m365sync::cli::status(&settings, &mut stdout)? {
+                        return Ok(ExitCode::FAILURE);
+                    }
+                }
+                Some(Command::Users(args)) => {
+                    m365sync::cli::users(&settings, &args, &mut stdout).await?
+                }
+                Some(Command::Sim(_)) | Some(Command::Demo) => unreachable!(),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            // A closed stdout (`m365sync users | head`) is not an error worth a message.
+            if e
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -119,20 +119,19 @@ pub struct DirectoryIndex {
 }
 
 impl DirectoryIndex {
-    /// O(1): a linked user is Imported; an address a directory user already holds is a
-    /// Conflict (the admin must link or rename, never a silent duplicate); a recorded failure
-    /// is Failed; anything else is New.
+    /// O(1): a linked user is Imported; one whose last import attempt failed is Failed
+    /// (Errors says why); an address a directory user already holds is a Conflict (the admin
+    /// must link or rename, never a silent duplicate); anything else is New.
     pub fn classify(&self, user: &User) -> ImportStatus {
         if self.linked.contains_key(&user.id) {
-            return ImportStatus::Imported;
+            ImportStatus::Imported
+        } else if self.failed.contains_key(&user.id) {
+            ImportStatus::Failed
+        } else if self.holder_of(user).is_some() {
+            ImportStatus::Conflict
+        } else {
+            ImportStatus::New
         }
-        if self.holder_of(user).is_some() {
-            return ImportStatus::Conflict;
-        }
-        if self.failed.contains_key(&user.id) {
-            return ImportStatus::Failed;
-        }
-        ImportStatus::New
     }
 
     /// The directory user that already holds one of the tenant user's addresses (mail or UPN).
@@ -623,8 +622,12 @@ mod tests {
         let ada_row = users.iter().find(|u| u.id == ada).unwrap();
         assert_eq!(ada_row.binding, BindingState::Unbound);
 
-        // the failure is kept for the Errors tab, and a re-import is a no-op
+        // the failure is kept for the Errors tab and the user now shows as Failed
         assert_eq!(d.failures().unwrap().len(), 1);
+        let conflict = tenant_user("t1", "ada@example.com", Some("ada@example.com"));
+        assert_eq!(d.index().unwrap().classify(&conflict), ImportStatus::Failed);
+        // a re-import is a no-op
+
         let again = d
             .import(&[tenant_user("t2", "bob@example.com", None)])
             .unwrap();

@@ -1,0 +1,185 @@
+//! `m365sync demo`: the whole console against the built-in simulated tenant, in a throwaway
+//! data dir, with a directory seeded so that every import status shows up.
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::config::Settings;
+use crate::directory::{Directory, NewDirectoryUser};
+use crate::graph::User;
+use crate::sim::{Sim, SimOptions};
+
+/// The seed the simulator serves by default; the demo reads the same file to know which
+/// tenant users to import, collide with or leave new.
+const SEED: &str = include_str!("../assets/demo-tenant.json");
+
+/// How long the demo "person" takes to approve the device code, so the sign-in step is seen.
+pub const APPROVE_AFTER: Duration = Duration::from_millis(2500);
+
+#[derive(serde::Deserialize)]
+struct Seed {
+    users: Vec<User>,
+    domains: Vec<crate::graph::Domain>,
+}
+
+/// What the demo directory holds, by construction.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SeedSummary {
+    pub imported: usize,
+    pub conflicts: usize,
+    pub failed: usize,
+    pub directory_only: usize,
+}
+
+/// Seed a directory from the demo tenant: tenant users 1..=40 imported (linked); 41..=52
+/// held by unlinked directory users with the same email (Conflict), of which three were
+/// already tried (Failed); a few directory-only people; one on the unverified domain.
+pub fn seed_directory(dir: &mut Directory) -> Result<SeedSummary> {
+    let seed: Seed = serde_json::from_str(SEED).context("parsing the demo seed")?;
+    let users = &seed.users;
+    anyhow::ensure!(users.len() > 60, "the demo seed has too few users");
+    let mut summary = SeedSummary::default();
+
+    // users[0] is the admin who signs in: leave it New.
+    summary.imported = dir
+        .import(&users[1..=40])?
+        .iter()
+        .filter(|o| matches!(o, crate::directory::ImportOutcome::Imported { .. }))
+        .count();
+
+    for u in &users[41..=52] {
+        let parts = u.display_name.clone().unwrap_or_default();
+        dir.add_user(&NewDirectoryUser {
+            email: u.email().to_string(),
+            display_name: parts,
+            given_name: u.given_name.clone(),
+            surname: u.surname.clone(),
+        })?;
+        summary.conflicts += 1;
+    }
+    // An admin already tried to import three of them: those failed, with the reason kept.
+    summary.failed = dir
+        .import(&users[41..=43])?
+        .iter()
+        .filter(|o| matches!(o, crate::directory::ImportOutcome::Failed(_)))
+        .count();
+    summary.conflicts -= summary.failed;
+
+    let default_domain = seed
+        .domains
+        .iter()
+        .find(|d| d.is_default)
+        .map(|d| d.id.clone())
+        .context("the demo seed has no default domain")?;
+    let unverified = seed
+        .domains
+        .iter()
+        .find(|d| !d.is_verified)
+        .map(|d| d.id.clone())
+        .context("the demo seed has no unverified domain")?;
+    let local_only = [
+        ("Aiyana", "Whitehorse", &default_domain),
+        ("Bogdan", "Kowalczyk", &default_domain),
+        ("Chiara", "Esposito", &default_domain),
+        ("Dmitri", "Volkov", &default_domain),
+        ("Efua", "Mensah", &default_domain),
+        ("Farid", "Haddad", &default_domain),
+        ("Greta", "Lindqvist", &default_domain),
+        ("Hiroshi", "Tanabe", &unverified),
+    ];
+    for (given, sur, domain) in local_only {
+        dir.add_user(&NewDirectoryUser {
+            email: format!("{}.{}@{}", given.to_lowercase(), sur.to_lowercase(), domain),
+            display_name: format!("{given} {sur}"),
+            given_name: Some(given.to_string()),
+            surname: Some(sur.to_string()),
+        })?;
+        summary.directory_only += 1;
+    }
+    Ok(summary)
+}
+
+/// Start the simulator and a throwaway data dir, and the settings that point at them.
+pub async fn prepare(data_dir: &std::path::Path) -> Result<(Sim, Settings)> {
+    // A short poll interval keeps the sign-in step brief without hiding it.
+    let sim = Sim::start(SimOptions {
+        device_code_interval: 1,
+        ..SimOptions::default()
+    })
+        .await
+        .context("starting the simulated tenant")?;
+    let settings = Settings {
+        authority: sim.base_url.clone(),
+        graph_url: format!("{}/v1.0", sim.base_url),
+        tenant: Some(sim.tenant_id.clone()),
+        client_id: Some(sim.public_client_id.clone()),
+        ca_file: None,
+        data_dir: data_dir.to_path_buf(),
+    };
+    let mut dir = Directory::open(&settings.db_path())?;
+    seed_directory(&mut dir)?;
+    Ok((sim, settings))
+}
+
+/// Approve every device code `APPROVE_AFTER` after it appears, as a person on their phone.
+pub fn auto_approve(sim: &Sim) -> tokio::task::JoinHandle<()> {
+    let sim = sim.clone();
+    tokio::spawn(async move {
+        let mut seen: std::collections::HashMap<String, tokio::time::Instant> = Default::default();
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let now = tokio::time::Instant::now();
+            for code in sim.pending_user_codes() {
+                let first = *seen.entry(code.clone()).or_insert(now);
+                if now.duration_since(first) >= APPROVE_AFTER {
+                    sim.approve(&code);
+                }
+            }
+        }
+    })
+}
+
+pub async fn run() -> Result<()> {
+    // Never the user's real data dir: the demo must not leave anything behind.
+    let data_dir = tempfile::Builder::new()
+        .prefix("m365sync-demo-")
+        .tempdir()
+        .context("creating the demo's throwaway data dir")?;
+    let (sim, settings) = prepare(data_dir.path()).await?;
+    let approver = auto_approve(&sim);
+    let result = crate::app::run_tui(
+        settings,
+        crate::app::TuiOptions {
+            demo_banner: Some("DEMO: simulated tenant".to_string()),
+            ..Default::default()
+        },
+    )
+    .await;
+    approver.abort();
+    sim.shutdown().await;
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::ImportStatus;
+
+    #[test]
+    fn the_demo_directory_shows_every_status() {
+        let mut dir = Directory::open_in_memory().unwrap();
+        let s = seed_directory(&mut dir).unwrap();
+        assert_eq!(s.imported, 40);
+        assert_eq!(s.failed, 3);
+        assert_eq!(s.conflicts, 9);
+        let seed: Seed = serde_json::from_str(SEED).unwrap();
+        let idx = dir.index().unwrap();
+        let count = |st| seed.users.iter().filter(|u| idx.classify(u) == st).count();
+        assert_eq!(count(ImportStatus::Imported), 40);
+        assert_eq!(count(ImportStatus::Failed), 3);
+        assert_eq!(count(ImportStatus::Conflict), 9);
+        assert_eq!(count(ImportStatus::New), seed.users.len() - 52);
+        let users = dir.users().unwrap();
+        assert!(users.iter().any(|u| u.email.ends_with("@northwind-labs.io")));
+    }
+}
