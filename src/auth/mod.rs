@@ -340,8 +340,11 @@ impl Authenticator {
                 // The device-token request is fixed by oauth2 to its standard error type,
                 // which drops Microsoft's error_codes and trace_id: read them from the body
                 // our HTTP closure kept, falling back to what oauth2 parsed.
+                // (oauth2 also makes up `expired_token` itself when its deadline passes, so
+                // the captured body is used only when it is the same error.)
                 oauth::captured(&capture)
                     .and_then(|c| serde_json::from_slice::<MsErrorResponse>(&c.error_body).ok())
+                    .filter(|m| m.error == dce.error().as_ref())
                     .unwrap_or_else(|| MsErrorResponse {
                         error: dce.error().as_ref().to_string(),
                         error_description: dce.error_description().cloned(),
