@@ -106,6 +106,17 @@ async fn one_user(State(st): State<St>, Path(id): Path<String>) -> Response {
             r.headers_mut().insert("retry-after", "3600".parse().unwrap());
             r
         }
+        "auth-then-throttle" if n == 1 => envelope(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Access token has expired or is not yet valid.",
+            "r401",
+        ),
+        "auth-then-throttle" if n == 2 => {
+            let mut r = envelope(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests.", "r429");
+            r.headers_mut().insert("retry-after", "0".parse().unwrap());
+            r
+        }
         "html502" => (StatusCode::BAD_GATEWAY, [("request-id", "rh")], "<html><body>Bad Gateway</body></html>").into_response(),
         _ => Json(json!({"id": id, "userPrincipalName": id, "accountEnabled": false})).into_response(),
     }
@@ -351,4 +362,42 @@ async fn a_failing_token_source_is_an_auth_error() {
     );
     assert!(matches!(g.get_user("x").await, Err(GraphError::Auth(_))));
     assert!(st.lock().unwrap().user_ids.is_empty());
+}
+
+#[tokio::test]
+async fn a_401_forces_one_refresh_and_later_retries_use_the_cached_token() {
+    struct Counting(Mutex<Vec<bool>>);
+    impl TokenSource for Counting {
+        fn token(&self, force: bool) -> futures::future::BoxFuture<'_, Result<String, GraphError>> {
+            self.0.lock().unwrap().push(force);
+            Box::pin(async { Ok("t".to_string()) })
+        }
+    }
+    let (base, _st) = serve().await;
+    let src = Arc::new(Counting(Mutex::new(Vec::new())));
+    let g = GraphClient::new(
+        m365sync::config::http_client(None).unwrap(),
+        &format!("{base}/v1.0"),
+        src.clone(),
+    )
+    .with_retry(fast());
+    assert_eq!(
+        g.get_user("auth-then-throttle").await.unwrap().id,
+        "auth-then-throttle"
+    );
+    assert_eq!(*src.0.lock().unwrap(), vec![false, true, false]);
+}
+
+#[tokio::test]
+async fn transport_errors_say_why() {
+    m365sync::config::install_crypto_provider();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    let g = client(&format!("http://{addr}"));
+    let e = g.get_user("x").await.unwrap_err();
+    assert!(
+        matches!(&e, GraphError::Transport(m) if m.to_lowercase().contains("refused")),
+        "{e:?}"
+    );
 }

@@ -197,7 +197,7 @@ impl Authenticator {
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|e| AuthError::Transport(e.to_string()))?;
+            .map_err(|e| AuthError::Transport(crate::graph::client::error_chain(&e)))?;
         let status = resp.status().as_u16();
         let location = resp
             .headers()
@@ -207,7 +207,7 @@ impl Authenticator {
         let body = resp
             .bytes()
             .await
-            .map_err(|e| AuthError::Transport(e.to_string()))?;
+            .map_err(|e| AuthError::Transport(crate::graph::client::error_chain(&e)))?;
         if !(200..300).contains(&status) {
             // e.g. 400 {"error":"invalid_tenant","error_codes":[90002],...} for a wrong tenant.
             return Err(oauth::non_oauth_answer(&oauth::Captured {

@@ -179,7 +179,9 @@ pub fn map_error<T: ErrorResponse + 'static>(
     let last = captured(capture);
     match err {
         RequestTokenError::ServerResponse(e) => server(e),
-        RequestTokenError::Request(e) => AuthError::Transport(e.without_url().to_string()),
+        RequestTokenError::Request(e) => {
+            AuthError::Transport(crate::graph::client::error_chain(&e.without_url()))
+        }
         RequestTokenError::Parse(e, _body) => match last {
             Some(c) if !(200..300).contains(&c.status) => non_oauth_answer(&c),
             _ => AuthError::Malformed(format!(

@@ -79,6 +79,22 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
     Some(Duration::try_from(delta).unwrap_or(Duration::ZERO))
 }
 
+/// An error and its sources ("error sending request: ...: Connection refused"): reqwest's
+/// own Display stops at the outermost layer.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !out.contains(&t) {
+            out.push_str(": ");
+            out.push_str(&t);
+        }
+        src = s.source();
+    }
+    out
+}
+
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers
         .get(RETRY_AFTER)
@@ -195,9 +211,10 @@ impl GraphClient {
         self.request(Method::GET, url, None).await
     }
 
-    /// Any Graph request with a JSON body. Same token and retry rules as GET, except that a
-    /// request that is not idempotent (POST, PATCH) is retried only when Graph certainly did
-    /// not act on it: 429, and 503 (never after a transport error or a 504).
+    /// Any Graph request with an optional JSON body. Same token and retry rules as GET,
+    /// except that a request that is not idempotent (POST, PATCH) is retried only on answers
+    /// that say "not processed, come back later" (429, 503), never after a transport error or
+    /// a 504, where Graph may have acted on it.
     pub async fn request(
         &self,
         method: Method,
@@ -211,9 +228,11 @@ impl GraphClient {
         );
         let mut attempt: u32 = 0;
         let mut refreshed = false;
+        let mut force_refresh = false;
         loop {
             attempt += 1;
-            let token = self.tokens.token(refreshed).await?;
+            let token = self.tokens.token(force_refresh).await?;
+            force_refresh = false;
             let mut req = self
                 .http
                 .request(method.clone(), url.as_str())
@@ -225,9 +244,9 @@ impl GraphClient {
                     .body(body.clone());
             }
             let outcome = match req.send().await {
-                Ok(resp) => {
+                Ok(mut resp) => {
                     let status = resp.status();
-                    let headers = resp.headers().clone();
+                    let headers = std::mem::take(resp.headers_mut());
                     match resp.bytes().await {
                         Ok(body) => Ok((status, headers, body)),
                         Err(e) => Err(e),
@@ -238,7 +257,7 @@ impl GraphClient {
             let (status, headers, body) = match outcome {
                 Ok(x) => x,
                 Err(e) => {
-                    let err = GraphError::Transport(e.without_url().to_string());
+                    let err = GraphError::Transport(error_chain(&e.without_url()));
                     if idempotent && attempt < self.retry.max_attempts {
                         let wait = self.retry.backoff(attempt);
                         tracing::warn!(%method, %url, attempt, ?wait, error = %err, "Graph transport error, retrying");
@@ -263,6 +282,7 @@ impl GraphClient {
                 // this retry does not count as an attempt.
                 tracing::info!(%method, %url, "Graph answered 401, refreshing the token");
                 refreshed = true;
+                force_refresh = true;
                 attempt -= 1;
                 continue;
             }
