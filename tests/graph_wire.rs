@@ -401,3 +401,74 @@ async fn transport_errors_say_why() {
         "{e:?}"
     );
 }
+
+/// Rough check of the paging overhead against raw paging (the real benchmark lives in
+/// benches/). `cargo test --release --test graph_wire -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn paging_overhead_vs_raw() {
+    use m365sync::graph::model::Page;
+    use m365sync::graph::User;
+    m365sync::config::install_crypto_provider();
+    const TOTAL: usize = 100_000;
+    const TOP: usize = 999;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let pages: Vec<bytes::Bytes> = (0..TOTAL.div_ceil(TOP))
+        .map(|p| {
+            let value: Vec<_> = (p * TOP..((p + 1) * TOP).min(TOTAL)).map(user).collect();
+            let mut body = json!({"@odata.context": "x", "value": value});
+            if (p + 1) * TOP < TOTAL {
+                body["@odata.nextLink"] = json!(format!("{base}/v1.0/users?$skiptoken={}", p + 1));
+            }
+            bytes::Bytes::from(serde_json::to_vec(&body).unwrap())
+        })
+        .collect();
+    let pages = Arc::new(pages);
+    let app = Router::new().route(
+        "/v1.0/users",
+        get(move |Query(q): Query<HashMap<String, String>>| {
+            let pages = pages.clone();
+            async move {
+                let i: usize = q.get("$skiptoken").map(|s| s.parse().unwrap()).unwrap_or(0);
+                ([("content-type", "application/json")], pages[i].clone())
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let http = m365sync::config::http_client(None).unwrap();
+    let g = client(&base);
+    for round in 0..3 {
+        let t0 = Instant::now();
+        let mut next = Some(format!("{base}/v1.0/users?$top={TOP}"));
+        let mut n = 0;
+        while let Some(url) = next {
+            let body = http
+                .get(&url)
+                .bearer_auth("tok")
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            let page: Page<User> = serde_json::from_slice(&body).unwrap();
+            n += page.value.len();
+            next = page.next_link;
+        }
+        let raw = t0.elapsed();
+        assert_eq!(n, TOTAL);
+        let t0 = Instant::now();
+        let mut s = g.list_users(TOP as u32);
+        let mut n = 0;
+        while let Some(p) = s.next().await {
+            n += p.unwrap().len();
+        }
+        let ours = t0.elapsed();
+        assert_eq!(n, TOTAL);
+        println!(
+            "round {round}: raw {raw:?}, list_users {ours:?}, ratio {:.3}",
+            ours.as_secs_f64() / raw.as_secs_f64()
+        );
+    }
+}
