@@ -35,6 +35,8 @@ struct Stub {
     graph_tokens: Vec<String>,
     /// Discovery answers with endpoints on a non-loopback http host.
     evil_discovery: bool,
+    /// Discovery answers with a redirect.
+    redirect_discovery: bool,
 }
 
 type St = Arc<Mutex<Stub>>;
@@ -87,6 +89,16 @@ fn token_ok(access: &str, refresh: Option<&str>, id_token: bool) -> Response {
 async fn discovery(State(st): State<St>, Path(tenant): Path<String>) -> Response {
     let mut s = st.lock().unwrap();
     s.discovery_calls += 1;
+    if tenant == "bad-tenant" {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_tenant", 90002);
+    }
+    if s.redirect_discovery {
+        return (
+            StatusCode::MOVED_PERMANENTLY,
+            [("location", "https://login.evil.example/x")],
+        )
+            .into_response();
+    }
     let base = if s.evil_discovery {
         "http://login.example.com".to_string()
     } else {
@@ -586,6 +598,36 @@ async fn graph_401_makes_the_session_refresh_once() {
     let e = g.get_user("u1").await.unwrap_err();
     assert!(
         matches!(&e, GraphError::Api { status: 401, code, request_id, .. } if code == "InvalidAuthenticationToken" && request_id.as_deref() == Some("r401")),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn redirects_are_never_followed() {
+    let (base, st) = serve().await;
+    st.lock().unwrap().redirect_discovery = true;
+    let auth = Authenticator::new(http(), &base, "contoso", CLIENT);
+    let e = auth.client_credentials(SECRET).await.unwrap_err();
+    assert!(
+        matches!(&e, AuthError::Malformed(m) if m.contains("301") && m.contains("login.evil.example")),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn wrong_tenant_discovery_error_keeps_the_aadsts_code() {
+    let (base, _st) = serve().await;
+    let auth = Authenticator::new(http(), &base, "bad-tenant", CLIENT);
+    let e = auth.start_device_code().await.unwrap_err();
+    assert!(
+        matches!(&e, AuthError::OAuth { error, codes, .. } if error == "invalid_tenant" && codes == &[90002]),
+        "{e:?}"
+    );
+    // Not an OAuth body at all (wrong authority path): status and body start.
+    let auth = Authenticator::new(http(), &format!("{base}/nope"), "contoso", CLIENT);
+    let e = auth.start_device_code().await.unwrap_err();
+    assert!(
+        matches!(&e, AuthError::Malformed(m) if m.contains("404")),
         "{e:?}"
     );
 }

@@ -22,6 +22,14 @@ impl TokenCache {
                 )))
             }
         };
+        #[cfg(unix)]
+        if let Ok(meta) = std::fs::metadata(&self.path) {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(path = %self.path.display(), mode = format!("{mode:o}"), "token cache is readable by others; it is rewritten 0600 on the next save");
+            }
+        }
         serde_json::from_slice(&bytes).map(Some).map_err(|e| {
             AuthError::Config(format!(
                 "the token cache {} is corrupt ({e}); run `m365sync logout` then `m365sync login`",

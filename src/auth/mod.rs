@@ -293,7 +293,8 @@ impl Authenticator {
             user_code,
             verification_uri,
             message,
-            interval: resp.interval(),
+            // RFC 8628's default is 5 s; never poll in a tight loop on a 0.
+            interval: resp.interval().max(Duration::from_secs(1)),
             expires_in: resp.expires_in(),
             device_code: resp.device_code().secret().clone(),
         })
@@ -312,7 +313,7 @@ impl Authenticator {
                 "user_code": start.user_code,
                 "verification_uri": start.verification_uri,
                 "expires_in": start.expires_in.as_secs(),
-                "interval": start.interval.as_secs(),
+                "interval": start.interval.as_secs().max(1),
             }))
             .map_err(|e| AuthError::Config(format!("device code: {e}")))?;
         let capture = Capture::default();

@@ -139,7 +139,10 @@ pub async fn send(
 ) -> Result<HttpResponse, reqwest::Error> {
     let req = reqwest::Request::try_from(req)?;
     tracing::debug!(url = %req.url(), "identity platform request");
-    let resp = http.execute(req).await?;
+    let resp = http.execute(req).await.inspect_err(|e| {
+        // oauth2 keeps polling through transport errors (with backoff): say why it waits.
+        tracing::warn!(error = %crate::graph::client::error_chain(e), "identity platform unreachable");
+    })?;
     let status = resp.status();
     let headers = resp.headers().clone();
     let body = resp.bytes().await?;
