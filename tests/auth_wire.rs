@@ -631,3 +631,14 @@ async fn wrong_tenant_discovery_error_keeps_the_aadsts_code() {
         "{e:?}"
     );
 }
+
+#[tokio::test]
+async fn a_tenant_that_is_not_a_name_is_refused_before_any_request() {
+    let (base, st) = serve().await;
+    let auth = Authenticator::new(http(), &base, "contoso/../x?", CLIENT);
+    assert!(matches!(
+        auth.start_device_code().await,
+        Err(AuthError::Config(_))
+    ));
+    assert_eq!(st.lock().unwrap().discovery_calls, 0);
+}

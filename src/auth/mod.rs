@@ -17,6 +17,7 @@ mod cache;
 pub mod jwt;
 pub mod oauth;
 mod session;
+pub use session::{FORCED_REFRESH_DEDUP, REFRESH_MARGIN_SECS};
 
 use oauth::{Capture, MsClient, MsDeviceFields, MsErrorResponse, MsTokenResponse};
 
@@ -188,6 +189,18 @@ impl Authenticator {
     }
 
     async fn discover(&self) -> Result<Endpoints, AuthError> {
+        // The tenant goes into URL paths: a GUID, a domain, `organizations` or `common`.
+        if self.tenant.is_empty()
+            || !self
+                .tenant
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        {
+            return Err(AuthError::Config(format!(
+                "`{}` is not a tenant id or domain name",
+                self.tenant
+            )));
+        }
         let url = self.discovery_url();
         crate::config::check_endpoint_url(&url).map_err(|e| AuthError::Config(format!("{e:#}")))?;
         tracing::debug!(%url, "OpenID discovery");
