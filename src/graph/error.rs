@@ -46,3 +46,136 @@ impl GraphError {
         }
     }
 }
+
+/// Graph's error envelope: `{"error":{"code","message","innerError":{"request-id","date"}}}`.
+#[derive(Debug, serde::Deserialize)]
+struct Envelope {
+    error: EnvelopeError,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct EnvelopeError {
+    code: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default, rename = "innerError", alias = "innererror")]
+    inner_error: Option<InnerError>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct InnerError {
+    #[serde(default, rename = "request-id")]
+    request_id: Option<String>,
+    #[serde(default)]
+    date: Option<String>,
+}
+
+impl GraphError {
+    /// The error for a non-2xx answer: from Graph's envelope when the body is one, else
+    /// status, `HttpStatus{status}` and the start of the body. `request_id_header` and
+    /// `retry_after` come from the response headers (or a batch item's headers).
+    pub fn from_response(
+        status: u16,
+        body: &[u8],
+        request_id_header: Option<&str>,
+        retry_after: Option<Duration>,
+    ) -> GraphError {
+        match serde_json::from_slice::<Envelope>(body) {
+            Ok(Envelope { error }) => {
+                let inner = error.inner_error;
+                GraphError::Api {
+                    status,
+                    code: error.code,
+                    message: error.message,
+                    request_id: inner
+                        .as_ref()
+                        .and_then(|i| i.request_id.clone())
+                        .or_else(|| request_id_header.map(str::to_string)),
+                    date: inner.and_then(|i| i.date),
+                    retry_after,
+                }
+            }
+            Err(_) => GraphError::Api {
+                status,
+                code: format!("HttpStatus{status}"),
+                message: body_start(body, 300),
+                request_id: request_id_header.map(str::to_string),
+                date: None,
+                retry_after,
+            },
+        }
+    }
+
+    /// The server asked to wait this long (429/503 `Retry-After`).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            GraphError::Api { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// The first `max` characters of a body, for messages (lossy UTF-8, char-boundary safe).
+pub(crate) fn body_start(body: &[u8], max: usize) -> String {
+    let s = String::from_utf8_lossy(body);
+    let s = s.trim();
+    if s.is_empty() {
+        return "(empty body)".into();
+    }
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_gives_code_message_request_id_and_date() {
+        let body = br#"{"error":{"code":"Request_BadRequest","message":"Another object with the same value for property userPrincipalName already exists.","details":[{"code":"ObjectConflict","message":"x","target":"userPrincipalName"}],"innerError":{"date":"2024-08-20T04:25:57","request-id":"rid-1","client-request-id":"crid"}}}"#;
+        let e = GraphError::from_response(400, body, Some("header-rid"), None);
+        assert_eq!(
+            e,
+            GraphError::Api {
+                status: 400,
+                code: "Request_BadRequest".into(),
+                message: "Another object with the same value for property userPrincipalName already exists.".into(),
+                request_id: Some("rid-1".into()),
+                date: Some("2024-08-20T04:25:57".into()),
+                retry_after: None,
+            }
+        );
+        assert_eq!(e.code(), "Request_BadRequest");
+        assert_eq!(e.request_id(), Some("rid-1"));
+    }
+
+    #[test]
+    fn envelope_without_inner_error_takes_the_header_request_id() {
+        let body = br#"{"error":{"code":"TooManyRequests","message":"Too many requests."}}"#;
+        let e = GraphError::from_response(429, body, Some("hdr"), Some(Duration::from_secs(7)));
+        assert_eq!(e.request_id(), Some("hdr"));
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+        assert_eq!(e.status(), Some(429));
+    }
+
+    #[test]
+    fn non_envelope_body_keeps_status_and_body_start() {
+        let e = GraphError::from_response(502, b"<html>Bad Gateway</html>", Some("r"), None);
+        assert_eq!(e.code(), "HttpStatus502");
+        assert!(
+            matches!(&e, GraphError::Api { message, .. } if message == "<html>Bad Gateway</html>")
+        );
+        let long = "x".repeat(1000);
+        let e = GraphError::from_response(500, long.as_bytes(), None, None);
+        assert!(matches!(&e, GraphError::Api { message, .. } if message.len() == 303));
+        let e = GraphError::from_response(503, b"", None, None);
+        assert!(
+            matches!(&e, GraphError::Api { message, code, .. } if message == "(empty body)" && code == "HttpStatus503")
+        );
+        // JSON but not an envelope
+        let e = GraphError::from_response(400, br#"{"error":"invalid_request"}"#, None, None);
+        assert_eq!(e.code(), "HttpStatus400");
+    }
+}

@@ -3,6 +3,8 @@ pub mod client;
 pub mod error;
 pub mod model;
 
-pub use client::{GraphClient, RetryPolicy, TokenSource};
+pub use client::{
+    parse_retry_after, GraphClient, GraphResponse, RetryPolicy, StaticToken, TokenSource,
+};
 pub use error::GraphError;
-pub use model::{Domain, User};
+pub use model::{Domain, Page, User};
