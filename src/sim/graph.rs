@@ -424,19 +424,19 @@ fn organization(t: &Tenant, g: &GCtx) -> serde_json::Value {
 }
 
 /// Parses `$select`; `None` = the default property set.
-fn selection(g: &GCtx, q: &Query) -> Result<Option<Vec<Prop>>, Response> {
+fn selection(g: &GCtx, q: &Query) -> Result<Option<Vec<Prop>>, Box<Response>> {
     let Some(sel) = q.get("select").filter(|s| !s.trim().is_empty()) else {
         return Ok(None);
     };
     let mut props = Vec::new();
     for name in sel.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let Some(p) = Prop::parse(name) else {
-            return Err(g.bad_request(
+            return Err(Box::new(g.bad_request(
                 "BadRequest",
                 &format!(
                     "Could not find a property named '{name}' on type 'microsoft.graph.user'."
                 ),
-            ));
+            )));
         };
         if !props.contains(&p) {
             props.push(p);
@@ -458,7 +458,7 @@ fn projection(props: &Option<Vec<Prop>>) -> String {
 fn one_user(g: &GCtx, u: &User, q: &Query) -> Response {
     let props = match selection(g, q) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut out = Vec::with_capacity(1024);
     out.extend_from_slice(b"{\"@odata.context\":");
@@ -486,40 +486,40 @@ fn matching_users(
     g: &GCtx,
     headers: &HeaderMap,
     q: &Query,
-) -> Result<(Matches, bool), Response> {
+) -> Result<(Matches, bool), Box<Response>> {
     let adv = advanced(headers, q);
     let filter = match q.get("filter").filter(|f| !f.trim().is_empty()) {
         None => None,
         Some(f) => match filter::parse(f) {
             Ok(f) => Some(f),
             Err(filter::FilterError::Syntax(msg)) => {
-                return Err(g.bad_request("BadRequest", &format!("Invalid filter clause: {msg}")))
+                return Err(Box::new(g.bad_request("BadRequest", &format!("Invalid filter clause: {msg}"))))
             }
             Err(filter::FilterError::UnknownProperty(p)) => {
-                return Err(g.bad_request(
+                return Err(Box::new(g.bad_request(
                     "BadRequest",
                     &format!("Could not find a property named '{p}' on type 'microsoft.graph.user'."),
-                ))
+                )))
             }
             Err(filter::FilterError::Unsupported(p)) => {
-                return Err(g.bad_request(
+                return Err(Box::new(g.bad_request(
                     "Request_UnsupportedQuery",
                     &format!("Unsupported or invalid query filter clause specified for property '{p}' of resource 'User'."),
-                ))
+                )))
             }
         },
     };
     if let Some(f) = &filter {
         if let Some(op) = f.advanced_operator() {
             if !adv {
-                return Err(g.bad_request(
+                return Err(Box::new(g.bad_request(
                     "Request_UnsupportedQuery",
                     &format!(
                         "Operator '{op}' is not supported because the required parameters might be missing. Try adding \
                          $count=true query parameter and ConsistencyLevel:eventual header. Refer to \
                          https://aka.ms/graph-docs/advanced-queries for more information"
                     ),
-                ));
+                )));
             }
         }
     }
@@ -529,14 +529,14 @@ fn matching_users(
             if !header_str(headers, "consistencylevel")
                 .is_some_and(|v| v.eq_ignore_ascii_case("eventual"))
             {
-                return Err(g.bad_request(
+                return Err(Box::new(g.bad_request(
                     "Request_BadRequest",
                     "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'",
-                ));
+                )));
             }
             match filter::parse_search(s) {
                 Ok(s) => Some(s),
-                Err(msg) => return Err(g.bad_request("Request_UnsupportedQuery", &msg)),
+                Err(msg) => return Err(Box::new(g.bad_request("Request_UnsupportedQuery", &msg))),
             }
         }
     };
@@ -551,16 +551,16 @@ fn matching_users(
             } else if prop.eq_ignore_ascii_case("userPrincipalName") {
                 Prop::UserPrincipalName
             } else {
-                return Err(g.bad_request(
+                return Err(Box::new(g.bad_request(
                     "Request_UnsupportedQuery",
                     &format!("Sorting not supported for '{prop}'."),
-                ));
+                )));
             };
             if (filter.is_some() || search.is_some()) && !adv {
-                return Err(g.bad_request(
+                return Err(Box::new(g.bad_request(
                     "Request_UnsupportedQuery",
                     "Sorting not supported for current query.",
-                ));
+                )));
             }
             Some((key, desc))
         }
@@ -619,7 +619,7 @@ fn count_users(t: &Tenant, g: &GCtx, headers: &HeaderMap, q: &Query) -> Response
     let n = match matching_users(t, g, headers, &q2) {
         Ok((Matches::All, _)) => t.users.len(),
         Ok((Matches::Sorted(v), _)) => v.len(),
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut resp = (StatusCode::OK, n.to_string()).into_response();
     g.headers(&mut resp, "text/plain");
@@ -643,7 +643,7 @@ fn list_users(t: &Tenant, g: &GCtx, headers: &HeaderMap, q: &Query) -> Response 
     };
     let props = match selection(g, q) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let skiptoken = q.get("skiptoken");
     let offset = match skiptoken {
@@ -660,7 +660,7 @@ fn list_users(t: &Tenant, g: &GCtx, headers: &HeaderMap, q: &Query) -> Response 
     };
     let (matches, adv) = match matching_users(t, g, headers, q) {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let total = match &matches {
         Matches::All => t.users.len(),

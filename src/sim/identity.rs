@@ -611,7 +611,7 @@ fn client_credentials_grant(
     let Some(secret) = secret.filter(|s| !s.is_empty()) else {
         return secret_required(ctx);
     };
-    if !app.secrets.iter().any(|s| *s == secret) {
+    if !app.secrets.contains(&secret) {
         return ctx.error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
