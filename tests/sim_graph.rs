@@ -623,3 +623,60 @@ async fn a_100k_user_tenant_starts_fast_and_pages_fast() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn orderby_and_search() {
+    let sim = Sim::start(SimOptions {
+        users: Some(1500),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let g = Graph::new(&sim).await;
+    let mut url = "/users?$orderby=displayName&$select=displayName&$top=400".to_owned();
+    let mut names = Vec::new();
+    loop {
+        let (s, _, body) = g.get(&url).await;
+        assert_eq!(s, 200, "{body}");
+        for u in body["value"].as_array().unwrap() {
+            names.push(u["displayName"].as_str().unwrap().to_lowercase());
+        }
+        match body["@odata.nextLink"].as_str() {
+            Some(n) => url = n.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(names.len(), 1500);
+    assert!(names.windows(2).all(|w| w[0] <= w[1]));
+    let (_, _, body) = g
+        .get("/users?$orderby=userPrincipalName desc&$top=2&$select=userPrincipalName")
+        .await;
+    let v = body["value"].as_array().unwrap();
+    assert!(
+        v[0]["userPrincipalName"].as_str().unwrap().to_lowercase()
+            >= v[1]["userPrincipalName"].as_str().unwrap().to_lowercase()
+    );
+    // Sorting a filtered list needs the advanced-query mode.
+    let (s, _, body) = g
+        .get("/users?$orderby=displayName&$filter=accountEnabled eq true")
+        .await;
+    assert_eq!(s, 400);
+    assert_eq!(body["error"]["code"], "Request_UnsupportedQuery");
+    // $search needs ConsistencyLevel.
+    let (s, _, body) = g.get("/users?$search=\"displayName:northwind\"").await;
+    assert_eq!(s, 400);
+    assert_eq!(body["error"]["code"], "Request_BadRequest");
+    let (s, _, body) = g
+        .send(
+            g.c.get(format!(
+                "{}/users?$search=\"displayName:northwind\"&$select=displayName",
+                g.base
+            ))
+            .bearer_auth(&g.token)
+            .header("ConsistencyLevel", "eventual"),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["value"][0]["displayName"], "Northwind Admin");
+    sim.shutdown().await;
+}

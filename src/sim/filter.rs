@@ -464,13 +464,13 @@ pub fn evaluate(t: &Tenant, f: &Filter) -> Vec<u32> {
             }
         }
         Filter::StartsWith(Prop::UserPrincipalName, v) => {
-            return prefix_range(t, &t.sorted_upn, |u| Some(&u.user_principal_name), v)
+            return prefix_range(t, t.sorted_upn(), |u| Some(&u.user_principal_name), v)
         }
         Filter::StartsWith(Prop::Mail, v) => {
-            return prefix_range(t, &t.sorted_mail, |u| u.mail.as_deref(), v)
+            return prefix_range(t, t.sorted_mail(), |u| u.mail.as_deref(), v)
         }
         Filter::StartsWith(Prop::DisplayName, v) => {
-            return prefix_range(t, &t.sorted_display, |u| Some(&u.display_name), v)
+            return prefix_range(t, t.sorted_display(), |u| Some(&u.display_name), v)
         }
         _ => {}
     }

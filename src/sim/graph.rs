@@ -476,17 +476,37 @@ fn one_user(g: &GCtx, u: &User, q: &Query) -> Response {
 }
 
 /// The matching users in answer order.
-enum Matches {
+enum Matches<'a> {
     All,
     Sorted(Vec<u32>),
+    /// A prebuilt index, read forwards or backwards: no per-request copy.
+    Index(&'a [u32], bool),
 }
 
-fn matching_users(
-    t: &Tenant,
+impl Matches<'_> {
+    fn len(&self, t: &Tenant) -> usize {
+        match self {
+            Matches::All => t.users.len(),
+            Matches::Sorted(v) => v.len(),
+            Matches::Index(v, _) => v.len(),
+        }
+    }
+    fn get(&self, pos: usize) -> usize {
+        match self {
+            Matches::All => pos,
+            Matches::Sorted(v) => v[pos] as usize,
+            Matches::Index(v, false) => v[pos] as usize,
+            Matches::Index(v, true) => v[v.len() - 1 - pos] as usize,
+        }
+    }
+}
+
+fn matching_users<'t>(
+    t: &'t Tenant,
     g: &GCtx,
     headers: &HeaderMap,
     q: &Query,
-) -> Result<(Matches, bool), Box<Response>> {
+) -> Result<(Matches<'t>, bool), Box<Response>> {
     let adv = advanced(headers, q);
     let filter = match q.get("filter").filter(|f| !f.trim().is_empty()) {
         None => None,
@@ -580,12 +600,12 @@ fn matching_users(
     };
     if let Some((key, desc)) = order {
         let sorted = if key == Prop::DisplayName {
-            &t.sorted_display
+            t.sorted_display()
         } else {
-            &t.sorted_upn
+            t.sorted_upn()
         };
         let mut v = match list.take() {
-            None => sorted.clone(),
+            None => return Ok((Matches::Index(sorted, desc), adv)),
             Some(mut v) => {
                 let lc = |i: &u32| {
                     let u = &t.users[*i as usize];
@@ -617,8 +637,7 @@ fn count_users(t: &Tenant, g: &GCtx, headers: &HeaderMap, q: &Query) -> Response
     pairs.push(("$count".into(), "true".into()));
     let q2 = Query { pairs };
     let n = match matching_users(t, g, headers, &q2) {
-        Ok((Matches::All, _)) => t.users.len(),
-        Ok((Matches::Sorted(v), _)) => v.len(),
+        Ok((m, _)) => m.len(t),
         Err(r) => return *r,
     };
     let mut resp = (StatusCode::OK, n.to_string()).into_response();
@@ -662,10 +681,7 @@ fn list_users(t: &Tenant, g: &GCtx, headers: &HeaderMap, q: &Query) -> Response 
         Ok(m) => m,
         Err(r) => return *r,
     };
-    let total = match &matches {
-        Matches::All => t.users.len(),
-        Matches::Sorted(v) => v.len(),
-    };
+    let total = matches.len(t);
     let start = offset.min(total);
     let end = (start + top).min(total);
     let fields = props.as_deref().unwrap_or(DEFAULT_PROPS);
@@ -691,11 +707,7 @@ fn list_users(t: &Tenant, g: &GCtx, headers: &HeaderMap, q: &Query) -> Response 
         if n > 0 {
             out.push(b',');
         }
-        let i = match &matches {
-            Matches::All => pos,
-            Matches::Sorted(v) => v[pos] as usize,
-        };
-        write_user(&mut out, &t.users[i], fields);
+        write_user(&mut out, &t.users[matches.get(pos)], fields);
     }
     out.extend_from_slice(b"]}");
     g.raw(StatusCode::OK, out)

@@ -1,6 +1,7 @@
 //! The tenant's data: seed loading, generated users, lookup indexes, user serialization.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
 
 use anyhow::Context as _;
 use serde::Deserialize;
@@ -106,10 +107,11 @@ pub struct Tenant {
     pub by_upn: HashMap<String, u32>,
     /// lower-case mail -> index (first holder)
     pub by_mail: HashMap<String, u32>,
-    /// indexes sorted by lower-case UPN / mail / displayName, for `startswith` and `$orderby`
-    pub sorted_upn: Vec<u32>,
-    pub sorted_mail: Vec<u32>,
-    pub sorted_display: Vec<u32>,
+    /// indexes sorted by lower-case UPN / mail / displayName, for `startswith` and `$orderby`,
+    /// built on first use so a large tenant starts fast
+    sorted_upn: OnceLock<Vec<u32>>,
+    sorted_mail: OnceLock<Vec<u32>>,
+    sorted_display: OnceLock<Vec<u32>>,
 }
 
 impl Tenant {
@@ -166,9 +168,9 @@ impl Tenant {
             by_id: HashMap::new(),
             by_upn: HashMap::new(),
             by_mail: HashMap::new(),
-            sorted_upn: Vec::new(),
-            sorted_mail: Vec::new(),
-            sorted_display: Vec::new(),
+            sorted_upn: OnceLock::new(),
+            sorted_mail: OnceLock::new(),
+            sorted_display: OnceLock::new(),
         };
         t.reindex()?;
         Ok(t)
@@ -179,34 +181,52 @@ impl Tenant {
         self.by_id = HashMap::with_capacity(n);
         self.by_upn = HashMap::with_capacity(n);
         self.by_mail = HashMap::with_capacity(n);
-        let mut upn_keys = Vec::with_capacity(n);
-        let mut mail_keys = Vec::with_capacity(n);
-        let mut display_keys = Vec::with_capacity(n);
         for (i, u) in self.users.iter().enumerate() {
             let i = i as u32;
             if self.by_id.insert(u.id.to_ascii_lowercase(), i).is_some() {
                 anyhow::bail!("duplicate user id {}", u.id);
             }
-            let upn = u.user_principal_name.to_lowercase();
-            if self.by_upn.insert(upn.clone(), i).is_some() {
+            if self
+                .by_upn
+                .insert(u.user_principal_name.to_lowercase(), i)
+                .is_some()
+            {
                 anyhow::bail!("duplicate userPrincipalName {}", u.user_principal_name);
             }
-            upn_keys.push((upn, i));
             if let Some(m) = &u.mail {
-                let m = m.to_lowercase();
-                self.by_mail.entry(m.clone()).or_insert(i);
-                mail_keys.push((m, i));
+                self.by_mail.entry(m.to_lowercase()).or_insert(i);
             }
-            display_keys.push((u.display_name.to_lowercase(), i));
         }
-        let sorted = |mut keys: Vec<(String, u32)>| {
-            keys.sort_unstable();
-            keys.into_iter().map(|(_, i)| i).collect::<Vec<u32>>()
-        };
-        self.sorted_upn = sorted(upn_keys);
-        self.sorted_mail = sorted(mail_keys);
-        self.sorted_display = sorted(display_keys);
         Ok(())
+    }
+
+    fn sorted_by(&self, key: fn(&User) -> Option<&str>) -> Vec<u32> {
+        let mut keys: Vec<(String, u32)> = self
+            .users
+            .iter()
+            .enumerate()
+            .filter_map(|(i, u)| key(u).map(|k| (k.to_lowercase(), i as u32)))
+            .collect();
+        keys.sort_unstable();
+        keys.into_iter().map(|(_, i)| i).collect()
+    }
+
+    /// User indexes ordered by lower-case userPrincipalName.
+    pub fn sorted_upn(&self) -> &[u32] {
+        self.sorted_upn
+            .get_or_init(|| self.sorted_by(|u| Some(&u.user_principal_name)))
+    }
+
+    /// Indexes of users with a mail, ordered by lower-case mail.
+    pub fn sorted_mail(&self) -> &[u32] {
+        self.sorted_mail
+            .get_or_init(|| self.sorted_by(|u| u.mail.as_deref()))
+    }
+
+    /// User indexes ordered by lower-case displayName.
+    pub fn sorted_display(&self) -> &[u32] {
+        self.sorted_display
+            .get_or_init(|| self.sorted_by(|u| Some(&u.display_name)))
     }
 
     pub fn user(&self, id_or_upn: &str) -> Option<&User> {
