@@ -689,3 +689,60 @@ async fn refresh_tokens_rotate_and_the_old_one_stops_working() {
     assert_aad_error(&body, "invalid_grant", Some(9002313));
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn identity_faults_throttle_unavailable_and_reset_over_tls() {
+    let sim = start(SimOptions {
+        tls: true,
+        faults: vec![
+            "POST /organizations/oauth2/v2.0/token #1 429:3"
+                .parse()
+                .unwrap(),
+            "POST /organizations/oauth2/v2.0/token #2 503"
+                .parse()
+                .unwrap(),
+            "POST /organizations/oauth2/v2.0/token #3 reset"
+                .parse()
+                .unwrap(),
+        ],
+        ..SimOptions::default()
+    })
+    .await;
+    let c = tls_client(&sim);
+    let (id, secret) = sim.apps[0].clone();
+    let req = || {
+        c.post(token_url(&sim)).form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id.as_str()),
+            ("client_secret", secret.as_str()),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+    };
+    let r = req().send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "3");
+    assert_aad_error(
+        &r.json().await.unwrap(),
+        "temporarily_unavailable",
+        Some(90033),
+    );
+    let r = req().send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_aad_error(
+        &r.json().await.unwrap(),
+        "temporarily_unavailable",
+        Some(90033),
+    );
+    // Over TLS (HTTP/2 by ALPN) a reset fails the request without an answer.
+    let err = req().send().await.unwrap_err();
+    assert!(!err.is_status(), "{err}");
+    let r = req().send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    assert_eq!(
+        sim.request_count("POST", "/organizations/oauth2/v2.0/token"),
+        4
+    );
+    assert_eq!(sim.request_count("*", "/"), 4);
+    sim.shutdown().await;
+}
