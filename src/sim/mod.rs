@@ -5,6 +5,19 @@
 //! organization), with Microsoft's error bodies, paging, latency and fault injection. Microsoft's own
 //! libraries (MSAL, azure-identity, msgraph-sdk) can be pointed at it; all our tests drive it.
 //!
+//! Routes (`{tenant}` = the tenant id, any verified domain, `organizations` or `common`):
+//! - `GET /{tenant}/v2.0/.well-known/openid-configuration`, `GET /{tenant}/discovery/v2.0/keys`,
+//!   `GET /common/discovery/instance` (MSAL instance discovery; the port is restored)
+//! - `POST /{tenant}/oauth2/v2.0/devicecode`, `POST /{tenant}/oauth2/v2.0/token` (device code with the
+//!   URN or `device_code`, client credentials via post or basic, refresh with rotation)
+//! - `GET /devicelogin` (form) and `POST /devicelogin` (`user_code`, `action=approve|decline`); approval
+//!   signs in as the seed's admin
+//! - `GET /v1.0/users` (`$select $top $skiptoken $filter $orderby $count $search`), `GET /v1.0/users/$count`,
+//!   `GET /v1.0/users/{id|upn}`, `GET /v1.0/me`, `GET /v1.0/domains[/{id}]`, `GET /v1.0/organization`;
+//!   writes Graph supports answer `501 NotImplemented`, other methods `405`, unknown segments `400`
+//!
+//! Requests are logged at `debug` level under the `m365sync::sim` target.
+//!
 //! Wall: this module never imports the client's code (`graph`, `auth`, `app`, `ui`, `directory`);
 //! its rules are written again from graph-notes.md so tests compare two implementations.
 
@@ -251,6 +264,47 @@ fn router(st: Arc<state::State>) -> Router {
         .route("/v1.0/{*rest}", any(graph::graph))
         .fallback(not_found)
         .with_state(st)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: SimArgs,
+    }
+
+    #[test]
+    fn cli_arguments() {
+        let cli = Cli::try_parse_from([
+            "sim",
+            "--listen",
+            "127.0.0.1:8443",
+            "--users",
+            "100000",
+            "--tls",
+            "--latency-ms",
+            "20",
+            "--fault",
+            "GET /v1.0/users #2 429:1",
+            "--fault",
+            "POST /organizations/oauth2/v2.0/token next3 slow_down",
+        ])
+        .unwrap();
+        let o = cli.args.options();
+        assert_eq!(o.listen.port(), 8443);
+        assert_eq!(o.users, Some(100_000));
+        assert!(o.tls);
+        assert_eq!(o.latency, Duration::from_millis(20));
+        assert_eq!(o.token_lifetime, Duration::from_secs(3599));
+        assert_eq!(o.device_code_interval, 5);
+        assert_eq!(o.faults.len(), 2);
+        assert_eq!(o.faults[1].kind, FaultKind::SlowDown);
+        assert!(Cli::try_parse_from(["sim", "--fault", "GET /x 418"]).is_err());
+    }
 }
 
 async fn not_found() -> (axum::http::StatusCode, &'static str) {

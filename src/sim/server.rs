@@ -43,6 +43,7 @@ async fn handle(
     let path = req.uri().path().to_owned();
     st.count(&method, &path);
     if let Some(kind) = st.faults.check(&method, &path) {
+        tracing::debug!(target: "m365sync::sim", "{method} {path} -> fault {kind:?}");
         let graph_route = path.starts_with("/v1.0");
         let (h, u) = (req.headers(), req.uri());
         return match kind {
@@ -79,7 +80,9 @@ async fn handle(
         };
     }
     let resp = router.oneshot(req.map(Body::new)).await;
-    Ok(resp.unwrap_or_else(|never| match never {}))
+    let resp = resp.unwrap_or_else(|never| match never {});
+    tracing::debug!(target: "m365sync::sim", "{method} {path} -> {}", resp.status().as_u16());
+    Ok(resp)
 }
 
 pub async fn serve(

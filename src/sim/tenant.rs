@@ -827,6 +827,10 @@ mod tests {
             assert_eq!(x.id, y.id);
             assert_eq!(x.user_principal_name, y.user_principal_name);
         }
+        let generated = &a.users[t.users.len()..];
+        assert!(generated.iter().all(|u| u
+            .user_principal_name
+            .ends_with(&format!("@{}", a.default_domain))));
         let small = Tenant::load(BUILTIN_SEED, Some(3)).unwrap();
         assert_eq!(small.users.len(), 3);
     }
