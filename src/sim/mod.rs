@@ -1,1 +1,402 @@
 //! The simulated tenant: an independent implementation of Microsoft's side (axum).
+//!
+//! A real HTTP(S) server that speaks the Microsoft identity platform (OpenID discovery, instance
+//! discovery, device code, client credentials, refresh) and Microsoft Graph v1.0 (users, domains,
+//! organization), with Microsoft's error bodies, paging, latency and fault injection. Microsoft's own
+//! libraries (MSAL, azure-identity, msgraph-sdk) can be pointed at it; all our tests drive it.
+//!
+//! Routes (`{tenant}` = the tenant id, any verified domain, `organizations` or `common`):
+//! - `GET /{tenant}/v2.0/.well-known/openid-configuration`, `GET /{tenant}/discovery/v2.0/keys`,
+//!   `GET /common/discovery/instance` (MSAL instance discovery; the port is restored)
+//! - `POST /{tenant}/oauth2/v2.0/devicecode`, `POST /{tenant}/oauth2/v2.0/token` (device code with the
+//!   URN or `device_code`, client credentials via post or basic, refresh with rotation)
+//! - `GET /devicelogin` (form) and `POST /devicelogin` (`user_code`, `action=approve|decline`); approval
+//!   signs in as the seed's admin
+//! - `GET /v1.0/users` (`$select $top $skiptoken $filter $orderby $count $search`), `GET /v1.0/users/$count`,
+//!   `GET /v1.0/users/{id|upn}`, `GET /v1.0/me`, `GET /v1.0/domains[/{id}]`, `GET /v1.0/organization`;
+//!   writes Graph supports answer `501 NotImplemented`, other methods `405`, unknown segments `400`
+//!
+//! Requests are logged at `debug` level under the `m365sync::sim` target.
+//!
+//! Wall: this module never imports the client's code (`graph`, `auth`, `app`, `ui`, `directory`);
+//! its rules are written again from graph-notes.md so tests compare two implementations.
+
+mod fault;
+mod filter;
+mod graph;
+mod identity;
+mod server;
+mod state;
+mod tenant;
+mod util;
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::routing::{any, get, post};
+use axum::Router;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use fault::{FaultKind, FaultPlan, FaultRule, FaultWhen};
+
+/// How to start a simulator.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// Address to bind; port 0 picks a free port. Default `127.0.0.1:0`.
+    pub listen: SocketAddr,
+    /// The tenant holds exactly N users: the seed's first, then generated ones (deterministic).
+    pub users: Option<usize>,
+    /// A seed JSON file; default: the built-in `assets/demo-tenant.json`.
+    pub seed: Option<PathBuf>,
+    /// Serve https with a CA + certificate made at start (SANs 127.0.0.1 and localhost).
+    pub tls: bool,
+    /// Added to every request.
+    pub latency: Duration,
+    /// Access-token lifetime (default 3599 s).
+    pub token_lifetime: Duration,
+    /// `interval` in the devicecode response, seconds (default 5). Polls faster get `slow_down`.
+    pub device_code_interval: u64,
+    /// Device-code lifetime (default 900 s).
+    pub device_code_lifetime: Duration,
+    /// Faults active from the start.
+    pub faults: Vec<FaultRule>,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            users: None,
+            seed: None,
+            tls: false,
+            latency: Duration::ZERO,
+            token_lifetime: Duration::from_secs(3599),
+            device_code_interval: 5,
+            device_code_lifetime: Duration::from_secs(900),
+            faults: Vec::new(),
+        }
+    }
+}
+
+/// A running simulator. Dropping it stops the server too; `shutdown` waits for it.
+pub struct Sim {
+    /// e.g. `http://127.0.0.1:PORT` (no trailing slash); `https://` with `tls`.
+    pub base_url: String,
+    /// With `tls`: a PEM file holding the CA certificate to trust.
+    pub ca_cert_path: Option<PathBuf>,
+    /// With `tls`: the CA certificate (PEM).
+    pub ca_cert_pem: Option<String>,
+    pub tenant_id: String,
+    /// The `*.onmicrosoft.com` domain.
+    pub initial_domain: String,
+    /// The default (custom) domain, used for generated users.
+    pub default_domain: String,
+    /// The user a device-code approval signs in as.
+    pub admin_upn: String,
+    /// The app registration for the device-code flow.
+    pub public_client_id: String,
+    /// Confidential app registrations: (client id, secret).
+    pub apps: Vec<(String, String)>,
+    state: Arc<state::State>,
+    cancel: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Sim {
+    /// Starts the simulator; it is bound and serving when this returns.
+    pub async fn start(opts: SimOptions) -> anyhow::Result<Sim> {
+        let seed_json = match &opts.seed {
+            Some(p) => std::fs::read_to_string(p)
+                .map_err(|e| anyhow::anyhow!("reading seed {}: {e}", p.display()))?,
+            None => tenant::BUILTIN_SEED.to_owned(),
+        };
+        let users = opts.users;
+        let tenant =
+            tokio::task::spawn_blocking(move || tenant::Tenant::load(&seed_json, users)).await??;
+        let listener = tokio::net::TcpListener::bind(opts.listen).await?;
+        let addr = listener.local_addr()?;
+        let host = match addr.ip() {
+            ip if ip.is_unspecified() && ip.is_ipv4() => format!("127.0.0.1:{}", addr.port()),
+            ip if ip.is_unspecified() => format!("[::1]:{}", addr.port()),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]:{}", addr.port()),
+            ip => format!("{ip}:{}", addr.port()),
+        };
+        let (acceptor, ca_cert_pem, ca_cert_path) = if opts.tls {
+            let (acceptor, pem) = server::make_tls()?;
+            let dir = std::env::temp_dir().join("m365sync-sim");
+            std::fs::create_dir_all(&dir)?;
+            let path = dir.join(format!("ca-{}-{}.pem", std::process::id(), addr.port()));
+            std::fs::write(&path, &pem)?;
+            (Some(acceptor), Some(pem), Some(path))
+        } else {
+            (None, None, None)
+        };
+        let scheme = if opts.tls { "https" } else { "http" };
+        let sim_info = (
+            tenant.id.clone(),
+            tenant.initial_domain.clone(),
+            tenant.default_domain.clone(),
+            tenant.admin.user_principal_name.clone(),
+            tenant.public_client_id().to_owned(),
+            tenant
+                .apps
+                .iter()
+                .filter(|a| !a.public_client)
+                .filter_map(|a| a.secrets.first().map(|s| (a.client_id.clone(), s.clone())))
+                .collect::<Vec<_>>(),
+        );
+        let state = Arc::new(state::State {
+            tenant,
+            tls: opts.tls,
+            local_host: host.clone(),
+            token_lifetime: opts.token_lifetime,
+            device_code_interval: opts.device_code_interval,
+            device_code_lifetime: opts.device_code_lifetime,
+            latency: opts.latency,
+            faults: FaultPlan::with_rules(opts.faults.clone()),
+            auth: Mutex::new(state::AuthStore::default()),
+            counts: Mutex::new(HashMap::new()),
+        });
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(server::serve(
+            listener,
+            acceptor,
+            router(state.clone()),
+            state.clone(),
+            cancel.clone(),
+        ));
+        let (tenant_id, initial_domain, default_domain, admin_upn, public_client_id, apps) =
+            sim_info;
+        Ok(Sim {
+            base_url: format!("{scheme}://{host}"),
+            ca_cert_path,
+            ca_cert_pem,
+            tenant_id,
+            initial_domain,
+            default_domain,
+            admin_upn,
+            public_client_id,
+            apps,
+            state,
+            cancel,
+            task: Some(task),
+        })
+    }
+
+    /// A cheap clonable handle to add fault rules at run time.
+    pub fn faults(&self) -> FaultPlan {
+        self.state.faults.clone()
+    }
+
+    /// As if a person entered `user_code` on /devicelogin and approved (signs in as the admin).
+    /// False if the code is unknown, expired or already used.
+    pub fn approve(&self, user_code: &str) -> bool {
+        self.state.complete_device_flow(user_code, true).is_ok()
+    }
+
+    /// As if a person declined the sign-in.
+    pub fn decline(&self, user_code: &str) -> bool {
+        self.state.complete_device_flow(user_code, false).is_ok()
+    }
+
+    /// Device codes waiting for a person (not expired, not yet approved or declined).
+    pub fn pending_user_codes(&self) -> Vec<String> {
+        self.state.pending_user_codes()
+    }
+
+    pub fn user_count(&self) -> usize {
+        self.state.tenant.users.len()
+    }
+
+    /// How many requests arrived whose method is `method` (`"*"` = any) and whose path starts
+    /// with `path_prefix` (faulted requests included).
+    pub fn request_count(&self, method: &str, path_prefix: &str) -> usize {
+        self.state.request_count(method, path_prefix)
+    }
+
+    /// Stops accepting, closes connections, and waits for the server task.
+    pub async fn shutdown(mut self) {
+        self.cancel.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        if let Some(p) = &self.ca_cert_path {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+fn router(st: Arc<state::State>) -> Router {
+    Router::new()
+        .route(
+            "/common/discovery/instance",
+            get(identity::instance_discovery),
+        )
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(identity::openid_configuration),
+        )
+        .route("/{tenant}/discovery/v2.0/keys", get(identity::jwks))
+        .route(
+            "/{tenant}/oauth2/v2.0/devicecode",
+            post(identity::devicecode).get(identity::post_only),
+        )
+        .route(
+            "/{tenant}/oauth2/v2.0/token",
+            post(identity::token).get(identity::post_only),
+        )
+        .route(
+            "/devicelogin",
+            get(identity::devicelogin_page).post(identity::devicelogin_submit),
+        )
+        .route("/v1.0", any(graph::graph))
+        .route("/v1.0/{*rest}", any(graph::graph))
+        .fallback(not_found)
+        .with_state(st)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: SimArgs,
+    }
+
+    #[test]
+    fn cli_arguments() {
+        let cli = Cli::try_parse_from([
+            "sim",
+            "--listen",
+            "127.0.0.1:8443",
+            "--users",
+            "100000",
+            "--tls",
+            "--latency-ms",
+            "20",
+            "--fault",
+            "GET /v1.0/users #2 429:1",
+            "--fault",
+            "POST /organizations/oauth2/v2.0/token next3 slow_down",
+        ])
+        .unwrap();
+        let o = cli.args.options();
+        assert_eq!(o.listen.port(), 8443);
+        assert_eq!(o.users, Some(100_000));
+        assert!(o.tls);
+        assert_eq!(o.latency, Duration::from_millis(20));
+        assert_eq!(o.token_lifetime, Duration::from_secs(3599));
+        assert_eq!(o.device_code_interval, 5);
+        assert_eq!(o.faults.len(), 2);
+        assert_eq!(o.faults[1].kind, FaultKind::SlowDown);
+        assert!(Cli::try_parse_from(["sim", "--fault", "GET /x 418"]).is_err());
+    }
+}
+
+async fn not_found() -> (axum::http::StatusCode, &'static str) {
+    (axum::http::StatusCode::NOT_FOUND, "Not Found")
+}
+
+const FAULT_HELP: &str = "Inject a fault (repeatable). Syntax: `[METHOD] /path-prefix [WHEN] KIND`.
+  METHOD  GET, POST, PATCH, ... or `*` (omitted = any method)
+  WHEN    `#N` = only the N-th matching request; `nextK` = the next K matching requests;
+          `always` = every matching request (omitted = next1). Counting starts at startup.
+  KIND    `429` or `429:SECS` (Retry-After SECS, default 1), `503`, `slow_down` (token endpoint
+          answers slow_down), `reset` (drop the connection without answering)
+Examples: --fault 'GET /v1.0/users #2 429:1'  --fault 'POST /organizations/oauth2/v2.0/token next3 slow_down'";
+
+/// `m365sync sim`: run the simulator until Ctrl-C.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SimArgs {
+    /// Address to listen on (port 0 = any free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Number of users in the tenant: the seed's first, then generated (deterministic).
+    #[arg(long, value_name = "N")]
+    pub users: Option<usize>,
+    /// Tenant seed JSON (default: the built-in demo tenant, Northwind Traders).
+    #[arg(long, value_name = "FILE")]
+    pub seed: Option<PathBuf>,
+    /// Serve https with a self-signed CA (its PEM path is printed as `ca-cert <path>`).
+    /// Needed by MSAL and azure-identity, which refuse http authorities.
+    #[arg(long)]
+    pub tls: bool,
+    /// Latency added to every request, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Access-token lifetime in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 3599)]
+    pub token_lifetime_secs: u64,
+    /// Device-code polling interval in seconds (faster polls get slow_down).
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub device_code_interval: u64,
+    /// Device-code lifetime in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 900)]
+    pub device_code_lifetime_secs: u64,
+    #[arg(long = "fault", value_name = "RULE", help = "Inject a fault (repeatable), e.g. 'GET /v1.0/users #2 429:1'", long_help = FAULT_HELP)]
+    pub faults: Vec<FaultRule>,
+}
+
+impl SimArgs {
+    pub fn options(&self) -> SimOptions {
+        SimOptions {
+            listen: self.listen,
+            users: self.users,
+            seed: self.seed.clone(),
+            tls: self.tls,
+            latency: Duration::from_millis(self.latency_ms),
+            token_lifetime: Duration::from_secs(self.token_lifetime_secs),
+            device_code_interval: self.device_code_interval,
+            device_code_lifetime: Duration::from_secs(self.device_code_lifetime_secs),
+            faults: self.faults.clone(),
+        }
+    }
+}
+
+/// Starts the simulator, prints `listening on <base-url>`, then with `--tls` `ca-cert <path>`,
+/// `tenant <id>`, `client <public-client-id>`, one `app <client-id> <secret>` per confidential
+/// app, flushes stdout, and serves until Ctrl-C.
+pub async fn run_cli(args: SimArgs) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    let sim = Sim::start(args.options()).await?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on {}", sim.base_url)?;
+        if let Some(p) = &sim.ca_cert_path {
+            writeln!(out, "ca-cert {}", p.display())?;
+        }
+        writeln!(out, "tenant {}", sim.tenant_id)?;
+        writeln!(out, "client {}", sim.public_client_id)?;
+        for (id, secret) in &sim.apps {
+            writeln!(out, "app {id} {secret}")?;
+        }
+        out.flush()?;
+    }
+    eprintln!(
+        "m365sync simulator: {} users, domains {} (initial) / {} (default), sign-in page {}/devicelogin \
+         (approves as {}); started in {} ms; Ctrl-C to stop",
+        sim.user_count(),
+        sim.initial_domain,
+        sim.default_domain,
+        sim.base_url,
+        sim.admin_upn,
+        t0.elapsed().as_millis()
+    );
+    tokio::signal::ctrl_c().await?;
+    sim.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! The accept loop: plain TCP or TLS, HTTP/1.1 and HTTP/2, with latency, fault injection and
+//! request counting in front of the axum router.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::StatusCode;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
+
+use super::fault::FaultKind;
+use super::state::State;
+use super::{graph, identity};
+
+/// Returned by the service to make hyper drop the connection without answering.
+#[derive(Debug)]
+struct ResetFault;
+
+impl std::fmt::Display for ResetFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("fault injection: connection reset")
+    }
+}
+
+impl std::error::Error for ResetFault {}
+
+async fn handle(
+    st: Arc<State>,
+    router: Router,
+    req: hyper::Request<Incoming>,
+) -> Result<axum::response::Response, ResetFault> {
+    if !st.latency.is_zero() {
+        tokio::time::sleep(st.latency).await;
+    }
+    let method = req.method().as_str().to_owned();
+    let path = req.uri().path().to_owned();
+    st.count(&method, &path);
+    if let Some(kind) = st.faults.check(&method, &path) {
+        tracing::debug!(target: "m365sync::sim", "{method} {path} -> fault {kind:?}");
+        let graph_route = path.starts_with("/v1.0");
+        let (h, u) = (req.headers(), req.uri());
+        return match kind {
+            FaultKind::Reset => Err(ResetFault),
+            FaultKind::SlowDown => Ok(identity::slow_down_fault(&st, h, u)),
+            FaultKind::Throttle { retry_after_secs } if graph_route => Ok(graph::fault_response(
+                &st,
+                h,
+                u,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(retry_after_secs),
+            )),
+            FaultKind::Throttle { retry_after_secs } => Ok(identity::unavailable_fault(
+                &st,
+                h,
+                u,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(retry_after_secs),
+            )),
+            FaultKind::Unavailable if graph_route => Ok(graph::fault_response(
+                &st,
+                h,
+                u,
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+            )),
+            FaultKind::Unavailable => Ok(identity::unavailable_fault(
+                &st,
+                h,
+                u,
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+            )),
+        };
+    }
+    let resp = router.oneshot(req.map(Body::new)).await;
+    let resp = resp.unwrap_or_else(|never| match never {});
+    tracing::debug!(target: "m365sync::sim", "{method} {path} -> {}", resp.status().as_u16());
+    Ok(resp)
+}
+
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    router: Router,
+    st: Arc<State>,
+    cancel: CancellationToken,
+) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            accepted = listener.accept() => {
+                let Ok((stream, _peer)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let st = st.clone();
+                let router = router.clone();
+                let tls = tls.clone();
+                conns.spawn(async move {
+                    let svc = hyper::service::service_fn(move |req| handle(st.clone(), router.clone(), req));
+                    let builder = auto::Builder::new(TokioExecutor::new());
+                    match tls {
+                        Some(acceptor) => {
+                            if let Ok(s) = acceptor.accept(stream).await {
+                                let _ = builder.serve_connection_with_upgrades(TokioIo::new(s), svc).await;
+                            }
+                        }
+                        None => {
+                            let _ = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).await;
+                        }
+                    }
+                });
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    conns.abort_all();
+    while conns.join_next().await.is_some() {}
+}
+
+/// A fresh CA and a server certificate it signed (SANs 127.0.0.1 and localhost).
+/// Returns the acceptor and the CA certificate PEM that clients should trust.
+pub fn make_tls() -> anyhow::Result<(TlsAcceptor, String)> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    let ca_key = KeyPair::generate()?;
+    let mut ca = CertificateParams::new(Vec::<String>::new())?;
+    ca.distinguished_name
+        .push(DnType::CommonName, "m365sync simulator CA");
+    ca.distinguished_name
+        .push(DnType::OrganizationName, "m365sync");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca.self_signed(&ca_key)?;
+    let issuer = Issuer::new(ca, ca_key);
+
+    let leaf_key = KeyPair::generate()?;
+    let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])?;
+    leaf.distinguished_name
+        .push(DnType::CommonName, "localhost");
+    leaf.use_authority_key_identifier_extension = true;
+    leaf.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf_cert = leaf.signed_by(&leaf_key, &issuer)?;
+
+    let key = rustls_pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf_cert.der().clone(), ca_cert.der().clone()], key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok((TlsAcceptor::from(Arc::new(config)), ca_cert.pem()))
+}

@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Generates assets/demo-tenant.json once (deterministic: fixed random seed).
+
+Run from the repository root: python3 src/sim/tools/gen_demo_tenant.py > assets/demo-tenant.json
+The output is committed; the simulator embeds it with include_str!.
+"""
+import json
+import random
+import uuid
+
+rng = random.Random(20261127)
+
+
+def guid():
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+TENANT_ID = guid()
+INITIAL = "northwindtraders.onmicrosoft.com"
+DEFAULT = "northwindtraders.com"
+SECOND = "nwtraders.co.uk"
+UNVERIFIED = "northwind-labs.io"
+FEDERATED = "corp.northwindtraders.com"
+
+domains = [
+    {"id": DEFAULT, "authenticationType": "Managed", "availabilityStatus": None, "isAdminManaged": True,
+     "isDefault": True, "isInitial": False, "isRoot": True, "isVerified": True,
+     "passwordNotificationWindowInDays": 14, "passwordValidityPeriodInDays": 2147483647,
+     "supportedServices": ["Email", "OfficeCommunicationsOnline", "Intune"], "state": None},
+    {"id": INITIAL, "authenticationType": "Managed", "availabilityStatus": None, "isAdminManaged": True,
+     "isDefault": False, "isInitial": True, "isRoot": True, "isVerified": True,
+     "passwordNotificationWindowInDays": 14, "passwordValidityPeriodInDays": 2147483647,
+     "supportedServices": ["Email", "OfficeCommunicationsOnline"], "state": None},
+    {"id": SECOND, "authenticationType": "Managed", "availabilityStatus": None, "isAdminManaged": True,
+     "isDefault": False, "isInitial": False, "isRoot": True, "isVerified": True,
+     "passwordNotificationWindowInDays": 14, "passwordValidityPeriodInDays": 2147483647,
+     "supportedServices": ["Email"], "state": None},
+    {"id": FEDERATED, "authenticationType": "Federated", "availabilityStatus": None, "isAdminManaged": True,
+     "isDefault": False, "isInitial": False, "isRoot": False, "isVerified": True,
+     "passwordNotificationWindowInDays": 14, "passwordValidityPeriodInDays": 2147483647,
+     "supportedServices": ["Email", "OrgIdAuthentication"], "state": None},
+    {"id": UNVERIFIED, "authenticationType": "Managed", "availabilityStatus": None, "isAdminManaged": True,
+     "isDefault": False, "isInitial": False, "isRoot": True, "isVerified": False,
+     "passwordNotificationWindowInDays": 14, "passwordValidityPeriodInDays": 2147483647,
+     "supportedServices": [], "state": None},
+]
+
+FIRST = """Aaliyah Adrian Aiko Alejandro Alex Alice Amara Amir Ana Andre Anika Anna Arjun Astrid Ayesha Beatriz
+Benjamin Bianca Blake Bruno Camila Carlos Carmen Catherine Chen Chloe Chris Clara Daniel Daria David Deepa Diego
+Dmitri Elena Elif Elijah Emeka Emily Emma Ethan Fatima Felix Fiona Gabriel Grace Hannah Hassan Hiroshi Ibrahim
+Ines Isabel Ivan Jack Jamal James Jana Javier Jia Joao John Jonas Jordan Julia Kai Karim Kate Kenji Kofi Lara
+Laura Leila Leo Liam Lina Lucas Lucia Maja Malik Marco Maria Mariam Mateo Maya Mei Mia Miguel Mohammed Nadia Naomi
+Nathan Nia Nikhil Noah Nora Olga Oliver Omar Pablo Paula Pedro Priya Rafael Rahul Ravi Rebecca Ren Rosa Ryan Sakura
+Samuel Sara Sean Sergio Sofia Sophie Stefan Sunita Tariq Thomas Tomas Valentina Victor Wei Yara Yusuf Zara Zoe""".split()
+LAST = """Abbott Adeyemi Ahmed Alvarez Andersen Bauer Becker Bennett Bergstrom Brooks Castillo Chen Costa Das
+Dubois Edwards Eriksson Fernandez Fischer Flores Garcia Gonzalez Gupta Hall Hansen Harris Hoffmann Horvat Hughes Ibrahim
+Ito Jansen Jensen Johnson Kapoor Kaur Kelly Khan Kim Kowalski Kruger Larsen Laurent Lee Lindqvist Lopez Mahmoud Martin
+Martinez Mehta Meyer Moreau Murphy Nakamura Nguyen Nielsen Novak Okafor Olsen Park Patel Pereira Petrov Quinn Ramirez
+Reyes Richter Rossi Santos Sato Schmidt Schneider Silva Singh Smith Sorensen Suzuki Tanaka Taylor Thompson Torres
+Tran Van-Dijk Vargas Walker Wang Weber Williams Wilson Wong Yamamoto Yilmaz Young Zhang Zimmermann""".split()
+DEPARTMENTS = {
+    "Sales": ["Account Executive", "Sales Manager", "Sales Representative", "Inside Sales Specialist", "Regional Sales Director"],
+    "Marketing": ["Marketing Manager", "Content Strategist", "Brand Specialist", "Digital Marketing Analyst"],
+    "Finance": ["Accountant", "Financial Analyst", "Controller", "Accounts Payable Clerk"],
+    "Human Resources": ["HR Generalist", "Recruiter", "HR Business Partner", "Payroll Specialist"],
+    "Operations": ["Operations Manager", "Logistics Coordinator", "Warehouse Supervisor", "Buyer"],
+    "IT": ["Systems Administrator", "Service Desk Analyst", "Network Engineer", "IT Manager", "Security Analyst"],
+    "Engineering": ["Software Engineer", "Senior Software Engineer", "QA Engineer", "Engineering Manager", "Data Engineer"],
+    "Customer Service": ["Customer Service Representative", "Support Team Lead", "Customer Success Manager"],
+    "Legal": ["Legal Counsel", "Paralegal", "Compliance Officer"],
+    "Executive": ["Chief Executive Officer", "Chief Financial Officer", "Chief Operating Officer", "Executive Assistant"],
+}
+OFFICES = ["Seattle", "Redmond", "New York", "Chicago", "London", "Manchester", "Dublin", "Berlin", "Remote"]
+LANGS = {"Seattle": "en-US", "Redmond": "en-US", "New York": "en-US", "Chicago": "en-US", "London": "en-GB",
+         "Manchester": "en-GB", "Dublin": "en-IE", "Berlin": "de-DE", "Remote": "en-US"}
+COUNTRY = {"en-US": "US", "en-GB": "GB", "en-IE": "IE", "de-DE": "DE"}
+
+
+def created():
+    y = rng.choice([2019, 2020, 2021, 2022, 2023, 2024, 2025])
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (y, rng.randint(1, 12), rng.randint(1, 28), rng.randint(0, 23),
+                                              rng.randint(0, 59), rng.randint(0, 59))
+
+
+users = []
+taken = set()
+
+
+def user(given, surname, domain, *, dept=None, title=None, mail=True, enabled=True, nick=None, upn=None,
+         display=None, guest=False, immutable=None):
+    office = rng.choice(OFFICES)
+    lang = LANGS[office]
+    dept = dept or rng.choice(list(DEPARTMENTS))
+    title = title or rng.choice(DEPARTMENTS[dept])
+    if nick is None:
+        base = (given + "." + surname).lower().replace(" ", "").replace("'", "")
+        nick = base
+        n = 2
+        while (nick + "@" + domain) in taken:
+            nick = "%s%d" % (base, n)
+            n += 1
+    upn = upn or nick + "@" + domain
+    taken.add(upn)
+    phone = "+1 425 555 %04d" % rng.randint(100, 9999) if lang == "en-US" else "+44 20 7946 %04d" % rng.randint(0, 999)
+    u = {
+        "id": guid(),
+        "userPrincipalName": upn,
+        "mail": (upn if not guest else None) if mail else None,
+        "displayName": display or "%s %s" % (given, surname),
+        "givenName": given,
+        "surname": surname,
+        "jobTitle": title,
+        "department": dept,
+        "officeLocation": office,
+        "mobilePhone": phone if rng.random() < 0.35 else None,
+        "businessPhones": [phone] if rng.random() < 0.7 else [],
+        "preferredLanguage": lang,
+        "accountEnabled": enabled,
+        "mailNickname": nick,
+        "userType": "Guest" if guest else "Member",
+        "createdDateTime": created(),
+        "usageLocation": COUNTRY[lang],
+        "companyName": None if guest else "Northwind Traders",
+        "employeeId": None if guest else "%06d" % rng.randint(10000, 999999),
+        "onPremisesImmutableId": immutable,
+    }
+    if guest:
+        u["mail"] = given.lower() + "@" + upn.split("_", 1)[1].split("#", 1)[0]
+        u["jobTitle"] = None
+        u["department"] = None
+    return u
+
+
+users.append(user("Megan", "Bowen", INITIAL, dept="IT", title="Global Administrator", nick="admin",
+                  display="Northwind Admin"))
+users.append(user("Irvin", "Sayers", DEFAULT, dept="Executive", title="Chief Executive Officer"))
+names = set()
+while len(users) < 292:
+    g, s = rng.choice(FIRST), rng.choice(LAST)
+    if (g, s) in names:
+        continue
+    names.add((g, s))
+    r = rng.random()
+    domain = SECOND if r < 0.08 else (FEDERATED if r < 0.10 else DEFAULT)
+    imm = None
+    if domain == FEDERATED:
+        imm = __import__("base64").b64encode(rng.getrandbits(128).to_bytes(16, "big")).decode()
+    users.append(user(g, s, domain, mail=rng.random() > 0.07, immutable=imm))
+# service accounts without mail
+users.append(user("Scan", "To Email", DEFAULT, dept="IT", title=None, mail=False, nick="scanner",
+                  display="Scan to Email (service)"))
+users.append(user("Room", "Booking", DEFAULT, dept="Operations", title=None, mail=False, nick="svc-booking",
+                  display="Room Booking Service"))
+# guests
+for g, dom in [("Lena", "fabrikam.com"), ("Tom", "contoso-partners.net"), ("Yuki", "adatum.org")]:
+    nick = "%s_%s#EXT#" % (g.lower(), dom)
+    users.append(user(g, "Guest", INITIAL, nick=nick, upn=nick + "@" + INITIAL, guest=True,
+                      display="%s (%s)" % (g, dom)))
+# ~15 disabled accounts (leavers), never the admin
+for u in rng.sample(users[2:292], 15):
+    u["accountEnabled"] = False
+for u in users:
+    if u["mail"] is None and u["userType"] == "Member":
+        u["proxyAddresses"] = []
+    elif u["userType"] == "Member" and not u["mail"].endswith("@" + INITIAL):
+        u["proxyAddresses"] = ["SMTP:" + u["mail"], "smtp:" + u["mailNickname"] + "@" + INITIAL]
+    else:
+        u["proxyAddresses"] = ["SMTP:" + u["mail"]]
+
+tenant = {
+    "tenant": {
+        "id": TENANT_ID,
+        "displayName": "Northwind Traders",
+        "countryLetterCode": "US",
+        "createdDateTime": "2019-03-14T09:21:07Z",
+    },
+    "adminUserPrincipalName": "admin@" + INITIAL,
+    "apps": [
+        {"clientId": guid(), "displayName": "m365sync console", "publicClient": True, "secrets": []},
+        {"clientId": guid(), "displayName": "m365sync automation", "publicClient": False,
+         "secrets": ["Nwt8Q~" + "".join(rng.choice("abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789._-~")
+                                          for _ in range(34))]},
+    ],
+    "domains": domains,
+    "users": users,
+}
+print(json.dumps(tenant, indent=1, ensure_ascii=False))

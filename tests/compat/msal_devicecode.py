@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""Compatibility check: Microsoft's own libraries against the m365sync simulator.
+
+Runs MSAL Python (device code flow approved through the /devicelogin form, silent refresh,
+client credentials, instance discovery), azure-identity (ClientSecretCredential,
+DeviceCodeCredential) and msgraph-sdk (users paged with $select/$top, domains) against
+`cargo run --example sim -- --tls`.
+
+    python3 -m venv /tmp/venv && /tmp/venv/bin/pip install msal azure-identity msgraph-sdk
+    cargo build --example sim
+    /tmp/venv/bin/python tests/compat/msal_devicecode.py [path/to/sim-binary]
+
+The binary defaults to $SIM_BIN, else $CARGO_TARGET_DIR/debug/examples/sim, else target/debug/examples/sim.
+Exit status 0 = every check passed.
+"""
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+
+def start_sim():
+    target = os.environ.get("CARGO_TARGET_DIR", "target")
+    binary = (sys.argv[1] if len(sys.argv) > 1 else None) or os.environ.get("SIM_BIN") or os.path.join(
+        target, "debug", "examples", "sim")
+    proc = subprocess.Popen([binary, "--tls", "--users", "2500", "--device-code-interval", "1"],
+                            stdout=subprocess.PIPE, text=True)
+    info = {"apps": []}
+    while True:
+        line = proc.stdout.readline()
+        if not line:
+            raise SystemExit("simulator exited early")
+        word, _, rest = line.strip().partition(" ")
+        if word == "listening":
+            info["base"] = rest.split(" ", 1)[1]
+        elif word == "ca-cert":
+            info["ca"] = rest
+        elif word == "tenant":
+            info["tenant"] = rest
+        elif word == "client":
+            info["client"] = rest
+        elif word == "app":
+            info["apps"].append(rest.split(" ", 1))
+            break  # the last line
+    return proc, info
+
+
+def trust(ca_path):
+    """graph-notes §13: REQUESTS_CA_BUNDLE overrides MSAL's verify=, httpx reads SSL_CERT_FILE."""
+    system = "/etc/ssl/certs/ca-certificates.crt"
+    bundle = tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False)
+    if os.path.exists(system):
+        bundle.write(open(system).read())
+    bundle.write(open(ca_path).read())
+    bundle.close()
+    for var in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE"):
+        os.environ[var] = bundle.name
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        os.environ.pop(var, None)
+    os.environ["NO_PROXY"] = "127.0.0.1,localhost"
+    return bundle.name
+
+
+def approve_soon(base, user_code, delay=1.5, action="approve"):
+    import requests
+
+    def run():
+        time.sleep(delay)
+        r = requests.post(base + "/devicelogin", data={"user_code": user_code, "action": action})
+        print("  /devicelogin ->", r.status_code)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+    print("ok:", what)
+
+
+def msal_checks(info):
+    import msal
+
+    base, tenant, client = info["base"], info["tenant"], info["client"]
+    app = msal.PublicClientApplication(client, authority=f"{base}/{tenant}", instance_discovery=False)
+    flow = app.initiate_device_flow(scopes=["User.Read.All"])
+    check("user_code" in flow and flow["message"].startswith("To sign in"), "MSAL initiate_device_flow")
+    approve_soon(base, flow["user_code"])
+    result = app.acquire_token_by_device_flow(flow)
+    check("access_token" in result, f"MSAL device flow token ({result.get('error_description', '')[:80]})")
+    check(result["id_token_claims"]["aud"] == client, "id_token aud = client id")
+    accounts = app.get_accounts()
+    check(len(accounts) == 1, f"MSAL account from client_info: {accounts and accounts[0]['username']}")
+    silent = app.acquire_token_silent(["User.Read.All"], account=accounts[0], force_refresh=True)
+    check(silent and "access_token" in silent and silent["access_token"] != result["access_token"],
+          "MSAL acquire_token_silent(force_refresh) uses the refresh token")
+    again = app.acquire_token_silent(["User.Read.All"], account=accounts[0], force_refresh=True)
+    check(again and "access_token" in again, "MSAL second refresh (rotated refresh token)")
+
+    # Declined flow.
+    flow = app.initiate_device_flow(scopes=["User.Read.All"])
+    approve_soon(base, flow["user_code"], delay=0.5, action="decline")
+    result = app.acquire_token_by_device_flow(flow)
+    check(result.get("error") == "authorization_declined", "MSAL sees authorization_declined")
+
+    # Instance discovery through the simulator (MSAL drops the port; the answer restores it).
+    app2 = msal.PublicClientApplication(client, authority=f"{base}/{info['tenant']}",
+                                        instance_discovery=f"{base}/common/discovery/instance")
+    flow = app2.initiate_device_flow(scopes=["User.Read.All"])
+    check("user_code" in flow, "MSAL with instance_discovery pointed at the simulator")
+
+    cid, secret = info["apps"][0]
+    conf = msal.ConfidentialClientApplication(cid, client_credential=secret, authority=f"{base}/{tenant}",
+                                              instance_discovery=False)
+    r = conf.acquire_token_for_client(scopes=["https://graph.microsoft.com/.default"])
+    check("access_token" in r, "MSAL acquire_token_for_client")
+    r2 = conf.acquire_token_for_client(scopes=["https://graph.microsoft.com/.default"])
+    check(r2.get("token_source") == "cache", "MSAL serves the app token from its cache")
+    bad = msal.ConfidentialClientApplication(cid, client_credential="wrong", authority=f"{base}/{tenant}",
+                                             instance_discovery=False)
+    r = bad.acquire_token_for_client(scopes=["https://graph.microsoft.com/.default"])
+    check(r.get("error") == "invalid_client" and 7000215 in r.get("error_codes", []), "MSAL sees invalid_client 7000215")
+
+
+async def graph_checks(info):
+    import httpx
+    from azure.identity import ClientSecretCredential, DeviceCodeCredential
+    from kiota_authentication_azure.azure_identity_authentication_provider import \
+        AzureIdentityAuthenticationProvider
+    from msgraph import GraphRequestAdapter, GraphServiceClient
+    from msgraph.graph_request_adapter import options
+    from msgraph_core import GraphClientFactory
+    from msgraph.generated.users.users_request_builder import UsersRequestBuilder
+    from kiota_abstractions.base_request_configuration import RequestConfiguration
+
+    base, tenant = info["base"], info["tenant"]
+    cid, secret = info["apps"][0]
+    scopes = ["https://graph.microsoft.com/.default"]
+    cred = ClientSecretCredential(tenant, cid, secret, authority=base, disable_instance_discovery=True)
+    tok = cred.get_token(*scopes)
+    check(tok.token.count(".") == 2, "azure-identity ClientSecretCredential")
+
+    def client_for(credential):
+        http = GraphClientFactory.create_with_default_middleware(client=httpx.AsyncClient(), options=options)
+        auth = AzureIdentityAuthenticationProvider(credential, scopes=scopes, allowed_hosts=["127.0.0.1"])
+        adapter = GraphRequestAdapter(auth, client=http)
+        adapter.base_url = base + "/v1.0"
+        return GraphServiceClient(request_adapter=adapter)
+
+    graph = client_for(cred)
+    query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
+        select=["id", "userPrincipalName", "accountEnabled"], top=999)
+    page = await graph.users.get(request_configuration=RequestConfiguration(query_parameters=query))
+    seen, pages = set(), 1
+    while True:
+        for u in page.value:
+            seen.add(u.id)
+        if not page.odata_next_link:
+            break
+        page = await graph.users.with_url(page.odata_next_link).get()
+        pages += 1
+    check(len(seen) == 2500 and pages == 3, f"msgraph-sdk paged {len(seen)} users in {pages} pages")
+    domains = await graph.domains.get()
+    check(any(d.is_initial for d in domains.value), "msgraph-sdk lists domains")
+    from kiota_abstractions.api_error import APIError
+    try:
+        await graph.users.by_user_id("00000000-0000-0000-0000-000000000001").get()
+        check(False, "404 expected")
+    except APIError as e:
+        check(e.response_status_code == 404 and e.error.code == "Request_ResourceNotFound",
+              "msgraph-sdk surfaces Request_ResourceNotFound")
+
+    def prompt(verification_uri, user_code, expires_on):
+        print("  prompt:", verification_uri, user_code)
+        approve_soon(base, user_code, delay=0.5)
+
+    dcred = DeviceCodeCredential(client_id=info["client"], authority=base, tenant_id=tenant,
+                                 disable_instance_discovery=True, prompt_callback=prompt)
+    me = await client_for(dcred).me.get()
+    check(me.user_principal_name.startswith("admin@"), f"azure-identity DeviceCodeCredential + /me: {me.user_principal_name}")
+
+
+def main():
+    proc, info = start_sim()
+    try:
+        trust(info["ca"])
+        msal_checks(info)
+        asyncio.run(graph_checks(info))
+        print("ALL OK")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
