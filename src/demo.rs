@@ -1,5 +1,7 @@
 //! `m365sync demo`: the whole console against the built-in simulated tenant, in a throwaway
 //! data dir, with a directory seeded so that every import status shows up.
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -122,10 +124,9 @@ pub async fn prepare(data_dir: &std::path::Path) -> Result<(Sim, Settings)> {
 }
 
 /// Approve every device code `APPROVE_AFTER` after it appears, as a person on their phone.
-pub fn auto_approve(sim: &Sim) -> tokio::task::JoinHandle<()> {
-    let sim = sim.clone();
+pub fn auto_approve(sim: Arc<Sim>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut seen: std::collections::HashMap<String, tokio::time::Instant> = Default::default();
+        let mut seen: HashMap<String, tokio::time::Instant> = HashMap::new();
         loop {
             tokio::time::sleep(Duration::from_millis(200)).await;
             let now = tokio::time::Instant::now();
@@ -146,7 +147,8 @@ pub async fn run() -> Result<()> {
         .tempdir()
         .context("creating the demo's throwaway data dir")?;
     let (sim, settings) = prepare(data_dir.path()).await?;
-    let approver = auto_approve(&sim);
+    let sim = Arc::new(sim);
+    let approver = auto_approve(sim.clone());
     let result = crate::app::run_tui(
         settings,
         crate::app::TuiOptions {
@@ -156,7 +158,10 @@ pub async fn run() -> Result<()> {
     )
     .await;
     approver.abort();
-    sim.shutdown().await;
+    let _ = approver.await;
+    if let Ok(sim) = Arc::try_unwrap(sim) {
+        sim.shutdown().await;
+    }
     result
 }
 

@@ -5,7 +5,9 @@
 
 pub mod app;
 pub mod auth;
+pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod directory;
 pub mod graph;
 pub mod keymap;
