@@ -124,7 +124,9 @@ impl Settings {
 impl ConfigFile {
     pub fn load(path: &Path) -> Result<ConfigFile> {
         match std::fs::read_to_string(path) {
-            Ok(text) => toml::from_str(&text).with_context(|| format!("reading {}", path.display())),
+            Ok(text) => {
+                toml::from_str(&text).with_context(|| format!("reading {}", path.display()))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ConfigFile::default()),
             Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
         }
@@ -144,7 +146,8 @@ pub fn http_client(ca_file: Option<&Path>) -> Result<reqwest::Client> {
         .timeout(Duration::from_secs(120))
         .user_agent(concat!("m365sync/", env!("CARGO_PKG_VERSION")));
     if let Some(path) = ca_file {
-        let pem = std::fs::read(path).with_context(|| format!("reading CA file {}", path.display()))?;
+        let pem =
+            std::fs::read(path).with_context(|| format!("reading CA file {}", path.display()))?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem)
             .with_context(|| format!("CA file {} holds no PEM certificate", path.display()))?;
         if certs.is_empty() {
@@ -170,7 +173,9 @@ pub fn check_endpoint_url(raw: &str) -> Result<()> {
             if loopback {
                 Ok(())
             } else {
-                bail!("`{raw}` uses plain http: only https is allowed, except for loopback addresses")
+                bail!(
+                    "`{raw}` uses plain http: only https is allowed, except for loopback addresses"
+                )
             }
         }
         other => bail!("`{raw}` has scheme `{other}`: only https (or http on loopback) is allowed"),

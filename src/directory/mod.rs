@@ -96,8 +96,14 @@ pub struct ImportFailure {
 /// The outcome of importing one tenant user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImportOutcome {
-    Imported { tenant_user_id: String, directory_id: i64 },
-    AlreadyImported { tenant_user_id: String, directory_id: i64 },
+    Imported {
+        tenant_user_id: String,
+        directory_id: i64,
+    },
+    AlreadyImported {
+        tenant_user_id: String,
+        directory_id: i64,
+    },
     Failed(ImportFailure),
 }
 
