@@ -6,6 +6,7 @@
 pub mod action;
 pub mod effect;
 pub mod explain;
+pub mod fixtures;
 pub mod runtime;
 pub mod state;
 pub mod update;
