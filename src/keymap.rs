@@ -285,20 +285,20 @@ impl Keymap {
 
     /// Hint bar entries for `contexts`: rows with a `hint`, grouped by hint word, keys joined
     /// with `/` (`j/k move`). A key shadowed by a more specific context is left out.
-    pub fn hints(&self, contexts: &[Context]) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = Vec::new();
+    pub fn hints(&self, contexts: &[Context]) -> Vec<(String, String, Context)> {
+        let mut out: Vec<(String, String, Context)> = Vec::new();
         for ctx in contexts {
             for b in self.bindings.iter().filter(|b| b.context == *ctx) {
                 let Some(hint) = &b.hint else { continue };
                 if self.lookup(contexts, b.key) != Some(b.command) {
                     continue;
                 }
-                match out.iter_mut().find(|(_, h)| h == hint) {
-                    Some((keys, _)) => {
+                match out.iter_mut().find(|(_, h, _)| h == hint) {
+                    Some((keys, _, _)) => {
                         keys.push('/');
                         keys.push_str(&b.key.to_string());
                     }
-                    None => out.push((b.key.to_string(), hint.clone())),
+                    None => out.push((b.key.to_string(), hint.clone(), b.context)),
                 }
             }
         }

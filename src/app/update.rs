@@ -513,8 +513,11 @@ fn push_error(s: &mut AppState, e: ErrorEntry) {
             return;
         }
     }
+    let shown = error_matches(&e, &s.errors_tab.view.query);
     s.errors.push(e);
-    s.errors_tab.view.shown.push((s.errors.len() - 1) as u32);
+    if shown {
+        s.errors_tab.view.shown.push((s.errors.len() - 1) as u32);
+    }
 }
 
 /// The view the `/` filter applies to on this tab.
@@ -522,7 +525,7 @@ fn filter_view(s: &mut AppState) -> Option<&mut ListView> {
     match s.tab {
         Tab::Import => Some(&mut s.import.view),
         Tab::Bindings => Some(&mut s.bindings.view),
-        Tab::Errors => None,
+        Tab::Errors => Some(&mut s.errors_tab.view),
     }
 }
 
@@ -616,8 +619,34 @@ fn apply_query(s: &mut AppState) {
             s.bindings.view.query = q;
             rescan_bindings(s);
         }
-        Tab::Errors => {}
+        Tab::Errors => {
+            let q = s.errors_tab.view.input.value().to_lowercase();
+            if q == s.errors_tab.view.query {
+                return;
+            }
+            s.errors_tab.view.query = q;
+            rescan_errors(s);
+        }
     }
+}
+
+/// Errors are few (one per failure, not per user): a rescan is cheap.
+fn error_matches(e: &ErrorEntry, q: &str) -> bool {
+    q.is_empty()
+        || [&e.code, &e.subject, &e.message, e.source.label()]
+            .iter()
+            .any(|f| f.to_lowercase().contains(q))
+}
+
+fn rescan_errors(s: &mut AppState) {
+    let rows = crate::ui::list_rows(Tab::Errors, s.width, s.height);
+    let v = &mut s.errors_tab.view;
+    let keep = v.selected_row();
+    v.shown = (0..s.errors.len())
+        .filter(|&r| error_matches(&s.errors[r], &v.query))
+        .map(|r| r as u32)
+        .collect();
+    reselect(v, keep, rows);
 }
 
 fn rescan_import(s: &mut AppState) {
@@ -675,7 +704,7 @@ pub fn key_action(s: &AppState, ev: &KeyEvent) -> Option<Action> {
             let editing = match s.tab {
                 Tab::Import => s.import.view.editing,
                 Tab::Bindings => s.bindings.view.editing,
-                Tab::Errors => false,
+                Tab::Errors => s.errors_tab.view.editing,
             };
             if editing {
                 if let Some(c) = km.lookup(&[Context::Filter], key) {
@@ -699,7 +728,7 @@ pub fn contexts(s: &AppState) -> Vec<Context> {
             let editing = match s.tab {
                 Tab::Import => s.import.view.editing,
                 Tab::Bindings => s.bindings.view.editing,
-                Tab::Errors => false,
+                Tab::Errors => s.errors_tab.view.editing,
             };
             if editing {
                 return vec![Context::Filter];

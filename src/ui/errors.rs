@@ -10,7 +10,8 @@ use crate::app::explain::ErrorEntry;
 use crate::app::state::AppState;
 use crate::app::update::fmt_count;
 
-use super::{column_widths, draw_list, table_line, Theme};
+use super::import::{filter_spans, set_filter_cursor};
+use super::{column_widths, draw_list, labeled, table_line, Theme};
 
 const COLUMNS: [Constraint; 4] = [
     Constraint::Length(9),
@@ -34,19 +35,23 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     ])
     .areas(area);
     let v = &state.errors_tab.view;
-    let summary = if state.errors.is_empty() {
-        Span::styled(" No errors so far.", theme.ok())
+    let mut spans = filter_spans(v, theme);
+    if state.errors.is_empty() {
+        spans.push(Span::styled("  No errors so far.", theme.ok()));
     } else {
-        Span::styled(
+        spans.push(Span::styled(
             format!(
-                " {} errors, oldest first  ·  {}",
+                "  {} errors, oldest first  ·  {}",
                 fmt_count(state.errors.len()),
                 super::position(v.selected, v.shown.len())
             ),
             theme.bold(),
-        )
-    };
-    frame.render_widget(Paragraph::new(Line::from(summary)), toolbar);
+        ));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), toolbar);
+    if v.editing {
+        set_filter_cursor(frame, toolbar, v);
+    }
 
     let widths = column_widths(&COLUMNS, list.width);
     let header = table_line(
@@ -109,36 +114,35 @@ fn draw_detail(frame: &mut Frame, area: Rect, e: Option<&ErrorEntry>, theme: &Th
             format!(" {} · {} · {} ", e.code, e.source.label(), e.subject),
             theme.bold(),
         ));
-    let label = |s: &'static str| Span::styled(s, theme.bold());
-    let mut lines = vec![
-        Line::from(vec![label("What happened  "), Span::raw(e.what.clone())]),
-        Line::from(vec![label("What to do     "), Span::raw(e.todo.clone())]),
-        Line::from(""),
-        Line::from(vec![
-            Span::styled("Code        ", theme.dim()),
-            Span::raw(e.code.clone()),
-        ]),
-        Line::from(vec![
-            Span::styled("Message     ", theme.dim()),
-            Span::raw(e.message.clone()),
-        ]),
-    ];
-    let mut field = |name: &'static str, value: &Option<String>| {
+    let width = area.width as usize;
+    let mut lines = Vec::new();
+    lines.extend(labeled(
+        "What happened",
+        15,
+        &e.what,
+        width,
+        theme.bold(),
+        Style::new(),
+    ));
+    lines.extend(labeled(
+        "What to do",
+        15,
+        &e.todo,
+        width,
+        theme.bold(),
+        Style::new(),
+    ));
+    lines.push(Line::from(""));
+    let mut field = |name: &str, value: Option<String>| {
         if let Some(v) = value {
-            lines.push(Line::from(vec![
-                Span::styled(name, theme.dim()),
-                Span::raw(v.clone()),
-            ]));
+            lines.extend(labeled(name, 12, &v, width, theme.dim(), Style::new()));
         }
     };
-    field("Status      ", &e.status.map(|s| s.to_string()));
-    field("Request-id  ", &e.request_id);
-    field("Trace id    ", &e.trace_id);
-    field("When        ", &e.at);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(block)
-            .wrap(Wrap { trim: false }),
-        area,
-    );
+    field("Code", Some(e.code.clone()));
+    field("Message", Some(e.message.clone()));
+    field("Status", e.status.map(|s| s.to_string()));
+    field("Request-id", e.request_id.clone());
+    field("Trace id", e.trace_id.clone());
+    field("When", e.at.clone());
+    frame.render_widget(Paragraph::new(lines).block(block), area);
 }

@@ -30,7 +30,13 @@ fn section<'a>(state: &AppState, ctx: Context, theme: &Theme, key_w: usize) -> V
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
-    let key_w = 12;
+    let key_w = Context::ALL
+        .iter()
+        .flat_map(|c| state.keymap.help_rows(*c))
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(8)
+        .max(5);
     let left: Vec<Line> = [Context::Global, Context::List]
         .into_iter()
         .flat_map(|c| section(state, c, theme, key_w))

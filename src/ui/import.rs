@@ -142,22 +142,28 @@ pub fn set_filter_cursor(frame: &mut Frame, area: Rect, v: &ListView) {
 fn draw_progress(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let n = state.rows.len();
     match &state.load {
-        Load::Loading { .. } => {
-            let label = format!("{} loaded… ", fmt_count(n));
-            let ratio = match state.expected {
-                Some(e) if e > 0 => (n as f64 / e as f64).min(1.0),
-                // No total from Graph: the bar fills as pages come, never claiming done.
-                _ => 1.0 - 1.0 / (1.0 + n as f64 / 20_000.0),
-            };
-            frame.render_widget(
+        Load::Loading { pages } => match state.expected {
+            // A reload: the last load's total is a fair estimate.
+            Some(e) if e > 0 => frame.render_widget(
                 LineGauge::default()
-                    .ratio(ratio)
-                    .label(label)
+                    .ratio((n as f64 / e as f64).min(1.0))
+                    .label(format!("{} of ~{} ", fmt_count(n), fmt_count(e)))
+                    .filled_symbol("━")
+                    .unfilled_symbol("─")
                     .filled_style(theme.gauge())
                     .unfilled_style(theme.dim()),
                 area,
-            );
-        }
+            ),
+            // Graph gives no total up front: count what came, claim no ratio.
+            _ => frame.render_widget(
+                Paragraph::new(Line::from(vec![
+                    Span::styled(format!("{} loaded", fmt_count(n)), theme.accent()),
+                    Span::styled(format!(" · page {pages}… "), theme.dim()),
+                ]))
+                .right_aligned(),
+                area,
+            ),
+        },
         Load::Done => frame.render_widget(
             Paragraph::new(Line::from(Span::styled(
                 format!("all {} loaded ", fmt_count(n)),

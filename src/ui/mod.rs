@@ -83,6 +83,71 @@ pub fn fit(s: &str, width: usize) -> String {
     }
 }
 
+/// `text` word-wrapped to `width` columns (words longer than a line are cut into pieces).
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    let mut cur_w = 0usize;
+    for word in text.split_whitespace() {
+        let mut word: Vec<char> = word.chars().collect();
+        loop {
+            let need = if cur_w == 0 {
+                word.len()
+            } else {
+                cur_w + 1 + word.len()
+            };
+            if need <= width {
+                if cur_w > 0 {
+                    cur.push(' ');
+                }
+                cur.extend(word.iter());
+                cur_w = need;
+                break;
+            }
+            if cur_w > 0 {
+                lines.push(std::mem::take(&mut cur));
+                cur_w = 0;
+                continue;
+            }
+            let rest = word.split_off(width);
+            lines.push(word.iter().collect());
+            word = rest;
+        }
+    }
+    if cur_w > 0 || lines.is_empty() {
+        lines.push(cur);
+    }
+    lines
+}
+
+/// `label` then `text` wrapped to the columns right of it, continuation lines indented under
+/// the text (a hanging indent).
+pub fn labeled<'a>(
+    label: &str,
+    label_w: usize,
+    text: &str,
+    width: usize,
+    label_style: Style,
+    text_style: Style,
+) -> Vec<Line<'a>> {
+    wrap(text, width.saturating_sub(label_w))
+        .into_iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let head = if i == 0 {
+                fit(label, label_w)
+            } else {
+                " ".repeat(label_w)
+            };
+            Line::from(vec![
+                Span::styled(head, label_style),
+                Span::styled(chunk, text_style),
+            ])
+        })
+        .collect()
+}
+
 /// Column widths for `constraints` across `width`, one space between columns.
 pub fn column_widths(constraints: &[Constraint], width: u16) -> Vec<usize> {
     Layout::horizontal(constraints.iter().copied())

@@ -1,15 +1,16 @@
 //! The sign-in screen (device code, big and clear, with a countdown and every outcome in plain
 //! words) and the "not set up" screen.
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 use ratatui::Frame;
 
 use crate::app::explain::explain_auth;
 use crate::app::state::{AppState, SignIn};
 use crate::auth::AuthError;
 
-use super::{centered, status, Theme};
+use super::{centered, labeled, status, wrap, Theme};
 
 fn frame_parts(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, what: &str) -> Rect {
     let [head, body, hints] = Layout::vertical([
@@ -72,9 +73,16 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, si: 
         &format!("sign in to {}", state.tenant),
     );
     let w = body.width.saturating_sub(4).min(76);
+    let inner = w.saturating_sub(4) as usize;
+    let text = |t: &str, style| -> Vec<Line<'static>> {
+        wrap(t, inner)
+            .into_iter()
+            .map(|l| Line::from(Span::styled(l, style)))
+            .collect()
+    };
     let mut lines: Vec<Line> = Vec::new();
     if let Some(note) = &state.signin_note {
-        lines.push(Line::from(Span::styled(note.clone(), theme.warn())));
+        lines.extend(text(note, theme.warn()));
         lines.push(Line::from(""));
     }
     let title;
@@ -116,10 +124,14 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, si: 
             lines.push(Line::from(""));
             lines.push(Line::from("3. Approve as an admin of this tenant."));
             lines.push(Line::from(""));
-            lines.push(Line::from(Span::styled(
-                format!("Microsoft: {}", start.message),
+            lines.extend(labeled(
+                "Microsoft: ",
+                11,
+                &start.message,
+                inner,
                 theme.dim(),
-            )));
+                theme.dim(),
+            ));
             lines.push(Line::from(""));
             if left > 0 {
                 lines.push(Line::from(vec![
@@ -137,12 +149,9 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, si: 
         SignIn::Failed(e) => {
             title = "Sign-in failed";
             let (what, todo) = explain_auth(e);
-            lines.push(Line::from(vec![
-                Span::styled("✗ ", theme.error()),
-                Span::styled(what, theme.bold()),
-            ]));
+            lines.extend(labeled("✗ ", 2, &what, inner, theme.error(), theme.bold()));
             lines.push(Line::from(""));
-            lines.push(Line::from(todo));
+            lines.extend(text(&todo, Style::new()));
             lines.push(Line::from(""));
             match e {
                 AuthError::OAuth {
@@ -163,21 +172,26 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, si: 
                             Span::styled(error.clone(), theme.error()),
                         ]));
                     }
-                    lines.push(Line::from(vec![
-                        Span::styled("Message   ", theme.dim()),
-                        Span::raw(description.clone()),
-                    ]));
+                    lines.extend(labeled(
+                        "Message",
+                        10,
+                        description,
+                        inner,
+                        theme.dim(),
+                        Style::new(),
+                    ));
                     if let Some(t) = trace_id {
-                        lines.push(Line::from(vec![
-                            Span::styled("Trace id  ", theme.dim()),
-                            Span::raw(t.clone()),
-                        ]));
+                        lines.extend(labeled("Trace id", 10, t, inner, theme.dim(), Style::new()));
                     }
                 }
-                other => lines.push(Line::from(vec![
-                    Span::styled("Detail    ", theme.dim()),
-                    Span::raw(other.to_string()),
-                ])),
+                other => lines.extend(labeled(
+                    "Detail",
+                    10,
+                    &other.to_string(),
+                    inner,
+                    theme.dim(),
+                    Style::new(),
+                )),
             }
             lines.push(Line::from(""));
             lines.push(Line::from(vec![
@@ -188,36 +202,36 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, si: 
             ]));
         }
     }
-    let inner_w = w.saturating_sub(4).max(1);
-    let h = wrapped_height(&lines, inner_w) + 2;
+    let h = lines.len() as u16 + 2;
     let rect = centered(body, w, h);
     frame.render_widget(
         Paragraph::new(lines)
-            .block(card(title, theme).padding(ratatui::widgets::Padding::horizontal(1)))
-            .wrap(Wrap { trim: false }),
+            .block(card(title, theme).padding(ratatui::widgets::Padding::horizontal(1))),
         rect,
     );
-}
-
-/// Lines `lines` take once wrapped at `width` (an estimate by characters, enough to size a box).
-fn wrapped_height(lines: &[Line], width: u16) -> u16 {
-    lines
-        .iter()
-        .map(|l| (l.width() as u16).div_ceil(width).max(1))
-        .sum()
 }
 
 pub fn draw_config(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, message: &str) {
     let body = frame_parts(frame, area, state, theme, "not set up yet");
     let w = body.width.saturating_sub(4).min(76);
-    let lines = vec![
-        Line::from(Span::styled(
-            "m365sync needs to know which tenant to sign in to, and with which app.",
-            theme.bold(),
-        )),
-        Line::from(""),
-        Line::from(Span::styled(message.to_string(), theme.warn())),
-        Line::from(""),
+    let inner = w.saturating_sub(4) as usize;
+    let mut lines: Vec<Line> = wrap(
+        "m365sync needs to know which tenant to sign in to, and with which app.",
+        inner,
+    )
+    .into_iter()
+    .map(|l| Line::from(Span::styled(l, theme.bold())))
+    .collect();
+    lines.push(Line::from(""));
+    for m in message.lines() {
+        lines.extend(
+            wrap(m, inner)
+                .into_iter()
+                .map(|l| Line::from(Span::styled(l, theme.warn()))),
+        );
+    }
+    lines.push(Line::from(""));
+    lines.extend(vec![
         Line::from("Give both, then start m365sync again:"),
         Line::from(vec![
             Span::styled("  m365sync --tenant ", theme.accent()),
@@ -233,13 +247,12 @@ pub fn draw_config(frame: &mut Frame, area: Rect, state: &AppState, theme: &Them
             Span::styled("m365sync demo", theme.accent()),
             Span::raw("."),
         ]),
-    ];
-    let h = wrapped_height(&lines, w.saturating_sub(4).max(1)) + 2;
+    ]);
+    let h = lines.len() as u16 + 2;
     let rect = centered(body, w, h);
     frame.render_widget(
         Paragraph::new(lines)
-            .block(card("Set up", theme).padding(ratatui::widgets::Padding::horizontal(1)))
-            .wrap(Wrap { trim: false }),
+            .block(card("Set up", theme).padding(ratatui::widgets::Padding::horizontal(1))),
         rect,
     );
 }

@@ -8,6 +8,7 @@ use ratatui::Frame;
 use crate::app::state::{AppState, Load, Tab};
 use crate::app::update::{contexts, fmt_count};
 use crate::directory::ImportStatus;
+use crate::keymap::Context;
 
 use super::Theme;
 
@@ -57,27 +58,64 @@ pub fn token_left(expires_at: i64, now: i64) -> String {
 }
 
 pub fn draw_status(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
-    let sep = || Span::styled(" │ ", theme.dim());
-    let mut spans = vec![Span::styled(format!(" {}", state.tenant), theme.bold())];
-    if let Some(si) = &state.session {
-        spans.push(sep());
-        spans.push(Span::raw(si.identity.name.clone()));
-        spans.push(sep());
-        spans.push(Span::styled("token ", theme.dim()));
-        spans.push(Span::raw(token_left(si.expires_at, state.now)));
-    }
-    spans.push(sep());
-    for (i, st) in ImportStatus::ALL.iter().enumerate() {
-        if i > 0 {
-            spans.push(Span::raw("  "));
-        }
-        spans.push(Span::styled(format!("{} ", st.label()), theme.status(*st)));
-        spans.push(Span::raw(fmt_count(state.rows.count(*st))));
-    }
+    let width = area.width as usize;
+    // Right: work in progress and the counts per status (never cut); left: where and who,
+    // in the longest form that fits.
+    let mut right: Vec<Span> = Vec::new();
     if let Some(work) = work_in_progress(state) {
-        spans.push(sep());
-        spans.push(Span::styled(work, theme.accent()));
+        right.push(Span::styled(work, theme.accent()));
+        right.push(Span::styled(" │ ", theme.dim()));
     }
+    let counts = |short: bool| -> Vec<Span<'static>> {
+        let mut v = Vec::new();
+        for (i, st) in ImportStatus::ALL.iter().enumerate() {
+            if i > 0 {
+                v.push(Span::raw("  "));
+            }
+            let label = match (short, st) {
+                (true, ImportStatus::Imported) => "Imp",
+                (true, ImportStatus::Conflict) => "Confl",
+                (true, ImportStatus::Failed) => "Fail",
+                _ => st.label(),
+            };
+            v.push(Span::styled(format!("{label} "), theme.status(*st)));
+            v.push(Span::raw(fmt_count(state.rows.count(*st))));
+        }
+        v.push(Span::raw(" "));
+        v
+    };
+    let w = |v: &[Span]| v.iter().map(|s| s.width()).sum::<usize>();
+    let long = counts(false);
+    if w(&right) + w(&long) + 48 <= width {
+        right.extend(long);
+    } else {
+        right.extend(counts(true));
+    }
+    let room = width.saturating_sub(w(&right) + 3);
+
+    let mut forms = vec![format!(" {}", state.tenant)];
+    if let Some(si) = &state.session {
+        let name = &si.identity.name;
+        let local = name.split('@').next().unwrap_or(name);
+        let left = token_left(si.expires_at, state.now);
+        forms = vec![
+            format!(" {} │ {} │ token {}", state.tenant, name, left),
+            format!(" {} │ {} │ token {}", state.tenant, local, left),
+            format!(" {} │ {} │ {}", state.tenant, local, left),
+            format!(" {} │ {}", state.tenant, local),
+            format!(" {}", state.tenant),
+        ];
+    }
+    let left = forms
+        .iter()
+        .find(|f| f.chars().count() <= room)
+        .cloned()
+        .unwrap_or_else(|| super::fit(forms.last().expect("one form"), room));
+    let mut spans = vec![
+        Span::styled(left, theme.bold()),
+        Span::styled(" │ ", theme.dim()),
+    ];
+    spans.extend(right);
     frame.render_widget(Paragraph::new(Line::from(spans)).style(theme.bar()), area);
 }
 
@@ -88,25 +126,51 @@ pub fn work_in_progress(state: &AppState) -> Option<String> {
     }
     match &state.load {
         Load::Waiting => Some("reading the directory…".into()),
-        Load::Loading { .. } => Some(format!("loading users {}…", fmt_count(state.rows.len()))),
+        // The Import tab's toolbar already shows the load.
+        Load::Loading { .. } if state.tab != Tab::Import => {
+            Some(format!("loading users {}…", fmt_count(state.rows.len())))
+        }
         _ => None,
     }
 }
 
 pub fn draw_hints(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let ctx = contexts(state);
-    let mut spans = vec![Span::raw(" ")];
-    let mut used = 1usize;
-    for (keys, word) in state.keymap.hints(&ctx) {
-        let w = keys.chars().count() + word.chars().count() + 3;
-        if used + w > area.width as usize {
+    // Global keys (help, quit) are pinned right so they never fall off a narrow terminal.
+    let (global, mut local): (Vec<_>, Vec<_>) = state
+        .keymap
+        .hints(&ctx)
+        .into_iter()
+        .partition(|(_, _, c)| *c == Context::Global && ctx.len() > 1);
+    // Moving and filtering first, then what this tab does.
+    local.sort_by_key(|(_, _, c)| *c != Context::List);
+    let entry = |keys: String, word: String| {
+        vec![
+            Span::styled(keys, theme.key()),
+            Span::raw(" "),
+            Span::styled(word, theme.dim()),
+            Span::raw("  "),
+        ]
+    };
+    let width = |v: &[Span]| v.iter().map(|s| s.width()).sum::<usize>();
+    let mut right: Vec<Span> = Vec::new();
+    for (k, w, _) in global.into_iter().rev() {
+        let e = entry(k, w);
+        if width(&right) + width(&e) + 1 > area.width as usize {
             break;
         }
-        used += w;
-        spans.push(Span::styled(keys, theme.key()));
-        spans.push(Span::raw(" "));
-        spans.push(Span::styled(word, theme.dim()));
-        spans.push(Span::raw("  "));
+        right.splice(0..0, e);
     }
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    let mut left = vec![Span::raw(" ")];
+    for (k, w, _) in local {
+        let e = entry(k, w);
+        if width(&left) + width(&e) + width(&right) > area.width as usize {
+            break;
+        }
+        left.extend(e);
+    }
+    let pad = (area.width as usize).saturating_sub(width(&left) + width(&right));
+    left.push(Span::raw(" ".repeat(pad)));
+    left.extend(right);
+    frame.render_widget(Paragraph::new(Line::from(left)), area);
 }
