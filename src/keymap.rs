@@ -355,10 +355,12 @@ mod tests {
         let km = Keymap::default();
         let h = km.hints(&[Context::Import, Context::List, Context::Global]);
         assert!(
-            h.contains(&("j/k".to_string(), "move".to_string())),
+            h.contains(&("j/k".into(), "move".into(), Context::List)),
             "{h:?}"
         );
-        assert!(h.contains(&("i".to_string(), "import".to_string())));
+        assert!(h.contains(&("i".into(), "import".into(), Context::Import)));
+        // `r` means reload here: the sign-in `r` is not offered.
+        assert!(!h.iter().any(|(_, w, _)| w == "new code"));
     }
 
     #[test]

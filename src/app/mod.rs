@@ -83,7 +83,25 @@ pub async fn run_tui(settings: Settings, opts: TuiOptions) -> anyhow::Result<()>
             return Err(e.into());
         }
     };
-    let result = runtime::run(&mut terminal, state, services, rx).await;
+    contain_background_panics();
+    let initial = update::init(&mut state);
+    let events = runtime::terminal_events();
+    let result = runtime::run(&mut terminal, state, services, rx, events, initial).await;
     ratatui::restore();
-    result
+    result.map(|_| ())
+}
+
+/// A panic in a background task is already turned into an error the Errors tab shows (see
+/// `runtime::Services::spawn`): it must not tear the terminal down under the running UI. Only a
+/// panic of the UI thread itself restores the terminal and prints the report.
+fn contain_background_panics() {
+    let ui_thread = std::thread::current().id();
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() == ui_thread {
+            hook(info);
+        } else {
+            tracing::error!("background task panicked: {info}");
+        }
+    }));
 }

@@ -23,7 +23,7 @@ use crate::graph::{GraphClient, GraphError, User};
 use super::action::{Action, DirectorySnapshot};
 use super::effect::Effect;
 use super::state::{AppState, SessionInfo};
-use super::update::{init, key_action, update};
+use super::update::{key_action, update};
 
 /// Shortest time between two frames.
 const FRAME_GAP: Duration = Duration::from_millis(10);
@@ -342,17 +342,22 @@ fn classify(index: &DirectoryIndex, users: &[User]) -> Vec<ImportStatus> {
     users.iter().map(|u| index.classify(u)).collect()
 }
 
-/// Runs the app until it quits or the terminal's event stream ends.
-pub async fn run<B: Backend>(
+/// Runs the app until it quits or `events` ends, and hands back the final state.
+/// `run_tui` passes crossterm's `EventStream`; tests pass a stream of key events and a
+/// `TestBackend`. `initial` are the effects to start with (`update::init`).
+pub async fn run<B, E>(
     terminal: &mut Terminal<B>,
     mut state: AppState,
     mut services: Services,
     mut rx: mpsc::UnboundedReceiver<Action>,
-) -> anyhow::Result<()>
+    mut events: E,
+    initial: Vec<Effect>,
+) -> anyhow::Result<AppState>
 where
+    B: Backend,
     B::Error: Send + Sync + 'static,
+    E: futures::Stream<Item = std::io::Result<Event>> + Unpin,
 {
-    let mut events = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let size = terminal.size()?;
@@ -364,7 +369,8 @@ where
         },
     );
     update(&mut state, Action::Tick { now: unix_now() });
-    for e in init(&mut state) {
+    state.dirty = true;
+    for e in initial {
         services.run(e);
     }
     let mut last_draw: Option<Instant> = None;
@@ -376,16 +382,23 @@ where
     };
 
     loop {
-        let draw_at = state.dirty.then(|| match last_draw {
-            Some(t) => t + FRAME_GAP,
-            None => Instant::now(),
-        });
+        // Draw now when the last frame is old enough, else wake up when it is.
+        let mut draw_at = None;
+        if state.dirty {
+            let now = Instant::now();
+            match last_draw {
+                Some(t) if now < t + FRAME_GAP => draw_at = Some(t + FRAME_GAP),
+                _ => {
+                    terminal.draw(|f| crate::ui::draw(f, &state))?;
+                    state.dirty = false;
+                    last_draw = Some(now);
+                }
+            }
+        }
         tokio::select! {
             biased;
             _ = async { tokio::time::sleep_until(draw_at.expect("guarded")).await }, if draw_at.is_some() => {
-                terminal.draw(|f| crate::ui::draw(f, &state))?;
-                state.dirty = false;
-                last_draw = Some(Instant::now());
+                // The next turn of the loop draws.
             }
             ev = events.next() => match ev {
                 Some(Ok(Event::Key(k))) => {
@@ -426,5 +439,10 @@ where
     if let Some(t) = services.signin_task.take() {
         t.abort();
     }
-    Ok(())
+    Ok(state)
+}
+
+/// The event stream of the real terminal.
+pub fn terminal_events() -> EventStream {
+    EventStream::new()
 }

@@ -69,8 +69,6 @@ pub enum SignIn {
         start: DeviceCodeStart,
         expires_at: i64,
     },
-    /// Approved; the directory and the tenant users load next.
-    Approved,
     Failed(AuthError),
 }
 

@@ -10,7 +10,7 @@ use crate::app::update::fmt_count;
 use crate::directory::BindingState;
 
 use super::import::{filter_spans, set_filter_cursor};
-use super::{column_widths, draw_list, table_line, Theme};
+use super::{column_widths, draw_list, table_line, ListSpec, Theme};
 
 const COLUMNS: [Constraint; 4] = [
     Constraint::Length(8),
@@ -72,10 +72,12 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     draw_list(
         frame,
         list,
-        header,
-        v.shown.len(),
-        v.offset,
-        empty,
+        ListSpec {
+            header,
+            len: v.shown.len(),
+            offset: v.offset,
+            empty,
+        },
         theme,
         |i| {
             let u = &d.users[v.shown[i] as usize];

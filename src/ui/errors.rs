@@ -11,7 +11,7 @@ use crate::app::state::AppState;
 use crate::app::update::fmt_count;
 
 use super::import::{filter_spans, set_filter_cursor};
-use super::{column_widths, draw_list, labeled, table_line, Theme};
+use super::{column_widths, draw_list, labeled, table_line, ListSpec, Theme};
 
 const COLUMNS: [Constraint; 4] = [
     Constraint::Length(9),
@@ -65,10 +65,12 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     draw_list(
         frame,
         list,
-        header,
-        v.shown.len(),
-        v.offset,
-        "",
+        ListSpec {
+            header,
+            len: v.shown.len(),
+            offset: v.offset,
+            empty: "",
+        },
         theme,
         |i| {
             let e = &state.errors[v.shown[i] as usize];

@@ -8,7 +8,7 @@ use ratatui::Frame;
 use crate::app::state::{AppState, ListView, Load};
 use crate::app::update::fmt_count;
 
-use super::{column_widths, draw_list, table_line, Theme};
+use super::{column_widths, draw_list, table_line, ListSpec, Theme};
 
 const COLUMNS: [Constraint; 6] = [
     Constraint::Length(1),
@@ -76,10 +76,12 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     draw_list(
         frame,
         list,
-        header,
-        v.shown.len(),
-        v.offset,
-        empty,
+        ListSpec {
+            header,
+            len: v.shown.len(),
+            offset: v.offset,
+            empty,
+        },
         theme,
         |i| {
             let row = v.shown[i];

@@ -170,18 +170,30 @@ pub fn table_line<'a>(cells: Vec<(String, Style)>, widths: &[usize], row_style: 
     Line::from(spans).style(row_style)
 }
 
-/// Draws the list header and the visible slice `offset..offset + area.height - 1` of a list
-/// of `len` rows; `row` builds the line of one visible entry (index into the list).
+/// What a list shows: its header line, how many entries, the first on screen, and what to say
+/// when there are none.
+pub struct ListSpec<'a> {
+    pub header: Line<'a>,
+    pub len: usize,
+    pub offset: usize,
+    pub empty: &'a str,
+}
+
+/// Draws the list header and the visible slice `offset..offset + area.height - 1` of a list;
+/// `row` builds the line of one visible entry (index into the list). O(screen).
 pub fn draw_list<'a>(
     frame: &mut Frame,
     area: Rect,
-    header: Line<'a>,
-    len: usize,
-    offset: usize,
-    empty: &str,
+    spec: ListSpec<'a>,
     theme: &Theme,
     mut row: impl FnMut(usize) -> Line<'a>,
 ) {
+    let ListSpec {
+        header,
+        len,
+        offset,
+        empty,
+    } = spec;
     if area.height == 0 {
         return;
     }

@@ -95,10 +95,6 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, si: 
             title = "Sign-in";
             lines.push(Line::from("Asking Microsoft for a sign-in code…"));
         }
-        SignIn::Approved => {
-            title = "Sign-in";
-            lines.push(Line::from(Span::styled("✓ Signed in.", theme.ok())));
-        }
         SignIn::Waiting { start, expires_at } => {
             title = "Sign in with a code";
             let left = expires_at - state.now;
