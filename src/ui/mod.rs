@@ -66,21 +66,39 @@ fn draw_main(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     status::draw_hints(frame, hints, state, theme);
 }
 
-/// `s` cut to `width` columns (with `…` when cut) and padded with spaces.
+/// Display width of one character (2 for CJK, 0 for combining marks).
+fn char_width(c: char) -> usize {
+    let mut buf = [0u8; 4];
+    Span::raw(&*c.encode_utf8(&mut buf)).width()
+}
+
+/// `s` cut to `width` terminal columns (with `…` when cut) and padded with spaces, so the
+/// columns after it stay aligned even with wide characters.
 pub fn fit(s: &str, width: usize) -> String {
-    let n = s.chars().count();
-    if n <= width {
-        let mut out = String::with_capacity(width);
-        out.push_str(s);
-        out.extend(std::iter::repeat_n(' ', width - n));
-        out
-    } else if width == 0 {
-        String::new()
+    let mut out = String::with_capacity(width + 4);
+    let mut used = 0usize;
+    let total: usize = if s.is_ascii() {
+        s.len()
     } else {
-        let mut out: String = s.chars().take(width - 1).collect();
+        s.chars().map(char_width).sum()
+    };
+    if total <= width {
+        out.push_str(s);
+        used = total;
+    } else if width > 0 {
+        for c in s.chars() {
+            let w = char_width(c);
+            if used + w + 1 > width {
+                break;
+            }
+            out.push(c);
+            used += w;
+        }
         out.push('…');
-        out
+        used += 1;
     }
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(used)));
+    out
 }
 
 /// `text` word-wrapped to `width` columns (words longer than a line are cut into pieces).
@@ -234,4 +252,25 @@ pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
         w,
         h,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_cuts_and_pads_by_display_width() {
+        assert_eq!(fit("abc", 5), "abc  ");
+        assert_eq!(fit("abcdef", 4), "abc…");
+        assert_eq!(fit("山田太郎", 5), "山田…");
+        assert_eq!(fit("山田", 5), "山田 ");
+        assert_eq!(fit("x", 0), "");
+    }
+
+    #[test]
+    fn wrap_breaks_on_words_and_cuts_long_ones() {
+        assert_eq!(wrap("one two three", 7), vec!["one two", "three"]);
+        assert_eq!(wrap("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
+        assert_eq!(wrap("", 4), vec![""]);
+    }
 }
