@@ -780,3 +780,41 @@ fn filtering_100k_rows_by_narrowing_matches_a_full_scan() {
     assert_eq!(s.import.view.shown, brute(&s, "lidia gu", None));
     assert!(s.import.view.shown.len() < n);
 }
+
+#[test]
+fn a_filter_that_hides_the_selected_row_starts_at_the_first_match() {
+    let mut s = fixtures::loaded_state(1000);
+    cmd(&mut s, Command::Bottom);
+    cmd(&mut s, Command::Filter);
+    type_str(&mut s, "megan");
+    assert_eq!(s.import.view.selected, 0);
+    assert_eq!(s.import.view.offset, 0);
+    assert_eq!(s.import.view.selected_row(), Some(11));
+}
+
+#[test]
+fn internal_errors_are_called_bugs_not_tenant_problems() {
+    let mut s = AppState::new("contoso.onmicrosoft.com");
+    init(&mut s);
+    update(
+        &mut s,
+        Action::SessionResumed {
+            gen: 0,
+            result: Ok(None),
+        },
+    );
+    update(
+        &mut s,
+        Action::DeviceCode {
+            gen: 0,
+            result: Err(AuthError::Malformed(
+                "internal error: task 5 panicked".into(),
+            )),
+        },
+    );
+    assert!(
+        s.errors[0].what.contains("internal error"),
+        "{}",
+        s.errors[0].what
+    );
+}

@@ -142,6 +142,17 @@ impl ErrorEntry {
     }
 
     pub fn from_directory(subject: &str, message: &str) -> ErrorEntry {
+        if let Some((what, todo)) = internal(message) {
+            return ErrorEntry {
+                what,
+                todo,
+                ..ErrorEntry::from_directory_io(subject, message)
+            };
+        }
+        ErrorEntry::from_directory_io(subject, message)
+    }
+
+    fn from_directory_io(subject: &str, message: &str) -> ErrorEntry {
         ErrorEntry {
             source: ErrorSource::Directory,
             code: "directory".into(),
@@ -160,7 +171,23 @@ impl ErrorEntry {
     }
 }
 
+/// What to say about a panic of m365sync's own code, caught and reported as an error.
+fn internal(message: &str) -> Option<(String, String)> {
+    message.contains("internal error:").then(|| {
+        (
+            "m365sync hit an internal error (a bug, not a problem of the tenant).".to_string(),
+            "Press r to try again; if it happens again, report it with the detail below."
+                .to_string(),
+        )
+    })
+}
+
 pub fn explain_graph(e: &GraphError) -> (String, String) {
+    if let GraphError::Malformed(m) = e {
+        if let Some(x) = internal(m) {
+            return x;
+        }
+    }
     match e {
         GraphError::Transport(_) => (
             "Microsoft Graph could not be reached: the request got no answer.".into(),
@@ -214,6 +241,11 @@ pub fn explain_graph(e: &GraphError) -> (String, String) {
 }
 
 pub fn explain_auth(e: &AuthError) -> (String, String) {
+    if let AuthError::Malformed(m) = e {
+        if let Some(x) = internal(m) {
+            return x;
+        }
+    }
     match e {
         AuthError::Declined => (
             "The sign-in was declined on the Microsoft sign-in page.".into(),

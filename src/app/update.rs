@@ -580,10 +580,14 @@ fn follow_all(s: &mut AppState) {
     }
 }
 
-/// After `shown` changed: keep the same row selected if it is still shown, else the nearest.
+/// After `shown` changed: keep the same row selected if it is still shown, else start at the
+/// top (the first match, as in fzf or k9s).
 fn reselect(v: &mut ListView, keep: Option<u32>, rows: usize) {
-    if let Some(k) = keep {
-        v.selected = v.shown.partition_point(|&r| r < k);
+    v.selected = keep
+        .and_then(|k| v.shown.binary_search(&k).ok())
+        .unwrap_or(0);
+    if v.selected < v.offset || v.selected >= v.offset + rows.max(1) {
+        v.offset = v.selected.saturating_sub(rows.max(1) / 2);
     }
     follow(v, rows);
 }
