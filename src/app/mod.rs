@@ -1,1 +1,107 @@
 //! The async state store: AppState / Action / Effect / update / runtime.
+//!
+//! `update(&mut AppState, Action) -> Vec<Effect>` is the only place state changes; the runtime
+//! runs effects on tokio and feeds their outcomes back as actions; `ui::draw(frame, &state)`
+//! renders. See DESIGN.md.
+pub mod action;
+pub mod effect;
+pub mod explain;
+pub mod fixtures;
+pub mod runtime;
+pub mod state;
+pub mod update;
+
+pub use action::Action;
+pub use effect::Effect;
+pub use state::AppState;
+pub use update::update;
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::keymap::Keymap;
+
+/// How `run_tui` is started.
+#[derive(Debug, Clone, Default)]
+pub struct TuiOptions {
+    /// Shown in the header, e.g. "DEMO — simulated tenant".
+    pub demo_banner: Option<String>,
+    /// Force colour off (true) or on (false); None reads NO_COLOR.
+    pub no_color: Option<bool>,
+}
+
+/// The initial state for `settings`: the "not set up" screen when the tenant or client id is
+/// missing, else the sign-in screen (resuming a cached session first). No I/O.
+pub fn initial_state(settings: &Settings, opts: &TuiOptions, keymap: Keymap) -> AppState {
+    let mut state = AppState::new(settings.tenant.as_deref().unwrap_or(""));
+    state.banner = opts.demo_banner.clone();
+    state.no_color = opts
+        .no_color
+        .unwrap_or_else(|| std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()));
+    state.keymap = Arc::new(keymap);
+    let missing: Vec<String> = [settings.tenant(), settings.client_id()]
+        .into_iter()
+        .filter_map(|r| r.err().map(|e| e.to_string()))
+        .collect();
+    if !missing.is_empty() {
+        state.phase = state::Phase::Config {
+            message: missing.join("\n"),
+        };
+    }
+    state
+}
+
+/// The interactive console: sets up the terminal (restored on every exit path and on panic),
+/// signs in, loads the directory and the tenant users, and runs until the admin quits.
+pub async fn run_tui(settings: Settings, opts: TuiOptions) -> anyhow::Result<()> {
+    // Restores the terminal before printing a panic report (ratatui's hook runs first).
+    let _ = color_eyre::install();
+    let keymap = match std::fs::read_to_string(settings.data_dir.join("keymap.toml")) {
+        Ok(text) => Keymap::with_overrides(&text).map_err(|e| {
+            anyhow::anyhow!("{}: {e}", settings.data_dir.join("keymap.toml").display())
+        })?,
+        Err(_) => Keymap::default(),
+    };
+    let mut state = initial_state(&settings, &opts, keymap);
+    let http = match settings.http_client() {
+        Ok(c) => Some(c),
+        Err(e) => {
+            if !matches!(state.phase, state::Phase::Config { .. }) {
+                state.phase = state::Phase::Config {
+                    message: format!("{e:#}"),
+                };
+            }
+            None
+        }
+    };
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let services = runtime::Services::new(settings, http, tx);
+    let mut terminal = match ratatui::try_init() {
+        Ok(t) => t,
+        Err(e) => {
+            ratatui::restore();
+            return Err(e.into());
+        }
+    };
+    contain_background_panics();
+    let initial = update::init(&mut state);
+    let events = runtime::terminal_events();
+    let result = runtime::run(&mut terminal, state, services, rx, events, initial).await;
+    ratatui::restore();
+    result.map(|_| ())
+}
+
+/// A panic in a background task is already turned into an error the Errors tab shows (see
+/// `runtime::Services::spawn`): it must not tear the terminal down under the running UI. Only a
+/// panic of the UI thread itself restores the terminal and prints the report.
+fn contain_background_panics() {
+    let ui_thread = std::thread::current().id();
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() == ui_thread {
+            hook(info);
+        } else {
+            tracing::error!("background task panicked: {info}");
+        }
+    }));
+}

@@ -1,0 +1,448 @@
+//! The loop: `select!` over terminal events, the action channel, a one-second tick and the
+//! next draw. Each Effect runs on tokio (blocking SQLite work on `spawn_blocking`) and reports
+//! back with Actions; the loop never awaits I/O itself. It draws only when `update` marked the
+//! state dirty, at most once per 10 ms, after draining the actions already queued: bursts of
+//! pages cost one frame, an idle screen costs nothing (this matters over SSH).
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crossterm::event::{Event, EventStream};
+use futures::StreamExt;
+use ratatui::backend::Backend;
+use ratatui::Terminal;
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+use crate::auth::{AuthError, Authenticator, Session, TokenCache};
+use crate::config::Settings;
+use crate::directory::{Directory, DirectoryIndex, ImportStatus};
+use crate::graph::{GraphClient, GraphError, User};
+
+use super::action::{Action, DirectorySnapshot};
+use super::effect::Effect;
+use super::state::{AppState, SessionInfo};
+use super::update::{key_action, update};
+
+/// Shortest time between two frames.
+const FRAME_GAP: Duration = Duration::from_millis(10);
+
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The handles effects need. Owned by the loop, never by the state.
+pub struct Services {
+    settings: Settings,
+    http: Option<reqwest::Client>,
+    session: Arc<Mutex<Option<Arc<Session>>>>,
+    tx: mpsc::UnboundedSender<Action>,
+    load_task: Option<AbortHandle>,
+    signin_task: Option<AbortHandle>,
+}
+
+impl Services {
+    pub fn new(
+        settings: Settings,
+        http: Option<reqwest::Client>,
+        tx: mpsc::UnboundedSender<Action>,
+    ) -> Self {
+        Services {
+            settings,
+            http,
+            session: Arc::new(Mutex::new(None)),
+            tx,
+            load_task: None,
+            signin_task: None,
+        }
+    }
+
+    fn authenticator(&self) -> Result<Authenticator, AuthError> {
+        let http = self
+            .http
+            .clone()
+            .ok_or_else(|| AuthError::Config("no HTTP client".into()))?;
+        let tenant = self
+            .settings
+            .tenant()
+            .map_err(|e| AuthError::Config(e.to_string()))?;
+        let client = self
+            .settings
+            .client_id()
+            .map_err(|e| AuthError::Config(e.to_string()))?;
+        Ok(Authenticator::new(
+            http,
+            &self.settings.authority,
+            tenant,
+            client,
+        ))
+    }
+
+    fn cache(&self) -> TokenCache {
+        let tenant = self.settings.tenant.clone().unwrap_or_default();
+        TokenCache::new(self.settings.token_cache_path(&tenant))
+    }
+
+    fn session(&self) -> Option<Arc<Session>> {
+        self.session.lock().ok().and_then(|s| s.clone())
+    }
+
+    /// Spawns `fut` and sends its action; a panic in it becomes `on_panic`'s action instead of
+    /// a screen stuck on "loading".
+    fn spawn<F>(
+        &self,
+        fut: F,
+        on_panic: impl FnOnce(String) -> Action + Send + 'static,
+    ) -> AbortHandle
+    where
+        F: Future<Output = Action> + Send + 'static,
+    {
+        let tx = self.tx.clone();
+        let handle = tokio::spawn(fut);
+        let abort = handle.abort_handle();
+        tokio::spawn(async move {
+            match handle.await {
+                Ok(a) => {
+                    let _ = tx.send(a);
+                }
+                Err(e) if e.is_panic() => {
+                    let _ = tx.send(on_panic(format!("internal error: {e}")));
+                }
+                Err(_) => {} // aborted: a newer request replaced it
+            }
+        });
+        abort
+    }
+
+    pub fn run(&mut self, effect: Effect) {
+        match effect {
+            Effect::ResumeSession { gen } => {
+                let auth = self.authenticator();
+                let cache = self.cache();
+                let slot = self.session.clone();
+                self.spawn(
+                    async move {
+                        let result = async {
+                            let Some(s) = Session::resume(auth?, cache, None)? else {
+                                return Ok(None);
+                            };
+                            s.access_token(false).await?;
+                            let info = SessionInfo {
+                                identity: s.identity().await,
+                                expires_at: s.expires_at().await,
+                            };
+                            *slot.lock().expect("session slot") = Some(s);
+                            Ok(Some(info))
+                        }
+                        .await;
+                        Action::SessionResumed { gen, result }
+                    },
+                    move |m| Action::SessionResumed {
+                        gen,
+                        result: Err(AuthError::Malformed(m)),
+                    },
+                );
+            }
+            Effect::StartDeviceCode { gen } => {
+                let auth = self.authenticator();
+                if let Some(t) = self.signin_task.take() {
+                    t.abort();
+                }
+                self.signin_task = Some(self.spawn(
+                    async move {
+                        let result = match auth {
+                            Ok(a) => a.start_device_code().await,
+                            Err(e) => Err(e),
+                        };
+                        Action::DeviceCode { gen, result }
+                    },
+                    move |m| Action::DeviceCode {
+                        gen,
+                        result: Err(AuthError::Malformed(m)),
+                    },
+                ));
+            }
+            Effect::PollDeviceCode { gen, start } => {
+                let auth = self.authenticator();
+                let cache = self.cache();
+                let slot = self.session.clone();
+                self.signin_task = Some(self.spawn(
+                    async move {
+                        let result = async {
+                            let auth = auth?;
+                            let tokens = auth.poll_device_code(&start).await?;
+                            let s = Session::start(auth, cache, tokens, None)?;
+                            let info = SessionInfo {
+                                identity: s.identity().await,
+                                expires_at: s.expires_at().await,
+                            };
+                            *slot.lock().expect("session slot") = Some(s);
+                            Ok(info)
+                        }
+                        .await;
+                        Action::SignedIn { gen, result }
+                    },
+                    move |m| Action::SignedIn {
+                        gen,
+                        result: Err(AuthError::Malformed(m)),
+                    },
+                ));
+            }
+            Effect::RefreshSessionInfo => {
+                if let Some(s) = self.session() {
+                    let tx = self.tx.clone();
+                    tokio::spawn(async move {
+                        let info = SessionInfo {
+                            identity: s.identity().await,
+                            expires_at: s.expires_at().await,
+                        };
+                        let _ = tx.send(Action::Session(info));
+                    });
+                }
+            }
+            Effect::LoadDirectory => {
+                let path = self.settings.db_path();
+                self.spawn(
+                    async move {
+                        let r = tokio::task::spawn_blocking(
+                            move || -> Result<DirectorySnapshot, String> {
+                                if let Some(dir) = path.parent() {
+                                    std::fs::create_dir_all(dir)
+                                        .map_err(|e| format!("{}: {e}", dir.display()))?;
+                                }
+                                let d = Directory::open(&path).map_err(|e| e.to_string())?;
+                                Ok(DirectorySnapshot {
+                                    users: d.users().map_err(|e| e.to_string())?,
+                                    index: Arc::new(d.index().map_err(|e| e.to_string())?),
+                                    failures: d.failures().map_err(|e| e.to_string())?,
+                                })
+                            },
+                        )
+                        .await;
+                        Action::DirectoryLoaded(
+                            r.unwrap_or_else(|e| Err(format!("internal error: {e}"))),
+                        )
+                    },
+                    |m| Action::DirectoryLoaded(Err(m)),
+                );
+            }
+            Effect::LoadUsers {
+                gen,
+                page_size,
+                index,
+                index_version,
+            } => {
+                if let Some(t) = self.load_task.take() {
+                    t.abort(); // latest wins
+                }
+                let graph = match (self.http.clone(), self.session()) {
+                    (Some(http), Some(s)) => {
+                        Some(GraphClient::new(http, &self.settings.graph_url, s))
+                    }
+                    _ => None,
+                };
+                let tx = self.tx.clone();
+                self.load_task = Some(self.spawn(
+                    async move {
+                        let Some(graph) = graph else {
+                            return Action::UsersFailed {
+                                gen,
+                                error: GraphError::Auth("no session".into()),
+                            };
+                        };
+                        let mut pages = graph.list_users(page_size);
+                        while let Some(page) = pages.next().await {
+                            match page {
+                                Ok(users) => {
+                                    let statuses = classify(&index, &users);
+                                    let page = Action::UsersPage {
+                                        gen,
+                                        index_version,
+                                        users,
+                                        statuses,
+                                    };
+                                    if tx.send(page).is_err() {
+                                        break;
+                                    }
+                                }
+                                Err(error) => return Action::UsersFailed { gen, error },
+                            }
+                        }
+                        Action::UsersDone { gen }
+                    },
+                    move |m| Action::UsersFailed {
+                        gen,
+                        error: GraphError::Malformed(m),
+                    },
+                ));
+            }
+            Effect::CancelLoad => {
+                if let Some(t) = self.load_task.take() {
+                    t.abort();
+                }
+            }
+            Effect::Reclassify {
+                gen,
+                index_version,
+                first_row,
+                pages,
+                index,
+            } => {
+                self.spawn(
+                    async move {
+                        let statuses = tokio::task::spawn_blocking(move || {
+                            pages.iter().flat_map(|p| classify(&index, p)).collect()
+                        })
+                        .await
+                        .unwrap_or_default();
+                        Action::Reclassified {
+                            gen,
+                            index_version,
+                            first_row,
+                            statuses,
+                        }
+                    },
+                    move |_| Action::Reclassified {
+                        gen,
+                        index_version,
+                        first_row,
+                        statuses: Vec::new(),
+                    },
+                );
+            }
+            Effect::Import { users } => {
+                let path = self.settings.db_path();
+                self.spawn(
+                    async move {
+                        let r = tokio::task::spawn_blocking(move || {
+                            if let Some(dir) = path.parent() {
+                                std::fs::create_dir_all(dir)
+                                    .map_err(|e| format!("{}: {e}", dir.display()))?;
+                            }
+                            let mut d = Directory::open(&path).map_err(|e| e.to_string())?;
+                            d.import(&users).map_err(|e| e.to_string())
+                        })
+                        .await;
+                        Action::ImportDone(
+                            r.unwrap_or_else(|e| Err(format!("internal error: {e}"))),
+                        )
+                    },
+                    |m| Action::ImportDone(Err(m)),
+                );
+            }
+        }
+    }
+}
+
+fn classify(index: &DirectoryIndex, users: &[User]) -> Vec<ImportStatus> {
+    users.iter().map(|u| index.classify(u)).collect()
+}
+
+/// Runs the app until it quits or `events` ends, and hands back the final state.
+/// `run_tui` passes crossterm's `EventStream`; tests pass a stream of key events and a
+/// `TestBackend`. `initial` are the effects to start with (`update::init`).
+pub async fn run<B, E>(
+    terminal: &mut Terminal<B>,
+    mut state: AppState,
+    mut services: Services,
+    mut rx: mpsc::UnboundedReceiver<Action>,
+    mut events: E,
+    initial: Vec<Effect>,
+) -> anyhow::Result<AppState>
+where
+    B: Backend,
+    B::Error: Send + Sync + 'static,
+    E: futures::Stream<Item = std::io::Result<Event>> + Unpin,
+{
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let size = terminal.size()?;
+    update(
+        &mut state,
+        Action::Resize {
+            width: size.width,
+            height: size.height,
+        },
+    );
+    update(&mut state, Action::Tick { now: unix_now() });
+    state.dirty = true;
+    for e in initial {
+        services.run(e);
+    }
+    let mut last_draw: Option<Instant> = None;
+
+    let apply = |state: &mut AppState, services: &mut Services, a: Action| {
+        for e in update(state, a) {
+            services.run(e);
+        }
+    };
+
+    loop {
+        // Draw now when the last frame is old enough, else wake up when it is.
+        let mut draw_at = None;
+        if state.dirty {
+            let now = Instant::now();
+            match last_draw {
+                Some(t) if now < t + FRAME_GAP => draw_at = Some(t + FRAME_GAP),
+                _ => {
+                    terminal.draw(|f| crate::ui::draw(f, &state))?;
+                    state.dirty = false;
+                    last_draw = Some(now);
+                }
+            }
+        }
+        tokio::select! {
+            biased;
+            _ = async { tokio::time::sleep_until(draw_at.expect("guarded")).await }, if draw_at.is_some() => {
+                // The next turn of the loop draws.
+            }
+            ev = events.next() => match ev {
+                Some(Ok(Event::Key(k))) => {
+                    if let Some(a) = key_action(&state, &k) {
+                        apply(&mut state, &mut services, a);
+                    }
+                }
+                Some(Ok(Event::Resize(width, height))) => {
+                    apply(&mut state, &mut services, Action::Resize { width, height });
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => break,
+            },
+            Some(a) = rx.recv() => {
+                apply(&mut state, &mut services, a);
+                // Take what is already queued (e.g. a burst of pages) before drawing.
+                let mut n = 0;
+                while let Ok(a) = rx.try_recv() {
+                    apply(&mut state, &mut services, a);
+                    n += 1;
+                    if n == 256 {
+                        break;
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                apply(&mut state, &mut services, Action::Tick { now: unix_now() });
+            }
+        }
+        if state.quit {
+            break;
+        }
+    }
+    if let Some(t) = services.load_task.take() {
+        t.abort();
+    }
+    if let Some(t) = services.signin_task.take() {
+        t.abort();
+    }
+    Ok(state)
+}
+
+/// The event stream of the real terminal.
+pub fn terminal_events() -> EventStream {
+    EventStream::new()
+}

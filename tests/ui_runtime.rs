@@ -1,0 +1,132 @@
+//! The loop itself, on a TestBackend with scripted key events: keys reach `update`, actions
+//! from effects are applied, bursts are coalesced into few frames, `q` ends the loop.
+use std::time::Duration;
+
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use futures::StreamExt;
+use m365sync::app::fixtures;
+use m365sync::app::runtime::{run, Services};
+use m365sync::app::state::Phase;
+use m365sync::app::{Action, AppState};
+use m365sync::config::Settings;
+use m365sync::directory::ImportStatus;
+use m365sync::keymap::Command;
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+fn settings() -> Settings {
+    Settings {
+        authority: "http://127.0.0.1:9".into(),
+        graph_url: "http://127.0.0.1:9/v1.0".into(),
+        tenant: None,
+        client_id: None,
+        ca_file: None,
+        data_dir: std::env::temp_dir().join("m365sync-ui-runtime-test"),
+    }
+}
+
+fn keys(codes: &[KeyCode]) -> impl futures::Stream<Item = std::io::Result<Event>> + Unpin {
+    let evs: Vec<std::io::Result<Event>> = codes
+        .iter()
+        .map(|c| Ok(Event::Key(KeyEvent::new(*c, KeyModifiers::NONE))))
+        .collect();
+    // Typed at a human pace (so frames are drawn between keys); then the terminal stays quiet.
+    futures::stream::iter(evs)
+        .then(|e| async {
+            tokio::time::sleep(Duration::from_millis(15)).await;
+            e
+        })
+        .chain(futures::stream::pending())
+        .boxed()
+}
+
+fn screen(t: &Terminal<TestBackend>) -> String {
+    let buf = t.backend().buffer();
+    (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol())
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn drive(
+    state: AppState,
+    script: &[KeyCode],
+    queued: Vec<Action>,
+) -> (AppState, Terminal<TestBackend>) {
+    let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    for a in queued {
+        tx.send(a).unwrap();
+    }
+    let services = Services::new(settings(), None, tx.clone());
+    let end = tokio::time::timeout(
+        Duration::from_secs(10),
+        run(&mut t, state, services, rx, keys(script), Vec::new()),
+    )
+    .await
+    .expect("the loop ends on q")
+    .unwrap();
+    (end, t)
+}
+
+#[tokio::test]
+async fn keys_drive_update_and_q_quits() {
+    let state = fixtures::loaded_state(200);
+    let script = [
+        KeyCode::Char('j'),
+        KeyCode::Char('j'),
+        KeyCode::Char(' '),
+        KeyCode::Char('/'),
+        KeyCode::Char('m'),
+        KeyCode::Char('e'),
+        KeyCode::Char('g'),
+        KeyCode::Enter,
+        KeyCode::Char('q'),
+    ];
+    let (end, t) = drive(state, &script, Vec::new()).await;
+    assert!(end.quit);
+    assert_eq!(
+        end.import.view.input.value(),
+        "meg",
+        "letters after / are text, not commands"
+    );
+    assert!(!end.import.view.editing);
+    assert!(end.import.marks.contains(2));
+    assert!(screen(&t).contains("/ meg"), "{}", screen(&t));
+}
+
+#[tokio::test]
+async fn the_not_set_up_screen_quits_with_q() {
+    let mut state = AppState::new("");
+    state.phase = Phase::Config {
+        message: "no tenant configured".into(),
+    };
+    let (end, t) = drive(state, &[KeyCode::Char('q')], Vec::new()).await;
+    assert!(end.quit);
+    assert!(screen(&t).contains("no tenant configured"));
+}
+
+#[tokio::test]
+async fn a_burst_of_pages_is_drawn_in_a_few_frames() {
+    let mut state = fixtures::loaded_state(0);
+    state.load = m365sync::app::state::Load::Loading { pages: 0 };
+    let gen = state.load_gen;
+    let mut queued: Vec<Action> = (0..300)
+        .map(|p| Action::UsersPage {
+            gen,
+            index_version: state.index_version,
+            users: vec![fixtures::tenant_user(p)],
+            statuses: vec![ImportStatus::New],
+        })
+        .collect();
+    queued.push(Action::UsersDone { gen });
+    queued.push(Action::Command(Command::Quit));
+    let (end, mut t) = drive(state, &[], queued).await;
+    assert_eq!(end.rows.len(), 300);
+    let frames = t.get_frame().count();
+    assert!(frames <= 5, "300 pages took {frames} frames");
+}

@@ -1,0 +1,227 @@
+//! Whole-screen snapshots (ratatui TestBackend + insta) of every tab, the sign-in screens and
+//! the help overlay, at 80x24 and 120x40. States are built from fixed data at a fixed "now".
+use m365sync::app::explain::ErrorEntry;
+use m365sync::app::fixtures::{self, NOW};
+use m365sync::app::state::{Load, Phase, SignIn};
+use m365sync::app::{update, Action, AppState};
+use m365sync::auth::AuthError;
+use m365sync::graph::GraphError;
+use m365sync::keymap::Command;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::Terminal;
+use tui_input::InputRequest;
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
+
+fn draw(state: &AppState, w: u16, h: u16) -> Buffer {
+    let mut s = state.clone();
+    update(
+        &mut s,
+        Action::Resize {
+            width: w,
+            height: h,
+        },
+    );
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| m365sync::ui::draw(f, &s)).unwrap();
+    t.backend().buffer().clone()
+}
+
+fn text(buf: &Buffer) -> String {
+    let area = buf.area;
+    let mut out = String::new();
+    for y in 0..area.height {
+        let line: String = (0..area.width).map(|x| buf[(x, y)].symbol()).collect();
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn snap_all(name: &str, state: &AppState) {
+    for (w, h) in SIZES {
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), text(&draw(state, w, h)));
+    }
+}
+
+fn cmd(s: &mut AppState, c: Command) {
+    update(s, Action::Command(c));
+}
+
+fn signin(si: SignIn) -> AppState {
+    let mut s = AppState::new("contoso.onmicrosoft.com");
+    s.now = NOW;
+    s.phase = Phase::SignIn(si);
+    s
+}
+
+#[test]
+fn signin_waiting_for_the_code() {
+    let s = signin(SignIn::Waiting {
+        start: fixtures::device_code(),
+        expires_at: NOW + 14 * 60 + 32,
+    });
+    snap_all("signin_waiting", &s);
+}
+
+#[test]
+fn signin_failed_with_an_aadsts_code() {
+    let s = signin(SignIn::Failed(AuthError::OAuth {
+        error: "invalid_client".into(),
+        description: "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'.".into(),
+        codes: vec![7000218],
+        trace_id: Some("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0".into()),
+    }));
+    snap_all("signin_failed_aadsts", &s);
+}
+
+#[test]
+fn signin_declined_and_expired() {
+    insta::assert_snapshot!(
+        "signin_declined_80x24",
+        text(&draw(&signin(SignIn::Failed(AuthError::Declined)), 80, 24))
+    );
+    insta::assert_snapshot!(
+        "signin_expired_80x24",
+        text(&draw(&signin(SignIn::Failed(AuthError::Expired)), 80, 24))
+    );
+}
+
+#[test]
+fn not_set_up() {
+    let mut s = AppState::new("");
+    s.phase = Phase::Config {
+        message: "no tenant configured: pass --tenant, set M365SYNC_TENANT, or add `tenant = \"...\"` to config.toml".into(),
+    };
+    insta::assert_snapshot!("config_missing_80x24", text(&draw(&s, 80, 24)));
+}
+
+fn loaded() -> AppState {
+    let mut s = fixtures::with_directory(fixtures::loaded_state(1000), 40, vec![]);
+    s.banner = Some("DEMO — simulated tenant".into());
+    cmd(&mut s, Command::Down);
+    cmd(&mut s, Command::ToggleMark);
+    cmd(&mut s, Command::ToggleMark);
+    cmd(&mut s, Command::Down);
+    s
+}
+
+#[test]
+fn import_loading() {
+    let mut s = fixtures::loaded_state(2997);
+    s.load = Load::Loading { pages: 3 };
+    s.expected = None;
+    snap_all("import_loading", &s);
+    // A reload of a tenant whose size is known shows a real ratio.
+    s.expected = Some(12_000);
+    insta::assert_snapshot!("import_reloading_80x24", text(&draw(&s, 80, 24)));
+}
+
+#[test]
+fn import_waiting_for_the_first_page() {
+    let mut s = fixtures::loaded_state(0);
+    s.load = Load::Loading { pages: 0 };
+    insta::assert_snapshot!("import_first_page_80x24", text(&draw(&s, 80, 24)));
+}
+
+#[test]
+fn import_loaded() {
+    snap_all("import_loaded", &loaded());
+}
+
+#[test]
+fn import_filtered_while_typing() {
+    let mut s = loaded();
+    cmd(&mut s, Command::CycleStatus);
+    cmd(&mut s, Command::Filter);
+    for c in "megan".chars() {
+        update(&mut s, Action::FilterInput(InputRequest::InsertChar(c)));
+    }
+    snap_all("import_filtered", &s);
+}
+
+#[test]
+fn bindings_tab() {
+    let mut s = loaded();
+    cmd(&mut s, Command::TabBindings);
+    cmd(&mut s, Command::Down);
+    snap_all("bindings", &s);
+}
+
+fn with_errors() -> AppState {
+    let mut s = fixtures::with_directory(
+        fixtures::loaded_state(30),
+        5,
+        vec![fixtures::email_exists_failure(8)],
+    );
+    s.errors.push(ErrorEntry::from_graph(
+        "list tenant users",
+        &GraphError::Api {
+            status: 403,
+            code: "Authorization_RequestDenied".into(),
+            message: "Insufficient privileges to complete the operation.".into(),
+            request_id: Some("9c2b7e1a-5d3f-4e21-9a0b-7f6e5d4c3b2a".into()),
+            date: Some("Fri, 27 Nov 2026 07:59:00 GMT".into()),
+            retry_after: None,
+        },
+    ));
+    s.errors_tab.view.shown.push(1);
+    s.errors.push(ErrorEntry::from_auth(
+        "refresh cached sign-in",
+        &AuthError::OAuth {
+            error: "invalid_grant".into(),
+            description: "AADSTS700082: The refresh token has expired due to inactivity.".into(),
+            codes: vec![700082],
+            trace_id: Some("5e6f7a8b-0000-4000-8000-000000000099".into()),
+        },
+    ));
+    s.errors_tab.view.shown.push(2);
+    cmd(&mut s, Command::TabErrors);
+    s
+}
+
+#[test]
+fn errors_tab_with_detail() {
+    let mut s = with_errors();
+    snap_all("errors_import_failure", &s);
+    cmd(&mut s, Command::Down);
+    snap_all("errors_graph_403", &s);
+}
+
+#[test]
+fn errors_tab_empty() {
+    let mut s = fixtures::loaded_state(3);
+    cmd(&mut s, Command::TabErrors);
+    insta::assert_snapshot!("errors_empty_80x24", text(&draw(&s, 80, 24)));
+}
+
+#[test]
+fn help_overlay() {
+    let mut s = loaded();
+    cmd(&mut s, Command::Help);
+    snap_all("help", &s);
+}
+
+/// Colour carries the status and the selection: snapshot the styled buffer once, and once
+/// under NO_COLOR, where the selection must stay visible by reverse video.
+#[test]
+fn import_styles_with_and_without_colour() {
+    let s = loaded();
+    insta::assert_debug_snapshot!("import_loaded_styles_80x24", draw(&s, 80, 24));
+    let mut s = loaded();
+    s.no_color = true;
+    let buf = draw(&s, 80, 24);
+    // The selected row (row 4 of the list, screen line 8) is reversed, nothing is coloured.
+    for y in 0..24 {
+        for x in 0..80 {
+            let c = &buf[(x, y)];
+            assert_eq!(c.fg, ratatui::style::Color::Reset, "colour at {x},{y}");
+            assert_eq!(c.bg, ratatui::style::Color::Reset, "colour at {x},{y}");
+        }
+    }
+    assert!(buf[(10, 8)]
+        .modifier
+        .contains(ratatui::style::Modifier::REVERSED));
+    insta::assert_debug_snapshot!("import_loaded_no_color_80x24", buf);
+}
