@@ -288,25 +288,27 @@ pub async fn users(settings: &Settings, args: &UsersArgs, out: &mut dyn Write) -
     let graph = GraphClient::new(settings.http_client()?, &settings.graph_url, session);
     let mut pages = graph.list_users(999);
     let wanted: Option<ImportStatus> = args.status.map(Into::into);
-    let mut csv_out = args.csv.then(|| csv::Writer::from_writer(Vec::new()));
-    if let Some(w) = csv_out.as_mut() {
-        w.write_record([
-            "id",
-            "userPrincipalName",
-            "mail",
-            "displayName",
-            "accountEnabled",
-            "importStatus",
-        ])?;
+    let header = [
+        "id",
+        "userPrincipalName",
+        "mail",
+        "displayName",
+        "accountEnabled",
+        "importStatus",
+    ];
+    let mut buf: Vec<u8> = Vec::new();
+    if args.csv {
+        csv::Writer::from_writer(&mut buf).write_record(header)?;
     }
     while let Some(page) = pages.next().await {
         let page = page.context("listing tenant users")?;
-        for user in &page {
-            let status = index.classify(user);
-            if wanted.is_some_and(|w| w != status) {
-                continue;
-            }
-            if let Some(w) = csv_out.as_mut() {
+        let shown = page
+            .iter()
+            .map(|u| (u, index.classify(u)))
+            .filter(|(_, status)| wanted.is_none_or(|w| w == *status));
+        if args.csv {
+            let mut w = csv::Writer::from_writer(&mut buf);
+            for (user, status) in shown {
                 w.write_record([
                     user.id.as_str(),
                     &user.user_principal_name,
@@ -319,12 +321,23 @@ pub async fn users(settings: &Settings, args: &UsersArgs, out: &mut dyn Write) -
                     },
                     status.label(),
                 ])?;
-            } else if args.json {
-                serde_json::to_writer(&mut *out, &UserLine { user, import_status: status })?;
-                out.write_all(b"\n")?;
-            } else {
+            }
+            w.flush()?;
+        } else if args.json {
+            for (user, status) in shown {
+                serde_json::to_writer(
+                    &mut buf,
+                    &UserLine {
+                        user,
+                        import_status: status,
+                    },
+                )?;
+                buf.push(b'\n');
+            }
+        } else {
+            for (user, status) in shown {
                 writeln!(
-                    out,
+                    buf,
                     "{:<9} {:<40} {}",
                     status.label(),
                     user.user_principal_name,
@@ -332,17 +345,11 @@ pub async fn users(settings: &Settings, args: &UsersArgs, out: &mut dyn Write) -
                 )?;
             }
         }
-        if let Some(w) = csv_out.as_mut() {
-            // Stream page by page instead of holding the tenant in memory.
-            w.flush()?;
-            let bytes = std::mem::take(w.get_mut());
-            out.write_all(&bytes)?;
-        }
+        // Stream page by page: a script sees the first users at once, and a million-user
+        // tenant is never held in memory.
+        out.write_all(&buf)?;
         out.flush()?;
-    }
-    if let Some(mut w) = csv_out {
-        w.flush()?;
-        out.write_all(w.get_ref())?;
+        buf.clear();
     }
     Ok(())
 }

@@ -548,11 +548,14 @@ async fn concurrent_callers_share_one_refresh() {
     assert!(got.iter().all(|t| t.as_ref().unwrap() == "at-2"), "{got:?}");
     assert_eq!(st.lock().unwrap().refresh_calls, 1);
 
-    // Ten requests that all got 401 force a refresh at once: still one refresh.
+    // Ten requests that all got 401 for the same token at once: still one refresh.
     let s = session(&base, dir.path(), tokens("at-1", "rt-1", 3600), None);
     let got = futures::future::join_all((0..10).map(|_| {
         let s = s.clone();
-        tokio::spawn(async move { s.access_token(true).await.unwrap() })
+        tokio::spawn(async move {
+            use m365sync::graph::TokenSource;
+            s.token(Some("at-1")).await.unwrap()
+        })
     }))
     .await;
     assert!(got.iter().all(|t| t.as_ref().unwrap() == "at-2"), "{got:?}");

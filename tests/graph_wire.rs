@@ -350,7 +350,10 @@ async fn connection_reset_is_retried_for_get() {
 async fn a_failing_token_source_is_an_auth_error() {
     struct NoToken;
     impl TokenSource for NoToken {
-        fn token(&self, _: bool) -> futures::future::BoxFuture<'_, Result<String, GraphError>> {
+        fn token<'a>(
+            &'a self,
+            _: Option<&'a str>,
+        ) -> futures::future::BoxFuture<'a, Result<String, GraphError>> {
             Box::pin(async { Err(GraphError::Auth("not signed in to tenant contoso".into())) })
         }
     }
@@ -366,10 +369,13 @@ async fn a_failing_token_source_is_an_auth_error() {
 
 #[tokio::test]
 async fn a_401_forces_one_refresh_and_later_retries_use_the_cached_token() {
-    struct Counting(Mutex<Vec<bool>>);
+    struct Counting(Mutex<Vec<Option<String>>>);
     impl TokenSource for Counting {
-        fn token(&self, force: bool) -> futures::future::BoxFuture<'_, Result<String, GraphError>> {
-            self.0.lock().unwrap().push(force);
+        fn token<'a>(
+            &'a self,
+            rejected: Option<&'a str>,
+        ) -> futures::future::BoxFuture<'a, Result<String, GraphError>> {
+            self.0.lock().unwrap().push(rejected.map(str::to_string));
             Box::pin(async { Ok("t".to_string()) })
         }
     }
@@ -385,7 +391,11 @@ async fn a_401_forces_one_refresh_and_later_retries_use_the_cached_token() {
         g.get_user("auth-then-throttle").await.unwrap().id,
         "auth-then-throttle"
     );
-    assert_eq!(*src.0.lock().unwrap(), vec![false, true, false]);
+    assert_eq!(
+        *src.0.lock().unwrap(),
+        vec![None, Some("t".to_string()), None],
+        "the 401 hands back the rejected token once; the 429 retry does not"
+    );
 }
 
 #[tokio::test]

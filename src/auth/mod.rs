@@ -17,7 +17,7 @@ mod cache;
 pub mod jwt;
 pub mod oauth;
 mod session;
-pub use session::{FORCED_REFRESH_DEDUP, REFRESH_MARGIN_SECS};
+pub use session::REFRESH_MARGIN_SECS;
 
 use oauth::{Capture, MsClient, MsDeviceFields, MsErrorResponse, MsTokenResponse};
 
@@ -483,19 +483,18 @@ pub struct Session {
     pub tokens: tokio::sync::Mutex<TokenSet>,
     /// Client secret for app-only sessions, kept in memory only (to get a new token).
     pub secret: Option<String>,
-    /// When the last refresh happened: a forced refresh right after another one (many
-    /// requests got 401 at once) hands out the new token instead of refreshing again.
-    last_refresh: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl crate::graph::TokenSource for Session {
-    fn token(
-        &self,
-        force_refresh: bool,
-    ) -> futures::future::BoxFuture<'_, Result<String, crate::graph::GraphError>> {
+    fn token<'a>(
+        &'a self,
+        rejected: Option<&'a str>,
+    ) -> futures::future::BoxFuture<'a, Result<String, crate::graph::GraphError>> {
         Box::pin(async move {
-            self.access_token(force_refresh)
-                .await
+            match rejected {
+                Some(rejected) => self.access_token_replacing(rejected).await,
+                None => self.access_token(false).await,
+            }
                 .map_err(|e| crate::graph::GraphError::Auth(e.to_string()))
         })
     }

@@ -1,6 +1,6 @@
 //! Session: the current tokens of one tenant, refreshed before expiry and after a 401.
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+
 
 use super::{
     now_unix, AuthError, Authenticator, Session, TokenCache, TokenSet, GRANT_CLIENT_CREDENTIALS,
@@ -8,8 +8,6 @@ use super::{
 
 /// Refresh when the access token expires within this many seconds.
 pub const REFRESH_MARGIN_SECS: i64 = 300;
-/// A forced refresh this soon after another one returns the token just obtained.
-pub const FORCED_REFRESH_DEDUP: Duration = Duration::from_secs(5);
 
 impl Session {
     fn build(
@@ -23,7 +21,6 @@ impl Session {
             cache,
             tokens: tokio::sync::Mutex::new(tokens),
             secret,
-            last_refresh: std::sync::Mutex::new(None),
         })
     }
 
@@ -68,10 +65,26 @@ impl Session {
         if fresh && !force {
             return Ok(tokens.access_token.clone());
         }
-        if fresh && force && self.refreshed_recently() {
-            // Several requests got 401 with the old token at once: the first one refreshed.
+        self.refresh_locked(&mut tokens, force, fresh).await
+    }
+
+    /// After Graph rejected `rejected` (401): refresh, unless another caller already
+    /// replaced that token while this one waited for the lock (many requests may get 401
+    /// at once; one refresh serves them all).
+    pub async fn access_token_replacing(&self, rejected: &str) -> Result<String, AuthError> {
+        let mut tokens = self.tokens.lock().await;
+        if tokens.access_token != rejected {
             return Ok(tokens.access_token.clone());
         }
+        self.refresh_locked(&mut tokens, true, true).await
+    }
+
+    async fn refresh_locked(
+        &self,
+        tokens: &mut TokenSet,
+        force: bool,
+        fresh: bool,
+    ) -> Result<String, AuthError> {
         tracing::debug!(force, fresh, "refreshing the access token");
         let new = if tokens.grant == GRANT_CLIENT_CREDENTIALS {
             let Some(secret) = self.secret.as_deref() else {
@@ -79,24 +92,13 @@ impl Session {
             };
             self.auth.client_credentials(secret).await?
         } else {
-            self.auth.refresh(&tokens).await?
+            self.auth.refresh(tokens).await?
         };
         if let Err(e) = self.cache.save(&new) {
             // The new token is valid: use it. The next start may need a sign-in.
             tracing::warn!(error = %e, "could not save refreshed tokens");
         }
         *tokens = new;
-        if let Ok(mut l) = self.last_refresh.lock() {
-            *l = Some(Instant::now());
-        }
         Ok(tokens.access_token.clone())
-    }
-
-    fn refreshed_recently(&self) -> bool {
-        self.last_refresh
-            .lock()
-            .ok()
-            .and_then(|l| *l)
-            .is_some_and(|t| t.elapsed() < FORCED_REFRESH_DEDUP)
     }
 }

@@ -14,10 +14,12 @@ use serde::de::DeserializeOwned;
 use super::error::GraphError;
 use super::model::{Domain, Page, User, USER_SELECT};
 
-/// Where the client gets its bearer token. `force_refresh` is set after a 401 so the source
-/// refreshes instead of handing back the token Graph just rejected.
+/// Where the client gets its bearer token. After a 401 the client passes the token Graph
+/// `rejected`: the source refreshes unless another request already replaced that token (many
+/// requests may get 401 at once; one refresh serves them all).
 pub trait TokenSource: Send + Sync {
-    fn token(&self, force_refresh: bool) -> BoxFuture<'_, Result<String, GraphError>>;
+    fn token<'a>(&'a self, rejected: Option<&'a str>)
+        -> BoxFuture<'a, Result<String, GraphError>>;
 }
 
 /// A fixed token (tests, benches, a token handed over by another tool).
@@ -25,7 +27,7 @@ pub trait TokenSource: Send + Sync {
 pub struct StaticToken(pub String);
 
 impl TokenSource for StaticToken {
-    fn token(&self, _force_refresh: bool) -> BoxFuture<'_, Result<String, GraphError>> {
+    fn token<'a>(&'a self, _rejected: Option<&'a str>) -> BoxFuture<'a, Result<String, GraphError>> {
         Box::pin(async move { Ok(self.0.clone()) })
     }
 }
@@ -155,11 +157,13 @@ impl GraphClient {
     /// Every tenant user, one item per page, `$select`ing [`super::model::USER_SELECT`].
     /// `page_size` is Graph's `$top` (1..=999; clamped).
     pub fn list_users(&self, page_size: u32) -> BoxStream<'static, Result<Vec<User>, GraphError>> {
+        // Not clamped: Graph's own answer to an out-of-range size (400 Request_UnsupportedQuery)
+        // is the clearest error for a caller that asked for one.
         let first = format!(
             "{}/users?$select={}&$top={}",
             self.base,
             USER_SELECT.join(","),
-            page_size.clamp(1, 999)
+            page_size
         );
         self.pages(first)
     }
@@ -228,11 +232,10 @@ impl GraphClient {
         );
         let mut attempt: u32 = 0;
         let mut refreshed = false;
-        let mut force_refresh = false;
+        let mut rejected: Option<String> = None;
         loop {
             attempt += 1;
-            let token = self.tokens.token(force_refresh).await?;
-            force_refresh = false;
+            let token = self.tokens.token(rejected.take().as_deref()).await?;
             let mut req = self
                 .http
                 .request(method.clone(), url.as_str())
@@ -282,7 +285,7 @@ impl GraphClient {
                 // this retry does not count as an attempt.
                 tracing::info!(%method, %url, "Graph answered 401, refreshing the token");
                 refreshed = true;
-                force_refresh = true;
+                rejected = Some(token);
                 attempt -= 1;
                 continue;
             }
