@@ -225,3 +225,12 @@ fn import_styles_with_and_without_colour() {
         .contains(ratatui::style::Modifier::REVERSED));
     insta::assert_debug_snapshot!("import_loaded_no_color_80x24", buf);
 }
+
+#[test]
+fn signin_requesting_after_a_failed_refresh() {
+    let mut s = signin(SignIn::Requesting);
+    s.signin_note = Some(
+        "The cached sign-in could not be refreshed (invalid_grant: AADSTS700082: The refresh token has expired due to inactivity.); sign in again.".into(),
+    );
+    insta::assert_snapshot!("signin_requesting_80x24", text(&draw(&s, 80, 24)));
+}
