@@ -235,8 +235,7 @@ fn command(s: &mut AppState, c: Command, fx: &mut Vec<Effect>) -> bool {
     match &s.phase {
         Phase::Config { .. } => return false,
         Phase::SignIn(st) => {
-            if c == Command::RetrySignIn && matches!(st, SignIn::Failed(_) | SignIn::Waiting { .. })
-            {
+            if c == Command::RetrySignIn && !matches!(st, SignIn::Resuming) {
                 s.signin_gen += 1;
                 s.phase = Phase::SignIn(SignIn::Requesting);
                 fx.push(Effect::StartDeviceCode { gen: s.signin_gen });
