@@ -225,3 +225,39 @@ fn import_styles_with_and_without_colour() {
         .contains(ratatui::style::Modifier::REVERSED));
     insta::assert_debug_snapshot!("import_loaded_no_color_80x24", buf);
 }
+
+#[test]
+fn signin_requesting_after_a_failed_refresh() {
+    let mut s = signin(SignIn::Requesting);
+    s.signin_note = Some(
+        "The cached sign-in could not be refreshed (invalid_grant: AADSTS700082: The refresh token has expired due to inactivity.); sign in again.".into(),
+    );
+    insta::assert_snapshot!("signin_requesting_80x24", text(&draw(&s, 80, 24)));
+}
+
+#[test]
+fn import_after_an_import_with_a_failure_and_a_failed_load() {
+    let mut s = loaded();
+    update(
+        &mut s,
+        Action::ImportDone(Ok(vec![
+            m365sync::directory::ImportOutcome::Imported {
+                tenant_user_id: fixtures::tenant_user(1).id,
+                directory_id: 41,
+            },
+            m365sync::directory::ImportOutcome::Failed(fixtures::email_exists_failure(8)),
+        ])),
+    );
+    insta::assert_snapshot!("import_after_import_80x24", text(&draw(&s, 80, 24)));
+    let mut s = fixtures::loaded_state(0);
+    s.load = Load::Loading { pages: 0 };
+    let gen = s.load_gen;
+    update(
+        &mut s,
+        Action::UsersFailed {
+            gen,
+            error: GraphError::Transport("connection reset by peer".into()),
+        },
+    );
+    insta::assert_snapshot!("import_load_failed_80x24", text(&draw(&s, 80, 24)));
+}

@@ -818,3 +818,43 @@ fn internal_errors_are_called_bugs_not_tenant_problems() {
         s.errors[0].what
     );
 }
+
+#[test]
+fn errors_can_be_filtered_and_new_ones_respect_the_filter() {
+    let mut s = fixtures::loaded_state(0);
+    for i in 0..3 {
+        update(
+            &mut s,
+            Action::ImportDone(Ok(vec![ImportOutcome::Failed(
+                fixtures::email_exists_failure(i),
+            )])),
+        );
+    }
+    let gen = s.load_gen;
+    update(
+        &mut s,
+        Action::UsersFailed {
+            gen,
+            error: GraphError::Transport("connection reset".into()),
+        },
+    );
+    cmd(&mut s, Command::TabErrors);
+    assert_eq!(s.errors_tab.view.shown.len(), 4);
+    cmd(&mut s, Command::Filter);
+    type_str(&mut s, "transport");
+    assert_eq!(s.errors_tab.view.shown, vec![3]);
+    update(
+        &mut s,
+        Action::ImportDone(Ok(vec![ImportOutcome::Failed(
+            fixtures::email_exists_failure(9),
+        )])),
+    );
+    assert_eq!(s.errors.len(), 5);
+    assert_eq!(
+        s.errors_tab.view.shown,
+        vec![3],
+        "a new error that does not match stays hidden"
+    );
+    cmd(&mut s, Command::FilterClear);
+    assert_eq!(s.errors_tab.view.shown.len(), 5);
+}

@@ -3,6 +3,14 @@
 //! `update(&mut AppState, Action) -> Vec<Effect>` is the only place state changes; the runtime
 //! runs effects on tokio and feeds their outcomes back as actions; `ui::draw(frame, &state)`
 //! renders. See DESIGN.md.
+//!
+//! Benchmarks (no I/O, no terminal): build a 100k-row state with
+//! `fixtures::loaded_state(100_000)` (fixed statuses) or
+//! `AppState::with_tenant_users(users, index)` (classified with `DirectoryIndex::classify`),
+//! then time `terminal.draw(|f| crate::ui::draw(f, &state))` on a ratatui `TestBackend`
+//! (send `Action::Resize` first so the state knows the size) and one filter keystroke:
+//! `update(&mut state, Action::Command(Command::Filter))` once, then
+//! `update(&mut state, Action::FilterInput(tui_input::InputRequest::InsertChar('x')))`.
 pub mod action;
 pub mod effect;
 pub mod explain;

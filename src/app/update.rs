@@ -235,8 +235,7 @@ fn command(s: &mut AppState, c: Command, fx: &mut Vec<Effect>) -> bool {
     match &s.phase {
         Phase::Config { .. } => return false,
         Phase::SignIn(st) => {
-            if c == Command::RetrySignIn && matches!(st, SignIn::Failed(_) | SignIn::Waiting { .. })
-            {
+            if c == Command::RetrySignIn && !matches!(st, SignIn::Resuming) {
                 s.signin_gen += 1;
                 s.phase = Phase::SignIn(SignIn::Requesting);
                 fx.push(Effect::StartDeviceCode { gen: s.signin_gen });
@@ -402,18 +401,17 @@ fn import_done(s: &mut AppState, result: Result<Vec<ImportOutcome>, String>, fx:
             }
             let mut msg = format!("Imported {}", fmt_count(imported));
             if already > 0 {
-                msg.push_str(&format!(", {} already imported", fmt_count(already)));
+                msg.push_str(&format!(", {} already", fmt_count(already)));
             }
             if failed > 0 {
-                msg.push_str(&format!(", {} failed: see Errors (3)", fmt_count(failed)));
+                msg.push_str(&format!(", {} failed (tab 3)", fmt_count(failed)));
             }
-            msg.push('.');
             s.message = Some(msg);
             s.import.marks.clear();
         }
         Err(e) => {
             push_error(s, ErrorEntry::from_directory("import", &e));
-            s.message = Some("The import failed: see Errors (3).".into());
+            s.message = Some("Import failed (tab 3)".into());
         }
     }
     // The directory changed: reload it, then reclassify.
