@@ -154,7 +154,9 @@ fn authenticator(settings: &Settings) -> Result<Authenticator> {
 }
 
 fn cache(settings: &Settings) -> Result<TokenCache> {
-    Ok(TokenCache::new(settings.token_cache_path(settings.tenant()?)))
+    Ok(TokenCache::new(
+        settings.token_cache_path(settings.tenant()?),
+    ))
 }
 
 fn unix_now() -> i64 {
@@ -265,7 +267,10 @@ pub async fn session(settings: &Settings, secret: Option<String>) -> Result<Arc<
     })?;
     // Fail here, with the sign-in error, rather than on the first Graph call.
     session.access_token(false).await.map_err(|e| {
-        anyhow::anyhow!("the sign-in for tenant {} is no longer valid: {e}; run `m365sync login`", settings.tenant().unwrap_or("?"))
+        anyhow::anyhow!(
+            "the sign-in for tenant {} is no longer valid: {e}; run `m365sync login`",
+            settings.tenant().unwrap_or("?")
+        )
     })?;
     Ok(session)
 }

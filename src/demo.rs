@@ -40,14 +40,16 @@ pub fn seed_directory(dir: &mut Directory) -> Result<SeedSummary> {
     let seed: Seed = serde_json::from_str(SEED).context("parsing the demo seed")?;
     let users = &seed.users;
     anyhow::ensure!(users.len() > 60, "the demo seed has too few users");
-    let mut summary = SeedSummary::default();
-
     // users[0] is the admin who signs in: leave it New.
-    summary.imported = dir
+    let imported = dir
         .import(&users[1..=40])?
         .iter()
         .filter(|o| matches!(o, crate::directory::ImportOutcome::Imported { .. }))
         .count();
+    let mut summary = SeedSummary {
+        imported,
+        ..SeedSummary::default()
+    };
 
     for u in &users[41..=52] {
         let parts = u.display_name.clone().unwrap_or_default();
@@ -108,8 +110,8 @@ pub async fn prepare(data_dir: &std::path::Path) -> Result<(Sim, Settings)> {
         device_code_interval: 1,
         ..SimOptions::default()
     })
-        .await
-        .context("starting the simulated tenant")?;
+    .await
+    .context("starting the simulated tenant")?;
     let settings = Settings {
         authority: sim.base_url.clone(),
         graph_url: format!("{}/v1.0", sim.base_url),
@@ -185,6 +187,8 @@ mod tests {
         assert_eq!(count(ImportStatus::Conflict), 9);
         assert_eq!(count(ImportStatus::New), seed.users.len() - 52);
         let users = dir.users().unwrap();
-        assert!(users.iter().any(|u| u.email.ends_with("@northwind-labs.io")));
+        assert!(users
+            .iter()
+            .any(|u| u.email.ends_with("@northwind-labs.io")));
     }
 }

@@ -66,7 +66,10 @@ async fn login(env: &common::Env) {
     let code = code.expect("login asked for a device code");
     env.person(&code, "approve").await;
     let (first, rest) = first.await.unwrap();
-    assert!(first.contains("/devicelogin") && first.contains(&code), "{first}");
+    assert!(
+        first.contains("/devicelogin") && first.contains(&code),
+        "{first}"
+    );
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
         .await
         .unwrap();
@@ -88,7 +91,11 @@ async fn login_status_users_logout() {
     })
     .await;
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("m365sync login"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("m365sync login"),
+        "{}",
+        text(&out.stderr)
+    );
 
     login(&env).await;
 
@@ -99,7 +106,11 @@ async fn login_status_users_logout() {
     })
     .await;
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("expires in"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("expires in"),
+        "{}",
+        text(&out.stdout)
+    );
 
     let out = output({
         let mut c = m365sync(&env);
@@ -113,7 +124,10 @@ async fn login_status_users_logout() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), env.sim.user_count());
-    assert!(lines.iter().all(|l| l["importStatus"] == "new"), "empty directory");
+    assert!(
+        lines.iter().all(|l| l["importStatus"] == "new"),
+        "empty directory"
+    );
     assert!(lines.iter().all(|l| l["userPrincipalName"].is_string()));
 
     // Import status comes from the directory: seed it as the demo does, then filter.
@@ -160,31 +174,46 @@ async fn app_only_login_reads_the_secret_from_the_environment() {
     let env = common::start(common::fast_options()).await;
     let (app_id, secret) = env.sim.apps[0].clone();
     let mut c = m365sync_as(&env, &app_id);
-    c.arg("login")
-        .env("M365SYNC_CLIENT_SECRET", &secret);
+    c.arg("login").env("M365SYNC_CLIENT_SECRET", &secret);
     let out = output(c).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(!text(&out.stdout).contains(&secret), "the secret is never printed");
+    assert!(
+        !text(&out.stdout).contains(&secret),
+        "the secret is never printed"
+    );
 
     // A secret file works too, and a wrong secret fails with the identity platform's reason.
     let file = env.data.path().join("secret");
     std::fs::write(&file, "wrong").unwrap();
     let mut c = m365sync_as(&env, &app_id);
-    c.args(["login", "--client-secret-file"])
-        .arg(&file);
+    c.args(["login", "--client-secret-file"]).arg(&file);
     let out = output(c).await;
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("AADSTS7000215"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("AADSTS7000215"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[tokio::test]
 async fn plain_http_to_a_real_host_is_refused() {
     let env = common::start(common::fast_options()).await;
     let mut c = Command::new(env!("CARGO_BIN_EXE_m365sync"));
-    c.args(["--authority", "http://login.example.com", "--tenant", "t", "status"])
-        .arg("--data-dir")
-        .arg(env.data.path());
+    c.args([
+        "--authority",
+        "http://login.example.com",
+        "--tenant",
+        "t",
+        "status",
+    ])
+    .arg("--data-dir")
+    .arg(env.data.path());
     let out = output(c).await;
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("plain http"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("plain http"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -29,7 +29,8 @@ async fn a_token_expiring_mid_listing_is_refreshed_and_every_user_arrives_once()
     // The server-side token runs out while the client still believes it valid (clock skew,
     // a laptop that slept): Graph answers 401 and the client must refresh and go on.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    session.tokens.lock().await.expires_at = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
+    session.tokens.lock().await.expires_at =
+        time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
     let before = session.tokens.lock().await.refresh_token.clone();
 
     let mut ids: HashSet<String> = first.into_iter().map(|u| u.id).collect();
@@ -43,21 +44,27 @@ async fn a_token_expiring_mid_listing_is_refreshed_and_every_user_arrives_once()
     }
     assert_eq!(sizes, vec![999, 999, 502], "3 pages of at most 999");
     assert_eq!(ids.len(), 2500);
-    assert_ne!(session.tokens.lock().await.refresh_token, before, "refreshed after the 401");
+    assert_ne!(
+        session.tokens.lock().await.refresh_token,
+        before,
+        "refreshed after the 401"
+    );
 }
 
 #[tokio::test]
 async fn every_listed_user_has_the_selected_fields() {
     let env = common::start(common::fast_options()).await;
     let graph = client(&env, env.app_session().await);
-    let users: Vec<_> = graph
-        .list_users(100)
-        .map(|p| p.unwrap())
-        .concat()
-        .await;
+    let users: Vec<_> = graph.list_users(100).map(|p| p.unwrap()).concat().await;
     assert_eq!(users.len(), env.sim.user_count());
-    assert!(users.iter().all(|u| u.account_enabled.is_some()), "accountEnabled selected");
-    assert!(users.iter().any(|u| u.account_enabled == Some(false)), "some disabled");
+    assert!(
+        users.iter().all(|u| u.account_enabled.is_some()),
+        "accountEnabled selected"
+    );
+    assert!(
+        users.iter().any(|u| u.account_enabled == Some(false)),
+        "some disabled"
+    );
     let domains = graph.list_domains().await.unwrap();
     assert_eq!(domains.iter().filter(|d| d.is_default).count(), 1);
     assert!(domains.iter().any(|d| !d.is_verified));
@@ -114,8 +121,15 @@ async fn a_429_with_retry_after_is_waited_out() {
     let t = Instant::now();
     let users: Vec<_> = graph.list_users(100).map(|p| p.unwrap()).concat().await;
     assert_eq!(users.len(), 300);
-    assert!(t.elapsed() >= Duration::from_secs(2), "Retry-After honoured");
-    assert_eq!(env.sim.request_count("GET", "/v1.0/users"), 4, "3 pages + 1 retry");
+    assert!(
+        t.elapsed() >= Duration::from_secs(2),
+        "Retry-After honoured"
+    );
+    assert_eq!(
+        env.sim.request_count("GET", "/v1.0/users"),
+        4,
+        "3 pages + 1 retry"
+    );
 }
 
 #[tokio::test]
@@ -126,8 +140,12 @@ async fn a_503_and_a_dropped_connection_are_retried() {
     })
     .await;
     let graph = client(&env, env.app_session().await);
-    env.sim.faults().add("GET /v1.0/users #1 503".parse().unwrap());
-    env.sim.faults().add("GET /v1.0/users #3 reset".parse().unwrap());
+    env.sim
+        .faults()
+        .add("GET /v1.0/users #1 503".parse().unwrap());
+    env.sim
+        .faults()
+        .add("GET /v1.0/users #3 reset".parse().unwrap());
     let users: Vec<_> = graph.list_users(100).map(|p| p.unwrap()).concat().await;
     assert_eq!(users.len(), 300);
 }

@@ -11,7 +11,11 @@ async fn device_code_pending_then_approved_gives_a_cached_token() {
     let env = common::start(common::fast_options()).await;
     let auth = env.auth();
     let start = auth.start_device_code().await.unwrap();
-    assert!(start.message.contains(&start.user_code), "{}", start.message);
+    assert!(
+        start.message.contains(&start.user_code),
+        "{}",
+        start.message
+    );
     assert!(start.verification_uri.ends_with("/devicelogin"));
     assert_eq!(start.interval, Duration::from_secs(1));
 
@@ -21,14 +25,20 @@ async fn device_code_pending_then_approved_gives_a_cached_token() {
     };
     // Still pending after a few polls: nobody approved yet.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert!(!poll.is_finished(), "must keep polling while authorization is pending");
+    assert!(
+        !poll.is_finished(),
+        "must keep polling while authorization is pending"
+    );
     env.person(&start.user_code, "approve").await;
     let tokens = tokio::time::timeout(Duration::from_secs(10), poll)
         .await
         .expect("approval ends the poll")
         .unwrap()
         .unwrap();
-    assert!(tokens.refresh_token.is_some(), "offline_access gives a refresh token");
+    assert!(
+        tokens.refresh_token.is_some(),
+        "offline_access gives a refresh token"
+    );
     assert!(tokens.identity.name.contains('@'), "{:?}", tokens.identity);
 
     let session = Session::start(auth.clone(), env.cache(), tokens, None).unwrap();
@@ -38,7 +48,10 @@ async fn device_code_pending_then_approved_gives_a_cached_token() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(env.cache_path()).unwrap().permissions().mode();
+        let mode = std::fs::metadata(env.cache_path())
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     let resumed = Session::resume(auth, env.cache(), None).unwrap().unwrap();
@@ -87,9 +100,11 @@ async fn slow_down_widens_the_interval() {
     let auth = env.auth();
     let start = auth.start_device_code().await.unwrap();
     let token_path = format!("/{}/oauth2/v2.0/token", env.sim.tenant_id);
-    env.sim
-        .faults()
-        .add(format!("POST {token_path} next1 slow_down").parse().unwrap());
+    env.sim.faults().add(
+        format!("POST {token_path} next1 slow_down")
+            .parse()
+            .unwrap(),
+    );
     let poll = {
         let (auth, start) = (auth.clone(), start.clone());
         tokio::spawn(async move { auth.poll_device_code(&start).await })
@@ -97,7 +112,11 @@ async fn slow_down_widens_the_interval() {
     // First poll at ~1 s gets slow_down; the next must wait 1 + 5 s (RFC 8628), so at 4 s
     // there has been exactly one poll.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(env.sim.request_count("POST", &token_path), 1, "widened interval");
+    assert_eq!(
+        env.sim.request_count("POST", &token_path),
+        1,
+        "widened interval"
+    );
     env.person(&start.user_code, "approve").await;
     let tokens = tokio::time::timeout(Duration::from_secs(15), poll)
         .await
@@ -112,7 +131,11 @@ async fn client_credentials_and_a_wrong_secret() {
     let (auth, secret) = env.app_auth();
     let tokens = auth.client_credentials(&secret).await.unwrap();
     assert!(tokens.refresh_token.is_none());
-    assert!(tokens.identity.name.starts_with("app:"), "{:?}", tokens.identity);
+    assert!(
+        tokens.identity.name.starts_with("app:"),
+        "{:?}",
+        tokens.identity
+    );
     match auth.client_credentials("not-the-secret").await.unwrap_err() {
         AuthError::OAuth { error, codes, .. } => {
             assert_eq!(error, "invalid_client");
@@ -174,5 +197,8 @@ async fn refresh_rotates_the_refresh_token() {
     assert_eq!(env.cache().load().unwrap().unwrap(), second);
     // The old refresh token no longer works.
     let err = env.auth().refresh(&first).await.unwrap_err();
-    assert!(matches!(&err, AuthError::OAuth { error, .. } if error == "invalid_grant"), "{err:?}");
+    assert!(
+        matches!(&err, AuthError::OAuth { error, .. } if error == "invalid_grant"),
+        "{err:?}"
+    );
 }

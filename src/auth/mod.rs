@@ -495,7 +495,7 @@ impl crate::graph::TokenSource for Session {
                 Some(rejected) => self.access_token_replacing(rejected).await,
                 None => self.access_token(false).await,
             }
-                .map_err(|e| crate::graph::GraphError::Auth(e.to_string()))
+            .map_err(|e| crate::graph::GraphError::Auth(e.to_string()))
         })
     }
 }

@@ -1,7 +1,6 @@
 //! Session: the current tokens of one tenant, refreshed before expiry and after a 401.
 use std::sync::Arc;
 
-
 use super::{
     now_unix, AuthError, Authenticator, Session, TokenCache, TokenSet, GRANT_CLIENT_CREDENTIALS,
 };

@@ -18,8 +18,7 @@ use super::model::{Domain, Page, User, USER_SELECT};
 /// `rejected`: the source refreshes unless another request already replaced that token (many
 /// requests may get 401 at once; one refresh serves them all).
 pub trait TokenSource: Send + Sync {
-    fn token<'a>(&'a self, rejected: Option<&'a str>)
-        -> BoxFuture<'a, Result<String, GraphError>>;
+    fn token<'a>(&'a self, rejected: Option<&'a str>) -> BoxFuture<'a, Result<String, GraphError>>;
 }
 
 /// A fixed token (tests, benches, a token handed over by another tool).
@@ -27,7 +26,10 @@ pub trait TokenSource: Send + Sync {
 pub struct StaticToken(pub String);
 
 impl TokenSource for StaticToken {
-    fn token<'a>(&'a self, _rejected: Option<&'a str>) -> BoxFuture<'a, Result<String, GraphError>> {
+    fn token<'a>(
+        &'a self,
+        _rejected: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<String, GraphError>> {
         Box::pin(async move { Ok(self.0.clone()) })
     }
 }

@@ -80,7 +80,11 @@ impl Env {
             .send()
             .await
             .unwrap();
-        assert!(resp.status().is_success(), "devicelogin form: {}", resp.status());
+        assert!(
+            resp.status().is_success(),
+            "devicelogin form: {}",
+            resp.status()
+        );
     }
 
     /// A signed-in app-only session (fastest way to a token when sign-in is not under test).
