@@ -25,8 +25,8 @@ import time
 def start_sim():
     target = os.environ.get("CARGO_TARGET_DIR", "target")
     binary = (sys.argv[1] if len(sys.argv) > 1 else None) or os.environ.get("SIM_BIN") or os.path.join(
-        target, "debug", "examples", "sim")
-    proc = subprocess.Popen([binary, "--tls", "--users", "2500", "--device-code-interval", "1"],
+        target, "debug", "m365sync")
+    proc = subprocess.Popen([binary, "sim", "--tls", "--users", "2500", "--device-code-interval", "1"],
                             stdout=subprocess.PIPE, text=True)
     info = {"apps": []}
     while True:

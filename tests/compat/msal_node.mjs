@@ -18,8 +18,8 @@ function check(cond, what) {
 }
 
 async function parent() {
-  const bin = process.argv[2] || process.env.SIM_BIN || "target/debug/examples/sim";
-  const sim = spawn(bin, ["--tls", "--users", "1500", "--device-code-interval", "1"], { stdio: ["ignore", "pipe", "inherit"] });
+  const bin = process.argv[2] || process.env.SIM_BIN || "target/debug/m365sync";
+  const sim = spawn(bin, ["sim", "--tls", "--users", "1500", "--device-code-interval", "1"], { stdio: ["ignore", "pipe", "inherit"] });
   const info = { apps: [] };
   const rl = createInterface({ input: sim.stdout });
   for await (const line of rl) {
