@@ -1,5 +1,6 @@
 //! The local directory in SQLite (WAL, versioned migrations): directory users, their link to a
 //! tenant user, import records. Safe for two processes on one database.
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -136,18 +137,23 @@ impl DirectoryIndex {
 
     /// The directory user that already holds one of the tenant user's addresses (mail or UPN).
     pub fn holder_of(&self, user: &User) -> Option<i64> {
-        addresses(user).find_map(|a| self.by_email.get(&a).map(|(id, _)| *id))
+        addresses(user).find_map(|a| self.by_email.get(a.as_ref()).map(|(id, _)| *id))
+    }
+}
+
+/// Lower-cased without allocating when it already is (almost every address).
+fn lower(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+        Cow::Owned(s.to_lowercase())
+    } else {
+        Cow::Borrowed(s)
     }
 }
 
 /// The tenant user's addresses, lower-cased: mail first, then the UPN when it differs.
-fn addresses(user: &User) -> impl Iterator<Item = String> + '_ {
-    let mail = user
-        .mail
-        .as_deref()
-        .filter(|m| !m.is_empty())
-        .map(str::to_lowercase);
-    let upn = Some(user.user_principal_name.to_lowercase())
+fn addresses(user: &User) -> impl Iterator<Item = Cow<'_, str>> {
+    let mail = user.mail.as_deref().filter(|m| !m.is_empty()).map(lower);
+    let upn = Some(lower(&user.user_principal_name))
         .filter(|u| !u.is_empty() && Some(u) != mail.as_ref());
     mail.into_iter().chain(upn)
 }
@@ -414,7 +420,9 @@ impl Directory {
                 } else {
                     for address in addresses(user) {
                         let held: Option<(i64, String, Option<String>)> = holder
-                            .query_row([&address], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                            .query_row([address.as_ref()], |r| {
+                                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                            })
                             .map(Some)
                             .or_else(|e| match e {
                                 rusqlite::Error::QueryReturnedNoRows => Ok(None),

@@ -10,6 +10,7 @@ use futures::StreamExt;
 use reqwest::header::{HeaderMap, AUTHORIZATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::error::GraphError;
 use super::model::{Domain, Page, User, USER_SELECT};
@@ -173,19 +174,59 @@ impl GraphClient {
     /// The pages of any collection: GET `first_url`, then each absolute `@odata.nextLink`
     /// as-is until there is none. Each page is parsed straight from the response bytes.
     /// The stream ends after the first error.
+    ///
+    /// One page is always in flight ahead of the caller: the next page is requested, and
+    /// parsed on another worker, while the caller handles this one, so a large listing costs
+    /// about what the network costs. Dropping the stream aborts the page in flight.
     pub fn pages<T>(&self, first_url: String) -> BoxStream<'static, Result<Vec<T>, GraphError>>
     where
         T: DeserializeOwned + Send + 'static,
     {
+        type Fetch = AbortOnDropHandle<Result<GraphResponse, GraphError>>;
+        enum Next {
+            Start(String),
+            InFlight(Fetch),
+            Done,
+        }
+        /// Only the link: skimming a page for it is several times cheaper than parsing it,
+        /// so the next request leaves before this page is parsed.
+        #[derive(serde::Deserialize)]
+        struct Link {
+            #[serde(rename = "@odata.nextLink", default)]
+            next_link: Option<String>,
+        }
         let client = self.clone();
-        futures::stream::try_unfold(Some(first_url), move |next| {
+        let fetch = move |url: String| -> Fetch {
             let client = client.clone();
+            AbortOnDropHandle::new(tokio::spawn(async move { client.get(&url).await }))
+        };
+        futures::stream::unfold(Next::Start(first_url), move |next| {
+            let fetch = fetch.clone();
             async move {
-                let Some(url) = next else {
-                    return Ok(None);
+                let handle = match next {
+                    Next::Done => return None,
+                    Next::Start(url) => fetch(url),
+                    Next::InFlight(handle) => handle,
                 };
-                let page: Page<T> = client.get(&url).await?.json()?;
-                Ok(Some((page.value, page.next_link)))
+                let page = handle.await.map(|r| {
+                    r.and_then(|resp| {
+                        let link: Link = resp.json()?;
+                        let next = link.next_link.map(&fetch);
+                        Ok((resp, next))
+                    })
+                });
+                let page = page
+                    .map(|r| r.and_then(|(resp, next)| Ok((resp.json::<Page<T>>()?.value, next))));
+                match page {
+                    Ok(Ok((value, next))) => {
+                        Some((Ok(value), next.map_or(Next::Done, Next::InFlight)))
+                    }
+                    Ok(Err(e)) => Some((Err(e), Next::Done)),
+                    Err(e) => Some((
+                        Err(GraphError::Malformed(format!("reading a page failed: {e}"))),
+                        Next::Done,
+                    )),
+                }
             }
         })
         .boxed()
