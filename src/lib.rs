@@ -12,4 +12,5 @@ pub mod directory;
 pub mod graph;
 pub mod keymap;
 pub mod sim;
+pub mod sync;
 pub mod ui;

@@ -125,6 +125,10 @@ pub fn directory_users(n: usize) -> Vec<DirectoryUser> {
                 _ => BindingState::Blocked,
             };
             DirectoryUser {
+                want_bound: matches!(binding, BindingState::Bound),
+                job_title: None,
+                department: None,
+                password_set_at: None,
                 id: i as i64 + 1,
                 email: u.email().to_string(),
                 display_name: u.display_name.clone().unwrap_or_default(),

@@ -71,6 +71,13 @@ pub struct DirectoryUser {
     /// Graph object id of the linked M365 account.
     pub tenant_user_id: Option<String>,
     pub binding: BindingState,
+    /// What the admin asked for (bind = true): toggling records it, a sync makes it so.
+    pub want_bound: bool,
+    pub job_title: Option<String>,
+    pub department: Option<String>,
+    /// When the directory password was last set (RFC 3339); the password itself is never
+    /// stored.
+    pub password_set_at: Option<String>,
 }
 
 /// A directory user to add (CSV import, demo seed, import from the tenant).
@@ -308,6 +315,11 @@ impl Directory {
                 surname: r.get(4)?,
                 tenant_user_id: r.get(5)?,
                 binding: binding_from_str(&r.get::<_, String>(6)?),
+                // Filled by the bindings migration (issue 3); until then the current state.
+                want_bound: r.get::<_, String>(6)? == "bound",
+                job_title: None,
+                department: None,
+                password_set_at: None,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -523,6 +535,13 @@ impl Directory {
         )?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Record the desired binding of these users (the Bindings toggle, `m365sync bind`);
+    /// nothing is sent. Returns how many changed.
+    pub fn set_want(&mut self, ids: &[i64], bound: bool) -> Result<usize, DirectoryError> {
+        let _ = (ids, bound);
+        todo!("directory: set_want (issue 3)")
     }
 
     pub fn failures(&self) -> Result<Vec<ImportFailure>, DirectoryError> {
