@@ -440,7 +440,7 @@ fn route(st: &State, g: &GCtx, caller: &Caller, call: &Call) -> Response {
         [] => g.method_not_allowed(),
         [users] if users.eq_ignore_ascii_case("users") => {
             if get {
-                list_users(t, &g, h, &q)
+                list_users(t, g, h, &q)
             } else if m == Method::POST {
                 g.not_implemented(m, path)
             } else {
@@ -451,12 +451,12 @@ fn route(st: &State, g: &GCtx, caller: &Caller, call: &Call) -> Response {
             if !get {
                 return g.method_not_allowed();
             }
-            count_users(t, &g, h, &q)
+            count_users(t, g, h, &q)
         }
         [users, id] if users.eq_ignore_ascii_case("users") => {
             if get {
                 match t.user(id) {
-                    Some(u) => one_user(&g, u, &q),
+                    Some(u) => one_user(g, u, &q),
                     None => g.not_found(id),
                 }
             } else if m == Method::PATCH || m == Method::DELETE {
@@ -469,7 +469,7 @@ fn route(st: &State, g: &GCtx, caller: &Caller, call: &Call) -> Response {
             if t.user(id).is_none() {
                 return g.not_found(id);
             }
-            user_nav(&g, m, path, nav)
+            user_nav(g, m, path, nav)
         }
         [me, more @ ..] if me.eq_ignore_ascii_case("me") => {
             let Principal::User { id } = principal else {
@@ -482,9 +482,9 @@ fn route(st: &State, g: &GCtx, caller: &Caller, call: &Call) -> Response {
                 return g.not_found(&id);
             };
             match more {
-                [] if get => one_user(&g, u, &q),
+                [] if get => one_user(g, u, &q),
                 [] => g.method_not_allowed(),
-                [nav, ..] => user_nav(&g, m, path, nav),
+                [nav, ..] => user_nav(g, m, path, nav),
             }
         }
         [domains] if domains.eq_ignore_ascii_case("domains") => {
@@ -529,7 +529,7 @@ fn route(st: &State, g: &GCtx, caller: &Caller, call: &Call) -> Response {
             if !get {
                 return g.method_not_allowed();
             }
-            g.ok(&organization(t, &g))
+            g.ok(&organization(t, g))
         }
         [first, ..]
             if [
