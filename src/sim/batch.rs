@@ -281,10 +281,14 @@ pub async fn run(
             break; // unreachable: cycles are refused up front
         }
     }
+    let applied_a_write = items
+        .iter()
+        .zip(&status)
+        .any(|(it, s)| is_write(&it.method) && s.is_some_and(|s| (200..300).contains(&s)));
     let mut responses: Vec<Value> = answers.into_iter().flatten().collect();
     responses.reverse();
     let mut resp = g.ok(&json!({ "responses": responses }));
-    if ambiguous {
+    if ambiguous && applied_a_write {
         resp.extensions_mut().insert(DropConnection);
     }
     resp

@@ -330,7 +330,8 @@ mod tests {
 ///   dropping the connection before anything is done.
 /// - `ambiguous_rate`: that fraction of HTTP requests carrying a write (a direct POST/PATCH/DELETE,
 ///   or a `$batch` with at least one write) IS applied, then the connection is dropped before the
-///   answer: the client cannot know whether it happened.
+///   answer: the client cannot know whether it happened. The draw is made for every such request;
+///   the drop happens only when a write was actually applied (a refused write is answered).
 #[derive(Debug)]
 pub struct Chaos {
     pub error_rate: f64,

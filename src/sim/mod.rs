@@ -413,6 +413,35 @@ mod tests {
         assert_eq!(o.faults.len(), 2);
         assert_eq!(o.faults[1].kind, FaultKind::SlowDown);
         assert!(Cli::try_parse_from(["sim", "--fault", "GET /x 418"]).is_err());
+        assert_eq!(o.write_budget, None);
+        assert_eq!(o.error_rate, 0.0);
+
+        let cli = Cli::try_parse_from([
+            "sim",
+            "--write-budget",
+            "100",
+            "--ru-budget",
+            "500",
+            "--budget-window-secs",
+            "2",
+            "--error-rate",
+            "0.05",
+            "--reset-rate",
+            "0.01",
+            "--ambiguous-rate",
+            "0.02",
+            "--fault-seed",
+            "42",
+        ])
+        .unwrap();
+        let o = cli.args.options();
+        assert_eq!(o.write_budget, Some(100));
+        assert_eq!(o.ru_budget, Some(500));
+        assert_eq!(o.budget_window, Some(Duration::from_secs(2)));
+        assert_eq!(o.error_rate, 0.05);
+        assert_eq!(o.reset_rate, 0.01);
+        assert_eq!(o.ambiguous_rate, 0.02);
+        assert_eq!(o.fault_seed, Some(42));
     }
 }
 
