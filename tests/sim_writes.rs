@@ -510,6 +510,21 @@ async fn delete_goes_to_deleted_items_and_restore_brings_it_back() {
     assert_eq!(last["@odata.type"], "#microsoft.graph.user");
     assert_eq!(last["id"], id.as_str());
     assert!(last["deletedDateTime"].as_str().unwrap().ends_with('Z'));
+    // Found by UPN with $filter, as on /users.
+    let (s, _, found) = g
+        .get(&format!(
+            "/directory/deletedItems/microsoft.graph.user?$filter=userPrincipalName eq '{upn}'"
+        ))
+        .await;
+    assert_eq!(s, 200, "{found}");
+    assert_eq!(found["value"].as_array().unwrap().len(), 1);
+    assert_eq!(found["value"][0]["id"], id.as_str());
+    assert_eq!(
+        g.get("/directory/deletedItems/microsoft.graph.user?$filter=nonsense eq 'x'")
+            .await
+            .0,
+        400
+    );
     assert_eq!(
         g.get("/directory/deletedItems/microsoft.graph.user?$top=1000")
             .await

@@ -417,7 +417,7 @@ fn route(st: &State, g: &GCtx, caller: &Caller, call: &Call) -> Response {
             return writes::delete_user(st, g, id)
         }
         [dir, del, more @ ..] if eq(dir, "directory") && eq(del, "deletedItems") => {
-            return deleted_items(st, g, m, &q, more, &call.body)
+            return deleted_items(st, g, h, m, &q, more, &call.body)
         }
         [batch, ..] if eq(batch, "$batch") => {
             return g.bad_request("BadRequest", "Nested batch requests are not supported.")
@@ -688,41 +688,7 @@ fn matching_users<'t>(
     q: &Query,
 ) -> Result<(Matches<'t>, bool), Box<Response>> {
     let adv = advanced(headers, q);
-    let filter = match q.get("filter").filter(|f| !f.trim().is_empty()) {
-        None => None,
-        Some(f) => match filter::parse(f) {
-            Ok(f) => Some(f),
-            Err(filter::FilterError::Syntax(msg)) => {
-                return Err(Box::new(g.bad_request("BadRequest", &format!("Invalid filter clause: {msg}"))))
-            }
-            Err(filter::FilterError::UnknownProperty(p)) => {
-                return Err(Box::new(g.bad_request(
-                    "BadRequest",
-                    &format!("Could not find a property named '{p}' on type 'microsoft.graph.user'."),
-                )))
-            }
-            Err(filter::FilterError::Unsupported(p)) => {
-                return Err(Box::new(g.bad_request(
-                    "Request_UnsupportedQuery",
-                    &format!("Unsupported or invalid query filter clause specified for property '{p}' of resource 'User'."),
-                )))
-            }
-        },
-    };
-    if let Some(f) = &filter {
-        if let Some(op) = f.advanced_operator() {
-            if !adv {
-                return Err(Box::new(g.bad_request(
-                    "Request_UnsupportedQuery",
-                    &format!(
-                        "Operator '{op}' is not supported because the required parameters might be missing. Try adding \
-                         $count=true query parameter and ConsistencyLevel:eventual header. Refer to \
-                         https://aka.ms/graph-docs/advanced-queries for more information"
-                    ),
-                )));
-            }
-        }
-    }
+    let filter = parse_filter(g, headers, q)?;
     let search = match q.get("search").filter(|s| !s.trim().is_empty()) {
         None => None,
         Some(s) => {
@@ -805,6 +771,48 @@ fn matching_users<'t>(
         list = Some(v);
     }
     Ok((list.map_or(Matches::All, Matches::Sorted), adv))
+}
+
+/// Parses `$filter` (Graph's errors for bad syntax, unknown or unfilterable properties, and
+/// advanced operators without `ConsistencyLevel: eventual` + `$count=true`).
+fn parse_filter(g: &GCtx, headers: &HeaderMap, q: &Query) -> Result<Option<Filter>, Box<Response>> {
+    let adv = advanced(headers, q);
+    let filter = match q.get("filter").filter(|f| !f.trim().is_empty()) {
+        None => None,
+        Some(f) => match filter::parse(f) {
+            Ok(f) => Some(f),
+            Err(filter::FilterError::Syntax(msg)) => {
+                return Err(Box::new(g.bad_request("BadRequest", &format!("Invalid filter clause: {msg}"))))
+            }
+            Err(filter::FilterError::UnknownProperty(p)) => {
+                return Err(Box::new(g.bad_request(
+                    "BadRequest",
+                    &format!("Could not find a property named '{p}' on type 'microsoft.graph.user'."),
+                )))
+            }
+            Err(filter::FilterError::Unsupported(p)) => {
+                return Err(Box::new(g.bad_request(
+                    "Request_UnsupportedQuery",
+                    &format!("Unsupported or invalid query filter clause specified for property '{p}' of resource 'User'."),
+                )))
+            }
+        },
+    };
+    if let Some(f) = &filter {
+        if let Some(op) = f.advanced_operator() {
+            if !adv {
+                return Err(Box::new(g.bad_request(
+                    "Request_UnsupportedQuery",
+                    &format!(
+                        "Operator '{op}' is not supported because the required parameters might be missing. Try adding \
+                         $count=true query parameter and ConsistencyLevel:eventual header. Refer to \
+                         https://aka.ms/graph-docs/advanced-queries for more information"
+                    ),
+                )));
+            }
+        }
+    }
+    Ok(filter)
 }
 
 fn count_users(t: &Tenant, g: &GCtx, headers: &HeaderMap, q: &Query) -> Response {
@@ -937,6 +945,7 @@ impl Filter {
 fn deleted_items(
     st: &State,
     g: &GCtx,
+    headers: &HeaderMap,
     m: &Method,
     q: &Query,
     more: &[&str],
@@ -957,7 +966,7 @@ fn deleted_items(
                 return g.method_not_allowed();
             }
             if c.eq_ignore_ascii_case("microsoft.graph.user") {
-                list_deleted_users(st, g, q)
+                list_deleted_users(st, g, headers, q)
             } else if [
                 "microsoft.graph.group",
                 "microsoft.graph.application",
@@ -997,8 +1006,9 @@ fn deleted_items(
 }
 
 /// `GET /directory/deletedItems/microsoft.graph.user`: paged like /users (default 100, `$top`
-/// 1..=999, `$skiptoken`), each item with `@odata.type` and `deletedDateTime`.
-fn list_deleted_users(st: &State, g: &GCtx, q: &Query) -> Response {
+/// 1..=999, `$skiptoken`), `$filter` as on /users (e.g. `userPrincipalName eq '...'`), `$count`
+/// with `ConsistencyLevel: eventual`; each item with `@odata.type` and `deletedDateTime`.
+fn list_deleted_users(st: &State, g: &GCtx, headers: &HeaderMap, q: &Query) -> Response {
     let top = match q.get("top") {
         None => 100,
         Some(raw) => match raw.trim().parse::<usize>() {
@@ -1034,8 +1044,17 @@ fn list_deleted_users(st: &State, g: &GCtx, q: &Query) -> Response {
     if !fields.contains(&Prop::DeletedDateTime) {
         fields.push(Prop::DeletedDateTime);
     }
+    let filter = match parse_filter(g, headers, q) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
     let t = st.tenant();
-    let total = t.deleted.len();
+    let matching: Vec<&User> = t
+        .deleted
+        .iter()
+        .filter(|u| filter.as_ref().is_none_or(|f| filter::matches(u, f)))
+        .collect();
+    let total = matching.len();
     let start = offset.min(total);
     let end = (start + top).min(total);
     let mut out = Vec::with_capacity(256 + (end - start) * 512);
@@ -1046,6 +1065,9 @@ fn list_deleted_users(st: &State, g: &GCtx, q: &Query) -> Response {
         projection(&props)
     );
     let _ = serde_json::to_writer(&mut out, &ctx);
+    if advanced(headers, q) && skiptoken.is_none() {
+        out.extend_from_slice(format!(",\"@odata.count\":{total}").as_bytes());
+    }
     if end < total {
         let next = format!(
             "{}/v1.0/directory/deletedItems/microsoft.graph.user?{}$skiptoken={}",
@@ -1057,7 +1079,7 @@ fn list_deleted_users(st: &State, g: &GCtx, q: &Query) -> Response {
         let _ = serde_json::to_writer(&mut out, &next);
     }
     out.extend_from_slice(b",\"value\":[");
-    for (n, u) in t.deleted[start..end].iter().enumerate() {
+    for (n, u) in matching[start..end].iter().enumerate() {
         if n > 0 {
             out.push(b',');
         }
