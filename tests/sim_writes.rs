@@ -465,6 +465,44 @@ async fn patch_enables_disables_and_sets_passwords() {
         "Request_BadRequest",
         "Invalid value specified for property 'accountEnabled' of resource 'User'.",
     );
+    // Renaming: found under the new UPN at once; the usual UPN and address rules apply.
+    let renamed = format!("patchy.renamed@{DOMAIN}");
+    let (s, _, _) = g
+        .patch(
+            &format!("/users/{id}"),
+            &json!({"userPrincipalName": renamed, "mail": renamed}),
+        )
+        .await;
+    assert_eq!(s, 204);
+    assert_eq!(g.get(&format!("/users/{renamed}")).await.0, 200);
+    assert_eq!(g.get(&format!("/users/{upn}")).await.0, 404);
+    let full = sim.user_by_upn(&renamed).unwrap();
+    assert_eq!(full["proxyAddresses"][0], format!("SMTP:{renamed}"));
+    let (s, _, got) = g
+        .get(&format!("/users?$filter=mail eq '{renamed}'&$select=id"))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(got["value"][0]["id"], id.as_str());
+    let (s, _, e) = g
+        .patch(
+            &format!("/users/{id}"),
+            &json!({"mail": format!("irvin.sayers@{DOMAIN}")}),
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert_graph_error(
+        &e,
+        "Request_BadRequest",
+        "Another object with the same value for property proxyAddresses already exists.",
+    );
+    let (s, _, e) = g
+        .patch(
+            &format!("/users/{id}"),
+            &json!({"userPrincipalName": "someone@example.org"}),
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert_graph_error(&e, "Request_BadRequest", "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization.");
     let missing = "00000000-0000-4000-8000-000000000000";
     let (s, _, e) = g
         .patch(
@@ -474,7 +512,7 @@ async fn patch_enables_disables_and_sets_passwords() {
         .await;
     assert_eq!(s, 404);
     assert_graph_error(&e, "Request_ResourceNotFound", &format!("Resource '{missing}' does not exist or one of its queried reference-property objects are not present."));
-    assert_eq!(sim.write_count(), 4);
+    assert_eq!(sim.write_count(), 5);
     sim.shutdown().await;
 }
 

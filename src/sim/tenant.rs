@@ -256,9 +256,30 @@ impl Tenant {
         u
     }
 
-    /// After a change of UPN or mail of the live user at `idx`.
-    pub fn reindex_user(&mut self) {
-        let _ = self.reindex();
+    /// After a change of UPN, mail or displayName of the live user at `idx` (`old` = before):
+    /// updates the lookups in place and forgets the sorted indexes.
+    pub fn rekey_user(&mut self, idx: usize, old: &User) {
+        let i = idx as u32;
+        let (upn, mail) = (
+            self.users[idx].user_principal_name.to_lowercase(),
+            self.users[idx].mail.as_ref().map(|m| m.to_lowercase()),
+        );
+        let old_upn = old.user_principal_name.to_lowercase();
+        if old_upn != upn {
+            self.by_upn.remove(&old_upn);
+            self.by_upn.insert(upn, i);
+        }
+        let old_mail = old.mail.as_ref().map(|m| m.to_lowercase());
+        if old_mail != mail {
+            if let Some(m) = old_mail {
+                if self.by_mail.get(&m) == Some(&i) {
+                    self.by_mail.remove(&m);
+                }
+            }
+            if let Some(m) = mail {
+                self.by_mail.entry(m).or_insert(i);
+            }
+        }
         self.invalidate_sorted();
     }
 

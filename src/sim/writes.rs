@@ -550,7 +550,7 @@ pub fn update_user(st: &State, g: &GCtx, key: &str, body: &[u8]) -> Response {
         t.proxies.insert(a, id);
     }
     if keys_changed {
-        t.reindex_user();
+        t.rekey_user(idx, &cur);
     }
     drop(t);
     st.note_write();
