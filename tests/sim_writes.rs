@@ -846,11 +846,18 @@ async fn resource_unit_budget_throttles_reads() {
         ..SimOptions::default()
     })
     .await;
-    assert_eq!(g.get("/users").await.0, 200); // 2 RU
+    let (s, h, _) = g.get("/users").await; // 2 RU
+    assert_eq!(s, 200);
+    assert!(
+        !h.contains_key("x-ms-throttle-limit-percentage"),
+        "40% used"
+    );
     let (s, h, _) = g.get("/users?$select=id").await; // 1 RU
     assert_eq!(s, 200);
     assert_eq!(h["x-ms-resource-unit"], "1");
-    assert_eq!(g.get("/users").await.0, 200); // 2 RU: 5 used
+    let (s, h, _) = g.get("/users").await; // 2 RU: 5 used
+    assert_eq!(s, 200);
+    assert_eq!(h["x-ms-throttle-limit-percentage"], "1.0");
     let (s, h, e) = g.get("/domains").await;
     assert_eq!(s, 429);
     assert_eq!(h["x-ms-throttle-information"], "ResourceUnitLimitExceeded");

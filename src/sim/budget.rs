@@ -114,7 +114,9 @@ impl Budgets {
     }
 
     /// Charges `ru` resource units (and one write if `write`) to `client`, or refuses.
-    pub fn charge(&mut self, client: &str, ru: u32, write: bool) -> Result<(), Refusal> {
+    /// `Ok` carries how full the fuller quota now is (0.0..=1.0), for
+    /// `x-ms-throttle-limit-percentage`.
+    pub fn charge(&mut self, client: &str, ru: u32, write: bool) -> Result<f64, Refusal> {
         let now = Instant::now();
         let (ru_window, write_window) = (self.ru_window, self.write_window);
         let (ru_budget, write_budget) = (self.ru_budget, self.write_budget);
@@ -139,7 +141,9 @@ impl Budgets {
         if write {
             w.writes.add(now, 1);
         }
-        Ok(())
+        let ru_use = w.ru.sum as f64 / f64::from(ru_budget);
+        let write_use = w.writes.sum as f64 / f64::from(write_budget);
+        Ok(ru_use.max(write_use))
     }
 }
 

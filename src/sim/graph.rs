@@ -346,32 +346,10 @@ fn resource_units(call: &Call) -> u32 {
 pub fn execute(st: &State, g: &GCtx, caller: &Caller, call: &Call) -> Response {
     let ru = resource_units(call);
     let charged = st.budgets().charge(&caller.client_id, ru, call.is_write());
-    if let Err(refusal) = charged {
-        st.note_throttled();
-        let tenant_id = st.tenant().id.clone();
-        let mut resp = g.error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TooManyRequests",
-            "Too many requests.",
-        );
-        let h = resp.headers_mut();
-        h.insert(
-            header::RETRY_AFTER,
-            hv(&refusal.retry_after_secs.to_string()),
-        );
-        h.insert(
-            "x-ms-throttle-scope",
-            hv(&format!(
-                "Tenant_Application/ReadWrite/{}/{}",
-                caller.client_id, tenant_id
-            )),
-        );
-        h.insert(
-            "x-ms-throttle-information",
-            hv(refusal.exceeded.information()),
-        );
-        return resp;
-    }
+    let usage = match charged {
+        Ok(u) => u,
+        Err(refusal) => return throttled(st, g, caller, refusal),
+    };
     let injected = st.chaos().error();
     let mut resp = match injected {
         Some(true) => g.error(
@@ -388,6 +366,41 @@ pub fn execute(st: &State, g: &GCtx, caller: &Caller, call: &Call) -> Response {
     };
     resp.headers_mut()
         .insert("x-ms-resource-unit", hv(&ru.to_string()));
+    // Graph sends this only once a quota is at least 80% used (graph-notes §8).
+    if usage >= 0.8 {
+        resp.headers_mut().insert(
+            "x-ms-throttle-limit-percentage",
+            hv(&format!("{:.1}", usage.min(1.8))),
+        );
+    }
+    resp
+}
+
+/// `429 TooManyRequests` from the budgets, with Graph's throttling headers.
+fn throttled(st: &State, g: &GCtx, caller: &Caller, refusal: super::budget::Refusal) -> Response {
+    st.note_throttled();
+    let tenant_id = &st.fixed.id;
+    let mut resp = g.error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "TooManyRequests",
+        "Too many requests.",
+    );
+    let h = resp.headers_mut();
+    h.insert(
+        header::RETRY_AFTER,
+        hv(&refusal.retry_after_secs.to_string()),
+    );
+    h.insert(
+        "x-ms-throttle-scope",
+        hv(&format!(
+            "Tenant_Application/ReadWrite/{}/{}",
+            caller.client_id, tenant_id
+        )),
+    );
+    h.insert(
+        "x-ms-throttle-information",
+        hv(refusal.exceeded.information()),
+    );
     resp
 }
 
