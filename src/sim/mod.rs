@@ -302,7 +302,8 @@ impl Sim {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// 429s sent by the throttling budgets (direct requests and batch items).
+    /// Graph 429s sent: by the throttling budgets (direct requests and batch items) and by
+    /// `429` fault rules.
     pub fn throttled_count(&self) -> usize {
         self.state
             .throttled

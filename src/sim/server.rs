@@ -49,13 +49,16 @@ async fn handle(
         return match kind {
             FaultKind::Reset => Err(ResetFault),
             FaultKind::SlowDown => Ok(identity::slow_down_fault(&st, h, u)),
-            FaultKind::Throttle { retry_after_secs } if graph_route => Ok(graph::fault_response(
-                &st,
-                h,
-                u,
-                StatusCode::TOO_MANY_REQUESTS,
-                Some(retry_after_secs),
-            )),
+            FaultKind::Throttle { retry_after_secs } if graph_route => {
+                st.note_throttled();
+                Ok(graph::fault_response(
+                    &st,
+                    h,
+                    u,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Some(retry_after_secs),
+                ))
+            }
             FaultKind::Throttle { retry_after_secs } => Ok(identity::unavailable_fault(
                 &st,
                 h,

@@ -64,7 +64,7 @@ pub struct State {
     pub chaos: Mutex<Chaos>,
     /// Writes applied to the tenant (create, update, delete, restore, permanent delete).
     pub writes_applied: AtomicUsize,
-    /// 429s sent by the budgets (direct requests and batch items).
+    /// Graph 429s sent (budgets, direct or batch items, and `429` fault rules).
     pub throttled: AtomicUsize,
     pub tls: bool,
     /// `127.0.0.1:PORT`, used when a request carries no Host.
