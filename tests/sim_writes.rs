@@ -204,6 +204,7 @@ async fn create_user_validation_errors_carry_graphs_exact_messages() {
     }
     let upn_invalid = "Property userPrincipalName is invalid.".to_owned();
     let long_local = format!("{}@{DOMAIN}", "a".repeat(65));
+    let long_total = format!("{}@{}.{DOMAIN}", "a".repeat(64), "b".repeat(40));
     for bad in [
         "no-at-sign",
         "a@b@northwindtraders.com",
@@ -212,6 +213,8 @@ async fn create_user_validation_errors_carry_graphs_exact_messages() {
         "percent%@northwindtraders.com",
         "josé@northwindtraders.com",
         long_local.as_str(),
+        long_total.as_str(),
+        "",
     ] {
         cases.push((
             with(base.clone(), "userPrincipalName", json!(bad)),

@@ -54,6 +54,8 @@ enum Kind {
     Str(usize, bool),
     StrList,
     PasswordProfile,
+    /// any string: the UPN policy (with its own message) decides
+    Upn,
 }
 
 const WRITABLE: &[(&str, Kind)] = &[
@@ -71,7 +73,7 @@ const WRITABLE: &[(&str, Kind)] = &[
     ("companyName", Kind::Str(64, true)),
     ("employeeId", Kind::Str(16, true)),
     ("mailNickname", Kind::Str(64, false)),
-    ("userPrincipalName", Kind::Str(113, false)),
+    ("userPrincipalName", Kind::Upn),
     ("mail", Kind::Str(256, true)),
     ("passwordProfile", Kind::PasswordProfile),
     ("passwordPolicies", Kind::Str(256, true)),
@@ -125,6 +127,7 @@ fn check_props(
                 .as_array()
                 .is_some_and(|a| a.iter().all(|x| x.as_str().is_some_and(|s| s.len() <= 64))),
             Kind::PasswordProfile => v.is_object(),
+            Kind::Upn => v.is_string(),
         };
         if !ok {
             return Err(bad(g, &invalid(name)));
