@@ -556,6 +556,23 @@ pub async fn run_cli(args: SimArgs) -> anyhow::Result<()> {
         }
         out.flush()?;
     }
+    let o = args.options();
+    eprintln!(
+        "throttling per app: {} RU / 10 s, {} writes / {} s; random faults: error {}, reset {}, \
+         ambiguous {}{}; {} soft-deleted users",
+        o.ru_budget.unwrap_or(budget::DEFAULT_RU_BUDGET),
+        o.write_budget.unwrap_or(budget::DEFAULT_WRITE_BUDGET),
+        o.budget_window
+            .unwrap_or(budget::WRITE_WINDOW)
+            .as_secs_f64(),
+        o.error_rate,
+        o.reset_rate,
+        o.ambiguous_rate,
+        o.fault_seed
+            .map(|s| format!(" (seed {s})"))
+            .unwrap_or_default(),
+        sim.deleted_count(),
+    );
     eprintln!(
         "m365sync simulator: {} users, domains {} (initial) / {} (default), sign-in page {}/devicelogin \
          (approves as {}); started in {} ms; Ctrl-C to stop",
