@@ -986,3 +986,33 @@ async fn reset_rate_drops_graph_requests_without_applying() {
     assert_eq!(sim.write_count(), 0);
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_creates_of_one_upn_succeed_exactly_once() {
+    let (sim, g) = start(SimOptions::default()).await;
+    let g = std::sync::Arc::new(g);
+    let upn = format!("race@{DOMAIN}");
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let g = g.clone();
+        let body = new_user(&upn);
+        tasks.push(tokio::spawn(async move { g.post("/users", &body).await.0 }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 400).count(),
+        11,
+        "{statuses:?}"
+    );
+    assert_eq!(sim.users_with_upn_count(&upn), 1);
+    assert_eq!(sim.write_count(), 1);
+    sim.shutdown().await;
+}
