@@ -535,6 +535,7 @@ async fn faults_throttle_unavailable_and_reset() {
     assert_eq!(s, 429);
     assert_eq!(h["retry-after"], "7");
     assert_graph_error(&body, "TooManyRequests", "Too many requests.");
+    assert_eq!(sim.throttled_count(), 1);
     let (s, _, _) = g.get("/users?$top=1").await;
     assert_eq!(s, 200);
 

@@ -49,13 +49,16 @@ async fn handle(
         return match kind {
             FaultKind::Reset => Err(ResetFault),
             FaultKind::SlowDown => Ok(identity::slow_down_fault(&st, h, u)),
-            FaultKind::Throttle { retry_after_secs } if graph_route => Ok(graph::fault_response(
-                &st,
-                h,
-                u,
-                StatusCode::TOO_MANY_REQUESTS,
-                Some(retry_after_secs),
-            )),
+            FaultKind::Throttle { retry_after_secs } if graph_route => {
+                st.note_throttled();
+                Ok(graph::fault_response(
+                    &st,
+                    h,
+                    u,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Some(retry_after_secs),
+                ))
+            }
             FaultKind::Throttle { retry_after_secs } => Ok(identity::unavailable_fault(
                 &st,
                 h,
@@ -79,8 +82,16 @@ async fn handle(
             )),
         };
     }
+    if path.starts_with("/v1.0") && st.chaos().reset() {
+        tracing::debug!(target: "m365sync::sim", "{method} {path} -> random reset");
+        return Err(ResetFault);
+    }
     let resp = router.oneshot(req.map(Body::new)).await;
     let resp = resp.unwrap_or_else(|never| match never {});
+    if resp.extensions().get::<graph::DropConnection>().is_some() {
+        tracing::debug!(target: "m365sync::sim", "{method} {path} -> applied, then reset (ambiguous)");
+        return Err(ResetFault);
+    }
     tracing::debug!(target: "m365sync::sim", "{method} {path} -> {}", resp.status().as_u16());
     Ok(resp)
 }
