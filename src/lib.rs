@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod diagnose;
 pub mod directory;
 pub mod graph;
 pub mod keymap;

@@ -3,3 +3,4 @@
 pub mod apply;
 pub mod password;
 pub mod plan;
+pub mod preflight;
