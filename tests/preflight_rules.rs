@@ -391,12 +391,14 @@ fn passwords_are_checked_and_never_echoed() {
         user(2, "bob@contoso.com"),
         user(3, "cy@contoso.com"),
     ];
-    let mut opts = PreflightOptions::default();
-    opts.passwords = HashMap::from([
-        (1, "short1A".to_string()),
-        (2, "alllowercase".to_string()),
-        (3, "Str0ng!Passw0rd".to_string()),
-    ]);
+    let opts = PreflightOptions {
+        passwords: HashMap::from([
+            (1, "short1A".to_string()),
+            (2, "alllowercase".to_string()),
+            (3, "Str0ng!Passw0rd".to_string()),
+        ]),
+        ..PreflightOptions::default()
+    };
     let issues = preflight(&u, &domains(), None, &opts);
     assert_eq!(
         kinds(&issues),

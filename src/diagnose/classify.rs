@@ -271,8 +271,8 @@ fn classify_api(
             "throttled"
         }
         (_, "Request_ThrottledPermanently") => "throttled",
-        (401, _) | (_, "InvalidAuthenticationToken" | "unauthenticated") => "token-expired",
         (_, "Authorization_IdentityNotFound") => "app-not-in-tenant",
+        (401, _) | (_, "InvalidAuthenticationToken" | "unauthenticated") => "token-expired",
         (_, "Directory_QuotaExceeded" | "quotaLimitReached") => "directory-quota-exceeded",
         (_, "notSupported" | "Request_NotSupported") => "tenant-not-supported",
         (403, _) | (_, "Authorization_RequestDenied" | "accessDenied") => {
