@@ -131,6 +131,8 @@ pub struct Context {
     pub details: Vec<ErrorDetail>,
     /// Who holds a conflicting address, if the caller looked it up ("soft-deleted user x").
     pub holder: Option<String>,
+    /// Length in characters of the password sent (the password itself is never kept).
+    pub password_len: Option<usize>,
 }
 
 impl Context {
@@ -161,6 +163,12 @@ impl Context {
     }
     pub fn with_details(mut self, d: Vec<ErrorDetail>) -> Context {
         self.details = d;
+        self
+    }
+    /// Keeps only the length of the password sent: it tells password-length from
+    /// password-complexity, and is all a diagnosis may show.
+    pub fn with_password(mut self, password: &str) -> Context {
+        self.password_len = Some(password.chars().count());
         self
     }
     pub fn with_holder(mut self, h: impl Into<String>) -> Context {
@@ -330,10 +338,10 @@ fn by_message(message: &str, ctx: &Context) -> &'static str {
     ) {
         "proxy-address-held"
     } else if contains_ci(m, "password does not comply") {
-        if ctx.value.as_deref().is_some_and(|v| {
-            let n = v.chars().count();
-            !(8..=256).contains(&n)
-        }) {
+        if ctx
+            .password_len
+            .is_some_and(|n| !(preflight::PASSWORD_MIN..=preflight::PASSWORD_MAX).contains(&n))
+        {
             "password-length"
         } else {
             "password-complexity"
@@ -411,7 +419,7 @@ pub fn diagnose_graph(err: &GraphError, ctx: &Context) -> Diagnosis {
         } => {
             let (kind, target) = classify_api(*status, code, message, ctx);
             // A password sent is never shown; its length is.
-            let len = ctx.value.as_deref().map(|v| v.chars().count().to_string());
+            let len = ctx.password_len.map(|n| n.to_string());
             let value = if kind.starts_with("password") {
                 len.as_deref()
             } else {

@@ -35,7 +35,11 @@ pub fn graph(status: u16, body: &str, op: Operation, value: Option<&str>) -> Dia
     let mut ctx =
         Context::new(op, Subject::User("ann@contoso.com".into())).with_body(body.as_bytes());
     if let Some(v) = value {
-        ctx = ctx.with_value(v);
+        ctx = if body.contains("password") {
+            ctx.with_password(v)
+        } else {
+            ctx.with_value(v)
+        };
     }
     diagnose_graph(&e, &ctx)
 }
