@@ -303,6 +303,8 @@ fn user_address_rules_report_each_problem_once() {
     assert_eq!(one(""), vec!["upn-invalid"]);
     assert_eq!(one("ann"), vec!["upn-invalid"]);
     assert_eq!(one("a@b@contoso.com"), vec!["upn-invalid"]);
+    assert_eq!(one("ann@contoso"), vec!["upn-invalid"]);
+    assert_eq!(one("ann@"), vec!["upn-invalid"]);
     // Two different problems: both.
     assert_eq!(
         one("ann lee%x@contoso.com"),

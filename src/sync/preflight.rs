@@ -590,7 +590,11 @@ pub fn preflight(
         if let Some(local) = email_local.filter(|l| !l.is_empty()) {
             let probs = nickname_problems(local, false);
             nick_reported = !probs.is_empty();
-            let sugg = sanitize_upn_local(local);
+            let sugg = if nick_reported {
+                sanitize_upn_local(local)
+            } else {
+                String::new()
+            };
             for p in probs {
                 let mut is = issue(p.kind, "mailNickname", local, p.message);
                 if let Some((_, d)) = u.email.split_once('@') {
@@ -598,10 +602,8 @@ pub fn preflight(
                 }
                 out.push(is);
             }
-            if by_nick
-                .get(lower(local).as_ref())
-                .is_some_and(|(_, two)| *two)
-            {
+            let local_l = email_l.split_once('@').map_or("", |(l, _)| l);
+            if by_nick.get(local_l).is_some_and(|(_, two)| *two) {
                 let mut w = issue(
                     "mailnickname-duplicate",
                     "mailNickname",
@@ -631,7 +633,8 @@ pub fn preflight(
         }
         // The domain.
         if let Some((local, d)) = upn.rsplit_once('@') {
-            if !d.is_empty() {
+            // A malformed domain is already an upn-invalid problem: not reported twice.
+            if domain_syntax_ok(d) {
                 let dl = lower(d);
                 let sugg = default_domain
                     .as_deref()
