@@ -216,6 +216,9 @@ fn preflight_issue_becomes_a_diagnosis() {
     assert_eq!(d.fix, Some(FixAction::SanitizeNickname));
     assert!(d.what.contains("group \"Sales (EU)\""), "{}", d.what);
     assert_eq!(d.raw.as_ref().unwrap().code, "preflight");
+    // For a user the alias comes from the email: the fix is editing the email.
+    let d = diagnose_issue(i, Subject::User("ann lee@contoso.com".into()));
+    assert_eq!(d.fixes(), vec![FixAction::EditEmail]);
     assert_eq!(
         d.raw.as_ref().unwrap().target.as_deref(),
         Some("mailNickname")

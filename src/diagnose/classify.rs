@@ -2,7 +2,7 @@
 //! catalog kind, filled in for this case.
 use serde::{Deserialize, Serialize};
 
-use super::catalog::{fill, Catalog};
+use super::catalog::{fill, Catalog, FixAction};
 use super::{Diagnosis, RawError, Subject};
 use crate::auth::AuthError;
 use crate::graph::GraphError;
@@ -209,14 +209,23 @@ fn build(kind: &str, subject: Subject, vars: Vars<'_>, raw: Option<RawError>) ->
             _ => None,
         }
     };
+    // A user's alias comes from the email: the fix is editing the email, not the alias.
+    let (fix, also) = match (&subject, e.fix) {
+        (Subject::User(_), Some(FixAction::SanitizeNickname))
+            if e.also.contains(&FixAction::EditEmail) =>
+        {
+            (Some(FixAction::EditEmail), Vec::new())
+        }
+        _ => (e.fix, e.also.clone()),
+    };
     Diagnosis {
         kind: e.id.clone(),
         title: fill(&e.title, &get),
         what: fill(&e.what, &get),
         why: fill(&e.why, &get),
         steps: e.steps.iter().map(|s| fill(s, &get)).collect(),
-        fix: e.fix,
-        also: e.also.clone(),
+        fix,
+        also,
         subject,
         permission: vars.permission.map(str::to_string),
         raw,
