@@ -540,3 +540,56 @@ fn held_back_splits_by_kind_and_op() {
         ]
     );
 }
+
+#[test]
+fn preflight_flags_an_address_exactly_when_the_upn_rule_refuses_it() {
+    // Random emails near the bounds and over a mixed alphabet: preflight (with its fast path
+    // for clean values) reports an address issue if and only if the plain UPN rule refuses.
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+    let mut rng = StdRng::seed_from_u64(7);
+    let alphabet: Vec<char> = "abcXYZ09'.-_!#^~ %&+()[];:<>,\"\\@\u{e9}\u{540d}"
+        .chars()
+        .collect();
+    let mut users = Vec::new();
+    for i in 0..5000 {
+        let len = if i % 10 == 0 {
+            rng.random_range(60..70)
+        } else {
+            rng.random_range(0..12)
+        };
+        let local: String = (0..len)
+            .map(|_| {
+                if rng.random_bool(0.8) {
+                    'a'
+                } else {
+                    alphabet[rng.random_range(0..alphabet.len())]
+                }
+            })
+            .collect();
+        let d = if i % 7 == 0 {
+            "contoso.onmicrosoft.com"
+        } else {
+            "contoso.com"
+        };
+        users.push(user(i, &format!("{local}@{d}")));
+    }
+    let issues = preflight(&users, &domains(), None, &PreflightOptions::default());
+    let mut flagged = std::collections::HashSet::new();
+    for i in &issues {
+        if i.kind == "upn-invalid"
+            || i.kind.starts_with("mailnickname-") && i.kind != "mailnickname-duplicate"
+        {
+            flagged.insert(i.directory_id);
+        }
+    }
+    let mut n_bad = 0;
+    for u in &users {
+        let bad = check_upn(&u.email).is_some();
+        n_bad += bad as usize;
+        assert_eq!(flagged.contains(&u.id), bad, "{:?}", u.email);
+    }
+    assert!(
+        n_bad > 500 && n_bad < 4500,
+        "a mix of valid and invalid: {n_bad}"
+    );
+}

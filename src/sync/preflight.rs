@@ -94,6 +94,30 @@ fn upn_local_allowed(c: char) -> bool {
     c.is_ascii_alphanumeric() || UPN_LOCAL_SYMBOLS.contains(c)
 }
 
+/// `UPN_LOCAL_OK[b]`: byte `b` may appear before the `@` of a UPN (ASCII only).
+static UPN_LOCAL_OK: [bool; 128] = {
+    let mut t = [false; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(c, b'\'' | b'.' | b'-' | b'_' | b'!' | b'#' | b'^' | b'~');
+        b += 1;
+    }
+    t
+};
+
+/// A local part that passes every UPN and alias rule: 1-64 UPN-allowed ASCII bytes, no dot at
+/// either end. (Every UPN-allowed character is also allowed in an alias.)
+fn fast_local_ok(local: &str) -> bool {
+    let b = local.as_bytes();
+    !b.is_empty()
+        && b.len() <= UPN_LOCAL_MAX
+        && b[0] != b'.'
+        && b[b.len() - 1] != b'.'
+        && b.iter().all(|&c| c < 128 && UPN_LOCAL_OK[c as usize])
+}
+
 fn show_chars(chars: impl Iterator<Item = char>) -> String {
     let mut seen = Vec::new();
     for c in chars {
@@ -585,10 +609,25 @@ pub fn preflight(
             _ => None,
         };
         let upn_local = upn.split_once('@').map(|(l, _)| l);
+        // The UPN's domain, looked up once.
+        let split = upn.split_once('@');
+        let dl = split.map(|(_, d)| lower(d));
+        let info = dl.as_deref().and_then(|d| dom.get(d));
+        // Fast path: a local part of UPN-allowed ASCII only, within bounds, in a tenant domain
+        // within bounds, cannot break a UPN or alias rule; the full rules run otherwise.
+        let fast = email_local == upn_local
+            && split.is_some_and(|(l, d)| {
+                fast_local_ok(l) && !d.contains('@') && d.len() <= UPN_DOMAIN_MAX
+            })
+            && info.is_some();
         // The alias (mailNickname) comes from the email's local part.
         let mut nick_reported = false;
         if let Some(local) = email_local.filter(|l| !l.is_empty()) {
-            let probs = nickname_problems(local, false);
+            let probs = if fast {
+                Vec::new()
+            } else {
+                nickname_problems(local, false)
+            };
             nick_reported = !probs.is_empty();
             let sugg = if nick_reported {
                 sanitize_upn_local(local)
@@ -615,7 +654,11 @@ pub fn preflight(
             }
         }
         let same_local = nick_reported && email_local.is_some() && email_local == upn_local;
-        let reasons = upn_reasons(upn, same_local);
+        let reasons = if fast {
+            Vec::new()
+        } else {
+            upn_reasons(upn, same_local)
+        };
         if !reasons.is_empty() {
             let mut is = issue(
                 "upn-invalid",
@@ -632,15 +675,16 @@ pub fn preflight(
             out.push(is);
         }
         // The domain.
-        if let Some((local, d)) = upn.rsplit_once('@') {
+        if let Some((local, d)) = split.filter(|(_, d)| !d.contains('@')) {
             // A malformed domain is already an upn-invalid problem: not reported twice.
-            if domain_syntax_ok(d) {
-                let dl = lower(d);
-                let sugg = default_domain
-                    .as_deref()
-                    .filter(|dd| !dd.eq_ignore_ascii_case(d))
-                    .map(|dd| format!("{local}@{dd}"));
-                match dom.get(dl.as_ref()) {
+            if info.is_some() || domain_syntax_ok(d) {
+                let sugg = || {
+                    default_domain
+                        .as_deref()
+                        .filter(|dd| !dd.eq_ignore_ascii_case(d))
+                        .map(|dd| format!("{local}@{dd}"))
+                };
+                match info {
                     Some(info) if info.verified => {
                         if !info.enabled {
                             let mut is = issue(
@@ -652,7 +696,7 @@ pub fn preflight(
                                     info.id
                                 ),
                             );
-                            is.suggestion = sugg;
+                            is.suggestion = sugg();
                             out.push(is);
                         } else if info.federated && !opts.immutable_ids.contains(&u.id) {
                             let mut is = issue(
@@ -661,7 +705,7 @@ pub fn preflight(
                                 upn,
                                 format!("{} is a federated domain: a new account needs an onPremisesImmutableId.", info.id),
                             );
-                            is.suggestion = sugg;
+                            is.suggestion = sugg();
                             out.push(is);
                         }
                     }
@@ -672,7 +716,7 @@ pub fn preflight(
                             upn,
                             format!("The domain {d} is not a verified domain of the tenant."),
                         );
-                        is.suggestion = sugg;
+                        is.suggestion = sugg();
                         out.push(is);
                     }
                 }
