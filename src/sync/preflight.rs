@@ -541,20 +541,41 @@ pub fn preflight(
     let mut out = Vec::new();
     // Lower-cased emails, computed once (duplicates and the tenant checks use them).
     let emails: Vec<std::borrow::Cow<'_, str>> = users.iter().map(|u| lower(&u.email)).collect();
-    let mut by_email: HashMap<&str, u32> = HashMap::with_capacity(users.len());
-    for e in &emails {
-        if !e.is_empty() {
-            *by_email.entry(e.as_ref()).or_insert(0) += 1;
+    // Duplicates in one pass each: every user gets the id of its email group and its alias
+    // group, so the per-user checks below read arrays instead of probing a map again.
+    const NONE: u32 = u32::MAX;
+    let mut email_group: Vec<u32> = vec![NONE; users.len()];
+    let mut email_count: Vec<u32> = Vec::new();
+    {
+        let mut by_email: HashMap<&str, u32> = HashMap::with_capacity(users.len());
+        for (i, e) in emails.iter().enumerate() {
+            if !e.is_empty() {
+                let next = email_count.len() as u32;
+                let g = *by_email.entry(e.as_ref()).or_insert(next);
+                if g == next {
+                    email_count.push(0);
+                }
+                email_count[g as usize] += 1;
+                email_group[i] = g;
+            }
         }
     }
-    // Nickname -> the first domain it was seen with, and whether a second domain has it.
-    let mut by_nick: HashMap<&str, (&str, bool)> = HashMap::with_capacity(users.len());
-    for e in &emails {
-        if let Some((l, d)) = e.split_once('@') {
-            if !l.is_empty() {
-                let ent = by_nick.entry(l).or_insert((d, false));
-                if ent.0 != d {
-                    ent.1 = true;
+    // Alias -> (the first domain it was seen with, whether another domain has it too).
+    let mut nick_group: Vec<u32> = vec![NONE; users.len()];
+    let mut nick_domains: Vec<(&str, bool)> = Vec::new();
+    {
+        let mut by_nick: HashMap<&str, u32> = HashMap::with_capacity(users.len());
+        for (i, e) in emails.iter().enumerate() {
+            if let Some((l, d)) = e.split_once('@') {
+                if !l.is_empty() {
+                    let next = nick_domains.len() as u32;
+                    let g = *by_nick.entry(l).or_insert(next);
+                    if g == next {
+                        nick_domains.push((d, false));
+                    } else if nick_domains[g as usize].0 != d {
+                        nick_domains[g as usize].1 = true;
+                    }
+                    nick_group[i] = g;
                 }
             }
         }
@@ -576,14 +597,18 @@ pub fn preflight(
             severity: Severity::Error,
             holder: None,
         };
-        if by_email.get(email_l).is_some_and(|n| *n > 1) {
+        let dup_count = match email_group[i] {
+            NONE => 0,
+            g => email_count[g as usize],
+        };
+        if dup_count > 1 {
             out.push(issue(
                 "email-duplicate",
                 "email",
                 &u.email,
                 format!(
                     "{} directory users have the email {} (compared without case).",
-                    by_email[email_l], u.email
+                    dup_count, u.email
                 ),
             ));
         }
@@ -641,8 +666,7 @@ pub fn preflight(
                 }
                 out.push(is);
             }
-            let local_l = email_l.split_once('@').map_or("", |(l, _)| l);
-            if by_nick.get(local_l).is_some_and(|(_, two)| *two) {
+            if nick_group[i] != NONE && nick_domains[nick_group[i] as usize].1 {
                 let mut w = issue(
                     "mailnickname-duplicate",
                     "mailNickname",
