@@ -320,3 +320,70 @@ mod tests {
         assert_eq!(plan.check("GET", "/b"), None);
     }
 }
+
+/// Random faults drawn from a seeded generator, so a run can be replayed with `--fault-seed`.
+///
+/// - `error_rate`: that fraction of Graph requests (each `$batch` item counts on its own; the
+///   `$batch` envelope itself does not) gets `503 serviceNotAvailable` or `500 generalException`
+///   (half each) and is NOT applied: a 5xx means nothing happened.
+/// - `reset_rate`: that fraction of Graph requests (HTTP requests, not batch items) is answered by
+///   dropping the connection before anything is done.
+/// - `ambiguous_rate`: that fraction of HTTP requests carrying a write (a direct POST/PATCH/DELETE,
+///   or a `$batch` with at least one write) IS applied, then the connection is dropped before the
+///   answer: the client cannot know whether it happened. The draw is made for every such request;
+///   the drop happens only when a write was actually applied (a refused write is answered).
+#[derive(Debug)]
+pub struct Chaos {
+    pub error_rate: f64,
+    pub reset_rate: f64,
+    pub ambiguous_rate: f64,
+    rng: super::util::SplitMix,
+}
+
+impl Chaos {
+    pub fn new(error_rate: f64, reset_rate: f64, ambiguous_rate: f64, seed: Option<u64>) -> Chaos {
+        let seed = seed.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0)
+        });
+        let clamp = |p: f64| if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) };
+        Chaos {
+            error_rate: clamp(error_rate),
+            reset_rate: clamp(reset_rate),
+            ambiguous_rate: clamp(ambiguous_rate),
+            rng: super::util::SplitMix(seed),
+        }
+    }
+
+    /// True with probability `p`; draws nothing when `p` is 0 (so adding a rate leaves the
+    /// other draws of a seeded run unchanged only when it is 0).
+    fn roll(&mut self, p: f64) -> bool {
+        if p <= 0.0 {
+            return false;
+        }
+        let x = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        x < p
+    }
+
+    /// `Some(true)` = 503, `Some(false)` = 500, `None` = no error.
+    pub fn error(&mut self) -> Option<bool> {
+        let p = self.error_rate;
+        if self.roll(p) {
+            Some(self.rng.next_u64() & 1 == 0)
+        } else {
+            None
+        }
+    }
+
+    pub fn reset(&mut self) -> bool {
+        let p = self.reset_rate;
+        self.roll(p)
+    }
+
+    pub fn ambiguous(&mut self) -> bool {
+        let p = self.ambiguous_rate;
+        self.roll(p)
+    }
+}

@@ -316,6 +316,8 @@ fn filterable(name: &str) -> Result<Prop, FilterError> {
             p @ (Prop::BusinessPhones
             | Prop::ProxyAddresses
             | Prop::CreatedDateTime
+            | Prop::PasswordPolicies
+            | Prop::DeletedDateTime
             | Prop::Unmodeled(..)),
         ) => Err(FilterError::Unsupported(p.name().to_owned())),
         Some(p) => Ok(p),
@@ -366,6 +368,8 @@ fn value(u: &User, p: Prop) -> Val<'_> {
         Prop::CompanyName => Val::Str(s(&u.company_name)),
         Prop::EmployeeId => Val::Str(s(&u.employee_id)),
         Prop::OnPremisesImmutableId => Val::Str(s(&u.on_premises_immutable_id)),
+        Prop::PasswordPolicies => Val::Str(s(&u.password_policies)),
+        Prop::DeletedDateTime => Val::Str(s(&u.deleted_date_time)),
         Prop::BusinessPhones | Prop::ProxyAddresses | Prop::Unmodeled(..) => Val::Str(None),
     }
 }

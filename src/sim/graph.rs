@@ -13,6 +13,7 @@ use super::filter::{self, Filter};
 use super::state::{Principal, State};
 use super::tenant::{write_user, Prop, Tenant, User, DEFAULT_PROPS};
 use super::util::{self, header_str, hv};
+use super::writes;
 
 const JSON_CT: &str =
     "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
@@ -61,9 +62,27 @@ impl GCtx {
         self.raw(StatusCode::OK, body.to_string().into_bytes())
     }
 
+    pub fn no_content(&self) -> Response {
+        let mut resp = StatusCode::NO_CONTENT.into_response();
+        self.headers(&mut resp, JSON_CT);
+        resp.headers_mut().remove(header::CONTENT_TYPE);
+        resp
+    }
+
     /// The Graph error envelope.
     pub fn error(&self, status: StatusCode, code: &str, message: &str) -> Response {
-        let body = json!({
+        self.error_with_details(status, code, message, serde_json::Value::Null)
+    }
+
+    /// The Graph error envelope with `details` (omitted when null).
+    pub fn error_with_details(
+        &self,
+        status: StatusCode,
+        code: &str,
+        message: &str,
+        details: serde_json::Value,
+    ) -> Response {
+        let mut body = json!({
             "error": {
                 "code": code,
                 "message": message,
@@ -74,6 +93,9 @@ impl GCtx {
                 }
             }
         });
+        if !details.is_null() {
+            body["error"]["details"] = details;
+        }
         let mut resp = self.raw(status, body.to_string().into_bytes());
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
@@ -87,11 +109,11 @@ impl GCtx {
         resp
     }
 
-    fn bad_request(&self, code: &str, message: &str) -> Response {
+    pub fn bad_request(&self, code: &str, message: &str) -> Response {
         self.error(StatusCode::BAD_REQUEST, code, message)
     }
 
-    fn not_found(&self, id: &str) -> Response {
+    pub fn not_found(&self, id: &str) -> Response {
         self.error(
             StatusCode::NOT_FOUND,
             "Request_ResourceNotFound",
@@ -99,7 +121,7 @@ impl GCtx {
         )
     }
 
-    fn method_not_allowed(&self) -> Response {
+    pub fn method_not_allowed(&self) -> Response {
         self.error(
             StatusCode::METHOD_NOT_ALLOWED,
             "Request_BadRequest",
@@ -115,7 +137,7 @@ impl GCtx {
         )
     }
 
-    fn segment_not_found(&self, seg: &str) -> Response {
+    pub fn segment_not_found(&self, seg: &str) -> Response {
         self.bad_request(
             "BadRequest",
             &format!("Resource not found for the segment '{seg}'."),
@@ -128,7 +150,7 @@ const IDX14100: &str = "IDX14100: JWT is not well formed, there are no dots (.).
     'EncodedProtectedHeader.EncodedEncryptedKey.EncodedInitializationVector.EncodedCiphertext.EncodedAuthenticationTag'.";
 
 /// Checks the bearer token: missing, garbage, expired, or good.
-fn check_bearer(st: &State, headers: &HeaderMap) -> Result<Principal, &'static str> {
+pub fn check_bearer(st: &State, headers: &HeaderMap) -> Result<Caller, &'static str> {
     let empty = "Access token is empty.";
     let value = header_str(headers, "authorization").ok_or(empty)?;
     let token = match value.split_once(' ') {
@@ -148,7 +170,10 @@ fn check_bearer(st: &State, headers: &HeaderMap) -> Result<Principal, &'static s
         if SystemTime::now() >= grant.expires {
             return Err("Lifetime validation failed, the token is expired.");
         }
-        return Ok(grant.principal.clone());
+        return Ok(Caller {
+            principal: grant.principal.clone(),
+            client_id: grant.client_id.clone(),
+        });
     }
     if !token.contains('.') {
         return Err(IDX14100);
@@ -226,14 +251,149 @@ fn advanced(headers: &HeaderMap, q: &Query) -> bool {
             .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
+/// Marks a response whose connection must be dropped instead of answered (an ambiguous write:
+/// applied, but the client never hears so). The accept loop honours it.
+#[derive(Debug, Clone, Copy)]
+pub struct DropConnection;
+
+/// One Graph request, direct or a `$batch` item: everything the dispatcher needs.
+pub struct Call {
+    pub method: Method,
+    /// `/v1.0/...` with the query.
+    pub uri: Uri,
+    pub headers: HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+impl Call {
+    pub fn is_write(&self) -> bool {
+        is_write(&self.method)
+    }
+}
+
+pub fn is_write(m: &Method) -> bool {
+    *m == Method::POST || *m == Method::PATCH || *m == Method::PUT || *m == Method::DELETE
+}
+
+/// The caller, as the bearer token says: who, and the throttling scope (the app's client id).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub client_id: String,
+}
+
 pub async fn graph(AxState(st): AxState<Arc<State>>, req: Request) -> Response {
-    let (parts, _body) = req.into_parts();
+    let (parts, body) = req.into_parts();
     let g = GCtx::new(&st, &parts.headers, &parts.uri);
-    let principal = match check_bearer(&st, &parts.headers) {
-        Ok(p) => p,
+    let body = match axum::body::to_bytes(body, 16 << 20).await {
+        Ok(b) => b,
+        Err(_) => return g.bad_request("BadRequest", "The request body is too large."),
+    };
+    let caller = match check_bearer(&st, &parts.headers) {
+        Ok(c) => c,
         Err(msg) => return g.error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", msg),
     };
     let path = parts.uri.path();
+    let rest = path.strip_prefix("/v1.0").unwrap_or(path);
+    if rest.trim_matches('/').eq_ignore_ascii_case("$batch") {
+        if parts.method != Method::POST {
+            return g.method_not_allowed();
+        }
+        return super::batch::run(&st, &g, &caller, &parts.headers, &body).await;
+    }
+    let call = Call {
+        method: parts.method,
+        uri: parts.uri,
+        headers: parts.headers,
+        body,
+    };
+    let ambiguous = call.is_write() && st.chaos().ambiguous();
+    let mut resp = execute(&st, &g, &caller, &call);
+    if ambiguous && resp.status().is_success() {
+        resp.extensions_mut().insert(DropConnection);
+    }
+    resp
+}
+
+/// Resource units a request costs (graph-notes §8): GET /users 2, other GETs 1, `$select` -1,
+/// `$top` < 20 -1, writes 1; never below 1.
+fn resource_units(call: &Call) -> u32 {
+    if call.is_write() {
+        return 1;
+    }
+    let path = call.uri.path();
+    let rest = path.strip_prefix("/v1.0").unwrap_or(path).trim_matches('/');
+    let mut ru: i32 = if rest.eq_ignore_ascii_case("users") {
+        2
+    } else {
+        1
+    };
+    let q = Query::parse(&call.uri);
+    if q.get("select").is_some() {
+        ru -= 1;
+    }
+    if q.get("top")
+        .and_then(|t| t.trim().parse::<u32>().ok())
+        .is_some_and(|t| t < 20)
+    {
+        ru -= 1;
+    }
+    ru.max(1) as u32
+}
+
+/// Runs one Graph request (direct or batch item) after the bearer check: budgets, random
+/// errors, then the route. Every answer carries `x-ms-resource-unit`.
+pub fn execute(st: &State, g: &GCtx, caller: &Caller, call: &Call) -> Response {
+    let ru = resource_units(call);
+    let charged = st.budgets().charge(&caller.client_id, ru, call.is_write());
+    if let Err(refusal) = charged {
+        st.note_throttled();
+        let tenant_id = st.tenant().id.clone();
+        let mut resp = g.error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "Too many requests.",
+        );
+        let h = resp.headers_mut();
+        h.insert(
+            header::RETRY_AFTER,
+            hv(&refusal.retry_after_secs.to_string()),
+        );
+        h.insert(
+            "x-ms-throttle-scope",
+            hv(&format!(
+                "Tenant_Application/ReadWrite/{}/{}",
+                caller.client_id, tenant_id
+            )),
+        );
+        h.insert(
+            "x-ms-throttle-information",
+            hv(refusal.exceeded.information()),
+        );
+        return resp;
+    }
+    let injected = st.chaos().error();
+    let mut resp = match injected {
+        Some(true) => g.error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "serviceNotAvailable",
+            "The service is temporarily unavailable. Please retry later.",
+        ),
+        Some(false) => g.error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "generalException",
+            "General exception while processing.",
+        ),
+        None => route(st, g, caller, call),
+    };
+    resp.headers_mut()
+        .insert("x-ms-resource-unit", hv(&ru.to_string()));
+    resp
+}
+
+/// The Graph routes. Writes take the tenant's write lock themselves; reads share it.
+fn route(st: &State, g: &GCtx, caller: &Caller, call: &Call) -> Response {
+    let path = call.uri.path();
     let rest = path.strip_prefix("/v1.0").unwrap_or(path);
     let segs: Vec<String> = rest
         .split('/')
@@ -241,11 +401,32 @@ pub async fn graph(AxState(st): AxState<Arc<State>>, req: Request) -> Response {
         .map(util::pct_decode)
         .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-    let m = &parts.method;
+    let m = &call.method;
     let get = m == Method::GET;
-    let q = Query::parse(&parts.uri);
-    let h = &parts.headers;
-    let t = &st.tenant;
+    let q = Query::parse(&call.uri);
+    let h = &call.headers;
+    let eq = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    match segs.as_slice() {
+        [users] if eq(users, "users") && m == Method::POST => {
+            return writes::create_user(st, g, &call.body)
+        }
+        [users, id] if eq(users, "users") && *id != "$count" && m == Method::PATCH => {
+            return writes::update_user(st, g, id, &call.body)
+        }
+        [users, id] if eq(users, "users") && *id != "$count" && m == Method::DELETE => {
+            return writes::delete_user(st, g, id)
+        }
+        [dir, del, more @ ..] if eq(dir, "directory") && eq(del, "deletedItems") => {
+            return deleted_items(st, g, h, m, &q, more, &call.body)
+        }
+        [batch, ..] if eq(batch, "$batch") => {
+            return g.bad_request("BadRequest", "Nested batch requests are not supported.")
+        }
+        _ => {}
+    }
+    let principal = caller.principal.clone();
+    let t = st.tenant();
+    let t = &*t;
     match segs.as_slice() {
         [] if get => g.ok(&json!({
             "@odata.context": format!("{}/v1.0/$metadata", g.base),
@@ -259,7 +440,7 @@ pub async fn graph(AxState(st): AxState<Arc<State>>, req: Request) -> Response {
         [] => g.method_not_allowed(),
         [users] if users.eq_ignore_ascii_case("users") => {
             if get {
-                list_users(t, &g, h, &q)
+                list_users(t, g, h, &q)
             } else if m == Method::POST {
                 g.not_implemented(m, path)
             } else {
@@ -270,12 +451,12 @@ pub async fn graph(AxState(st): AxState<Arc<State>>, req: Request) -> Response {
             if !get {
                 return g.method_not_allowed();
             }
-            count_users(t, &g, h, &q)
+            count_users(t, g, h, &q)
         }
         [users, id] if users.eq_ignore_ascii_case("users") => {
             if get {
                 match t.user(id) {
-                    Some(u) => one_user(&g, u, &q),
+                    Some(u) => one_user(g, u, &q),
                     None => g.not_found(id),
                 }
             } else if m == Method::PATCH || m == Method::DELETE {
@@ -288,7 +469,7 @@ pub async fn graph(AxState(st): AxState<Arc<State>>, req: Request) -> Response {
             if t.user(id).is_none() {
                 return g.not_found(id);
             }
-            user_nav(&g, m, path, nav)
+            user_nav(g, m, path, nav)
         }
         [me, more @ ..] if me.eq_ignore_ascii_case("me") => {
             let Principal::User { id } = principal else {
@@ -301,9 +482,9 @@ pub async fn graph(AxState(st): AxState<Arc<State>>, req: Request) -> Response {
                 return g.not_found(&id);
             };
             match more {
-                [] if get => one_user(&g, u, &q),
+                [] if get => one_user(g, u, &q),
                 [] => g.method_not_allowed(),
-                [nav, ..] => user_nav(&g, m, path, nav),
+                [nav, ..] => user_nav(g, m, path, nav),
             }
         }
         [domains] if domains.eq_ignore_ascii_case("domains") => {
@@ -348,12 +529,11 @@ pub async fn graph(AxState(st): AxState<Arc<State>>, req: Request) -> Response {
             if !get {
                 return g.method_not_allowed();
             }
-            g.ok(&organization(t, &g))
+            g.ok(&organization(t, g))
         }
         [first, ..]
             if [
                 "groups",
-                "$batch",
                 "directory",
                 "directoryObjects",
                 "applications",
@@ -508,41 +688,7 @@ fn matching_users<'t>(
     q: &Query,
 ) -> Result<(Matches<'t>, bool), Box<Response>> {
     let adv = advanced(headers, q);
-    let filter = match q.get("filter").filter(|f| !f.trim().is_empty()) {
-        None => None,
-        Some(f) => match filter::parse(f) {
-            Ok(f) => Some(f),
-            Err(filter::FilterError::Syntax(msg)) => {
-                return Err(Box::new(g.bad_request("BadRequest", &format!("Invalid filter clause: {msg}"))))
-            }
-            Err(filter::FilterError::UnknownProperty(p)) => {
-                return Err(Box::new(g.bad_request(
-                    "BadRequest",
-                    &format!("Could not find a property named '{p}' on type 'microsoft.graph.user'."),
-                )))
-            }
-            Err(filter::FilterError::Unsupported(p)) => {
-                return Err(Box::new(g.bad_request(
-                    "Request_UnsupportedQuery",
-                    &format!("Unsupported or invalid query filter clause specified for property '{p}' of resource 'User'."),
-                )))
-            }
-        },
-    };
-    if let Some(f) = &filter {
-        if let Some(op) = f.advanced_operator() {
-            if !adv {
-                return Err(Box::new(g.bad_request(
-                    "Request_UnsupportedQuery",
-                    &format!(
-                        "Operator '{op}' is not supported because the required parameters might be missing. Try adding \
-                         $count=true query parameter and ConsistencyLevel:eventual header. Refer to \
-                         https://aka.ms/graph-docs/advanced-queries for more information"
-                    ),
-                )));
-            }
-        }
-    }
+    let filter = parse_filter(g, headers, q)?;
     let search = match q.get("search").filter(|s| !s.trim().is_empty()) {
         None => None,
         Some(s) => {
@@ -625,6 +771,48 @@ fn matching_users<'t>(
         list = Some(v);
     }
     Ok((list.map_or(Matches::All, Matches::Sorted), adv))
+}
+
+/// Parses `$filter` (Graph's errors for bad syntax, unknown or unfilterable properties, and
+/// advanced operators without `ConsistencyLevel: eventual` + `$count=true`).
+fn parse_filter(g: &GCtx, headers: &HeaderMap, q: &Query) -> Result<Option<Filter>, Box<Response>> {
+    let adv = advanced(headers, q);
+    let filter = match q.get("filter").filter(|f| !f.trim().is_empty()) {
+        None => None,
+        Some(f) => match filter::parse(f) {
+            Ok(f) => Some(f),
+            Err(filter::FilterError::Syntax(msg)) => {
+                return Err(Box::new(g.bad_request("BadRequest", &format!("Invalid filter clause: {msg}"))))
+            }
+            Err(filter::FilterError::UnknownProperty(p)) => {
+                return Err(Box::new(g.bad_request(
+                    "BadRequest",
+                    &format!("Could not find a property named '{p}' on type 'microsoft.graph.user'."),
+                )))
+            }
+            Err(filter::FilterError::Unsupported(p)) => {
+                return Err(Box::new(g.bad_request(
+                    "Request_UnsupportedQuery",
+                    &format!("Unsupported or invalid query filter clause specified for property '{p}' of resource 'User'."),
+                )))
+            }
+        },
+    };
+    if let Some(f) = &filter {
+        if let Some(op) = f.advanced_operator() {
+            if !adv {
+                return Err(Box::new(g.bad_request(
+                    "Request_UnsupportedQuery",
+                    &format!(
+                        "Operator '{op}' is not supported because the required parameters might be missing. Try adding \
+                         $count=true query parameter and ConsistencyLevel:eventual header. Refer to \
+                         https://aka.ms/graph-docs/advanced-queries for more information"
+                    ),
+                )));
+            }
+        }
+    }
+    Ok(filter)
 }
 
 fn count_users(t: &Tenant, g: &GCtx, headers: &HeaderMap, q: &Query) -> Response {
@@ -751,4 +939,155 @@ impl Filter {
             _ => None,
         }
     }
+}
+
+/// `/directory/deletedItems[...]`: the OData cast is mandatory for listing (graph-notes §2).
+fn deleted_items(
+    st: &State,
+    g: &GCtx,
+    headers: &HeaderMap,
+    m: &Method,
+    q: &Query,
+    more: &[&str],
+    body: &[u8],
+) -> Response {
+    let cast = |s: &str| s.to_ascii_lowercase().starts_with("microsoft.graph.");
+    match more {
+        // UNVERIFIED text: the notes only say the bare collection is unsupported.
+        [] if *m == Method::GET => g.bad_request(
+            "Request_BadRequest",
+            "The OData type cast is required to list deleted items: use \
+             /directory/deletedItems/microsoft.graph.user (or microsoft.graph.group, \
+             microsoft.graph.application, microsoft.graph.servicePrincipal).",
+        ),
+        [] => g.method_not_allowed(),
+        [c] if cast(c) => {
+            if *m != Method::GET {
+                return g.method_not_allowed();
+            }
+            if c.eq_ignore_ascii_case("microsoft.graph.user") {
+                list_deleted_users(st, g, headers, q)
+            } else if [
+                "microsoft.graph.group",
+                "microsoft.graph.application",
+                "microsoft.graph.servicePrincipal",
+                "microsoft.graph.administrativeUnit",
+            ]
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(c))
+            {
+                g.ok(&json!({
+                    "@odata.context": format!("{}/v1.0/$metadata#directoryObjects", g.base),
+                    "value": [],
+                }))
+            } else {
+                g.bad_request(
+                    "BadRequest",
+                    &format!("Resource not found for the segment '{c}'."),
+                )
+            }
+        }
+        [id] => match *m {
+            Method::GET => writes::get_deleted(st, g, id),
+            Method::DELETE => writes::purge(st, g, id),
+            _ => g.method_not_allowed(),
+        },
+        [id, action]
+            if action.eq_ignore_ascii_case("restore")
+                || action.eq_ignore_ascii_case("microsoft.graph.restore") =>
+        {
+            if *m != Method::POST {
+                return g.method_not_allowed();
+            }
+            writes::restore(st, g, id, body)
+        }
+        [_, seg, ..] => g.segment_not_found(seg),
+    }
+}
+
+/// `GET /directory/deletedItems/microsoft.graph.user`: paged like /users (default 100, `$top`
+/// 1..=999, `$skiptoken`), `$filter` as on /users (e.g. `userPrincipalName eq '...'`), `$count`
+/// with `ConsistencyLevel: eventual`; each item with `@odata.type` and `deletedDateTime`.
+fn list_deleted_users(st: &State, g: &GCtx, headers: &HeaderMap, q: &Query) -> Response {
+    let top = match q.get("top") {
+        None => 100,
+        Some(raw) => match raw.trim().parse::<usize>() {
+            Ok(n) if (1..=999).contains(&n) => n,
+            _ => {
+                return g.bad_request(
+                    "Request_UnsupportedQuery",
+                    &format!(
+                        "Invalid page size specified: '{raw}'. Must be between 1 and 999 inclusive."
+                    ),
+                )
+            }
+        },
+    };
+    let props = match selection(g, q) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let skiptoken = q.get("skiptoken");
+    let offset = match skiptoken {
+        None => 0,
+        Some(tok) => match decode_skiptoken(tok) {
+            Some(o) => o,
+            None => {
+                return g.bad_request(
+                    "Directory_ExpiredPageToken",
+                    "The specified page token value has expired and can no longer be included in your request.",
+                )
+            }
+        },
+    };
+    let mut fields = props.clone().unwrap_or_else(|| DEFAULT_PROPS.to_vec());
+    if !fields.contains(&Prop::DeletedDateTime) {
+        fields.push(Prop::DeletedDateTime);
+    }
+    let filter = match parse_filter(g, headers, q) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let t = st.tenant();
+    let matching: Vec<&User> = t
+        .deleted
+        .iter()
+        .filter(|u| filter.as_ref().is_none_or(|f| filter::matches(u, f)))
+        .collect();
+    let total = matching.len();
+    let start = offset.min(total);
+    let end = (start + top).min(total);
+    let mut out = Vec::with_capacity(256 + (end - start) * 512);
+    out.extend_from_slice(b"{\"@odata.context\":");
+    let ctx = format!(
+        "{}/v1.0/$metadata#directory/deletedItems/microsoft.graph.user{}",
+        g.base,
+        projection(&props)
+    );
+    let _ = serde_json::to_writer(&mut out, &ctx);
+    if advanced(headers, q) && skiptoken.is_none() {
+        out.extend_from_slice(format!(",\"@odata.count\":{total}").as_bytes());
+    }
+    if end < total {
+        let next = format!(
+            "{}/v1.0/directory/deletedItems/microsoft.graph.user?{}$skiptoken={}",
+            g.base,
+            q.without_skiptoken(),
+            encode_skiptoken(end)
+        );
+        out.extend_from_slice(b",\"@odata.nextLink\":");
+        let _ = serde_json::to_writer(&mut out, &next);
+    }
+    out.extend_from_slice(b",\"value\":[");
+    for (n, u) in matching[start..end].iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"@odata.type\":\"#microsoft.graph.user\",");
+        let mut obj = Vec::new();
+        write_user(&mut obj, u, &fields);
+        out.extend_from_slice(&obj[1..]);
+    }
+    out.extend_from_slice(b"]}");
+    g.raw(StatusCode::OK, out)
 }

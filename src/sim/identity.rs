@@ -130,19 +130,19 @@ fn advertised_tenant(st: &State, seg: &str) -> String {
     if s == "organizations" || s == "common" {
         s
     } else {
-        st.tenant.id.clone()
+        st.fixed.id.clone()
     }
 }
 
 pub async fn openid_configuration(AxState(st): AxState<Arc<State>>, req: Request) -> Response {
     let ctx = Ctx::new(&st, req.headers(), req.uri());
     let seg = tenant_segment(req.uri().path()).to_owned();
-    if !st.tenant.is_addressed_by(&seg) {
+    if !st.fixed.is_addressed_by(&seg) {
         return ctx.tenant_not_found("invalid_tenant", &seg);
     }
     let t = advertised_tenant(&st, &seg);
     let b = &ctx.base;
-    let issuer_tenant = if t == st.tenant.id {
+    let issuer_tenant = if t == st.fixed.id {
         t.clone()
     } else {
         "{tenantid}".to_owned()
@@ -169,7 +169,7 @@ pub async fn openid_configuration(AxState(st): AxState<Arc<State>>, req: Request
             "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid",
             "ver", "at_hash", "c_hash", "email"],
         "kerberos_endpoint": format!("{b}/{t}/kerberos"),
-        "tenant_region_scope": st.tenant.country.clone().replace("US", "NA").replace("GB", "EU"),
+        "tenant_region_scope": st.fixed.country.clone().replace("US", "NA").replace("GB", "EU"),
         "cloud_instance_name": "microsoftonline.com",
         "cloud_graph_host_name": "graph.windows.net",
         "msgraph_host": host,
@@ -259,7 +259,7 @@ fn app_not_found(ctx: &Ctx, st: &State, client_id: &str) -> Response {
             "Application with identifier '{client_id}' was not found in the directory '{}'. This can happen if \
              the application has not been installed by the administrator of the tenant or consented to by any \
              user in the tenant. You may have sent your authentication request to the wrong tenant.",
-            st.tenant.display_name
+            st.fixed.display_name
         ),
     )
 }
@@ -277,13 +277,13 @@ pub async fn devicecode(AxState(st): AxState<Arc<State>>, req: Request) -> Respo
     let ctx = Ctx::new(&st, req.headers(), req.uri());
     let seg = tenant_segment(req.uri().path()).to_owned();
     let (form, _) = read_form(req).await;
-    if !st.tenant.is_addressed_by(&seg) {
+    if !st.fixed.is_addressed_by(&seg) {
         return ctx.tenant_not_found("invalid_request", &seg);
     }
     let Some(client_id) = form_get(&form, "client_id").filter(|s| !s.is_empty()) else {
         return ctx.missing("client_id");
     };
-    match st.tenant.app(client_id) {
+    match st.fixed.app(client_id) {
         None => return app_not_found(&ctx, &st, client_id),
         Some(app) if !app.public_client => return secret_required(&ctx),
         Some(_) => {}
@@ -327,7 +327,7 @@ pub async fn token(AxState(st): AxState<Arc<State>>, req: Request) -> Response {
     let ctx = Ctx::new(&st, req.headers(), req.uri());
     let seg = tenant_segment(req.uri().path()).to_owned();
     let (form, headers) = read_form(req).await;
-    if !st.tenant.is_addressed_by(&seg) {
+    if !st.fixed.is_addressed_by(&seg) {
         return ctx.tenant_not_found("invalid_request", &seg);
     }
     let Some(grant) = form_get(&form, "grant_type").filter(|s| !s.is_empty()) else {
@@ -341,7 +341,7 @@ pub async fn token(AxState(st): AxState<Arc<State>>, req: Request) -> Response {
     let Some(client_id) = client_id else {
         return ctx.missing("client_id");
     };
-    let Some(app) = st.tenant.app(&client_id).cloned() else {
+    let Some(app) = st.fixed.app(&client_id).cloned() else {
         return app_not_found(&ctx, &st, &client_id);
     };
     match grant {
@@ -459,11 +459,9 @@ fn device_code_grant(
             }
         }
     };
-    let Some(user) = st
-        .tenant
-        .user(&user_id)
-        .cloned()
-        .or_else(|| (st.tenant.admin.id == user_id).then(|| st.tenant.admin.clone()))
+    let found = st.tenant().user(&user_id).cloned();
+    let Some(user) =
+        found.or_else(|| (st.fixed.admin.id == user_id).then(|| st.fixed.admin.clone()))
     else {
         return bad_code();
     };
@@ -518,16 +516,16 @@ fn delegated_response(
         st,
         json!({
             "aud": GRAPH_APP_ID,
-            "iss": format!("https://sts.windows.net/{}/", st.tenant.id),
+            "iss": format!("https://sts.windows.net/{}/", st.fixed.id),
             "iat": now, "nbf": now, "exp": now + lifetime,
-            "app_displayname": st.tenant.app(client_id).map(|a| a.display_name.clone()),
+            "app_displayname": st.fixed.app(client_id).map(|a| a.display_name.clone()),
             "appid": client_id,
             "idtyp": "user",
             "name": user.display_name,
             "oid": user.id,
             "scp": scp.join(" "),
             "sub": util::random_b64url(32),
-            "tid": st.tenant.id,
+            "tid": st.fixed.id,
             "unique_name": user.user_principal_name,
             "upn": user.user_principal_name,
             "uti": util::random_b64url(16),
@@ -559,13 +557,13 @@ fn delegated_response(
     if has("openid") {
         let claims = json!({
             "aud": client_id,
-            "iss": format!("{}/{}/v2.0", ctx.base, st.tenant.id),
+            "iss": format!("{}/{}/v2.0", ctx.base, st.fixed.id),
             "iat": now, "nbf": now, "exp": now + 3600,
             "name": user.display_name,
             "oid": user.id,
             "preferred_username": user.user_principal_name,
             "sub": user.id.replace('-', ""),
-            "tid": st.tenant.id,
+            "tid": st.fixed.id,
             "ver": "2.0",
         });
         body["id_token"] = json!(util::jwt(
@@ -574,7 +572,7 @@ fn delegated_response(
             ""
         ));
     }
-    let client_info = json!({ "uid": user.id, "utid": st.tenant.id }).to_string();
+    let client_info = json!({ "uid": user.id, "utid": st.fixed.id }).to_string();
     body["client_info"] = json!(util::b64url(client_info.as_bytes()));
     ctx.json(StatusCode::OK, &body)
 }
@@ -588,11 +586,13 @@ fn mint_access_token(st: &State, claims: Value, principal: Principal) -> String 
         "kid": "m365sync-sim",
     });
     let token = util::jwt(&header, &claims, &util::random_b64url(64));
+    let client_id = claims["appid"].as_str().unwrap_or_default().to_owned();
     st.auth().access.insert(
         token.clone(),
         AccessGrant {
             expires: SystemTime::now() + st.token_lifetime,
             principal,
+            client_id,
         },
     );
     token
@@ -657,7 +657,7 @@ fn client_credentials_grant(
                 "The resource principal named {resource} was not found in the tenant named {}. This can happen if \
                  the application has not been installed by the administrator of the tenant or consented to by any \
                  user in the tenant. You might have sent your authentication request to the wrong tenant.",
-                st.tenant.display_name
+                st.fixed.display_name
             ),
         );
     }
@@ -668,7 +668,7 @@ fn client_credentials_grant(
         st,
         json!({
             "aud": "https://graph.microsoft.com",
-            "iss": format!("https://sts.windows.net/{}/", st.tenant.id),
+            "iss": format!("https://sts.windows.net/{}/", st.fixed.id),
             "iat": now, "nbf": now, "exp": now + lifetime,
             "app_displayname": app.display_name,
             "appid": app.client_id,
@@ -676,7 +676,7 @@ fn client_credentials_grant(
             "oid": sp_id,
             "roles": APP_ROLES,
             "sub": sp_id,
-            "tid": st.tenant.id,
+            "tid": st.fixed.id,
             "uti": util::random_b64url(16),
             "ver": "1.0",
         }),
@@ -743,11 +743,9 @@ fn refresh_grant(st: &State, ctx: &Ctx, form: &[(String, String)], client_id: &s
         auth.spent_refresh.insert(rt.to_owned());
         grant
     };
-    let Some(user) = st
-        .tenant
-        .user(&grant.user_id)
-        .cloned()
-        .or_else(|| (st.tenant.admin.id == grant.user_id).then(|| st.tenant.admin.clone()))
+    let found = st.tenant().user(&grant.user_id).cloned();
+    let Some(user) =
+        found.or_else(|| (st.fixed.admin.id == grant.user_id).then(|| st.fixed.admin.clone()))
     else {
         return ctx.error(
             StatusCode::BAD_REQUEST,
@@ -797,8 +795,8 @@ pub async fn devicelogin_page(AxState(st): AxState<Arc<State>>) -> Response {
              maxlength=\"12\" placeholder=\"Code\"><br>\
              <button name=\"action\" value=\"approve\" type=\"submit\">Approve</button>\
              <button name=\"action\" value=\"decline\" type=\"submit\">Decline</button></form>",
-            util::html_escape(&st.tenant.display_name),
-            util::html_escape(&st.tenant.admin.user_principal_name)
+            util::html_escape(&st.fixed.display_name),
+            util::html_escape(&st.fixed.admin.user_principal_name)
         ),
     )
 }
@@ -813,7 +811,7 @@ pub async fn devicelogin_submit(AxState(st): AxState<Arc<State>>, req: Request) 
             "You're signed in",
             &format!(
                 "<p>You have signed in as <b>{}</b> on your device. You may now close this window.</p>",
-                util::html_escape(&st.tenant.admin.user_principal_name)
+                util::html_escape(&st.fixed.admin.user_principal_name)
             ),
         ),
         Ok(()) => html(

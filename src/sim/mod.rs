@@ -13,14 +13,32 @@
 //! - `GET /devicelogin` (form) and `POST /devicelogin` (`user_code`, `action=approve|decline`); approval
 //!   signs in as the seed's admin
 //! - `GET /v1.0/users` (`$select $top $skiptoken $filter $orderby $count $search`), `GET /v1.0/users/$count`,
-//!   `GET /v1.0/users/{id|upn}`, `GET /v1.0/me`, `GET /v1.0/domains[/{id}]`, `GET /v1.0/organization`;
-//!   writes Graph supports answer `501 NotImplemented`, other methods `405`, unknown segments `400`
+//!   `GET /v1.0/users/{id|upn}`, `GET /v1.0/me`, `GET /v1.0/domains[/{id}]`, `GET /v1.0/organization`
+//! - writes (module `writes`): `POST /v1.0/users` (required properties, UPN/domain/federation,
+//!   mailNickname and password policies, UPN and proxy-address uniqueness — soft-deleted users keep
+//!   their addresses until purged), `PATCH /v1.0/users/{id|upn}` (204), `DELETE /v1.0/users/{id|upn}`
+//!   (204, to the deleted items)
+//! - `GET /v1.0/directory/deletedItems/microsoft.graph.user` (paged), `GET|DELETE
+//!   /v1.0/directory/deletedItems/{id}`, `POST /v1.0/directory/deletedItems/{id}/restore`; the bare
+//!   `/directory/deletedItems` answers 400
+//! - `POST /v1.0/$batch` (module `batch`): up to 20 items through the same dispatcher, `dependsOn`
+//!   with 424, responses in reverse order
+//! - other writes Graph supports answer `501 NotImplemented`, other methods `405`, unknown segments `400`
+//!
+//! Every Graph request (batch items one by one) goes through `graph::execute`: throttling budgets
+//! per app (module `budget`: resource units per 10 s, writes per window; 429 with `Retry-After`,
+//! `x-ms-throttle-scope`, `x-ms-throttle-information`; `x-ms-resource-unit` on every answer), then
+//! the random 5xx of `--error-rate` (never applied), then the route. `--reset-rate` drops
+//! connections before routing; `--ambiguous-rate` applies a write and then drops the connection
+//! (module `fault`, `Chaos`).
 //!
 //! Requests are logged at `debug` level under the `m365sync::sim` target.
 //!
 //! Wall: this module never imports the client's code (`graph`, `auth`, `app`, `ui`, `directory`);
 //! its rules are written again from graph-notes.md so tests compare two implementations.
 
+mod batch;
+mod budget;
 mod fault;
 mod filter;
 mod graph;
@@ -29,6 +47,7 @@ mod server;
 mod state;
 mod tenant;
 mod util;
+mod writes;
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -65,6 +84,22 @@ pub struct SimOptions {
     pub device_code_lifetime: Duration,
     /// Faults active from the start.
     pub faults: Vec<FaultRule>,
+    /// Writes allowed per client per write window (default 3,000, the "L" tenant quota).
+    pub write_budget: Option<u32>,
+    /// Resource units allowed per client per 10 s (default 8,000).
+    pub ru_budget: Option<u32>,
+    /// The write window (default 150 s); tests shrink it, e.g. 10 writes per 2 s.
+    pub budget_window: Option<Duration>,
+    /// Fraction (0..=1) of Graph requests, batch items included, answered 503
+    /// `serviceNotAvailable` or 500 `generalException` without being applied.
+    pub error_rate: f64,
+    /// Fraction (0..=1) of Graph HTTP requests answered by dropping the connection (not applied).
+    pub reset_rate: f64,
+    /// Fraction (0..=1) of Graph HTTP requests carrying a write (direct, or a `$batch` with a
+    /// write) that are applied and THEN answered by dropping the connection.
+    pub ambiguous_rate: f64,
+    /// Seed for the random faults above (default: from the clock).
+    pub fault_seed: Option<u64>,
 }
 
 impl Default for SimOptions {
@@ -79,6 +114,13 @@ impl Default for SimOptions {
             device_code_interval: 5,
             device_code_lifetime: Duration::from_secs(900),
             faults: Vec::new(),
+            write_budget: None,
+            ru_budget: None,
+            budget_window: None,
+            error_rate: 0.0,
+            reset_rate: 0.0,
+            ambiguous_rate: 0.0,
+            fault_seed: None,
         }
     }
 }
@@ -151,7 +193,21 @@ impl Sim {
                 .collect::<Vec<_>>(),
         );
         let state = Arc::new(state::State {
-            tenant,
+            fixed: state::Fixed::of(&tenant),
+            tenant: std::sync::RwLock::new(tenant),
+            budgets: Mutex::new(budget::Budgets::new(
+                opts.ru_budget,
+                opts.write_budget,
+                opts.budget_window,
+            )),
+            chaos: Mutex::new(fault::Chaos::new(
+                opts.error_rate,
+                opts.reset_rate,
+                opts.ambiguous_rate,
+                opts.fault_seed,
+            )),
+            writes_applied: std::sync::atomic::AtomicUsize::new(0),
+            throttled: std::sync::atomic::AtomicUsize::new(0),
             tls: opts.tls,
             local_host: host.clone(),
             token_lifetime: opts.token_lifetime,
@@ -209,8 +265,61 @@ impl Sim {
         self.state.pending_user_codes()
     }
 
+    /// Live users.
     pub fn user_count(&self) -> usize {
-        self.state.tenant.users.len()
+        self.state.tenant().users.len()
+    }
+
+    /// The live user with this UPN (case-insensitive), every modeled property included
+    /// (`accountEnabled`, `mailNickname`, `proxyAddresses`, ...), as Graph would write it.
+    pub fn user_by_upn(&self, upn: &str) -> Option<serde_json::Value> {
+        let t = self.state.tenant();
+        let i = *t.by_upn.get(&upn.to_lowercase())?;
+        let mut out = Vec::new();
+        tenant::write_user(&mut out, &t.users[i as usize], &tenant::all_modeled_props());
+        serde_json::from_slice(&out).ok()
+    }
+
+    /// How many users, live AND soft-deleted, have this UPN (case-insensitive): "exactly once".
+    pub fn users_with_upn_count(&self, upn: &str) -> usize {
+        let t = self.state.tenant();
+        t.users
+            .iter()
+            .chain(&t.deleted)
+            .filter(|u| u.user_principal_name.eq_ignore_ascii_case(upn))
+            .count()
+    }
+
+    /// Soft-deleted users (restorable).
+    pub fn deleted_count(&self) -> usize {
+        self.state.tenant().deleted.len()
+    }
+
+    /// Writes applied (create, update, delete, restore, permanent delete), direct or batched.
+    pub fn write_count(&self) -> usize {
+        self.state
+            .writes_applied
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// 429s sent by the throttling budgets (direct requests and batch items).
+    pub fn throttled_count(&self) -> usize {
+        self.state
+            .throttled
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Soft-deletes the live user with this UPN (test seeding); false if there is none.
+    /// Not counted as a write.
+    pub fn soft_delete(&self, upn: &str) -> bool {
+        let mut t = self.state.tenant_mut();
+        match t.by_upn.get(&upn.to_lowercase()) {
+            Some(&i) => {
+                writes::soft_delete_at(&mut t, i as usize);
+                true
+            }
+            None => false,
+        }
     }
 
     /// How many requests arrived whose method is `method` (`"*"` = any) and whose path starts
@@ -304,6 +413,35 @@ mod tests {
         assert_eq!(o.faults.len(), 2);
         assert_eq!(o.faults[1].kind, FaultKind::SlowDown);
         assert!(Cli::try_parse_from(["sim", "--fault", "GET /x 418"]).is_err());
+        assert_eq!(o.write_budget, None);
+        assert_eq!(o.error_rate, 0.0);
+
+        let cli = Cli::try_parse_from([
+            "sim",
+            "--write-budget",
+            "100",
+            "--ru-budget",
+            "500",
+            "--budget-window-secs",
+            "2",
+            "--error-rate",
+            "0.05",
+            "--reset-rate",
+            "0.01",
+            "--ambiguous-rate",
+            "0.02",
+            "--fault-seed",
+            "42",
+        ])
+        .unwrap();
+        let o = cli.args.options();
+        assert_eq!(o.write_budget, Some(100));
+        assert_eq!(o.ru_budget, Some(500));
+        assert_eq!(o.budget_window, Some(Duration::from_secs(2)));
+        assert_eq!(o.error_rate, 0.05);
+        assert_eq!(o.reset_rate, 0.01);
+        assert_eq!(o.ambiguous_rate, 0.02);
+        assert_eq!(o.fault_seed, Some(42));
     }
 }
 
@@ -349,6 +487,27 @@ pub struct SimArgs {
     pub device_code_lifetime_secs: u64,
     #[arg(long = "fault", value_name = "RULE", help = "Inject a fault (repeatable), e.g. 'GET /v1.0/users #2 429:1'", long_help = FAULT_HELP)]
     pub faults: Vec<FaultRule>,
+    /// Writes allowed per app per write window (default 3000; over it: 429 WriteLimitExceeded).
+    #[arg(long, value_name = "N")]
+    pub write_budget: Option<u32>,
+    /// Resource units allowed per app per 10 s (default 8000; over it: 429 ResourceUnitLimitExceeded).
+    #[arg(long, value_name = "N")]
+    pub ru_budget: Option<u32>,
+    /// Length of the write window in seconds (default 150), e.g. 2 for fast tests.
+    #[arg(long, value_name = "S")]
+    pub budget_window_secs: Option<f64>,
+    /// Fraction 0..1 of Graph requests (batch items included) answered 503/500, not applied.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Fraction 0..1 of Graph requests answered by dropping the connection (not applied).
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub reset_rate: f64,
+    /// Fraction 0..1 of Graph write requests applied and then answered by dropping the connection.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub ambiguous_rate: f64,
+    /// Seed of the random faults (--error-rate, --reset-rate, --ambiguous-rate).
+    #[arg(long, value_name = "SEED")]
+    pub fault_seed: Option<u64>,
 }
 
 impl SimArgs {
@@ -363,6 +522,16 @@ impl SimArgs {
             device_code_interval: self.device_code_interval,
             device_code_lifetime: Duration::from_secs(self.device_code_lifetime_secs),
             faults: self.faults.clone(),
+            write_budget: self.write_budget,
+            ru_budget: self.ru_budget,
+            budget_window: self
+                .budget_window_secs
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(Duration::from_secs_f64),
+            error_rate: self.error_rate,
+            reset_rate: self.reset_rate,
+            ambiguous_rate: self.ambiguous_rate,
+            fault_seed: self.fault_seed,
         }
     }
 }

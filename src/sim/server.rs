@@ -79,8 +79,16 @@ async fn handle(
             )),
         };
     }
+    if path.starts_with("/v1.0") && st.chaos().reset() {
+        tracing::debug!(target: "m365sync::sim", "{method} {path} -> random reset");
+        return Err(ResetFault);
+    }
     let resp = router.oneshot(req.map(Body::new)).await;
     let resp = resp.unwrap_or_else(|never| match never {});
+    if resp.extensions().get::<graph::DropConnection>().is_some() {
+        tracing::debug!(target: "m365sync::sim", "{method} {path} -> applied, then reset (ambiguous)");
+        return Err(ResetFault);
+    }
     tracing::debug!(target: "m365sync::sim", "{method} {path} -> {}", resp.status().as_u16());
     Ok(resp)
 }

@@ -1,14 +1,71 @@
 //! Shared simulator state: the tenant, issued tokens, device flows, counters.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::fault::FaultPlan;
-use super::tenant::Tenant;
+use super::budget::Budgets;
+use super::fault::{Chaos, FaultPlan};
+use super::tenant::{App, Tenant, User};
+
+/// What never changes after start: read without the tenant lock (the identity side uses only
+/// this, so token minting never waits for a Graph write).
+pub struct Fixed {
+    pub id: String,
+    pub display_name: String,
+    pub country: String,
+    pub domains: Vec<serde_json::Value>,
+    pub apps: Vec<App>,
+    pub admin: User,
+}
+
+impl Fixed {
+    pub fn of(t: &Tenant) -> Fixed {
+        Fixed {
+            id: t.id.clone(),
+            display_name: t.display_name.clone(),
+            country: t.country.clone(),
+            domains: t.domains.clone(),
+            apps: t.apps.clone(),
+            admin: t.admin.clone(),
+        }
+    }
+
+    pub fn app(&self, client_id: &str) -> Option<&App> {
+        self.apps
+            .iter()
+            .find(|a| a.client_id.eq_ignore_ascii_case(client_id))
+    }
+
+    /// Does `segment` (a URL path segment) name this tenant?
+    pub fn is_addressed_by(&self, segment: &str) -> bool {
+        let s = segment.to_ascii_lowercase();
+        s == "organizations"
+            || s == "common"
+            || s == self.id.to_ascii_lowercase()
+            || self.domains.iter().any(|d| {
+                d["isVerified"] == true
+                    && d["id"]
+                        .as_str()
+                        .is_some_and(|id| id.eq_ignore_ascii_case(&s))
+            })
+    }
+}
 
 pub struct State {
-    pub tenant: Tenant,
+    pub fixed: Fixed,
+    /// Read-mostly; writes (create, update, delete, restore) take the write lock briefly and never
+    /// across an await.
+    pub tenant: RwLock<Tenant>,
+    /// Per-client throttling (resource units and writes, graph-notes §8).
+    pub budgets: Mutex<Budgets>,
+    /// Random faults (`--error-rate`, `--reset-rate`, `--ambiguous-rate`), seeded.
+    pub chaos: Mutex<Chaos>,
+    /// Writes applied to the tenant (create, update, delete, restore, permanent delete).
+    pub writes_applied: AtomicUsize,
+    /// 429s sent by the budgets (direct requests and batch items).
+    pub throttled: AtomicUsize,
     pub tls: bool,
     /// `127.0.0.1:PORT`, used when a request carries no Host.
     pub local_host: String,
@@ -22,6 +79,30 @@ pub struct State {
 }
 
 impl State {
+    pub fn tenant(&self) -> RwLockReadGuard<'_, Tenant> {
+        self.tenant.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn tenant_mut(&self) -> RwLockWriteGuard<'_, Tenant> {
+        self.tenant.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn budgets(&self) -> std::sync::MutexGuard<'_, Budgets> {
+        self.budgets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn chaos(&self) -> std::sync::MutexGuard<'_, Chaos> {
+        self.chaos.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn note_write(&self) {
+        self.writes_applied.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn note_throttled(&self) {
+        self.throttled.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn auth(&self) -> std::sync::MutexGuard<'_, AuthStore> {
         self.auth.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -44,7 +125,7 @@ impl State {
     /// Completes a pending device flow as if a person approved (signed in as the admin) or declined.
     pub fn complete_device_flow(&self, user_code: &str, approve: bool) -> Result<(), &'static str> {
         let code = normalize_user_code(user_code);
-        let admin_id = self.tenant.admin.id.clone();
+        let admin_id = self.fixed.admin.id.clone();
         let mut auth = self.auth();
         let Some(dc) = auth.by_user_code.get(&code).cloned() else {
             return Err("That code wasn't recognised.");
@@ -94,6 +175,8 @@ pub enum Principal {
 pub struct AccessGrant {
     pub expires: SystemTime,
     pub principal: Principal,
+    /// The app the token was issued to (`appid`): the throttling scope is (app, tenant).
+    pub client_id: String,
 }
 
 #[derive(Debug, Clone)]

@@ -24,6 +24,10 @@ pub struct Seed {
     pub apps: Vec<App>,
     pub domains: Vec<serde_json::Value>,
     pub users: Vec<User>,
+    /// Soft-deleted users (`deletedDateTime` set): restorable, and still holding their proxy
+    /// addresses until permanently deleted.
+    #[serde(default)]
+    pub deleted_users: Vec<User>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,6 +93,16 @@ pub struct User {
     pub on_premises_immutable_id: Option<String>,
     #[serde(default)]
     pub proxy_addresses: Vec<String>,
+    #[serde(default)]
+    pub password_policies: Option<String>,
+    /// Set while the user is soft-deleted.
+    #[serde(default)]
+    pub deleted_date_time: Option<String>,
+    /// The password the last create/update set (never returned by Graph).
+    #[serde(skip)]
+    pub password: Option<String>,
+    #[serde(skip)]
+    pub force_change_password_next_sign_in: bool,
 }
 
 fn yes() -> bool {
@@ -113,6 +127,11 @@ pub struct Tenant {
     pub by_upn: HashMap<String, u32>,
     /// lower-case mail -> index (first holder)
     pub by_mail: HashMap<String, u32>,
+    /// Soft-deleted users, oldest deletion first.
+    pub deleted: Vec<User>,
+    /// lower-case SMTP address -> id of the live or soft-deleted user holding it (from
+    /// `proxyAddresses` and `mail`). Unique across the tenant; freed on permanent deletion.
+    pub proxies: HashMap<String, String>,
     /// indexes sorted by lower-case UPN / mail / displayName, for `startswith` and `$orderby`,
     /// built on first use so a large tenant starts fast
     sorted_upn: OnceLock<Vec<u32>>,
@@ -174,12 +193,104 @@ impl Tenant {
             by_id: HashMap::new(),
             by_upn: HashMap::new(),
             by_mail: HashMap::new(),
+            deleted: seed.deleted_users,
+            proxies: HashMap::new(),
             sorted_upn: OnceLock::new(),
             sorted_mail: OnceLock::new(),
             sorted_display: OnceLock::new(),
         };
         t.reindex()?;
+        for u in &mut t.deleted {
+            if u.deleted_date_time.is_none() {
+                u.deleted_date_time = Some("2026-01-01T00:00:00Z".into());
+            }
+        }
+        let holders: Vec<(String, String)> = t
+            .users
+            .iter()
+            .chain(&t.deleted)
+            .flat_map(|u| smtp_addresses(u).into_iter().map(|a| (a, u.id.clone())))
+            .collect();
+        for (a, id) in holders {
+            t.proxies.entry(a).or_insert(id);
+        }
         Ok(t)
+    }
+
+    /// Forgets the sorted indexes (rebuilt on next use) after a change to a sort key.
+    pub fn invalidate_sorted(&mut self) {
+        self.sorted_upn = OnceLock::new();
+        self.sorted_mail = OnceLock::new();
+        self.sorted_display = OnceLock::new();
+    }
+
+    /// Index of a live user by id or UPN (case-insensitive).
+    pub fn user_index(&self, id_or_upn: &str) -> Option<usize> {
+        let key = id_or_upn.to_lowercase();
+        self.by_id
+            .get(&key)
+            .or_else(|| self.by_upn.get(&key))
+            .map(|&i| i as usize)
+    }
+
+    /// Adds a live user (its UPN and id must be free) and claims its SMTP addresses.
+    pub fn insert_user(&mut self, u: User) {
+        let i = self.users.len() as u32;
+        self.by_id.insert(u.id.to_ascii_lowercase(), i);
+        self.by_upn.insert(u.user_principal_name.to_lowercase(), i);
+        if let Some(m) = &u.mail {
+            self.by_mail.entry(m.to_lowercase()).or_insert(i);
+        }
+        for a in smtp_addresses(&u) {
+            self.proxies.entry(a).or_insert_with(|| u.id.clone());
+        }
+        self.users.push(u);
+        self.invalidate_sorted();
+    }
+
+    /// Removes a live user (order of the others kept), returning it; addresses stay claimed.
+    pub fn remove_user(&mut self, idx: usize) -> User {
+        let u = self.users.remove(idx);
+        let _ = self.reindex();
+        self.invalidate_sorted();
+        u
+    }
+
+    /// After a change of UPN, mail or displayName of the live user at `idx` (`old` = before):
+    /// updates the lookups in place and forgets the sorted indexes.
+    pub fn rekey_user(&mut self, idx: usize, old: &User) {
+        let i = idx as u32;
+        let (upn, mail) = (
+            self.users[idx].user_principal_name.to_lowercase(),
+            self.users[idx].mail.as_ref().map(|m| m.to_lowercase()),
+        );
+        let old_upn = old.user_principal_name.to_lowercase();
+        if old_upn != upn {
+            self.by_upn.remove(&old_upn);
+            self.by_upn.insert(upn, i);
+        }
+        let old_mail = old.mail.as_ref().map(|m| m.to_lowercase());
+        if old_mail != mail {
+            if let Some(m) = old_mail {
+                if self.by_mail.get(&m) == Some(&i) {
+                    self.by_mail.remove(&m);
+                }
+            }
+            if let Some(m) = mail {
+                self.by_mail.entry(m).or_insert(i);
+            }
+        }
+        self.invalidate_sorted();
+    }
+
+    /// Who holds `addr` (lower-cased SMTP address), if anyone.
+    pub fn proxy_holder(&self, addr: &str) -> Option<&str> {
+        self.proxies.get(&addr.to_lowercase()).map(String::as_str)
+    }
+
+    /// Frees every address held by the user with this id.
+    pub fn release_addresses(&mut self, id: &str) {
+        self.proxies.retain(|_, holder| holder != id);
     }
 
     fn reindex(&mut self) -> anyhow::Result<()> {
@@ -249,26 +360,6 @@ impl Tenant {
             .find(|a| a.public_client)
             .map(|a| a.client_id.as_str())
             .unwrap_or_default()
-    }
-
-    pub fn app(&self, client_id: &str) -> Option<&App> {
-        self.apps
-            .iter()
-            .find(|a| a.client_id.eq_ignore_ascii_case(client_id))
-    }
-
-    /// Does `segment` (a URL path segment) name this tenant?
-    pub fn is_addressed_by(&self, segment: &str) -> bool {
-        let s = segment.to_ascii_lowercase();
-        s == "organizations"
-            || s == "common"
-            || s == self.id.to_ascii_lowercase()
-            || self.domains.iter().any(|d| {
-                d["isVerified"] == true
-                    && d["id"]
-                        .as_str()
-                        .is_some_and(|id| id.eq_ignore_ascii_case(&s))
-            })
     }
 }
 
@@ -619,8 +710,33 @@ fn generate(list: &mut Vec<User>, n: usize, domain: &str) {
             company_name: Some("Northwind Traders".into()),
             employee_id: Some(format!("{:06}", 100_000 + i)),
             on_premises_immutable_id: None,
+            password_policies: None,
+            deleted_date_time: None,
+            password: None,
+            force_change_password_next_sign_in: false,
         });
     }
+}
+
+/// The SMTP addresses a user holds, lower-cased: every `SMTP:`/`smtp:` proxy address, and `mail`.
+pub fn smtp_addresses(u: &User) -> Vec<String> {
+    let mut out: Vec<String> = u
+        .proxy_addresses
+        .iter()
+        .filter_map(|p| {
+            let (scheme, addr) = p.split_once(':')?;
+            scheme
+                .eq_ignore_ascii_case("smtp")
+                .then(|| addr.trim().to_lowercase())
+        })
+        .collect();
+    if let Some(m) = &u.mail {
+        let m = m.to_lowercase();
+        if !out.contains(&m) {
+            out.push(m);
+        }
+    }
+    out
 }
 
 /// A user property as Graph names it.
@@ -647,6 +763,8 @@ pub enum Prop {
     EmployeeId,
     OnPremisesImmutableId,
     ProxyAddresses,
+    PasswordPolicies,
+    DeletedDateTime,
     /// A real user property the simulator does not model: always `null` (or `[]`).
     Unmodeled(&'static str, bool),
 }
@@ -687,7 +805,14 @@ const MODELED: &[(&str, Prop)] = &[
     ("employeeId", Prop::EmployeeId),
     ("onPremisesImmutableId", Prop::OnPremisesImmutableId),
     ("proxyAddresses", Prop::ProxyAddresses),
+    ("passwordPolicies", Prop::PasswordPolicies),
+    ("deletedDateTime", Prop::DeletedDateTime),
 ];
+
+/// Every modeled property (what `Sim::user_by_upn` shows).
+pub fn all_modeled_props() -> Vec<Prop> {
+    MODELED.iter().map(|(_, p)| *p).collect()
+}
 
 /// Real properties we answer with null (false = scalar, true = collection -> `[]`).
 const UNMODELED: &[(&str, bool)] = &[
@@ -704,7 +829,6 @@ const UNMODELED: &[(&str, bool)] = &[
     ("externalUserState", false),
     ("externalUserStateChangeDateTime", false),
     ("creationType", false),
-    ("passwordPolicies", false),
     ("onPremisesSyncEnabled", false),
     ("onPremisesDistinguishedName", false),
     ("onPremisesDomainName", false),
@@ -720,7 +844,6 @@ const UNMODELED: &[(&str, bool)] = &[
     ("consentProvidedForMinor", false),
     ("preferredDataLocation", false),
     ("isResourceAccount", false),
-    ("deletedDateTime", false),
     ("otherMails", true),
     ("imAddresses", true),
     ("assignedLicenses", true),
@@ -810,6 +933,8 @@ pub fn write_user(out: &mut Vec<u8>, u: &User, props: &[Prop]) {
             Prop::EmployeeId => write_opt(out, &u.employee_id),
             Prop::OnPremisesImmutableId => write_opt(out, &u.on_premises_immutable_id),
             Prop::ProxyAddresses => write_list(out, &u.proxy_addresses),
+            Prop::PasswordPolicies => write_opt(out, &u.password_policies),
+            Prop::DeletedDateTime => write_opt(out, &u.deleted_date_time),
             Prop::Unmodeled(_, true) => out.extend_from_slice(b"[]"),
             Prop::Unmodeled(_, false) => out.extend_from_slice(b"null"),
         }

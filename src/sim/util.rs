@@ -116,6 +116,7 @@ pub fn html_escape(s: &str) -> String {
 }
 
 /// splitmix64: a tiny deterministic generator for the generated users (stable across crate versions).
+#[derive(Debug)]
 pub struct SplitMix(pub u64);
 
 impl SplitMix {

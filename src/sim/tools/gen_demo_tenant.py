@@ -184,4 +184,30 @@ tenant = {
     "domains": domains,
     "users": users,
 }
+
+
+def former(uid, given, surname, dept, title, deleted):
+    """A soft-deleted former employee: restorable, and still holding their addresses (fixed values,
+    outside the random stream so the live users above stay as they were)."""
+    nick = (given + "." + surname).lower()
+    upn = nick + "@" + DEFAULT
+    return {
+        "id": uid, "userPrincipalName": upn, "mail": upn, "displayName": given + " " + surname,
+        "givenName": given, "surname": surname, "jobTitle": title, "department": dept,
+        "officeLocation": "Seattle", "mobilePhone": None, "businessPhones": [], "preferredLanguage": "en-US",
+        "accountEnabled": True, "mailNickname": nick, "userType": "Member",
+        "createdDateTime": "2022-05-09T14:02:11Z", "usageLocation": "US", "companyName": "Northwind Traders",
+        "employeeId": None, "onPremisesImmutableId": None,
+        "proxyAddresses": ["SMTP:" + upn, "smtp:" + nick + "@" + INITIAL],
+        "deletedDateTime": deleted,
+    }
+
+
+# Farid Haddad is also a directory-only user in the demo: binding him meets his own old account.
+tenant["deletedUsers"] = [
+    former("5f0c7d1e-8b2a-4c3f-9e61-2a7d4b8c9e10", "Farid", "Haddad", "Operations", "Buyer",
+           "2026-11-02T16:40:12Z"),
+    former("9a3e6b42-17cd-4f58-a0b9-6c1e2d3f4a57", "Olga", "Petrov", "Finance", "Accountant",
+           "2026-10-21T09:15:47Z"),
+]
 print(json.dumps(tenant, indent=1, ensure_ascii=False))
