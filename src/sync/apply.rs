@@ -6,7 +6,9 @@
 //! in any window (writes still on the wire count; answered writes are timed at their answer,
 //! which is later than the server saw them, so the server's window always frees first). A
 //! per-item 429 pauses all sending until its `Retry-After`, halves the batches in flight
-//! (AIMD) and re-queues only that item; clean batches grow the window back by one.
+//! (AIMD) and re-queues only that item; clean batches grow the window back by one. A 429 also
+//! teaches the limiter the real budget: the writes the tenant accepted in the last window
+//! (never below a tenth of the configured budget).
 //!
 //! Ambiguity: when a batch (or an item) may have been applied without us seeing the answer
 //! (connection dropped, 5xx, 504), PATCH ops are simply sent again (idempotent) and creates or
@@ -662,6 +664,14 @@ impl Engine {
     fn throttle(&mut self, retry_after: Option<Duration>, now: Instant) {
         self.throttled += 1;
         self.cwnd = (self.cwnd / 2.0).max(1.0);
+        // The tenant grants less than we were told: what it accepted in the last window is
+        // its budget (a floor keeps a transient 429 from starving the run).
+        self.limiter.expire(now);
+        let accepted = self.limiter.answered_sum;
+        let floor = (self.opts.write_budget / 10).max(1);
+        if accepted >= floor && accepted < self.limiter.budget {
+            self.limiter.budget = accepted;
+        }
         let wait = retry_after.unwrap_or(Duration::from_secs(1));
         self.hold_until = self.hold_until.max(now + wait);
     }
