@@ -708,14 +708,14 @@ pub async fn sync(settings: &Settings, args: &SyncArgs, out: &mut dyn Write) -> 
         let mut failures = Vec::new();
         while let Some(ev) = rx.recv().await {
             match ev {
-                ApplyEvent::Progress(p) => {
-                    if last.elapsed() >= std::time::Duration::from_secs(1) || p.remaining == 0 {
-                        last = std::time::Instant::now();
-                        eprintln!(
-                            "progress: {} done, {} failed, {} remaining, {} throttled, {:.1} ops/s",
-                            p.done, p.failed, p.remaining, p.throttled, p.rate
-                        );
-                    }
+                ApplyEvent::Progress(p)
+                    if last.elapsed() >= std::time::Duration::from_secs(1) || p.remaining == 0 =>
+                {
+                    last = std::time::Instant::now();
+                    eprintln!(
+                        "progress: {} done, {} failed, {} remaining, {} throttled, {:.1} ops/s",
+                        p.done, p.failed, p.remaining, p.throttled, p.rate
+                    );
                 }
                 ApplyEvent::OpFailed { op, error } => {
                     eprintln!("failed: {} {}: {error}", op.kind.label(), op.email);

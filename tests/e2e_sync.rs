@@ -232,7 +232,7 @@ async fn a_upn_held_by_a_soft_deleted_user_is_restored_not_duplicated() {
     let snap = apply::snapshot(&g).await.unwrap();
     let victim = snap.pages[0][7].clone();
     assert!(env.sim.soft_delete(&victim.user_principal_name));
-    add_wanted(&env, &[victim.user_principal_name.clone()]);
+    add_wanted(&env, std::slice::from_ref(&victim.user_principal_name));
     let p = make_plan(&env, &g).await;
     assert_eq!(p.ops.len(), 1);
     assert_eq!(p.ops[0].kind, OpKind::Restore);
