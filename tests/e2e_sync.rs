@@ -368,3 +368,76 @@ async fn cancel_stops_sending_and_resume_finishes() {
     }
     let _ = Arc::new(());
 }
+
+/// What a run killed between sending and recording leaves: ops `sent` whose creates were
+/// applied (and one that never arrived). Resume checks the tenant first: the applied ones are
+/// linked without a second POST, the missing one is created, none is created twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn resume_checks_sent_creates_against_the_tenant_before_sending_again() {
+    let env = common::start(SimOptions {
+        users: Some(10),
+        ..common::fast_options()
+    })
+    .await;
+    let g = graph(&env).await;
+    let emails: Vec<String> = (0..5)
+        .map(|i| format!("half{i}@{}", env.sim.default_domain))
+        .collect();
+    add_wanted(&env, &emails);
+    let p = make_plan(&env, &g).await;
+    assert_eq!(p.count(OpKind::Create), 5);
+    // The "killed" run: journaled, marked sent, and the first four applied by the tenant.
+    let mut d = Directory::open(&env.settings.db_path()).unwrap();
+    let ids = d.journal_insert("killed-run", &p.ops).unwrap();
+    d.journal_mark(&ids, JournalState::Sent).unwrap();
+    drop(d);
+    for op in p.ops.iter().filter(|o| o.email != emails[4]) {
+        let body = serde_json::json!({
+            "accountEnabled": true, "displayName": op.display_name,
+            "mailNickname": plan::mail_nickname(&op.upn), "userPrincipalName": op.upn,
+            "passwordProfile": {"password": "Killed-run-pw-1", "forceChangePasswordNextSignIn": true}});
+        g.request(
+            reqwest::Method::POST,
+            "/users",
+            Some(serde_json::to_vec(&body).unwrap().into()),
+        )
+        .await
+        .unwrap();
+    }
+    let writes = env.sim.write_count();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let s = apply::resume(
+        g.clone(),
+        env.settings.db_path(),
+        ApplyOptions::default(),
+        tx,
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((s.done, s.failed), (5, 0), "{s:?}");
+    assert_eq!(
+        env.sim.write_count(),
+        writes + 1,
+        "only the missing account is created"
+    );
+    assert_eq!(
+        s.passwords.len(),
+        1,
+        "a new password only for the account created now"
+    );
+    assert_eq!(s.passwords_lost.len(), 4);
+    for e in &emails {
+        assert_eq!(env.sim.users_with_upn_count(e), 1, "{e}");
+    }
+    assert_journal_all_done(&env);
+    let d = Directory::open(&env.settings.db_path()).unwrap();
+    assert!(d
+        .users()
+        .unwrap()
+        .iter()
+        .all(|u| u.tenant_user_id.is_some()));
+    drop(d);
+    assert!(make_plan(&env, &g).await.ops.is_empty());
+}
