@@ -759,6 +759,14 @@ pub async fn sync(settings: &Settings, args: &SyncArgs, out: &mut dyn Write) -> 
         passwords.extend(s.passwords);
         lost.extend(s.passwords_lost);
     }
+    if args.dry_run && !unfinished.is_empty() {
+        writeln!(
+            out,
+            "note: {} ops of an interrupted run are unfinished in the journal; `sync --apply` \
+             finishes them first (checking the tenant before sending anything again)",
+            unfinished.len()
+        )?;
+    }
     let snapshot = apply::snapshot(&graph)
         .await
         .context("reading the tenant (users, deleted users, domains)")?;

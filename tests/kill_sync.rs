@@ -61,6 +61,8 @@ async fn sigkill_at_random_points_then_resume_creates_every_account_exactly_once
             users: Some(10),
             write_budget: Some(250),
             budget_window: Some(Duration::from_secs(1)),
+            // Batches stay on the wire longer: kills land while some are in flight.
+            latency: Duration::from_millis(40),
             ..common::fast_options()
         })
         .await;

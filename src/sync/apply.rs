@@ -720,6 +720,10 @@ impl Engine {
         let backoff = self.graph.retry.backoff(w.attempts);
         w.not_before = Instant::now() + backoff.min(Duration::from_secs(10));
         if creates && maybe_applied {
+            // Journaled as unknown: if this process dies now, resume checks it first.
+            if let Err(e) = self.db.journal_mark(&[w.jid], JournalState::Unknown) {
+                tracing::error!(error = %e, "journal");
+            }
             w.step = Step::Verify;
             verify.push_back(w);
         } else {
