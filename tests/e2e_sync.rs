@@ -441,3 +441,65 @@ async fn resume_checks_sent_creates_against_the_tenant_before_sending_again() {
     drop(d);
     assert!(make_plan(&env, &g).await.ops.is_empty());
 }
+
+/// The directory's password policy: a bound user whose password expired is blocked at the next
+/// sync; setting a new password pushes it and re-enables the account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn expired_password_blocks_and_a_new_password_re_enables() {
+    let env = common::start(SimOptions {
+        users: Some(10),
+        ..common::fast_options()
+    })
+    .await;
+    let g = graph(&env).await;
+    let snap = apply::snapshot(&g).await.unwrap();
+    let acc = snap.pages[0]
+        .iter()
+        .find(|u| u.account_enabled == Some(true) && u.mail.is_some())
+        .unwrap()
+        .clone();
+    let mut d = Directory::open(&env.settings.db_path()).unwrap();
+    d.import(std::slice::from_ref(&acc)).unwrap();
+    let u = d.find_by_email(acc.email()).unwrap().unwrap();
+    d.set_want(&[u.id], true).unwrap();
+    d.set_password_set_at(u.id, "2020-01-01T00:00:00Z").unwrap();
+    let policy = Policy {
+        password_max_age_days: Some(90),
+    };
+    d.set_policy(&policy, &Default::default()).unwrap();
+    let users = d.users().unwrap();
+    drop(d);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let p = plan::plan(&users, &snap, &policy, now);
+    assert_eq!(p.ops.len(), 1);
+    assert_eq!(p.ops[0].kind, OpKind::Block);
+    let s = run(&env, &g, p, ApplyOptions::default()).await;
+    assert_eq!(s.done, 1);
+    assert_eq!(
+        env.sim.user_by_upn(&acc.user_principal_name).unwrap()["accountEnabled"],
+        false
+    );
+    let out = apply::set_password(
+        g.clone(),
+        env.settings.db_path(),
+        acc.email(),
+        "Fresh-Passw0rd",
+        "t",
+    )
+    .await
+    .unwrap();
+    assert_eq!(out, SetPasswordOutcome::Pushed { re_enabled: true });
+    assert_eq!(
+        env.sim.user_by_upn(&acc.user_principal_name).unwrap()["accountEnabled"],
+        true
+    );
+    let d = Directory::open(&env.settings.db_path()).unwrap();
+    let u = d.find_by_email(acc.email()).unwrap().unwrap();
+    assert_eq!(u.binding, m365sync::directory::BindingState::Bound);
+    let users = d.users().unwrap();
+    let snap = apply::snapshot(&g).await.unwrap();
+    assert!(
+        plan::plan(&users, &snap, &policy, now).ops.is_empty(),
+        "fresh password: nothing to do"
+    );
+}
