@@ -503,3 +503,48 @@ async fn expired_password_blocks_and_a_new_password_re_enables() {
         "fresh password: nothing to do"
     );
 }
+
+/// `graph::batch::execute`: items the budget refuses (429 inside a 200 batch) are sent again,
+/// only them, after their Retry-After, until every item is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_execute_retries_only_the_throttled_items() {
+    use m365sync::graph::batch::{self, BatchRequest};
+    let env = common::start(SimOptions {
+        users: Some(30),
+        write_budget: Some(8),
+        budget_window: Some(Duration::from_secs(1)),
+        ..common::fast_options()
+    })
+    .await;
+    let g = graph(&env).await;
+    let snap = apply::snapshot(&g).await.unwrap();
+    let targets: Vec<User> = snap.pages[0].iter().skip(1).take(20).cloned().collect();
+    let reqs: Vec<BatchRequest> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            BatchRequest::new(
+                i.to_string(),
+                reqwest::Method::PATCH,
+                format!("/users/{}", u.id),
+            )
+            .with_body(serde_json::json!({"jobTitle": format!("Title {i}")}))
+        })
+        .collect();
+    let out = batch::execute(&g, &reqs, &m365sync::graph::RetryPolicy::default())
+        .await
+        .unwrap();
+    assert!(out.iter().all(|r| r.is_ok()), "{out:?}");
+    assert!(
+        env.sim.throttled_count() >= 12,
+        "{}",
+        env.sim.throttled_count()
+    );
+    assert_eq!(env.sim.write_count(), 20, "each item applied once");
+    for (i, u) in targets.iter().enumerate() {
+        assert_eq!(
+            env.sim.user_by_upn(&u.user_principal_name).unwrap()["jobTitle"],
+            format!("Title {i}")
+        );
+    }
+}
