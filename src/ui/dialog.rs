@@ -23,8 +23,8 @@ pub fn list_rows(s: &AppState) -> usize {
     let inner = s.height.saturating_sub(CHROME + 2) as usize;
     let fixed = match &s.modal {
         Modal::Preview(p) => {
-            // Summary, warnings, list header, guard box, key line.
-            1 + p.view.warnings.len() + 1 + if p.view.guard.is_some() { 3 } else { 0 } + 1
+            // Summary (2), warnings, list header, guard box, key line.
+            2 + p.view.warnings.len() + 1 + if p.view.guard.is_some() { 4 } else { 0 } + 1
         }
         // Summary, hand-off line, blank, title, list header, key line.
         Modal::Run(_) => 6,
@@ -174,7 +174,7 @@ pub fn fmt_eta(d: std::time::Duration) -> String {
 }
 
 const OP_COLUMNS: [Constraint; 4] = [
-    Constraint::Length(26),
+    Constraint::Length(27),
     Constraint::Fill(3),
     Constraint::Fill(4),
     Constraint::Fill(5),
@@ -195,9 +195,9 @@ fn preview(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, p: &P
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
     let warn_h = p.view.warnings.len() as u16;
-    let guard_h = if p.view.guard.is_some() { 3 } else { 0 };
+    let guard_h = if p.view.guard.is_some() { 4 } else { 0 };
     let [summary, warnings, list, guard, keys] = Layout::vertical([
-        Constraint::Length(1),
+        Constraint::Length(2),
         Constraint::Length(warn_h),
         Constraint::Fill(1),
         Constraint::Length(guard_h),
@@ -213,9 +213,20 @@ fn preview(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, p: &P
         spans.push(Span::styled(kind.label(), theme.bold()));
         spans.push(Span::raw(format!(" {}", fmt_count(*count))));
     }
-    spans.push(Span::styled("   ETA ", theme.dim()));
+    spans.push(Span::styled(" · ETA ", theme.dim()));
     spans.push(Span::styled(fmt_eta(p.view.eta), theme.accent()));
-    frame.render_widget(Paragraph::new(Line::from(spans)), summary);
+    spans.push(Span::styled(
+        format!(
+            " (write budget {} / {} s)",
+            fmt_count(crate::app::runtime::WRITES_PER_WINDOW as usize),
+            crate::app::runtime::WRITE_WINDOW.as_secs()
+        ),
+        theme.dim(),
+    ));
+    frame.render_widget(
+        Paragraph::new(Line::from(spans)).wrap(Wrap { trim: true }),
+        summary,
+    );
     let w = warnings.width as usize;
     let lines: Vec<Line> = p
         .view
@@ -280,19 +291,24 @@ fn preview(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, p: &P
         let gi = block.inner(guard);
         frame.render_widget(block, guard);
         let prompt = format!(" Type {} to confirm: ", g.blocks);
-        let room = (gi.width as usize).saturating_sub(prompt.len() + 12);
-        let line = Line::from(vec![
-            Span::styled(fit(&g.message, room), theme.warn()),
-            Span::styled(prompt.clone(), theme.bold()),
-            Span::styled(
-                format!("{:<8}", p.guard_input.value()),
-                if ok { theme.ok() } else { theme.selected() },
-            ),
-        ]);
-        frame.render_widget(Paragraph::new(line), gi);
-        let x = gi.x + (room + prompt.len()) as u16 + p.guard_input.visual_cursor() as u16;
+        let lines = vec![
+            Line::from(Span::styled(
+                fit(&format!(" {}", g.message), gi.width as usize),
+                theme.warn(),
+            )),
+            Line::from(vec![
+                Span::styled(prompt.clone(), theme.bold()),
+                Span::styled(
+                    format!("{:<8}", p.guard_input.value()),
+                    if ok { theme.ok() } else { theme.selected() },
+                ),
+                Span::styled(if ok { "  confirmed: y applies" } else { "" }, theme.ok()),
+            ]),
+        ];
+        frame.render_widget(Paragraph::new(lines), gi);
+        let x = gi.x + prompt.len() as u16 + p.guard_input.visual_cursor() as u16;
         if x < gi.x + gi.width {
-            frame.set_cursor_position(Position::new(x, gi.y));
+            frame.set_cursor_position(Position::new(x, gi.y + 1));
         }
     }
     let mut items = vec![];
@@ -401,10 +417,11 @@ fn error_lines(frame: &mut Frame, area: Rect, theme: &Theme, r: &Run) {
         lines.push(Line::from(vec![
             Span::raw("  "),
             Span::styled(
-                fit(&format!("{} {}: ", e.kind.label(), e.upn), w / 2),
+                fit(&format!("{} {}:", e.kind.label(), e.upn), w / 2),
                 theme.bold(),
             ),
-            Span::raw(fit(&e.message, w.saturating_sub(w / 2 + 2))),
+            Span::raw(" "),
+            Span::raw(fit(&e.message, w.saturating_sub(w / 2 + 3))),
         ]));
     }
     frame.render_widget(Paragraph::new(lines), area);
@@ -498,11 +515,10 @@ fn finished(
                 theme.accent(),
             ),
             Span::styled(
-                " (change at first sign-in) — shown once: they are forgotten when this closes.",
+                " (changed at first sign-in), shown only once:",
                 theme.warn(),
             ),
-        ]))
-        .wrap(Wrap { trim: false }),
+        ])),
         title,
     );
     let widths = column_widths(&PASSWORD_COLUMNS, list.width);
@@ -595,11 +611,11 @@ fn password(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, p: &
     lines.push(check);
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(
-        " Pushed at once to the bound account (no change asked at next sign-in);",
+        " Sent at once to the bound account, not to be changed at sign-in.",
         theme.dim(),
     )));
     lines.push(Line::from(Span::styled(
-        " the directory never stores it.",
+        " The directory keeps when it was set, never the password.",
         theme.dim(),
     )));
     let [text, keys] = Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(inner);

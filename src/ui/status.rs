@@ -71,6 +71,8 @@ pub fn draw_status(frame: &mut Frame, area: Rect, state: &AppState, theme: &Them
         if state.tab == Tab::Bindings {
             // What the directory is, then what its wishes will change.
             let d = &state.directory;
+            // Short of room, what will change matters more than what is.
+            let show_counts = !short || d.pending_total() == 0;
             for (i, b) in [
                 BindingState::Bound,
                 BindingState::Unbound,
@@ -78,6 +80,7 @@ pub fn draw_status(frame: &mut Frame, area: Rect, state: &AppState, theme: &Them
             ]
             .into_iter()
             .enumerate()
+            .filter(|_| show_counts)
             {
                 if i > 0 {
                     v.push(Span::raw("  "));
@@ -91,12 +94,15 @@ pub fn draw_status(frame: &mut Frame, area: Rect, state: &AppState, theme: &Them
                 v.push(Span::raw(fmt_count(d.counts[binding_slot(b)])));
             }
             if d.pending_total() > 0 {
-                v.push(Span::styled(" │", theme.dim()));
+                if show_counts {
+                    v.push(Span::styled(" │", theme.dim()));
+                }
                 for p in PendingOp::ALL {
                     let n = d.pending[p.slot()];
                     if n > 0 {
+                        let lead = if v.is_empty() { "" } else { " " };
                         v.push(Span::styled(
-                            format!(" {} ", p.label()),
+                            format!("{lead}{} ", p.label()),
                             theme.row_state(RowState::Pending(p)),
                         ));
                         v.push(Span::raw(fmt_count(n)));
