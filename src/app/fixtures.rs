@@ -196,9 +196,8 @@ pub fn device_code() -> DeviceCodeStart {
 pub fn directory_users_with_wishes(n: usize) -> Vec<DirectoryUser> {
     let mut users = directory_users(n);
     for (i, u) in users.iter_mut().enumerate() {
-        match i % 8 {
-            1..=3 => u.want_bound = !u.want_bound,
-            _ => {}
+        if (1..=3).contains(&(i % 8)) {
+            u.want_bound = !u.want_bound;
         }
     }
     users
