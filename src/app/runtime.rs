@@ -530,17 +530,29 @@ pub fn write_handoff(
     passwords: &[crate::sync::apply::IssuedPassword],
 ) -> Result<String, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let path = dir.join(format!("handoff-{}.csv", unix_now()));
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let file = opts
-        .open(&path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let stamp = unix_now();
+    let mut n = 1;
+    let (path, file) = loop {
+        let name = if n == 1 {
+            format!("handoff-{stamp}.csv")
+        } else {
+            format!("handoff-{stamp}-{n}.csv")
+        };
+        let path = dir.join(name);
+        let mut opts = std::fs::OpenOptions::new();
+        // A new file every time: an earlier hand-off is never overwritten.
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        match opts.open(&path) {
+            Ok(f) => break (path, f),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+    };
     let mut w = csv::Writer::from_writer(file);
     let io = |e: csv::Error| format!("{}: {e}", path.display());
     w.write_record(["email", "userPrincipalName", "temporaryPassword"])
