@@ -390,8 +390,17 @@ fn sign_in_device_code_approved_then_loading() {
         },
     );
     assert_eq!(s.phase, Phase::Main);
-    assert_eq!(s.session, Some(info));
-    assert_eq!(fx, vec![Effect::LoadDirectory], "the directory loads first");
+    assert_eq!(s.session, Some(info.clone()));
+    assert_eq!(
+        fx,
+        vec![
+            Effect::LoadDirectory,
+            Effect::ResumeJournal {
+                actor: info.identity.name.clone()
+            }
+        ],
+        "the directory loads first; an interrupted run is finished"
+    );
     assert_eq!(s.load, Load::Waiting);
     let fx = update(
         &mut s,
@@ -420,7 +429,7 @@ fn a_cached_session_skips_the_device_code() {
             result: Ok(Some(SessionInfo::default())),
         },
     );
-    assert_eq!(fx, vec![Effect::LoadDirectory]);
+    assert_eq!(fx[0], Effect::LoadDirectory);
     assert_eq!(s.phase, Phase::Main);
 }
 
@@ -1457,4 +1466,49 @@ fn a_directory_reload_keeps_marks_on_the_same_users() {
         })),
     );
     assert_eq!(s.bindings.marks.iter().collect::<Vec<_>>(), vec![6, 8]);
+}
+
+#[test]
+fn an_interrupted_run_is_finished_after_sign_in_and_its_passwords_shown() {
+    let mut s = fixtures::bindings_state();
+    s.tab = Tab::Import;
+    s.phase = Phase::SignIn(SignIn::Requesting);
+    let fx = update(
+        &mut s,
+        Action::SignedIn {
+            gen: 0,
+            result: Ok(SessionInfo::default()),
+        },
+    );
+    assert!(fx.iter().any(|e| matches!(e, Effect::ResumeJournal { .. })));
+    assert!(s.applying, "no new plan while the journal is finished");
+    assert!(cmd(&mut s, Command::TabBindings).is_empty());
+    assert!(cmd(&mut s, Command::Preview).is_empty());
+    assert_eq!(s.modal, Modal::None);
+    update(
+        &mut s,
+        Action::Apply(ApplyNews::PasswordIssued(fixtures::issued_password(2))),
+    );
+    let fx = update(
+        &mut s,
+        Action::ResumeFinished(Ok(ApplySummary {
+            done: 5,
+            failed: 0,
+            cancelled: 0,
+            passwords: vec![],
+        })),
+    );
+    assert_eq!(fx, vec![Effect::LoadDirectory]);
+    assert!(!s.applying);
+    let Modal::Run(run) = &s.modal else {
+        panic!("{:?}", s.modal)
+    };
+    assert!(run.resumed && run.passwords.len() == 1);
+    // A clean journal says nothing.
+    let mut s = fixtures::bindings_state();
+    s.resuming = Some(Default::default());
+    s.applying = true;
+    assert!(update(&mut s, Action::ResumeFinished(Ok(ApplySummary::default()))).is_empty());
+    assert_eq!(s.modal, Modal::None);
+    assert!(!s.applying);
 }

@@ -114,6 +114,8 @@ pub enum Action {
     Apply(ApplyNews),
     /// The run ended (summary), or the engine failed as a whole.
     ApplyFinished(Result<ApplySummary, String>),
+    /// Finishing the journal of an interrupted run ended.
+    ResumeFinished(Result<ApplySummary, String>),
     /// The password reached the account (or was recorded), or why not.
     PasswordSet {
         email: String,

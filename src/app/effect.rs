@@ -64,6 +64,9 @@ pub enum Effect {
     },
     /// Run the apply engine on `plan` -> `Apply` events, then `ApplyFinished`.
     Apply { plan: Plan, actor: String },
+    /// Finish what an interrupted run left in the journal (`sync::apply::resume`): `Apply`
+    /// events, then `ResumeFinished`. Run once after sign-in.
+    ResumeJournal { actor: String },
     /// Stop sending new ops; those in flight finish.
     CancelApply,
     /// Push a password the admin typed to the user's account -> `PasswordSet`.

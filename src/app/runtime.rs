@@ -444,6 +444,38 @@ impl Services {
                     |m| Action::ApplyFinished(Err(m)),
                 );
             }
+            Effect::ResumeJournal { actor } => {
+                let Some(graph) = self.graph() else {
+                    let _ = self
+                        .tx
+                        .send(Action::ResumeFinished(Err("not signed in".into())));
+                    return;
+                };
+                let cancel = CancellationToken::new();
+                self.apply_cancel = Some(cancel.clone());
+                let db = self.settings.db_path();
+                let tx = self.tx.clone();
+                let opts = ApplyOptions {
+                    actor,
+                    ..ApplyOptions::default()
+                };
+                self.spawn(
+                    async move {
+                        let (etx, mut erx) = mpsc::unbounded_channel::<ApplyEvent>();
+                        let engine =
+                            tokio::spawn(crate::sync::apply::resume(graph, db, opts, etx, cancel));
+                        while let Some(ev) = erx.recv().await {
+                            let _ = tx.send(Action::Apply(ev.into()));
+                        }
+                        Action::ResumeFinished(match engine.await {
+                            Ok(Ok(summary)) => Ok(summary),
+                            Ok(Err(e)) => Err(format!("{e:#}")),
+                            Err(e) => Err(format!("internal error: {e}")),
+                        })
+                    },
+                    |m| Action::ResumeFinished(Err(m)),
+                );
+            }
             Effect::CancelApply => {
                 if let Some(c) = &self.apply_cancel {
                     c.cancel();

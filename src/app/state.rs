@@ -571,6 +571,8 @@ pub struct RunError {
 /// An apply run: progress while it runs, the summary and the passwords after.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Run {
+    /// A run a killed session left in the journal, finished at start (`sync::apply::resume`).
+    pub resumed: bool,
     pub total: usize,
     pub progress: ApplyProgress,
     /// The most recent failures, newest last (at most `Run::KEEP_ERRORS`).
@@ -732,6 +734,9 @@ pub struct AppState {
     pub plan_gen: u64,
     /// An apply is running (its view may be closed while it finishes).
     pub applying: bool,
+    /// The journal of an interrupted run is being finished; what it reports is kept here until
+    /// it ends (then shown when there is something to show).
+    pub resuming: Option<Box<Run>>,
     pub password_rule: PasswordRule,
 
     pub quit: bool,
@@ -772,6 +777,7 @@ impl Default for AppState {
             modal: Modal::None,
             plan_gen: 0,
             applying: false,
+            resuming: None,
             password_rule: PasswordRule::default(),
             quit: false,
             dirty: true,

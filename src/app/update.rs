@@ -68,6 +68,7 @@ fn step(s: &mut AppState, action: Action, fx: &mut Vec<Effect>) -> bool {
             apply_finished(s, result, fx);
             true
         }
+        Action::ResumeFinished(result) => resume_finished(s, result, fx),
         Action::PasswordSet { email, result } => {
             match result {
                 Ok(()) => s.message = Some(format!("Password of {email} set.")),
@@ -243,11 +244,17 @@ fn step(s: &mut AppState, action: Action, fx: &mut Vec<Effect>) -> bool {
 }
 
 fn signed_in(s: &mut AppState, info: SessionInfo, fx: &mut Vec<Effect>) {
+    let actor = info.identity.name.clone();
     s.session = Some(info);
     s.phase = Phase::Main;
     s.signin_note = None;
     s.load = Load::Waiting;
     fx.push(Effect::LoadDirectory);
+    // A run a killed session left half done is finished first (nothing is sent twice: the
+    // engine checks an op of unknown outcome against the tenant). New plans wait for it.
+    s.applying = true;
+    s.resuming = Some(Box::default());
+    fx.push(Effect::ResumeJournal { actor });
 }
 
 fn tick(s: &mut AppState, now: i64, fx: &mut Vec<Effect>) -> bool {
@@ -1216,8 +1223,9 @@ fn dialog_input(s: &mut AppState, req: tui_input::InputRequest) -> bool {
 }
 
 fn apply_news(s: &mut AppState, news: ApplyNews) -> bool {
-    let run = match &mut s.modal {
-        Modal::Run(run) => Some(run),
+    let run = match (&mut s.resuming, &mut s.modal) {
+        (Some(run), _) => Some(run),
+        (None, Modal::Run(run)) => Some(run),
         _ => None,
     };
     match news {
@@ -1307,6 +1315,58 @@ fn apply_finished(s: &mut AppState, result: Result<ApplySummary, String>, fx: &m
     }
     // Bindings changed in the directory: read it again.
     fx.push(Effect::LoadDirectory);
+}
+
+fn resume_finished(
+    s: &mut AppState,
+    result: Result<ApplySummary, String>,
+    fx: &mut Vec<Effect>,
+) -> bool {
+    let Some(mut run) = s.resuming.take() else {
+        return false;
+    };
+    s.applying = matches!(&s.modal, Modal::Run(r) if r.finished.is_none());
+    match result {
+        Ok(sum) => {
+            if sum.done + sum.failed + sum.cancelled == 0 && sum.passwords.is_empty() {
+                return false; // the journal was clean: nothing to say
+            }
+            for p in sum.passwords {
+                if !run.passwords.iter().any(|q| q.upn == p.upn) {
+                    run.passwords.push(p);
+                }
+            }
+            run.resumed = true;
+            run.total = sum.done + sum.failed + sum.cancelled;
+            run.progress.done = sum.done;
+            run.progress.failed = sum.failed;
+            run.progress.remaining = 0;
+            run.finished = Some(RunEnd::Done {
+                done: sum.done,
+                failed: sum.failed,
+                cancelled: sum.cancelled,
+            });
+            s.message = Some(format!(
+                "Finished an interrupted run: {} done, {} failed.",
+                fmt_count(sum.done),
+                fmt_count(sum.failed)
+            ));
+            // Passwords are shown once: show them now, over whatever dialog is up.
+            if !run.passwords.is_empty() || s.modal == Modal::None {
+                s.modal = Modal::Run(run);
+                s.tab = Tab::Bindings;
+            }
+        }
+        Err(e) => {
+            push_error(
+                s,
+                ErrorEntry::from_directory("resume the interrupted run", &e),
+            );
+            s.message = Some("Resuming the interrupted run failed (tab 3).".into());
+        }
+    }
+    fx.push(Effect::LoadDirectory);
+    true
 }
 
 fn disconnected(s: &mut AppState, result: Result<(), String>, fx: &mut Vec<Effect>) {

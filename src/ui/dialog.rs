@@ -324,6 +324,10 @@ fn run(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, r: &Run) 
     let rect = body(area);
     frame.render_widget(Clear, rect);
     let title = match (&r.finished, r.stopping) {
+        (Some(_), _) if r.resumed => format!(
+            "Applied {} changes of an interrupted run",
+            fmt_count(r.total)
+        ),
         (Some(_), _) => format!("Applied {} changes", fmt_count(r.total)),
         (None, true) => "Stopping…".to_string(),
         (None, false) => format!("Applying {} changes", fmt_count(r.total)),

@@ -176,6 +176,9 @@ pub fn work_in_progress(state: &AppState) -> Option<String> {
             ));
         }
     }
+    if state.resuming.is_some() {
+        return Some("finishing an interrupted run…".into());
+    }
     if matches!(state.modal, Modal::Planning { .. }) {
         return Some("planning…".into());
     }
