@@ -180,6 +180,10 @@ impl Tmux {
 
     /// `p`, wait for the preview, `y`, wait for the summary.
     fn preview_and_apply(&self, expect: &[&str]) -> String {
+        // The plan needs every tenant user: after a run they are listed again.
+        self.wait_for("the listing to end", Duration::from_secs(60), |s| {
+            !s.contains("loading users") && !s.contains("interrupted run")
+        });
         self.keys(&["p"]);
         let preview = self.wait_for("the preview", Duration::from_secs(30), |s| {
             s.contains("Plan:") && expect.iter().all(|e| s.contains(e))

@@ -1263,7 +1263,9 @@ fn progress_events_update_the_counts_errors_and_rows() {
     s.dirty = false;
     update(&mut s, Action::Apply(ApplyNews::Progress(p)));
     assert!(!s.dirty);
-    // The end reloads the directory and shows the summary.
+    // The end reloads the directory, lists the tenant again (the next plan must see the new
+    // accounts) and shows the summary.
+    let gen = s.load_gen;
     let fx = update(
         &mut s,
         Action::ApplyFinished(Ok(ApplySummary {
@@ -1273,7 +1275,11 @@ fn progress_events_update_the_counts_errors_and_rows() {
             passwords: vec![],
         })),
     );
-    assert_eq!(fx, vec![Effect::LoadDirectory]);
+    assert_eq!(fx[0], Effect::LoadDirectory);
+    assert!(
+        matches!(fx[1], Effect::LoadUsers { gen: g, .. } if g == gen + 1),
+        "{fx:?}"
+    );
     assert!(!s.applying);
     let Modal::Run(run) = &s.modal else { panic!() };
     assert_eq!(
@@ -1286,6 +1292,23 @@ fn progress_events_update_the_counts_errors_and_rows() {
     );
     assert!(cmd(&mut s, Command::Back).is_empty());
     assert_eq!(s.modal, Modal::None);
+    assert!(
+        cmd(&mut s, Command::Preview).is_empty(),
+        "no plan until the tenant is listed again"
+    );
+    // A run that wrote nothing does not list the tenant again.
+    s.load = Load::Done;
+    s.modal = Modal::Run(Box::default());
+    let fx = update(
+        &mut s,
+        Action::ApplyFinished(Ok(ApplySummary {
+            done: 0,
+            failed: 1,
+            cancelled: 0,
+            passwords: vec![],
+        })),
+    );
+    assert_eq!(fx, vec![Effect::LoadDirectory]);
 }
 
 #[test]

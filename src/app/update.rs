@@ -1313,8 +1313,21 @@ fn apply_finished(s: &mut AppState, result: Result<ApplySummary, String>, fx: &m
             s.message = Some("The apply stopped with an error (tab 3).".into());
         }
     }
-    // Bindings changed in the directory: read it again.
+    after_writes(s, fx);
+}
+
+/// After a run: read the directory again (bindings changed) and, when something was written,
+/// list the tenant again, so the next plan compares with the accounts as they are now (new
+/// accounts included).
+fn after_writes(s: &mut AppState, fx: &mut Vec<Effect>) {
     fx.push(Effect::LoadDirectory);
+    let wrote = match &s.modal {
+        Modal::Run(r) => r.progress.done > 0,
+        _ => false,
+    };
+    if wrote && s.directory_loaded && !matches!(s.load, Load::Waiting) {
+        start_load(s, fx);
+    }
 }
 
 fn resume_finished(
@@ -1351,11 +1364,18 @@ fn resume_finished(
                 fmt_count(sum.done),
                 fmt_count(sum.failed)
             ));
+            let wrote = sum.done > 0;
             // Passwords are shown once: show them now, over whatever dialog is up.
             if !run.passwords.is_empty() || s.modal == Modal::None {
                 s.modal = Modal::Run(run);
                 s.tab = Tab::Bindings;
             }
+            fx.push(Effect::LoadDirectory);
+            // The listing may have started before the journal was finished: list again.
+            if wrote && s.directory_loaded && !matches!(s.load, Load::Waiting) {
+                start_load(s, fx);
+            }
+            return true;
         }
         Err(e) => {
             push_error(
