@@ -158,7 +158,7 @@ impl Tmux {
 
     /// Filters the Bindings list to `name` and waits until its one row shows.
     fn find(&self, name: &str) -> String {
-        self.keys(&["Escape"]); // a kept filter is cleared first
+        self.clear_filter();
         self.keys(&["/"]);
         self.keys(&["-l", name]);
         self.keys(&["Enter"]);
@@ -167,6 +167,15 @@ impl Tmux {
             Duration::from_secs(10),
             |s| s.contains(name) && s.contains("1 shown"),
         )
+    }
+
+    /// Esc clears a kept filter. The next key waits for it: an Esc followed at once by a key
+    /// reads as Alt and that key.
+    fn clear_filter(&self) {
+        self.keys(&["Escape"]);
+        self.wait_for("the filter to clear", Duration::from_secs(10), |s| {
+            s.contains("/ filter")
+        });
     }
 
     /// The line of the screen that shows `name`.
@@ -230,7 +239,7 @@ fn demo_in_tmux_binds_and_unbinds_users() {
         s.lines()
             .any(|l| l.contains("Laura Patel") && l.contains("→ block"))
     });
-    tmux.keys(&["Escape"]);
+    tmux.clear_filter();
 
     let summary = tmux.preview_and_apply(&["create account", "block sign-in"]);
     assert!(summary.contains("3 done"), "{summary}");
@@ -267,11 +276,14 @@ fn demo_in_tmux_binds_and_unbinds_users() {
         s.lines()
             .any(|l| l.contains("Laura Patel") && l.contains("→ re-enable"))
     });
-    tmux.keys(&["Escape"]);
+    tmux.clear_filter();
     let summary = tmux.preview_and_apply(&["re-enable", "block sign-in"]);
     assert!(summary.contains("2 done"), "{summary}");
     assert!(!summary.contains("temporary passwords"), "{summary}");
     tmux.keys(&["Escape"]);
+    tmux.wait_for("the summary to close", Duration::from_secs(10), |s| {
+        !s.contains("Applied 2")
+    });
     tmux.find("Aiyana Whitehorse");
     tmux.wait_for("Aiyana blocked", Duration::from_secs(10), |s| {
         s.lines()
