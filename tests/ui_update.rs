@@ -924,6 +924,10 @@ fn space_toggles_the_wish_of_one_row_and_only_records_it() {
     );
     assert_eq!(row_state(&s, 6), RowState::Unbound);
     assert_eq!(s.directory.pending, before);
+    // Two toggles in flight: the directory is read once, after the last is saved.
+    select_row(&mut s, 10);
+    cmd(&mut s, Command::ToggleWant);
+    assert!(update(&mut s, Action::WantSaved(Ok(1))).is_empty());
     // A save that fails is listed and the directory read again (undoing the toggle).
     let fx = update(&mut s, Action::WantSaved(Err("database is locked".into())));
     assert_eq!(fx, vec![Effect::LoadDirectory]);

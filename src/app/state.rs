@@ -732,6 +732,9 @@ pub struct AppState {
     pub modal: Modal,
     /// Generation of the plan asked for; a result for an older one is dropped.
     pub plan_gen: u64,
+    /// `SetWant` effects not yet answered: the directory is read again when the last one is
+    /// (an earlier read would show the later toggles undone for a moment).
+    pub wants_in_flight: u32,
     /// An apply is running (its view may be closed while it finishes).
     pub applying: bool,
     /// The journal of an interrupted run is being finished; what it reports is kept here until
@@ -776,6 +779,7 @@ impl Default for AppState {
             errors_tab: ErrorsTab::default(),
             modal: Modal::None,
             plan_gen: 0,
+            wants_in_flight: 0,
             applying: false,
             resuming: None,
             password_rule: PasswordRule::default(),

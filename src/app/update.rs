@@ -58,8 +58,12 @@ fn step(s: &mut AppState, action: Action, fx: &mut Vec<Effect>) -> bool {
                 );
                 s.message = Some("Could not record the bindings (tab 3).".into());
             }
-            // The directory is the truth: read it again (a failed save undoes the toggle).
-            fx.push(Effect::LoadDirectory);
+            // The directory is the truth: read it again (a failed save undoes the toggle), once
+            // every toggle sent is saved.
+            s.wants_in_flight = s.wants_in_flight.saturating_sub(1);
+            if s.wants_in_flight == 0 {
+                fx.push(Effect::LoadDirectory);
+            }
             true
         }
         Action::PlanReady { gen, result } => plan_ready(s, gen, result),
@@ -952,6 +956,7 @@ fn set_want(s: &mut AppState, want: Option<bool>, fx: &mut Vec<Effect>) {
         fmt_count(ids.len()),
         if ids.len() == 1 { "user" } else { "users" }
     ));
+    s.wants_in_flight += 1;
     fx.push(Effect::SetWant { ids, bound });
 }
 
