@@ -371,3 +371,25 @@ fn disconnect_confirmation() {
     cmd(&mut s, Command::Disconnect);
     snap_all("disconnect", &s);
 }
+
+/// Every dialog on terminals far too small for it: drawn cut, never a panic.
+#[test]
+fn dialogs_survive_tiny_terminals() {
+    let mut states = vec![
+        fixtures::bindings_state(),
+        fixtures::preview_state(3, 60, true),
+        fixtures::run_state(),
+        fixtures::passwords_state(),
+        fixtures::password_input_state("abc"),
+    ];
+    let mut d = fixtures::bindings_state();
+    cmd(&mut d, Command::Disconnect);
+    states.push(d);
+    for s in &states {
+        for (w, h) in [(1, 1), (10, 3), (20, 5), (40, 10), (60, 15)] {
+            let mut s = s.clone();
+            cmd(&mut s, Command::Down);
+            draw(&s, w, h);
+        }
+    }
+}

@@ -109,6 +109,12 @@ pub fn draw_status(frame: &mut Frame, area: Rect, state: &AppState, theme: &Them
                     }
                 }
             }
+            let errors = state.bindings.failures.len();
+            if errors > 0 {
+                v.push(Span::styled(" │ ", theme.dim()));
+                v.push(Span::styled("Error ", theme.error()));
+                v.push(Span::raw(fmt_count(errors)));
+            }
             v.push(Span::raw(" "));
             return v;
         }
