@@ -1020,6 +1020,10 @@ fn marks_by_range_shift_arrows_all_none_and_invert() {
     assert!(!s.bindings.marks.contains(2) && s.bindings.marks.contains(0));
     cmd(&mut s, Command::UnmarkAll);
     assert!(s.bindings.marks.is_empty());
+    // Esc drops the marks too.
+    cmd(&mut s, Command::MarkAll);
+    cmd(&mut s, Command::Back);
+    assert!(s.bindings.marks.is_empty());
     // All shown respects the filter: the Pending state filter.
     while s.bindings.state != Some(StateFilter::Pending) {
         cmd(&mut s, Command::CycleStatus);

@@ -356,6 +356,11 @@ fn command(s: &mut AppState, c: Command, fx: &mut Vec<Effect>) -> bool {
                     return true;
                 }
             }
+            if s.tab == Tab::Bindings && !s.bindings.marks.is_empty() {
+                s.bindings.marks.clear();
+                s.bindings.anchor = None;
+                return true;
+            }
             if matches!(s.load, Load::Loading { .. } | Load::Waiting) {
                 s.load_gen += 1;
                 s.load = Load::Cancelled;
