@@ -384,18 +384,6 @@ impl Keymap {
         out
     }
 
-    /// The keys bound to `command` in `ctx`, joined with `/` ("y", "Esc/n"), for the key
-    /// lines dialogs draw.
-    pub fn keys_for(&self, ctx: Context, command: Command) -> String {
-        let keys: Vec<String> = self
-            .bindings
-            .iter()
-            .filter(|b| b.context == ctx && b.command == command)
-            .map(|b| b.key.to_string())
-            .collect();
-        keys.join("/")
-    }
-
     /// Help overlay rows of one context: keys with the same description joined (`j ↓`).
     pub fn help_rows(&self, ctx: Context) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = Vec::new();

@@ -10,7 +10,7 @@ use ratatui::Frame;
 
 use crate::app::state::{AppState, Modal, PasswordInput, Preview, Run, RunEnd};
 use crate::app::update::fmt_count;
-use crate::keymap::{Command, Context};
+use crate::keymap::{Command, Context, Key};
 
 use super::{centered, column_widths, draw_list, fit, table_line, ListSpec, Theme};
 
@@ -53,13 +53,30 @@ fn frame_block<'a>(title: String, theme: &Theme) -> Block<'a> {
 
 /// "y apply  Esc back": keys from the keymap, words from the dialog.
 fn keys_line<'a>(state: &AppState, theme: &Theme, items: &[(Command, &str)]) -> Line<'a> {
+    keys_line_where(state, theme, items, |_| true)
+}
+
+/// `keys_line` with only the keys `shown` keeps (a text input types characters: its keys are
+/// Enter and Esc, never `n`).
+fn keys_line_where<'a>(
+    state: &AppState,
+    theme: &Theme,
+    items: &[(Command, &str)],
+    shown: impl Fn(&Key) -> bool,
+) -> Line<'a> {
     let mut spans = vec![Span::raw(" ")];
     for (c, word) in items {
-        let keys = state.keymap.keys_for(Context::Dialog, *c);
+        let keys: Vec<String> = state
+            .keymap
+            .bindings
+            .iter()
+            .filter(|b| b.context == Context::Dialog && b.command == *c && shown(&b.key))
+            .map(|b| b.key.to_string())
+            .collect();
         if keys.is_empty() {
             continue;
         }
-        spans.push(Span::styled(keys, theme.key()));
+        spans.push(Span::styled(keys.join("/"), theme.key()));
         spans.push(Span::raw(" "));
         spans.push(Span::styled(word.to_string(), theme.dim()));
         spans.push(Span::raw("   "));
@@ -629,7 +646,11 @@ fn password(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, p: &
         items.push((Command::Submit, "set"));
     }
     items.push((Command::Back, "cancel"));
-    frame.render_widget(Paragraph::new(keys_line(state, theme, &items)), keys);
+    let not_text = |k: &Key| !matches!(k.code, crossterm::event::KeyCode::Char(_));
+    frame.render_widget(
+        Paragraph::new(keys_line_where(state, theme, &items, not_text)),
+        keys,
+    );
     let x = text.x + 11 + (p.input.visual_cursor().min(field_w)) as u16;
     if x < text.x + text.width {
         frame.set_cursor_position(Position::new(x, text.y));
