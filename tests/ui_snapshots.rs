@@ -347,6 +347,7 @@ fn summary_without_passwords() {
             failed: 2,
             cancelled: 18,
             passwords: vec![],
+            passwords_lost: Vec::new(),
         })),
     );
     insta::assert_snapshot!("summary_80x24", text(&draw(&s, 80, 24)));

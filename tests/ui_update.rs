@@ -1281,6 +1281,7 @@ fn progress_events_update_the_counts_errors_and_rows() {
             failed: 2,
             cancelled: 0,
             passwords: vec![],
+            passwords_lost: Vec::new(),
         })),
     );
     assert_eq!(fx[0], Effect::LoadDirectory);
@@ -1314,6 +1315,7 @@ fn progress_events_update_the_counts_errors_and_rows() {
             failed: 1,
             cancelled: 0,
             passwords: vec![],
+            passwords_lost: Vec::new(),
         })),
     );
     assert_eq!(fx, vec![Effect::LoadDirectory]);
@@ -1341,6 +1343,7 @@ fn esc_stops_sending_and_says_so() {
             failed: 2,
             cancelled: 18,
             passwords: vec![],
+            passwords_lost: Vec::new(),
         })),
     );
     assert!(s.message.as_deref().unwrap().contains("18 not sent"));
@@ -1527,6 +1530,7 @@ fn an_interrupted_run_is_finished_after_sign_in_and_its_passwords_shown() {
             failed: 0,
             cancelled: 0,
             passwords: vec![],
+            passwords_lost: Vec::new(),
         })),
     );
     assert_eq!(fx, vec![Effect::LoadDirectory]);

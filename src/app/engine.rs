@@ -1,19 +1,11 @@
-//! The two engine calls the TUI needs beyond the skeleton's signatures, in one place so the
-//! lead wires them once the engine lands. Until then each reports that it is not wired, and
-//! the TUI shows that as an error instead of pretending.
-//!
-//! - `crate::sync::apply::set_password(graph, db_path, email, password, actor)`: push a
-//!   password the admin typed to the bound account (`forceChangePasswordNextSignIn: false`),
-//!   record `password_set_at` (never the password), re-enable an account blocked for an
-//!   expired password, audit the write.
-//! - `crate::directory::Directory::disconnect(&mut self)`: un-select every binding and forget
-//!   the links' wishes so no later sync touches the tenant; M365 accounts are left as they are.
-//!   (The runtime clears the token cache itself.)
+//! The engine calls the TUI makes beyond the plan and apply, in one place.
 use std::path::{Path, PathBuf};
 
 use crate::graph::GraphClient;
+use crate::sync::apply::SetPasswordOutcome;
 
-/// Push `password` to the account of the directory user `email`.
+/// Push `password` to the account of the directory user `email` (records `password_set_at`,
+/// never the password; re-enables an account blocked for an expired password).
 pub async fn set_password(
     graph: GraphClient,
     db_path: PathBuf,
@@ -21,12 +13,18 @@ pub async fn set_password(
     password: String,
     actor: String,
 ) -> anyhow::Result<()> {
-    let _ = (graph, db_path, email, password, actor);
-    anyhow::bail!("setting a password is not wired to the engine yet (sync::apply::set_password)")
+    match crate::sync::apply::set_password(graph, db_path, &email, &password, &actor).await? {
+        SetPasswordOutcome::Pushed { .. } | SetPasswordOutcome::RecordedOnly => Ok(()),
+        SetPasswordOutcome::Failed(Some(e)) => Err(e.into()),
+        SetPasswordOutcome::Failed(None) => {
+            anyhow::bail!("the password could not be pushed to the account of {email}")
+        }
+    }
 }
 
-/// Un-select every binding in the directory at `db_path`.
+/// Un-select every binding and forget the links, so no later sync touches the tenant; M365
+/// accounts are left exactly as they are. (The runtime clears the token cache itself.)
 pub fn disconnect(db_path: &Path) -> anyhow::Result<()> {
-    let _ = db_path;
-    anyhow::bail!("disconnecting is not wired to the directory yet (Directory::disconnect)")
+    crate::directory::Directory::open(db_path)?.disconnect()?;
+    Ok(())
 }

@@ -363,6 +363,7 @@ pub fn passwords_state() -> AppState {
             failed: 2,
             cancelled: 0,
             passwords: Vec::new(),
+            passwords_lost: Vec::new(),
         })),
     );
     s.dirty = false;

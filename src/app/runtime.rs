@@ -23,7 +23,7 @@ use crate::directory::{Directory, DirectoryIndex, ImportStatus};
 use crate::graph::{GraphClient, GraphError, User};
 
 use crate::sync::apply::{ApplyEvent, ApplyOptions};
-use crate::sync::plan::{GuardConfig, Policy, TenantSnapshot};
+use crate::sync::plan::TenantSnapshot;
 
 use super::action::{Action, DirectorySnapshot};
 use super::effect::Effect;
@@ -383,25 +383,46 @@ impl Services {
                 pages,
                 now,
             } => {
+                let graph = self.graph();
+                let db = self.settings.db_path();
                 self.spawn(
                     async move {
+                        let Some(graph) = graph else {
+                            return Action::PlanReady {
+                                gen,
+                                result: Err("not signed in".into()),
+                            };
+                        };
+                        // The live users are the pages already listed (shared, not copied);
+                        // soft-deleted users still hold their addresses, so they count too.
+                        let (deleted, domains) =
+                            match crate::sync::apply::deleted_and_domains(&graph).await {
+                                Ok(x) => x,
+                                Err(e) => {
+                                    return Action::PlanReady {
+                                        gen,
+                                        result: Err(format!("reading the tenant: {e}")),
+                                    }
+                                }
+                            };
                         let r = tokio::task::spawn_blocking(move || {
-                            // Deleted users and domains are the engine's to fetch; the pages
-                            // listed are shared, not copied.
+                            let (policy, guard_cfg) = crate::directory::Directory::open(&db)
+                                .and_then(|d| d.policy())
+                                .map_err(|e| format!("reading the directory policy: {e}"))?;
                             let tenant = TenantSnapshot {
                                 pages,
-                                deleted: Vec::new(),
-                                domains: Vec::new(),
+                                deleted,
+                                domains,
                             };
-                            let plan =
-                                crate::sync::plan::plan(&users, &tenant, &Policy::default(), now);
+                            let plan = crate::sync::plan::plan(&users, &tenant, &policy, now);
                             let eta = plan.eta(WRITES_PER_WINDOW, WRITE_WINDOW);
-                            let guard = plan.guard(&GuardConfig::default());
+                            let guard = plan.guard(&guard_cfg);
                             let warnings = plan.warnings();
-                            Box::new(PlanView::new(plan, eta, guard, warnings))
+                            Ok(Box::new(PlanView::new(plan, eta, guard, warnings)))
                         })
                         .await
-                        .map_err(|e| format!("internal error: {e}"));
+                        .map_err(|e| format!("internal error: {e}"))
+                        .and_then(|r| r);
                         Action::PlanReady { gen, result: r }
                     },
                     move |m| Action::PlanReady {

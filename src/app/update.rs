@@ -69,10 +69,14 @@ fn step(s: &mut AppState, action: Action, fx: &mut Vec<Effect>) -> bool {
         Action::PlanReady { gen, result } => plan_ready(s, gen, result),
         Action::Apply(news) => apply_news(s, news),
         Action::ApplyFinished(result) => {
+            report_lost_passwords(s, &result);
             apply_finished(s, result, fx);
             true
         }
-        Action::ResumeFinished(result) => resume_finished(s, result, fx),
+        Action::ResumeFinished(result) => {
+            let lost = report_lost_passwords(s, &result);
+            resume_finished(s, result, fx) || lost
+        }
         Action::PasswordSet { email, result } => {
             match result {
                 Ok(()) => s.message = Some(format!("Password of {email} set.")),
@@ -1282,6 +1286,18 @@ fn apply_news(s: &mut AppState, news: ApplyNews) -> bool {
             true
         }
     }
+}
+
+/// Accounts a killed run created whose temporary password died with it: say so in Errors,
+/// with how to fix it (set a password). Returns whether there were any.
+fn report_lost_passwords(s: &mut AppState, result: &Result<ApplySummary, String>) -> bool {
+    let lost = result
+        .as_ref()
+        .map_or(&[][..], |sum| &sum.passwords_lost[..]);
+    for email in lost {
+        push_error(s, ErrorEntry::password_lost(email));
+    }
+    !lost.is_empty()
 }
 
 fn apply_finished(s: &mut AppState, result: Result<ApplySummary, String>, fx: &mut Vec<Effect>) {

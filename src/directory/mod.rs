@@ -441,9 +441,11 @@ impl Directory {
             let mut holder =
                 tx.prepare("SELECT id, email, tenant_user_id FROM users WHERE email_lc = ?1")?;
             let mut insert = tx.prepare(
+                // An imported account is wanted as it is: enabled ones stay bound, blocked
+                // ones stay blocked, so importing never plans a change by itself.
                 "INSERT INTO users (email, email_lc, display_name, given_name, surname,
-                                    tenant_user_id, binding, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                                    tenant_user_id, binding, want_bound, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7 = 'bound', ?8, ?8)",
             )?;
             let mut record = tx.prepare(
                 "INSERT INTO import_records (tenant_user_id, user_principal_name, outcome, kind, message, at)
@@ -568,7 +570,8 @@ impl Directory {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let changed = tx.execute(
-            "UPDATE users SET tenant_user_id = ?2, binding = ?3, updated_at = ?4
+            "UPDATE users SET tenant_user_id = ?2, binding = ?3, want_bound = (?3 = 'bound'),
+                    updated_at = ?4
              WHERE id = ?1 AND tenant_user_id IS NULL",
             rusqlite::params![directory_id, user.id, binding_str(binding), now],
         )?;
@@ -720,6 +723,10 @@ mod tests {
         let bob = users.iter().find(|u| u.email == "bob@example.com").unwrap();
         assert_eq!(bob.tenant_user_id.as_deref(), Some("t2"));
         assert_eq!(bob.binding, BindingState::Blocked);
+        assert!(
+            !bob.want_bound,
+            "a blocked account is imported as wanted blocked"
+        );
         let ada_row = users.iter().find(|u| u.id == ada).unwrap();
         assert_eq!(ada_row.binding, BindingState::Unbound);
 
@@ -746,6 +753,16 @@ mod tests {
         let idx = d.index().unwrap();
         assert_eq!(idx.classify(&t), ImportStatus::Imported);
         assert!(d.failures().unwrap().is_empty());
+        let linked = d
+            .users()
+            .unwrap()
+            .into_iter()
+            .find(|u| u.id == ada)
+            .unwrap();
+        assert!(
+            linked.want_bound,
+            "an enabled account is linked as wanted bound"
+        );
         assert!(d.link(ada, &t).is_err(), "already linked");
     }
 

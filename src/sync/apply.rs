@@ -945,14 +945,24 @@ pub async fn snapshot(graph: &GraphClient) -> Result<super::plan::TenantSnapshot
     while let Some(p) = pages.next().await {
         snap.pages.push(std::sync::Arc::new(p?));
     }
+    (snap.deleted, snap.domains) = deleted_and_domains(graph).await?;
+    Ok(snap)
+}
+
+/// What a snapshot needs besides the live users (which the TUI has already listed): the
+/// soft-deleted users (their addresses are still held) and the domains.
+pub async fn deleted_and_domains(
+    graph: &GraphClient,
+) -> Result<(Vec<crate::graph::User>, Vec<crate::graph::Domain>), GraphError> {
+    use futures::StreamExt;
+    let mut deleted_users = Vec::new();
     let mut deleted = graph.pages::<crate::graph::DeletedUser>(format!(
         "{}/directory/deletedItems/microsoft.graph.user?$select={}&$top=999",
         graph.base(),
         crate::graph::model::USER_SELECT.join(",")
     ));
     while let Some(p) = deleted.next().await {
-        snap.deleted.extend(p?.into_iter().map(|d| d.user));
+        deleted_users.extend(p?.into_iter().map(|d| d.user));
     }
-    snap.domains = graph.list_domains().await?;
-    Ok(snap)
+    Ok((deleted_users, graph.list_domains().await?))
 }
