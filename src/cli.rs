@@ -108,6 +108,110 @@ pub enum Command {
     Status,
     /// Stream the tenant's users with their import status to stdout
     Users(UsersArgs),
+    /// The local directory: import users from CSV, list them
+    #[command(subcommand)]
+    Directory(DirectoryCommand),
+    /// Record that these directory users should be bound (nothing is sent until `sync`)
+    Bind(SelectArgs),
+    /// Record that these directory users should be unbound: `sync` blocks their sign-in and
+    /// deletes nothing
+    Unbind(SelectArgs),
+    /// Make the tenant match the directory: --dry-run prints the plan, --apply applies it
+    Sync(SyncArgs),
+    /// Directory passwords
+    #[command(subcommand)]
+    Password(PasswordCommand),
+    /// Print the audit log (every write to the tenant: who, what, when, request-id, outcome)
+    Audit(AuditArgs),
+    /// Forget the tenant: clear every binding selection, every link and the token cache.
+    /// Microsoft 365 accounts are left exactly as they are.
+    Disconnect,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DirectoryCommand {
+    /// Add or update directory users from a CSV with a header row: email, givenName, surname,
+    /// displayName, optional jobTitle, department (other columns ignored)
+    Import { file: PathBuf },
+    /// Directory users with their binding state
+    List {
+        /// One JSON object per line
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show or change the directory policy (password maximum age, mass-change guard)
+    Policy(PolicyArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PolicyArgs {
+    /// Block bound users whose directory password is older than this many days (0: never)
+    #[arg(long)]
+    pub password_max_age_days: Option<u32>,
+    /// The guard refuses, unless confirmed, a plan blocking more users than this
+    #[arg(long)]
+    pub guard_max_blocks: Option<usize>,
+    /// ... or more than this share (0..1) of the bound users
+    #[arg(long)]
+    pub guard_max_share: Option<f64>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SelectArgs {
+    /// Directory users by email
+    #[arg(required_unless_present_any = ["all", "from"])]
+    pub emails: Vec<String>,
+    /// Every directory user
+    #[arg(long, conflicts_with_all = ["emails", "from"])]
+    pub all: bool,
+    /// A file with one email a line
+    #[arg(long, value_name = "FILE", conflicts_with = "emails")]
+    pub from: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SyncArgs {
+    /// Print the plan and change nothing
+    #[arg(long, required_unless_present = "apply", conflicts_with = "apply")]
+    pub dry_run: bool,
+    /// Apply the plan (after finishing what an interrupted run left in the journal)
+    #[arg(long)]
+    pub apply: bool,
+    /// Confirm a plan that trips the mass-change guard by giving its number of blocks
+    #[arg(long, value_name = "COUNT")]
+    pub yes_block: Option<usize>,
+    /// Write generated passwords to this CSV (mode 0600) instead of printing them
+    #[arg(long, value_name = "FILE")]
+    pub handoff: Option<PathBuf>,
+    /// The tenant's write budget: writes per window (Graph: 3000 per 150 s)
+    #[arg(long, default_value_t = 3000, env = "M365SYNC_WRITE_BUDGET")]
+    pub write_budget: u32,
+    /// The write budget's window, seconds
+    #[arg(long, default_value_t = 150, env = "M365SYNC_BUDGET_WINDOW_SECS")]
+    pub budget_window_secs: u64,
+    /// Batches in flight at most
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    #[command(flatten)]
+    pub secret: SecretArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PasswordCommand {
+    /// Set a directory user's password (read from stdin, no echo on a terminal) and push it at
+    /// once to the bound account
+    Set {
+        email: String,
+        #[command(flatten)]
+        secret: SecretArgs,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// One JSON object per line
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -356,5 +460,515 @@ pub async fn users(settings: &Settings, args: &UsersArgs, out: &mut dyn Write) -
         out.flush()?;
         buf.clear();
     }
+    Ok(())
+}
+
+fn open_directory(settings: &Settings) -> Result<Directory> {
+    Directory::open(&settings.db_path()).context("opening the directory")
+}
+
+/// `m365sync directory import FILE.csv`. Exit 1 when a row was rejected.
+pub fn directory_import(
+    settings: &Settings,
+    file: &std::path::Path,
+    out: &mut dyn Write,
+) -> Result<bool> {
+    let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let mut d = open_directory(settings)?;
+    let r = d.import_csv(std::io::BufReader::new(f))?;
+    for rej in &r.rejected {
+        writeln!(
+            out,
+            "{}:{}: rejected: {}",
+            file.display(),
+            rej.line,
+            rej.reason
+        )?;
+    }
+    writeln!(
+        out,
+        "{} added, {} updated, {} unchanged, {} rejected",
+        r.added,
+        r.updated,
+        r.unchanged,
+        r.rejected.len()
+    )?;
+    Ok(r.rejected.is_empty())
+}
+
+/// `m365sync directory list [--json]`.
+pub fn directory_list(settings: &Settings, json: bool, out: &mut dyn Write) -> Result<()> {
+    let d = open_directory(settings)?;
+    for u in d.users()? {
+        if json {
+            serde_json::to_writer(&mut *out, &u)?;
+            writeln!(out)?;
+        } else {
+            writeln!(
+                out,
+                "{:<8} {:<7} {:<40} {:<30} {}",
+                u.binding.label(),
+                if u.want_bound { "want" } else { "-" },
+                u.email,
+                u.display_name,
+                u.tenant_user_id.as_deref().unwrap_or("")
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `m365sync directory policy`.
+pub fn directory_policy(settings: &Settings, args: &PolicyArgs, out: &mut dyn Write) -> Result<()> {
+    let mut d = open_directory(settings)?;
+    let (mut policy, mut guard) = d.policy()?;
+    let changing = args.password_max_age_days.is_some()
+        || args.guard_max_blocks.is_some()
+        || args.guard_max_share.is_some();
+    if let Some(days) = args.password_max_age_days {
+        policy.password_max_age_days = (days > 0).then_some(days);
+    }
+    if let Some(n) = args.guard_max_blocks {
+        guard.max_blocks = n;
+    }
+    if let Some(s) = args.guard_max_share {
+        if !(0.0..=1.0).contains(&s) {
+            bail!("--guard-max-share is a share between 0 and 1, not {s}");
+        }
+        guard.max_share = s;
+    }
+    if changing {
+        d.set_policy(&policy, &guard)?;
+    }
+    writeln!(
+        out,
+        "password max age: {}",
+        policy
+            .password_max_age_days
+            .map_or("none".to_string(), |d| format!("{d} days"))
+    )?;
+    writeln!(
+        out,
+        "guard: more than {} blocks or {:.0}% of bound users needs confirmation",
+        guard.max_blocks,
+        guard.max_share * 100.0
+    )?;
+    Ok(())
+}
+
+/// `m365sync bind|unbind`: record the desired state exactly as the console's toggle does.
+/// Unknown emails are reported and nothing is recorded.
+pub fn set_want(
+    settings: &Settings,
+    args: &SelectArgs,
+    bound: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let mut d = open_directory(settings)?;
+    let verb = if bound { "bind" } else { "unbind" };
+    let changed = if args.all {
+        d.set_want_all(bound)?
+    } else {
+        let mut emails = args.emails.clone();
+        if let Some(f) = &args.from {
+            let text =
+                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            emails.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_string),
+            );
+        }
+        let mut ids = Vec::new();
+        let mut unknown = Vec::new();
+        for e in &emails {
+            match d.find_by_email(e)? {
+                Some(u) => ids.push(u.id),
+                None => unknown.push(e.clone()),
+            }
+        }
+        if !unknown.is_empty() {
+            bail!(
+                "no directory user has the email{} {}; nothing recorded",
+                if unknown.len() == 1 { "" } else { "s" },
+                unknown.join(", ")
+            );
+        }
+        d.set_want(&ids, bound)?
+    };
+    writeln!(
+        out,
+        "{changed} directory user{} marked to {verb}; run `m365sync sync --dry-run` to preview",
+        if changed == 1 { "" } else { "s" }
+    )?;
+    Ok(())
+}
+
+fn human(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    if s < 120 {
+        format!("{s} s")
+    } else if s < 7200 {
+        format!("{} min", s.div_ceil(60))
+    } else {
+        format!("{:.1} h", s as f64 / 3600.0)
+    }
+}
+
+fn print_plan(
+    plan: &crate::sync::plan::Plan,
+    args: &SyncArgs,
+    guard: &crate::sync::plan::GuardConfig,
+    out: &mut dyn Write,
+) -> Result<Option<crate::sync::plan::GuardTrip>> {
+    for op in &plan.ops {
+        writeln!(
+            out,
+            "{:<27} {:<40} {}",
+            op.kind.label(),
+            op.email,
+            op.reason
+        )?;
+    }
+    let counts = plan.counts();
+    if counts.is_empty() {
+        writeln!(out, "Nothing to do: the tenant matches the directory.")?;
+    } else {
+        let parts: Vec<String> = counts
+            .iter()
+            .map(|(k, n)| format!("{n} {}", k.label()))
+            .collect();
+        writeln!(out, "{} ops: {}", plan.ops.len(), parts.join(", "))?;
+        let eta = plan.eta(
+            args.write_budget,
+            std::time::Duration::from_secs(args.budget_window_secs),
+        );
+        writeln!(
+            out,
+            "ETA: about {} at the write budget of {} writes per {} s",
+            human(eta),
+            args.write_budget,
+            args.budget_window_secs
+        )?;
+    }
+    for w in plan.warnings() {
+        writeln!(out, "warning: {w}")?;
+    }
+    let trip = plan.guard(guard);
+    if let Some(t) = &trip {
+        writeln!(out, "guard: {}", t.message)?;
+    }
+    Ok(trip)
+}
+
+fn write_handoff(
+    path: &std::path::Path,
+    passwords: &[crate::sync::apply::IssuedPassword],
+) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let exists = path.exists();
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("opening the hand-off file {}", path.display()))?;
+    // An existing file keeps its contents but must not stay readable by others.
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    let mut w = csv::Writer::from_writer(f);
+    if !exists {
+        w.write_record(["email", "userPrincipalName", "temporaryPassword"])?;
+    }
+    for p in passwords {
+        w.write_record([&p.email, &p.upn, &p.password])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// `m365sync sync`: exit code 0 when every op is done, 2 when some failed, 1 on errors.
+pub async fn sync(settings: &Settings, args: &SyncArgs, out: &mut dyn Write) -> Result<u8> {
+    use crate::sync::apply::{self, ApplyEvent, ApplyOptions};
+    let session = session(settings, args.secret.secret()?).await?;
+    let actor = session.identity().await.name;
+    let graph = GraphClient::new(settings.http_client()?, &settings.graph_url, session);
+    let db = settings.db_path();
+    let opts = ApplyOptions {
+        actor,
+        write_budget: args.write_budget,
+        budget_window: std::time::Duration::from_secs(args.budget_window_secs),
+        max_concurrency: args.concurrency.max(1),
+        ..Default::default()
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ApplyEvent>();
+    let printer = tokio::spawn(async move {
+        let mut last = std::time::Instant::now() - std::time::Duration::from_secs(10);
+        let mut failures = Vec::new();
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                ApplyEvent::Progress(p)
+                    if last.elapsed() >= std::time::Duration::from_secs(1) || p.remaining == 0 =>
+                {
+                    last = std::time::Instant::now();
+                    eprintln!(
+                        "progress: {} done, {} failed, {} remaining, {} throttled, {:.1} ops/s",
+                        p.done, p.failed, p.remaining, p.throttled, p.rate
+                    );
+                }
+                ApplyEvent::OpFailed { op, error } => {
+                    eprintln!("failed: {} {}: {error}", op.kind.label(), op.email);
+                    failures.push(op.email);
+                }
+                _ => {}
+            }
+        }
+        failures
+    });
+    {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("stopping: no new writes are sent; writes on the wire finish");
+                cancel.cancel();
+            }
+        });
+    }
+    let mut failed = 0;
+    let mut passwords = Vec::new();
+    let mut lost = Vec::new();
+    let unfinished = {
+        let db = db.clone();
+        tokio::task::spawn_blocking(move || Directory::open(&db)?.journal_unfinished()).await??
+    };
+    if args.apply && !unfinished.is_empty() {
+        eprintln!(
+            "resuming {} ops an interrupted run left in the journal",
+            unfinished.len()
+        );
+        let s = apply::resume(
+            graph.clone(),
+            db.clone(),
+            opts.clone(),
+            tx.clone(),
+            cancel.clone(),
+        )
+        .await?;
+        failed += s.failed;
+        passwords.extend(s.passwords);
+        lost.extend(s.passwords_lost);
+    }
+    if args.dry_run && !unfinished.is_empty() {
+        writeln!(
+            out,
+            "note: {} ops of an interrupted run are unfinished in the journal; `sync --apply` \
+             finishes them first (checking the tenant before sending anything again)",
+            unfinished.len()
+        )?;
+    }
+    let snapshot = apply::snapshot(&graph)
+        .await
+        .context("reading the tenant (users, deleted users, domains)")?;
+    let (users, policy, guard) = {
+        let db = db.clone();
+        tokio::task::spawn_blocking(move || -> Result<_> {
+            let d = Directory::open(&db)?;
+            let (p, g) = d.policy()?;
+            Ok((d.users()?, p, g))
+        })
+        .await??
+    };
+    let plan = crate::sync::plan::plan(&users, &snapshot, &policy, unix_now());
+    let trip = print_plan(&plan, args, &guard, out)?;
+    out.flush()?;
+    let mut code = 0;
+    if args.apply && !plan.ops.is_empty() {
+        if let Some(t) = &trip {
+            if args.yes_block != Some(t.blocks) {
+                drop(tx);
+                let _ = printer.await;
+                bail!(
+                    "refused: the plan blocks sign-in for {} users; run again with --yes-block {} \
+                     if that is what you want",
+                    t.blocks,
+                    t.blocks
+                );
+            }
+        }
+        let s = apply::apply(graph, db, plan, opts, tx.clone(), cancel.clone()).await?;
+        failed += s.failed;
+        passwords.extend(s.passwords);
+        lost.extend(s.passwords_lost);
+        writeln!(
+            out,
+            "{} done, {} failed, {} not sent (stopped)",
+            s.done, s.failed, s.cancelled
+        )?;
+        if s.cancelled > 0 {
+            code = 2;
+        }
+    }
+    drop(tx);
+    let _ = printer.await;
+    if !passwords.is_empty() {
+        match &args.handoff {
+            Some(path) => {
+                write_handoff(path, &passwords)?;
+                writeln!(
+                    out,
+                    "{} temporary password{} written to {} (mode 0600)",
+                    passwords.len(),
+                    if passwords.len() == 1 { "" } else { "s" },
+                    path.display()
+                )?;
+            }
+            None => {
+                writeln!(
+                    out,
+                    "Temporary passwords (shown once; users must change them at first sign-in):"
+                )?;
+                for p in &passwords {
+                    writeln!(out, "{}\t{}", p.upn, p.password)?;
+                }
+            }
+        }
+    }
+    for e in &lost {
+        writeln!(
+            out,
+            "note: {e} was created by an interrupted run whose temporary password was lost; \
+             set one with `m365sync password set {e}`"
+        )?;
+    }
+    if failed > 0 {
+        code = 2;
+    }
+    Ok(code)
+}
+
+fn read_password() -> Result<String> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        let p = rpassword::prompt_password("New password: ")?;
+        let again = rpassword::prompt_password("Again: ")?;
+        if p != again {
+            bail!("the two passwords differ");
+        }
+        Ok(p)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        Ok(line.trim_end_matches(['\n', '\r']).to_string())
+    }
+}
+
+/// `m365sync password set EMAIL`: exit 0 when set, 2 when Graph refused it.
+pub async fn password_set(
+    settings: &Settings,
+    email: &str,
+    secret: &SecretArgs,
+    out: &mut dyn Write,
+) -> Result<u8> {
+    use crate::sync::apply::{self, SetPasswordOutcome};
+    let password = read_password()?;
+    crate::sync::password::check(&password)?;
+    let d = open_directory(settings)?;
+    let user = d
+        .find_by_email(email)?
+        .with_context(|| format!("no directory user has the email {email}"))?;
+    drop(d);
+    let bound = user.want_bound && user.tenant_user_id.is_some();
+    let (graph, actor) = if bound {
+        let session = session(settings, secret.secret()?).await?;
+        let actor = session.identity().await.name;
+        (
+            GraphClient::new(settings.http_client()?, &settings.graph_url, session),
+            actor,
+        )
+    } else {
+        // Nothing to push: no sign-in needed.
+        (
+            GraphClient::new(
+                settings.http_client()?,
+                &settings.graph_url,
+                Arc::new(crate::graph::StaticToken(String::new())),
+            ),
+            std::env::var("USER").unwrap_or_else(|_| "local".into()),
+        )
+    };
+    match apply::set_password(graph, settings.db_path(), email, &password, &actor).await? {
+        SetPasswordOutcome::Pushed { re_enabled } => {
+            writeln!(
+                out,
+                "Password set for {email} and pushed to its Microsoft 365 account{}.",
+                if re_enabled {
+                    "; sign-in re-enabled"
+                } else {
+                    ""
+                }
+            )?;
+            Ok(0)
+        }
+        SetPasswordOutcome::RecordedOnly => {
+            writeln!(
+                out,
+                "Password set for {email} (not bound: nothing pushed to Microsoft 365)."
+            )?;
+            Ok(0)
+        }
+        SetPasswordOutcome::Failed(e) => {
+            writeln!(
+                out,
+                "Microsoft 365 refused the password for {email}: {}",
+                e.map_or("unknown error".to_string(), |e| e.to_string())
+            )?;
+            Ok(2)
+        }
+    }
+}
+
+/// `m365sync audit [--json]`.
+pub fn audit(settings: &Settings, args: &AuditArgs, out: &mut dyn Write) -> Result<()> {
+    let d = open_directory(settings)?;
+    for a in d.audit_list()? {
+        if args.json {
+            serde_json::to_writer(&mut *out, &a)?;
+            writeln!(out)?;
+        } else {
+            writeln!(
+                out,
+                "{} {:<24} {:<13} {:<40} {:<7} {} {}",
+                a.at,
+                a.actor,
+                a.action,
+                a.target,
+                a.outcome,
+                a.request_id.as_deref().unwrap_or("-"),
+                a.detail.as_deref().unwrap_or("")
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `m365sync disconnect`.
+pub fn disconnect(settings: &Settings, out: &mut dyn Write) -> Result<()> {
+    let mut d = open_directory(settings)?;
+    let n = d.disconnect()?;
+    let cache = cache(settings)?;
+    let had = cache.path.exists();
+    cache.clear()?;
+    writeln!(
+        out,
+        "Cleared the binding selection and the account link of {n} directory user{}.",
+        if n == 1 { "" } else { "s" }
+    )?;
+    if had {
+        writeln!(out, "Removed the token cache {}.", cache.path.display())?;
+    } else {
+        writeln!(out, "No token cache to remove.")?;
+    }
+    writeln!(out, "No Microsoft 365 account was changed.")?;
     Ok(())
 }

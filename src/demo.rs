@@ -190,5 +190,9 @@ mod tests {
         assert!(users
             .iter()
             .any(|u| u.email.ends_with("@northwind-labs.io")));
+        // A fresh demo has nothing pending: every wish matches the account as it is.
+        assert!(users
+            .iter()
+            .all(|u| u.want_bound == (u.binding == crate::directory::BindingState::Bound)));
     }
 }

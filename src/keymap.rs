@@ -39,12 +39,42 @@ pub enum Command {
     Import,
     Refresh,
     RetrySignIn,
+    /// Bindings: toggle the desired binding of the marked rows, else of this row.
+    ToggleWant,
+    /// Bindings: want bound / unbound, whatever it was.
+    Bind,
+    Unbind,
+    /// Bindings: mark or unmark this row (Space toggles the binding there).
+    MarkRow,
+    /// Mark every shown row from the last marked one to this one.
+    MarkRange,
+    /// Mark this row and move (shift-arrows).
+    MarkDown,
+    MarkUp,
+    /// Marked rows shown become unmarked and the others marked.
+    InvertMarks,
+    /// Compute the plan and open the preview.
+    Preview,
+    /// Open the masked password input for this row.
+    SetPassword,
+    /// Ask to disconnect the tenant.
+    Disconnect,
+    /// In a dialog: apply the plan, yes to the question (`y`, never Enter).
+    Confirm,
+    /// In a dialog: set the typed password, close a finished run (Enter).
+    Submit,
+    /// Passwords panel: copy the selected one to the clipboard (OSC 52).
+    CopyPassword,
+    /// Passwords panel: write the hand-off CSV (mode 0600).
+    WriteHandoff,
 }
 
 /// Where a binding applies, most specific first when a key is resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Context {
     Filter,
+    /// A dialog over the Bindings tab: preview, progress, passwords, password input, confirm.
+    Dialog,
     SignIn,
     Import,
     Bindings,
@@ -54,8 +84,9 @@ pub enum Context {
 }
 
 impl Context {
-    pub const ALL: [Context; 7] = [
+    pub const ALL: [Context; 8] = [
         Context::Filter,
+        Context::Dialog,
         Context::SignIn,
         Context::Import,
         Context::Bindings,
@@ -66,6 +97,7 @@ impl Context {
     pub fn title(self) -> &'static str {
         match self {
             Context::Filter => "While filtering",
+            Context::Dialog => "Dialogs (preview, progress, passwords)",
             Context::SignIn => "Sign-in",
             Context::Import => "Import tab",
             Context::Bindings => "Bindings tab",
@@ -77,6 +109,7 @@ impl Context {
     fn key(self) -> &'static str {
         match self {
             Context::Filter => "filter",
+            Context::Dialog => "dialog",
             Context::SignIn => "signin",
             Context::Import => "import",
             Context::Bindings => "bindings",
@@ -87,22 +120,30 @@ impl Context {
     }
 }
 
-/// A key as written in keymap.toml: a code plus Ctrl/Alt. Shift is part of the character
-/// (`G`, `?`) and of `shift-tab`, so it is not tracked separately.
+/// A key as written in keymap.toml: a code plus Ctrl/Alt/Shift. Shift is part of the
+/// character (`G`, `?`) and of `shift-tab`, so it is tracked only for the other keys
+/// (`shift-down`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Key {
     pub code: KeyCode,
     pub ctrl: bool,
     pub alt: bool,
+    pub shift: bool,
 }
 
 impl Key {
     pub fn parse(spec: &str) -> Result<Key, String> {
         let mut ctrl = false;
         let mut alt = false;
+        let mut shift = false;
         let mut rest = spec;
         loop {
-            if rest.len() > 1 {
+            if rest.len() > 1 && rest != "shift-tab" {
+                if let Some(r) = rest.strip_prefix("shift-") {
+                    shift = true;
+                    rest = r;
+                    continue;
+                }
                 if let Some(r) = rest.strip_prefix("ctrl-") {
                     ctrl = true;
                     rest = r;
@@ -140,7 +181,13 @@ impl Key {
                 }
             }
         };
-        Ok(Key { code, ctrl, alt })
+        let shift = shift && shift_counts(code);
+        Ok(Key {
+            code,
+            ctrl,
+            alt,
+            shift,
+        })
     }
 
     pub fn from_event(ev: &KeyEvent) -> Key {
@@ -155,8 +202,14 @@ impl Key {
             code,
             ctrl: ev.modifiers.contains(KeyModifiers::CONTROL),
             alt: ev.modifiers.contains(KeyModifiers::ALT),
+            shift: ev.modifiers.contains(KeyModifiers::SHIFT) && shift_counts(code),
         }
     }
+}
+
+/// Shift is already in a character (`V`) and in back-tab; it is a modifier of the others.
+fn shift_counts(code: KeyCode) -> bool {
+    !matches!(code, KeyCode::Char(_) | KeyCode::BackTab)
 }
 
 impl fmt::Display for Key {
@@ -166,6 +219,9 @@ impl fmt::Display for Key {
         }
         if self.alt {
             f.write_str("Alt-")?;
+        }
+        if self.shift {
+            f.write_str("S-")?;
         }
         match self.code {
             KeyCode::Char(' ') => f.write_str("Space"),
@@ -219,6 +275,8 @@ struct File {
     #[serde(default)]
     filter: Vec<Row>,
     #[serde(default)]
+    dialog: Vec<Row>,
+    #[serde(default)]
     signin: Vec<Row>,
     #[serde(default)]
     import: Vec<Row>,
@@ -245,6 +303,7 @@ impl Keymap {
         for ctx in Context::ALL {
             let rows = match ctx {
                 Context::Filter => &file.filter,
+                Context::Dialog => &file.dialog,
                 Context::SignIn => &file.signin,
                 Context::Import => &file.import,
                 Context::Bindings => &file.bindings,
@@ -273,24 +332,44 @@ impl Keymap {
         Ok(km)
     }
 
-    /// The command bound to `key` in the first of `contexts` that binds it.
+    /// The command bound to `key` in the first of `contexts` that binds it; a shifted arrow
+    /// nothing binds acts as the plain one.
     pub fn lookup(&self, contexts: &[Context], key: Key) -> Option<Command> {
-        contexts.iter().find_map(|ctx| {
+        let found = contexts.iter().find_map(|ctx| {
             self.bindings
                 .iter()
                 .find(|b| b.context == *ctx && b.key == key)
                 .map(|b| b.command)
-        })
+        });
+        match found {
+            None if key.shift => self.lookup(
+                contexts,
+                Key {
+                    shift: false,
+                    ..key
+                },
+            ),
+            f => f,
+        }
     }
 
     /// Hint bar entries for `contexts`: rows with a `hint`, grouped by hint word, keys joined
     /// with `/` (`j/k move`). A key shadowed by a more specific context is left out.
     pub fn hints(&self, contexts: &[Context]) -> Vec<(String, String, Context)> {
+        self.hints_where(contexts, |_| true)
+    }
+
+    /// `hints` of the commands `offered` says do something now (a dialog offers few).
+    pub fn hints_where(
+        &self,
+        contexts: &[Context],
+        offered: impl Fn(Command) -> bool,
+    ) -> Vec<(String, String, Context)> {
         let mut out: Vec<(String, String, Context)> = Vec::new();
         for ctx in contexts {
             for b in self.bindings.iter().filter(|b| b.context == *ctx) {
                 let Some(hint) = &b.hint else { continue };
-                if self.lookup(contexts, b.key) != Some(b.command) {
+                if self.lookup(contexts, b.key) != Some(b.command) || !offered(b.command) {
                     continue;
                 }
                 match out.iter_mut().find(|(_, h, _)| h == hint) {
@@ -348,6 +427,20 @@ mod tests {
         assert_eq!(km.lookup(&[Context::List], cd), Some(Command::HalfDown));
         assert_eq!(Key::parse("shift-tab").unwrap().code, KeyCode::BackTab);
         assert!(Key::parse("nope").is_err());
+        let sd = Key::parse("shift-down").unwrap();
+        assert!(sd.shift && sd.code == KeyCode::Down);
+        assert_eq!(sd.to_string(), "S-↓");
+        let ev = KeyEvent::new(KeyCode::Down, KeyModifiers::SHIFT);
+        assert_eq!(Key::from_event(&ev), sd);
+        assert_eq!(
+            km.lookup(&[Context::Bindings, Context::List], sd),
+            Some(Command::MarkDown)
+        );
+        // Where nothing binds shift-down it moves like down.
+        assert_eq!(km.lookup(&[Context::List], sd), Some(Command::Down));
+        // Shift is part of a character: `V` from a terminal that reports SHIFT is still `V`.
+        let v = KeyEvent::new(KeyCode::Char('V'), KeyModifiers::SHIFT);
+        assert_eq!(Key::from_event(&v), Key::parse("V").unwrap());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use m365sync::cli::{Cli, Command};
+use m365sync::cli::{Cli, Command, DirectoryCommand, PasswordCommand};
 use m365sync::config::Settings;
 
 /// Logs go to a daily file under the data dir, never to the terminal (the TUI owns it), and
@@ -52,6 +52,34 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(Command::Users(args)) => {
                     m365sync::cli::users(&settings, &args, &mut stdout).await?
                 }
+                Some(Command::Directory(DirectoryCommand::Import { file })) => {
+                    if !m365sync::cli::directory_import(&settings, &file, &mut stdout)? {
+                        return Ok(ExitCode::FAILURE);
+                    }
+                }
+                Some(Command::Directory(DirectoryCommand::List { json })) => {
+                    m365sync::cli::directory_list(&settings, json, &mut stdout)?
+                }
+                Some(Command::Directory(DirectoryCommand::Policy(args))) => {
+                    m365sync::cli::directory_policy(&settings, &args, &mut stdout)?
+                }
+                Some(Command::Bind(args)) => {
+                    m365sync::cli::set_want(&settings, &args, true, &mut stdout)?
+                }
+                Some(Command::Unbind(args)) => {
+                    m365sync::cli::set_want(&settings, &args, false, &mut stdout)?
+                }
+                Some(Command::Sync(args)) => {
+                    let code = m365sync::cli::sync(&settings, &args, &mut stdout).await?;
+                    return Ok(ExitCode::from(code));
+                }
+                Some(Command::Password(PasswordCommand::Set { email, secret })) => {
+                    let code = m365sync::cli::password_set(&settings, &email, &secret, &mut stdout)
+                        .await?;
+                    return Ok(ExitCode::from(code));
+                }
+                Some(Command::Audit(args)) => m365sync::cli::audit(&settings, &args, &mut stdout)?,
+                Some(Command::Disconnect) => m365sync::cli::disconnect(&settings, &mut stdout)?,
                 Some(Command::Sim(_)) | Some(Command::Demo) => unreachable!(),
             }
             Ok(ExitCode::SUCCESS)

@@ -1,5 +1,7 @@
 //! The demo as a person sees it: run `m365sync demo` in tmux at 100x30, wait for the users,
 //! filter by a name, see the row, quit, and check the exit code and that the terminal came back.
+//! A second session binds and unbinds users for real: toggle, `p`, `y`, the summary, the
+//! passwords panel, and the rows' new state (needs the engine and the simulator's writes).
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -125,4 +127,181 @@ fn demo_in_tmux_signs_in_lists_filters_and_quits_cleanly() {
     assert_eq!(flags.trim(), "0 1", "alternate screen off, cursor shown");
     let screen = tmux.screen();
     assert!(!screen.contains("Import"), "the TUI is gone:\n{screen}");
+}
+
+impl Tmux {
+    /// Starts `m365sync demo` in a 100x30 session; the shell stays after it exits.
+    fn start_demo(tag: &str, exit_file: &Path) -> Tmux {
+        let bin = env!("CARGO_BIN_EXE_m365sync");
+        let tmux = Tmux {
+            socket: format!("m365sync-test-{tag}-{}", std::process::id()),
+        };
+        let script = format!(
+            "{bin} demo; echo $? > {exit}; exec sleep 600",
+            exit = exit_file.display()
+        );
+        tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "demo",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            "sh",
+            "-c",
+            &script,
+        ]);
+        tmux
+    }
+
+    /// Filters the Bindings list to `name` and waits until its one row shows.
+    fn find(&self, name: &str) -> String {
+        self.clear_filter();
+        self.keys(&["/"]);
+        self.keys(&["-l", name]);
+        self.keys(&["Enter"]);
+        self.wait_for(
+            &format!("the row of {name}"),
+            Duration::from_secs(10),
+            |s| s.contains(name) && s.contains("1 shown"),
+        )
+    }
+
+    /// Esc clears a kept filter. The next key waits for it: an Esc followed at once by a key
+    /// reads as Alt and that key.
+    fn clear_filter(&self) {
+        self.keys(&["Escape"]);
+        self.wait_for("the filter to clear", Duration::from_secs(10), |s| {
+            s.contains("/ filter")
+        });
+    }
+
+    /// The line of the screen that shows `name`.
+    fn row_of(&self, name: &str) -> String {
+        self.screen()
+            .lines()
+            .find(|l| l.contains(name) && !l.contains("/ "))
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// `p`, wait for the preview, `y`, wait for the summary.
+    fn preview_and_apply(&self, expect: &[&str]) -> String {
+        // The plan needs every tenant user: after a run they are listed again.
+        self.wait_for("the listing to end", Duration::from_secs(60), |s| {
+            !s.contains("loading users") && !s.contains("interrupted run")
+        });
+        self.keys(&["p"]);
+        let preview = self.wait_for("the preview", Duration::from_secs(30), |s| {
+            s.contains("Plan:") && expect.iter().all(|e| s.contains(e))
+        });
+        // The engine words the warning; it must say that unbinding deletes nothing.
+        assert!(preview.to_lowercase().contains("delete"), "{preview}");
+        self.keys(&["y"]);
+        self.wait_for("the summary", Duration::from_secs(120), |s| {
+            s.contains("Applied") && s.contains("done")
+        })
+    }
+}
+
+#[test]
+fn demo_in_tmux_binds_and_unbinds_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let exit_file = dir.path().join("exit");
+    let tmux = Tmux::start_demo("bind", &exit_file);
+    tmux.wait_for("tenant users", Duration::from_secs(60), |s| {
+        s.contains("Irvin Sayers") && s.contains("loaded")
+    });
+    tmux.keys(&["2"]);
+    tmux.wait_for("the Bindings tab", Duration::from_secs(10), |s| {
+        s.contains("Account / last error")
+    });
+
+    // Bind two directory-only people (no account yet) and unbind a bound one.
+    for name in ["Aiyana Whitehorse", "Bogdan Kowalczyk"] {
+        tmux.find(name);
+        assert!(tmux.row_of(name).contains("Unbound"), "{}", tmux.screen());
+        tmux.keys(&["Space"]);
+        tmux.wait_for("the pending create", Duration::from_secs(10), |s| {
+            s.lines()
+                .any(|l| l.contains(name) && l.contains("→ create"))
+        });
+    }
+    tmux.find("Laura Patel");
+    assert!(
+        tmux.row_of("Laura Patel").contains("Bound"),
+        "{}",
+        tmux.screen()
+    );
+    tmux.keys(&["Space"]);
+    tmux.wait_for("the pending block", Duration::from_secs(10), |s| {
+        s.lines()
+            .any(|l| l.contains("Laura Patel") && l.contains("→ block"))
+    });
+    tmux.clear_filter();
+
+    let summary = tmux.preview_and_apply(&["create account", "block sign-in"]);
+    assert!(summary.contains("3 done"), "{summary}");
+    // The two new accounts got temporary passwords, shown once.
+    assert!(summary.contains("temporary passwords"), "{summary}");
+    assert!(summary.contains("aiyana.whitehorse@"), "{summary}");
+    tmux.keys(&["c"]);
+    tmux.wait_for("the copy", Duration::from_secs(10), |s| {
+        s.contains("OSC 52")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the panel to close", Duration::from_secs(10), |s| {
+        !s.contains("temporary passwords")
+    });
+
+    // The directory was read again: the rows show what the tenant now holds.
+    tmux.find("Aiyana Whitehorse");
+    tmux.wait_for("Aiyana bound", Duration::from_secs(10), |s| {
+        s.lines()
+            .any(|l| l.contains("Aiyana Whitehorse") && l.contains("Bound"))
+    });
+    tmux.find("Laura Patel");
+    tmux.wait_for("Laura blocked", Duration::from_secs(10), |s| {
+        s.lines()
+            .any(|l| l.contains("Laura Patel") && l.contains("Blocked"))
+    });
+
+    // And back: unbind Aiyana (blocks sign-in, keeps the account), bind Laura (re-enables).
+    tmux.find("Aiyana Whitehorse");
+    tmux.keys(&["Space"]);
+    tmux.find("Laura Patel");
+    tmux.keys(&["Space"]);
+    tmux.wait_for("the pending re-enable", Duration::from_secs(10), |s| {
+        s.lines()
+            .any(|l| l.contains("Laura Patel") && l.contains("→ re-enable"))
+    });
+    tmux.clear_filter();
+    let summary = tmux.preview_and_apply(&["re-enable", "block sign-in"]);
+    assert!(summary.contains("2 done"), "{summary}");
+    assert!(!summary.contains("temporary passwords"), "{summary}");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the summary to close", Duration::from_secs(10), |s| {
+        !s.contains("Applied 2")
+    });
+    tmux.find("Aiyana Whitehorse");
+    tmux.wait_for("Aiyana blocked", Duration::from_secs(10), |s| {
+        s.lines()
+            .any(|l| l.contains("Aiyana Whitehorse") && l.contains("Blocked"))
+    });
+    assert!(!tmux.row_of("Aiyana Whitehorse").contains("Error"));
+
+    tmux.keys(&["q"]);
+    let start = Instant::now();
+    while !exit_file.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the demo did not exit after q; screen:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let code = std::fs::read_to_string(&exit_file).unwrap();
+    assert_eq!(code.trim(), "0", "demo exit code");
 }

@@ -130,3 +130,68 @@ async fn a_burst_of_pages_is_drawn_in_a_few_frames() {
     let frames = t.get_frame().count();
     assert!(frames <= 5, "300 pages took {frames} frames");
 }
+
+/// A clipboard sink the test can read after the loop owned it.
+#[derive(Clone, Default)]
+struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn c_copies_the_selected_password_with_osc52_outside_drawing() {
+    use base64::Engine as _;
+    let state = fixtures::passwords_state();
+    let sink = Sink::default();
+    let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let services =
+        Services::new(settings(), None, tx.clone()).with_clipboard(Box::new(sink.clone()));
+    let script = [
+        KeyCode::Char('j'),
+        KeyCode::Char('c'),
+        KeyCode::Esc,
+        KeyCode::Char('q'),
+    ];
+    let end = tokio::time::timeout(
+        Duration::from_secs(10),
+        run(&mut t, state, services, rx, keys(&script), Vec::new()),
+    )
+    .await
+    .expect("the loop ends on q")
+    .unwrap();
+    let written = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD
+        .encode(fixtures::issued_password(10).password.as_bytes());
+    assert_eq!(written, format!("\x1b]52;c;{b64}\x07"));
+    // Esc closed the panel: the passwords are gone from the state.
+    assert_eq!(end.modal, m365sync::app::state::Modal::None);
+    assert!(!format!("{:?}", end.modal).contains("Kq7#"));
+}
+
+#[test]
+fn the_handoff_csv_is_owner_only_and_never_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = vec![fixtures::issued_password(2), fixtures::issued_password(10)];
+    let path = m365sync::app::runtime::write_handoff(dir.path(), &pw).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(text.starts_with("email,userPrincipalName,temporaryPassword\n"));
+    assert!(text.contains(&pw[1].password));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let again = m365sync::app::runtime::write_handoff(dir.path(), &pw[..1]).unwrap();
+    assert_ne!(again, path, "a second hand-off gets its own file");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+}

@@ -261,3 +261,136 @@ fn import_after_an_import_with_a_failure_and_a_failed_load() {
     );
     insta::assert_snapshot!("import_load_failed_80x24", text(&draw(&s, 80, 24)));
 }
+
+// ---- Bindings: pending and error rows, preview, progress, passwords, dialogs ----
+
+fn bindings_marked() -> AppState {
+    let mut s = fixtures::bindings_state();
+    s.banner = Some("DEMO — simulated tenant".into());
+    cmd(&mut s, Command::Down);
+    cmd(&mut s, Command::MarkRow);
+    cmd(&mut s, Command::MarkRow);
+    for _ in 0..7 {
+        cmd(&mut s, Command::Down);
+    }
+    s
+}
+
+#[test]
+fn bindings_with_pending_and_error_rows() {
+    snap_all("bindings_pending", &bindings_marked());
+}
+
+/// Pending and error rows carry colour: the styled buffer once.
+#[test]
+fn bindings_pending_styles() {
+    insta::assert_debug_snapshot!(
+        "bindings_pending_styles_80x24",
+        draw(&bindings_marked(), 80, 24)
+    );
+}
+
+#[test]
+fn bindings_help_and_dialog_help() {
+    let mut s = bindings_marked();
+    cmd(&mut s, Command::Help);
+    snap_all("bindings_help", &s);
+    let mut s = fixtures::preview_state(3, 2, false);
+    cmd(&mut s, Command::Help);
+    insta::assert_snapshot!("dialog_help_80x24", text(&draw(&s, 80, 24)));
+}
+
+#[test]
+fn preview_without_guard() {
+    snap_all("preview", &fixtures::preview_state(3, 2, false));
+}
+
+#[test]
+fn preview_with_guard() {
+    let mut s = fixtures::preview_state(3, 60, true);
+    update(&mut s, Action::DialogInput(InputRequest::InsertChar('6')));
+    snap_all("preview_guard", &s);
+    update(&mut s, Action::DialogInput(InputRequest::InsertChar('0')));
+    insta::assert_snapshot!("preview_guard_typed_80x24", text(&draw(&s, 80, 24)));
+}
+
+#[test]
+fn progress_view() {
+    let s = fixtures::run_state();
+    snap_all("progress", &s);
+    let mut s = s;
+    cmd(&mut s, Command::Back);
+    insta::assert_snapshot!("progress_stopping_80x24", text(&draw(&s, 80, 24)));
+}
+
+#[test]
+fn summary_with_passwords() {
+    let mut s = fixtures::passwords_state();
+    cmd(&mut s, Command::Down);
+    snap_all("passwords", &s);
+    update(
+        &mut s,
+        Action::HandoffWritten(Ok(
+            "/home/admin/.local/share/m365sync/handoff-1795766400.csv".into(),
+        )),
+    );
+    insta::assert_snapshot!("passwords_handoff_80x24", text(&draw(&s, 80, 24)));
+}
+
+#[test]
+fn summary_without_passwords() {
+    let mut s = fixtures::run_state();
+    update(
+        &mut s,
+        Action::ApplyFinished(Ok(m365sync::sync::apply::ApplySummary {
+            done: 20,
+            failed: 2,
+            cancelled: 18,
+            passwords: vec![],
+            passwords_lost: Vec::new(),
+        })),
+    );
+    insta::assert_snapshot!("summary_80x24", text(&draw(&s, 80, 24)));
+}
+
+#[test]
+fn password_input() {
+    snap_all("password_input", &fixtures::password_input_state("hunter2"));
+    insta::assert_snapshot!(
+        "password_input_ok_80x24",
+        text(&draw(
+            &fixtures::password_input_state("Tr0ub4dor&3"),
+            80,
+            24
+        ))
+    );
+}
+
+#[test]
+fn disconnect_confirmation() {
+    let mut s = fixtures::bindings_state();
+    cmd(&mut s, Command::Disconnect);
+    snap_all("disconnect", &s);
+}
+
+/// Every dialog on terminals far too small for it: drawn cut, never a panic.
+#[test]
+fn dialogs_survive_tiny_terminals() {
+    let mut states = vec![
+        fixtures::bindings_state(),
+        fixtures::preview_state(3, 60, true),
+        fixtures::run_state(),
+        fixtures::passwords_state(),
+        fixtures::password_input_state("abc"),
+    ];
+    let mut d = fixtures::bindings_state();
+    cmd(&mut d, Command::Disconnect);
+    states.push(d);
+    for s in &states {
+        for (w, h) in [(1, 1), (10, 3), (20, 5), (40, 10), (60, 15)] {
+            let mut s = s.clone();
+            cmd(&mut s, Command::Down);
+            draw(&s, w, h);
+        }
+    }
+}

@@ -390,8 +390,17 @@ fn sign_in_device_code_approved_then_loading() {
         },
     );
     assert_eq!(s.phase, Phase::Main);
-    assert_eq!(s.session, Some(info));
-    assert_eq!(fx, vec![Effect::LoadDirectory], "the directory loads first");
+    assert_eq!(s.session, Some(info.clone()));
+    assert_eq!(
+        fx,
+        vec![
+            Effect::LoadDirectory,
+            Effect::ResumeJournal {
+                actor: info.identity.name.clone()
+            }
+        ],
+        "the directory loads first; an interrupted run is finished"
+    );
     assert_eq!(s.load, Load::Waiting);
     let fx = update(
         &mut s,
@@ -420,7 +429,7 @@ fn a_cached_session_skips_the_device_code() {
             result: Ok(Some(SessionInfo::default())),
         },
     );
-    assert_eq!(fx, vec![Effect::LoadDirectory]);
+    assert_eq!(fx[0], Effect::LoadDirectory);
     assert_eq!(s.phase, Phase::Main);
 }
 
@@ -857,4 +866,684 @@ fn errors_can_be_filtered_and_new_ones_respect_the_filter() {
     );
     cmd(&mut s, Command::FilterClear);
     assert_eq!(s.errors_tab.view.shown.len(), 5);
+}
+
+// ---- Bindings: wishes, marks, preview, apply, passwords, disconnect ----
+
+use m365sync::app::action::ApplyNews;
+use m365sync::app::effect::Secret;
+use m365sync::app::state::{Modal, PendingOp, PlanView, RowState, RunEnd, StateFilter};
+use m365sync::sync::apply::{ApplyProgress, ApplySummary};
+use m365sync::sync::plan::OpKind;
+
+fn select_row(s: &mut AppState, row: u32) {
+    cmd(s, Command::Top);
+    while s.bindings.view.selected_row() != Some(row) {
+        cmd(s, Command::Down);
+    }
+}
+
+fn row_state(s: &AppState, row: usize) -> RowState {
+    RowState::of(&s.directory.users[row], &s.bindings.failures)
+}
+
+#[test]
+fn space_toggles_the_wish_of_one_row_and_only_records_it() {
+    let mut s = fixtures::bindings_state();
+    // Row 6: Unbound, not wanted.
+    select_row(&mut s, 6);
+    assert_eq!(row_state(&s, 6), RowState::Unbound);
+    let before = s.directory.pending;
+    let fx = cmd(&mut s, Command::ToggleWant);
+    assert_eq!(
+        fx,
+        vec![Effect::SetWant {
+            ids: vec![7],
+            bound: true
+        }]
+    );
+    assert_eq!(row_state(&s, 6), RowState::Pending(PendingOp::Create));
+    assert_eq!(
+        s.directory.pending[0],
+        before[0] + 1,
+        "pending creates counted"
+    );
+    // Saved: the directory is read again (nothing is sent to the tenant).
+    assert_eq!(
+        update(&mut s, Action::WantSaved(Ok(1))),
+        vec![Effect::LoadDirectory]
+    );
+    // Space again takes the wish back.
+    let fx = cmd(&mut s, Command::ToggleWant);
+    assert_eq!(
+        fx,
+        vec![Effect::SetWant {
+            ids: vec![7],
+            bound: false
+        }]
+    );
+    assert_eq!(row_state(&s, 6), RowState::Unbound);
+    assert_eq!(s.directory.pending, before);
+    // Two toggles in flight: the directory is read once, after the last is saved.
+    select_row(&mut s, 10);
+    cmd(&mut s, Command::ToggleWant);
+    assert!(update(&mut s, Action::WantSaved(Ok(1))).is_empty());
+    // A save that fails is listed and the directory read again (undoing the toggle).
+    let fx = update(&mut s, Action::WantSaved(Err("database is locked".into())));
+    assert_eq!(fx, vec![Effect::LoadDirectory]);
+    assert!(s
+        .errors
+        .iter()
+        .any(|e| e.message.contains("database is locked")));
+}
+
+#[test]
+fn space_on_marked_rows_binds_them_all_unless_all_are_bound_already() {
+    let mut s = fixtures::bindings_state();
+    select_row(&mut s, 0);
+    // v marks and moves down: rows 0 (Bound, wanted), 1 (Bound, unbind wanted) and 2
+    // (Unbound, bind wanted).
+    cmd(&mut s, Command::MarkRow);
+    cmd(&mut s, Command::MarkRow);
+    cmd(&mut s, Command::MarkRow);
+    assert_eq!(s.bindings.marks.iter().collect::<Vec<_>>(), vec![0, 1, 2]);
+    // A mixed selection is bound (never half unbound by surprise); only changes are sent.
+    let fx = cmd(&mut s, Command::ToggleWant);
+    assert_eq!(
+        fx,
+        vec![Effect::SetWant {
+            ids: vec![2],
+            bound: true
+        }]
+    );
+    assert!(s.bindings.marks.is_empty(), "marks are used up");
+    // All wanted now: Space on the same rows unbinds them all.
+    for r in [0, 1, 2] {
+        s.bindings.marks.insert(r);
+    }
+    let fx = cmd(&mut s, Command::ToggleWant);
+    assert_eq!(
+        fx,
+        vec![Effect::SetWant {
+            ids: vec![1, 2, 3],
+            bound: false
+        }]
+    );
+    assert_eq!(row_state(&s, 0), RowState::Pending(PendingOp::Block));
+    // - and + say it outright.
+    s.bindings.marks.insert(0);
+    assert_eq!(
+        cmd(&mut s, Command::Bind),
+        vec![Effect::SetWant {
+            ids: vec![1],
+            bound: true
+        }]
+    );
+    s.bindings.marks.insert(0);
+    assert!(cmd(&mut s, Command::Bind).is_empty(), "already wanted");
+    assert!(s.message.as_deref().unwrap().contains("Nothing changed"));
+}
+
+#[test]
+fn marks_by_range_shift_arrows_all_none_and_invert() {
+    let mut s = fixtures::bindings_state();
+    select_row(&mut s, 2);
+    cmd(&mut s, Command::MarkRow); // marks 2, moves to 3
+    cmd(&mut s, Command::Down);
+    cmd(&mut s, Command::Down);
+    cmd(&mut s, Command::Down); // on 6
+    cmd(&mut s, Command::MarkRange);
+    assert_eq!(
+        s.bindings.marks.iter().collect::<Vec<_>>(),
+        vec![2, 3, 4, 5, 6]
+    );
+    // Shift-down marks as it moves.
+    cmd(&mut s, Command::Down);
+    cmd(&mut s, Command::Down); // on 8
+    cmd(&mut s, Command::MarkDown);
+    cmd(&mut s, Command::MarkDown);
+    assert_eq!(
+        s.bindings.marks.iter().collect::<Vec<_>>(),
+        vec![2, 3, 4, 5, 6, 8, 9, 10]
+    );
+    // A range goes upward too, from the last mark.
+    select_row(&mut s, 12);
+    cmd(&mut s, Command::MarkRange);
+    assert_eq!(
+        s.bindings.marks.iter().collect::<Vec<_>>(),
+        vec![2, 3, 4, 5, 6, 8, 9, 10, 11, 12],
+        "from the last mark (10) to 12"
+    );
+    // Invert works on the rows shown.
+    cmd(&mut s, Command::InvertMarks);
+    assert_eq!(s.bindings.marks.len(), 40 - 10);
+    assert!(!s.bindings.marks.contains(2) && s.bindings.marks.contains(0));
+    cmd(&mut s, Command::UnmarkAll);
+    assert!(s.bindings.marks.is_empty());
+    // Esc drops the marks too.
+    cmd(&mut s, Command::MarkAll);
+    cmd(&mut s, Command::Back);
+    assert!(s.bindings.marks.is_empty());
+    // All shown respects the filter: the Pending state filter.
+    while s.bindings.state != Some(StateFilter::Pending) {
+        cmd(&mut s, Command::CycleStatus);
+    }
+    let pending = s.bindings.view.shown.len();
+    assert_eq!(
+        pending,
+        s.directory.pending_total() - 1,
+        "user 10 is an Error"
+    );
+    cmd(&mut s, Command::MarkAll);
+    assert_eq!(s.bindings.marks.len(), pending);
+    // Keys: v marks, Space toggles here; shift-down marks.
+    assert_eq!(
+        key_action(&s, &key(KeyCode::Char('v'))),
+        Some(Action::Command(Command::MarkRow))
+    );
+    assert_eq!(
+        key_action(&s, &key(KeyCode::Char(' '))),
+        Some(Action::Command(Command::ToggleWant))
+    );
+    assert_eq!(
+        key_action(&s, &KeyEvent::new(KeyCode::Down, KeyModifiers::SHIFT)),
+        Some(Action::Command(Command::MarkDown))
+    );
+}
+
+#[test]
+fn state_filter_cycles_through_pending_and_error() {
+    let mut s = fixtures::bindings_state();
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        cmd(&mut s, Command::CycleStatus);
+        seen.push((s.bindings.state, s.bindings.view.shown.len()));
+    }
+    let n = |f| seen.iter().find(|(x, _)| *x == Some(f)).unwrap().1;
+    assert_eq!(n(StateFilter::Error), 1, "the failed create of user 10");
+    assert_eq!(
+        n(StateFilter::Pending),
+        s.directory.pending_total() - 1,
+        "user 10 shows as Error, not Pending"
+    );
+    assert_eq!(seen.last().unwrap(), &(None, 40));
+    assert!(s
+        .errors
+        .iter()
+        .any(|e| e.code == "Request_BadRequest" && e.subject.contains("create account")));
+}
+
+#[test]
+fn bindings_filter_narrows_like_a_full_scan_on_many_users() {
+    let mut s = fixtures::loaded_state(0);
+    update(
+        &mut s,
+        Action::DirectoryLoaded(Ok(fixtures::directory_snapshot(20_000, vec![]))),
+    );
+    cmd(&mut s, Command::TabBindings);
+    cmd(&mut s, Command::Filter);
+    let brute = |s: &AppState, q: &str| -> Vec<u32> {
+        (0..s.directory.users.len())
+            .filter(|&r| s.directory.hay.get(r).contains(q))
+            .map(|r| r as u32)
+            .collect()
+    };
+    type_str(&mut s, "megan");
+    assert_eq!(s.bindings.view.shown, brute(&s, "megan"));
+    type_str(&mut s, " l");
+    assert_eq!(s.bindings.view.shown, brute(&s, "megan l"));
+    update(&mut s, Action::FilterInput(InputRequest::DeletePrevChar));
+    assert_eq!(s.bindings.view.shown, brute(&s, "megan "));
+}
+
+#[test]
+fn p_plans_off_the_ui_thread_and_opens_the_preview() {
+    let mut s = fixtures::bindings_state();
+    let fx = cmd(&mut s, Command::Preview);
+    let [Effect::Plan {
+        gen,
+        users,
+        pages,
+        now,
+    }] = fx.as_slice()
+    else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(users.len(), 40);
+    assert_eq!(pages.len(), s.rows.pages.len(), "the listed pages, shared");
+    assert!(std::sync::Arc::ptr_eq(&pages[0], &s.rows.pages[0]));
+    assert_eq!(*now, NOW);
+    assert_eq!(s.modal, Modal::Planning { gen: *gen });
+    // A stale result is dropped; the current one opens the preview.
+    let gen = *gen;
+    assert!(!update(
+        &mut s,
+        Action::PlanReady {
+            gen: gen - 1,
+            result: Ok(Box::new(fixtures::plan_view(1, 1, false)))
+        }
+    )
+    .iter()
+    .any(|_| true));
+    assert_eq!(s.modal, Modal::Planning { gen });
+    update(
+        &mut s,
+        Action::PlanReady {
+            gen,
+            result: Ok(Box::new(fixtures::plan_view(3, 2, false))),
+        },
+    );
+    let Modal::Preview(p) = &s.modal else {
+        panic!("{:?}", s.modal)
+    };
+    assert_eq!(p.view.plan.ops.len(), 7);
+    assert_eq!(
+        p.view.counts,
+        vec![
+            (OpKind::Create, 3),
+            (OpKind::Takeover, 1),
+            (OpKind::ReEnable, 1),
+            (OpKind::Block, 2)
+        ]
+    );
+    // Esc goes back to the tab; nothing was sent.
+    assert!(cmd(&mut s, Command::Back).is_empty());
+    assert_eq!(s.modal, Modal::None);
+    // An empty plan says so instead of opening.
+    let fx = cmd(&mut s, Command::Preview);
+    let Effect::Plan { gen, .. } = fx[0] else {
+        panic!()
+    };
+    update(
+        &mut s,
+        Action::PlanReady {
+            gen,
+            result: Ok(Box::new(PlanView::default())),
+        },
+    );
+    assert_eq!(s.modal, Modal::None);
+    assert!(s.message.as_deref().unwrap().contains("Nothing to do"));
+    // A plan that fails (e.g. the engine panicked) is an error, not a stuck screen.
+    let fx = cmd(&mut s, Command::Preview);
+    let Effect::Plan { gen, .. } = fx[0] else {
+        panic!()
+    };
+    update(
+        &mut s,
+        Action::PlanReady {
+            gen,
+            result: Err("internal error: task panicked".into()),
+        },
+    );
+    assert_eq!(s.modal, Modal::None);
+    assert!(s.errors.iter().any(|e| e.subject == "compute the plan"));
+}
+
+#[test]
+fn no_plan_while_the_tenant_users_are_still_loading() {
+    let mut s = fixtures::bindings_state();
+    s.load = Load::Loading { pages: 2 };
+    assert!(cmd(&mut s, Command::Preview).is_empty());
+    assert_eq!(s.modal, Modal::None);
+    assert!(s.message.as_deref().unwrap().contains("every tenant user"));
+}
+
+#[test]
+fn y_applies_the_plan() {
+    let mut s = fixtures::preview_state(3, 2, false);
+    assert_eq!(
+        key_action(&s, &key(KeyCode::Char('y'))),
+        Some(Action::Command(Command::Confirm))
+    );
+    // Enter does not apply: only y does.
+    assert_eq!(
+        key_action(&s, &key(KeyCode::Enter)),
+        Some(Action::Command(Command::Submit))
+    );
+    assert!(cmd(&mut s, Command::Submit).is_empty());
+    let fx = cmd(&mut s, Command::Confirm);
+    let [Effect::Apply { plan, actor }] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(plan.ops.len(), 7);
+    assert_eq!(actor, "admin@contoso.onmicrosoft.com");
+    assert!(s.applying);
+    let Modal::Run(run) = &s.modal else { panic!() };
+    assert_eq!((run.total, run.progress.remaining), (7, 7));
+    // Tabs do not move away from a running apply, and a second p is refused.
+    cmd(&mut s, Command::TabImport);
+    assert_eq!(s.tab, Tab::Bindings);
+}
+
+#[test]
+fn the_guard_wants_the_exact_count_typed_before_y() {
+    let mut s = fixtures::preview_state(3, 60, true);
+    assert!(cmd(&mut s, Command::Confirm).is_empty(), "nothing typed");
+    assert!(s.message.as_deref().unwrap().contains("Type 60"));
+    // Digits go to the box, other letters are keys.
+    let six = key_action(&s, &key(KeyCode::Char('6'))).unwrap();
+    assert_eq!(six, Action::DialogInput(InputRequest::InsertChar('6')));
+    update(&mut s, six);
+    assert!(cmd(&mut s, Command::Confirm).is_empty(), "6 is not 60");
+    update(&mut s, Action::DialogInput(InputRequest::InsertChar('1')));
+    assert!(cmd(&mut s, Command::Confirm).is_empty(), "61 is not 60");
+    update(&mut s, Action::DialogInput(InputRequest::DeletePrevChar));
+    update(&mut s, Action::DialogInput(InputRequest::InsertChar('0')));
+    let fx = cmd(&mut s, Command::Confirm);
+    assert!(matches!(fx.as_slice(), [Effect::Apply { plan, .. }] if plan.ops.len() == 65));
+    // Without a guard, digits are not input.
+    let s = fixtures::preview_state(1, 1, false);
+    assert_eq!(key_action(&s, &key(KeyCode::Char('6'))), None);
+}
+
+#[test]
+fn progress_events_update_the_counts_errors_and_rows() {
+    let mut s = fixtures::run_state();
+    let Modal::Run(run) = &s.modal else { panic!() };
+    assert_eq!(run.progress.done, 17);
+    assert_eq!(run.progress.throttled, 3);
+    assert_eq!(run.errors.len(), 2);
+    assert_eq!(
+        row_state(&s, 9),
+        RowState::Error,
+        "the failed block of user 9"
+    );
+    // A later success clears the row's error.
+    let mut op = fixtures::op(OpKind::Block, 9);
+    op.directory_id = 10;
+    update(
+        &mut s,
+        Action::Apply(ApplyNews::OpDone {
+            op,
+            tenant_user_id: "x".into(),
+        }),
+    );
+    assert_ne!(row_state(&s, 9), RowState::Error);
+    // The same progress twice does not redraw.
+    let p = ApplyProgress {
+        done: 18,
+        failed: 2,
+        remaining: 20,
+        throttled: 3,
+        rate: 7.0,
+    };
+    update(&mut s, Action::Apply(ApplyNews::Progress(p.clone())));
+    s.dirty = false;
+    update(&mut s, Action::Apply(ApplyNews::Progress(p)));
+    assert!(!s.dirty);
+    // The end reloads the directory, lists the tenant again (the next plan must see the new
+    // accounts) and shows the summary.
+    let gen = s.load_gen;
+    let fx = update(
+        &mut s,
+        Action::ApplyFinished(Ok(ApplySummary {
+            done: 38,
+            failed: 2,
+            cancelled: 0,
+            passwords: vec![],
+            passwords_lost: Vec::new(),
+        })),
+    );
+    assert_eq!(fx[0], Effect::LoadDirectory);
+    assert!(
+        matches!(fx[1], Effect::LoadUsers { gen: g, .. } if g == gen + 1),
+        "{fx:?}"
+    );
+    assert!(!s.applying);
+    let Modal::Run(run) = &s.modal else { panic!() };
+    assert_eq!(
+        run.finished,
+        Some(RunEnd::Done {
+            done: 38,
+            failed: 2,
+            cancelled: 0
+        })
+    );
+    assert!(cmd(&mut s, Command::Back).is_empty());
+    assert_eq!(s.modal, Modal::None);
+    assert!(
+        cmd(&mut s, Command::Preview).is_empty(),
+        "no plan until the tenant is listed again"
+    );
+    // A run that wrote nothing does not list the tenant again.
+    s.load = Load::Done;
+    s.modal = Modal::Run(Box::default());
+    let fx = update(
+        &mut s,
+        Action::ApplyFinished(Ok(ApplySummary {
+            done: 0,
+            failed: 1,
+            cancelled: 0,
+            passwords: vec![],
+            passwords_lost: Vec::new(),
+        })),
+    );
+    assert_eq!(fx, vec![Effect::LoadDirectory]);
+}
+
+#[test]
+fn esc_stops_sending_and_says_so() {
+    let mut s = fixtures::run_state();
+    assert_eq!(
+        key_action(&s, &key(KeyCode::Esc)),
+        Some(Action::Command(Command::Back))
+    );
+    assert_eq!(cmd(&mut s, Command::Back), vec![Effect::CancelApply]);
+    let Modal::Run(run) = &s.modal else { panic!() };
+    assert!(run.stopping);
+    assert!(cmd(&mut s, Command::Back).is_empty(), "once is enough");
+    assert!(
+        matches!(s.modal, Modal::Run(_)),
+        "the view stays until the end"
+    );
+    update(
+        &mut s,
+        Action::ApplyFinished(Ok(ApplySummary {
+            done: 20,
+            failed: 2,
+            cancelled: 18,
+            passwords: vec![],
+            passwords_lost: Vec::new(),
+        })),
+    );
+    assert!(s.message.as_deref().unwrap().contains("18 not sent"));
+}
+
+#[test]
+fn passwords_are_shown_once_copied_by_osc52_and_dropped_on_close() {
+    let mut s = fixtures::passwords_state();
+    let Modal::Run(run) = &s.modal else { panic!() };
+    assert_eq!(run.passwords.len(), 3);
+    // Never in a debug print (logs), even while shown.
+    assert!(!format!("{s:?}").contains("Kq7#"));
+    assert_eq!(
+        key_action(&s, &key(KeyCode::Char('c'))),
+        Some(Action::Command(Command::CopyPassword))
+    );
+    let fx = cmd(&mut s, Command::CopyPassword);
+    assert_eq!(
+        fx,
+        vec![Effect::Osc52 {
+            text: Secret(fixtures::issued_password(2).password)
+        }]
+    );
+    assert!(!format!("{fx:?}").contains("Kq7#"), "effects redact too");
+    cmd(&mut s, Command::Down);
+    let fx = cmd(&mut s, Command::CopyPassword);
+    assert_eq!(
+        fx,
+        vec![Effect::Osc52 {
+            text: Secret(fixtures::issued_password(10).password)
+        }]
+    );
+    let fx = cmd(&mut s, Command::WriteHandoff);
+    assert!(matches!(fx.as_slice(), [Effect::WriteHandoff { passwords }] if passwords.len() == 3));
+    update(
+        &mut s,
+        Action::HandoffWritten(Ok("/data/handoff-1.csv".into())),
+    );
+    let Modal::Run(run) = &s.modal else { panic!() };
+    assert_eq!(run.handoff.as_deref(), Some("/data/handoff-1.csv"));
+    // Closing forgets them: nothing of them is left in the state.
+    cmd(&mut s, Command::Back);
+    assert_eq!(s.modal, Modal::None);
+    let Modal::None = &s.modal else { panic!() };
+    assert!(cmd(&mut s, Command::CopyPassword).is_empty());
+}
+
+#[test]
+fn password_input_is_masked_checked_as_typed_and_dropped_when_sent() {
+    let mut s = fixtures::password_input_state("short");
+    let Modal::Password(p) = &s.modal else {
+        panic!()
+    };
+    assert_eq!(p.email, s.directory.users[0].email);
+    assert!(p.problem.as_deref().unwrap().contains("8 characters"));
+    assert!(!format!("{s:?}").contains("short"), "Debug hides it");
+    // Letters are text here, even q and j; Enter and Esc act.
+    assert_eq!(
+        key_action(&s, &key(KeyCode::Char('q'))),
+        Some(Action::DialogInput(InputRequest::InsertChar('q')))
+    );
+    assert_eq!(
+        key_action(&s, &key(KeyCode::Char('y'))),
+        Some(Action::DialogInput(InputRequest::InsertChar('y')))
+    );
+    assert_eq!(
+        key_action(&s, &key(KeyCode::Enter)),
+        Some(Action::Command(Command::Submit))
+    );
+    // Refused before sending, with the rule.
+    assert!(cmd(&mut s, Command::Submit).is_empty());
+    for c in "Pass#1".chars() {
+        update(&mut s, Action::DialogInput(InputRequest::InsertChar(c)));
+    }
+    let Modal::Password(p) = &s.modal else {
+        panic!()
+    };
+    assert_eq!(p.problem, None, "shortPass#1 meets the rule");
+    let fx = cmd(&mut s, Command::Submit);
+    assert_eq!(
+        fx,
+        vec![Effect::SetPassword {
+            directory_id: 1,
+            email: s.directory.users[0].email.clone(),
+            password: Secret("shortPass#1".into()),
+            actor: "admin@contoso.onmicrosoft.com".into(),
+        }]
+    );
+    assert_eq!(s.modal, Modal::None, "the plaintext left with the dialog");
+    let fx = update(
+        &mut s,
+        Action::PasswordSet {
+            email: "x@y".into(),
+            result: Err("not wired".into()),
+        },
+    );
+    assert_eq!(fx, vec![Effect::LoadDirectory]);
+    assert!(s.errors.iter().any(|e| e.message == "not wired"));
+    // Esc cancels.
+    let mut s = fixtures::password_input_state("abc");
+    assert!(cmd(&mut s, Command::Back).is_empty());
+    assert_eq!(s.modal, Modal::None);
+}
+
+#[test]
+fn disconnect_asks_first_then_returns_to_sign_in() {
+    let mut s = fixtures::bindings_state();
+    assert_eq!(
+        key_action(&s, &key(KeyCode::Char('D'))),
+        Some(Action::Command(Command::Disconnect))
+    );
+    cmd(&mut s, Command::Disconnect);
+    assert_eq!(s.modal, Modal::Disconnect);
+    assert!(cmd(&mut s, Command::Back).is_empty());
+    assert_eq!(s.modal, Modal::None);
+    cmd(&mut s, Command::Disconnect);
+    assert_eq!(cmd(&mut s, Command::Confirm), vec![Effect::Disconnect]);
+    assert_eq!(s.modal, Modal::Disconnecting);
+    // A failure changes nothing and says so.
+    update(&mut s, Action::Disconnected(Err("not wired".into())));
+    assert_eq!(s.modal, Modal::None);
+    assert_eq!(s.phase, Phase::Main);
+    cmd(&mut s, Command::Disconnect);
+    cmd(&mut s, Command::Confirm);
+    let gen = s.signin_gen;
+    let fx = update(&mut s, Action::Disconnected(Ok(())));
+    assert!(fx.contains(&Effect::StartDeviceCode { gen: gen + 1 }));
+    assert!(fx.contains(&Effect::CancelLoad));
+    assert_eq!(s.phase, Phase::SignIn(SignIn::Requesting));
+    assert!(s.session.is_none() && s.rows.is_empty() && s.directory.users.is_empty());
+    assert!(s
+        .signin_note
+        .as_deref()
+        .unwrap()
+        .contains("left as they are"));
+}
+
+#[test]
+fn a_directory_reload_keeps_marks_on_the_same_users() {
+    let mut s = fixtures::bindings_state();
+    s.bindings.marks.insert(5);
+    s.bindings.marks.insert(7);
+    // The reload holds a new user first: rows shift by one.
+    let mut users = fixtures::directory_users_with_wishes(40);
+    let mut extra = users[0].clone();
+    extra.id = 999;
+    users.insert(0, extra);
+    update(
+        &mut s,
+        Action::DirectoryLoaded(Ok(m365sync::app::action::DirectorySnapshot {
+            users,
+            index: Default::default(),
+            failures: vec![],
+        })),
+    );
+    assert_eq!(s.bindings.marks.iter().collect::<Vec<_>>(), vec![6, 8]);
+}
+
+#[test]
+fn an_interrupted_run_is_finished_after_sign_in_and_its_passwords_shown() {
+    let mut s = fixtures::bindings_state();
+    s.tab = Tab::Import;
+    s.phase = Phase::SignIn(SignIn::Requesting);
+    let fx = update(
+        &mut s,
+        Action::SignedIn {
+            gen: 0,
+            result: Ok(SessionInfo::default()),
+        },
+    );
+    assert!(fx.iter().any(|e| matches!(e, Effect::ResumeJournal { .. })));
+    assert!(s.applying, "no new plan while the journal is finished");
+    assert!(cmd(&mut s, Command::TabBindings).is_empty());
+    assert!(cmd(&mut s, Command::Preview).is_empty());
+    assert_eq!(s.modal, Modal::None);
+    update(
+        &mut s,
+        Action::Apply(ApplyNews::PasswordIssued(fixtures::issued_password(2))),
+    );
+    let fx = update(
+        &mut s,
+        Action::ResumeFinished(Ok(ApplySummary {
+            done: 5,
+            failed: 0,
+            cancelled: 0,
+            passwords: vec![],
+            passwords_lost: Vec::new(),
+        })),
+    );
+    assert_eq!(fx, vec![Effect::LoadDirectory]);
+    assert!(!s.applying);
+    let Modal::Run(run) = &s.modal else {
+        panic!("{:?}", s.modal)
+    };
+    assert!(run.resumed && run.passwords.len() == 1);
+    // A clean journal says nothing.
+    let mut s = fixtures::bindings_state();
+    s.resuming = Some(Default::default());
+    s.applying = true;
+    assert!(update(&mut s, Action::ResumeFinished(Ok(ApplySummary::default()))).is_empty());
+    assert_eq!(s.modal, Modal::None);
+    assert!(!s.applying);
 }

@@ -9,7 +9,10 @@ use crate::directory::{DirectoryIndex, DirectoryUser, ImportFailure, ImportOutco
 use crate::graph::{GraphError, User};
 use crate::keymap::Command;
 
-use super::state::SessionInfo;
+use crate::sync::apply::{ApplyEvent, ApplyProgress, ApplySummary, IssuedPassword};
+use crate::sync::plan::Op;
+
+use super::state::{PlanView, SessionInfo};
 
 /// What loading the local directory yields.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -19,12 +22,34 @@ pub struct DirectorySnapshot {
     pub failures: Vec<ImportFailure>,
 }
 
+/// `sync::apply::ApplyEvent` as an action carries it (comparable, for tests).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApplyNews {
+    Progress(ApplyProgress),
+    OpDone { op: Op, tenant_user_id: String },
+    OpFailed { op: Op, error: GraphError },
+    PasswordIssued(IssuedPassword),
+}
+
+impl From<ApplyEvent> for ApplyNews {
+    fn from(e: ApplyEvent) -> Self {
+        match e {
+            ApplyEvent::Progress(p) => ApplyNews::Progress(p),
+            ApplyEvent::OpDone { op, tenant_user_id } => ApplyNews::OpDone { op, tenant_user_id },
+            ApplyEvent::OpFailed { op, error } => ApplyNews::OpFailed { op, error },
+            ApplyEvent::PasswordIssued(p) => ApplyNews::PasswordIssued(p),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// A key intent from the keymap.
     Command(Command),
     /// An edit of the `/` filter text.
     FilterInput(InputRequest),
+    /// An edit of a dialog's text: the guard count or the password being typed.
+    DialogInput(InputRequest),
     /// Unix seconds; sent once a second.
     Tick {
         now: i64,
@@ -76,4 +101,28 @@ pub enum Action {
         first_row: u32,
         statuses: Vec<ImportStatus>,
     },
+
+    // Bindings.
+    /// The desired bindings were recorded (how many changed), or not.
+    WantSaved(Result<usize, String>),
+    /// The plan of `gen` and what it implies, or why it could not be made.
+    PlanReady {
+        gen: u64,
+        result: Result<Box<PlanView>, String>,
+    },
+    /// What the apply engine reports while it runs.
+    Apply(ApplyNews),
+    /// The run ended (summary), or the engine failed as a whole.
+    ApplyFinished(Result<ApplySummary, String>),
+    /// Finishing the journal of an interrupted run ended.
+    ResumeFinished(Result<ApplySummary, String>),
+    /// The password reached the account (or was recorded), or why not.
+    PasswordSet {
+        email: String,
+        result: Result<(), String>,
+    },
+    /// The hand-off CSV was written (its path), or not.
+    HandoffWritten(Result<String, String>),
+    /// The tenant was disconnected (bindings un-selected, token cache cleared), or not.
+    Disconnected(Result<(), String>),
 }

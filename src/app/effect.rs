@@ -3,8 +3,20 @@
 use std::sync::Arc;
 
 use crate::auth::DeviceCodeStart;
-use crate::directory::DirectoryIndex;
+use crate::directory::{DirectoryIndex, DirectoryUser};
 use crate::graph::User;
+use crate::sync::apply::IssuedPassword;
+use crate::sync::plan::Plan;
+
+/// A secret (a password) carried by an effect: Debug never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
@@ -39,4 +51,37 @@ pub enum Effect {
     },
     /// Import these tenant users into the directory -> `ImportDone`.
     Import { users: Vec<User> },
+    /// Record the desired binding of directory users (`Directory::set_want`), nothing is
+    /// sent -> `WantSaved`, then the directory is loaded again.
+    SetWant { ids: Vec<i64>, bound: bool },
+    /// Compute the plan (`sync::plan::plan`) of `users` against the tenant users listed
+    /// (`pages`, shared), off the UI thread -> `PlanReady`.
+    Plan {
+        gen: u64,
+        users: Vec<DirectoryUser>,
+        pages: Vec<Arc<Vec<User>>>,
+        now: i64,
+    },
+    /// Run the apply engine on `plan` -> `Apply` events, then `ApplyFinished`.
+    Apply { plan: Plan, actor: String },
+    /// Finish what an interrupted run left in the journal (`sync::apply::resume`): `Apply`
+    /// events, then `ResumeFinished`. Run once after sign-in.
+    ResumeJournal { actor: String },
+    /// Stop sending new ops; those in flight finish.
+    CancelApply,
+    /// Push a password the admin typed to the user's account -> `PasswordSet`.
+    SetPassword {
+        directory_id: i64,
+        email: String,
+        password: Secret,
+        actor: String,
+    },
+    /// Put `text` on the clipboard of the admin's terminal with OSC 52 (works over SSH):
+    /// `ESC ] 52 ; c ; base64 BEL`, written outside drawing.
+    Osc52 { text: Secret },
+    /// Write the generated passwords to a CSV in the data dir, mode 0600 -> `HandoffWritten`.
+    WriteHandoff { passwords: Vec<IssuedPassword> },
+    /// Un-select every binding, clear the token cache, forget the session; M365 accounts are
+    /// left as they are -> `Disconnected`.
+    Disconnect,
 }

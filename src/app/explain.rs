@@ -141,6 +141,23 @@ impl ErrorEntry {
         }
     }
 
+    /// An account an interrupted run created: it exists, but the temporary password it was
+    /// given died with that run, so nobody can sign in to it yet.
+    pub fn password_lost(email: &str) -> ErrorEntry {
+        ErrorEntry {
+            what: format!(
+                "The account of {email} was created by a run that was interrupted before its \
+                 temporary password could be shown, so nobody knows that password."
+            ),
+            todo: "On the Bindings tab, select the user and press P to set a new password; it \
+                   is pushed to the account at once."
+                .into(),
+            code: "password-lost".into(),
+            key: Some(format!("password-lost:{email}")),
+            ..ErrorEntry::from_directory_io(&format!("create account of {email}"), "")
+        }
+    }
+
     pub fn from_directory(subject: &str, message: &str) -> ErrorEntry {
         if let Some((what, todo)) = internal(message) {
             return ErrorEntry {

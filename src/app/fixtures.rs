@@ -5,10 +5,14 @@ use std::time::Duration;
 
 use crate::auth::{DeviceCodeStart, Identity};
 use crate::directory::{BindingState, DirectoryIndex, DirectoryUser, ImportFailure, ImportStatus};
-use crate::graph::User;
+use crate::graph::{GraphError, User};
+use crate::keymap::Command;
+use crate::sync::apply::{ApplyProgress, ApplySummary, IssuedPassword};
+use crate::sync::password::PasswordError;
+use crate::sync::plan::{GuardTrip, Op, OpKind, Plan};
 
-use super::action::{Action, DirectorySnapshot};
-use super::state::{AppState, SessionInfo};
+use super::action::{Action, ApplyNews, DirectorySnapshot};
+use super::state::{AppState, Modal, PasswordRule, PlanView, SessionInfo};
 use super::update::update;
 
 /// The fixed "now" of fixtures (unix seconds, 2026-11-27T08:00:00Z).
@@ -184,4 +188,224 @@ pub fn device_code() -> DeviceCodeStart {
         expires_in: Duration::from_secs(900),
         device_code: "device-code-secret".into(),
     }
+}
+
+/// `directory_users(n)` with wishes that differ from the accounts: every 8th Unbound user
+/// wants to be bound (-> create), every 8th Blocked one too (-> re-enable), every 8th Bound
+/// one wants to be unbound (-> block).
+pub fn directory_users_with_wishes(n: usize) -> Vec<DirectoryUser> {
+    let mut users = directory_users(n);
+    for (i, u) in users.iter_mut().enumerate() {
+        if (1..=3).contains(&(i % 8)) {
+            u.want_bound = !u.want_bound;
+        }
+    }
+    users
+}
+
+/// One planned op of directory user `i` (as `directory_users` numbers them).
+pub fn op(kind: OpKind, i: usize) -> Op {
+    let u = tenant_user(i);
+    Op {
+        kind,
+        directory_id: i as i64 + 1,
+        email: u.email().to_string(),
+        display_name: u.display_name.clone().unwrap_or_default(),
+        upn: u.user_principal_name.clone(),
+        tenant_user_id: (kind != OpKind::Create).then(|| u.id.clone()),
+        reason: match kind {
+            OpKind::Create => "bind requested; no account has this address".into(),
+            OpKind::Takeover => "bind requested; an unlinked account has this address".into(),
+            OpKind::Restore => "bind requested; a deleted account holds this address".into(),
+            OpKind::ReEnable => "bind requested; the account is blocked".into(),
+            OpKind::Block => "unbind requested; sign-in will be blocked".into(),
+            OpKind::SetPassword => "a new directory password".into(),
+        },
+    }
+}
+
+/// A plan view as the runtime would build it, without calling the engine: `creates` accounts
+/// to create (users 2, 10, ...), a re-enable, `blocks` blocks; a guard when `guard`.
+pub fn plan_view(creates: usize, blocks: usize, guard: bool) -> PlanView {
+    let mut ops: Vec<Op> = (0..creates)
+        .map(|k| op(OpKind::Create, 2 + 8 * k))
+        .collect();
+    ops.push(op(OpKind::ReEnable, 3));
+    ops.push(op(OpKind::Takeover, 42));
+    ops.extend((0..blocks).map(|k| op(OpKind::Block, 1 + 4 * k)));
+    let bound = 200;
+    let plan = Plan {
+        ops,
+        bound_before: bound,
+    };
+    let writes = plan.ops.len() as u64;
+    PlanView::new(
+        plan,
+        Duration::from_secs(writes * 150 / 3000),
+        guard.then(|| GuardTrip {
+            blocks,
+            bound,
+            message: format!(
+                "This plan blocks {blocks} of {bound} bound users (more than 50 or 10%)."
+            ),
+        }),
+        vec![
+            "Binding a new user makes Microsoft send its welcome email.".into(),
+            "Unbinding blocks sign-in; it deletes nothing.".into(),
+        ],
+    )
+}
+
+/// The Bindings tab of `loaded_state(1000)` with 40 directory users, some wishes pending and
+/// one failed create (user 10), at 80x24.
+pub fn bindings_state() -> AppState {
+    let mut s = loaded_state(1000);
+    update(
+        &mut s,
+        Action::DirectoryLoaded(Ok(DirectorySnapshot {
+            users: directory_users_with_wishes(40),
+            index: Arc::new(DirectoryIndex::default()),
+            failures: Vec::new(),
+        })),
+    );
+    update(
+        &mut s,
+        Action::Apply(ApplyNews::OpFailed {
+            op: op(OpKind::Create, 10),
+            error: GraphError::Api {
+                status: 400,
+                code: "Request_BadRequest".into(),
+                message: "Another object with the same value for property userPrincipalName already exists.".into(),
+                request_id: Some("3f1c2b4a-0000-4000-8000-00000000000a".into()),
+                date: None,
+                retry_after: None,
+            },
+        }),
+    );
+    update(&mut s, Action::Command(Command::TabBindings));
+    s.dirty = false;
+    s
+}
+
+/// `bindings_state()` with the preview of `plan_view(creates, blocks, guard)` open.
+pub fn preview_state(creates: usize, blocks: usize, guard: bool) -> AppState {
+    let mut s = bindings_state();
+    s.plan_gen = 1;
+    s.modal = Modal::Planning { gen: 1 };
+    update(
+        &mut s,
+        Action::PlanReady {
+            gen: 1,
+            result: Ok(Box::new(plan_view(creates, blocks, guard))),
+        },
+    );
+    s.dirty = false;
+    s
+}
+
+/// An apply of 40 changes under way: 17 done, 2 failed, some throttling, Esc not pressed.
+pub fn run_state() -> AppState {
+    let mut s = preview_state(30, 8, false);
+    update(&mut s, Action::Command(Command::Confirm));
+    for (kind, i) in [(OpKind::Create, 18), (OpKind::Block, 9)] {
+        update(
+            &mut s,
+            Action::Apply(ApplyNews::OpFailed {
+                op: op(kind, i),
+                error: GraphError::Api {
+                    status: 400,
+                    code: "Request_BadRequest".into(),
+                    message: "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization.".into(),
+                    request_id: None,
+                    date: None,
+                    retry_after: None,
+                },
+            }),
+        );
+    }
+    update(
+        &mut s,
+        Action::Apply(ApplyNews::Progress(ApplyProgress {
+            done: 17,
+            failed: 2,
+            remaining: 21,
+            throttled: 3,
+            rate: 6.5,
+        })),
+    );
+    s.dirty = false;
+    s
+}
+
+/// A temporary password as the engine would issue it (fixed, not random).
+pub fn issued_password(i: usize) -> IssuedPassword {
+    let u = tenant_user(i);
+    IssuedPassword {
+        email: u.email().to_string(),
+        upn: u.user_principal_name.clone(),
+        password: format!("Tmp-{i:03}-Kq7#vX2m"),
+    }
+}
+
+/// `run_state()` finished: three passwords issued, the panel open.
+pub fn passwords_state() -> AppState {
+    let mut s = run_state();
+    for i in [2, 10, 26] {
+        update(
+            &mut s,
+            Action::Apply(ApplyNews::PasswordIssued(issued_password(i))),
+        );
+    }
+    update(
+        &mut s,
+        Action::ApplyFinished(Ok(ApplySummary {
+            done: 38,
+            failed: 2,
+            cancelled: 0,
+            passwords: Vec::new(),
+            passwords_lost: Vec::new(),
+        })),
+    );
+    s.dirty = false;
+    s
+}
+
+/// A stand-in for `sync::password::check` in tests (the engine's rule may differ): at least 8
+/// characters and 3 of 4 classes.
+pub fn password_rule(p: &str) -> Result<(), PasswordError> {
+    let classes = [
+        p.chars().any(|c| c.is_ascii_lowercase()),
+        p.chars().any(|c| c.is_ascii_uppercase()),
+        p.chars().any(|c| c.is_ascii_digit()),
+        p.chars().any(|c| c.is_ascii_punctuation()),
+    ]
+    .iter()
+    .filter(|&&b| b)
+    .count();
+    if p.chars().count() < 8 {
+        return Err(PasswordError(
+            "A password needs at least 8 characters.".into(),
+        ));
+    }
+    if classes < 3 {
+        return Err(PasswordError(
+            "A password needs 3 of: lower case, upper case, digits, symbols.".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `bindings_state()` with the password input of the selected user open, `typed` typed.
+pub fn password_input_state(typed: &str) -> AppState {
+    let mut s = bindings_state();
+    s.password_rule = PasswordRule(password_rule);
+    update(&mut s, Action::Command(Command::SetPassword));
+    for c in typed.chars() {
+        update(
+            &mut s,
+            Action::DialogInput(tui_input::InputRequest::InsertChar(c)),
+        );
+    }
+    s.dirty = false;
+    s
 }

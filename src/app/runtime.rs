@@ -4,6 +4,7 @@
 //! state dirty, at most once per 10 ms, after draining the actions already queued: bursts of
 //! pages cost one frame, an idle screen costs nothing (this matters over SSH).
 use std::future::Future;
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,19 +15,28 @@ use ratatui::Terminal;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::{AuthError, Authenticator, Session, TokenCache};
 use crate::config::Settings;
 use crate::directory::{Directory, DirectoryIndex, ImportStatus};
 use crate::graph::{GraphClient, GraphError, User};
 
+use crate::sync::apply::{ApplyEvent, ApplyOptions};
+use crate::sync::plan::TenantSnapshot;
+
 use super::action::{Action, DirectorySnapshot};
 use super::effect::Effect;
-use super::state::{AppState, SessionInfo};
+use super::state::{AppState, PlanView, SessionInfo};
 use super::update::{key_action, update};
 
 /// Shortest time between two frames.
 const FRAME_GAP: Duration = Duration::from_millis(10);
+
+/// Graph's write budget per app and tenant (graph-notes.md: 3,000 writes per 150 s): the
+/// preview's ETA.
+pub const WRITES_PER_WINDOW: u32 = 3000;
+pub const WRITE_WINDOW: Duration = Duration::from_secs(150);
 
 pub fn unix_now() -> i64 {
     SystemTime::now()
@@ -43,6 +53,10 @@ pub struct Services {
     tx: mpsc::UnboundedSender<Action>,
     load_task: Option<AbortHandle>,
     signin_task: Option<AbortHandle>,
+    /// Cancels the running apply (stops sending new ops).
+    apply_cancel: Option<CancellationToken>,
+    /// Where OSC 52 sequences go: the terminal (stdout), or a buffer in tests.
+    clipboard: Box<dyn Write + Send>,
 }
 
 impl Services {
@@ -58,6 +72,21 @@ impl Services {
             tx,
             load_task: None,
             signin_task: None,
+            apply_cancel: None,
+            clipboard: Box::new(std::io::stdout()),
+        }
+    }
+
+    /// Sends OSC 52 clipboard sequences to `w` instead of the terminal.
+    pub fn with_clipboard(mut self, w: Box<dyn Write + Send>) -> Self {
+        self.clipboard = w;
+        self
+    }
+
+    fn graph(&self) -> Option<GraphClient> {
+        match (self.http.clone(), self.session()) {
+            (Some(http), Some(s)) => Some(GraphClient::new(http, &self.settings.graph_url, s)),
+            _ => None,
         }
     }
 
@@ -334,8 +363,259 @@ impl Services {
                     |m| Action::ImportDone(Err(m)),
                 );
             }
+            Effect::SetWant { ids, bound } => {
+                let path = self.settings.db_path();
+                self.spawn(
+                    async move {
+                        let r = tokio::task::spawn_blocking(move || {
+                            let mut d = Directory::open(&path).map_err(|e| e.to_string())?;
+                            d.set_want(&ids, bound).map_err(|e| e.to_string())
+                        })
+                        .await;
+                        Action::WantSaved(r.unwrap_or_else(|e| Err(format!("internal error: {e}"))))
+                    },
+                    |m| Action::WantSaved(Err(m)),
+                );
+            }
+            Effect::Plan {
+                gen,
+                users,
+                pages,
+                now,
+            } => {
+                let graph = self.graph();
+                let db = self.settings.db_path();
+                self.spawn(
+                    async move {
+                        let Some(graph) = graph else {
+                            return Action::PlanReady {
+                                gen,
+                                result: Err("not signed in".into()),
+                            };
+                        };
+                        // The live users are the pages already listed (shared, not copied);
+                        // soft-deleted users still hold their addresses, so they count too.
+                        let (deleted, domains) =
+                            match crate::sync::apply::deleted_and_domains(&graph).await {
+                                Ok(x) => x,
+                                Err(e) => {
+                                    return Action::PlanReady {
+                                        gen,
+                                        result: Err(format!("reading the tenant: {e}")),
+                                    }
+                                }
+                            };
+                        let r = tokio::task::spawn_blocking(move || {
+                            let (policy, guard_cfg) = crate::directory::Directory::open(&db)
+                                .and_then(|d| d.policy())
+                                .map_err(|e| format!("reading the directory policy: {e}"))?;
+                            let tenant = TenantSnapshot {
+                                pages,
+                                deleted,
+                                domains,
+                            };
+                            let plan = crate::sync::plan::plan(&users, &tenant, &policy, now);
+                            let eta = plan.eta(WRITES_PER_WINDOW, WRITE_WINDOW);
+                            let guard = plan.guard(&guard_cfg);
+                            let warnings = plan.warnings();
+                            Ok(Box::new(PlanView::new(plan, eta, guard, warnings)))
+                        })
+                        .await
+                        .map_err(|e| format!("internal error: {e}"))
+                        .and_then(|r| r);
+                        Action::PlanReady { gen, result: r }
+                    },
+                    move |m| Action::PlanReady {
+                        gen,
+                        result: Err(m),
+                    },
+                );
+            }
+            Effect::Apply { plan, actor } => {
+                let Some(graph) = self.graph() else {
+                    let _ = self
+                        .tx
+                        .send(Action::ApplyFinished(Err("not signed in".into())));
+                    return;
+                };
+                let cancel = CancellationToken::new();
+                self.apply_cancel = Some(cancel.clone());
+                let db = self.settings.db_path();
+                let tx = self.tx.clone();
+                let opts = ApplyOptions {
+                    actor,
+                    ..ApplyOptions::default()
+                };
+                self.spawn(
+                    async move {
+                        let (etx, mut erx) = mpsc::unbounded_channel::<ApplyEvent>();
+                        let engine = tokio::spawn(crate::sync::apply::apply(
+                            graph, db, plan, opts, etx, cancel,
+                        ));
+                        // Ends when the engine is done with its sender.
+                        while let Some(ev) = erx.recv().await {
+                            let _ = tx.send(Action::Apply(ev.into()));
+                        }
+                        Action::ApplyFinished(match engine.await {
+                            Ok(Ok(summary)) => Ok(summary),
+                            Ok(Err(e)) => Err(format!("{e:#}")),
+                            Err(e) => Err(format!("internal error: {e}")),
+                        })
+                    },
+                    |m| Action::ApplyFinished(Err(m)),
+                );
+            }
+            Effect::ResumeJournal { actor } => {
+                let Some(graph) = self.graph() else {
+                    let _ = self
+                        .tx
+                        .send(Action::ResumeFinished(Err("not signed in".into())));
+                    return;
+                };
+                let cancel = CancellationToken::new();
+                self.apply_cancel = Some(cancel.clone());
+                let db = self.settings.db_path();
+                let tx = self.tx.clone();
+                let opts = ApplyOptions {
+                    actor,
+                    ..ApplyOptions::default()
+                };
+                self.spawn(
+                    async move {
+                        let (etx, mut erx) = mpsc::unbounded_channel::<ApplyEvent>();
+                        let engine =
+                            tokio::spawn(crate::sync::apply::resume(graph, db, opts, etx, cancel));
+                        while let Some(ev) = erx.recv().await {
+                            let _ = tx.send(Action::Apply(ev.into()));
+                        }
+                        Action::ResumeFinished(match engine.await {
+                            Ok(Ok(summary)) => Ok(summary),
+                            Ok(Err(e)) => Err(format!("{e:#}")),
+                            Err(e) => Err(format!("internal error: {e}")),
+                        })
+                    },
+                    |m| Action::ResumeFinished(Err(m)),
+                );
+            }
+            Effect::CancelApply => {
+                if let Some(c) = &self.apply_cancel {
+                    c.cancel();
+                }
+            }
+            Effect::SetPassword {
+                directory_id: _,
+                email,
+                password,
+                actor,
+            } => {
+                let graph = self.graph();
+                let db = self.settings.db_path();
+                let who = email.clone();
+                self.spawn(
+                    async move {
+                        let result = match graph {
+                            Some(g) => {
+                                super::engine::set_password(g, db, email.clone(), password.0, actor)
+                                    .await
+                                    .map_err(|e| format!("{e:#}"))
+                            }
+                            None => Err("not signed in".into()),
+                        };
+                        Action::PasswordSet { email, result }
+                    },
+                    move |m| Action::PasswordSet {
+                        email: who,
+                        result: Err(m),
+                    },
+                );
+            }
+            Effect::Osc52 { text } => {
+                use base64::Engine as _;
+                let b64 = base64::engine::general_purpose::STANDARD.encode(text.0.as_bytes());
+                let _ = write!(self.clipboard, "\x1b]52;c;{b64}\x07");
+                let _ = self.clipboard.flush();
+            }
+            Effect::WriteHandoff { passwords } => {
+                let dir = self.settings.data_dir.clone();
+                self.spawn(
+                    async move {
+                        let r =
+                            tokio::task::spawn_blocking(move || write_handoff(&dir, &passwords))
+                                .await;
+                        Action::HandoffWritten(
+                            r.unwrap_or_else(|e| Err(format!("internal error: {e}"))),
+                        )
+                    },
+                    |m| Action::HandoffWritten(Err(m)),
+                );
+            }
+            Effect::Disconnect => {
+                let db = self.settings.db_path();
+                let cache = self.cache();
+                let slot = self.session.clone();
+                if let Some(t) = self.load_task.take() {
+                    t.abort();
+                }
+                self.spawn(
+                    async move {
+                        let r = tokio::task::spawn_blocking(move || -> Result<(), String> {
+                            super::engine::disconnect(&db).map_err(|e| format!("{e:#}"))?;
+                            cache.clear().map_err(|e| e.to_string())?;
+                            *slot.lock().expect("session slot") = None;
+                            Ok(())
+                        })
+                        .await;
+                        Action::Disconnected(
+                            r.unwrap_or_else(|e| Err(format!("internal error: {e}"))),
+                        )
+                    },
+                    |m| Action::Disconnected(Err(m)),
+                );
+            }
         }
     }
+}
+
+/// Writes the generated passwords to a new CSV in `dir`, readable by its owner only; returns
+/// its path.
+pub fn write_handoff(
+    dir: &std::path::Path,
+    passwords: &[crate::sync::apply::IssuedPassword],
+) -> Result<String, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let stamp = unix_now();
+    let mut n = 1;
+    let (path, file) = loop {
+        let name = if n == 1 {
+            format!("handoff-{stamp}.csv")
+        } else {
+            format!("handoff-{stamp}-{n}.csv")
+        };
+        let path = dir.join(name);
+        let mut opts = std::fs::OpenOptions::new();
+        // A new file every time: an earlier hand-off is never overwritten.
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        match opts.open(&path) {
+            Ok(f) => break (path, f),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+    };
+    let mut w = csv::Writer::from_writer(file);
+    let io = |e: csv::Error| format!("{}: {e}", path.display());
+    w.write_record(["email", "userPrincipalName", "temporaryPassword"])
+        .map_err(io)?;
+    for p in passwords {
+        w.write_record([&p.email, &p.upn, &p.password])
+            .map_err(io)?;
+    }
+    w.flush().map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path.display().to_string())
 }
 
 fn classify(index: &DirectoryIndex, users: &[User]) -> Vec<ImportStatus> {
@@ -438,6 +718,10 @@ where
     }
     if let Some(t) = services.signin_task.take() {
         t.abort();
+    }
+    if let Some(c) = services.apply_cancel.take() {
+        // Quitting mid-run: stop sending; the journal resumes the rest next time.
+        c.cancel();
     }
     Ok(state)
 }

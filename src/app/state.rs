@@ -5,7 +5,9 @@
 //! O(page), O(screen) or O(shown rows): rows arrive a page at a time with their lower-case
 //! haystack built once, per-status counts are kept incrementally, a filter is a `Vec<u32>` of
 //! row indices narrowed in place when the query grows, marks are a bitset.
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tui_input::Input;
 
@@ -13,6 +15,9 @@ use crate::auth::{AuthError, DeviceCodeStart, Identity};
 use crate::directory::{BindingState, DirectoryIndex, DirectoryUser, ImportStatus};
 use crate::graph::User;
 use crate::keymap::Keymap;
+use crate::sync::apply::{ApplyProgress, IssuedPassword};
+use crate::sync::password::PasswordError;
+use crate::sync::plan::{GuardTrip, OpKind, Plan};
 
 use super::explain::ErrorEntry;
 
@@ -321,7 +326,334 @@ pub struct ImportTab {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BindingsTab {
     pub view: ListView,
-    pub state: Option<BindingState>,
+    /// None = All.
+    pub state: Option<StateFilter>,
+    /// Rows of `directory.users`.
+    pub marks: Marks,
+    /// The row last marked: `V` marks from it to the selected row.
+    pub anchor: Option<u32>,
+    /// The last failed op of a directory user (by directory id), until one succeeds.
+    pub failures: HashMap<i64, RowFailure>,
+}
+
+/// Why the last op of a directory user failed (from `ApplyEvent::OpFailed`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowFailure {
+    pub kind: OpKind,
+    /// Graph's code, e.g. `Request_BadRequest`.
+    pub code: String,
+    pub message: String,
+}
+
+/// What a change of the desired binding will do at the next apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PendingOp {
+    /// Bind of a user with no account (the preview may turn it into a takeover or restore).
+    Create,
+    /// Bind of a blocked account.
+    ReEnable,
+    /// Unbind of a bound account: sign-in blocked, nothing deleted.
+    Block,
+}
+
+impl PendingOp {
+    pub const ALL: [PendingOp; 3] = [PendingOp::Create, PendingOp::ReEnable, PendingOp::Block];
+    pub fn label(self) -> &'static str {
+        match self {
+            PendingOp::Create => "→ create",
+            PendingOp::ReEnable => "→ re-enable",
+            PendingOp::Block => "→ block",
+        }
+    }
+    pub fn word(self) -> &'static str {
+        match self {
+            PendingOp::Create => "create",
+            PendingOp::ReEnable => "re-enable",
+            PendingOp::Block => "block",
+        }
+    }
+    pub fn slot(self) -> usize {
+        match self {
+            PendingOp::Create => 0,
+            PendingOp::ReEnable => 1,
+            PendingOp::Block => 2,
+        }
+    }
+    /// The op a user's wish asks for, if it differs from what the account is.
+    pub fn of(u: &DirectoryUser) -> Option<PendingOp> {
+        match (u.want_bound, u.binding) {
+            (true, BindingState::Unbound) => Some(PendingOp::Create),
+            (true, BindingState::Blocked) => Some(PendingOp::ReEnable),
+            (false, BindingState::Bound) => Some(PendingOp::Block),
+            _ => None,
+        }
+    }
+}
+
+/// A row of the Bindings tab as shown: the last failure first, then a pending change, then
+/// the binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowState {
+    Unbound,
+    Bound,
+    Blocked,
+    Pending(PendingOp),
+    Error,
+}
+
+impl RowState {
+    pub fn of(u: &DirectoryUser, failures: &HashMap<i64, RowFailure>) -> RowState {
+        if !failures.is_empty() && failures.contains_key(&u.id) {
+            return RowState::Error;
+        }
+        if let Some(p) = PendingOp::of(u) {
+            return RowState::Pending(p);
+        }
+        match u.binding {
+            BindingState::Unbound => RowState::Unbound,
+            BindingState::Bound => RowState::Bound,
+            BindingState::Blocked => RowState::Blocked,
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            RowState::Unbound => "Unbound",
+            RowState::Bound => "Bound",
+            RowState::Blocked => "Blocked",
+            RowState::Pending(p) => p.label(),
+            RowState::Error => "Error",
+        }
+    }
+    pub fn filter(self) -> StateFilter {
+        match self {
+            RowState::Unbound => StateFilter::Unbound,
+            RowState::Bound => StateFilter::Bound,
+            RowState::Blocked => StateFilter::Blocked,
+            RowState::Pending(_) => StateFilter::Pending,
+            RowState::Error => StateFilter::Error,
+        }
+    }
+}
+
+/// The Bindings tab's state filter (`s`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StateFilter {
+    Unbound,
+    Bound,
+    Blocked,
+    Pending,
+    Error,
+}
+
+impl StateFilter {
+    pub fn label(self) -> &'static str {
+        match self {
+            StateFilter::Unbound => "Unbound",
+            StateFilter::Bound => "Bound",
+            StateFilter::Blocked => "Blocked",
+            StateFilter::Pending => "Pending",
+            StateFilter::Error => "Error",
+        }
+    }
+    /// All -> Bound -> Unbound -> Blocked -> Pending -> Error -> All.
+    pub fn cycle(f: Option<StateFilter>) -> Option<StateFilter> {
+        match f {
+            None => Some(StateFilter::Bound),
+            Some(StateFilter::Bound) => Some(StateFilter::Unbound),
+            Some(StateFilter::Unbound) => Some(StateFilter::Blocked),
+            Some(StateFilter::Blocked) => Some(StateFilter::Pending),
+            Some(StateFilter::Pending) => Some(StateFilter::Error),
+            Some(StateFilter::Error) => None,
+        }
+    }
+}
+
+/// The password rule the input checks as the admin types: `sync::password::check`, or a
+/// stand-in in tests. Compared as equal always (it is configuration, not state).
+#[derive(Clone, Copy)]
+pub struct PasswordRule(pub fn(&str) -> Result<(), PasswordError>);
+
+impl Default for PasswordRule {
+    fn default() -> Self {
+        PasswordRule(crate::sync::password::check)
+    }
+}
+
+impl PartialEq for PasswordRule {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for PasswordRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordRule")
+    }
+}
+
+/// What the preview shows, computed off the UI thread (the plan and what it implies).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanView {
+    pub plan: Plan,
+    /// Ops per kind, in `OpKind::ALL` order, kinds with none left out.
+    pub counts: Vec<(OpKind, usize)>,
+    pub eta: Duration,
+    pub guard: Option<GuardTrip>,
+    pub warnings: Vec<String>,
+}
+
+impl PlanView {
+    /// The view of `plan` with its counts, and the rest as given.
+    pub fn new(
+        plan: Plan,
+        eta: Duration,
+        guard: Option<GuardTrip>,
+        warnings: Vec<String>,
+    ) -> PlanView {
+        let by_kind = plan.counts();
+        let counts = OpKind::ALL
+            .iter()
+            .filter_map(|k| by_kind.get(k).map(|&n| (*k, n)))
+            .collect();
+        PlanView {
+            plan,
+            counts,
+            eta,
+            guard,
+            warnings,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Preview {
+    pub view: PlanView,
+    /// First op line on screen, and the selected one.
+    pub selected: usize,
+    pub offset: usize,
+    /// The count typed to get past the guard.
+    pub guard_input: Input,
+}
+
+impl PartialEq for Preview {
+    fn eq(&self, o: &Self) -> bool {
+        self.view == o.view
+            && self.selected == o.selected
+            && self.offset == o.offset
+            && self.guard_input.value() == o.guard_input.value()
+    }
+}
+
+impl Default for PlanView {
+    fn default() -> Self {
+        PlanView::new(Plan::default(), Duration::ZERO, None, Vec::new())
+    }
+}
+
+impl Preview {
+    /// `y` is accepted: no guard, or the exact count was typed.
+    pub fn confirmed(&self) -> bool {
+        match &self.view.guard {
+            None => true,
+            Some(g) => self.guard_input.value().trim() == g.blocks.to_string(),
+        }
+    }
+}
+
+/// One failed op as the progress view lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunError {
+    pub upn: String,
+    pub kind: OpKind,
+    pub message: String,
+}
+
+/// An apply run: progress while it runs, the summary and the passwords after.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Run {
+    /// A run a killed session left in the journal, finished at start (`sync::apply::resume`).
+    pub resumed: bool,
+    pub total: usize,
+    pub progress: ApplyProgress,
+    /// The most recent failures, newest last (at most `Run::KEEP_ERRORS`).
+    pub errors: Vec<RunError>,
+    /// Esc was pressed: no new op is sent, those in flight finish.
+    pub stopping: bool,
+    pub finished: Option<RunEnd>,
+    /// Generated passwords: shown once after the run, dropped when the panel closes.
+    pub passwords: Vec<IssuedPassword>,
+    /// Selected password in the panel.
+    pub selected: usize,
+    /// Where the hand-off CSV was written.
+    pub handoff: Option<String>,
+}
+
+impl Run {
+    pub const KEEP_ERRORS: usize = 5;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunEnd {
+    Done {
+        done: usize,
+        failed: usize,
+        cancelled: usize,
+    },
+    Failed(String),
+}
+
+/// The masked password input of one directory user. The plaintext lives here only while it is
+/// typed; Debug never shows it.
+#[derive(Clone, Default)]
+pub struct PasswordInput {
+    pub directory_id: i64,
+    pub email: String,
+    pub input: Input,
+    /// The rule the text breaks, in plain words (None = acceptable), checked as it is typed.
+    pub problem: Option<String>,
+}
+
+impl PartialEq for PasswordInput {
+    fn eq(&self, o: &Self) -> bool {
+        self.directory_id == o.directory_id
+            && self.email == o.email
+            && self.input.value() == o.input.value()
+            && self.problem == o.problem
+    }
+}
+
+impl std::fmt::Debug for PasswordInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordInput")
+            .field("directory_id", &self.directory_id)
+            .field("email", &self.email)
+            .field("len", &self.input.value().chars().count())
+            .finish()
+    }
+}
+
+/// A dialog over the Bindings tab; `None` = the tab itself has the keys.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Modal {
+    #[default]
+    None,
+    /// `p` was pressed: the plan is being computed.
+    Planning {
+        gen: u64,
+    },
+    Preview(Box<Preview>),
+    Run(Box<Run>),
+    Password(PasswordInput),
+    /// The question before disconnecting the tenant.
+    Disconnect,
+    /// Disconnecting: the directory and the token cache are being cleared.
+    Disconnecting,
+}
+
+impl Modal {
+    pub fn is_open(&self) -> bool {
+        !matches!(self, Modal::None)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -336,6 +668,15 @@ pub struct DirectoryRows {
     pub hay: Haystacks,
     /// Bound, Unbound, Blocked.
     pub counts: [usize; 3],
+    /// Users whose wish differs from their account, per `PendingOp::slot`; kept as wishes
+    /// change, so the status bar costs nothing.
+    pub pending: [usize; 3],
+}
+
+impl DirectoryRows {
+    pub fn pending_total(&self) -> usize {
+        self.pending.iter().sum()
+    }
 }
 
 pub fn binding_slot(b: BindingState) -> usize {
@@ -387,6 +728,19 @@ pub struct AppState {
     pub import: ImportTab,
     pub bindings: BindingsTab,
     pub errors_tab: ErrorsTab,
+    /// The dialog over the Bindings tab.
+    pub modal: Modal,
+    /// Generation of the plan asked for; a result for an older one is dropped.
+    pub plan_gen: u64,
+    /// `SetWant` effects not yet answered: the directory is read again when the last one is
+    /// (an earlier read would show the later toggles undone for a moment).
+    pub wants_in_flight: u32,
+    /// An apply is running (its view may be closed while it finishes).
+    pub applying: bool,
+    /// The journal of an interrupted run is being finished; what it reports is kept here until
+    /// it ends (then shown when there is something to show).
+    pub resuming: Option<Box<Run>>,
+    pub password_rule: PasswordRule,
 
     pub quit: bool,
     /// Set by `update` when something on screen changed; the runtime draws and clears it.
@@ -423,6 +777,12 @@ impl Default for AppState {
             import: ImportTab::default(),
             bindings: BindingsTab::default(),
             errors_tab: ErrorsTab::default(),
+            modal: Modal::None,
+            plan_gen: 0,
+            wants_in_flight: 0,
+            applying: false,
+            resuming: None,
+            password_rule: PasswordRule::default(),
             quit: false,
             dirty: true,
         }

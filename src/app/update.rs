@@ -3,12 +3,13 @@
 
 use crossterm::event::{Event, KeyEvent};
 
-use crate::directory::{BindingState, ImportOutcome, ImportStatus};
+use crate::directory::{ImportOutcome, ImportStatus};
 use crate::graph::User;
 use crate::keymap::{is_press, Command, Context, Key};
+use crate::sync::apply::ApplySummary;
 
-use super::action::{Action, DirectorySnapshot};
-use super::effect::Effect;
+use super::action::{Action, ApplyNews, DirectorySnapshot};
+use super::effect::{Effect, Secret};
 use super::explain::ErrorEntry;
 use super::state::*;
 
@@ -46,6 +47,67 @@ fn step(s: &mut AppState, action: Action, fx: &mut Vec<Effect>) -> bool {
             v.editing = true;
             v.input.handle(req);
             apply_query(s);
+            true
+        }
+        Action::DialogInput(req) => dialog_input(s, req),
+        Action::WantSaved(result) => {
+            if let Err(e) = result {
+                push_error(
+                    s,
+                    ErrorEntry::from_directory("record the desired bindings", &e),
+                );
+                s.message = Some("Could not record the bindings (tab 3).".into());
+            }
+            // The directory is the truth: read it again (a failed save undoes the toggle), once
+            // every toggle sent is saved.
+            s.wants_in_flight = s.wants_in_flight.saturating_sub(1);
+            if s.wants_in_flight == 0 {
+                fx.push(Effect::LoadDirectory);
+            }
+            true
+        }
+        Action::PlanReady { gen, result } => plan_ready(s, gen, result),
+        Action::Apply(news) => apply_news(s, news),
+        Action::ApplyFinished(result) => {
+            report_lost_passwords(s, &result);
+            apply_finished(s, result, fx);
+            true
+        }
+        Action::ResumeFinished(result) => {
+            let lost = report_lost_passwords(s, &result);
+            resume_finished(s, result, fx) || lost
+        }
+        Action::PasswordSet { email, result } => {
+            match result {
+                Ok(()) => s.message = Some(format!("Password of {email} set.")),
+                Err(e) => {
+                    push_error(
+                        s,
+                        ErrorEntry::from_directory(&format!("set password of {email}"), &e),
+                    );
+                    s.message = Some(format!("Setting the password of {email} failed (tab 3)."));
+                }
+            }
+            fx.push(Effect::LoadDirectory);
+            true
+        }
+        Action::HandoffWritten(result) => {
+            match result {
+                Ok(path) => {
+                    s.message = Some(format!("Hand-off CSV written: {path}"));
+                    if let Modal::Run(run) = &mut s.modal {
+                        run.handoff = Some(path);
+                    }
+                }
+                Err(e) => {
+                    push_error(s, ErrorEntry::from_directory("write the hand-off CSV", &e));
+                    s.message = Some("Writing the hand-off CSV failed (tab 3).".into());
+                }
+            }
+            true
+        }
+        Action::Disconnected(result) => {
+            disconnected(s, result, fx);
             true
         }
         Action::Tick { now } => tick(s, now, fx),
@@ -190,11 +252,17 @@ fn step(s: &mut AppState, action: Action, fx: &mut Vec<Effect>) -> bool {
 }
 
 fn signed_in(s: &mut AppState, info: SessionInfo, fx: &mut Vec<Effect>) {
+    let actor = info.identity.name.clone();
     s.session = Some(info);
     s.phase = Phase::Main;
     s.signin_note = None;
     s.load = Load::Waiting;
     fx.push(Effect::LoadDirectory);
+    // A run a killed session left half done is finished first (nothing is sent twice: the
+    // engine checks an op of unknown outcome against the tenant). New plans wait for it.
+    s.applying = true;
+    s.resuming = Some(Box::default());
+    fx.push(Effect::ResumeJournal { actor });
 }
 
 fn tick(s: &mut AppState, now: i64, fx: &mut Vec<Effect>) -> bool {
@@ -245,6 +313,9 @@ fn command(s: &mut AppState, c: Command, fx: &mut Vec<Effect>) -> bool {
         }
         Phase::Main => {}
     }
+    if s.modal.is_open() {
+        return dialog_command(s, c, fx);
+    }
     let rows = list_rows(s);
     match c {
         Command::NextTab => s.tab = s.tab.next(),
@@ -289,6 +360,11 @@ fn command(s: &mut AppState, c: Command, fx: &mut Vec<Effect>) -> bool {
                     return true;
                 }
             }
+            if s.tab == Tab::Bindings && !s.bindings.marks.is_empty() {
+                s.bindings.marks.clear();
+                s.bindings.anchor = None;
+                return true;
+            }
             if matches!(s.load, Load::Loading { .. } | Load::Waiting) {
                 s.load_gen += 1;
                 s.load = Load::Cancelled;
@@ -313,12 +389,7 @@ fn command(s: &mut AppState, c: Command, fx: &mut Vec<Effect>) -> bool {
                 rescan_import(s);
             }
             Tab::Bindings => {
-                s.bindings.state = match s.bindings.state {
-                    None => Some(BindingState::Bound),
-                    Some(BindingState::Bound) => Some(BindingState::Unbound),
-                    Some(BindingState::Unbound) => Some(BindingState::Blocked),
-                    Some(BindingState::Blocked) => None,
-                };
+                s.bindings.state = StateFilter::cycle(s.bindings.state);
                 rescan_bindings(s);
             }
             Tab::Errors => return false,
@@ -333,19 +404,138 @@ fn command(s: &mut AppState, c: Command, fx: &mut Vec<Effect>) -> bool {
             s.import.marks.toggle(row);
             nav(&mut s.import.view, rows, |sel, _| sel + 1);
         }
-        Command::MarkAll => {
-            if s.tab != Tab::Import {
+        Command::MarkAll => match s.tab {
+            Tab::Import => {
+                for &r in &s.import.view.shown {
+                    s.import.marks.insert(r);
+                }
+            }
+            Tab::Bindings => {
+                for &r in &s.bindings.view.shown {
+                    s.bindings.marks.insert(r);
+                }
+            }
+            Tab::Errors => return false,
+        },
+        Command::UnmarkAll => match s.tab {
+            Tab::Import => s.import.marks.clear(),
+            Tab::Bindings => {
+                s.bindings.marks.clear();
+                s.bindings.anchor = None;
+            }
+            Tab::Errors => return false,
+        },
+        Command::ToggleWant | Command::Bind | Command::Unbind => {
+            if s.tab != Tab::Bindings {
                 return false;
             }
-            for &r in &s.import.view.shown {
-                s.import.marks.insert(r);
+            let want = match c {
+                Command::Bind => Some(true),
+                Command::Unbind => Some(false),
+                _ => None,
+            };
+            set_want(s, want, fx);
+        }
+        Command::MarkRow => {
+            if s.tab != Tab::Bindings {
+                return false;
+            }
+            let t = &mut s.bindings;
+            let Some(row) = t.view.selected_row() else {
+                return false;
+            };
+            t.marks.toggle(row);
+            if t.marks.contains(row) {
+                t.anchor = Some(row);
+            }
+            nav(&mut t.view, rows, |sel, _| sel + 1);
+        }
+        Command::MarkDown | Command::MarkUp => {
+            if s.tab != Tab::Bindings {
+                return false;
+            }
+            let t = &mut s.bindings;
+            let Some(row) = t.view.selected_row() else {
+                return false;
+            };
+            t.marks.insert(row);
+            if c == Command::MarkDown {
+                nav(&mut t.view, rows, |sel, _| sel + 1);
+            } else {
+                nav(&mut t.view, rows, |sel, _| sel.saturating_sub(1));
+            }
+            if let Some(next) = t.view.selected_row() {
+                t.marks.insert(next);
+                t.anchor = Some(next);
             }
         }
-        Command::UnmarkAll => {
-            if s.tab != Tab::Import {
+        Command::MarkRange => {
+            if s.tab != Tab::Bindings {
                 return false;
             }
-            s.import.marks.clear();
+            let t = &mut s.bindings;
+            let Some(row) = t.view.selected_row() else {
+                return false;
+            };
+            let from = match t.anchor {
+                // The anchor may be filtered out: start where it would be.
+                Some(a) => t.view.shown.binary_search(&a).unwrap_or_else(|p| p),
+                None => t.view.selected,
+            };
+            let (lo, hi) = if from <= t.view.selected {
+                (from, t.view.selected)
+            } else {
+                (t.view.selected, from.min(t.view.shown.len() - 1))
+            };
+            for &r in &t.view.shown[lo..=hi] {
+                t.marks.insert(r);
+            }
+            t.anchor = Some(row);
+        }
+        Command::InvertMarks => {
+            if s.tab != Tab::Bindings {
+                return false;
+            }
+            let t = &mut s.bindings;
+            for &r in &t.view.shown {
+                t.marks.toggle(r);
+            }
+            t.anchor = None;
+        }
+        Command::Preview => {
+            if s.tab != Tab::Bindings {
+                return false;
+            }
+            start_plan(s, fx);
+        }
+        Command::SetPassword => {
+            if s.tab != Tab::Bindings {
+                return false;
+            }
+            let Some(row) = s.bindings.view.selected_row() else {
+                return false;
+            };
+            let u = &s.directory.users[row as usize];
+            let mut p = PasswordInput {
+                directory_id: u.id,
+                email: u.email.clone(),
+                ..PasswordInput::default()
+            };
+            p.problem = (s.password_rule.0)("").err().map(|e| e.to_string());
+            s.modal = Modal::Password(p);
+        }
+        Command::Disconnect => {
+            if s.tab != Tab::Bindings {
+                return false;
+            }
+            if s.applying {
+                s.message = Some("An apply is running: wait for it to end first.".into());
+            } else {
+                s.modal = Modal::Disconnect;
+            }
+        }
+        Command::Confirm | Command::Submit | Command::CopyPassword | Command::WriteHandoff => {
+            return false
         }
         Command::Import => start_import(s, fx),
         Command::Refresh => refresh(s, fx),
@@ -425,9 +615,21 @@ fn directory_loaded(
 ) {
     match result {
         Ok(snap) => {
+            // Marks are rows: keep them on the same users if rows moved.
+            let marked: Vec<i64> = s
+                .bindings
+                .marks
+                .iter()
+                .filter_map(|r| s.directory.users.get(r as usize).map(|u| u.id))
+                .collect();
+            let anchor = s
+                .bindings
+                .anchor
+                .and_then(|r| s.directory.users.get(r as usize).map(|u| u.id));
             let d = &mut s.directory;
             d.hay.clear();
             d.counts = [0; 3];
+            d.pending = [0; 3];
             for u in &snap.users {
                 d.hay.push(&[
                     &u.display_name,
@@ -435,8 +637,26 @@ fn directory_loaded(
                     u.tenant_user_id.as_deref().unwrap_or(""),
                 ]);
                 d.counts[binding_slot(u.binding)] += 1;
+                if let Some(p) = PendingOp::of(u) {
+                    d.pending[p.slot()] += 1;
+                }
             }
             d.users = snap.users;
+            if !marked.is_empty() || anchor.is_some() {
+                let row_of: std::collections::HashMap<i64, u32> = d
+                    .users
+                    .iter()
+                    .enumerate()
+                    .map(|(r, u)| (u.id, r as u32))
+                    .collect();
+                s.bindings.marks.clear();
+                for id in marked {
+                    if let Some(&r) = row_of.get(&id) {
+                        s.bindings.marks.insert(r);
+                    }
+                }
+                s.bindings.anchor = anchor.and_then(|id| row_of.get(&id).copied());
+            }
             for f in &snap.failures {
                 push_error(s, ErrorEntry::from_import(f));
             }
@@ -615,11 +835,22 @@ fn apply_query(s: &mut AppState) {
         }
         Tab::Bindings => {
             let q = s.bindings.view.input.value().to_lowercase();
-            if q == s.bindings.view.query {
+            let v = &mut s.bindings.view;
+            if q == v.query {
                 return;
             }
-            s.bindings.view.query = q;
-            rescan_bindings(s);
+            let keep = v.selected_row();
+            if q.contains(v.query.as_str()) {
+                // As on Import: a longer query only narrows what is shown, O(shown).
+                let hay = &s.directory.hay;
+                v.shown
+                    .retain(|&r| hay.get(r as usize).contains(q.as_str()));
+                v.query = q;
+                reselect(v, keep, rows);
+            } else {
+                v.query = q;
+                rescan_bindings(s);
+            }
         }
         Tab::Errors => {
             let q = s.errors_tab.view.input.value().to_lowercase();
@@ -668,14 +899,552 @@ fn rescan_bindings(s: &mut AppState) {
     let v = &mut s.bindings.view;
     let keep = v.selected_row();
     let d = &s.directory;
+    let failures = &s.bindings.failures;
     let (q, st) = (v.query.as_str(), s.bindings.state);
     v.shown = (0..d.users.len())
         .filter(|&r| {
-            st.is_none_or(|b| d.users[r].binding == b) && (q.is_empty() || d.hay.get(r).contains(q))
+            st.is_none_or(|f| RowState::of(&d.users[r], failures).filter() == f)
+                && (q.is_empty() || d.hay.get(r).contains(q))
         })
         .map(|r| r as u32)
         .collect();
     reselect(v, keep, rows);
+}
+
+/// Records the desired binding of the marked rows (else the selected row): `want` None
+/// toggles, binding all of them unless every one already wants to be bound, so a mixed
+/// selection is never half unbound by surprise. Only the wish changes (optimistically here,
+/// for real by the effect); nothing is sent.
+fn set_want(s: &mut AppState, want: Option<bool>, fx: &mut Vec<Effect>) {
+    let t = &s.bindings;
+    let n = s.directory.users.len();
+    let rows: Vec<u32> = if t.marks.is_empty() {
+        t.view.selected_row().into_iter().collect()
+    } else {
+        t.marks.iter().filter(|&r| (r as usize) < n).collect()
+    };
+    if rows.is_empty() {
+        s.message = Some("Nothing to toggle: no row is selected.".into());
+        return;
+    }
+    let users = &mut s.directory.users;
+    let bound = want.unwrap_or_else(|| rows.iter().any(|&r| !users[r as usize].want_bound));
+    let mut ids = Vec::new();
+    for r in rows {
+        let u = &mut users[r as usize];
+        if u.want_bound == bound {
+            continue;
+        }
+        if let Some(p) = PendingOp::of(u) {
+            s.directory.pending[p.slot()] -= 1;
+        }
+        u.want_bound = bound;
+        if let Some(p) = PendingOp::of(u) {
+            s.directory.pending[p.slot()] += 1;
+        }
+        // A new wish replaces the last failure.
+        s.bindings.failures.remove(&u.id);
+        ids.push(u.id);
+    }
+    s.bindings.marks.clear();
+    s.bindings.anchor = None;
+    if ids.is_empty() {
+        s.message = Some(format!(
+            "Nothing changed: already {}.",
+            if bound {
+                "wanted bound"
+            } else {
+                "wanted unbound"
+            }
+        ));
+        return;
+    }
+    s.message = Some(format!(
+        "{} {} {}: p previews the changes.",
+        if bound { "Bind" } else { "Unbind" },
+        fmt_count(ids.len()),
+        if ids.len() == 1 { "user" } else { "users" }
+    ));
+    s.wants_in_flight += 1;
+    fx.push(Effect::SetWant { ids, bound });
+}
+
+fn start_plan(s: &mut AppState, fx: &mut Vec<Effect>) {
+    if s.applying {
+        s.message = Some("An apply is running: wait for it to end.".into());
+        return;
+    }
+    if !s.directory_loaded {
+        s.message = Some("The directory is not loaded yet.".into());
+        return;
+    }
+    if s.load != Load::Done {
+        // Without every tenant user the plan would create accounts that exist.
+        s.message = Some(
+            "The plan needs every tenant user: wait for the listing to finish (r reloads).".into(),
+        );
+        return;
+    }
+    s.plan_gen += 1;
+    s.modal = Modal::Planning { gen: s.plan_gen };
+    fx.push(Effect::Plan {
+        gen: s.plan_gen,
+        users: s.directory.users.clone(),
+        pages: s.rows.pages.clone(),
+        now: s.now,
+    });
+}
+
+fn plan_ready(s: &mut AppState, gen: u64, result: Result<Box<PlanView>, String>) -> bool {
+    if s.modal != (Modal::Planning { gen }) {
+        return false; // the admin went back, or a newer plan was asked for
+    }
+    match result {
+        Ok(view) if view.plan.ops.is_empty() => {
+            s.modal = Modal::None;
+            s.message = Some("Nothing to do: the tenant already matches the directory.".into());
+        }
+        Ok(view) => {
+            s.modal = Modal::Preview(Box::new(Preview {
+                view: *view,
+                ..Preview::default()
+            }));
+        }
+        Err(e) => {
+            s.modal = Modal::None;
+            push_error(s, ErrorEntry::from_directory("compute the plan", &e));
+            s.message = Some("The plan could not be computed (tab 3).".into());
+        }
+    }
+    true
+}
+
+/// Lines of the preview's op list and of the password panel on this terminal.
+pub fn dialog_rows(s: &AppState) -> usize {
+    crate::ui::dialog::list_rows(s)
+}
+
+/// Keys of a dialog. Everything else is ignored while it is up (the tab under it keeps its
+/// state).
+fn dialog_command(s: &mut AppState, c: Command, fx: &mut Vec<Effect>) -> bool {
+    let rows = dialog_rows(s);
+    match &mut s.modal {
+        Modal::None => false,
+        Modal::Planning { .. } => {
+            if c == Command::Back {
+                s.modal = Modal::None;
+                return true;
+            }
+            false
+        }
+        Modal::Preview(p) => match c {
+            Command::Back => {
+                s.modal = Modal::None;
+                true
+            }
+            Command::Down | Command::Up | Command::PageDown | Command::PageUp => {
+                let len = p.view.plan.ops.len();
+                scroll(&mut p.selected, &mut p.offset, len, rows, c);
+                true
+            }
+            Command::Confirm => {
+                if !p.confirmed() {
+                    let n = p.view.guard.as_ref().map(|g| g.blocks).unwrap_or(0);
+                    s.message = Some(format!("Type {n} in the box to confirm, then y."));
+                    return true;
+                }
+                let plan = std::mem::take(&mut p.view.plan);
+                let total = plan.ops.len();
+                let actor = s
+                    .session
+                    .as_ref()
+                    .map(|si| si.identity.name.clone())
+                    .unwrap_or_default();
+                s.modal = Modal::Run(Box::new(Run {
+                    total,
+                    progress: crate::sync::apply::ApplyProgress {
+                        remaining: total,
+                        ..Default::default()
+                    },
+                    ..Run::default()
+                }));
+                s.applying = true;
+                s.message = None;
+                fx.push(Effect::Apply { plan, actor });
+                true
+            }
+            _ => false,
+        },
+        Modal::Run(run) => {
+            if run.finished.is_none() {
+                if c == Command::Back && !run.stopping {
+                    run.stopping = true;
+                    fx.push(Effect::CancelApply);
+                    return true;
+                }
+                return false;
+            }
+            match c {
+                Command::Back | Command::Submit => {
+                    // The passwords were shown once; they go with the panel.
+                    s.modal = Modal::None;
+                    true
+                }
+                Command::Down | Command::Up | Command::PageDown | Command::PageUp => {
+                    let len = run.passwords.len();
+                    let mut offset = 0;
+                    scroll(&mut run.selected, &mut offset, len, rows, c);
+                    true
+                }
+                Command::CopyPassword => {
+                    let Some(p) = run.passwords.get(run.selected) else {
+                        return false;
+                    };
+                    let text = Secret(p.password.clone());
+                    let upn = p.upn.clone();
+                    fx.push(Effect::Osc52 { text });
+                    s.message = Some(format!(
+                        "Password of {upn} sent to your terminal's clipboard (OSC 52)."
+                    ));
+                    true
+                }
+                Command::WriteHandoff => {
+                    if run.passwords.is_empty() {
+                        return false;
+                    }
+                    fx.push(Effect::WriteHandoff {
+                        passwords: run.passwords.clone(),
+                    });
+                    true
+                }
+                _ => false,
+            }
+        }
+        Modal::Password(p) => match c {
+            Command::Back => {
+                s.modal = Modal::None;
+                s.message = Some("Password not changed.".into());
+                true
+            }
+            Command::Submit => {
+                if let Err(e) = (s.password_rule.0)(p.input.value()) {
+                    p.problem = Some(e.to_string());
+                    return true;
+                }
+                let (directory_id, email) = (p.directory_id, p.email.clone());
+                let password = Secret(p.input.value().to_string());
+                // The plaintext leaves the state with the dialog; only the effect holds it.
+                s.modal = Modal::None;
+                s.message = Some(format!("Setting the password of {email}…"));
+                let actor = s
+                    .session
+                    .as_ref()
+                    .map(|si| si.identity.name.clone())
+                    .unwrap_or_default();
+                fx.push(Effect::SetPassword {
+                    directory_id,
+                    email,
+                    password,
+                    actor,
+                });
+                true
+            }
+            _ => false,
+        },
+        Modal::Disconnect => match c {
+            Command::Back => {
+                s.modal = Modal::None;
+                true
+            }
+            Command::Confirm => {
+                s.modal = Modal::Disconnecting;
+                fx.push(Effect::Disconnect);
+                true
+            }
+            _ => false,
+        },
+        Modal::Disconnecting => false,
+    }
+}
+
+/// Whether the open dialog does something with `c` (the hint bar offers only those).
+pub fn dialog_accepts(s: &AppState, c: Command) -> bool {
+    if matches!(c, Command::Help | Command::Quit) {
+        return true;
+    }
+    let moves = matches!(
+        c,
+        Command::Down | Command::Up | Command::PageDown | Command::PageUp
+    );
+    match &s.modal {
+        Modal::None => true,
+        Modal::Planning { .. } => c == Command::Back,
+        Modal::Preview(_) => c == Command::Back || c == Command::Confirm || moves,
+        Modal::Run(run) => match &run.finished {
+            None => c == Command::Back && !run.stopping,
+            Some(_) if run.passwords.is_empty() => matches!(c, Command::Back | Command::Submit),
+            Some(_) => {
+                moves
+                    || matches!(
+                        c,
+                        Command::Back
+                            | Command::Submit
+                            | Command::CopyPassword
+                            | Command::WriteHandoff
+                    )
+            }
+        },
+        Modal::Password(_) => matches!(c, Command::Back | Command::Submit),
+        Modal::Disconnect => matches!(c, Command::Back | Command::Confirm),
+        Modal::Disconnecting => false,
+    }
+}
+
+fn scroll(selected: &mut usize, offset: &mut usize, len: usize, rows: usize, c: Command) {
+    if len == 0 {
+        return;
+    }
+    let rows = rows.max(1);
+    *selected = match c {
+        Command::Down => *selected + 1,
+        Command::Up => selected.saturating_sub(1),
+        Command::PageDown => *selected + rows,
+        _ => selected.saturating_sub(rows),
+    }
+    .min(len - 1);
+    if *selected < *offset {
+        *offset = *selected;
+    } else if *selected >= *offset + rows {
+        *offset = *selected + 1 - rows;
+    }
+}
+
+fn dialog_input(s: &mut AppState, req: tui_input::InputRequest) -> bool {
+    match &mut s.modal {
+        Modal::Preview(p) if p.view.guard.is_some() => {
+            p.guard_input.handle(req);
+            true
+        }
+        Modal::Password(p) => {
+            p.input.handle(req);
+            p.problem = (s.password_rule.0)(p.input.value())
+                .err()
+                .map(|e| e.to_string());
+            true
+        }
+        _ => false,
+    }
+}
+
+fn apply_news(s: &mut AppState, news: ApplyNews) -> bool {
+    let run = match (&mut s.resuming, &mut s.modal) {
+        (Some(run), _) => Some(run),
+        (None, Modal::Run(run)) => Some(run),
+        _ => None,
+    };
+    match news {
+        ApplyNews::Progress(p) => match run {
+            Some(run) if run.progress != p => {
+                run.progress = p;
+                true
+            }
+            _ => false,
+        },
+        ApplyNews::OpDone { op, .. } => s.bindings.failures.remove(&op.directory_id).is_some(),
+        ApplyNews::OpFailed { op, error } => {
+            if let Some(run) = run {
+                run.errors.push(RunError {
+                    upn: op.upn.clone(),
+                    kind: op.kind,
+                    message: match &error {
+                        crate::graph::GraphError::Api { message, .. } => message.clone(),
+                        e => e.to_string(),
+                    },
+                });
+                if run.errors.len() > Run::KEEP_ERRORS {
+                    run.errors.remove(0);
+                }
+            }
+            let mut entry = ErrorEntry::from_graph(&op.upn, &error);
+            entry.subject = format!("{} {}", op.kind.label(), op.upn);
+            let message = entry.message.clone();
+            s.bindings.failures.insert(
+                op.directory_id,
+                RowFailure {
+                    kind: op.kind,
+                    code: error.code().to_string(),
+                    message,
+                },
+            );
+            push_error(s, entry);
+            true
+        }
+        ApplyNews::PasswordIssued(p) => {
+            if let Some(run) = run {
+                run.passwords.push(p);
+            }
+            true
+        }
+    }
+}
+
+/// Accounts a killed run created whose temporary password died with it: say so in Errors,
+/// with how to fix it (set a password). Returns whether there were any.
+fn report_lost_passwords(s: &mut AppState, result: &Result<ApplySummary, String>) -> bool {
+    let lost = result
+        .as_ref()
+        .map_or(&[][..], |sum| &sum.passwords_lost[..]);
+    for email in lost {
+        push_error(s, ErrorEntry::password_lost(email));
+    }
+    !lost.is_empty()
+}
+
+fn apply_finished(s: &mut AppState, result: Result<ApplySummary, String>, fx: &mut Vec<Effect>) {
+    s.applying = false;
+    if !matches!(s.modal, Modal::Run(_)) {
+        // Never expected (the run view stays up while applying), but passwords must be shown.
+        s.modal = Modal::Run(Box::default());
+    }
+    let Modal::Run(run) = &mut s.modal else {
+        unreachable!("set just above");
+    };
+    match result {
+        Ok(sum) => {
+            for p in sum.passwords {
+                if !run.passwords.iter().any(|q| q.upn == p.upn) {
+                    run.passwords.push(p);
+                }
+            }
+            run.progress.done = sum.done;
+            run.progress.failed = sum.failed;
+            run.progress.remaining = 0;
+            run.finished = Some(RunEnd::Done {
+                done: sum.done,
+                failed: sum.failed,
+                cancelled: sum.cancelled,
+            });
+            let mut msg = format!("Applied: {} done", fmt_count(sum.done));
+            if sum.failed > 0 {
+                msg.push_str(&format!(", {} failed (tab 3)", fmt_count(sum.failed)));
+            }
+            if sum.cancelled > 0 {
+                msg.push_str(&format!(", {} not sent", fmt_count(sum.cancelled)));
+            }
+            s.message = Some(msg);
+        }
+        Err(e) => {
+            run.finished = Some(RunEnd::Failed(e.clone()));
+            push_error(s, ErrorEntry::from_directory("apply the plan", &e));
+            s.message = Some("The apply stopped with an error (tab 3).".into());
+        }
+    }
+    after_writes(s, fx);
+}
+
+/// After a run: read the directory again (bindings changed) and, when something was written,
+/// list the tenant again, so the next plan compares with the accounts as they are now (new
+/// accounts included).
+fn after_writes(s: &mut AppState, fx: &mut Vec<Effect>) {
+    fx.push(Effect::LoadDirectory);
+    let wrote = match &s.modal {
+        Modal::Run(r) => r.progress.done > 0,
+        _ => false,
+    };
+    if wrote && s.directory_loaded && !matches!(s.load, Load::Waiting) {
+        start_load(s, fx);
+    }
+}
+
+fn resume_finished(
+    s: &mut AppState,
+    result: Result<ApplySummary, String>,
+    fx: &mut Vec<Effect>,
+) -> bool {
+    let Some(mut run) = s.resuming.take() else {
+        return false;
+    };
+    s.applying = matches!(&s.modal, Modal::Run(r) if r.finished.is_none());
+    match result {
+        Ok(sum) => {
+            if sum.done + sum.failed + sum.cancelled == 0 && sum.passwords.is_empty() {
+                return false; // the journal was clean: nothing to say
+            }
+            for p in sum.passwords {
+                if !run.passwords.iter().any(|q| q.upn == p.upn) {
+                    run.passwords.push(p);
+                }
+            }
+            run.resumed = true;
+            run.total = sum.done + sum.failed + sum.cancelled;
+            run.progress.done = sum.done;
+            run.progress.failed = sum.failed;
+            run.progress.remaining = 0;
+            run.finished = Some(RunEnd::Done {
+                done: sum.done,
+                failed: sum.failed,
+                cancelled: sum.cancelled,
+            });
+            s.message = Some(format!(
+                "Finished an interrupted run: {} done, {} failed.",
+                fmt_count(sum.done),
+                fmt_count(sum.failed)
+            ));
+            let wrote = sum.done > 0;
+            // Passwords are shown once: show them now, over whatever dialog is up.
+            if !run.passwords.is_empty() || s.modal == Modal::None {
+                s.modal = Modal::Run(run);
+                s.tab = Tab::Bindings;
+            }
+            fx.push(Effect::LoadDirectory);
+            // The listing may have started before the journal was finished: list again.
+            if wrote && s.directory_loaded && !matches!(s.load, Load::Waiting) {
+                start_load(s, fx);
+            }
+            return true;
+        }
+        Err(e) => {
+            push_error(
+                s,
+                ErrorEntry::from_directory("resume the interrupted run", &e),
+            );
+            s.message = Some("Resuming the interrupted run failed (tab 3).".into());
+        }
+    }
+    fx.push(Effect::LoadDirectory);
+    true
+}
+
+fn disconnected(s: &mut AppState, result: Result<(), String>, fx: &mut Vec<Effect>) {
+    match result {
+        Ok(()) => {
+            s.modal = Modal::None;
+            s.session = None;
+            s.load_gen += 1;
+            fx.push(Effect::CancelLoad);
+            s.load = Load::Idle;
+            s.expected = None;
+            s.rows.clear();
+            s.import = ImportTab::default();
+            s.bindings = BindingsTab::default();
+            s.directory = DirectoryRows::default();
+            s.directory_loaded = false;
+            s.tab = Tab::Import;
+            s.message = None;
+            s.signin_note = Some(
+                "Disconnected: every binding was un-selected and the sign-in forgotten; the                  M365 accounts were left as they are. Sign in to connect again."
+                    .into(),
+            );
+            s.signin_gen += 1;
+            s.phase = Phase::SignIn(SignIn::Requesting);
+            fx.push(Effect::StartDeviceCode { gen: s.signin_gen });
+        }
+        Err(e) => {
+            s.modal = Modal::None;
+            push_error(s, ErrorEntry::from_directory("disconnect the tenant", &e));
+            s.message = Some("Disconnecting failed (tab 3); nothing was changed.".into());
+        }
+    }
 }
 
 /// The action a key press asks for in this state, or None. Pure: the runtime calls it for
@@ -691,6 +1460,7 @@ pub fn key_action(s: &AppState, ev: &KeyEvent) -> Option<Action> {
             code: crossterm::event::KeyCode::Char('c'),
             ctrl: true,
             alt: false,
+            shift: false,
         })
     {
         return Some(Action::Command(Command::Quit));
@@ -702,6 +1472,36 @@ pub fn key_action(s: &AppState, ev: &KeyEvent) -> Option<Action> {
     let cmd = match &s.phase {
         Phase::Config { .. } => km.lookup(&[Context::Global], key),
         Phase::SignIn(_) => km.lookup(&[Context::SignIn, Context::Global], key),
+        Phase::Main if s.modal.is_open() => {
+            let text =
+                matches!(key.code, crossterm::event::KeyCode::Char(_)) && !key.ctrl && !key.alt;
+            match &s.modal {
+                // Every character is part of the password; Enter and Esc act.
+                Modal::Password(_) => {
+                    if text {
+                        return tui_input::backend::crossterm::to_input_request(&Event::Key(*ev))
+                            .map(Action::DialogInput);
+                    }
+                    if let Some(c) = km.lookup(&[Context::Dialog], key) {
+                        if matches!(c, Command::Back | Command::Submit) {
+                            return Some(Action::Command(c));
+                        }
+                    }
+                    return tui_input::backend::crossterm::to_input_request(&Event::Key(*ev))
+                        .map(Action::DialogInput);
+                }
+                // The guard box takes the count; the other keys act.
+                Modal::Preview(p) if p.view.guard.is_some() => {
+                    let digit = matches!(key.code, crossterm::event::KeyCode::Char(c) if c.is_ascii_digit());
+                    if (text && digit) || key.code == crossterm::event::KeyCode::Backspace {
+                        return tui_input::backend::crossterm::to_input_request(&Event::Key(*ev))
+                            .map(Action::DialogInput);
+                    }
+                    km.lookup(&[Context::Dialog, Context::Global], key)
+                }
+                _ => km.lookup(&[Context::Dialog, Context::Global], key),
+            }
+        }
         Phase::Main => {
             let editing = match s.tab {
                 Tab::Import => s.import.view.editing,
@@ -726,6 +1526,7 @@ pub fn contexts(s: &AppState) -> Vec<Context> {
     match &s.phase {
         Phase::Config { .. } => vec![Context::Global],
         Phase::SignIn(_) => vec![Context::SignIn, Context::Global],
+        Phase::Main if s.modal.is_open() => vec![Context::Dialog, Context::Global],
         Phase::Main => {
             let editing = match s.tab {
                 Tab::Import => s.import.view.editing,

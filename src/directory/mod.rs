@@ -199,13 +199,80 @@ const MIGRATIONS: &[&str] = &[
         message             TEXT,
         at                  TEXT NOT NULL
     );",
+    // 2: bindings (issue 3): the desired binding, job data, password metadata (never the
+    // password), the operation journal, the append-only audit log, directory settings.
+    "ALTER TABLE users ADD COLUMN want_bound INTEGER NOT NULL DEFAULT 0;
+    UPDATE users SET want_bound = (binding = 'bound');
+    ALTER TABLE users ADD COLUMN job_title TEXT;
+    ALTER TABLE users ADD COLUMN department TEXT;
+    ALTER TABLE users ADD COLUMN password_set_at TEXT;
+    CREATE TABLE journal (
+        id             INTEGER PRIMARY KEY,
+        run_id         TEXT NOT NULL,
+        seq            INTEGER NOT NULL,
+        kind           TEXT NOT NULL,
+        directory_id   INTEGER NOT NULL,
+        upn            TEXT NOT NULL,
+        tenant_user_id TEXT,
+        state          TEXT NOT NULL
+                       CHECK (state IN ('planned', 'sent', 'done', 'failed', 'unknown', 'cancelled')),
+        request_id     TEXT,
+        error_code     TEXT,
+        error_message  TEXT,
+        op             TEXT NOT NULL,
+        created_at     TEXT NOT NULL,
+        updated_at     TEXT NOT NULL
+    );
+    CREATE INDEX journal_state ON journal(state);
+    CREATE TABLE audit (
+        id         INTEGER PRIMARY KEY,
+        at         TEXT NOT NULL,
+        actor      TEXT NOT NULL,
+        action     TEXT NOT NULL,
+        target     TEXT NOT NULL,
+        request_id TEXT,
+        outcome    TEXT NOT NULL,
+        detail     TEXT
+    );
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );",
 ];
 
 pub struct Directory {
     conn: rusqlite::Connection,
 }
 
-fn now_rfc3339() -> String {
+mod bindings;
+pub use bindings::{
+    AuditEntry, CsvImportReport, CsvRejected, JournalEntry, JournalState, OpOutcome,
+};
+
+const USER_COLS: &str = "id, email, display_name, given_name, surname, tenant_user_id, binding, \
+                         want_bound, job_title, department, password_set_at";
+
+fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DirectoryUser> {
+    Ok(DirectoryUser {
+        id: r.get(0)?,
+        email: r.get(1)?,
+        display_name: r.get(2)?,
+        given_name: r.get(3)?,
+        surname: r.get(4)?,
+        tenant_user_id: r.get(5)?,
+        binding: binding_from_str(&r.get::<_, String>(6)?),
+        want_bound: r.get(7)?,
+        job_title: r.get(8)?,
+        department: r.get(9)?,
+        password_set_at: r.get(10)?,
+    })
+}
+
+pub(crate) fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .ok()
@@ -233,7 +300,7 @@ fn binding_str(b: BindingState) -> &'static str {
 }
 
 /// Plausible enough to be a directory key: one `@` with text on both sides, no spaces.
-fn looks_like_email(s: &str) -> bool {
+pub(crate) fn looks_like_email(s: &str) -> bool {
     match s.split_once('@') {
         Some((local, domain)) => {
             !local.is_empty()
@@ -302,26 +369,10 @@ impl Directory {
     }
 
     pub fn users(&self) -> Result<Vec<DirectoryUser>, DirectoryError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, email, display_name, given_name, surname, tenant_user_id, binding
-             FROM users ORDER BY display_name COLLATE NOCASE, id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(DirectoryUser {
-                id: r.get(0)?,
-                email: r.get(1)?,
-                display_name: r.get(2)?,
-                given_name: r.get(3)?,
-                surname: r.get(4)?,
-                tenant_user_id: r.get(5)?,
-                binding: binding_from_str(&r.get::<_, String>(6)?),
-                // Filled by the bindings migration (issue 3); until then the current state.
-                want_bound: r.get::<_, String>(6)? == "bound",
-                job_title: None,
-                department: None,
-                password_set_at: None,
-            })
-        })?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {USER_COLS} FROM users ORDER BY display_name COLLATE NOCASE, id"
+        ))?;
+        let rows = stmt.query_map([], user_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -390,9 +441,11 @@ impl Directory {
             let mut holder =
                 tx.prepare("SELECT id, email, tenant_user_id FROM users WHERE email_lc = ?1")?;
             let mut insert = tx.prepare(
+                // An imported account is wanted as it is: enabled ones stay bound, blocked
+                // ones stay blocked, so importing never plans a change by itself.
                 "INSERT INTO users (email, email_lc, display_name, given_name, surname,
-                                    tenant_user_id, binding, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                                    tenant_user_id, binding, want_bound, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7 = 'bound', ?8, ?8)",
             )?;
             let mut record = tx.prepare(
                 "INSERT INTO import_records (tenant_user_id, user_principal_name, outcome, kind, message, at)
@@ -517,7 +570,8 @@ impl Directory {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let changed = tx.execute(
-            "UPDATE users SET tenant_user_id = ?2, binding = ?3, updated_at = ?4
+            "UPDATE users SET tenant_user_id = ?2, binding = ?3, want_bound = (?3 = 'bound'),
+                    updated_at = ?4
              WHERE id = ?1 AND tenant_user_id IS NULL",
             rusqlite::params![directory_id, user.id, binding_str(binding), now],
         )?;
@@ -540,8 +594,31 @@ impl Directory {
     /// Record the desired binding of these users (the Bindings toggle, `m365sync bind`);
     /// nothing is sent. Returns how many changed.
     pub fn set_want(&mut self, ids: &[i64], bound: bool) -> Result<usize, DirectoryError> {
-        let _ = (ids, bound);
-        todo!("directory: set_want (issue 3)")
+        let now = now_rfc3339();
+        let tx = self.immediate()?;
+        let mut changed = 0;
+        {
+            let mut st = tx.prepare(
+                "UPDATE users SET want_bound = ?2, updated_at = ?3 WHERE id = ?1 AND want_bound <> ?2",
+            )?;
+            for id in ids {
+                changed += st.execute(rusqlite::params![id, bound, now])?;
+            }
+        }
+        tx.commit()?;
+        Ok(changed)
+    }
+
+    /// `set_want` for every directory user.
+    pub fn set_want_all(&mut self, bound: bool) -> Result<usize, DirectoryError> {
+        let now = now_rfc3339();
+        let tx = self.immediate()?;
+        let changed = tx.execute(
+            "UPDATE users SET want_bound = ?1, updated_at = ?2 WHERE want_bound <> ?1",
+            rusqlite::params![bound, now],
+        )?;
+        tx.commit()?;
+        Ok(changed)
     }
 
     pub fn failures(&self) -> Result<Vec<ImportFailure>, DirectoryError> {
@@ -646,6 +723,10 @@ mod tests {
         let bob = users.iter().find(|u| u.email == "bob@example.com").unwrap();
         assert_eq!(bob.tenant_user_id.as_deref(), Some("t2"));
         assert_eq!(bob.binding, BindingState::Blocked);
+        assert!(
+            !bob.want_bound,
+            "a blocked account is imported as wanted blocked"
+        );
         let ada_row = users.iter().find(|u| u.id == ada).unwrap();
         assert_eq!(ada_row.binding, BindingState::Unbound);
 
@@ -672,6 +753,16 @@ mod tests {
         let idx = d.index().unwrap();
         assert_eq!(idx.classify(&t), ImportStatus::Imported);
         assert!(d.failures().unwrap().is_empty());
+        let linked = d
+            .users()
+            .unwrap()
+            .into_iter()
+            .find(|u| u.id == ada)
+            .unwrap();
+        assert!(
+            linked.want_bound,
+            "an enabled account is linked as wanted bound"
+        );
         assert!(d.link(ada, &t).is_err(), "already linked");
     }
 

@@ -1,4 +1,5 @@
 //! Microsoft Graph v1.0 client over reqwest.
+pub mod batch;
 pub mod client;
 pub mod error;
 pub mod model;
@@ -7,4 +8,4 @@ pub use client::{
     parse_retry_after, GraphClient, GraphResponse, RetryPolicy, StaticToken, TokenSource,
 };
 pub use error::GraphError;
-pub use model::{Domain, Page, User};
+pub use model::{DeletedUser, Domain, Page, User};

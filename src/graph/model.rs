@@ -41,6 +41,17 @@ impl User {
     }
 }
 
+/// A soft-deleted user (`GET /directory/deletedItems/microsoft.graph.user`): restorable for
+/// 30 days, and still holding its addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DeletedUser {
+    #[serde(flatten)]
+    pub user: User,
+    #[serde(default)]
+    pub deleted_date_time: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Domain {

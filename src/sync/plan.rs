@@ -1,5 +1,6 @@
 //! The plan: a pure function of the directory and a tenant snapshot. No I/O.
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -131,16 +132,143 @@ impl Plan {
     }
     /// Time to apply at the tenant's write budget (writes per 150 s window).
     pub fn eta(&self, writes_per_window: u32, window: Duration) -> Duration {
-        let _ = (writes_per_window, window);
-        todo!("sync: Plan::eta")
+        let writes: u64 = self.ops.iter().map(|o| u64::from(o.kind.writes())).sum();
+        if writes == 0 || writes_per_window == 0 {
+            return Duration::ZERO;
+        }
+        window.mul_f64(writes as f64 / f64::from(writes_per_window))
     }
+
     pub fn guard(&self, cfg: &GuardConfig) -> Option<GuardTrip> {
-        let _ = cfg;
-        todo!("sync: Plan::guard")
+        let blocks = self.count(OpKind::Block);
+        let bound = self.bound_before;
+        let over_count = blocks > cfg.max_blocks;
+        let over_share = bound > 0 && blocks as f64 > cfg.max_share * bound as f64;
+        if blocks == 0 || !(over_count || over_share) {
+            return None;
+        }
+        let why = match (over_count, over_share) {
+            (true, true) => format!(
+                "more than {} users and more than {:.0}% of the {bound} bound users",
+                cfg.max_blocks,
+                cfg.max_share * 100.0
+            ),
+            (true, false) => format!("more than the limit of {} users", cfg.max_blocks),
+            _ => format!(
+                "more than {:.0}% of the {bound} bound users",
+                cfg.max_share * 100.0
+            ),
+        };
+        Some(GuardTrip {
+            blocks,
+            bound,
+            message: format!(
+                "This plan blocks sign-in for {blocks} users, {why}. If that is what you want, \
+                 confirm by typing the number {blocks} (headless: --yes-block {blocks})."
+            ),
+        })
     }
+
     /// The warnings the preview must show (welcome email on create, block deletes nothing).
     pub fn warnings(&self) -> Vec<String> {
-        todo!("sync: Plan::warnings")
+        let mut w = Vec::new();
+        let created = self.count(OpKind::Create);
+        if created > 0 {
+            w.push(format!(
+                "Creating {created} account{} makes Microsoft send {} welcome email.",
+                if created == 1 { "" } else { "s" },
+                if created == 1 { "its" } else { "their" }
+            ));
+        }
+        let blocks = self.count(OpKind::Block);
+        if blocks > 0 {
+            w.push(format!(
+                "Unbinding {blocks} user{} blocks sign-in and deletes nothing: the accounts, \
+                 mailboxes and files are kept.",
+                if blocks == 1 { "" } else { "s" }
+            ));
+        }
+        w
+    }
+}
+
+/// mailNickname from the local part of an address: the characters Exchange forbids
+/// (`@ ( ) \ [ ] " ; : < > ,`, spaces, anything not ASCII) removed, no dot at either end,
+/// at most 64 characters; `user` if nothing is left.
+pub fn mail_nickname(email: &str) -> String {
+    let local = email.rsplit_once('@').map_or(email, |(l, _)| l);
+    let kept: String = local
+        .chars()
+        .filter(|c| c.is_ascii_graphic() && !"@()\\[]\";:<>,".contains(*c))
+        .collect();
+    let trimmed: String = kept.trim_matches('.').chars().take(64).collect();
+    let trimmed = trimmed.trim_end_matches('.').to_string();
+    if trimmed.is_empty() {
+        "user".into()
+    } else {
+        trimmed
+    }
+}
+
+/// Whether the directory password of `u` is older than the policy allows at `now` (unix s).
+pub fn password_expired(u: &DirectoryUser, policy: &Policy, now: i64) -> bool {
+    let (Some(days), Some(at)) = (policy.password_max_age_days, u.password_set_at.as_deref())
+    else {
+        return false;
+    };
+    match time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339) {
+        Ok(t) => now - t.unix_timestamp() > i64::from(days) * 86_400,
+        Err(_) => false,
+    }
+}
+
+fn lc(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+        Cow::Owned(s.to_lowercase())
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// The snapshot indexed once: O(tenant) to build, O(1) per directory user.
+struct Index<'a> {
+    live_by_id: HashMap<&'a str, &'a User>,
+    live_by_addr: HashMap<Cow<'a, str>, &'a User>,
+    deleted_by_id: HashMap<&'a str, &'a User>,
+    deleted_by_addr: HashMap<Cow<'a, str>, &'a User>,
+}
+
+impl<'a> Index<'a> {
+    fn new(tenant: &'a TenantSnapshot, linked: &HashSet<&str>) -> Index<'a> {
+        let n: usize = tenant.pages.iter().map(|p| p.len()).sum();
+        let mut ix = Index {
+            live_by_id: HashMap::with_capacity(n),
+            live_by_addr: HashMap::with_capacity(n),
+            deleted_by_id: HashMap::new(),
+            deleted_by_addr: HashMap::new(),
+        };
+        for u in tenant.pages.iter().flat_map(|p| p.iter()) {
+            ix.live_by_id.insert(&u.id, u);
+            // Only accounts no directory user is linked to can be taken over.
+            if !linked.contains(u.id.as_str()) {
+                if let Some(m) = u.mail.as_deref().filter(|m| !m.is_empty()) {
+                    ix.live_by_addr.entry(lc(m)).or_insert(u);
+                }
+                ix.live_by_addr
+                    .entry(lc(&u.user_principal_name))
+                    .or_insert(u);
+            }
+        }
+        for u in &tenant.deleted {
+            ix.deleted_by_id.insert(&u.id, u);
+            if let Some(m) = u.mail.as_deref().filter(|m| !m.is_empty()) {
+                ix.deleted_by_addr.entry(lc(m)).or_insert(u);
+            }
+            ix.deleted_by_addr
+                .entry(lc(&u.user_principal_name))
+                .or_insert(u);
+        }
+        ix
     }
 }
 
@@ -151,6 +279,422 @@ pub fn plan(
     policy: &Policy,
     now: i64,
 ) -> Plan {
-    let _ = (directory, tenant, policy, now);
-    todo!("sync: plan")
+    let linked: HashSet<&str> = directory
+        .iter()
+        .filter_map(|d| d.tenant_user_id.as_deref())
+        .collect();
+    let ix = Index::new(tenant, &linked);
+    let mut out = Plan::default();
+    for d in directory {
+        let op = |kind: OpKind, upn: &str, id: Option<&str>, reason: String| Op {
+            kind,
+            directory_id: d.id,
+            email: d.email.clone(),
+            display_name: d.display_name.clone(),
+            upn: upn.to_string(),
+            tenant_user_id: id.map(str::to_string),
+            reason,
+        };
+        let live = d
+            .tenant_user_id
+            .as_deref()
+            .and_then(|id| ix.live_by_id.get(id).copied());
+        if let Some(acc) = live {
+            if acc.account_enabled != Some(false) {
+                out.bound_before += 1;
+            }
+        }
+        let expired = password_expired(d, policy, now);
+        if !d.want_bound {
+            if let Some(acc) = live {
+                if acc.account_enabled != Some(false) {
+                    out.ops.push(op(
+                        OpKind::Block,
+                        &acc.user_principal_name,
+                        Some(&acc.id),
+                        "unbind requested; the account is kept with sign-in blocked".into(),
+                    ));
+                }
+            }
+            continue;
+        }
+        if let Some(acc) = live {
+            let enabled = acc.account_enabled != Some(false);
+            match (enabled, expired) {
+                (true, true) => out.ops.push(op(
+                    OpKind::Block,
+                    &acc.user_principal_name,
+                    Some(&acc.id),
+                    format!(
+                        "the directory password is older than the policy's {} days; setting a new \
+                         password re-enables the account",
+                        policy.password_max_age_days.unwrap_or(0)
+                    ),
+                )),
+                (false, false) => out.ops.push(op(
+                    OpKind::ReEnable,
+                    &acc.user_principal_name,
+                    Some(&acc.id),
+                    "bind requested; the linked account has sign-in blocked".into(),
+                )),
+                _ => {}
+            }
+            continue;
+        }
+        if let Some(del) = d
+            .tenant_user_id
+            .as_deref()
+            .and_then(|id| ix.deleted_by_id.get(id).copied())
+        {
+            out.ops.push(op(
+                OpKind::Restore,
+                &del.user_principal_name,
+                Some(&del.id),
+                "bind requested; the linked account was deleted and can be restored".into(),
+            ));
+            continue;
+        }
+        let email = lc(&d.email);
+        if let Some(acc) = ix.live_by_addr.get(email.as_ref()) {
+            out.ops.push(op(
+                OpKind::Takeover,
+                &acc.user_principal_name,
+                Some(&acc.id),
+                format!(
+                    "bind requested; the account {} already has this address: link it instead \
+                     of creating a duplicate",
+                    acc.user_principal_name
+                ),
+            ));
+        } else if let Some(del) = ix.deleted_by_addr.get(email.as_ref()) {
+            out.ops.push(op(
+                OpKind::Restore,
+                &del.user_principal_name,
+                Some(&del.id),
+                "bind requested; a deleted account holds this address: restore it".into(),
+            ));
+        } else {
+            out.ops.push(op(
+                OpKind::Create,
+                d.email.trim(),
+                None,
+                "bind requested; no account has this address".into(),
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::BindingState;
+
+    fn dir(id: i64, email: &str, link: Option<&str>, want: bool) -> DirectoryUser {
+        DirectoryUser {
+            id,
+            email: email.into(),
+            display_name: email.into(),
+            given_name: None,
+            surname: None,
+            tenant_user_id: link.map(Into::into),
+            binding: if link.is_some() {
+                BindingState::Bound
+            } else {
+                BindingState::Unbound
+            },
+            want_bound: want,
+            job_title: None,
+            department: None,
+            password_set_at: None,
+        }
+    }
+
+    fn acc(id: &str, upn: &str, mail: Option<&str>, enabled: bool) -> User {
+        User {
+            id: id.into(),
+            user_principal_name: upn.into(),
+            mail: mail.map(Into::into),
+            account_enabled: Some(enabled),
+            ..Default::default()
+        }
+    }
+
+    fn snap(live: Vec<User>, deleted: Vec<User>) -> TenantSnapshot {
+        TenantSnapshot {
+            pages: vec![Arc::new(live)],
+            deleted,
+            domains: vec![],
+        }
+    }
+
+    fn kinds(p: &Plan) -> Vec<OpKind> {
+        p.ops.iter().map(|o| o.kind).collect()
+    }
+
+    /// Every current state (tenant side) x desired state.
+    #[test]
+    fn every_state_times_desired_state() {
+        use OpKind::*;
+        // (name, directory link, live accounts, deleted accounts, want bound, want unbound)
+        type Case = (
+            &'static str,
+            Option<&'static str>,
+            Vec<User>,
+            Vec<User>,
+            Vec<OpKind>,
+            Vec<OpKind>,
+        );
+        let e = "a@x.com";
+        let cases: Vec<Case> = vec![
+            (
+                "linked+enabled",
+                Some("t"),
+                vec![acc("t", e, Some(e), true)],
+                vec![],
+                vec![],
+                vec![Block],
+            ),
+            (
+                "linked+disabled",
+                Some("t"),
+                vec![acc("t", e, Some(e), false)],
+                vec![],
+                vec![ReEnable],
+                vec![],
+            ),
+            (
+                "linked, soft-deleted",
+                Some("t"),
+                vec![],
+                vec![acc("t", e, Some(e), true)],
+                vec![Restore],
+                vec![],
+            ),
+            (
+                "linked, gone; nothing holds it",
+                Some("t"),
+                vec![],
+                vec![],
+                vec![Create],
+                vec![],
+            ),
+            (
+                "unlinked, live by mail",
+                None,
+                vec![acc("t", "other@x.com", Some("A@X.com"), true)],
+                vec![],
+                vec![Takeover],
+                vec![],
+            ),
+            (
+                "unlinked, live by upn",
+                None,
+                vec![acc("t", "A@x.COM", None, false)],
+                vec![],
+                vec![Takeover],
+                vec![],
+            ),
+            (
+                "unlinked, soft-deleted holder",
+                None,
+                vec![],
+                vec![acc("t", e, None, true)],
+                vec![Restore],
+                vec![],
+            ),
+            (
+                "unlinked, nothing",
+                None,
+                vec![acc("z", "z@x.com", None, true)],
+                vec![],
+                vec![Create],
+                vec![],
+            ),
+        ];
+        for (name, link, live, deleted, want_bound, want_unbound) in cases {
+            let s = snap(live, deleted);
+            let p = plan(&[dir(1, e, link, true)], &s, &Policy::default(), 0);
+            assert_eq!(kinds(&p), want_bound, "{name}, want bound");
+            let p = plan(&[dir(1, e, link, false)], &s, &Policy::default(), 0);
+            assert_eq!(kinds(&p), want_unbound, "{name}, want unbound");
+        }
+    }
+
+    #[test]
+    fn takeover_links_the_existing_account_never_a_duplicate() {
+        let s = snap(
+            vec![acc("t9", "ada@x.com", Some("ada@x.com"), true)],
+            vec![],
+        );
+        let p = plan(
+            &[dir(1, "Ada@X.com", None, true)],
+            &s,
+            &Policy::default(),
+            0,
+        );
+        assert_eq!(p.ops.len(), 1);
+        assert_eq!(p.ops[0].kind, OpKind::Takeover);
+        assert_eq!(p.ops[0].tenant_user_id.as_deref(), Some("t9"));
+        assert_eq!(p.ops[0].upn, "ada@x.com");
+        // An account already linked to another directory user is not taken over.
+        let p = plan(
+            &[
+                dir(1, "ada@x.com", None, true),
+                dir(2, "b@x.com", Some("t9"), true),
+            ],
+            &s,
+            &Policy::default(),
+            0,
+        );
+        assert_eq!(kinds(&p), vec![OpKind::Create]);
+    }
+
+    #[test]
+    fn restore_of_a_soft_deleted_holder_uses_its_id() {
+        let s = snap(vec![], vec![acc("d1", "Gone@x.com", None, true)]);
+        let p = plan(
+            &[dir(1, "gone@x.com", None, true)],
+            &s,
+            &Policy::default(),
+            0,
+        );
+        assert_eq!(p.ops[0].kind, OpKind::Restore);
+        assert_eq!(p.ops[0].tenant_user_id.as_deref(), Some("d1"));
+        assert_eq!(p.ops[0].upn, "Gone@x.com");
+    }
+
+    #[test]
+    fn expired_password_blocks_a_bound_user() {
+        let now = 1_800_000_000;
+        let at = |days_ago: i64| {
+            time::OffsetDateTime::from_unix_timestamp(now - days_ago * 86_400)
+                .unwrap()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        };
+        let policy = Policy {
+            password_max_age_days: Some(90),
+        };
+        let s = snap(vec![acc("t", "a@x.com", None, true)], vec![]);
+        let mut u = dir(1, "a@x.com", Some("t"), true);
+        u.password_set_at = Some(at(91));
+        let p = plan(std::slice::from_ref(&u), &s, &policy, now);
+        assert_eq!(kinds(&p), vec![OpKind::Block]);
+        assert!(p.ops[0].reason.contains("90 days"), "{}", p.ops[0].reason);
+        u.password_set_at = Some(at(90));
+        assert!(plan(std::slice::from_ref(&u), &s, &policy, now)
+            .ops
+            .is_empty());
+        // No policy: never expires. Expired and already blocked: stays blocked.
+        u.password_set_at = Some(at(1000));
+        assert!(plan(std::slice::from_ref(&u), &s, &Policy::default(), now)
+            .ops
+            .is_empty());
+        let s2 = snap(vec![acc("t", "a@x.com", None, false)], vec![]);
+        assert!(plan(std::slice::from_ref(&u), &s2, &policy, now)
+            .ops
+            .is_empty());
+        u.password_set_at = Some(at(1));
+        assert_eq!(
+            kinds(&plan(&[u], &s2, &policy, now)),
+            vec![OpKind::ReEnable]
+        );
+    }
+
+    #[test]
+    fn create_uses_the_email_as_upn_and_a_clean_nickname() {
+        let p = plan(
+            &[dir(1, "J.Doe@x.com", None, true)],
+            &snap(vec![], vec![]),
+            &Policy::default(),
+            0,
+        );
+        assert_eq!(p.ops[0].upn, "J.Doe@x.com");
+        assert_eq!(mail_nickname("j(o)hn [x], \"y\";z:<w>@x.com"), "johnxyzw");
+        assert_eq!(mail_nickname(".a.b.@x.com"), "a.b");
+        assert_eq!(mail_nickname("é@x.com"), "user");
+        assert_eq!(
+            mail_nickname(&format!("{}@x.com", "a".repeat(80))).len(),
+            64
+        );
+    }
+
+    fn with_blocks(blocks: usize, bound: usize) -> Plan {
+        let op = Op {
+            kind: OpKind::Block,
+            directory_id: 1,
+            email: "a@x.com".into(),
+            display_name: "a".into(),
+            upn: "a@x.com".into(),
+            tenant_user_id: Some("t".into()),
+            reason: String::new(),
+        };
+        Plan {
+            ops: vec![op; blocks],
+            bound_before: bound,
+        }
+    }
+
+    #[test]
+    fn guard_at_and_past_both_limits() {
+        let g = GuardConfig::default(); // 50 / 10%
+        assert!(with_blocks(50, 10_000).guard(&g).is_none(), "at the count");
+        let t = with_blocks(51, 10_000).guard(&g).expect("past the count");
+        assert_eq!(t.blocks, 51);
+        assert!(
+            t.message.contains("typing the number 51") && t.message.contains("--yes-block 51"),
+            "{}",
+            t.message
+        );
+        assert!(with_blocks(10, 100).guard(&g).is_none(), "at the share");
+        let t = with_blocks(11, 100).guard(&g).expect("past the share");
+        assert!(
+            t.message.contains("10%") && t.message.contains("100 bound"),
+            "{}",
+            t.message
+        );
+        assert!(with_blocks(0, 0).guard(&g).is_none());
+    }
+
+    #[test]
+    fn eta_and_warnings() {
+        let p = with_blocks(3000, 100_000);
+        assert_eq!(
+            p.eta(3000, Duration::from_secs(150)),
+            Duration::from_secs(150)
+        );
+        assert_eq!(
+            p.eta(1500, Duration::from_secs(150)),
+            Duration::from_secs(300)
+        );
+        let w = p.warnings();
+        assert!(w.iter().any(|w| w.contains("deletes nothing")), "{w:?}");
+        let c = plan(
+            &[dir(1, "n@x.com", None, true)],
+            &snap(vec![], vec![]),
+            &Policy::default(),
+            0,
+        );
+        assert!(c.warnings().iter().any(|w| w.contains("welcome email")));
+        let mut r = c.clone();
+        r.ops[0].kind = OpKind::Restore;
+        assert_eq!(r.eta(10, Duration::from_secs(10)), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_large_tenant_plans_in_linear_time() {
+        let live: Vec<User> = (0..200_000)
+            .map(|i| acc(&format!("t{i}"), &format!("u{i}@x.com"), None, true))
+            .collect();
+        let s = snap(live, vec![]);
+        let dirs: Vec<DirectoryUser> = (0..50_000)
+            .map(|i| dir(i, &format!("u{}@x.com", i * 5), None, true))
+            .collect();
+        let t = std::time::Instant::now();
+        let p = plan(&dirs, &s, &Policy::default(), 0);
+        assert_eq!(p.count(OpKind::Takeover), 40_000);
+        assert_eq!(p.count(OpKind::Create), 10_000);
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    }
 }

@@ -1,22 +1,23 @@
-//! Bindings tab: directory users, their binding state and linked tenant id (read only).
+//! Bindings tab: directory users with their binding, the change their wish asks for (pending)
+//! or the last failure (error, with its reason); marks, `/` filter and a state filter.
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::app::state::AppState;
+use crate::app::state::{AppState, RowState};
 use crate::app::update::fmt_count;
-use crate::directory::BindingState;
 
 use super::import::{filter_spans, set_filter_cursor};
 use super::{column_widths, draw_list, table_line, ListSpec, Theme};
 
-const COLUMNS: [Constraint; 4] = [
-    Constraint::Length(8),
+const COLUMNS: [Constraint; 5] = [
+    Constraint::Length(1),
+    Constraint::Length(11),
     Constraint::Fill(3),
     Constraint::Fill(4),
-    Constraint::Fill(3),
+    Constraint::Fill(4),
 ];
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
@@ -28,25 +29,22 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     spans.push(Span::styled("  state ", theme.dim()));
     spans.push(Span::styled(
         tab.state.map(|s| s.label()).unwrap_or("All"),
-        tab.state.map(|s| theme.binding(s)).unwrap_or(theme.bold()),
+        theme.bold(),
     ));
-    spans.push(Span::styled("   ", theme.dim()));
-    for (i, b) in [
-        BindingState::Bound,
-        BindingState::Unbound,
-        BindingState::Blocked,
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        spans.push(Span::styled(format!("{} ", b.label()), theme.binding(b)));
-        spans.push(Span::raw(fmt_count(d.counts[i])));
-        spans.push(Span::raw("  "));
-    }
     spans.push(Span::styled(
-        format!("{} shown", fmt_count(tab.view.shown.len())),
+        format!("  {} shown", fmt_count(tab.view.shown.len())),
         theme.dim(),
     ));
+    if !tab.marks.is_empty() {
+        spans.push(Span::styled(
+            format!("  {} marked", fmt_count(tab.marks.len())),
+            theme.accent(),
+        ));
+    }
+    if let Some(m) = &state.message {
+        spans.push(Span::raw("  "));
+        spans.push(Span::raw(m.clone()));
+    }
     frame.render_widget(Paragraph::new(Line::from(spans)), toolbar);
     if tab.view.editing {
         set_filter_cursor(frame, toolbar, &tab.view);
@@ -54,7 +52,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
 
     let widths = column_widths(&COLUMNS, list.width);
     let header = table_line(
-        ["Binding", "Display name", "Email", "Tenant user id"]
+        ["", "State", "Display name", "Email", "Account / last error"]
             .iter()
             .map(|h| (h.to_string(), Style::new()))
             .collect(),
@@ -80,18 +78,34 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         },
         theme,
         |i| {
-            let u = &d.users[v.shown[i] as usize];
-            let cells = vec![
-                (u.binding.label().to_string(), theme.binding(u.binding)),
-                (u.display_name.clone(), Style::new()),
-                (u.email.clone(), Style::new()),
-                (
+            let row = v.shown[i];
+            let u = &d.users[row as usize];
+            let st = RowState::of(u, &tab.failures);
+            let marked = tab.marks.contains(row);
+            let detail = match st {
+                RowState::Error => match tab.failures.get(&u.id) {
+                    Some(f) => (
+                        format!("{} failed: {} ({})", f.kind.label(), f.message, f.code),
+                        theme.error(),
+                    ),
+                    None => (String::new(), Style::new()),
+                },
+                _ => (
                     u.tenant_user_id.clone().unwrap_or_else(|| "—".into()),
                     theme.dim(),
                 ),
+            };
+            let cells = vec![
+                (if marked { "●" } else { " " }.to_string(), theme.accent()),
+                (st.label().to_string(), theme.row_state(st)),
+                (u.display_name.clone(), Style::new()),
+                (u.email.clone(), Style::new()),
+                detail,
             ];
             let style = if i == v.selected {
                 theme.selected()
+            } else if marked {
+                theme.bold()
             } else {
                 Style::new()
             };

@@ -1,10 +1,11 @@
-//! The `?` overlay: every key of the keymap, by context, from the same rows as the hint bar.
+//! The `?` overlay: the keys of what is on screen (the tab, with moving and filtering, or the
+//! open dialog), by context, from the same rows as the hint bar.
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph};
 use ratatui::Frame;
 
-use crate::app::state::AppState;
+use crate::app::state::{AppState, Phase, Tab};
 use crate::keymap::Context;
 
 use super::{centered, fit, Theme};
@@ -37,20 +38,31 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         .max()
         .unwrap_or(8)
         .max(5);
-    let left: Vec<Line> = [Context::Global, Context::List]
+    // The keys of what is on screen: a dialog's, or the tab's with moving and filtering.
+    let (left_ctx, right_ctx): (Vec<Context>, Vec<Context>) = match &state.phase {
+        Phase::Main if state.modal.is_open() => (vec![Context::Global], vec![Context::Dialog]),
+        Phase::Main => {
+            let tab = match state.tab {
+                Tab::Import => Context::Import,
+                Tab::Bindings => Context::Bindings,
+                Tab::Errors => Context::Errors,
+            };
+            (
+                vec![Context::Global, Context::List],
+                vec![tab, Context::Filter],
+            )
+        }
+        Phase::SignIn(_) => (vec![Context::Global], vec![Context::SignIn]),
+        Phase::Config { .. } => (vec![Context::Global], vec![]),
+    };
+    let left: Vec<Line> = left_ctx
         .into_iter()
         .flat_map(|c| section(state, c, theme, key_w))
         .collect();
-    let right: Vec<Line> = [
-        Context::Import,
-        Context::Bindings,
-        Context::Errors,
-        Context::Filter,
-        Context::SignIn,
-    ]
-    .into_iter()
-    .flat_map(|c| section(state, c, theme, key_w))
-    .collect();
+    let right: Vec<Line> = right_ctx
+        .into_iter()
+        .flat_map(|c| section(state, c, theme, key_w))
+        .collect();
     let h = (left.len().max(right.len()) as u16 + 1).saturating_add(2);
     let rect = centered(area, 100, h);
     frame.render_widget(Clear, rect);

@@ -12,6 +12,7 @@ use ratatui::Frame;
 use crate::app::state::{AppState, Phase, Tab};
 
 pub mod bindings;
+pub mod dialog;
 pub mod errors;
 pub mod help;
 pub mod import;
@@ -64,6 +65,7 @@ fn draw_main(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         Tab::Errors => errors::draw(frame, body, state, theme),
     }
     status::draw_hints(frame, hints, state, theme);
+    dialog::draw(frame, area, state, theme);
 }
 
 /// Display width of one character (2 for CJK, 0 for combining marks).

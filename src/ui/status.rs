@@ -5,9 +5,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::app::state::{AppState, Load, Tab};
-use crate::app::update::{contexts, fmt_count};
-use crate::directory::ImportStatus;
+use crate::app::state::{binding_slot, AppState, Load, Modal, PendingOp, RowState, Tab};
+use crate::app::update::{contexts, dialog_accepts, fmt_count};
+use crate::directory::{BindingState, ImportStatus};
 use crate::keymap::Context;
 
 use super::Theme;
@@ -68,6 +68,56 @@ pub fn draw_status(frame: &mut Frame, area: Rect, state: &AppState, theme: &Them
     }
     let counts = |short: bool| -> Vec<Span<'static>> {
         let mut v = Vec::new();
+        if state.tab == Tab::Bindings {
+            // What the directory is, then what its wishes will change.
+            let d = &state.directory;
+            // Short of room, what will change matters more than what is.
+            let show_counts = !short || d.pending_total() == 0;
+            for (i, b) in [
+                BindingState::Bound,
+                BindingState::Unbound,
+                BindingState::Blocked,
+            ]
+            .into_iter()
+            .enumerate()
+            .filter(|_| show_counts)
+            {
+                if i > 0 {
+                    v.push(Span::raw("  "));
+                }
+                let label = match (short, b) {
+                    (true, BindingState::Unbound) => "Unb",
+                    (true, BindingState::Blocked) => "Blk",
+                    _ => b.label(),
+                };
+                v.push(Span::styled(format!("{label} "), theme.binding(b)));
+                v.push(Span::raw(fmt_count(d.counts[binding_slot(b)])));
+            }
+            if d.pending_total() > 0 {
+                if show_counts {
+                    v.push(Span::styled(" │", theme.dim()));
+                }
+                for p in PendingOp::ALL {
+                    let n = d.pending[p.slot()];
+                    if n > 0 {
+                        let lead = if v.is_empty() { "" } else { " " };
+                        v.push(Span::styled(
+                            format!("{lead}{} ", p.label()),
+                            theme.row_state(RowState::Pending(p)),
+                        ));
+                        v.push(Span::raw(fmt_count(n)));
+                    }
+                }
+            }
+            let errors = state.bindings.failures.len();
+            if errors > 0 {
+                v.push(Span::styled(" │ ", theme.dim()));
+                v.push(Span::styled("Error ", theme.error()));
+                v.push(Span::raw(fmt_count(errors)));
+            }
+            v.push(Span::raw(" "));
+            return v;
+        }
         for (i, st) in ImportStatus::ALL.iter().enumerate() {
             if i > 0 {
                 v.push(Span::raw("  "));
@@ -119,10 +169,31 @@ pub fn draw_status(frame: &mut Frame, area: Rect, state: &AppState, theme: &Them
     frame.render_widget(Paragraph::new(Line::from(spans)).style(theme.bar()), area);
 }
 
-/// What is running, in words: "loading users 12,345…", "importing 3 users…".
+/// What is running, in words: "loading users 12,345…", "importing 3 users…", "applying
+/// 12/40…", or the changes waiting for a preview ("4 pending") away from the Bindings tab.
 pub fn work_in_progress(state: &AppState) -> Option<String> {
+    if let Modal::Run(r) = &state.modal {
+        if r.finished.is_none() {
+            let p = &r.progress;
+            return Some(format!(
+                "applying {}/{}…",
+                fmt_count(p.done + p.failed),
+                fmt_count(r.total)
+            ));
+        }
+    }
+    if state.resuming.is_some() {
+        return Some("finishing an interrupted run…".into());
+    }
+    if matches!(state.modal, Modal::Planning { .. }) {
+        return Some("planning…".into());
+    }
     if let Some(n) = state.importing {
         return Some(format!("importing {} users…", fmt_count(n)));
+    }
+    let pending = state.directory.pending_total();
+    if pending > 0 && state.tab != Tab::Bindings && state.load != Load::Waiting {
+        return Some(format!("{} pending (tab 2)", fmt_count(pending)));
     }
     match &state.load {
         Load::Waiting => Some("reading the directory…".into()),
@@ -139,7 +210,7 @@ pub fn draw_hints(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme
     // Global keys (help, quit) are pinned right so they never fall off a narrow terminal.
     let (global, mut local): (Vec<_>, Vec<_>) = state
         .keymap
-        .hints(&ctx)
+        .hints_where(&ctx, |c| dialog_accepts(state, c))
         .into_iter()
         .partition(|(_, _, c)| *c == Context::Global && ctx.len() > 1);
     // Moving and filtering first, then what this tab does.

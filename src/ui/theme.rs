@@ -2,6 +2,7 @@
 //! and status words carry the meaning colour would.
 use ratatui::style::{Color, Modifier, Style};
 
+use crate::app::state::RowState;
 use crate::directory::{BindingState, ImportStatus};
 
 #[derive(Debug, Clone, Copy)]
@@ -98,6 +99,16 @@ impl Theme {
             BindingState::Bound => self.fg(Color::Green),
             BindingState::Unbound => self.fg(Color::Gray),
             BindingState::Blocked => self.fg(Color::Yellow).add_modifier(Modifier::BOLD),
+        }
+    }
+    /// A Bindings row: a pending change stands out (magenta, bold), an error is red.
+    pub fn row_state(&self, s: RowState) -> Style {
+        match s {
+            RowState::Bound => self.binding(BindingState::Bound),
+            RowState::Unbound => self.binding(BindingState::Unbound),
+            RowState::Blocked => self.binding(BindingState::Blocked),
+            RowState::Pending(_) => self.fg(Color::Magenta).add_modifier(Modifier::BOLD),
+            RowState::Error => self.error(),
         }
     }
     pub fn gauge(&self) -> Style {

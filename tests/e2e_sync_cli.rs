@@ -1,0 +1,249 @@
+//! The headless bindings commands as cron and scripts use them: the real binary against the
+//! simulator (import, list, bind/unbind, sync --dry-run / --apply with the guard and the
+//! hand-off file, password set, audit, disconnect).
+mod common;
+
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
+
+use m365sync::sim::SimOptions;
+
+fn bin(env: &common::Env) -> Command {
+    let (app_id, secret) = env.sim.apps[0].clone();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_m365sync"));
+    c.arg("--authority")
+        .arg(&env.settings.authority)
+        .arg("--graph-url")
+        .arg(&env.settings.graph_url)
+        .arg("--tenant")
+        .arg(env.settings.tenant.as_deref().unwrap())
+        .arg("--client-id")
+        .arg(app_id)
+        .arg("--data-dir")
+        .arg(&env.settings.data_dir)
+        .env("M365SYNC_CLIENT_SECRET", secret)
+        .stdin(Stdio::null());
+    c
+}
+
+async fn run(env: &common::Env, args: &[&str]) -> Output {
+    let mut c = bin(env);
+    c.args(args);
+    tokio::task::spawn_blocking(move || c.output().unwrap())
+        .await
+        .unwrap()
+}
+
+async fn run_stdin(env: &common::Env, args: &[&str], input: &str) -> Output {
+    let mut c = bin(env);
+    c.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let input = input.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut child = c.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_bind_sync_password_audit_disconnect() {
+    let env = common::start(SimOptions {
+        users: Some(10),
+        ..common::fast_options()
+    })
+    .await;
+    let dom = env.sim.default_domain.clone();
+    let csv = env.data.path().join("people.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "email,givenName,surname,displayName,department,badge\n\
+             ann@{dom},Ann,Lee,Ann Lee,Sales,1\n\
+             broken,No,Email,,,2\n\
+             ben@{dom},Ben,Ode,Ben Ode,,3\n"
+        ),
+    )
+    .unwrap();
+    let out = run(&env, &["directory", "import", csv.to_str().unwrap()]).await;
+    let o = text(&out.stdout);
+    assert!(
+        o.contains(":3: rejected") && o.contains("2 added, 0 updated, 0 unchanged, 1 rejected"),
+        "{o}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a rejected row is an error for scripts"
+    );
+    let out = run(&env, &["directory", "import", csv.to_str().unwrap()]).await;
+    assert!(
+        text(&out.stdout).contains("0 added, 0 updated, 2 unchanged"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = run(&env, &["bind", &format!("ann@{dom}"), "nobody@x.com"]).await;
+    assert!(!out.status.success() && text(&out.stderr).contains("nobody@x.com"));
+    let list = env.data.path().join("list.txt");
+    std::fs::write(&list, format!("ann@{dom}\n# comment\nben@{dom}\n")).unwrap();
+    let out = run(&env, &["bind", "--from", list.to_str().unwrap()]).await;
+    assert!(
+        text(&out.stdout).contains("2 directory users marked to bind"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&env, &["login"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let writes = env.sim.write_count();
+    let out = run(&env, &["sync", "--dry-run"]).await;
+    let o = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        o.contains("create account") && o.contains("2 ops: 2 create account"),
+        "{o}"
+    );
+    assert!(o.contains("ETA") && o.contains("welcome email"), "{o}");
+    assert_eq!(env.sim.write_count(), writes, "a dry run writes nothing");
+
+    let handoff = env.data.path().join("handoff.csv");
+    let out = run(
+        &env,
+        &["sync", "--apply", "--handoff", handoff.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("progress:"));
+    let o = text(&out.stdout);
+    assert!(o.contains("2 done, 0 failed"), "{o}");
+    assert!(o.contains("written to"), "{o}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&handoff).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let h = std::fs::read_to_string(&handoff).unwrap();
+    assert_eq!(h.lines().count(), 3, "{h}");
+    assert!(env.sim.user_by_upn(&format!("ann@{dom}")).is_some());
+    assert_eq!(
+        env.sim.user_by_upn(&format!("ann@{dom}")).unwrap()["department"],
+        "Sales"
+    );
+
+    let out = run(&env, &["directory", "list", "--json"]).await;
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines
+        .iter()
+        .all(|u| u["binding"] == "bound" && u["want_bound"] == true));
+
+    // The guard: 2 blocks of 2 bound users trips the 10% share.
+    let out = run(&env, &["unbind", "--all"]).await;
+    assert!(out.status.success());
+    let out = run(&env, &["sync", "--apply"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--yes-block 2"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        env.sim.user_by_upn(&format!("ann@{dom}")).unwrap()["accountEnabled"],
+        true
+    );
+    let out = run(&env, &["sync", "--apply", "--yes-block", "1"]).await;
+    assert_eq!(out.status.code(), Some(1), "the count must match");
+    let out = run(&env, &["sync", "--apply", "--yes-block", "2"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        env.sim.user_by_upn(&format!("ann@{dom}")).unwrap()["accountEnabled"],
+        false
+    );
+    let out = run(&env, &["bind", &format!("ann@{dom}")]).await;
+    assert!(out.status.success());
+    let out = run(&env, &["sync", "--apply"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stdout).contains("re-enable"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Password: rules checked before anything is sent; pushed to the bound account.
+    let writes = env.sim.write_count();
+    let out = run_stdin(&env, &["password", "set", &format!("ann@{dom}")], "weak\n").await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("8 to 256"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(env.sim.write_count(), writes);
+    let out = run_stdin(
+        &env,
+        &["password", "set", &format!("ann@{dom}")],
+        "Str0ng enough!\n",
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("pushed"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(env.sim.write_count(), writes + 1);
+
+    let out = run(&env, &["audit", "--json"]).await;
+    let audit: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for action in ["create", "block", "re-enable", "set-password"] {
+        assert!(
+            audit
+                .iter()
+                .any(|a| a["action"] == action && a["outcome"] == "done"),
+            "{action}: {audit:?}"
+        );
+    }
+    assert!(
+        !text(&out.stdout).contains("Str0ng"),
+        "never a password in the audit"
+    );
+
+    let users_before = env.sim.user_count();
+    let out = run(&env, &["disconnect"]).await;
+    let o = text(&out.stdout);
+    assert!(
+        o.contains("2 directory users") && o.contains("No Microsoft 365 account was changed"),
+        "{o}"
+    );
+    assert!(!env.cache_path().exists());
+    assert_eq!(env.sim.user_count(), users_before);
+    assert_eq!(
+        env.sim.user_by_upn(&format!("ann@{dom}")).unwrap()["accountEnabled"],
+        true
+    );
+    let out = run(&env, &["directory", "list"]).await;
+    assert!(
+        text(&out.stdout).lines().all(|l| l.starts_with("Unbound")),
+        "{}",
+        text(&out.stdout)
+    );
+}
