@@ -269,8 +269,10 @@ fn password_rule_table() {
     assert_eq!(k("12345678!"), Some("password-complexity"));
     assert_eq!(k("Abcdef1\u{e9}"), Some("password-complexity")); // Unicode
     assert_eq!(k("Abc\tdef1!"), Some("password-complexity")); // tab is not a symbol
-                                                              // Unicode counts by characters, not bytes: 7 characters is too short.
-    assert_eq!(k("Ab1!\u{e9}\u{e9}\u{e9}"), Some("password-length"));
+                                                              // A non-ASCII character is reported first, whatever the length.
+    assert_eq!(k("Ab1!\u{e9}\u{e9}\u{e9}"), Some("password-complexity"));
+    let m = check_password("Abcdef1\u{e9}").unwrap().message;
+    assert!(m.starts_with("The password contains `\u{e9}`"), "{m}");
 }
 
 #[test]

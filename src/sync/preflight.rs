@@ -81,10 +81,8 @@ pub const UPN_MAX: usize = 113;
 pub const UPN_LOCAL_MAX: usize = 64;
 pub const UPN_DOMAIN_MAX: usize = 48;
 pub const NICKNAME_MAX: usize = 64;
-pub const PASSWORD_MIN: usize = 8;
-pub const PASSWORD_MAX: usize = 256;
-/// Symbols counted as the fourth password class (graph-notes "Password rules"), with space.
-pub const PASSWORD_SYMBOLS: &str = "@#$%^&*-_!+=[]{}|\\:',.?/`~\"();<> ";
+pub const PASSWORD_MIN: usize = crate::sync::password::MIN_LEN;
+pub const PASSWORD_MAX: usize = crate::sync::password::MAX_LEN;
 
 fn nickname_forbidden(c: char) -> bool {
     !c.is_ascii() || c.is_ascii_control() || c.is_whitespace() || NICKNAME_FORBIDDEN.contains(c)
@@ -273,42 +271,26 @@ fn upn_reasons(upn: &str, skip_nickname_covered: bool) -> Vec<String> {
     r
 }
 
-/// Microsoft's cloud password rules (graph-notes "Password rules"): 8-256 characters; only
-/// ASCII letters, digits and the allowed symbols (no Unicode); 3 of 4 classes.
-/// (`sync::password::check` was still a stub when this was written, so the rule lives here.)
+/// Microsoft's cloud password rules (graph-notes "Password rules"), as
+/// [`crate::sync::password::check`] applies them (one rule, so preflight and the password
+/// dialog cannot disagree): 8-256 characters; only ASCII letters, digits and the allowed
+/// symbols (no Unicode); 3 of 4 classes. The kind is `password-length` for a length out of
+/// bounds, else `password-complexity` (a non-ASCII character is reported first, as the
+/// message says).
 pub fn check_password(pw: &str) -> Option<Problem> {
+    let e = crate::sync::password::check(pw).err()?;
     let n = pw.chars().count();
-    if !(PASSWORD_MIN..=PASSWORD_MAX).contains(&n) {
-        return Some(problem(
-            "password-length",
-            format!("The password is {n} characters long; Microsoft 365 needs {PASSWORD_MIN} to {PASSWORD_MAX}."),
-        ));
+    let kind = if pw.is_ascii() && !(PASSWORD_MIN..=PASSWORD_MAX).contains(&n) {
+        "password-length"
+    } else {
+        "password-complexity"
+    };
+    let mut m = e.0;
+    if let Some(f) = m.get(..1) {
+        let up = f.to_ascii_uppercase();
+        m.replace_range(..1, &up);
     }
-    let bad = pw
-        .chars()
-        .filter(|c| !c.is_ascii_alphanumeric() && !PASSWORD_SYMBOLS.contains(*c))
-        .count();
-    if bad > 0 {
-        return Some(problem(
-            "password-complexity",
-            format!("The password contains {bad} character(s) Microsoft 365 does not accept (letters with accents, other Unicode, tabs)."),
-        ));
-    }
-    let classes = [
-        pw.chars().any(|c| c.is_ascii_lowercase()),
-        pw.chars().any(|c| c.is_ascii_uppercase()),
-        pw.chars().any(|c| c.is_ascii_digit()),
-        pw.chars().any(|c| PASSWORD_SYMBOLS.contains(c)),
-    ]
-    .iter()
-    .filter(|b| **b)
-    .count();
-    (classes < 3).then(|| {
-        problem(
-            "password-complexity",
-            format!("The password uses {classes} of the 4 character classes (lower, upper, digit, symbol); Microsoft 365 needs 3."),
-        )
-    })
+    Some(problem(kind, m))
 }
 
 /// A few common Latin letters folded to ASCII for suggestions (`é` -> `e`, `ß` -> `ss`).
