@@ -522,7 +522,8 @@ pub fn preflight(
 
     let mut out = Vec::new();
     // Lower-cased emails, computed once (duplicates and the tenant checks use them).
-    let emails: Vec<std::borrow::Cow<'_, str>> = users.iter().map(|u| lower(&u.email)).collect();
+    let emails: Vec<std::borrow::Cow<'_, str>> =
+        users.iter().map(|u| lower(u.email.trim())).collect();
     // Duplicates in one pass each: every user gets the id of its email group and its alias
     // group, so the per-user checks below read arrays instead of probing a map again.
     const NONE: u32 = u32::MAX;
@@ -568,6 +569,8 @@ pub fn preflight(
         .collect();
 
     for (i, u) in users.iter().enumerate() {
+        // The plan sends the email trimmed (`Op::upn`), so the rules see it trimmed too.
+        let email = u.email.trim();
         let email_l = emails[i].as_ref();
         let issue = |kind: &str, field: &str, value: &str, message: String| Issue {
             directory_id: u.id,
@@ -587,10 +590,10 @@ pub fn preflight(
             out.push(issue(
                 "email-duplicate",
                 "email",
-                &u.email,
+                email,
                 format!(
                     "{} directory users have the email {} (compared without case).",
-                    dup_count, u.email
+                    dup_count, email
                 ),
             ));
         }
@@ -607,11 +610,8 @@ pub fn preflight(
         if u.tenant_user_id.is_some() {
             continue;
         }
-        let upn: &str = opts
-            .upn_overrides
-            .get(&u.id)
-            .map_or(&u.email, |s| s.as_str());
-        let email_local = match u.email.split_once('@') {
+        let upn: &str = opts.upn_overrides.get(&u.id).map_or(email, |s| s.as_str());
+        let email_local = match email.split_once('@') {
             Some((l, rest)) if !rest.contains('@') => Some(l),
             _ => None,
         };
@@ -642,8 +642,17 @@ pub fn preflight(
                 String::new()
             };
             for p in probs {
-                let mut is = issue(p.kind, "mailNickname", local, p.message);
-                if let Some((_, d)) = u.email.split_once('@') {
+                let mut is = issue(
+                    p.kind,
+                    "mailNickname",
+                    local,
+                    format!(
+                        "{} The part of the email before the @ becomes the user name (UPN), so \
+                         Graph would refuse it.",
+                        p.message
+                    ),
+                );
+                if let Some((_, d)) = email.split_once('@') {
                     is.suggestion = (!sugg.is_empty()).then(|| format!("{sugg}@{d}"));
                 }
                 out.push(is);
