@@ -1,0 +1,112 @@
+//! Preflight against the real plan: ops with a blocking issue are held back, the rest are
+//! sent; the plan's own answers to a held address (takeover of a live unlinked account,
+//! restore of a soft-deleted one) and blocking sign-in are never held back.
+use std::sync::Arc;
+
+use m365sync::directory::{BindingState, DirectoryUser};
+use m365sync::graph::{Domain, User};
+use m365sync::sync::plan::{plan, OpKind, Policy, TenantSnapshot};
+use m365sync::sync::preflight::{held_back, preflight, PreflightOptions, TenantIndex};
+
+fn du(id: i64, email: &str, want: bool, linked: Option<&str>) -> DirectoryUser {
+    DirectoryUser {
+        id,
+        email: email.into(),
+        display_name: email.into(),
+        given_name: None,
+        surname: None,
+        tenant_user_id: linked.map(str::to_string),
+        binding: if linked.is_some() {
+            BindingState::Bound
+        } else {
+            BindingState::Unbound
+        },
+        want_bound: want,
+        job_title: None,
+        department: None,
+        password_set_at: None,
+    }
+}
+
+fn tu(id: &str, upn: &str, enabled: bool) -> User {
+    User {
+        id: id.into(),
+        user_principal_name: upn.into(),
+        mail: Some(upn.into()),
+        account_enabled: Some(enabled),
+        ..User::default()
+    }
+}
+
+#[test]
+fn held_back_over_the_real_plan() {
+    let domains = vec![
+        Domain {
+            id: "contoso.com".into(),
+            authentication_type: Some("Managed".into()),
+            is_default: true,
+            is_initial: false,
+            is_verified: true,
+        },
+        Domain {
+            id: "labs.example".into(),
+            authentication_type: Some("Managed".into()),
+            is_default: false,
+            is_initial: false,
+            is_verified: false,
+        },
+    ];
+    let snapshot = TenantSnapshot {
+        pages: vec![Arc::new(vec![
+            tu("t-leaver", "leaver@contoso.com", true),
+            tu("t-cy", "cy@contoso.com", true),
+        ])],
+        deleted: vec![tu("d-farid", "farid@contoso.com", true)],
+        domains: domains.clone(),
+    };
+    let directory = vec![
+        du(1, "ann@labs.example", true, None), // unverified domain: create held
+        du(2, "farid@contoso.com", true, None), // deleted holder: the plan restores it
+        du(3, "leaver@contoso.com", false, Some("t-leaver")), // unbind: block is always sent
+        du(4, "new.person@contoso.com", true, None), // fine: create sent
+        du(5, "twin@contoso.com", true, None), // duplicate email: both held
+        du(6, "TWIN@contoso.com", true, None),
+        du(7, "cy@contoso.com", true, None), // live unlinked holder: takeover sent
+        du(8, "bad name@contoso.com", true, None), // space: create held
+    ];
+    let p = plan(&directory, &snapshot, &Policy::default(), 1_800_000_000);
+    let idx = TenantIndex::from_snapshot(&snapshot);
+    let issues = preflight(
+        &directory,
+        &domains,
+        Some(&idx),
+        &PreflightOptions::default(),
+    );
+    let (send, held) = held_back(&p.ops, &issues);
+    let mut s: Vec<(i64, OpKind)> = send.iter().map(|o| (o.directory_id, o.kind)).collect();
+    s.sort();
+    let mut h: Vec<(i64, OpKind, &str)> = held
+        .iter()
+        .map(|(o, i)| (o.directory_id, o.kind, i.kind.as_str()))
+        .collect();
+    h.sort();
+    assert_eq!(
+        s,
+        vec![
+            (2, OpKind::Restore),
+            (3, OpKind::Block),
+            (4, OpKind::Create),
+            (7, OpKind::Takeover)
+        ]
+    );
+    assert_eq!(
+        h,
+        vec![
+            (1, OpKind::Create, "upn-domain-unverified"),
+            (5, OpKind::Create, "email-duplicate"),
+            (6, OpKind::Create, "email-duplicate"),
+            (8, OpKind::Create, "mailnickname-forbidden-char"),
+        ]
+    );
+    assert_eq!(send.len() + held.len(), p.ops.len());
+}
