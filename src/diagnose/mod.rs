@@ -4,6 +4,19 @@
 //!
 //! Classification goes by HTTP status, Graph `code` and `details[].target` first; the message
 //! is only a fallback (Microsoft's docs say to branch on `code`).
+//!
+//! Wiring (for the engine and the Errors tab):
+//! - a failed plan op: `diagnose_graph(&err, &Context::for_op(&op).with_body(body))`, plus
+//!   `.with_password(pw)` for a password write (only its length is kept) and `.with_holder(..)`
+//!   when the holder of a conflicting address is known;
+//! - a token failure: `diagnose_auth(&err)`; an import failure: `diagnose_import(..)`;
+//! - a preflight finding: `diagnose_issue(&issue, subject)`;
+//! - `app::explain` can be replaced by these; the catalog covers every case it covers.
+//!
+//! `GraphError::Api` keeps no `error.details` yet, so [`Context::with_body`] parses them from
+//! the raw body. Once `graph` keeps `details: Vec<ErrorDetail>` (code, message, target) in
+//! `GraphError::Api` (from the envelope and from `$batch` items), `diagnose_graph` should read
+//! them from the error and `with_body` becomes unnecessary.
 pub mod catalog;
 pub mod classify;
 
