@@ -780,9 +780,40 @@ pub async fn sync(settings: &Settings, args: &SyncArgs, out: &mut dyn Write) -> 
         .await??
     };
     let plan = crate::sync::plan::plan(&users, &snapshot, &policy, unix_now());
+    // Preflight: what Graph would refuse is held back and never sent.
+    let (send, held) = {
+        use crate::sync::preflight;
+        let index = preflight::TenantIndex::from_snapshot(&snapshot);
+        let issues = preflight::preflight(
+            &users,
+            &snapshot.domains,
+            Some(&index),
+            &preflight::PreflightOptions::default(),
+        );
+        preflight::held_back(&plan.ops, &issues)
+    };
+    let plan = crate::sync::plan::Plan { ops: send, ..plan };
     let trip = print_plan(&plan, args, &guard, out)?;
+    for (op, issue) in &held {
+        let d = crate::diagnose::diagnose_issue(
+            issue,
+            crate::diagnose::Subject::User(op.email.clone()),
+        );
+        writeln!(
+            out,
+            "held back: {} {}: {} ({}); fix: {}",
+            op.kind.label(),
+            op.email,
+            d.title,
+            issue.message,
+            d.steps
+                .first()
+                .map(String::as_str)
+                .unwrap_or("see `m365sync errors`")
+        )?;
+    }
     out.flush()?;
-    let mut code = 0;
+    let mut code = if held.is_empty() { 0 } else { 2 };
     if args.apply && !plan.ops.is_empty() {
         if let Some(t) = &trip {
             if args.yes_block != Some(t.blocks) {

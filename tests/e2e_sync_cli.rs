@@ -247,3 +247,58 @@ async fn import_bind_sync_password_audit_disconnect() {
         text(&out.stdout)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_holds_back_what_graph_would_refuse_and_sends_the_rest() {
+    let env = common::start(SimOptions {
+        users: Some(10),
+        ..common::fast_options()
+    })
+    .await;
+    let dom = env.sim.default_domain.clone();
+    let csv = env.data.path().join("people.csv");
+    // One user on a domain the tenant has not verified, one on its federated domain (which
+    // needs an onPremisesImmutableId m365sync does not send).
+    std::fs::write(
+        &csv,
+        format!(
+            "email,givenName,surname,displayName\n\
+             ok.person@{dom},Ok,Person,Ok Person\n\
+             hiro@northwind-labs.io,Hiro,T,Hiro T\n\
+             fed.user@corp.northwindtraders.com,Fed,User,Fed User\n"
+        ),
+    )
+    .unwrap();
+    let out = run(&env, &["directory", "import", csv.to_str().unwrap()]).await;
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let out = run(&env, &["bind", "--all"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let out = run(&env, &["login"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&env, &["sync", "--apply"]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "held back = not done\n{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("held back: create account hiro@northwind-labs.io"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("held back: create account fed.user@corp.northwindtraders.com"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 done, 0 failed"), "{stdout}");
+    // Never sent: the simulator saw no attempt for them, and the good one was created.
+    assert_eq!(env.sim.users_with_upn_count("hiro@northwind-labs.io"), 0);
+    assert_eq!(env.sim.users_with_upn_count(&format!("ok.person@{dom}")), 1);
+}
