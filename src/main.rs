@@ -79,6 +79,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(code));
                 }
                 Some(Command::Audit(args)) => m365sync::cli::audit(&settings, &args, &mut stdout)?,
+                Some(Command::Errors(args)) => {
+                    m365sync::cli::errors(&settings, &args, &mut stdout).await?
+                }
                 Some(Command::Disconnect) => m365sync::cli::disconnect(&settings, &mut stdout)?,
                 Some(Command::Sim(_)) | Some(Command::Demo) => unreachable!(),
             }

@@ -301,4 +301,36 @@ async fn preflight_holds_back_what_graph_would_refuse_and_sends_the_rest() {
     // Never sent: the simulator saw no attempt for them, and the good one was created.
     assert_eq!(env.sim.users_with_upn_count("hiro@northwind-labs.io"), 0);
     assert_eq!(env.sim.users_with_upn_count(&format!("ok.person@{dom}")), 1);
+
+    // `errors` explains both, headless, with the catalog's kinds and fix steps.
+    let out = run(&env, &["errors", "--json"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let found: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kind_of = |email: &str| {
+        found
+            .iter()
+            .find(|d| d["subject"]["name"] == email)
+            .map(|d| d["kind"].as_str().unwrap().to_string())
+    };
+    assert_eq!(
+        kind_of("hiro@northwind-labs.io").as_deref(),
+        Some("upn-domain-unverified"),
+        "{found:#?}"
+    );
+    assert_eq!(
+        kind_of("fed.user@corp.northwindtraders.com").as_deref(),
+        Some("federated-domain-needs-immutable-id")
+    );
+    assert!(found
+        .iter()
+        .all(|d| d["source"] == "preflight" && !d["steps"].as_array().unwrap().is_empty()));
+    let out = run(&env, &["errors"]).await;
+    assert!(
+        text(&out.stdout).contains("2 errors"),
+        "{}",
+        text(&out.stdout)
+    );
 }
