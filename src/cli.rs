@@ -510,6 +510,13 @@ pub fn directory_import(
         r.unchanged,
         r.rejected.len()
     )?;
+    if r.groups_added > 0 || r.memberships_changed > 0 {
+        writeln!(
+            out,
+            "groups: {} added, {} memberships changed",
+            r.groups_added, r.memberships_changed
+        )?;
+    }
     Ok(r.rejected.is_empty())
 }
 
