@@ -65,9 +65,6 @@ impl Graph {
     async fn post(&self, path: &str, body: &Value) -> Answer {
         self.send(self.c.post(self.url(path)).json(body)).await
     }
-    async fn patch(&self, path: &str, body: &Value) -> Answer {
-        self.send(self.c.patch(self.url(path)).json(body)).await
-    }
     async fn delete(&self, path: &str) -> Answer {
         self.send(self.c.delete(self.url(path))).await
     }
