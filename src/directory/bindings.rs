@@ -722,7 +722,8 @@ mod tests {
         // Re-run as if from version 1 with a bound user.
         d.conn
             .execute_batch(
-                "DROP TABLE users; DROP TABLE import_records; DROP TABLE journal;
+                "DROP TABLE group_journal; DROP TABLE group_members; DROP TABLE groups;
+                 DROP TABLE users; DROP TABLE import_records; DROP TABLE journal;
                  DROP TABLE audit; DROP TABLE settings; PRAGMA user_version = 0;",
             )
             .unwrap();
