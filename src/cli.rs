@@ -924,20 +924,9 @@ pub async fn sync(settings: &Settings, args: &SyncArgs, out: &mut dyn Write) -> 
         .await??
     };
     let plan = crate::sync::plan::plan(&users, &snapshot, &policy, unix_now());
-    let group_plan = {
-        let groups = {
-            let db = db.clone();
-            tokio::task::spawn_blocking(move || Directory::open(&db)?.groups()).await??
-        };
-        if groups.iter().any(|g| g.want_bound) {
-            let gsnap = crate::sync::groups::group_snapshot(&graph, &groups)
-                .await
-                .context("reading the tenant's groups")?;
-            crate::sync::groups::plan_groups(&groups, &users, &gsnap)
-        } else {
-            Vec::new()
-        }
-    };
+    let group_plan = crate::sync::groups::plan_from_directory(&graph, db.clone())
+        .await
+        .context("reading the tenant's groups")?;
     let trip = print_plan(&plan, args, &guard, group_plan.len(), out)?;
     if args.dry_run {
         print_group_plan(&group_plan, out)?;
@@ -980,37 +969,24 @@ pub async fn sync(settings: &Settings, args: &SyncArgs, out: &mut dyn Write) -> 
     }
     if args.apply && !cancel.is_cancelled() {
         // Second phase: groups, planned again now that the users' accounts exist.
-        let (users, groups) = {
-            let db = db.clone();
-            tokio::task::spawn_blocking(move || -> Result<_> {
-                let d = Directory::open(&db)?;
-                Ok((d.users()?, d.groups()?))
-            })
-            .await??
-        };
-        if groups.iter().any(|g| g.want_bound) {
-            let gsnap = crate::sync::groups::group_snapshot(&graph, &groups)
-                .await
-                .context("reading the tenant's groups")?;
-            let gplan = crate::sync::groups::plan_groups(&groups, &users, &gsnap);
-            if !gplan.is_empty() {
-                print_group_plan(&gplan, out)?;
-                let s = crate::sync::groups::apply_groups(&graph, db.clone(), gplan, &opts.actor)
-                    .await?;
-                for (op, e) in &s.failures {
-                    eprintln!(
-                        "failed: {} {}{}: {e}",
-                        op.kind.label(),
-                        op.group_name,
-                        op.member
-                            .as_ref()
-                            .map(|m| format!(" {}", m.email))
-                            .unwrap_or_default()
-                    );
-                }
-                writeln!(out, "groups: {} done, {} failed", s.done, s.failed)?;
-                failed += s.failed;
+        let (gplan, s) = crate::sync::groups::sync_groups(&graph, db.clone(), &opts.actor)
+            .await
+            .context("syncing the groups")?;
+        if !gplan.is_empty() {
+            print_group_plan(&gplan, out)?;
+            for (op, e) in &s.failures {
+                eprintln!(
+                    "failed: {} {}{}: {e}",
+                    op.kind.label(),
+                    op.group_name,
+                    op.member
+                        .as_ref()
+                        .map(|m| format!(" {}", m.email))
+                        .unwrap_or_default()
+                );
             }
+            writeln!(out, "groups: {} done, {} failed", s.done, s.failed)?;
+            failed += s.failed;
         }
     }
     drop(tx);

@@ -257,3 +257,37 @@ async fn nicknames_graph_refuses_surface_as_failed_ops() {
     assert_eq!(group(&gs, "()")["mail_nickname"], "");
     env.sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn membership_goes_through_batches_under_a_small_write_budget() {
+    let env = common::start(SimOptions {
+        users: Some(5),
+        write_budget: Some(8),
+        budget_window: Some(std::time::Duration::from_secs(1)),
+        ..common::fast_options()
+    })
+    .await;
+    ok(&env, &["login"]).await;
+    let dom = env.sim.default_domain.clone();
+    let csv = env.data.path().join("people.csv");
+    let mut rows = String::from("email,displayName,groups\n");
+    for i in 0..25 {
+        rows.push_str(&format!("p{i}@{dom},P {i},Finance\n"));
+    }
+    std::fs::write(&csv, rows).unwrap();
+    ok(&env, &["directory", "import", csv.to_str().unwrap()]).await;
+    ok(&env, &["bind", "--all"]).await;
+    ok(&env, &["bind", "--group", "Finance"]).await;
+    let out = ok(
+        &env,
+        &["sync", "--apply", "--write-budget", "8", "--budget-window-secs", "1"],
+    )
+    .await;
+    // 26 group ops: two batches of members, items refused with 429 sent again alone.
+    assert!(out.contains("groups: 26 done, 0 failed"), "{out}");
+    assert_eq!(members(&env, "Finance").len(), 25);
+    assert!(env.sim.throttled_count() > 0, "the budget was hit");
+    let out = ok(&env, &["sync", "--dry-run"]).await;
+    assert!(out.contains("Nothing to do"), "{out}");
+    env.sim.shutdown().await;
+}

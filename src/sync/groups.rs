@@ -314,6 +314,36 @@ pub fn plan_groups(
     ops
 }
 
+/// The group plan against the tenant as it is now, from the directory at `db_path`: what a
+/// preview shows. Empty (and no Graph call) when no group is bound.
+pub async fn plan_from_directory(
+    graph: &GraphClient,
+    db_path: PathBuf,
+) -> anyhow::Result<Vec<GroupOp>> {
+    let (users, groups) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let d = Directory::open(&db_path)?;
+        Ok((d.users()?, d.groups()?))
+    })
+    .await??;
+    if !groups.iter().any(|g| g.want_bound) {
+        return Ok(Vec::new());
+    }
+    let snap = group_snapshot(graph, &groups).await?;
+    Ok(plan_groups(&groups, &users, &snap))
+}
+
+/// The second phase of a sync, after the user ops: plan the groups again (the accounts bound
+/// in this sync now exist) and apply. Returns the ops applied and their outcome.
+pub async fn sync_groups(
+    graph: &GraphClient,
+    db_path: PathBuf,
+    actor: &str,
+) -> anyhow::Result<(Vec<GroupOp>, GroupSummary)> {
+    let ops = plan_from_directory(graph, db_path.clone()).await?;
+    let summary = apply_groups(graph, db_path, ops.clone(), actor).await?;
+    Ok((ops, summary))
+}
+
 /// The outcome of applying group ops.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GroupSummary {
