@@ -280,7 +280,14 @@ async fn membership_goes_through_batches_under_a_small_write_budget() {
     ok(&env, &["bind", "--group", "Finance"]).await;
     let out = ok(
         &env,
-        &["sync", "--apply", "--write-budget", "8", "--budget-window-secs", "1"],
+        &[
+            "sync",
+            "--apply",
+            "--write-budget",
+            "8",
+            "--budget-window-secs",
+            "1",
+        ],
     )
     .await;
     // 26 group ops: two batches of members, items refused with 429 sent again alone.
@@ -289,5 +296,47 @@ async fn membership_goes_through_batches_under_a_small_write_budget() {
     assert!(env.sim.throttled_count() > 0, "the budget was hit");
     let out = ok(&env, &["sync", "--dry-run"]).await;
     assert!(out.contains("Nothing to do"), "{out}");
+    env.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_a_killed_run_created_is_linked_not_duplicated() {
+    let env = common::start(SimOptions {
+        users: Some(5),
+        ..common::fast_options()
+    })
+    .await;
+    ok(&env, &["login"]).await;
+    let dom = env.sim.default_domain.clone();
+    // The tenant already has the group (created by a run killed before it heard the answer).
+    let existing = env.sim.add_group("R&D; Ops", "R&DOps", false);
+    let csv = env.data.path().join("people.csv");
+    std::fs::write(
+        &csv,
+        format!("email,displayName,groups\nann@{dom},Ann,\"R&D: Ops\"\n"),
+    )
+    .unwrap();
+    ok(&env, &["directory", "import", csv.to_str().unwrap()]).await;
+    // The CSV cannot carry a `;` inside a name: rename through the directory API.
+    {
+        let mut d = m365sync::directory::Directory::open(&env.settings.db_path()).unwrap();
+        let g = d.find_group("R&D: Ops").unwrap().unwrap();
+        d.rename_group(g.id, "R&D; Ops").unwrap();
+    }
+    ok(&env, &["bind", &format!("ann@{dom}")]).await;
+    ok(&env, &["bind", "--group", "R&D; Ops"]).await;
+    let out = ok(&env, &["sync", "--dry-run"]).await;
+    assert!(out.contains("link existing group"), "{out}");
+    assert!(!out.contains("create group"), "{out}");
+    let out = ok(&env, &["sync", "--apply"]).await;
+    assert!(out.contains("groups: 2 done, 0 failed"), "{out}");
+    assert_eq!(env.sim.group_count(), 1, "no duplicate");
+    assert_eq!(
+        env.sim.group_members(&existing).unwrap(),
+        vec![format!("ann@{dom}")]
+    );
+    let gs = groups_json(&env).await;
+    assert_eq!(group(&gs, "R&D; Ops")["tenant_group_id"], existing.as_str());
+    assert_eq!(group(&gs, "R&D; Ops")["mail_nickname"], "R&DOps");
     env.sim.shutdown().await;
 }

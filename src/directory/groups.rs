@@ -504,6 +504,22 @@ impl Directory {
         Ok(ids)
     }
 
+    /// Group ops earlier runs left unfinished (planned, sent: a killed run) are closed as
+    /// `cancelled`: a group run always plans again against the tenant (a group already created
+    /// is linked, a member already added counts as done), so nothing is sent twice. How many.
+    pub fn group_journal_supersede(&mut self, run_id: &str) -> Result<usize, DirectoryError> {
+        let tx = self.immediate()?;
+        let n = tx.execute(
+            "UPDATE group_journal SET state = 'cancelled',
+                    error_message = COALESCE(error_message, 'superseded by run ' || ?1),
+                    updated_at = ?2
+             WHERE state IN ('planned', 'sent', 'unknown') AND run_id <> ?1",
+            rusqlite::params![run_id, now_rfc3339()],
+        )?;
+        tx.commit()?;
+        Ok(n)
+    }
+
     /// Moves group ops to `state` (e.g. `sent` with their batch).
     pub fn group_journal_mark(
         &mut self,
@@ -633,6 +649,31 @@ mod tests {
         assert!(d.rename_group(other, "engineering").is_err());
         assert_eq!(d.set_group_members(g, &[]).unwrap(), 1);
         assert!(d.groups().unwrap().iter().all(|g| g.members.is_empty()));
+        // Group journal: a killed run's ops are superseded by the next run.
+        let op = crate::sync::groups::GroupOp {
+            kind: crate::sync::groups::GroupOpKind::CreateGroup,
+            group_id: g,
+            group_name: "Engineering".into(),
+            mail_nickname: "Engineering".into(),
+            group_kind: GroupKind::Security,
+            tenant_group_id: None,
+            member: None,
+            reason: "test".into(),
+        };
+        let ids = d
+            .group_journal_insert("r1", std::slice::from_ref(&op))
+            .unwrap();
+        d.group_journal_mark(&ids, JournalState::Sent).unwrap();
+        let next = d.group_journal_insert("r2", &[op]).unwrap();
+        assert_eq!(d.group_journal_supersede("r2").unwrap(), 1);
+        d.group_journal_record(next[0], JournalState::Done, Some("rid"), None)
+            .unwrap();
+        let j = d.group_journal_list(None).unwrap();
+        assert_eq!(
+            j.iter().map(|e| e.state).collect::<Vec<_>>(),
+            vec![JournalState::Cancelled, JournalState::Done]
+        );
+        assert_eq!(j[1].request_id.as_deref(), Some("rid"));
         d.set_group_kind(GroupKind::M365).unwrap();
         let ops = d.groups().unwrap();
         let kinds: Vec<_> = ops.iter().map(|g| (g.name.as_str(), g.kind)).collect();

@@ -306,6 +306,31 @@ impl Sim {
             .map(|g| g.to_json(None))
     }
 
+    /// Adds a group as if made in Microsoft 365 by hand or by a run that was killed before it
+    /// heard the answer (test seeding, not counted as a write). Its id.
+    pub fn add_group(&self, display_name: &str, mail_nickname: &str, unified: bool) -> String {
+        let mut t = self.state.tenant_mut();
+        let g = groups::Group {
+            id: util::new_guid(),
+            display_name: display_name.to_string(),
+            mail_nickname: mail_nickname.to_string(),
+            mail_enabled: unified,
+            security_enabled: !unified,
+            group_types: if unified {
+                vec!["Unified".into()]
+            } else {
+                Vec::new()
+            },
+            description: None,
+            mail: unified.then(|| format!("{mail_nickname}@{}", t.initial_domain)),
+            created_date_time: writes::now_iso(),
+            members: Vec::new(),
+        };
+        let id = g.id.clone();
+        t.groups.push(g);
+        id
+    }
+
     /// How many groups the tenant has.
     pub fn group_count(&self) -> usize {
         self.state.tenant().groups.len()

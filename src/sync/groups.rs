@@ -415,7 +415,10 @@ pub async fn apply_groups(
     let run_id = uuid::Uuid::new_v4().to_string();
     let run = run_id.clone();
     let ids = tokio::task::spawn_blocking(move || {
-        Directory::open(&db_path2)?.group_journal_insert(&run, &ops2)
+        let mut d = Directory::open(&db_path2)?;
+        let ids = d.group_journal_insert(&run, &ops2)?;
+        d.group_journal_supersede(&run)?;
+        Ok::<_, crate::directory::DirectoryError>(ids)
     })
     .await??;
     let mut db = Directory::open(&db_path)?;
