@@ -111,11 +111,14 @@ pub enum Command {
     /// The local directory: import users from CSV, list them
     #[command(subcommand)]
     Directory(DirectoryCommand),
-    /// Record that these directory users should be bound (nothing is sent until `sync`)
+    /// Record that these directory users (or, with --group, groups) should be bound (nothing
+    /// is sent until `sync`); a bound group is provisioned and its membership kept in sync
     Bind(SelectArgs),
     /// Record that these directory users should be unbound: `sync` blocks their sign-in and
-    /// deletes nothing
+    /// deletes nothing. With --group: stop syncing the group; the M365 group is left as it is
     Unbind(SelectArgs),
+    /// Directory groups with their kind, mailNickname, state, member count and M365 group id
+    Groups(GroupsArgs),
     /// Make the tenant match the directory: --dry-run prints the plan, --apply applies it
     Sync(SyncArgs),
     /// Directory passwords
@@ -157,19 +160,33 @@ pub struct PolicyArgs {
     /// ... or more than this share (0..1) of the bound users
     #[arg(long)]
     pub guard_max_share: Option<f64>,
+    /// The kind of M365 group a bound group is created as: security (default) or m365
+    /// (a Microsoft 365 group); groups already created keep their kind
+    #[arg(long, value_name = "KIND", value_parser = ["security", "m365"])]
+    pub group_kind: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct SelectArgs {
     /// Directory users by email
-    #[arg(required_unless_present_any = ["all", "from"])]
+    #[arg(required_unless_present_any = ["all", "from", "group"])]
     pub emails: Vec<String>,
     /// Every directory user
-    #[arg(long, conflicts_with_all = ["emails", "from"])]
+    #[arg(long, conflicts_with_all = ["emails", "from", "group"])]
     pub all: bool,
     /// A file with one email a line
-    #[arg(long, value_name = "FILE", conflicts_with = "emails")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["emails", "group"])]
     pub from: Option<PathBuf>,
+    /// A directory group by name instead of users (repeatable)
+    #[arg(long = "group", value_name = "NAME", conflicts_with = "emails")]
+    pub group: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GroupsArgs {
+    /// One JSON object per line
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -505,6 +522,13 @@ pub fn directory_import(
         r.unchanged,
         r.rejected.len()
     )?;
+    if r.groups_added > 0 || r.memberships_changed > 0 {
+        writeln!(
+            out,
+            "groups: {} added, {} memberships changed",
+            r.groups_added, r.memberships_changed
+        )?;
+    }
     Ok(r.rejected.is_empty())
 }
 
@@ -524,6 +548,66 @@ pub fn directory_list(settings: &Settings, json: bool, out: &mut dyn Write) -> R
                 u.email,
                 u.display_name,
                 u.tenant_user_id.as_deref().unwrap_or("")
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// One line of `m365sync groups --json`.
+#[derive(Debug, serde::Serialize)]
+pub struct GroupLine {
+    pub name: String,
+    pub kind: crate::directory::GroupKind,
+    pub mail_nickname: String,
+    /// Whether the nickname is the admin's override (else derived from the name).
+    pub nickname_override: bool,
+    pub state: crate::directory::GroupState,
+    pub want_bound: bool,
+    pub members: usize,
+    pub tenant_group_id: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// `m365sync groups [--json]`.
+pub fn groups(settings: &Settings, args: &GroupsArgs, out: &mut dyn Write) -> Result<()> {
+    let d = open_directory(settings)?;
+    for g in d.groups()? {
+        let line = GroupLine {
+            mail_nickname: crate::sync::groups::nickname_for(&g),
+            nickname_override: g
+                .mail_nickname
+                .as_deref()
+                .is_some_and(|n| !n.trim().is_empty()),
+            state: g.state(),
+            want_bound: g.want_bound,
+            members: g.members.len(),
+            kind: g.kind,
+            tenant_group_id: g.tenant_group_id.clone(),
+            last_error: g.last_error.clone(),
+            name: g.name,
+        };
+        if args.json {
+            serde_json::to_writer(&mut *out, &line)?;
+            writeln!(out)?;
+        } else {
+            writeln!(
+                out,
+                "{:<18} {:<9} {:<30} {:<24} {:>4} members  {}{}",
+                line.state.label(),
+                line.kind.as_str(),
+                format!("{:?}", line.name),
+                if line.mail_nickname.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    line.mail_nickname.clone()
+                },
+                line.members,
+                line.tenant_group_id.as_deref().unwrap_or("-"),
+                line.last_error
+                    .as_deref()
+                    .map(|e| format!("  last error: {e}"))
+                    .unwrap_or_default()
             )?;
         }
     }
@@ -552,6 +636,14 @@ pub fn directory_policy(settings: &Settings, args: &PolicyArgs, out: &mut dyn Wr
     if changing {
         d.set_policy(&policy, &guard)?;
     }
+    if let Some(k) = args
+        .group_kind
+        .as_deref()
+        .and_then(crate::directory::GroupKind::parse)
+    {
+        d.set_group_kind(k)?;
+    }
+    writeln!(out, "group kind: {}", d.group_kind()?.as_str())?;
     writeln!(
         out,
         "password max age: {}",
@@ -578,6 +670,34 @@ pub fn set_want(
 ) -> Result<()> {
     let mut d = open_directory(settings)?;
     let verb = if bound { "bind" } else { "unbind" };
+    if !args.group.is_empty() {
+        let mut ids = Vec::new();
+        let mut unknown = Vec::new();
+        for name in &args.group {
+            match d.find_group(name)? {
+                Some(g) => ids.push(g.id),
+                None => unknown.push(format!("`{name}`")),
+            }
+        }
+        if !unknown.is_empty() {
+            bail!(
+                "no directory group is named {}; nothing recorded (see `m365sync groups`)",
+                unknown.join(", ")
+            );
+        }
+        let changed = d.set_group_want(&ids, bound)?;
+        writeln!(
+            out,
+            "{changed} group{} marked to {verb}; run `m365sync sync --dry-run` to preview{}",
+            if changed == 1 { "" } else { "s" },
+            if bound {
+                ""
+            } else {
+                " (unbinding stops syncing a group; the M365 group and its members are kept)"
+            }
+        )?;
+        return Ok(());
+    }
     let changed = if args.all {
         d.set_want_all(bound)?
     } else {
@@ -632,6 +752,7 @@ fn print_plan(
     plan: &crate::sync::plan::Plan,
     args: &SyncArgs,
     guard: &crate::sync::plan::GuardConfig,
+    group_ops: usize,
     out: &mut dyn Write,
 ) -> Result<Option<crate::sync::plan::GuardTrip>> {
     for op in &plan.ops {
@@ -644,8 +765,9 @@ fn print_plan(
         )?;
     }
     let counts = plan.counts();
-    if counts.is_empty() {
+    if counts.is_empty() && group_ops == 0 {
         writeln!(out, "Nothing to do: the tenant matches the directory.")?;
+    } else if counts.is_empty() {
     } else {
         let parts: Vec<String> = counts
             .iter()
@@ -672,6 +794,28 @@ fn print_plan(
         writeln!(out, "guard: {}", t.message)?;
     }
     Ok(trip)
+}
+
+fn print_group_plan(ops: &[crate::sync::groups::GroupOp], out: &mut dyn Write) -> Result<()> {
+    use crate::sync::groups::GroupOpKind;
+    for op in ops {
+        let target = match &op.member {
+            Some(m) => format!("{}: {}", op.group_name, m.email),
+            None => format!("{} ({})", op.group_name, op.mail_nickname),
+        };
+        writeln!(out, "{:<27} {:<40} {}", op.kind.label(), target, op.reason)?;
+    }
+    if !ops.is_empty() {
+        let parts: Vec<String> = GroupOpKind::ALL
+            .iter()
+            .filter_map(|k| {
+                let n = ops.iter().filter(|o| o.kind == *k).count();
+                (n > 0).then(|| format!("{n} {}", k.label()))
+            })
+            .collect();
+        writeln!(out, "{} group ops: {}", ops.len(), parts.join(", "))?;
+    }
+    Ok(())
 }
 
 fn write_handoff(
@@ -805,7 +949,13 @@ pub async fn sync(settings: &Settings, args: &SyncArgs, out: &mut dyn Write) -> 
         preflight::held_back(&plan.ops, &issues)
     };
     let plan = crate::sync::plan::Plan { ops: send, ..plan };
-    let trip = print_plan(&plan, args, &guard, out)?;
+    let group_plan = crate::sync::groups::plan_from_directory(&graph, db.clone())
+        .await
+        .context("reading the tenant's groups")?;
+    let trip = print_plan(&plan, args, &guard, group_plan.len(), out)?;
+    if args.dry_run {
+        print_group_plan(&group_plan, out)?;
+    }
     for (op, issue) in &held {
         let d = crate::diagnose::diagnose_issue(
             issue,
@@ -839,7 +989,15 @@ pub async fn sync(settings: &Settings, args: &SyncArgs, out: &mut dyn Write) -> 
                 );
             }
         }
-        let s = apply::apply(graph, db, plan, opts, tx.clone(), cancel.clone()).await?;
+        let s = apply::apply(
+            graph.clone(),
+            db.clone(),
+            plan,
+            opts.clone(),
+            tx.clone(),
+            cancel.clone(),
+        )
+        .await?;
         failed += s.failed;
         passwords.extend(s.passwords);
         lost.extend(s.passwords_lost);
@@ -850,6 +1008,28 @@ pub async fn sync(settings: &Settings, args: &SyncArgs, out: &mut dyn Write) -> 
         )?;
         if s.cancelled > 0 {
             code = 2;
+        }
+    }
+    if args.apply && !cancel.is_cancelled() {
+        // Second phase: groups, planned again now that the users' accounts exist.
+        let (gplan, s) = crate::sync::groups::sync_groups(&graph, db.clone(), &opts.actor)
+            .await
+            .context("syncing the groups")?;
+        if !gplan.is_empty() {
+            print_group_plan(&gplan, out)?;
+            for (op, e) in &s.failures {
+                eprintln!(
+                    "failed: {} {}{}: {e}",
+                    op.kind.label(),
+                    op.group_name,
+                    op.member
+                        .as_ref()
+                        .map(|m| format!(" {}", m.email))
+                        .unwrap_or_default()
+                );
+            }
+            writeln!(out, "groups: {} done, {} failed", s.done, s.failed)?;
+            failed += s.failed;
         }
     }
     drop(tx);

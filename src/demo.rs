@@ -100,7 +100,29 @@ pub fn seed_directory(dir: &mut Directory) -> Result<SeedSummary> {
         })?;
         summary.directory_only += 1;
     }
+    seed_groups(dir, users)?;
     Ok(summary)
+}
+
+/// The demo's directory groups, members from the imported users and the directory-only
+/// people: three names Graph would refuse as they are (`Sales (EU)` has characters forbidden
+/// in a mailNickname, `Engineering ` a trailing space, `R&D; Ops` a `;` and a space) and a
+/// valid one. None is bound: binding one is the admin's choice.
+pub const DEMO_GROUPS: [&str; 4] = ["Sales (EU)", "Engineering ", "R&D; Ops", "Finance"];
+
+fn seed_groups(dir: &mut Directory, users: &[User]) -> Result<()> {
+    let members: [&[usize]; 4] = [&[1, 2, 3, 4], &[5, 6, 7, 8], &[9, 10, 11], &[12, 13, 14]];
+    for (name, idx) in DEMO_GROUPS.iter().zip(members) {
+        let g = dir.add_group(name)?;
+        let mut ids = Vec::new();
+        for &i in idx {
+            if let Some(u) = dir.find_by_email(users[i].email())? {
+                ids.push(u.id);
+            }
+        }
+        dir.set_group_members(g, &ids)?;
+    }
+    Ok(())
 }
 
 /// Start the simulator and a throwaway data dir, and the settings that point at them.
@@ -194,5 +216,17 @@ mod tests {
         assert!(users
             .iter()
             .all(|u| u.want_bound == (u.binding == crate::directory::BindingState::Bound)));
+        // The groups: three broken names and a valid one, a few members each, none bound.
+        let groups = dir.groups().unwrap();
+        let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+        for n in DEMO_GROUPS {
+            assert!(names.contains(&n), "{n:?} in {names:?}");
+        }
+        assert!(groups.iter().all(|g| g.members.len() >= 3 && !g.want_bound));
+        let nick =
+            |n: &str| crate::sync::groups::nickname_for(&dir.find_group(n).unwrap().unwrap());
+        assert_eq!(nick("Sales (EU)"), "SalesEU");
+        assert_eq!(nick("R&D; Ops"), "R&DOps");
+        assert_eq!(nick("Engineering "), "Engineering");
     }
 }

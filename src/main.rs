@@ -69,6 +69,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(Command::Unbind(args)) => {
                     m365sync::cli::set_want(&settings, &args, false, &mut stdout)?
                 }
+                Some(Command::Groups(args)) => {
+                    m365sync::cli::groups(&settings, &args, &mut stdout)?
+                }
                 Some(Command::Sync(args)) => {
                     let code = m365sync::cli::sync(&settings, &args, &mut stdout).await?;
                     return Ok(ExitCode::from(code));

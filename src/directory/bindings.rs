@@ -108,6 +108,9 @@ pub struct CsvImportReport {
     pub updated: usize,
     pub unchanged: usize,
     pub rejected: Vec<CsvRejected>,
+    /// With a `groups` column: groups created, and memberships added or removed.
+    pub groups_added: usize,
+    pub memberships_changed: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +121,8 @@ struct CsvUser {
     surname: Option<String>,
     job_title: Option<String>,
     department: Option<String>,
+    /// With a `groups` column: the user's groups, exactly (names separated by `;`).
+    groups: Option<Vec<String>>,
 }
 
 fn non_empty(s: Option<&str>) -> Option<String> {
@@ -143,6 +148,10 @@ fn journal_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JournalEntry> {
         created_at: r.get(8)?,
         updated_at: r.get(9)?,
     })
+}
+
+pub(super) fn parse_state(s: &str) -> JournalState {
+    JournalState::parse(s)
 }
 
 const JOURNAL_COLS: &str = "id, run_id, seq, state, op, request_id, error_code, error_message, \
@@ -180,7 +189,9 @@ impl Directory {
 
     /// Add or update directory users from a CSV with a header row: `email`, `givenName`,
     /// `surname`, `displayName`, optional `jobTitle`, `department` (any case; unknown columns
-    /// ignored). A bad row is reported with its line number and nothing of it is written; the
+    /// ignored), optional `groups` (group names separated by `;`: the groups are created as
+    /// needed and the user's memberships become exactly these; without the column memberships
+    /// are left alone). A bad row is reported with its line number and nothing of it is written; the
     /// good rows are written in one transaction. Importing the same file again changes nothing.
     pub fn import_csv<R: Read>(&mut self, reader: R) -> Result<CsvImportReport, DirectoryError> {
         let mut rdr = csv::ReaderBuilder::new()
@@ -211,6 +222,7 @@ impl Directory {
             col("jobTitle"),
             col("department"),
         );
+        let groups_col = col("groups");
         let mut report = CsvImportReport::default();
         let mut rows: Vec<(u64, CsvUser)> = Vec::new();
         let mut seen = std::collections::HashMap::new();
@@ -277,10 +289,21 @@ impl Directory {
                     surname,
                     job_title: get(job),
                     department: get(dept),
+                    groups: groups_col.map(|c| {
+                        let mut names: Vec<String> = Vec::new();
+                        for n in rec.get(c).unwrap_or("").split(';') {
+                            let n = n.trim();
+                            if !n.is_empty() && !names.iter().any(|x| x.eq_ignore_ascii_case(n)) {
+                                names.push(n.to_string());
+                            }
+                        }
+                        names
+                    }),
                 },
             ));
         }
         let now = now_rfc3339();
+        let group_kind = self.group_kind()?;
         let tx = self.immediate()?;
         {
             let mut find = tx.prepare(
@@ -317,7 +340,7 @@ impl Directory {
                         ))
                     })
                     .optional()?;
-                match existing {
+                let user_id = match existing {
                     Some((id, d, g, s, j, dp)) => {
                         if (d, g, s, j, dp)
                             == (
@@ -341,6 +364,7 @@ impl Directory {
                             ])?;
                             report.updated += 1;
                         }
+                        id
                     }
                     None => {
                         insert.execute(rusqlite::params![
@@ -354,7 +378,18 @@ impl Directory {
                             now
                         ])?;
                         report.added += 1;
+                        tx.last_insert_rowid()
                     }
+                };
+                if let Some(names) = &u.groups {
+                    let mut ids = Vec::with_capacity(names.len());
+                    for n in names {
+                        let (gid, created) = super::groups::ensure_group(&tx, n, group_kind, &now)?;
+                        report.groups_added += usize::from(created);
+                        ids.push(gid);
+                    }
+                    report.memberships_changed +=
+                        super::groups::set_user_groups(&tx, user_id, &ids)?;
                 }
             }
         }
@@ -687,7 +722,8 @@ mod tests {
         // Re-run as if from version 1 with a bound user.
         d.conn
             .execute_batch(
-                "DROP TABLE users; DROP TABLE import_records; DROP TABLE journal;
+                "DROP TABLE group_journal; DROP TABLE group_members; DROP TABLE groups;
+                 DROP TABLE users; DROP TABLE import_records; DROP TABLE journal;
                  DROP TABLE audit; DROP TABLE settings; PRAGMA user_version = 0;",
             )
             .unwrap();

@@ -242,6 +242,42 @@ const MIGRATIONS: &[&str] = &[
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL
     );",
+    // 3: groups (issue 4, item 6): directory groups, their members, the group each is bound to
+    // in the tenant, and the journal of group ops (create, add member, remove member).
+    "CREATE TABLE groups (
+        id              INTEGER PRIMARY KEY,
+        name            TEXT NOT NULL,
+        name_lc         TEXT NOT NULL UNIQUE,
+        mail_nickname   TEXT,
+        kind            TEXT NOT NULL DEFAULT 'security' CHECK (kind IN ('security', 'm365')),
+        tenant_group_id TEXT UNIQUE,
+        want_bound      INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT,
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL
+    );
+    CREATE TABLE group_members (
+        group_id INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+        user_id  INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        PRIMARY KEY (group_id, user_id)
+    );
+    CREATE INDEX group_members_user ON group_members(user_id);
+    CREATE TABLE group_journal (
+        id            INTEGER PRIMARY KEY,
+        run_id        TEXT NOT NULL,
+        seq           INTEGER NOT NULL,
+        kind          TEXT NOT NULL,
+        group_id      INTEGER NOT NULL,
+        user_id       INTEGER,
+        state         TEXT NOT NULL
+                      CHECK (state IN ('planned', 'sent', 'done', 'failed', 'unknown', 'cancelled')),
+        request_id    TEXT,
+        error_code    TEXT,
+        error_message TEXT,
+        op            TEXT NOT NULL,
+        created_at    TEXT NOT NULL,
+        updated_at    TEXT NOT NULL
+    );",
 ];
 
 pub struct Directory {
@@ -249,9 +285,11 @@ pub struct Directory {
 }
 
 mod bindings;
+mod groups;
 pub use bindings::{
     AuditEntry, CsvImportReport, CsvRejected, JournalEntry, JournalState, OpOutcome,
 };
+pub use groups::{DirectoryGroup, GroupJournalEntry, GroupKind, GroupState};
 
 const USER_COLS: &str = "id, email, display_name, given_name, surname, tenant_user_id, binding, \
                          want_bound, job_title, department, password_set_at";

@@ -8,4 +8,4 @@ pub use client::{
     parse_retry_after, GraphClient, GraphResponse, RetryPolicy, StaticToken, TokenSource,
 };
 pub use error::GraphError;
-pub use model::{DeletedUser, Domain, Page, User};
+pub use model::{DeletedUser, DirectoryObject, Domain, Group, Page, User};

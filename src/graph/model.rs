@@ -73,3 +73,38 @@ pub struct Page<T> {
     #[serde(rename = "@odata.nextLink", default)]
     pub next_link: Option<String>,
 }
+
+/// The `$select` m365sync sends when listing groups.
+pub const GROUP_SELECT: &[&str] = &[
+    "id",
+    "displayName",
+    "mailNickname",
+    "groupTypes",
+    "mailEnabled",
+    "securityEnabled",
+];
+
+/// A group (`GET /groups`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    pub id: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub mail_nickname: Option<String>,
+    #[serde(default)]
+    pub group_types: Vec<String>,
+    #[serde(default)]
+    pub mail_enabled: Option<bool>,
+    #[serde(default)]
+    pub security_enabled: Option<bool>,
+}
+
+/// A member of a group (`GET /groups/{id}/members`): a directoryObject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct DirectoryObject {
+    pub id: String,
+    #[serde(rename = "@odata.type", default)]
+    pub odata_type: Option<String>,
+}

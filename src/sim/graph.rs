@@ -226,20 +226,20 @@ impl Query {
     }
 }
 
-fn enc(s: &str) -> String {
+pub(super) fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes())
         .collect::<String>()
         .replace('+', "%20")
 }
 
-fn encode_skiptoken(offset: usize) -> String {
+pub(super) fn encode_skiptoken(offset: usize) -> String {
     format!(
         "{SKIPTOKEN_PREFIX}{}",
         util::b64url(format!("o={offset}").as_bytes())
     )
 }
 
-fn decode_skiptoken(tok: &str) -> Option<usize> {
+pub(super) fn decode_skiptoken(tok: &str) -> Option<usize> {
     let rest = tok.strip_prefix(SKIPTOKEN_PREFIX)?;
     let raw = String::from_utf8(util::b64url_decode(rest)?).ok()?;
     raw.strip_prefix("o=")?.parse().ok()
@@ -323,8 +323,14 @@ fn resource_units(call: &Call) -> u32 {
     }
     let path = call.uri.path();
     let rest = path.strip_prefix("/v1.0").unwrap_or(path).trim_matches('/');
+    let segs: Vec<&str> = rest.split('/').collect();
     let mut ru: i32 = if rest.eq_ignore_ascii_case("users") {
         2
+    } else if segs.len() == 3
+        && segs[0].eq_ignore_ascii_case("groups")
+        && segs[2].eq_ignore_ascii_case("members")
+    {
+        return 3; // graph-notes §4: listing members costs 3 RU, whatever the options
     } else {
         1
     };
@@ -432,6 +438,9 @@ fn route(st: &State, g: &GCtx, caller: &Caller, call: &Call) -> Response {
         [dir, del, more @ ..] if eq(dir, "directory") && eq(del, "deletedItems") => {
             return deleted_items(st, g, h, m, &q, more, &call.body)
         }
+        [groups, more @ ..] if eq(groups, "groups") => {
+            return super::groups::route(st, g, m, &call.uri, more, &call.body)
+        }
         [batch, ..] if eq(batch, "$batch") => {
             return g.bad_request("BadRequest", "Nested batch requests are not supported.")
         }
@@ -446,6 +455,7 @@ fn route(st: &State, g: &GCtx, caller: &Caller, call: &Call) -> Response {
             "value": [
                 {"name": "users", "kind": "EntitySet", "url": "users"},
                 {"name": "domains", "kind": "EntitySet", "url": "domains"},
+                {"name": "groups", "kind": "EntitySet", "url": "groups"},
                 {"name": "organization", "kind": "EntitySet", "url": "organization"},
                 {"name": "me", "kind": "Singleton", "url": "me"},
             ]
@@ -546,7 +556,6 @@ fn route(st: &State, g: &GCtx, caller: &Caller, call: &Call) -> Response {
         }
         [first, ..]
             if [
-                "groups",
                 "directory",
                 "directoryObjects",
                 "applications",

@@ -21,6 +21,11 @@
 //! - `GET /v1.0/directory/deletedItems/microsoft.graph.user` (paged), `GET|DELETE
 //!   /v1.0/directory/deletedItems/{id}`, `POST /v1.0/directory/deletedItems/{id}/restore`; the bare
 //!   `/directory/deletedItems` answers 400
+//! - groups (module `groups`): `POST /v1.0/groups` (security and Microsoft 365 groups, the
+//!   mailNickname rules and messages, unique nicknames for Unified groups), `GET /v1.0/groups`
+//!   (paged, `$select`, `$filter` displayName/mailNickname `eq`/`startswith`), `GET
+//!   /v1.0/groups/{id}`, `GET /v1.0/groups/{id}/members` (paged, 3 RU), `POST
+//!   /v1.0/groups/{id}/members/$ref`, `DELETE /v1.0/groups/{id}/members/{id}/$ref`
 //! - `POST /v1.0/$batch` (module `batch`): up to 20 items through the same dispatcher, `dependsOn`
 //!   with 424, responses in reverse order
 //! - other writes Graph supports answer `501 NotImplemented`, other methods `405`, unknown segments `400`
@@ -42,6 +47,7 @@ mod budget;
 mod fault;
 mod filter;
 mod graph;
+mod groups;
 mod identity;
 mod server;
 mod state;
@@ -288,6 +294,62 @@ impl Sim {
             .chain(&t.deleted)
             .filter(|u| u.user_principal_name.eq_ignore_ascii_case(upn))
             .count()
+    }
+
+    /// The group with this displayName (case-insensitive; the first created if several), as
+    /// Graph returns it (default properties).
+    pub fn group_by_name(&self, name: &str) -> Option<serde_json::Value> {
+        let t = self.state.tenant();
+        t.groups
+            .iter()
+            .find(|g| g.display_name.eq_ignore_ascii_case(name))
+            .map(|g| g.to_json(None))
+    }
+
+    /// Adds a group as if made in Microsoft 365 by hand or by a run that was killed before it
+    /// heard the answer (test seeding, not counted as a write). Its id.
+    pub fn add_group(&self, display_name: &str, mail_nickname: &str, unified: bool) -> String {
+        let mut t = self.state.tenant_mut();
+        let g = groups::Group {
+            id: util::new_guid(),
+            display_name: display_name.to_string(),
+            mail_nickname: mail_nickname.to_string(),
+            mail_enabled: unified,
+            security_enabled: !unified,
+            group_types: if unified {
+                vec!["Unified".into()]
+            } else {
+                Vec::new()
+            },
+            description: None,
+            mail: unified.then(|| format!("{mail_nickname}@{}", t.initial_domain)),
+            created_date_time: writes::now_iso(),
+            members: Vec::new(),
+        };
+        let id = g.id.clone();
+        t.groups.push(g);
+        id
+    }
+
+    /// How many groups the tenant has.
+    pub fn group_count(&self) -> usize {
+        self.state.tenant().groups.len()
+    }
+
+    /// User principal names of the members of the group with this id (case-insensitive), in
+    /// the order they were added; None if there is no such group.
+    pub fn group_members(&self, group_id: &str) -> Option<Vec<String>> {
+        let t = self.state.tenant();
+        let g = t
+            .groups
+            .iter()
+            .find(|g| g.id.eq_ignore_ascii_case(group_id))?;
+        Some(
+            g.members
+                .iter()
+                .filter_map(|m| t.user(m).map(|u| u.user_principal_name.clone()))
+                .collect(),
+        )
     }
 
     /// Soft-deleted users (restorable).

@@ -132,6 +132,8 @@ pub struct Tenant {
     /// lower-case SMTP address -> id of the live or soft-deleted user holding it (from
     /// `proxyAddresses` and `mail`). Unique across the tenant; freed on permanent deletion.
     pub proxies: HashMap<String, String>,
+    /// Groups (module `groups`), in creation order.
+    pub groups: Vec<super::groups::Group>,
     /// indexes sorted by lower-case UPN / mail / displayName, for `startswith` and `$orderby`,
     /// built on first use so a large tenant starts fast
     sorted_upn: OnceLock<Vec<u32>>,
@@ -195,6 +197,7 @@ impl Tenant {
             by_mail: HashMap::new(),
             deleted: seed.deleted_users,
             proxies: HashMap::new(),
+            groups: Vec::new(),
             sorted_upn: OnceLock::new(),
             sorted_mail: OnceLock::new(),
             sorted_display: OnceLock::new(),
