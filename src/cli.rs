@@ -119,6 +119,10 @@ pub enum Command {
     Unbind(SelectArgs),
     /// Directory groups with their kind, mailNickname, state, member count and M365 group id
     Groups(GroupsArgs),
+    /// Fix a directory group before it is provisioned: accept or set its mailNickname,
+    /// rename it, or trim stray spaces from its name
+    #[command(subcommand)]
+    Group(GroupCommand),
     /// Make the tenant match the directory: --dry-run prints the plan, --apply applies it
     Sync(SyncArgs),
     /// Directory passwords
@@ -180,6 +184,52 @@ pub struct SelectArgs {
     /// A directory group by name instead of users (repeatable)
     #[arg(long = "group", value_name = "NAME", conflicts_with = "emails")]
     pub group: Vec<String>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum GroupCommand {
+    /// Set the mailNickname m365sync sends for the group (e.g. accept the suggested one)
+    Nickname { name: String, nickname: String },
+    /// Give the group another name
+    Rename { name: String, new_name: String },
+    /// Remove stray spaces at the start, at the end or doubled inside the group's name
+    Trim { name: String },
+}
+
+/// `m365sync group ...`: the one-key group fixes of the Errors tab, headless.
+pub fn group_fix(settings: &Settings, cmd: &GroupCommand, out: &mut dyn Write) -> Result<()> {
+    let mut d = Directory::open(&settings.db_path())?;
+    let name = match cmd {
+        GroupCommand::Nickname { name, .. }
+        | GroupCommand::Rename { name, .. }
+        | GroupCommand::Trim { name } => name,
+    };
+    let g = d
+        .find_group(name)?
+        .with_context(|| format!("no directory group is named `{name}`"))?;
+    match cmd {
+        GroupCommand::Nickname { nickname, .. } => {
+            let problems = crate::sync::preflight::check_mail_nickname(nickname);
+            if let Some(p) = problems.first() {
+                bail!("`{nickname}` cannot be a mailNickname: {}", p.message);
+            }
+            d.set_group_nickname(g.id, Some(nickname))?;
+            writeln!(
+                out,
+                "group \"{}\" will be provisioned with the mailNickname {nickname}",
+                g.name
+            )?;
+        }
+        GroupCommand::Rename { new_name, .. } => {
+            d.rename_group(g.id, new_name)?;
+            writeln!(out, "group \"{}\" renamed to \"{new_name}\"", g.name)?;
+        }
+        GroupCommand::Trim { .. } => {
+            let trimmed = d.trim_group_name(g.id)?;
+            writeln!(out, "group \"{}\" is now \"{trimmed}\"", g.name)?;
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Args)]
@@ -949,12 +999,31 @@ pub async fn sync(settings: &Settings, args: &SyncArgs, out: &mut dyn Write) -> 
         preflight::held_back(&plan.ops, &issues)
     };
     let plan = crate::sync::plan::Plan { ops: send, ..plan };
-    let group_plan = crate::sync::groups::plan_from_directory(&graph, db.clone())
+    let (group_plan, groups_held) = crate::sync::groups::plan_from_directory(&graph, db.clone())
         .await
         .context("reading the tenant's groups")?;
     let trip = print_plan(&plan, args, &guard, group_plan.len(), out)?;
     if args.dry_run {
         print_group_plan(&group_plan, out)?;
+    }
+    for (op, issue) in &groups_held {
+        let d = crate::diagnose::diagnose_issue(
+            issue,
+            crate::diagnose::Subject::Group(op.group_name.clone()),
+        );
+        writeln!(
+            out,
+            "held back: {} \"{}\": {} ({}); fix: {}",
+            op.kind.label(),
+            op.group_name,
+            d.title,
+            issue.message,
+            issue
+                .suggestion
+                .as_deref()
+                .map(|s| format!("use \"{s}\""))
+                .unwrap_or_else(|| "see `m365sync errors`".into())
+        )?;
     }
     for (op, issue) in &held {
         let d = crate::diagnose::diagnose_issue(
@@ -975,7 +1044,11 @@ pub async fn sync(settings: &Settings, args: &SyncArgs, out: &mut dyn Write) -> 
         )?;
     }
     out.flush()?;
-    let mut code = if held.is_empty() { 0 } else { 2 };
+    let mut code = if held.is_empty() && groups_held.is_empty() {
+        0
+    } else {
+        2
+    };
     if args.apply && !plan.ops.is_empty() {
         if let Some(t) = &trip {
             if args.yes_block != Some(t.blocks) {

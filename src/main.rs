@@ -72,6 +72,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(Command::Groups(args)) => {
                     m365sync::cli::groups(&settings, &args, &mut stdout)?
                 }
+                Some(Command::Group(cmd)) => {
+                    m365sync::cli::group_fix(&settings, &cmd, &mut stdout)?
+                }
                 Some(Command::Sync(args)) => {
                     let code = m365sync::cli::sync(&settings, &args, &mut stdout).await?;
                     return Ok(ExitCode::from(code));

@@ -12,6 +12,7 @@
 //!
 //! The mailNickname derivation lives here on purpose: the preflight rules (another branch)
 //! offer `sanitize_mail_nickname`, but this module does not depend on them.
+use crate::sync::preflight::Issue;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
@@ -43,12 +44,8 @@ pub fn group_nickname_valid(n: &str) -> bool {
 /// `Sales (EU)` -> `SalesEU`, `R&D; Ops` -> `R&DOps`. May be empty (then the create fails
 /// with a clear error instead of being sent).
 pub fn group_mail_nickname(name: &str) -> String {
-    let kept: String = name
-        .chars()
-        .filter(|c| c.is_ascii_graphic() && !FORBIDDEN.contains(*c))
-        .collect();
-    let cut: String = kept.trim_matches('.').chars().take(64).collect();
-    cut.trim_end_matches('.').to_string()
+    // One derivation for the whole program: the one preflight suggests is the one sent.
+    crate::sync::preflight::sanitize_mail_nickname(name)
 }
 
 /// The nickname a group is provisioned with: the admin's override, else derived.
@@ -315,21 +312,58 @@ pub fn plan_groups(
 }
 
 /// The group plan against the tenant as it is now, from the directory at `db_path`: what a
-/// preview shows. Empty (and no Graph call) when no group is bound.
+/// preview shows. Empty (and no Graph call) when no group is bound. Ops of a group whose name
+/// or nickname preflight refuses come back in the second list and must not be sent.
 pub async fn plan_from_directory(
     graph: &GraphClient,
     db_path: PathBuf,
-) -> anyhow::Result<Vec<GroupOp>> {
+) -> anyhow::Result<(Vec<GroupOp>, Vec<(GroupOp, Issue)>)> {
     let (users, groups) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let d = Directory::open(&db_path)?;
         Ok((d.users()?, d.groups()?))
     })
     .await??;
     if !groups.iter().any(|g| g.want_bound) {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let snap = group_snapshot(graph, &groups).await?;
-    Ok(plan_groups(&groups, &users, &snap))
+    Ok(held_back(plan_groups(&groups, &users, &snap), &groups))
+}
+
+/// Preflight for groups that are about to be created: a name with stray spaces, or a name
+/// whose nickname would need characters Graph refuses and no nickname the admin accepted
+/// (`Sales (EU)` must be confirmed as `SalesEU`, not renamed silently). Every op of such a
+/// group is held back with the first error.
+pub fn held_back(
+    ops: Vec<GroupOp>,
+    groups: &[DirectoryGroup],
+) -> (Vec<GroupOp>, Vec<(GroupOp, Issue)>) {
+    // Only a group about to be created sends its name and nickname; linking an existing
+    // group or syncing members of a bound one sends neither.
+    let creating: HashSet<i64> = ops
+        .iter()
+        .filter(|o| o.kind == GroupOpKind::CreateGroup)
+        .map(|o| o.group_id)
+        .collect();
+    let mut refused: HashMap<i64, Issue> = HashMap::new();
+    for g in groups.iter().filter(|g| creating.contains(&g.id)) {
+        let issues =
+            crate::sync::preflight::check_group_name(g.id, &g.name, g.mail_nickname.as_deref());
+        if let Some(first) = issues
+            .into_iter()
+            .find(|i| i.severity == crate::sync::preflight::Severity::Error)
+        {
+            refused.insert(g.id, first);
+        }
+    }
+    let (mut send, mut held) = (Vec::with_capacity(ops.len()), Vec::new());
+    for op in ops {
+        match refused.get(&op.group_id) {
+            Some(issue) => held.push((op, issue.clone())),
+            None => send.push(op),
+        }
+    }
+    (send, held)
 }
 
 /// The second phase of a sync, after the user ops: plan the groups again (the accounts bound
@@ -339,7 +373,7 @@ pub async fn sync_groups(
     db_path: PathBuf,
     actor: &str,
 ) -> anyhow::Result<(Vec<GroupOp>, GroupSummary)> {
-    let ops = plan_from_directory(graph, db_path.clone()).await?;
+    let (ops, _held) = plan_from_directory(graph, db_path.clone()).await?;
     let summary = apply_groups(graph, db_path, ops.clone(), actor).await?;
     Ok((ops, summary))
 }
@@ -660,7 +694,7 @@ mod tests {
         assert_eq!(group_mail_nickname("Engineering "), "Engineering");
         assert_eq!(group_mail_nickname("Finance"), "Finance");
         assert_eq!(group_mail_nickname("a@b[c]d\"e:f<g>h,i\\j"), "abcdefghij");
-        assert_eq!(group_mail_nickname("Équipe Ventes"), "quipeVentes");
+        assert_eq!(group_mail_nickname("Équipe Ventes"), "EquipeVentes");
         assert_eq!(group_mail_nickname(".hidden."), "hidden");
         assert_eq!(group_mail_nickname("()[];"), "");
         assert_eq!(group_mail_nickname("   "), "");
