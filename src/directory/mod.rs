@@ -249,9 +249,11 @@ pub struct Directory {
 }
 
 mod bindings;
+mod fixes;
 pub use bindings::{
     AuditEntry, CsvImportReport, CsvRejected, JournalEntry, JournalState, OpOutcome,
 };
+pub use fixes::DomainSettings;
 
 const USER_COLS: &str = "id, email, display_name, given_name, surname, tenant_user_id, binding, \
                          want_bound, job_title, department, password_set_at";
