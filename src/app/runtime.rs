@@ -426,6 +426,16 @@ impl Services {
                                 domains,
                             };
                             let mut plan = crate::sync::plan::plan(&users, &tenant, &policy, now);
+                            // A UPN override (the use-default-domain fix) names the account a
+                            // create makes; the email is kept. (Until `sync::plan` reads
+                            // `Directory::upn_overrides` itself, the TUI applies them here.)
+                            for op in &mut plan.ops {
+                                if op.kind == crate::sync::plan::OpKind::Create {
+                                    if let Some(upn) = upn_overrides.get(&op.directory_id) {
+                                        op.upn = upn.clone();
+                                    }
+                                }
+                            }
                             let opts = crate::sync::preflight::PreflightOptions {
                                 enabled_domains: domain_settings.enabled,
                                 default_domain: domain_settings.default,

@@ -274,11 +274,13 @@ fn preview(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, p: &P
             Span::styled("— never sent; see Errors (tab 3)", theme.dim()),
         ])];
         for (op, issue) in p.view.held.iter().take(3) {
+            let label = format!("   {} ", op.kind.label());
+            let upn_w = w.saturating_sub(label.chars().count() + 24).max(8);
             lines.push(Line::from(vec![
-                Span::styled(format!("   {:<9}", op.kind.label()), theme.warn()),
-                Span::raw(fit(&op.upn, 30)),
+                Span::styled(label, theme.warn()),
+                Span::raw(fit(&op.upn, upn_w)),
                 Span::raw(" "),
-                Span::styled(fit(&issue.kind, w.saturating_sub(42)), theme.error()),
+                Span::styled(issue.kind.clone(), theme.error()),
             ]));
         }
         frame.render_widget(Paragraph::new(lines), held);

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
-use crate::app::explain::ErrorEntry;
+use crate::app::explain::{ErrorEntry, ErrorSource};
 use crate::app::state::{AppState, ErrorsTab};
 use crate::app::update::fmt_count;
 use crate::keymap::{Command, Context};
@@ -188,9 +188,13 @@ fn draw_detail(
         Style::new(),
     ));
     // The raw code and ids first: support asks for them, and they must fit at 80x24.
-    let mut raw = match e.status {
-        Some(st) => format!("{} (HTTP {st})", e.code),
-        None => e.code.clone(),
+    let target = d.raw.as_ref().and_then(|r| r.target.as_deref());
+    let mut raw = match (e.status, e.source, target) {
+        (Some(st), _, _) => format!("{} (HTTP {st})", e.code),
+        (None, ErrorSource::Preflight, Some(t)) => {
+            format!("preflight check of {t}: held back, nothing was sent")
+        }
+        (None, _, _) => e.code.clone(),
     };
     if let Some(r) = &e.request_id {
         raw.push_str(&format!(" · request-id {r}"));
