@@ -1533,7 +1533,21 @@ fn fix_preview(s: &AppState, error: usize, action: FixAction) -> FixDialog {
                         .map(|r| s.rows.user(r))
                         .find(|u| &u.id == t)
                 })
-                .and_then(|u| s.index.holder_of(u))
+                .and_then(|u| {
+                    s.index.holder_of(u).or_else(|| {
+                        // The directory user with the tenant user's mail or UPN.
+                        let addr = [u.mail.as_deref(), Some(u.user_principal_name.as_str())];
+                        s.directory
+                            .users
+                            .iter()
+                            .find(|d| {
+                                addr.iter()
+                                    .flatten()
+                                    .any(|a| a.eq_ignore_ascii_case(&d.email))
+                            })
+                            .map(|d| d.id)
+                    })
+                })
                 .map(|id| id.to_string());
             d.change = vec![
                 format!(
