@@ -1453,12 +1453,15 @@ fn fix_preview(s: &AppState, error: usize, action: FixAction) -> FixDialog {
             d.problem = check_email(&email, &email);
         }
         FixAction::UseDefaultDomain => {
-            let default = s.domain_settings.default.clone().or_else(|| {
-                e.issue
-                    .as_ref()
-                    .and_then(|i| i.suggestion.clone())
-                    .and_then(|x| x.rsplit_once('@').map(|(_, d)| d.to_string()))
-            });
+            // Preflight's suggestion was made with the domain settings the plan read; the
+            // settings last shown are the fallback.
+            let default = e
+                .issue
+                .as_ref()
+                .and_then(|i| i.suggestion.as_deref())
+                .and_then(|x| x.rsplit_once('@'))
+                .map(|(_, d)| d.to_string())
+                .or_else(|| s.domain_settings.default.clone());
             let local = email.split_once('@').map_or(email.as_str(), |(l, _)| l);
             match default {
                 Some(dom) => {
@@ -1825,7 +1828,9 @@ pub fn dialog_accepts(s: &AppState, c: Command) -> bool {
     match &s.modal {
         Modal::None => true,
         Modal::Planning { .. } => c == Command::Back,
-        Modal::Preview(_) => c == Command::Back || c == Command::Confirm || moves,
+        Modal::Preview(p) => {
+            c == Command::Back || (c == Command::Confirm && !p.view.plan.ops.is_empty()) || moves
+        }
         Modal::Run(run) => match &run.finished {
             None => c == Command::Back && !run.stopping,
             Some(_) if run.passwords.is_empty() => matches!(c, Command::Back | Command::Submit),

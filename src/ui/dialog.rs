@@ -393,7 +393,7 @@ fn preview(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, p: &P
         }
     }
     let mut items = vec![];
-    if p.confirmed() {
+    if p.confirmed() && !p.view.plan.ops.is_empty() {
         items.push((Command::Confirm, "apply"));
     }
     items.push((Command::Back, "back"));

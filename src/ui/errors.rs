@@ -56,6 +56,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             theme.bold(),
         ));
     }
+    if let Some(m) = &state.message {
+        spans.push(Span::raw("  "));
+        spans.push(Span::styled(m.clone(), theme.accent()));
+    }
     frame.render_widget(Paragraph::new(Line::from(spans)), toolbar);
     if v.editing {
         set_filter_cursor(frame, toolbar, v);
