@@ -709,8 +709,8 @@ impl Services {
 /// A directory write of a fix, run on the blocking pool.
 type DirectoryFix = Box<dyn FnOnce(&mut Directory) -> Result<String, String> + Send>;
 
-/// Carry out a one-key fix; Ok = what changed, in words.
-async fn run_fix(
+/// Carry out a one-key fix (what `Effect::Fix` runs); Ok = what changed, in words.
+pub async fn run_fix(
     fix: Fix,
     db: std::path::PathBuf,
     graph: Option<GraphClient>,
