@@ -434,7 +434,10 @@ fn domain_settings_toggle_and_default_emit_the_save_effect() {
     };
     assert_eq!(settings.default.as_deref(), Some("contoso.onmicrosoft.com"));
     assert_eq!(s.domain_settings, *settings);
-    update(&mut s, Action::DomainsSaved(Ok(())));
+    // Saved: preflight runs again with the new settings (a re-check, nothing opens).
+    let fx = update(&mut s, Action::DomainsSaved(Ok(())));
+    assert!(matches!(fx.as_slice(), [Effect::Plan { .. }]), "{fx:?}");
+    assert!(s.check_gen.is_some());
     cmd(&mut s, Command::Back);
     assert_eq!(s.modal, Modal::None);
 }

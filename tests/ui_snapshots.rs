@@ -478,3 +478,14 @@ fn errors_preflight_no_color_keeps_the_selection() {
     });
     assert!(reversed, "the selected error row is reversed");
 }
+
+#[test]
+fn errors_help_lists_the_fix_export_and_domain_keys() {
+    let mut s = fixtures::preflight_errors_state();
+    cmd(&mut s, Command::Help);
+    let t = text(&draw(&s, 80, 24));
+    for k in ["fix", "export", "domain settings", "kind filter"] {
+        assert!(t.contains(k), "{k}:\n{t}");
+    }
+    insta::assert_snapshot!("errors_help_80x24", t);
+}

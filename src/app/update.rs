@@ -109,7 +109,11 @@ fn step(s: &mut AppState, action: Action, fx: &mut Vec<Effect>) -> bool {
                 );
                 s.message = Some("Saving the domain settings failed (tab 3).".into());
             } else {
-                s.message = Some("Domain settings saved; p re-checks the plan with them.".into());
+                s.message = Some("Domain settings saved; re-checking the plan with them…".into());
+                // Preflight reads the settings: findings they clear (or add) show at once.
+                if !matches!(s.modal, Modal::Planning { .. }) {
+                    start_check(s, fx);
+                }
             }
             true
         }
