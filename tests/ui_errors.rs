@@ -500,3 +500,40 @@ fn the_errors_tab_offers_its_keys() {
         assert_eq!(key_action(&s, &k), Some(Action::Command(c)), "{ch}");
     }
 }
+
+#[test]
+fn a_fix_dialog_follows_its_error_when_a_re_check_reorders_the_list() {
+    let mut s = fixtures::preflight_errors_state();
+    select_kind(&mut s, "proxy-address-held");
+    cmd(&mut s, Command::Fix);
+    // A re-check lands: the findings are pushed again, after the others.
+    s.plan_gen += 1;
+    s.check_gen = Some(s.plan_gen);
+    let mut v = fixtures::plan_view_with_held();
+    v.issues.reverse();
+    let gen = s.plan_gen;
+    update(
+        &mut s,
+        Action::PlanReady {
+            gen,
+            result: Ok(Box::new(v)),
+        },
+    );
+    let d = fix_dialog(&s);
+    assert_eq!(s.errors[d.error].kind(), "proxy-address-held");
+    // And a re-check that clears it closes the dialog.
+    s.plan_gen += 1;
+    s.check_gen = Some(s.plan_gen);
+    let mut v = fixtures::plan_view_with_held();
+    v.issues.retain(|(i, _)| i.kind != "proxy-address-held");
+    v.held.retain(|(_, i)| i.kind != "proxy-address-held");
+    let gen = s.plan_gen;
+    update(
+        &mut s,
+        Action::PlanReady {
+            gen,
+            result: Ok(Box::new(v)),
+        },
+    );
+    assert_eq!(s.modal, Modal::None);
+}

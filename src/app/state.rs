@@ -678,8 +678,11 @@ pub enum Modal {
 #[derive(Clone, Default)]
 pub struct FixDialog {
     pub action: Option<FixAction>,
-    /// Index into `AppState::errors` of the error it fixes.
+    /// Index into `AppState::errors` of the error it fixes (kept right when errors change
+    /// under the dialog, by `target`).
     pub error: usize,
+    /// The error it fixes, to find it again when the list changes (a re-check landed).
+    pub target: Option<Box<ErrorEntry>>,
     /// What will change, in plain words, one line each.
     pub change: Vec<String>,
     /// The fix changes something that cannot be undone (purge).

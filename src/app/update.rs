@@ -964,6 +964,20 @@ fn error_matches(e: &ErrorEntry, q: &str, kind: Option<&str>) -> bool {
 }
 
 fn rescan_errors(s: &mut AppState) {
+    // A fix dialog points into the list: follow its error, or close if it is gone.
+    if let Modal::Fix(d) = &mut s.modal {
+        let at = d
+            .target
+            .as_deref()
+            .and_then(|t| s.errors.iter().position(|e| e == t));
+        match at {
+            Some(i) => d.error = i,
+            None => {
+                s.modal = Modal::None;
+                s.message = Some("That error is gone (re-checked); nothing changed.".into());
+            }
+        }
+    }
     let rows = crate::ui::list_rows(Tab::Errors, s.width, s.height);
     let v = &mut s.errors_tab.view;
     let keep = v.selected_row();
@@ -1433,6 +1447,7 @@ fn fix_preview(s: &AppState, error: usize, action: FixAction) -> FixDialog {
     let mut d = FixDialog {
         action: Some(action),
         error,
+        target: Some(Box::new(e.clone())),
         ..FixDialog::default()
     };
     let holder = e
