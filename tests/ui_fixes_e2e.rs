@@ -130,3 +130,40 @@ async fn directory_fixes_write_the_email_and_the_upn_override() {
     .unwrap_err();
     assert!(e.contains("set_group_nickname"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_conflict_links_the_directory_user_to_the_existing_account() {
+    let env = common::start(SimOptions {
+        users: Some(5),
+        ..SimOptions::default()
+    })
+    .await;
+    let g = graph(&env).await;
+    let db = env.settings.db_path();
+    let first = {
+        use futures::StreamExt;
+        let mut pages = g.list_users(999);
+        pages.next().await.unwrap().unwrap().remove(0)
+    };
+    let id = Directory::open(&db)
+        .unwrap()
+        .add_user(&NewDirectoryUser {
+            email: first.user_principal_name.clone(),
+            display_name: "Same person".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let done = run_fix(
+        Fix::Link {
+            directory_id: id,
+            tenant_user_id: first.id.clone(),
+        },
+        db.clone(),
+        Some(g),
+    )
+    .await
+    .unwrap();
+    assert!(done.contains("Linked"), "{done}");
+    let u = Directory::open(&db).unwrap().user(id).unwrap().unwrap();
+    assert_eq!(u.tenant_user_id.as_deref(), Some(first.id.as_str()));
+}
