@@ -976,29 +976,27 @@ pub async fn sync(settings: &Settings, args: &SyncArgs, out: &mut dyn Write) -> 
     let snapshot = apply::snapshot(&graph)
         .await
         .context("reading the tenant (users, deleted users, domains)")?;
-    let (users, policy, guard) = {
+    let tenant = settings.tenant()?.to_string();
+    let (users, policy, guard, preflight_opts) = {
         let db = db.clone();
         tokio::task::spawn_blocking(move || -> Result<_> {
             let d = Directory::open(&db)?;
             let (p, g) = d.policy()?;
-            Ok((d.users()?, p, g))
+            let domains = d.domain_settings(&tenant)?;
+            let opts = crate::sync::preflight::PreflightOptions {
+                enabled_domains: domains.enabled,
+                default_domain: domains.default,
+                upn_overrides: d.upn_overrides()?,
+                ..Default::default()
+            };
+            Ok((d.users()?, p, g, opts))
         })
         .await??
     };
     let plan = crate::sync::plan::plan(&users, &snapshot, &policy, unix_now());
     // Preflight: what Graph would refuse is held back and never sent.
-    let (send, held) = {
-        use crate::sync::preflight;
-        let index = preflight::TenantIndex::from_snapshot(&snapshot);
-        let issues = preflight::preflight(
-            &users,
-            &snapshot.domains,
-            Some(&index),
-            &preflight::PreflightOptions::default(),
-        );
-        preflight::held_back(&plan.ops, &issues)
-    };
-    let plan = crate::sync::plan::Plan { ops: send, ..plan };
+    let (plan, held, _) =
+        crate::sync::preflight::check_plan(plan, &users, &snapshot, &preflight_opts);
     let (group_plan, groups_held) = crate::sync::groups::plan_from_directory(&graph, db.clone())
         .await
         .context("reading the tenant's groups")?;

@@ -67,12 +67,29 @@ pub enum Command {
     CopyPassword,
     /// Passwords panel: write the hand-off CSV (mode 0600).
     WriteHandoff,
+    /// Errors: preview the selected error's main one-key fix.
+    Fix,
+    /// Fix dialog: offer the error's next fix instead.
+    NextFix,
+    /// Errors: export the errors shown (asks CSV or JSON).
+    Export,
+    /// Export dialog: CSV / JSON.
+    ExportCsv,
+    ExportJson,
+    /// Open the domain settings.
+    Domains,
+    /// Domain settings: enable or disable the selected domain.
+    ToggleDomain,
+    /// Domain settings: make the selected domain the integration's default.
+    DefaultDomain,
 }
 
 /// Where a binding applies, most specific first when a key is resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Context {
     Filter,
+    /// The export dialog of the Errors tab (CSV or JSON).
+    Export,
     /// A dialog over the Bindings tab: preview, progress, passwords, password input, confirm.
     Dialog,
     SignIn,
@@ -84,8 +101,9 @@ pub enum Context {
 }
 
 impl Context {
-    pub const ALL: [Context; 8] = [
+    pub const ALL: [Context; 9] = [
         Context::Filter,
+        Context::Export,
         Context::Dialog,
         Context::SignIn,
         Context::Import,
@@ -97,6 +115,7 @@ impl Context {
     pub fn title(self) -> &'static str {
         match self {
             Context::Filter => "While filtering",
+            Context::Export => "Export dialog",
             Context::Dialog => "Dialogs (preview, progress, passwords)",
             Context::SignIn => "Sign-in",
             Context::Import => "Import tab",
@@ -109,6 +128,7 @@ impl Context {
     fn key(self) -> &'static str {
         match self {
             Context::Filter => "filter",
+            Context::Export => "export",
             Context::Dialog => "dialog",
             Context::SignIn => "signin",
             Context::Import => "import",
@@ -275,6 +295,8 @@ struct File {
     #[serde(default)]
     filter: Vec<Row>,
     #[serde(default)]
+    export: Vec<Row>,
+    #[serde(default)]
     dialog: Vec<Row>,
     #[serde(default)]
     signin: Vec<Row>,
@@ -303,6 +325,7 @@ impl Keymap {
         for ctx in Context::ALL {
             let rows = match ctx {
                 Context::Filter => &file.filter,
+                Context::Export => &file.export,
                 Context::Dialog => &file.dialog,
                 Context::SignIn => &file.signin,
                 Context::Import => &file.import,

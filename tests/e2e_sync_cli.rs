@@ -333,4 +333,25 @@ async fn preflight_holds_back_what_graph_would_refuse_and_sends_the_rest() {
         "{}",
         text(&out.stdout)
     );
+
+    // The use-default-domain fix (as the Errors tab stores it): the next sync creates the
+    // account on the default domain and keeps the email.
+    {
+        let mut d = m365sync::directory::Directory::open(&env.settings.db_path()).unwrap();
+        let hiro = d.find_by_email("hiro@northwind-labs.io").unwrap().unwrap();
+        d.set_upn_override(hiro.id, Some(&format!("hiro@{dom}")))
+            .unwrap();
+    }
+    let out = run(&env, &["sync", "--apply"]).await;
+    let stdout = text(&out.stdout);
+    assert!(
+        !stdout.contains("held back: create account hiro"),
+        "{stdout}"
+    );
+    assert_eq!(
+        env.sim.users_with_upn_count(&format!("hiro@{dom}")),
+        1,
+        "{stdout}"
+    );
+    assert_eq!(env.sim.users_with_upn_count("hiro@northwind-labs.io"), 0);
 }

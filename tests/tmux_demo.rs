@@ -305,3 +305,116 @@ fn demo_in_tmux_binds_and_unbinds_users() {
     let code = std::fs::read_to_string(&exit_file).unwrap();
     assert_eq!(code.trim(), "0", "demo exit code");
 }
+
+/// Issue 4 in the demo: Hiroshi Tanabe's email is on the unverified northwind-labs.io. Binding
+/// him, `p` holds his create back; the Errors tab explains it; the use-default-domain fix
+/// (previewed, then `y`) stores a UPN override; `p` again creates his account on the default
+/// domain. (The `Sales (EU)` group fix joins this when directory groups land.)
+#[test]
+fn demo_in_tmux_fixes_an_unverified_domain_from_the_errors_tab() {
+    let dir = tempfile::tempdir().unwrap();
+    let exit_file = dir.path().join("exit");
+    let tmux = Tmux::start_demo("errfix", &exit_file);
+    tmux.wait_for("tenant users", Duration::from_secs(60), |s| {
+        s.contains("Irvin Sayers") && s.contains("loaded")
+    });
+    tmux.keys(&["2"]);
+    tmux.wait_for("the Bindings tab", Duration::from_secs(10), |s| {
+        s.contains("Account / last error")
+    });
+    tmux.find("Hiroshi Tanabe");
+    assert!(
+        tmux.row_of("Hiroshi Tanabe").contains("Unbound"),
+        "{}",
+        tmux.screen()
+    );
+    tmux.keys(&["Space"]);
+    tmux.wait_for("the pending create", Duration::from_secs(10), |s| {
+        s.lines()
+            .any(|l| l.contains("Hiroshi Tanabe") && l.contains("→ create"))
+    });
+    tmux.clear_filter();
+
+    // The preview holds him back and sends nothing.
+    tmux.keys(&["p"]);
+    let preview = tmux.wait_for("the held-back preview", Duration::from_secs(30), |s| {
+        s.contains("Plan:") && s.contains("held back: 1")
+    });
+    assert!(
+        preview.contains("hiroshi.tanabe@northwind-labs.io"),
+        "{preview}"
+    );
+    assert!(preview.contains("upn-domain-unverified"), "{preview}");
+    assert!(!preview.contains("y apply"), "nothing to apply: {preview}");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the preview to close", Duration::from_secs(10), |s| {
+        !s.contains("Plan:")
+    });
+
+    // Errors: the diagnosis, then the fix, previewed.
+    tmux.keys(&["3"]);
+    tmux.wait_for("the Errors tab", Duration::from_secs(10), |s| {
+        s.contains("upn-domain-unverified 1")
+    });
+    // Select the finding (it may not be the first error).
+    for _ in 0..10 {
+        if tmux.screen().contains("UPN uses a domain") {
+            break;
+        }
+        tmux.keys(&["j"]);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let detail = tmux.wait_for("the diagnosis", Duration::from_secs(10), |s| {
+        s.contains("UPN uses a domain")
+    });
+    assert!(detail.contains("not verified"), "{detail}");
+    tmux.keys(&["f"]);
+    let fix = tmux.wait_for("the fix preview", Duration::from_secs(10), |s| {
+        s.contains("Fix: use-default-domain") && s.contains("Account UPN will be")
+    });
+    assert!(
+        fix.contains("Email stays: hiroshi.tanabe@northwind-labs.io"),
+        "{fix}"
+    );
+    tmux.keys(&["y"]);
+    tmux.wait_for("the re-check", Duration::from_secs(30), |s| {
+        s.contains("nothing is held back")
+    });
+
+    // `p` again: his account is created, on the default domain.
+    tmux.keys(&["2"]);
+    tmux.wait_for("the Bindings tab", Duration::from_secs(10), |s| {
+        s.contains("Account / last error")
+    });
+    tmux.keys(&["p"]);
+    let preview = tmux.wait_for("the preview", Duration::from_secs(30), |s| {
+        s.contains("Plan:") && s.contains("create account")
+    });
+    assert!(!preview.contains("held back"), "{preview}");
+    assert!(preview.contains("hiroshi.tanabe@"), "{preview}");
+    tmux.keys(&["y"]);
+    let summary = tmux.wait_for("the summary", Duration::from_secs(120), |s| {
+        s.contains("Applied") && s.contains("done")
+    });
+    assert!(summary.contains("1 done"), "{summary}");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the panel to close", Duration::from_secs(10), |s| {
+        !s.contains("temporary passwords")
+    });
+    tmux.find("Hiroshi Tanabe");
+    tmux.wait_for("Hiroshi bound", Duration::from_secs(10), |s| {
+        s.lines()
+            .any(|l| l.contains("Hiroshi Tanabe") && l.contains("Bound"))
+    });
+
+    tmux.keys(&["q"]);
+    let start = Instant::now();
+    while !exit_file.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the demo did not exit after q; screen:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

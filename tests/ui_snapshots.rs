@@ -394,3 +394,98 @@ fn dialogs_survive_tiny_terminals() {
         }
     }
 }
+
+#[test]
+fn preview_with_held_back_ops() {
+    let s = fixtures::held_preview_state();
+    snap_all("preview_held_back", &s);
+}
+
+#[test]
+fn errors_tab_with_kinds_and_preflight_detail() {
+    let mut s = fixtures::preflight_errors_state();
+    snap_all("errors_preflight", &s);
+    // `s` narrows to one kind.
+    cmd(&mut s, Command::CycleStatus);
+    cmd(&mut s, Command::CycleStatus);
+    insta::assert_snapshot!("errors_kind_filter_80x24", text(&draw(&s, 80, 24)));
+}
+
+#[test]
+fn fix_previews() {
+    // use-default-domain: the UPN it will get, the email kept.
+    let mut s = fixtures::preflight_errors_state();
+    cmd(&mut s, Command::Fix);
+    snap_all("fix_use_default_domain", &s);
+    // Tab offers the other fix: edit the email in place.
+    cmd(&mut s, Command::NextFix);
+    for _ in 0..17 {
+        update(&mut s, Action::DialogInput(InputRequest::DeletePrevChar));
+    }
+    for c in "contoso.com".chars() {
+        update(&mut s, Action::DialogInput(InputRequest::InsertChar(c)));
+    }
+    insta::assert_snapshot!("fix_edit_email_80x24", text(&draw(&s, 80, 24)));
+    // restore / purge of the soft-deleted holder.
+    let mut s = fixtures::preflight_errors_state();
+    cmd(&mut s, Command::Down);
+    cmd(&mut s, Command::Fix);
+    insta::assert_snapshot!("fix_restore_deleted_80x24", text(&draw(&s, 80, 24)));
+    cmd(&mut s, Command::NextFix);
+    insta::assert_snapshot!("fix_purge_deleted_80x24", text(&draw(&s, 80, 24)));
+}
+
+#[test]
+fn export_dialog_and_domain_settings() {
+    let mut s = fixtures::preflight_errors_state();
+    cmd(&mut s, Command::Export);
+    insta::assert_snapshot!("export_dialog_80x24", text(&draw(&s, 80, 24)));
+    let mut s = fixtures::preflight_errors_state();
+    cmd(&mut s, Command::Domains);
+    insta::assert_snapshot!("domains_loading_80x24", text(&draw(&s, 80, 24)));
+    update(
+        &mut s,
+        Action::DomainsLoaded(Ok((
+            fixtures::domains(),
+            m365sync::directory::DomainSettings {
+                enabled: Some(vec!["contoso.com".into(), "contoso.onmicrosoft.com".into()]),
+                default: Some("contoso.com".into()),
+            },
+        ))),
+    );
+    cmd(&mut s, Command::Down);
+    snap_all("domains", &s);
+}
+
+#[test]
+fn errors_preflight_no_color_keeps_the_selection() {
+    let mut s = fixtures::preflight_errors_state();
+    s.no_color = true;
+    let buf = draw(&s, 80, 24);
+    for y in 0..24 {
+        for x in 0..80 {
+            let c = &buf[(x, y)];
+            assert_eq!(c.fg, ratatui::style::Color::Reset, "colour at {x},{y}");
+        }
+    }
+    let reversed = (0..24).any(|y| {
+        (0..80).all(|x| {
+            x > 40
+                || buf[(x, y)]
+                    .modifier
+                    .contains(ratatui::style::Modifier::REVERSED)
+        })
+    });
+    assert!(reversed, "the selected error row is reversed");
+}
+
+#[test]
+fn errors_help_lists_the_fix_export_and_domain_keys() {
+    let mut s = fixtures::preflight_errors_state();
+    cmd(&mut s, Command::Help);
+    let t = text(&draw(&s, 80, 24));
+    for k in ["fix", "export", "domain settings", "kind filter"] {
+        assert!(t.contains(k), "{k}:\n{t}");
+    }
+    insta::assert_snapshot!("errors_help_80x24", t);
+}

@@ -652,7 +652,10 @@ fn graph_errors_are_listed_with_code_status_and_request_id() {
         e.request_id.as_deref(),
         Some("9c2b7e1a-0000-4000-8000-000000000001")
     );
-    assert!(e.todo.contains("User.ReadWrite.All"));
+    // A catalog diagnosis that names the permission listing users needs.
+    assert_eq!(e.kind(), "insufficient-privileges");
+    assert_eq!(e.diag.permission.as_deref(), Some("User.Read.All"));
+    assert_eq!(e.at.as_deref(), Some("2026-11-27T07:59:00"));
     // The Errors tab lists it and selects it.
     cmd(&mut s, Command::TabErrors);
     assert_eq!(s.tab, Tab::Errors);
@@ -1105,6 +1108,7 @@ fn p_plans_off_the_ui_thread_and_opens_the_preview() {
         users,
         pages,
         now,
+        ..
     }] = fx.as_slice()
     else {
         panic!("{fx:?}")

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use tui_input::InputRequest;
 
 use crate::auth::{AuthError, DeviceCodeStart};
+use crate::directory::DomainSettings;
 use crate::directory::{DirectoryIndex, DirectoryUser, ImportFailure, ImportOutcome, ImportStatus};
-use crate::graph::{GraphError, User};
+use crate::graph::{Domain, GraphError, User};
 use crate::keymap::Command;
 
 use crate::sync::apply::{ApplyEvent, ApplyProgress, ApplySummary, IssuedPassword};
@@ -123,6 +124,17 @@ pub enum Action {
     },
     /// The hand-off CSV was written (its path), or not.
     HandoffWritten(Result<String, String>),
+    /// A one-key fix was carried out (what changed, in words), or why not.
+    FixDone {
+        key: Option<String>,
+        result: Result<String, String>,
+    },
+    /// The errors were exported (the file's path), or not.
+    Exported(Result<String, String>),
+    /// The tenant's domains and the saved settings, or why not.
+    DomainsLoaded(Result<(Vec<Domain>, DomainSettings), String>),
+    /// The domain settings were saved, or not.
+    DomainsSaved(Result<(), String>),
     /// The tenant was disconnected (bindings un-selected, token cache cleared), or not.
     Disconnected(Result<(), String>),
 }

@@ -8,6 +8,40 @@ use crate::graph::User;
 use crate::sync::apply::IssuedPassword;
 use crate::sync::plan::Plan;
 
+use super::explain::ErrorEntry;
+use crate::directory::DomainSettings;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    Json,
+}
+
+/// What a one-key fix changes; each arm names the engine or directory call it makes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fix {
+    /// `Directory::set_email(directory_id, email)`.
+    SetEmail { directory_id: i64, email: String },
+    /// `Directory::set_upn_override(directory_id, Some(upn))`: provision with `upn`, email
+    /// kept.
+    UseDefaultDomain { directory_id: i64, upn: String },
+    /// `POST /directory/deletedItems/{id}/restore` of the soft-deleted user whose UPN or mail
+    /// is `address` (looked up in `GET /directory/deletedItems/microsoft.graph.user`).
+    RestoreDeleted { address: String },
+    /// `DELETE /directory/deletedItems/{id}` of that soft-deleted user: irreversible.
+    PurgeDeleted { address: String },
+    /// `Directory::link(directory_id, tenant user)` of the tenant user `tenant_user_id`.
+    Link {
+        directory_id: i64,
+        tenant_user_id: String,
+    },
+    /// A group's mailNickname: `groups::set_group_nickname(group_id, nickname)` (groups are
+    /// being added to the directory; the runtime reports it unsupported until then).
+    SetGroupNickname { group_id: i64, nickname: String },
+    /// A group's display name: `groups::set_group_name(group_id, name)` (as above).
+    SetGroupName { group_id: i64, name: String },
+}
+
 /// A secret (a password) carried by an effect: Debug never shows it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(pub String);
@@ -55,12 +89,29 @@ pub enum Effect {
     /// sent -> `WantSaved`, then the directory is loaded again.
     SetWant { ids: Vec<i64>, bound: bool },
     /// Compute the plan (`sync::plan::plan`) of `users` against the tenant users listed
-    /// (`pages`, shared), off the UI thread -> `PlanReady`.
+    /// (`pages`, shared), off the UI thread; run `sync::preflight::preflight` over `users`
+    /// with the tenant's domains, the domain settings of `tenant` and the UPN overrides, and
+    /// split the ops with `held_back`: the plan keeps only the ops to send -> `PlanReady`.
     Plan {
         gen: u64,
         users: Vec<DirectoryUser>,
         pages: Vec<Arc<Vec<User>>>,
         now: i64,
+        tenant: String,
+    },
+    /// Carry out a one-key fix of the Errors tab -> `FixDone`.
+    Fix { fix: Fix, key: Option<String> },
+    /// Write `errors` to a file under the data dir, mode 0600 -> `Exported`.
+    ExportErrors {
+        format: ExportFormat,
+        errors: Vec<ErrorEntry>,
+    },
+    /// GET /domains and the saved domain settings of `tenant` -> `DomainsLoaded`.
+    LoadDomains { tenant: String },
+    /// Save the domain settings of `tenant` (directory settings table) -> `DomainsSaved`.
+    SaveDomains {
+        tenant: String,
+        settings: DomainSettings,
     },
     /// Run the apply engine on `plan` -> `Apply` events, then `ApplyFinished`.
     Apply { plan: Plan, actor: String },

@@ -1,15 +1,27 @@
-//! Failures as the Errors tab shows them: what happened in plain words, what to do, and the raw
-//! code, message and ids support asks for.
+//! Failures as the Errors tab shows them: each one a catalog [`Diagnosis`] (from
+//! `diagnose::diagnose_*`), plus what the one-key fixes need to act on it (the directory user,
+//! the op that failed, the preflight issue).
+use serde::Serialize;
+
 use crate::auth::AuthError;
+use crate::diagnose::{
+    diagnose_auth, diagnose_directory, diagnose_graph, diagnose_import, diagnose_issue, Context,
+    Diagnosis, FixAction, Operation, RawError, Subject,
+};
 use crate::directory::ImportFailure;
 use crate::graph::GraphError;
+use crate::sync::plan::Op;
+use crate::sync::preflight::Issue;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ErrorSource {
     Import,
     Graph,
     SignIn,
     Directory,
+    /// A preflight finding: the op was held back, nothing was sent.
+    Preflight,
 }
 
 impl ErrorSource {
@@ -19,14 +31,15 @@ impl ErrorSource {
             ErrorSource::Graph => "graph",
             ErrorSource::SignIn => "sign-in",
             ErrorSource::Directory => "directory",
+            ErrorSource::Preflight => "preflight",
         }
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorEntry {
     pub source: ErrorSource,
-    /// Stable kind or raw code: `email-exists`, `Authorization_RequestDenied`, `AADSTS70016`.
+    /// The raw code: `Request_BadRequest`, `AADSTS70016`, `email-exists`, `preflight`.
     pub code: String,
     /// What it was about (a UPN, "list users", "sign-in").
     pub subject: String,
@@ -35,296 +48,152 @@ pub struct ErrorEntry {
     pub status: Option<u16>,
     pub request_id: Option<String>,
     pub trace_id: Option<String>,
-    /// When, as text (RFC 3339 from the directory) if known.
+    /// When, as sent (Graph `innerError.date`, the import time).
     pub at: Option<String>,
-    /// Plain words: what happened.
+    /// Plain words: what happened (the diagnosis').
     pub what: String,
-    /// Plain words: what to do.
+    /// Plain words: what to do (the diagnosis' steps, numbered, on one line).
     pub todo: String,
-    /// Identity of an import failure, to list each one once.
+    /// Identity, to list each failure once.
     pub key: Option<String>,
+    /// The catalog's explanation.
+    pub diag: Diagnosis,
+    /// The directory user it concerns, when known (the fixes act on it).
+    pub directory_id: Option<i64>,
+    /// The op that failed or was held back (retry re-sends it).
+    pub op: Option<Op>,
+    /// The preflight finding (its suggestion, who holds the address).
+    pub issue: Option<Issue>,
+    /// The tenant user of an import failure (import again, link).
+    pub tenant_user_id: Option<String>,
 }
 
 impl ErrorEntry {
-    pub fn from_import(f: &ImportFailure) -> ErrorEntry {
-        let (what, todo) = match f.kind.as_str() {
-            "email-exists" => (
-                "A directory user already has this email address, so importing this tenant user \
-                 would have created a duplicate. Nothing was created."
-                    .to_string(),
-                "Check that the directory user and the tenant user are the same person; if so, \
-                 link them; if not, change the email of one of them, then import again."
-                    .to_string(),
-            ),
-            "missing-email" | "no-email" => (
-                "The tenant user has neither a mail address nor a usable UPN to match on.".into(),
-                "Give the account a mail address in Microsoft 365, then import again.".into(),
-            ),
-            _ => (
-                format!("The directory refused to import this user ({}).", f.kind),
-                "Read the message below; fix the cause in the directory or the tenant, then \
-                 import again."
-                    .into(),
-            ),
-        };
+    fn new(source: ErrorSource, subject: &str, diag: Diagnosis) -> ErrorEntry {
+        let raw = diag.raw.clone().unwrap_or_default();
         ErrorEntry {
-            source: ErrorSource::Import,
-            code: f.kind.clone(),
-            subject: f.user_principal_name.clone(),
-            message: f.message.clone(),
-            status: None,
-            request_id: None,
-            trace_id: None,
-            at: Some(f.at.clone()),
-            what,
-            todo,
-            key: Some(format!("{}|{}|{}", f.tenant_user_id, f.kind, f.at)),
+            source,
+            code: raw.code,
+            subject: subject.to_string(),
+            message: raw.message,
+            status: raw.status,
+            request_id: raw.request_id,
+            trace_id: raw.trace_id,
+            at: raw.date,
+            what: diag.what.clone(),
+            todo: diag.numbered_steps().join(" "),
+            key: None,
+            diag,
+            directory_id: None,
+            op: None,
+            issue: None,
+            tenant_user_id: None,
         }
+    }
+
+    /// The catalog kind (`upn-domain-unverified`).
+    pub fn kind(&self) -> &str {
+        &self.diag.kind
+    }
+
+    /// Every one-key fix this entry offers, main one first.
+    pub fn fixes(&self) -> Vec<FixAction> {
+        self.diag.fixes()
+    }
+
+    pub fn from_import(f: &ImportFailure) -> ErrorEntry {
+        let d = diagnose_import(&f.kind, &f.user_principal_name, &f.message, Some(&f.at));
+        let mut e = ErrorEntry::new(ErrorSource::Import, &f.user_principal_name, d);
+        e.key = Some(format!("{}|{}|{}", f.tenant_user_id, f.kind, f.at));
+        e.tenant_user_id = Some(f.tenant_user_id.clone());
+        e
     }
 
     pub fn from_graph(subject: &str, e: &GraphError) -> ErrorEntry {
-        let (what, todo) = explain_graph(e);
-        let (message, at) = match e {
-            GraphError::Api { message, date, .. } => (message.clone(), date.clone()),
-            other => (other.to_string(), None),
+        let op = match subject {
+            "list tenant users" => Operation::ListUsers,
+            _ => Operation::Other,
         };
-        ErrorEntry {
-            source: ErrorSource::Graph,
-            code: e.code().to_string(),
-            subject: subject.to_string(),
-            message,
-            status: e.status(),
-            request_id: e.request_id().map(str::to_string),
-            trace_id: None,
-            at,
-            what,
-            todo,
-            key: None,
-        }
+        let d = diagnose_graph(e, &Context::new(op, Subject::Op(subject.to_string())));
+        ErrorEntry::new(ErrorSource::Graph, subject, d)
+    }
+
+    /// An op the apply engine reported failed.
+    pub fn from_op(op: &Op, e: &GraphError) -> ErrorEntry {
+        let d = diagnose_graph(e, &Context::for_op(op));
+        let mut x = ErrorEntry::new(
+            ErrorSource::Graph,
+            &format!("{} {}", op.kind.label(), op.upn),
+            d,
+        );
+        x.directory_id = Some(op.directory_id);
+        x.op = Some(op.clone());
+        x.key = Some(format!("op:{}:{:?}:{}", op.directory_id, op.kind, x.code));
+        x
+    }
+
+    /// A preflight finding; `op` is the op it holds back, if any.
+    pub fn from_issue(issue: &Issue, email: &str, op: Option<&Op>) -> ErrorEntry {
+        let subject = if issue.field == "displayName" && op.is_none() {
+            Subject::Group(issue.value.clone())
+        } else {
+            Subject::User(email.to_string())
+        };
+        let d = diagnose_issue(issue, subject);
+        let mut x = ErrorEntry::new(ErrorSource::Preflight, email, d);
+        x.directory_id = Some(issue.directory_id);
+        x.op = op.cloned();
+        x.issue = Some(issue.clone());
+        x.key = Some(format!(
+            "preflight:{}:{}:{}",
+            issue.directory_id, issue.kind, issue.value
+        ));
+        x
     }
 
     pub fn from_auth(subject: &str, e: &AuthError) -> ErrorEntry {
-        let (what, todo) = explain_auth(e);
-        let (code, trace_id) = match e {
-            AuthError::OAuth {
-                error,
-                codes,
-                trace_id,
-                ..
-            } => (
-                codes
-                    .first()
-                    .map(|c| format!("AADSTS{c}"))
-                    .unwrap_or_else(|| error.clone()),
-                trace_id.clone(),
-            ),
-            AuthError::Declined => ("authorization_declined".into(), None),
-            AuthError::Expired => ("expired_token".into(), None),
-            AuthError::BadVerificationCode => ("bad_verification_code".into(), None),
-            AuthError::Transport(_) => ("Transport".into(), None),
-            AuthError::Malformed(_) => ("MalformedResponse".into(), None),
-            AuthError::NotSignedIn(_) => ("NotSignedIn".into(), None),
-            AuthError::Config(_) => ("Config".into(), None),
-        };
-        ErrorEntry {
-            source: ErrorSource::SignIn,
-            code,
-            subject: subject.to_string(),
-            message: e.to_string(),
-            status: None,
-            request_id: None,
-            trace_id,
-            at: None,
-            what,
-            todo,
-            key: None,
-        }
+        ErrorEntry::new(ErrorSource::SignIn, subject, diagnose_auth(e))
     }
 
     /// An account an interrupted run created: it exists, but the temporary password it was
     /// given died with that run, so nobody can sign in to it yet.
     pub fn password_lost(email: &str) -> ErrorEntry {
-        ErrorEntry {
+        let d = Diagnosis {
+            kind: "password-lost".into(),
+            title: "Temporary password lost".into(),
             what: format!(
                 "The account of {email} was created by a run that was interrupted before its \
                  temporary password could be shown, so nobody knows that password."
             ),
-            todo: "On the Bindings tab, select the user and press P to set a new password; it \
-                   is pushed to the account at once."
-                .into(),
-            code: "password-lost".into(),
-            key: Some(format!("password-lost:{email}")),
-            ..ErrorEntry::from_directory_io(&format!("create account of {email}"), "")
-        }
+            why: "Generated passwords are shown once and never stored.".into(),
+            steps: vec![
+                "On the Bindings tab, select the user and press P to set a new password; it is \
+                 pushed to the account at once."
+                    .into(),
+            ],
+            fix: None,
+            also: Vec::new(),
+            subject: Subject::User(email.to_string()),
+            permission: None,
+            raw: Some(RawError {
+                code: "password-lost".into(),
+                ..RawError::default()
+            }),
+        };
+        let mut x = ErrorEntry::new(
+            ErrorSource::Directory,
+            &format!("create account of {email}"),
+            d,
+        );
+        x.key = Some(format!("password-lost:{email}"));
+        x
     }
 
     pub fn from_directory(subject: &str, message: &str) -> ErrorEntry {
-        if let Some((what, todo)) = internal(message) {
-            return ErrorEntry {
-                what,
-                todo,
-                ..ErrorEntry::from_directory_io(subject, message)
-            };
-        }
-        ErrorEntry::from_directory_io(subject, message)
-    }
-
-    fn from_directory_io(subject: &str, message: &str) -> ErrorEntry {
-        ErrorEntry {
-            source: ErrorSource::Directory,
-            code: "directory".into(),
-            subject: subject.to_string(),
-            message: message.to_string(),
-            status: None,
-            request_id: None,
-            trace_id: None,
-            at: None,
-            what: "The local directory database could not be read or written.".into(),
-            todo: "Check that the data directory exists and is writable and that the disk is not \
-                   full; another m365sync may be migrating it. Then press r."
-                .into(),
-            key: None,
-        }
-    }
-}
-
-/// What to say about a panic of m365sync's own code, caught and reported as an error.
-fn internal(message: &str) -> Option<(String, String)> {
-    message.contains("internal error:").then(|| {
-        (
-            "m365sync hit an internal error (a bug, not a problem of the tenant).".to_string(),
-            "Press r to try again; if it happens again, report it with the detail below."
-                .to_string(),
+        ErrorEntry::new(
+            ErrorSource::Directory,
+            subject,
+            diagnose_directory(subject, message),
         )
-    })
-}
-
-pub fn explain_graph(e: &GraphError) -> (String, String) {
-    if let GraphError::Malformed(m) = e {
-        if let Some(x) = internal(m) {
-            return x;
-        }
-    }
-    match e {
-        GraphError::Transport(_) => (
-            "Microsoft Graph could not be reached: the request got no answer.".into(),
-            "Check the network, proxy or VPN of this machine, then press r to load again.".into(),
-        ),
-        GraphError::Malformed(_) => (
-            "Graph answered with something that is not a Graph response (a proxy or captive \
-             portal may be in the way)."
-                .into(),
-            "Check the Graph URL in the settings and any proxy in between, then press r.".into(),
-        ),
-        GraphError::Auth(_) => (
-            "There is no valid token for Graph: the sign-in expired or its refresh failed.".into(),
-            "Quit and start m365sync again to sign in (or run `m365sync login`).".into(),
-        ),
-        GraphError::Api { status, code, .. } => match (status, code.as_str()) {
-            (403, _) | (_, "Authorization_RequestDenied") => (
-                "The signed-in account or app lacks the permission for this request.".into(),
-                "Grant User.ReadWrite.All (admin consent) to the app, or sign in as an admin \
-                 with the User Administrator role."
-                    .into(),
-            ),
-            (401, _) | (_, "InvalidAuthenticationToken") => (
-                "Graph rejected the access token (expired, revoked or for another tenant).".into(),
-                "Sign in again: quit and restart m365sync, or run `m365sync login`.".into(),
-            ),
-            (429, _) => (
-                "Graph is throttling this tenant: too many requests in a short time.".into(),
-                "Wait a minute and press r; m365sync already waited as Graph asked before giving \
-                 up."
-                .into(),
-            ),
-            (404, _) | (_, "Request_ResourceNotFound") => (
-                "Graph does not know the object asked for (deleted, or another tenant).".into(),
-                "Reload the users with r.".into(),
-            ),
-            (s, _) if *s >= 500 => (
-                "Microsoft Graph had an internal problem and could not answer.".into(),
-                "Try again in a few minutes with r; if it lasts, give the request-id below to \
-                 Microsoft support."
-                    .into(),
-            ),
-            _ => (
-                "Graph refused the request.".into(),
-                "Read the message below; if it is unclear, give the request-id to Microsoft \
-                 support."
-                    .into(),
-            ),
-        },
-    }
-}
-
-pub fn explain_auth(e: &AuthError) -> (String, String) {
-    if let AuthError::Malformed(m) = e {
-        if let Some(x) = internal(m) {
-            return x;
-        }
-    }
-    match e {
-        AuthError::Declined => (
-            "The sign-in was declined on the Microsoft sign-in page.".into(),
-            "Press r for a new code if that was a mistake.".into(),
-        ),
-        AuthError::Expired => (
-            "The code expired before anyone approved it.".into(),
-            "Press r for a new code and enter it within the time shown.".into(),
-        ),
-        AuthError::BadVerificationCode => (
-            "The identity platform did not recognise the sign-in code.".into(),
-            "Press r for a new code.".into(),
-        ),
-        AuthError::Transport(_) => (
-            "The identity platform (login.microsoftonline.com) could not be reached.".into(),
-            "Check the network, proxy or VPN of this machine, then press r.".into(),
-        ),
-        AuthError::Malformed(_) => (
-            "The identity platform answered with something unexpected.".into(),
-            "Check the authority URL in the settings, then press r.".into(),
-        ),
-        AuthError::NotSignedIn(_) => (
-            "Nobody is signed in to this tenant.".into(),
-            "Sign in with the device code.".into(),
-        ),
-        AuthError::Config(_) => (
-            "The sign-in settings are incomplete or wrong.".into(),
-            "Set the tenant and client id (flags, environment or config.toml).".into(),
-        ),
-        AuthError::OAuth { codes, error, .. } => {
-            let code = codes.first().copied().unwrap_or(0);
-            let what = match code {
-                50076 | 50079 => {
-                    "The tenant requires multi-factor authentication for this sign-in."
-                }
-                50126 => "The user name or password was wrong.",
-                50020 | 50034 => "The account does not exist in this tenant.",
-                50053 => "The account is locked after too many failed sign-ins.",
-                53003 => "A Conditional Access policy blocked this sign-in.",
-                65001 => "Nobody has consented to the app's permissions in this tenant yet.",
-                70016 => "The code has not been approved yet.",
-                90002 | 90072 => {
-                    "The tenant was not found, or the account belongs to another tenant."
-                }
-                700016 => "The app (client id) is not registered in this tenant.",
-                7000218 => "The app registration does not allow public client flows (device code).",
-                _ if error == "invalid_client" => "The identity platform did not accept the app.",
-                _ if error == "invalid_scope" => {
-                    "The app asked for a permission the tenant does not offer."
-                }
-                _ => "Microsoft refused the sign-in.",
-            };
-            let todo = match code {
-                50076 | 50079 => "Approve the sign-in with the second factor on the device page, then press r.",
-                65001 => "Ask a Global Administrator to grant admin consent to the app, then press r.",
-                90002 | 90072 => "Check the tenant setting (domain or tenant id) and the account, then press r.",
-                700016 => "Check the client id setting and that the app is registered in this tenant.",
-                7000218 => "In the app registration, turn on 'Allow public client flows', then press r.",
-                53003 => "Sign in from a device and place the policy allows, or ask an admin.",
-                _ => "Read the AADSTS code below (Microsoft documents each one), fix the cause, then press r.",
-            };
-            (what.to_string(), todo.to_string())
-        }
     }
 }

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use crate::auth::{DeviceCodeStart, Identity};
 use crate::directory::{BindingState, DirectoryIndex, DirectoryUser, ImportFailure, ImportStatus};
-use crate::graph::{GraphError, User};
+use crate::graph::{Domain, GraphError, User};
 use crate::keymap::Command;
 use crate::sync::apply::{ApplyProgress, ApplySummary, IssuedPassword};
 use crate::sync::password::PasswordError;
 use crate::sync::plan::{GuardTrip, Op, OpKind, Plan};
+use crate::sync::preflight::{Issue, Severity};
 
 use super::action::{Action, ApplyNews, DirectorySnapshot};
 use super::state::{AppState, Modal, PasswordRule, PlanView, SessionInfo};
@@ -408,4 +409,114 @@ pub fn password_input_state(typed: &str) -> AppState {
     }
     s.dirty = false;
     s
+}
+
+/// A preflight finding about directory user `i` (as `directory_users` numbers them).
+pub fn issue(i: usize, kind: &str, field: &str, value: &str, holder: Option<&str>) -> Issue {
+    Issue {
+        directory_id: i as i64 + 1,
+        kind: kind.into(),
+        field: field.into(),
+        value: value.into(),
+        message: format!("{value} is refused ({kind})"),
+        suggestion: None,
+        severity: Severity::Error,
+        holder: holder.map(str::to_string),
+    }
+}
+
+/// The Hiroshi case: directory user 2's create is held back because its email is on the
+/// unverified `northwind-labs.io`; user 10's create because a soft-deleted account holds its
+/// address. Three creates are sent. The integration's default domain is `contoso.com`.
+pub fn plan_view_with_held() -> PlanView {
+    let mut hiroshi = op(OpKind::Create, 2);
+    hiroshi.email = "hiroshi.tanabe@northwind-labs.io".into();
+    hiroshi.upn = hiroshi.email.clone();
+    hiroshi.display_name = "Hiroshi Tanabe".into();
+    let held_create = op(OpKind::Create, 10);
+    let a = issue(
+        2,
+        "upn-domain-unverified",
+        "userPrincipalName",
+        "hiroshi.tanabe@northwind-labs.io",
+        None,
+    );
+    let b = issue(
+        10,
+        "proxy-address-held",
+        "email",
+        &held_create.email,
+        Some(&format!("soft-deleted user {}", held_create.upn)),
+    );
+    let mut v = plan_view(3, 0, false);
+    v.plan
+        .ops
+        .retain(|o| o.directory_id != 3 && o.directory_id != 11);
+    let v = PlanView::new(v.plan, v.eta, None, v.warnings);
+    v.with_preflight(
+        vec![
+            (hiroshi.clone(), a.clone()),
+            (held_create.clone(), b.clone()),
+        ],
+        vec![(a, hiroshi.email), (b, held_create.email)],
+    )
+}
+
+/// `bindings_state()` with the preview of `plan_view_with_held()` open (the default domain
+/// saved as `contoso.com`).
+pub fn held_preview_state() -> AppState {
+    let mut s = bindings_state();
+    s.domain_settings.default = Some("contoso.com".into());
+    if let Some(u) = s.directory.users.iter_mut().find(|u| u.id == 3) {
+        u.email = "hiroshi.tanabe@northwind-labs.io".into();
+        u.display_name = "Hiroshi Tanabe".into();
+    }
+    s.plan_gen = 1;
+    s.modal = Modal::Planning { gen: 1 };
+    update(
+        &mut s,
+        Action::PlanReady {
+            gen: 1,
+            result: Ok(Box::new(plan_view_with_held())),
+        },
+    );
+    s.dirty = false;
+    s
+}
+
+/// `held_preview_state()` closed, on the Errors tab: the op failure of `bindings_state` and
+/// the two preflight findings; the Hiroshi finding selected.
+pub fn preflight_errors_state() -> AppState {
+    let mut s = held_preview_state();
+    update(&mut s, Action::Command(Command::Back));
+    update(&mut s, Action::Command(Command::TabErrors));
+    let row = s
+        .errors_tab
+        .view
+        .shown
+        .iter()
+        .position(|&r| s.errors[r as usize].kind() == "upn-domain-unverified")
+        .expect("the Hiroshi finding");
+    for _ in 0..row {
+        update(&mut s, Action::Command(Command::Down));
+    }
+    s.dirty = false;
+    s
+}
+
+/// The tenant's domains as `GET /domains` lists them in the demo.
+pub fn domains() -> Vec<Domain> {
+    let d = |id: &str, verified: bool, default: bool, initial: bool, fed: bool| Domain {
+        id: id.into(),
+        authentication_type: Some(if fed { "Federated" } else { "Managed" }.into()),
+        is_default: default,
+        is_initial: initial,
+        is_verified: verified,
+    };
+    vec![
+        d("contoso.onmicrosoft.com", true, false, true, false),
+        d("contoso.com", true, true, false, false),
+        d("fabrikam.com", true, false, false, true),
+        d("northwind-labs.io", false, false, false, false),
+    ]
 }

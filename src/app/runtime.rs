@@ -26,7 +26,8 @@ use crate::sync::apply::{ApplyEvent, ApplyOptions};
 use crate::sync::plan::TenantSnapshot;
 
 use super::action::{Action, DirectorySnapshot};
-use super::effect::Effect;
+use super::effect::{Effect, ExportFormat, Fix};
+use super::explain::ErrorEntry;
 use super::state::{AppState, PlanView, SessionInfo};
 use super::update::{key_action, update};
 
@@ -382,6 +383,7 @@ impl Services {
                 users,
                 pages,
                 now,
+                tenant: tenant_name,
             } => {
                 let graph = self.graph();
                 let db = self.settings.db_path();
@@ -406,19 +408,56 @@ impl Services {
                                 }
                             };
                         let r = tokio::task::spawn_blocking(move || {
-                            let (policy, guard_cfg) = crate::directory::Directory::open(&db)
-                                .and_then(|d| d.policy())
+                            let dir = crate::directory::Directory::open(&db)
+                                .map_err(|e| format!("opening the directory: {e}"))?;
+                            let (policy, guard_cfg) = dir
+                                .policy()
                                 .map_err(|e| format!("reading the directory policy: {e}"))?;
+                            let domain_settings = dir
+                                .domain_settings(&tenant_name)
+                                .map_err(|e| format!("reading the domain settings: {e}"))?;
+                            let upn_overrides = dir
+                                .upn_overrides()
+                                .map_err(|e| format!("reading the UPN overrides: {e}"))?;
+                            drop(dir);
                             let tenant = TenantSnapshot {
                                 pages,
                                 deleted,
                                 domains,
                             };
                             let plan = crate::sync::plan::plan(&users, &tenant, &policy, now);
+                            let opts = crate::sync::preflight::PreflightOptions {
+                                enabled_domains: domain_settings.enabled,
+                                default_domain: domain_settings.default,
+                                upn_overrides,
+                                ..Default::default()
+                            };
+                            let (plan, held, issues) =
+                                crate::sync::preflight::check_plan(plan, &users, &tenant, &opts);
+                            // Findings about users the plan touches, each with its email.
+                            let touched: std::collections::HashSet<i64> = plan
+                                .ops
+                                .iter()
+                                .chain(held.iter().map(|(o, _)| o))
+                                .map(|o| o.directory_id)
+                                .collect();
+                            let email: std::collections::HashMap<i64, &str> =
+                                users.iter().map(|u| (u.id, u.email.as_str())).collect();
+                            let issues = issues
+                                .into_iter()
+                                .filter(|i| touched.contains(&i.directory_id))
+                                .map(|i| {
+                                    let e = email.get(&i.directory_id).copied().unwrap_or("");
+                                    (i, e.to_string())
+                                })
+                                .collect();
                             let eta = plan.eta(WRITES_PER_WINDOW, WRITE_WINDOW);
                             let guard = plan.guard(&guard_cfg);
                             let warnings = plan.warnings();
-                            Ok(Box::new(PlanView::new(plan, eta, guard, warnings)))
+                            Ok(Box::new(
+                                PlanView::new(plan, eta, guard, warnings)
+                                    .with_preflight(held, issues),
+                            ))
                         })
                         .await
                         .map_err(|e| format!("internal error: {e}"))
@@ -549,6 +588,77 @@ impl Services {
                     |m| Action::HandoffWritten(Err(m)),
                 );
             }
+            Effect::Fix { fix, key } => {
+                let db = self.settings.db_path();
+                let graph = self.graph();
+                self.spawn(
+                    async move {
+                        let result = run_fix(fix, db, graph).await;
+                        Action::FixDone { key, result }
+                    },
+                    |m| Action::FixDone {
+                        key: None,
+                        result: Err(m),
+                    },
+                );
+            }
+            Effect::ExportErrors { format, errors } => {
+                let dir = self.settings.data_dir.clone();
+                self.spawn(
+                    async move {
+                        let r = tokio::task::spawn_blocking(move || {
+                            export_errors(&dir, format, &errors)
+                        })
+                        .await;
+                        Action::Exported(r.unwrap_or_else(|e| Err(format!("internal error: {e}"))))
+                    },
+                    |m| Action::Exported(Err(m)),
+                );
+            }
+            Effect::LoadDomains { tenant } => {
+                let db = self.settings.db_path();
+                let graph = self.graph();
+                self.spawn(
+                    async move {
+                        let Some(graph) = graph else {
+                            return Action::DomainsLoaded(Err("not signed in".into()));
+                        };
+                        let domains = match graph.list_domains().await {
+                            Ok(d) => d,
+                            Err(e) => {
+                                return Action::DomainsLoaded(Err(format!("GET /domains: {e}")))
+                            }
+                        };
+                        let r = tokio::task::spawn_blocking(move || {
+                            Directory::open(&db)
+                                .and_then(|d| d.domain_settings(&tenant))
+                                .map_err(|e| e.to_string())
+                        })
+                        .await
+                        .map_err(|e| format!("internal error: {e}"))
+                        .and_then(|r| r);
+                        Action::DomainsLoaded(r.map(|s| (domains, s)))
+                    },
+                    |m| Action::DomainsLoaded(Err(m)),
+                );
+            }
+            Effect::SaveDomains { tenant, settings } => {
+                let db = self.settings.db_path();
+                self.spawn(
+                    async move {
+                        let r = tokio::task::spawn_blocking(move || {
+                            Directory::open(&db)
+                                .and_then(|mut d| d.set_domain_settings(&tenant, &settings))
+                                .map_err(|e| e.to_string())
+                        })
+                        .await;
+                        Action::DomainsSaved(
+                            r.unwrap_or_else(|e| Err(format!("internal error: {e}"))),
+                        )
+                    },
+                    |m| Action::DomainsSaved(Err(m)),
+                );
+            }
             Effect::Disconnect => {
                 let db = self.settings.db_path();
                 let cache = self.cache();
@@ -578,6 +688,232 @@ impl Services {
 
 /// Writes the generated passwords to a new CSV in `dir`, readable by its owner only; returns
 /// its path.
+/// A directory write of a fix, run on the blocking pool.
+type DirectoryFix = Box<dyn FnOnce(&mut Directory) -> Result<String, String> + Send>;
+
+/// Carry out a one-key fix (what `Effect::Fix` runs); Ok = what changed, in words.
+pub async fn run_fix(
+    fix: Fix,
+    db: std::path::PathBuf,
+    graph: Option<GraphClient>,
+) -> Result<String, String> {
+    let blocking = |f: DirectoryFix| {
+        let db = db.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let mut d = Directory::open(&db).map_err(|e| e.to_string())?;
+                f(&mut d)
+            })
+            .await
+            .map_err(|e| format!("internal error: {e}"))
+            .and_then(|r| r)
+        }
+    };
+    match fix {
+        Fix::SetEmail {
+            directory_id,
+            email,
+        } => {
+            blocking(Box::new(move |d| {
+                d.set_email(directory_id, &email)
+                    .map_err(|e| e.to_string())?;
+                Ok(format!("Email changed to {email}."))
+            }))
+            .await
+        }
+        Fix::UseDefaultDomain { directory_id, upn } => {
+            blocking(Box::new(move |d| {
+                d.set_upn_override(directory_id, Some(&upn))
+                    .map_err(|e| e.to_string())?;
+                Ok(format!("The account will be created as {upn}."))
+            }))
+            .await
+        }
+        Fix::Link {
+            directory_id,
+            tenant_user_id,
+        } => {
+            let graph = graph.ok_or("not signed in")?;
+            let user: User = graph
+                .request(
+                    reqwest::Method::GET,
+                    &format!(
+                        "{}/users/{tenant_user_id}?$select={}",
+                        graph.base(),
+                        crate::graph::model::USER_SELECT.join(",")
+                    ),
+                    None,
+                )
+                .await
+                .and_then(|r| r.json())
+                .map_err(|e| e.to_string())?;
+            blocking(Box::new(move |d| {
+                d.link(directory_id, &user).map_err(|e| e.to_string())?;
+                Ok(format!("Linked {}.", user.user_principal_name))
+            }))
+            .await
+        }
+        Fix::RestoreDeleted { address } => {
+            let graph = graph.ok_or("not signed in")?;
+            let id = deleted_id(&graph, &address).await?;
+            graph
+                .request(
+                    reqwest::Method::POST,
+                    &format!("{}/directory/deletedItems/{id}/restore", graph.base()),
+                    None,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(format!("Restored the deleted account {address}."))
+        }
+        Fix::PurgeDeleted { address } => {
+            let graph = graph.ok_or("not signed in")?;
+            let id = deleted_id(&graph, &address).await?;
+            graph
+                .request(
+                    reqwest::Method::DELETE,
+                    &format!("{}/directory/deletedItems/{id}", graph.base()),
+                    None,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(format!(
+                "Permanently deleted {address}; the address is free."
+            ))
+        }
+        Fix::SetGroupNickname { group_id, nickname } => {
+            blocking(Box::new(move |d| {
+                d.set_group_nickname(group_id, Some(&nickname))
+                    .map_err(|e| e.to_string())?;
+                Ok(format!("The group will be provisioned as {nickname}."))
+            }))
+            .await
+        }
+        Fix::SetGroupName { group_id, name } => {
+            blocking(Box::new(move |d| {
+                d.rename_group(group_id, &name).map_err(|e| e.to_string())?;
+                Ok(format!("The group is now named \"{name}\"."))
+            }))
+            .await
+        }
+    }
+}
+
+/// The id of the soft-deleted user whose UPN or mail is `address`.
+async fn deleted_id(graph: &GraphClient, address: &str) -> Result<String, String> {
+    let (deleted, _) = crate::sync::apply::deleted_and_domains(graph)
+        .await
+        .map_err(|e| e.to_string())?;
+    deleted
+        .into_iter()
+        .find(|u| {
+            u.user_principal_name.eq_ignore_ascii_case(address)
+                || u.mail
+                    .as_deref()
+                    .is_some_and(|m| m.eq_ignore_ascii_case(address))
+        })
+        .map(|u| u.id)
+        .ok_or_else(|| format!("no soft-deleted user holds {address} any more"))
+}
+
+/// Write `errors` to `errors-<unix time>.csv|json` in `dir`, mode 0600; returns the path.
+pub fn export_errors(
+    dir: &std::path::Path,
+    format: ExportFormat,
+    errors: &[ErrorEntry],
+) -> Result<String, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let ext = match format {
+        ExportFormat::Csv => "csv",
+        ExportFormat::Json => "json",
+    };
+    let stamp = unix_now();
+    let mut n = 1;
+    let (path, file) = loop {
+        let name = if n == 1 {
+            format!("errors-{stamp}.{ext}")
+        } else {
+            format!("errors-{stamp}-{n}.{ext}")
+        };
+        let path = dir.join(name);
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        match opts.open(&path) {
+            Ok(f) => break (path, f),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+    };
+    let io = |e: String| format!("{}: {e}", path.display());
+    match format {
+        ExportFormat::Json => {
+            let rows: Vec<serde_json::Value> = errors
+                .iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "source": e.source.label(),
+                        "subject": e.subject,
+                        "diagnosis": e.diag,
+                    })
+                })
+                .collect();
+            let mut f = std::io::BufWriter::new(file);
+            serde_json::to_writer_pretty(&mut f, &rows).map_err(|e| io(e.to_string()))?;
+            f.flush().map_err(|e| io(e.to_string()))?;
+        }
+        ExportFormat::Csv => {
+            let mut w = csv::Writer::from_writer(file);
+            w.write_record([
+                "kind",
+                "title",
+                "source",
+                "subject",
+                "what",
+                "why",
+                "steps",
+                "fixes",
+                "permission",
+                "status",
+                "code",
+                "message",
+                "request_id",
+                "trace_id",
+                "date",
+            ])
+            .map_err(|e| io(e.to_string()))?;
+            for e in errors {
+                let d = &e.diag;
+                let fixes: Vec<&str> = d.fixes().iter().map(|f| f.id()).collect();
+                w.write_record([
+                    d.kind.as_str(),
+                    &d.title,
+                    e.source.label(),
+                    d.subject.name(),
+                    &d.what,
+                    &d.why,
+                    &d.numbered_steps().join("\n"),
+                    &fixes.join(";"),
+                    d.permission.as_deref().unwrap_or(""),
+                    &e.status.map(|s| s.to_string()).unwrap_or_default(),
+                    &e.code,
+                    &e.message,
+                    e.request_id.as_deref().unwrap_or(""),
+                    e.trace_id.as_deref().unwrap_or(""),
+                    e.at.as_deref().unwrap_or(""),
+                ])
+                .map_err(|e| io(e.to_string()))?;
+            }
+            w.flush().map_err(|e| io(e.to_string()))?;
+        }
+    }
+    Ok(path.display().to_string())
+}
+
 pub fn write_handoff(
     dir: &std::path::Path,
     passwords: &[crate::sync::apply::IssuedPassword],

@@ -12,12 +12,16 @@ use std::time::Duration;
 use tui_input::Input;
 
 use crate::auth::{AuthError, DeviceCodeStart, Identity};
+use crate::diagnose::FixAction;
+use crate::directory::DomainSettings;
 use crate::directory::{BindingState, DirectoryIndex, DirectoryUser, ImportStatus};
+use crate::graph::Domain;
 use crate::graph::User;
 use crate::keymap::Keymap;
 use crate::sync::apply::{ApplyProgress, IssuedPassword};
 use crate::sync::password::PasswordError;
-use crate::sync::plan::{GuardTrip, OpKind, Plan};
+use crate::sync::plan::{GuardTrip, Op, OpKind, Plan};
+use crate::sync::preflight::Issue;
 
 use super::explain::ErrorEntry;
 
@@ -500,6 +504,11 @@ pub struct PlanView {
     pub eta: Duration,
     pub guard: Option<GuardTrip>,
     pub warnings: Vec<String>,
+    /// Ops preflight holds back, with the issue that holds each: shown, never sent.
+    pub held: Vec<(Op, Issue)>,
+    /// Every preflight finding of this plan (held-back ops and warnings), with the email of
+    /// the directory user it concerns: pushed into Errors.
+    pub issues: Vec<(Issue, String)>,
 }
 
 impl PlanView {
@@ -521,7 +530,16 @@ impl PlanView {
             eta,
             guard,
             warnings,
+            held: Vec::new(),
+            issues: Vec::new(),
         }
+    }
+
+    /// The same view with preflight's findings: `plan` must already be the ops to send.
+    pub fn with_preflight(mut self, held: Vec<(Op, Issue)>, issues: Vec<(Issue, String)>) -> Self {
+        self.held = held;
+        self.issues = issues;
+        self
     }
 }
 
@@ -648,6 +666,88 @@ pub enum Modal {
     Disconnect,
     /// Disconnecting: the directory and the token cache are being cleared.
     Disconnecting,
+    /// A one-key fix of the Errors tab, previewed: what will change, `y` (or Enter) applies.
+    Fix(Box<FixDialog>),
+    /// Export the errors shown: `c` CSV, `j` JSON.
+    Export,
+    /// The integration's domain settings of this tenant.
+    Domains(Box<DomainsView>),
+}
+
+/// The preview of a one-key fix.
+#[derive(Clone, Default)]
+pub struct FixDialog {
+    pub action: Option<FixAction>,
+    /// Index into `AppState::errors` of the error it fixes (kept right when errors change
+    /// under the dialog, by `target`).
+    pub error: usize,
+    /// The error it fixes, to find it again when the list changes (a re-check landed).
+    pub target: Option<Box<ErrorEntry>>,
+    /// What will change, in plain words, one line each.
+    pub change: Vec<String>,
+    /// The fix changes something that cannot be undone (purge).
+    pub irreversible: bool,
+    /// Edit-email: the address being typed (tui-input).
+    pub input: Option<Input>,
+    /// Why the typed value is refused (None = acceptable).
+    pub problem: Option<String>,
+    /// The value the fix writes (new email, UPN, nickname, name) when there is no input.
+    pub value: Option<String>,
+}
+
+impl PartialEq for FixDialog {
+    fn eq(&self, o: &Self) -> bool {
+        self.action == o.action
+            && self.error == o.error
+            && self.change == o.change
+            && self.irreversible == o.irreversible
+            && self.input.as_ref().map(|i| i.value()) == o.input.as_ref().map(|i| i.value())
+            && self.problem == o.problem
+            && self.value == o.value
+    }
+}
+
+impl std::fmt::Debug for FixDialog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FixDialog")
+            .field("action", &self.action)
+            .field("error", &self.error)
+            .field("change", &self.change)
+            .field("input", &self.input.as_ref().map(|i| i.value().to_string()))
+            .field("problem", &self.problem)
+            .field("value", &self.value)
+            .finish()
+    }
+}
+
+/// The domain settings view: the tenant's domains (GET /domains) and what m365sync may use.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DomainsView {
+    /// None while loading.
+    pub domains: Option<Vec<Domain>>,
+    pub settings: DomainSettings,
+    pub selected: usize,
+    pub error: Option<String>,
+}
+
+impl DomainsView {
+    /// Whether m365sync may provision into `id` (no list saved = every verified domain).
+    pub fn enabled(&self, d: &Domain) -> bool {
+        match &self.settings.enabled {
+            None => d.is_verified,
+            Some(v) => v.iter().any(|x| x.eq_ignore_ascii_case(&d.id)),
+        }
+    }
+    /// The integration's default domain: the one saved, else the tenant's default.
+    pub fn default_domain(&self) -> Option<String> {
+        self.settings.default.clone().or_else(|| {
+            self.domains
+                .as_ref()?
+                .iter()
+                .find(|d| d.is_default)
+                .map(|d| d.id.clone())
+        })
+    }
 }
 
 impl Modal {
@@ -659,6 +759,22 @@ impl Modal {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ErrorsTab {
     pub view: ListView,
+    /// Only errors of this catalog kind (`s` cycles through the kinds present); None = all.
+    pub kind: Option<String>,
+}
+
+impl ErrorsTab {
+    /// Kinds present in `errors` with their counts, in order of first appearance.
+    pub fn kinds(errors: &[ErrorEntry]) -> Vec<(&str, usize)> {
+        let mut out: Vec<(&str, usize)> = Vec::new();
+        for e in errors {
+            match out.iter_mut().find(|(k, _)| *k == e.kind()) {
+                Some((_, n)) => *n += 1,
+                None => out.push((e.kind(), 1)),
+            }
+        }
+        out
+    }
 }
 
 /// The local directory as last loaded.
@@ -741,6 +857,14 @@ pub struct AppState {
     /// it ends (then shown when there is something to show).
     pub resuming: Option<Box<Run>>,
     pub password_rule: PasswordRule,
+    /// Generation of a re-check (a plan computed only for its preflight findings, after a
+    /// fix); its result updates Errors and opens nothing.
+    pub check_gen: Option<u64>,
+    /// A fix was applied: re-check the plan once the directory is read again.
+    pub recheck_after_load: bool,
+    /// The domain settings of this tenant as last loaded (preflight reads them in the
+    /// runtime; shown in the domain view).
+    pub domain_settings: DomainSettings,
 
     pub quit: bool,
     /// Set by `update` when something on screen changed; the runtime draws and clears it.
@@ -783,6 +907,9 @@ impl Default for AppState {
             applying: false,
             resuming: None,
             password_rule: PasswordRule::default(),
+            check_gen: None,
+            recheck_after_load: false,
+            domain_settings: DomainSettings::default(),
             quit: false,
             dirty: true,
         }

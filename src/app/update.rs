@@ -9,9 +9,10 @@ use crate::keymap::{is_press, Command, Context, Key};
 use crate::sync::apply::ApplySummary;
 
 use super::action::{Action, ApplyNews, DirectorySnapshot};
-use super::effect::{Effect, Secret};
-use super::explain::ErrorEntry;
+use super::effect::{Effect, ExportFormat, Fix, Secret};
+use super::explain::{ErrorEntry, ErrorSource};
 use super::state::*;
+use crate::diagnose::FixAction;
 
 /// Users per Graph page (Graph's maximum for /users).
 pub const PAGE_SIZE: u32 = 999;
@@ -67,6 +68,55 @@ fn step(s: &mut AppState, action: Action, fx: &mut Vec<Effect>) -> bool {
             true
         }
         Action::PlanReady { gen, result } => plan_ready(s, gen, result),
+        Action::FixDone { key, result } => fix_done(s, key, result, fx),
+        Action::Exported(result) => {
+            match result {
+                Ok(path) => s.message = Some(format!("Errors exported: {path}")),
+                Err(e) => {
+                    push_error(s, ErrorEntry::from_directory("export the errors", &e));
+                    s.message = Some("Exporting the errors failed (tab 3).".into());
+                }
+            }
+            true
+        }
+        Action::DomainsLoaded(result) => {
+            match result {
+                Ok((domains, settings)) => {
+                    s.domain_settings = settings.clone();
+                    if let Modal::Domains(v) = &mut s.modal {
+                        v.domains = Some(domains);
+                        v.settings = settings;
+                        v.error = None;
+                    }
+                }
+                Err(e) => {
+                    if let Modal::Domains(v) = &mut s.modal {
+                        v.error = Some(e.clone());
+                    }
+                    push_error(
+                        s,
+                        ErrorEntry::from_directory("read the domain settings", &e),
+                    );
+                }
+            }
+            true
+        }
+        Action::DomainsSaved(result) => {
+            if let Err(e) = result {
+                push_error(
+                    s,
+                    ErrorEntry::from_directory("save the domain settings", &e),
+                );
+                s.message = Some("Saving the domain settings failed (tab 3).".into());
+            } else {
+                s.message = Some("Domain settings saved; re-checking the plan with them…".into());
+                // Preflight reads the settings: findings they clear (or add) show at once.
+                if !matches!(s.modal, Modal::Planning { .. }) {
+                    start_check(s, fx);
+                }
+            }
+            true
+        }
         Action::Apply(news) => apply_news(s, news),
         Action::ApplyFinished(result) => {
             report_lost_passwords(s, &result);
@@ -392,8 +442,40 @@ fn command(s: &mut AppState, c: Command, fx: &mut Vec<Effect>) -> bool {
                 s.bindings.state = StateFilter::cycle(s.bindings.state);
                 rescan_bindings(s);
             }
-            Tab::Errors => return false,
+            Tab::Errors => {
+                let kinds: Vec<String> = ErrorsTab::kinds(&s.errors)
+                    .into_iter()
+                    .map(|(k, _)| k.to_string())
+                    .collect();
+                let next = match &s.errors_tab.kind {
+                    None => kinds.first().cloned(),
+                    Some(k) => kinds
+                        .iter()
+                        .position(|x| x == k)
+                        .and_then(|i| kinds.get(i + 1).cloned()),
+                };
+                s.errors_tab.kind = next;
+                rescan_errors(s);
+            }
         },
+        Command::Fix => return open_fix(s, None),
+        Command::Export => {
+            if s.tab != Tab::Errors || s.errors_tab.view.shown.is_empty() {
+                return false;
+            }
+            s.modal = Modal::Export;
+        }
+        Command::Domains => {
+            s.modal = Modal::Domains(Box::default());
+            fx.push(Effect::LoadDomains {
+                tenant: s.tenant.clone(),
+            });
+        }
+        Command::NextFix
+        | Command::ExportCsv
+        | Command::ExportJson
+        | Command::ToggleDomain
+        | Command::DefaultDomain => return false,
         Command::ToggleMark => {
             if s.tab != Tab::Import {
                 return false;
@@ -676,6 +758,9 @@ fn directory_loaded(
         }
         Err(e) => push_error(s, ErrorEntry::from_directory("load the directory", &e)),
     }
+    if std::mem::take(&mut s.recheck_after_load) {
+        start_check(s, fx);
+    }
     if s.load == Load::Waiting {
         start_load(s, fx);
     }
@@ -731,7 +816,7 @@ fn push_error(s: &mut AppState, e: ErrorEntry) {
             return;
         }
     }
-    let shown = error_matches(&e, &s.errors_tab.view.query);
+    let shown = error_matches(&e, &s.errors_tab.view.query, s.errors_tab.kind.as_deref());
     s.errors.push(e);
     if shown {
         s.errors_tab.view.shown.push((s.errors.len() - 1) as u32);
@@ -864,19 +949,40 @@ fn apply_query(s: &mut AppState) {
 }
 
 /// Errors are few (one per failure, not per user): a rescan is cheap.
-fn error_matches(e: &ErrorEntry, q: &str) -> bool {
-    q.is_empty()
-        || [&e.code, &e.subject, &e.message, e.source.label()]
+fn error_matches(e: &ErrorEntry, q: &str, kind: Option<&str>) -> bool {
+    kind.is_none_or(|k| e.kind() == k)
+        && (q.is_empty()
+            || [
+                e.code.as_str(),
+                e.kind(),
+                e.subject.as_str(),
+                e.message.as_str(),
+                e.source.label(),
+            ]
             .iter()
-            .any(|f| f.to_lowercase().contains(q))
+            .any(|f| f.to_lowercase().contains(q)))
 }
 
 fn rescan_errors(s: &mut AppState) {
+    // A fix dialog points into the list: follow its error, or close if it is gone.
+    if let Modal::Fix(d) = &mut s.modal {
+        let at = d
+            .target
+            .as_deref()
+            .and_then(|t| s.errors.iter().position(|e| e == t));
+        match at {
+            Some(i) => d.error = i,
+            None => {
+                s.modal = Modal::None;
+                s.message = Some("That error is gone (re-checked); nothing changed.".into());
+            }
+        }
+    }
     let rows = crate::ui::list_rows(Tab::Errors, s.width, s.height);
     let v = &mut s.errors_tab.view;
     let keep = v.selected_row();
     v.shown = (0..s.errors.len())
-        .filter(|&r| error_matches(&s.errors[r], &v.query))
+        .filter(|&r| error_matches(&s.errors[r], &v.query, s.errors_tab.kind.as_deref()))
         .map(|r| r as u32)
         .collect();
     reselect(v, keep, rows);
@@ -992,15 +1098,65 @@ fn start_plan(s: &mut AppState, fx: &mut Vec<Effect>) {
         users: s.directory.users.clone(),
         pages: s.rows.pages.clone(),
         now: s.now,
+        tenant: s.tenant.clone(),
     });
 }
 
+/// After a fix: compute the plan again only for its preflight findings (Errors is updated,
+/// nothing opens). Skipped when the tenant users are not all listed.
+fn start_check(s: &mut AppState, fx: &mut Vec<Effect>) {
+    if s.load != Load::Done || !s.directory_loaded {
+        return;
+    }
+    s.plan_gen += 1;
+    s.check_gen = Some(s.plan_gen);
+    fx.push(Effect::Plan {
+        gen: s.plan_gen,
+        users: s.directory.users.clone(),
+        pages: s.rows.pages.clone(),
+        now: s.now,
+        tenant: s.tenant.clone(),
+    });
+}
+
+/// Replace the preflight findings in Errors by those of the latest plan.
+fn set_preflight_errors(s: &mut AppState, view: &PlanView) {
+    s.errors.retain(|e| e.source != ErrorSource::Preflight);
+    for (issue, email) in &view.issues {
+        let op = view.held.iter().find(|(_, i)| i == issue).map(|(op, _)| op);
+        s.errors.push(ErrorEntry::from_issue(issue, email, op));
+    }
+    if let Some(k) = &s.errors_tab.kind {
+        if !s.errors.iter().any(|e| e.kind() == k) {
+            s.errors_tab.kind = None;
+        }
+    }
+    rescan_errors(s);
+}
+
 fn plan_ready(s: &mut AppState, gen: u64, result: Result<Box<PlanView>, String>) -> bool {
+    if s.check_gen == Some(gen) {
+        s.check_gen = None;
+        match result {
+            Ok(view) => {
+                set_preflight_errors(s, &view);
+                s.message = Some(match view.held.len() {
+                    0 => "Re-checked: nothing is held back now; p previews the plan.".into(),
+                    n => format!("Re-checked: {n} still held back (tab 3)."),
+                });
+            }
+            Err(e) => push_error(s, ErrorEntry::from_directory("re-check the plan", &e)),
+        }
+        return true;
+    }
     if s.modal != (Modal::Planning { gen }) {
         return false; // the admin went back, or a newer plan was asked for
     }
+    if let Ok(view) = &result {
+        set_preflight_errors(s, view);
+    }
     match result {
-        Ok(view) if view.plan.ops.is_empty() => {
+        Ok(view) if view.plan.ops.is_empty() && view.held.is_empty() => {
             s.modal = Modal::None;
             s.message = Some("Nothing to do: the tenant already matches the directory.".into());
         }
@@ -1048,6 +1204,11 @@ fn dialog_command(s: &mut AppState, c: Command, fx: &mut Vec<Effect>) -> bool {
                 true
             }
             Command::Confirm => {
+                if p.view.plan.ops.is_empty() {
+                    s.message =
+                        Some("Nothing to send: every change is held back (see tab 3).".into());
+                    return true;
+                }
                 if !p.confirmed() {
                     let n = p.view.guard.as_ref().map(|g| g.blocks).unwrap_or(0);
                     s.message = Some(format!("Type {n} in the box to confirm, then y."));
@@ -1164,7 +1325,514 @@ fn dialog_command(s: &mut AppState, c: Command, fx: &mut Vec<Effect>) -> bool {
             _ => false,
         },
         Modal::Disconnecting => false,
+        Modal::Fix(_) => fix_command(s, c, fx),
+        Modal::Export => {
+            let format = match c {
+                Command::ExportCsv => ExportFormat::Csv,
+                Command::ExportJson => ExportFormat::Json,
+                Command::Back => {
+                    s.modal = Modal::None;
+                    return true;
+                }
+                _ => return false,
+            };
+            s.modal = Modal::None;
+            let errors = s
+                .errors_tab
+                .view
+                .shown
+                .iter()
+                .filter_map(|&r| s.errors.get(r as usize).cloned())
+                .collect();
+            fx.push(Effect::ExportErrors { format, errors });
+            true
+        }
+        Modal::Domains(v) => {
+            let len = v.domains.as_ref().map_or(0, |d| d.len());
+            match c {
+                Command::Back | Command::Submit => {
+                    s.modal = Modal::None;
+                    true
+                }
+                Command::Down | Command::Up | Command::PageDown | Command::PageUp => {
+                    let mut offset = 0;
+                    scroll(&mut v.selected, &mut offset, len, rows, c);
+                    true
+                }
+                Command::ToggleDomain | Command::DefaultDomain => {
+                    let Some(d) = v.domains.as_ref().and_then(|d| d.get(v.selected)).cloned()
+                    else {
+                        return false;
+                    };
+                    let all = v.domains.clone().unwrap_or_default();
+                    if c == Command::ToggleDomain {
+                        let mut on: Vec<String> = all
+                            .iter()
+                            .filter(|x| v.enabled(x))
+                            .map(|x| x.id.clone())
+                            .collect();
+                        if v.enabled(&d) {
+                            on.retain(|x| !x.eq_ignore_ascii_case(&d.id));
+                        } else {
+                            on.push(d.id.clone());
+                        }
+                        v.settings.enabled = Some(on);
+                    } else {
+                        if !d.is_verified {
+                            s.message = Some(format!(
+                                "{} is not verified: it cannot be the default.",
+                                d.id
+                            ));
+                            return true;
+                        }
+                        v.settings.default = Some(d.id.clone());
+                        // The default domain is one m365sync may provision into.
+                        if !v.enabled(&d) {
+                            let mut on: Vec<String> = all
+                                .iter()
+                                .filter(|x| v.enabled(x))
+                                .map(|x| x.id.clone())
+                                .collect();
+                            on.push(d.id.clone());
+                            v.settings.enabled = Some(on);
+                        }
+                    }
+                    let settings = v.settings.clone();
+                    s.domain_settings = settings.clone();
+                    fx.push(Effect::SaveDomains {
+                        tenant: s.tenant.clone(),
+                        settings,
+                    });
+                    true
+                }
+                _ => false,
+            }
+        }
     }
+}
+
+/// Open the preview of a fix of the selected error: `which` = that fix, else the main one.
+fn open_fix(s: &mut AppState, which: Option<FixAction>) -> bool {
+    if s.tab != Tab::Errors {
+        return false;
+    }
+    let Some(r) = s.errors_tab.view.selected_row() else {
+        return false;
+    };
+    let Some(e) = s.errors.get(r as usize) else {
+        return false;
+    };
+    let fixes = e.fixes();
+    let Some(action) = which.or_else(|| fixes.first().copied()) else {
+        s.message = Some(format!(
+            "No one-key fix for {}: follow the steps shown.",
+            e.kind()
+        ));
+        return true;
+    };
+    let d = fix_preview(s, r as usize, action);
+    s.modal = Modal::Fix(Box::new(d));
+    true
+}
+
+/// What a fix will change, for its preview.
+fn fix_preview(s: &AppState, error: usize, action: FixAction) -> FixDialog {
+    let e = &s.errors[error];
+    let user = e
+        .directory_id
+        .and_then(|id| s.directory.users.iter().find(|u| u.id == id));
+    let email = user
+        .map(|u| u.email.clone())
+        .unwrap_or_else(|| e.diag.subject.name().to_string());
+    let mut d = FixDialog {
+        action: Some(action),
+        error,
+        target: Some(Box::new(e.clone())),
+        ..FixDialog::default()
+    };
+    let holder = e
+        .issue
+        .as_ref()
+        .and_then(|i| i.holder.clone())
+        .unwrap_or_default();
+    let deleted_addr = holder
+        .strip_prefix("soft-deleted user ")
+        .map(str::to_string)
+        .or_else(|| e.op.as_ref().map(|o| o.upn.clone()));
+    match action {
+        FixAction::EditEmail => {
+            d.input = Some(tui_input::Input::new(email.clone()));
+            d.change =
+                vec![
+                format!("Directory user: {}", user.map_or("?", |u| u.display_name.as_str())),
+                format!("Email now: {email}"),
+                "Type the new email; Enter saves it to the directory, then the plan is re-checked."
+                    .into(),
+            ];
+            d.problem = check_email(&email, &email);
+        }
+        FixAction::UseDefaultDomain => {
+            // Preflight's suggestion was made with the domain settings the plan read; the
+            // settings last shown are the fallback.
+            let default = e
+                .issue
+                .as_ref()
+                .and_then(|i| i.suggestion.as_deref())
+                .and_then(|x| x.rsplit_once('@'))
+                .map(|(_, d)| d.to_string())
+                .or_else(|| s.domain_settings.default.clone());
+            let local = email.split_once('@').map_or(email.as_str(), |(l, _)| l);
+            match default {
+                Some(dom) => {
+                    let upn = format!("{local}@{dom}");
+                    d.change = vec![
+                        format!("User: {email}"),
+                        format!("Account UPN will be: {upn}"),
+                        format!("Email stays: {email}"),
+                        "Stored as a UPN override in the directory; the plan is re-checked.".into(),
+                    ];
+                    d.value = Some(upn);
+                }
+                None => {
+                    d.change = vec![
+                        "No default domain is set for this integration.".into(),
+                        "Press d on the Errors tab to pick one in the domain settings.".into(),
+                    ];
+                }
+            }
+        }
+        FixAction::SanitizeNickname => {
+            let v = e
+                .issue
+                .as_ref()
+                .map(|i| i.value.clone())
+                .unwrap_or_default();
+            let nick = e
+                .issue
+                .as_ref()
+                .and_then(|i| i.suggestion.clone())
+                .unwrap_or_else(|| crate::sync::preflight::sanitize_mail_nickname(&v));
+            d.change = vec![
+                format!("Group: {}", e.diag.subject.name()),
+                format!("mailNickname: {v} -> {nick}"),
+            ];
+            d.value = Some(nick);
+        }
+        FixAction::TrimGroupName => {
+            let v = e
+                .issue
+                .as_ref()
+                .map(|i| i.value.clone())
+                .unwrap_or_default();
+            let name = crate::sync::preflight::trim_group_name(&v);
+            d.change = vec![format!("Group name: \"{v}\" -> \"{name}\"")];
+            d.value = Some(name);
+        }
+        FixAction::RestoreDeleted => {
+            let a = deleted_addr.unwrap_or_default();
+            d.change = vec![
+                format!("Restore the soft-deleted account {a} (with its mailbox and licences)."),
+                "It comes back blocked as it was; the directory user can then take it over.".into(),
+            ];
+            d.value = Some(a);
+        }
+        FixAction::PurgeDeleted => {
+            let a = deleted_addr.unwrap_or_default();
+            d.change = vec![
+                format!("Permanently delete the soft-deleted account {a}."),
+                "Its mailbox, files and licences are gone for good: this cannot be undone.".into(),
+                "The address is free at once for the new account.".into(),
+            ];
+            d.irreversible = true;
+            d.value = Some(a);
+        }
+        FixAction::LinkConflict => {
+            let holder = e
+                .tenant_user_id
+                .as_ref()
+                .and_then(|t| {
+                    (0..s.rows.len() as u32)
+                        .map(|r| s.rows.user(r))
+                        .find(|u| &u.id == t)
+                })
+                .and_then(|u| {
+                    s.index.holder_of(u).or_else(|| {
+                        // The directory user with the tenant user's mail or UPN.
+                        let addr = [u.mail.as_deref(), Some(u.user_principal_name.as_str())];
+                        s.directory
+                            .users
+                            .iter()
+                            .find(|d| {
+                                addr.iter()
+                                    .flatten()
+                                    .any(|a| a.eq_ignore_ascii_case(&d.email))
+                            })
+                            .map(|d| d.id)
+                    })
+                })
+                .map(|id| id.to_string());
+            d.change = vec![
+                format!(
+                    "Link tenant user {} to the directory user with that email.",
+                    e.subject
+                ),
+                "No account is created; the directory user is bound to the existing one.".into(),
+            ];
+            d.value = holder;
+        }
+        FixAction::Retry => {
+            let n = retry_targets(s).len();
+            d.change = vec![match e.source {
+                ErrorSource::Import => format!("Import {} again.", e.subject),
+                _ if n > 0 => format!("Send the {n} failed change(s) of this kind again."),
+                _ => "Reload the tenant users (r).".into(),
+            }];
+        }
+        FixAction::SignInAgain => {
+            d.change = vec!["Back to the sign-in screen: a new device code is asked for.".into()];
+        }
+    }
+    d
+}
+
+/// The failed ops the retry fix re-sends: every failed op of the selected error's kind.
+fn retry_targets(s: &AppState) -> Vec<crate::sync::plan::Op> {
+    let Some(e) = s
+        .errors_tab
+        .view
+        .selected_row()
+        .and_then(|r| s.errors.get(r as usize))
+    else {
+        return Vec::new();
+    };
+    s.errors
+        .iter()
+        .filter(|x| x.source == ErrorSource::Graph && x.kind() == e.kind())
+        .filter_map(|x| x.op.clone())
+        .collect()
+}
+
+/// Why `email` cannot be saved (None = fine).
+fn check_email(email: &str, old: &str) -> Option<String> {
+    let t = email.trim();
+    let Some((l, d)) = t.split_once('@') else {
+        return Some("An email needs an @.".into());
+    };
+    if l.is_empty() || !d.contains('.') || d.contains('@') {
+        return Some("Not an email address (name@domain.tld).".into());
+    }
+    if t.eq_ignore_ascii_case(old) {
+        return Some("Unchanged.".into());
+    }
+    crate::sync::preflight::check_upn(t).map(|p| p.message)
+}
+
+fn fix_command(s: &mut AppState, c: Command, fx: &mut Vec<Effect>) -> bool {
+    let Modal::Fix(d) = &mut s.modal else {
+        return false;
+    };
+    match c {
+        Command::Back => {
+            s.modal = Modal::None;
+            s.message = Some("Nothing changed.".into());
+            true
+        }
+        Command::NextFix => {
+            let (error, action) = (d.error, d.action);
+            let fixes = s.errors.get(error).map(|e| e.fixes()).unwrap_or_default();
+            if fixes.len() < 2 {
+                return false;
+            }
+            let i = fixes.iter().position(|f| Some(*f) == action).unwrap_or(0);
+            let next = fixes[(i + 1) % fixes.len()];
+            let nd = fix_preview(s, error, next);
+            s.modal = Modal::Fix(Box::new(nd));
+            true
+        }
+        Command::Confirm | Command::Submit => {
+            let d = (**d).clone();
+            if d.input.is_some() && c == Command::Confirm {
+                return false; // `y` is a character of the email
+            }
+            let Some(e) = s.errors.get(d.error).cloned() else {
+                s.modal = Modal::None;
+                return true;
+            };
+            let key = e.key.clone();
+            let fix = match d.action {
+                Some(FixAction::EditEmail) => {
+                    let new = d.input.as_ref().map(|i| i.value().trim().to_string());
+                    let old = e
+                        .directory_id
+                        .and_then(|id| s.directory.users.iter().find(|u| u.id == id))
+                        .map(|u| u.email.clone())
+                        .unwrap_or_default();
+                    let (Some(new), Some(id)) = (new, e.directory_id) else {
+                        return false;
+                    };
+                    if let Some(p) = check_email(&new, &old) {
+                        if let Modal::Fix(d) = &mut s.modal {
+                            d.problem = Some(p);
+                        }
+                        return true;
+                    }
+                    Fix::SetEmail {
+                        directory_id: id,
+                        email: new,
+                    }
+                }
+                Some(FixAction::UseDefaultDomain) => {
+                    let (Some(upn), Some(id)) = (d.value.clone(), e.directory_id) else {
+                        return false;
+                    };
+                    Fix::UseDefaultDomain {
+                        directory_id: id,
+                        upn,
+                    }
+                }
+                Some(FixAction::SanitizeNickname) => {
+                    let (Some(n), Some(id)) = (d.value.clone(), e.directory_id) else {
+                        return false;
+                    };
+                    Fix::SetGroupNickname {
+                        group_id: id,
+                        nickname: n,
+                    }
+                }
+                Some(FixAction::TrimGroupName) => {
+                    let (Some(n), Some(id)) = (d.value.clone(), e.directory_id) else {
+                        return false;
+                    };
+                    Fix::SetGroupName {
+                        group_id: id,
+                        name: n,
+                    }
+                }
+                Some(FixAction::RestoreDeleted) => {
+                    let Some(a) = d.value.clone().filter(|a| !a.is_empty()) else {
+                        return false;
+                    };
+                    Fix::RestoreDeleted { address: a }
+                }
+                Some(FixAction::PurgeDeleted) => {
+                    let Some(a) = d.value.clone().filter(|a| !a.is_empty()) else {
+                        return false;
+                    };
+                    Fix::PurgeDeleted { address: a }
+                }
+                Some(FixAction::LinkConflict) => {
+                    let (Some(id), Some(t)) = (
+                        d.value.as_ref().and_then(|v| v.parse::<i64>().ok()),
+                        e.tenant_user_id.clone(),
+                    ) else {
+                        s.message = Some("The directory user to link was not found.".into());
+                        return true;
+                    };
+                    Fix::Link {
+                        directory_id: id,
+                        tenant_user_id: t,
+                    }
+                }
+                Some(FixAction::Retry) => {
+                    s.modal = Modal::None;
+                    return retry(s, &e, fx);
+                }
+                Some(FixAction::SignInAgain) => {
+                    s.modal = Modal::None;
+                    s.session = None;
+                    s.signin_gen += 1;
+                    s.phase = Phase::SignIn(SignIn::Requesting);
+                    fx.push(Effect::StartDeviceCode { gen: s.signin_gen });
+                    return true;
+                }
+                None => return false,
+            };
+            s.modal = Modal::None;
+            s.message = Some("Applying the fix…".into());
+            fx.push(Effect::Fix { fix, key });
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The retry fix: import again, re-send the failed ops of this kind, or reload.
+fn retry(s: &mut AppState, e: &ErrorEntry, fx: &mut Vec<Effect>) -> bool {
+    if e.source == ErrorSource::Import {
+        let user = e.tenant_user_id.as_ref().and_then(|t| {
+            (0..s.rows.len() as u32)
+                .map(|r| s.rows.user(r))
+                .find(|u| &u.id == t)
+                .cloned()
+        });
+        return match user {
+            Some(u) => {
+                s.importing = Some(1);
+                fx.push(Effect::Import { users: vec![u] });
+                true
+            }
+            None => {
+                s.message = Some("That tenant user is not listed: press r to reload.".into());
+                true
+            }
+        };
+    }
+    let ops = retry_targets(s);
+    if ops.is_empty() || s.applying {
+        refresh(s, fx);
+        return true;
+    }
+    let kind = e.kind().to_string();
+    s.errors
+        .retain(|x| !(x.source == ErrorSource::Graph && x.kind() == kind && x.op.is_some()));
+    rescan_errors(s);
+    let total = ops.len();
+    let actor = s
+        .session
+        .as_ref()
+        .map(|si| si.identity.name.clone())
+        .unwrap_or_default();
+    s.modal = Modal::Run(Box::new(Run {
+        total,
+        progress: crate::sync::apply::ApplyProgress {
+            remaining: total,
+            ..Default::default()
+        },
+        ..Run::default()
+    }));
+    s.applying = true;
+    fx.push(Effect::Apply {
+        plan: crate::sync::plan::Plan {
+            ops,
+            bound_before: s.directory.counts[0],
+        },
+        actor,
+    });
+    true
+}
+
+fn fix_done(
+    s: &mut AppState,
+    key: Option<String>,
+    result: Result<String, String>,
+    fx: &mut Vec<Effect>,
+) -> bool {
+    match result {
+        Ok(what) => {
+            if let Some(k) = &key {
+                s.errors.retain(|e| e.key.as_ref() != Some(k));
+                rescan_errors(s);
+            }
+            s.message = Some(format!("{what} Re-checking…"));
+            s.recheck_after_load = true;
+            fx.push(Effect::LoadDirectory);
+        }
+        Err(e) => {
+            push_error(s, ErrorEntry::from_directory("apply the fix", &e));
+            s.message = Some("The fix failed (tab 3); nothing else changed.".into());
+        }
+    }
+    true
 }
 
 /// Whether the open dialog does something with `c` (the hint bar offers only those).
@@ -1179,7 +1847,9 @@ pub fn dialog_accepts(s: &AppState, c: Command) -> bool {
     match &s.modal {
         Modal::None => true,
         Modal::Planning { .. } => c == Command::Back,
-        Modal::Preview(_) => c == Command::Back || c == Command::Confirm || moves,
+        Modal::Preview(p) => {
+            c == Command::Back || (c == Command::Confirm && !p.view.plan.ops.is_empty()) || moves
+        }
         Modal::Run(run) => match &run.finished {
             None => c == Command::Back && !run.stopping,
             Some(_) if run.passwords.is_empty() => matches!(c, Command::Back | Command::Submit),
@@ -1197,6 +1867,24 @@ pub fn dialog_accepts(s: &AppState, c: Command) -> bool {
         Modal::Password(_) => matches!(c, Command::Back | Command::Submit),
         Modal::Disconnect => matches!(c, Command::Back | Command::Confirm),
         Modal::Disconnecting => false,
+        Modal::Fix(d) => {
+            let many = s.errors.get(d.error).is_some_and(|e| e.fixes().len() > 1);
+            match c {
+                Command::Back => true,
+                Command::NextFix => many,
+                Command::Submit => d.input.is_some(),
+                Command::Confirm => d.input.is_none(),
+                _ => false,
+            }
+        }
+        Modal::Export => matches!(c, Command::Back | Command::ExportCsv | Command::ExportJson),
+        Modal::Domains(_) => {
+            moves
+                || matches!(
+                    c,
+                    Command::Back | Command::ToggleDomain | Command::DefaultDomain
+                )
+        }
     }
 }
 
@@ -1223,6 +1911,25 @@ fn dialog_input(s: &mut AppState, req: tui_input::InputRequest) -> bool {
     match &mut s.modal {
         Modal::Preview(p) if p.view.guard.is_some() => {
             p.guard_input.handle(req);
+            true
+        }
+        Modal::Fix(d) if d.input.is_some() => {
+            let Some(input) = d.input.as_mut() else {
+                return false;
+            };
+            input.handle(req);
+            let old = s
+                .errors
+                .get(d.error)
+                .and_then(|e| e.directory_id)
+                .and_then(|id| {
+                    s.directory
+                        .users
+                        .iter()
+                        .find(|u| u.id == id)
+                        .map(|u| u.email.clone())
+                });
+            d.problem = check_email(input.value(), old.as_deref().unwrap_or(""));
             true
         }
         Modal::Password(p) => {
@@ -1265,8 +1972,7 @@ fn apply_news(s: &mut AppState, news: ApplyNews) -> bool {
                     run.errors.remove(0);
                 }
             }
-            let mut entry = ErrorEntry::from_graph(&op.upn, &error);
-            entry.subject = format!("{} {}", op.kind.label(), op.upn);
+            let entry = ErrorEntry::from_op(&op, &error);
             let message = entry.message.clone();
             s.bindings.failures.insert(
                 op.directory_id,
@@ -1490,6 +2196,21 @@ pub fn key_action(s: &AppState, ev: &KeyEvent) -> Option<Action> {
                     return tui_input::backend::crossterm::to_input_request(&Event::Key(*ev))
                         .map(Action::DialogInput);
                 }
+                // The email being typed: every character is text; Enter, Esc and Tab act.
+                Modal::Fix(d) if d.input.is_some() => {
+                    if !text {
+                        if let Some(c) = km.lookup(&[Context::Dialog], key) {
+                            if matches!(c, Command::Back | Command::Submit | Command::NextFix) {
+                                return Some(Action::Command(c));
+                            }
+                        }
+                    }
+                    return tui_input::backend::crossterm::to_input_request(&Event::Key(*ev))
+                        .map(Action::DialogInput);
+                }
+                Modal::Export => {
+                    km.lookup(&[Context::Export, Context::Dialog, Context::Global], key)
+                }
                 // The guard box takes the count; the other keys act.
                 Modal::Preview(p) if p.view.guard.is_some() => {
                     let digit = matches!(key.code, crossterm::event::KeyCode::Char(c) if c.is_ascii_digit());
@@ -1526,6 +2247,9 @@ pub fn contexts(s: &AppState) -> Vec<Context> {
     match &s.phase {
         Phase::Config { .. } => vec![Context::Global],
         Phase::SignIn(_) => vec![Context::SignIn, Context::Global],
+        Phase::Main if s.modal == Modal::Export => {
+            vec![Context::Export, Context::Dialog, Context::Global]
+        }
         Phase::Main if s.modal.is_open() => vec![Context::Dialog, Context::Global],
         Phase::Main => {
             let editing = match s.tab {

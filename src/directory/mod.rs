@@ -285,10 +285,12 @@ pub struct Directory {
 }
 
 mod bindings;
+mod fixes;
 mod groups;
 pub use bindings::{
     AuditEntry, CsvImportReport, CsvRejected, JournalEntry, JournalState, OpOutcome,
 };
+pub use fixes::DomainSettings;
 pub use groups::{DirectoryGroup, GroupJournalEntry, GroupKind, GroupState};
 
 const USER_COLS: &str = "id, email, display_name, given_name, surname, tenant_user_id, binding, \

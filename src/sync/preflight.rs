@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::directory::DirectoryUser;
 use crate::graph::{Domain, User};
-use crate::sync::plan::{Op, OpKind, TenantSnapshot};
+use crate::sync::plan::{Op, OpKind, Plan, TenantSnapshot};
 
 /// An error holds the op back; a warning is shown and the op is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -817,4 +817,28 @@ pub fn held_back(ops: &[Op], issues: &[Issue]) -> (Vec<Op>, Vec<(Op, Issue)>) {
         }
     }
     (send, held)
+}
+
+/// Everything between the diff and sending, shared by the console and `m365sync sync`: the
+/// UPN overrides (the use-default-domain fix) name the accounts creates make (the email is
+/// kept), preflight runs with the integration's domain settings, and what it refuses is split
+/// off. Returns the plan to send, the ops held back, and every finding.
+pub fn check_plan(
+    mut plan: Plan,
+    users: &[DirectoryUser],
+    tenant: &TenantSnapshot,
+    opts: &PreflightOptions,
+) -> (Plan, Vec<(Op, Issue)>, Vec<Issue>) {
+    for op in &mut plan.ops {
+        if op.kind == OpKind::Create {
+            if let Some(upn) = opts.upn_overrides.get(&op.directory_id) {
+                op.upn = upn.clone();
+            }
+        }
+    }
+    let index = TenantIndex::from_snapshot(tenant);
+    let issues = preflight(users, &tenant.domains, Some(&index), opts);
+    let (send, held) = held_back(&plan.ops, &issues);
+    plan.ops = send;
+    (plan, held, issues)
 }

@@ -8,7 +8,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, LineGauge, Paragraph, Wrap};
 use ratatui::Frame;
 
-use crate::app::state::{AppState, Modal, PasswordInput, Preview, Run, RunEnd};
+use crate::app::state::{
+    AppState, DomainsView, FixDialog, Modal, PasswordInput, Preview, Run, RunEnd,
+};
 use crate::app::update::fmt_count;
 use crate::keymap::{Command, Context, Key};
 
@@ -24,13 +26,26 @@ pub fn list_rows(s: &AppState) -> usize {
     let fixed = match &s.modal {
         Modal::Preview(p) => {
             // Summary (2), warnings, list header, guard box, key line.
-            2 + p.view.warnings.len() + 1 + if p.view.guard.is_some() { 4 } else { 0 } + 1
+            2 + p.view.warnings.len()
+                + 1
+                + if p.view.guard.is_some() { 4 } else { 0 }
+                + held_rows(p)
+                + 1
         }
         // Summary, hand-off line, blank, title, list header, key line.
         Modal::Run(_) => 6,
         _ => return 0,
     };
     inner.saturating_sub(fixed).max(1)
+}
+
+/// Lines of the preview's held-back section: a title and up to three ops.
+fn held_rows(p: &Preview) -> usize {
+    if p.view.held.is_empty() {
+        0
+    } else {
+        1 + p.view.held.len().min(3)
+    }
 }
 
 /// The area dialogs cover: the body of the main screen.
@@ -70,7 +85,11 @@ fn keys_line_where<'a>(
             .keymap
             .bindings
             .iter()
-            .filter(|b| b.context == Context::Dialog && b.command == *c && shown(&b.key))
+            .filter(|b| {
+                matches!(b.context, Context::Dialog | Context::Export)
+                    && b.command == *c
+                    && shown(&b.key)
+            })
             .map(|b| b.key.to_string())
             .collect();
         if keys.is_empty() {
@@ -134,6 +153,30 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             vec![Line::from(Span::styled("Disconnecting…", theme.accent()))],
             &[],
         ),
+        Modal::Fix(d) => fix(frame, area, state, theme, d),
+        Modal::Export => small(
+            frame,
+            area,
+            state,
+            theme,
+            "Export the errors shown",
+            vec![
+                Line::from(format!(
+                    "{} errors, as shown (filter and kind applied).",
+                    fmt_count(state.errors_tab.view.shown.len())
+                )),
+                Line::from(Span::styled(
+                    "Written under the data directory, readable by you only (0600).",
+                    theme.dim(),
+                )),
+            ],
+            &[
+                (Command::ExportCsv, "CSV"),
+                (Command::ExportJson, "JSON"),
+                (Command::Back, "cancel"),
+            ],
+        ),
+        Modal::Domains(v) => domains(frame, area, state, theme, v),
     }
 }
 
@@ -213,14 +256,35 @@ fn preview(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, p: &P
     frame.render_widget(block, rect);
     let warn_h = p.view.warnings.len() as u16;
     let guard_h = if p.view.guard.is_some() { 4 } else { 0 };
-    let [summary, warnings, list, guard, keys] = Layout::vertical([
+    let held_h = held_rows(p) as u16;
+    let [summary, warnings, list, held, guard, keys] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Length(warn_h),
         Constraint::Fill(1),
+        Constraint::Length(held_h),
         Constraint::Length(guard_h),
         Constraint::Length(1),
     ])
     .areas(inner);
+    if held_h > 0 {
+        let w = held.width as usize;
+        let n = p.view.held.len();
+        let mut lines = vec![Line::from(vec![
+            Span::styled(format!(" ⏸ held back: {} ", fmt_count(n)), theme.warn()),
+            Span::styled("— never sent; see Errors (tab 3)", theme.dim()),
+        ])];
+        for (op, issue) in p.view.held.iter().take(3) {
+            let label = format!("   {} ", op.kind.label());
+            let upn_w = w.saturating_sub(label.chars().count() + 24).max(8);
+            lines.push(Line::from(vec![
+                Span::styled(label, theme.warn()),
+                Span::raw(fit(&op.upn, upn_w)),
+                Span::raw(" "),
+                Span::styled(issue.kind.clone(), theme.error()),
+            ]));
+        }
+        frame.render_widget(Paragraph::new(lines), held);
+    }
 
     let mut spans = vec![Span::raw(" ")];
     for (i, (kind, count)) in p.view.counts.iter().enumerate() {
@@ -329,7 +393,7 @@ fn preview(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, p: &P
         }
     }
     let mut items = vec![];
-    if p.confirmed() {
+    if p.confirmed() && !p.view.plan.ops.is_empty() {
         items.push((Command::Confirm, "apply"));
     }
     items.push((Command::Back, "back"));
@@ -656,3 +720,243 @@ fn password(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, p: &
         frame.set_cursor_position(Position::new(x, text.y));
     }
 }
+
+fn fix(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, d: &FixDialog) {
+    let id = d.action.map(|a| a.id()).unwrap_or("fix");
+    let e = state.errors.get(d.error);
+    let title = format!("Fix: {id}");
+    let w = 74u16.min(area.width);
+    let inner_w = w.saturating_sub(4) as usize;
+    let mut lines: Vec<Line> = Vec::new();
+    if let Some(e) = e {
+        lines.push(Line::from(vec![
+            Span::styled(" Error  ", theme.dim()),
+            Span::styled(fit(&e.diag.title, inner_w.saturating_sub(8)), theme.error()),
+        ]));
+    }
+    lines.push(Line::from(""));
+    for c in &d.change {
+        for l in super::wrap(c, inner_w.saturating_sub(1)) {
+            lines.push(Line::from(format!(" {l}")));
+        }
+    }
+    let mut cursor = None;
+    if let Some(input) = &d.input {
+        lines.push(Line::from(""));
+        let field_w = inner_w.saturating_sub(9);
+        let v = input.value();
+        let shown: String = v
+            .chars()
+            .skip(v.chars().count().saturating_sub(field_w))
+            .collect();
+        cursor = Some((lines.len(), 8 + input.visual_cursor().min(field_w)));
+        lines.push(Line::from(vec![
+            Span::styled(" Email: ", theme.bold()),
+            Span::styled(format!("{shown:<field_w$}"), theme.selected()),
+        ]));
+        lines.push(match &d.problem {
+            Some(p) => Line::from(vec![
+                Span::styled(" ✗ ", theme.error()),
+                Span::styled(fit(p, inner_w.saturating_sub(3)), theme.warn()),
+            ]),
+            None => Line::from(vec![
+                Span::styled(" ✓ ", theme.ok()),
+                Span::styled("a valid address", theme.ok()),
+            ]),
+        });
+    }
+    if d.irreversible {
+        lines.push(Line::from(""));
+        lines.push(Line::from(Span::styled(
+            " ⚠ This is irreversible.",
+            theme.error(),
+        )));
+    }
+    let many = e.is_some_and(|e| e.fixes().len() > 1);
+    let mut items: Vec<(Command, &str)> = Vec::new();
+    let ready = d.value.is_some()
+        || d.input.is_some()
+        || matches!(
+            d.action,
+            Some(crate::diagnose::FixAction::Retry | crate::diagnose::FixAction::SignInAgain)
+        );
+    if d.input.is_some() {
+        if d.problem.is_none() {
+            items.push((Command::Submit, "save"));
+        }
+    } else if ready {
+        items.push((
+            Command::Confirm,
+            if d.irreversible {
+                "delete for good"
+            } else {
+                "apply"
+            },
+        ));
+    }
+    if many {
+        items.push((Command::NextFix, "other fix"));
+    }
+    items.push((Command::Back, "cancel"));
+    let h = (lines.len() as u16 + 4).min(area.height);
+    let rect = centered(area, w, h);
+    frame.render_widget(Clear, rect);
+    let block = frame_block(title, theme);
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let [text, keys] = Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(inner);
+    frame.render_widget(Paragraph::new(lines), text);
+    let not_text =
+        |k: &Key| d.input.is_none() || !matches!(k.code, crossterm::event::KeyCode::Char(_));
+    frame.render_widget(
+        Paragraph::new(keys_line_where(state, theme, &items, not_text)),
+        keys,
+    );
+    if let Some((row, col)) = cursor {
+        let (x, y) = (text.x + col as u16, text.y + row as u16);
+        if x < text.x + text.width && y < text.y + text.height {
+            frame.set_cursor_position(Position::new(x, y));
+        }
+    }
+}
+
+fn domains(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, v: &DomainsView) {
+    let rect = body(area);
+    frame.render_widget(Clear, rect);
+    let block = frame_block(format!("Domains of {}", state.tenant), theme);
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let [intro, list, keys] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+    ])
+    .areas(inner);
+    let default = v.default_domain();
+    frame.render_widget(
+        Paragraph::new(vec![
+            Line::from(Span::styled(
+                " Where m365sync may create accounts (✓), and its default domain (★).",
+                theme.dim(),
+            )),
+            Line::from(Span::styled(
+                format!(
+                    " Default: {}   ·   {}",
+                    default.as_deref().unwrap_or("none"),
+                    if v.settings.enabled.is_none() {
+                        "no list saved: every verified domain"
+                    } else {
+                        "saved for this tenant"
+                    }
+                ),
+                theme.bold(),
+            )),
+        ]),
+        intro,
+    );
+    match (&v.domains, &v.error) {
+        (_, Some(e)) => frame.render_widget(
+            Paragraph::new(Line::from(Span::styled(format!(" {e}"), theme.error())))
+                .wrap(Wrap { trim: true }),
+            list,
+        ),
+        (None, None) => frame.render_widget(
+            Paragraph::new(Line::from(Span::styled(
+                " Reading the tenant's domains…",
+                theme.accent(),
+            ))),
+            list,
+        ),
+        (Some(ds), None) => {
+            let widths = column_widths(&DOMAIN_COLUMNS, list.width);
+            let header = table_line(
+                ["   Use", "Domain", "Verified", "Auth", "Notes"]
+                    .iter()
+                    .map(|h| (h.to_string(), Style::new()))
+                    .collect(),
+                &widths,
+                theme.header_row(),
+            );
+            let rows = list.height.saturating_sub(1) as usize;
+            let offset = v.selected.saturating_sub(rows.saturating_sub(1));
+            draw_list(
+                frame,
+                list,
+                ListSpec {
+                    header,
+                    len: ds.len(),
+                    offset,
+                    empty: " The tenant has no domains.",
+                },
+                theme,
+                |i| {
+                    let d = &ds[i];
+                    let on = v.enabled(d);
+                    let is_default = default
+                        .as_deref()
+                        .is_some_and(|x| x.eq_ignore_ascii_case(&d.id));
+                    let mut notes = Vec::new();
+                    if d.is_default {
+                        notes.push("tenant default");
+                    }
+                    if d.is_initial {
+                        notes.push("initial");
+                    }
+                    let cells = vec![
+                        (
+                            format!(
+                                " {} {}",
+                                if on { "✓" } else { "·" },
+                                if is_default { "★" } else { " " }
+                            ),
+                            if on { theme.ok() } else { theme.dim() },
+                        ),
+                        (d.id.clone(), Style::new()),
+                        (
+                            if d.is_verified { "yes" } else { "no" }.to_string(),
+                            if d.is_verified {
+                                theme.ok()
+                            } else {
+                                theme.error()
+                            },
+                        ),
+                        (
+                            d.authentication_type
+                                .clone()
+                                .unwrap_or_else(|| "Managed".into()),
+                            theme.dim(),
+                        ),
+                        (notes.join(", "), theme.dim()),
+                    ];
+                    let style = if i == v.selected {
+                        theme.selected()
+                    } else {
+                        Style::new()
+                    };
+                    table_line(cells, &widths, style)
+                },
+            );
+        }
+    }
+    frame.render_widget(
+        Paragraph::new(keys_line(
+            state,
+            theme,
+            &[
+                (Command::ToggleDomain, "allow"),
+                (Command::DefaultDomain, "default"),
+                (Command::Down, "move"),
+                (Command::Back, "close"),
+            ],
+        )),
+        keys,
+    );
+}
+
+const DOMAIN_COLUMNS: [Constraint; 5] = [
+    Constraint::Length(6),
+    Constraint::Fill(3),
+    Constraint::Length(8),
+    Constraint::Length(9),
+    Constraint::Fill(2),
+];

@@ -40,6 +40,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         .max(5);
     // The keys of what is on screen: a dialog's, or the tab's with moving and filtering.
     let (left_ctx, right_ctx): (Vec<Context>, Vec<Context>) = match &state.phase {
+        Phase::Main if state.modal == crate::app::state::Modal::Export => (
+            vec![Context::Global],
+            vec![Context::Export, Context::Dialog],
+        ),
         Phase::Main if state.modal.is_open() => (vec![Context::Global], vec![Context::Dialog]),
         Phase::Main => {
             let tab = match state.tab {

@@ -6,7 +6,6 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 use ratatui::Frame;
 
-use crate::app::explain::explain_auth;
 use crate::app::state::{AppState, SignIn};
 use crate::auth::AuthError;
 
@@ -144,7 +143,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, si: 
         }
         SignIn::Failed(e) => {
             title = "Sign-in failed";
-            let (what, todo) = explain_auth(e);
+            let d = crate::diagnose::diagnose_auth(e);
+            let (what, todo) = (d.what.clone(), d.numbered_steps().join(" "));
             lines.extend(labeled("✗ ", 2, &what, inner, theme.error(), theme.bold()));
             lines.push(Line::from(""));
             lines.extend(text(&todo, Style::new()));
