@@ -96,7 +96,7 @@ fn demo_in_tmux_signs_in_lists_filters_and_quits_cleanly() {
     tmux.keys(&["/"]);
     tmux.keys(&["-l", "Ana Suzuki"]);
     tmux.keys(&["Enter"]);
-    let filtered = tmux.wait_for("the filtered row", Duration::from_secs(10), |s| {
+    let filtered = tmux.wait_for("the filtered row", Duration::from_secs(30), |s| {
         s.contains("ana.suzuki@northwindtraders")
             && s.contains("1 shown")
             && !s.contains("Irvin Sayers")
@@ -164,7 +164,7 @@ impl Tmux {
         self.keys(&["Enter"]);
         self.wait_for(
             &format!("the row of {name}"),
-            Duration::from_secs(10),
+            Duration::from_secs(30),
             |s| s.contains(name) && s.contains("1 shown"),
         )
     }
@@ -173,7 +173,7 @@ impl Tmux {
     /// reads as Alt and that key.
     fn clear_filter(&self) {
         self.keys(&["Escape"]);
-        self.wait_for("the filter to clear", Duration::from_secs(10), |s| {
+        self.wait_for("the filter to clear", Duration::from_secs(30), |s| {
             s.contains("/ filter")
         });
     }
@@ -215,7 +215,7 @@ fn demo_in_tmux_binds_and_unbinds_users() {
         s.contains("Irvin Sayers") && s.contains("loaded")
     });
     tmux.keys(&["2"]);
-    tmux.wait_for("the Bindings tab", Duration::from_secs(10), |s| {
+    tmux.wait_for("the Bindings tab", Duration::from_secs(30), |s| {
         s.contains("Account / last error")
     });
 
@@ -224,7 +224,7 @@ fn demo_in_tmux_binds_and_unbinds_users() {
         tmux.find(name);
         assert!(tmux.row_of(name).contains("Unbound"), "{}", tmux.screen());
         tmux.keys(&["Space"]);
-        tmux.wait_for("the pending create", Duration::from_secs(10), |s| {
+        tmux.wait_for("the pending create", Duration::from_secs(30), |s| {
             s.lines()
                 .any(|l| l.contains(name) && l.contains("→ create"))
         });
@@ -236,7 +236,7 @@ fn demo_in_tmux_binds_and_unbinds_users() {
         tmux.screen()
     );
     tmux.keys(&["Space"]);
-    tmux.wait_for("the pending block", Duration::from_secs(10), |s| {
+    tmux.wait_for("the pending block", Duration::from_secs(30), |s| {
         s.lines()
             .any(|l| l.contains("Laura Patel") && l.contains("→ block"))
     });
@@ -248,22 +248,22 @@ fn demo_in_tmux_binds_and_unbinds_users() {
     assert!(summary.contains("temporary passwords"), "{summary}");
     assert!(summary.contains("aiyana.whitehorse@"), "{summary}");
     tmux.keys(&["c"]);
-    tmux.wait_for("the copy", Duration::from_secs(10), |s| {
+    tmux.wait_for("the copy", Duration::from_secs(30), |s| {
         s.contains("OSC 52")
     });
     tmux.keys(&["Escape"]);
-    tmux.wait_for("the panel to close", Duration::from_secs(10), |s| {
+    tmux.wait_for("the panel to close", Duration::from_secs(30), |s| {
         !s.contains("temporary passwords")
     });
 
     // The directory was read again: the rows show what the tenant now holds.
     tmux.find("Aiyana Whitehorse");
-    tmux.wait_for("Aiyana bound", Duration::from_secs(10), |s| {
+    tmux.wait_for("Aiyana bound", Duration::from_secs(30), |s| {
         s.lines()
             .any(|l| l.contains("Aiyana Whitehorse") && l.contains("Bound"))
     });
     tmux.find("Laura Patel");
-    tmux.wait_for("Laura blocked", Duration::from_secs(10), |s| {
+    tmux.wait_for("Laura blocked", Duration::from_secs(30), |s| {
         s.lines()
             .any(|l| l.contains("Laura Patel") && l.contains("Blocked"))
     });
@@ -273,7 +273,7 @@ fn demo_in_tmux_binds_and_unbinds_users() {
     tmux.keys(&["Space"]);
     tmux.find("Laura Patel");
     tmux.keys(&["Space"]);
-    tmux.wait_for("the pending re-enable", Duration::from_secs(10), |s| {
+    tmux.wait_for("the pending re-enable", Duration::from_secs(30), |s| {
         s.lines()
             .any(|l| l.contains("Laura Patel") && l.contains("→ re-enable"))
     });
@@ -282,11 +282,11 @@ fn demo_in_tmux_binds_and_unbinds_users() {
     assert!(summary.contains("2 done"), "{summary}");
     assert!(!summary.contains("temporary passwords"), "{summary}");
     tmux.keys(&["Escape"]);
-    tmux.wait_for("the summary to close", Duration::from_secs(10), |s| {
+    tmux.wait_for("the summary to close", Duration::from_secs(30), |s| {
         !s.contains("Applied 2")
     });
     tmux.find("Aiyana Whitehorse");
-    tmux.wait_for("Aiyana blocked", Duration::from_secs(10), |s| {
+    tmux.wait_for("Aiyana blocked", Duration::from_secs(30), |s| {
         s.lines()
             .any(|l| l.contains("Aiyana Whitehorse") && l.contains("Blocked"))
     });
@@ -319,7 +319,7 @@ fn demo_in_tmux_fixes_an_unverified_domain_from_the_errors_tab() {
         s.contains("Irvin Sayers") && s.contains("loaded")
     });
     tmux.keys(&["2"]);
-    tmux.wait_for("the Bindings tab", Duration::from_secs(10), |s| {
+    tmux.wait_for("the Bindings tab", Duration::from_secs(30), |s| {
         s.contains("Account / last error")
     });
     tmux.find("Hiroshi Tanabe");
@@ -329,7 +329,7 @@ fn demo_in_tmux_fixes_an_unverified_domain_from_the_errors_tab() {
         tmux.screen()
     );
     tmux.keys(&["Space"]);
-    tmux.wait_for("the pending create", Duration::from_secs(10), |s| {
+    tmux.wait_for("the pending create", Duration::from_secs(30), |s| {
         s.lines()
             .any(|l| l.contains("Hiroshi Tanabe") && l.contains("→ create"))
     });
@@ -347,13 +347,13 @@ fn demo_in_tmux_fixes_an_unverified_domain_from_the_errors_tab() {
     assert!(preview.contains("upn-domain-unverified"), "{preview}");
     assert!(!preview.contains("y apply"), "nothing to apply: {preview}");
     tmux.keys(&["Escape"]);
-    tmux.wait_for("the preview to close", Duration::from_secs(10), |s| {
+    tmux.wait_for("the preview to close", Duration::from_secs(30), |s| {
         !s.contains("Plan:")
     });
 
     // Errors: the diagnosis, then the fix, previewed.
     tmux.keys(&["3"]);
-    tmux.wait_for("the Errors tab", Duration::from_secs(10), |s| {
+    tmux.wait_for("the Errors tab", Duration::from_secs(30), |s| {
         s.contains("upn-domain-unverified 1")
     });
     // Select the finding (it may not be the first error).
@@ -364,12 +364,12 @@ fn demo_in_tmux_fixes_an_unverified_domain_from_the_errors_tab() {
         tmux.keys(&["j"]);
         std::thread::sleep(Duration::from_millis(200));
     }
-    let detail = tmux.wait_for("the diagnosis", Duration::from_secs(10), |s| {
+    let detail = tmux.wait_for("the diagnosis", Duration::from_secs(30), |s| {
         s.contains("UPN uses a domain")
     });
     assert!(detail.contains("not verified"), "{detail}");
     tmux.keys(&["f"]);
-    let fix = tmux.wait_for("the fix preview", Duration::from_secs(10), |s| {
+    let fix = tmux.wait_for("the fix preview", Duration::from_secs(30), |s| {
         s.contains("Fix: use-default-domain") && s.contains("Account UPN will be")
     });
     assert!(
@@ -383,7 +383,7 @@ fn demo_in_tmux_fixes_an_unverified_domain_from_the_errors_tab() {
 
     // `p` again: his account is created, on the default domain.
     tmux.keys(&["2"]);
-    tmux.wait_for("the Bindings tab", Duration::from_secs(10), |s| {
+    tmux.wait_for("the Bindings tab", Duration::from_secs(30), |s| {
         s.contains("Account / last error")
     });
     tmux.keys(&["p"]);
@@ -398,11 +398,11 @@ fn demo_in_tmux_fixes_an_unverified_domain_from_the_errors_tab() {
     });
     assert!(summary.contains("1 done"), "{summary}");
     tmux.keys(&["Escape"]);
-    tmux.wait_for("the panel to close", Duration::from_secs(10), |s| {
+    tmux.wait_for("the panel to close", Duration::from_secs(30), |s| {
         !s.contains("temporary passwords")
     });
     tmux.find("Hiroshi Tanabe");
-    tmux.wait_for("Hiroshi bound", Duration::from_secs(10), |s| {
+    tmux.wait_for("Hiroshi bound", Duration::from_secs(30), |s| {
         s.lines()
             .any(|l| l.contains("Hiroshi Tanabe") && l.contains("Bound"))
     });
