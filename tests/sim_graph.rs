@@ -7,78 +7,8 @@ use std::time::{Duration, Instant};
 use m365sync::sim::{FaultKind, FaultRule, Sim, SimOptions};
 use serde_json::Value;
 
-fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
-
-/// An app-only token from the client-credentials grant.
-async fn app_token(c: &reqwest::Client, sim: &Sim) -> String {
-    let (id, secret) = &sim.apps[0];
-    let r = c
-        .post(format!(
-            "{}/{}/oauth2/v2.0/token",
-            sim.base_url, sim.initial_domain
-        ))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", id),
-            ("client_secret", secret),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.unwrap();
-    v["access_token"].as_str().unwrap().to_owned()
-}
-
-struct Graph {
-    c: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Graph {
-    async fn new(sim: &Sim) -> Graph {
-        let c = client();
-        let token = app_token(&c, sim).await;
-        Graph {
-            c,
-            base: format!("{}/v1.0", sim.base_url),
-            token,
-        }
-    }
-    async fn get(&self, path_or_url: &str) -> (u16, reqwest::header::HeaderMap, Value) {
-        let url = if path_or_url.starts_with("http") {
-            path_or_url.to_owned()
-        } else {
-            format!("{}{}", self.base, path_or_url)
-        };
-        self.send(self.c.get(url).bearer_auth(&self.token)).await
-    }
-    async fn send(&self, rb: reqwest::RequestBuilder) -> (u16, reqwest::header::HeaderMap, Value) {
-        let r = rb.send().await.unwrap();
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
-        let ct = headers["content-type"].to_str().unwrap();
-        assert!(ct.starts_with("application/json"), "{ct}");
-        (status, headers, r.json().await.unwrap())
-    }
-}
-
-fn assert_graph_error(body: &Value, code: &str, message: &str) {
-    let e = &body["error"];
-    assert_eq!(e["code"], code, "{body}");
-    assert_eq!(e["message"], message, "{body}");
-    let inner = &e["innerError"];
-    let date = inner["date"].as_str().unwrap();
-    assert_eq!(date.len(), 19, "{date}");
-    assert!(!date.ends_with('Z'));
-    assert_eq!(inner["request-id"].as_str().unwrap().len(), 36);
-    assert!(inner["client-request-id"].is_string());
-}
+mod sim_common;
+use sim_common::*;
 
 #[tokio::test]
 async fn graph_rejects_missing_garbage_and_expired_tokens() {

@@ -5,73 +5,8 @@
 use m365sync::sim::{Sim, SimOptions};
 use serde_json::{json, Value};
 
-fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
-
-struct Graph {
-    c: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-type Answer = (u16, reqwest::header::HeaderMap, Value);
-
-impl Graph {
-    async fn new(sim: &Sim) -> Graph {
-        let c = client();
-        let (id, secret) = &sim.apps[0];
-        let r = c
-            .post(format!(
-                "{}/{}/oauth2/v2.0/token",
-                sim.base_url, sim.initial_domain
-            ))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", id),
-                ("client_secret", secret),
-                ("scope", "https://graph.microsoft.com/.default"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let v: Value = r.json().await.unwrap();
-        Graph {
-            c,
-            base: format!("{}/v1.0", sim.base_url),
-            token: v["access_token"].as_str().unwrap().to_owned(),
-        }
-    }
-    fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-    async fn send(&self, rb: reqwest::RequestBuilder) -> Answer {
-        let r = rb.bearer_auth(&self.token).send().await.unwrap();
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
-        let bytes = r.bytes().await.unwrap();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap()
-        };
-        (status, headers, body)
-    }
-    async fn get(&self, path: &str) -> Answer {
-        self.send(self.c.get(self.url(path))).await
-    }
-    async fn post(&self, path: &str, body: &Value) -> Answer {
-        self.send(self.c.post(self.url(path)).json(body)).await
-    }
-    async fn delete(&self, path: &str) -> Answer {
-        self.send(self.c.delete(self.url(path))).await
-    }
-    async fn batch(&self, requests: Vec<Value>) -> Answer {
-        self.post("/$batch", &json!({ "requests": requests })).await
-    }
-}
+mod sim_common;
+use sim_common::*;
 
 fn security(name: &str, nick: &str) -> Value {
     json!({"displayName": name, "mailEnabled": false, "mailNickname": nick, "securityEnabled": true, "groupTypes": []})
@@ -228,7 +163,7 @@ async fn list_groups_paged_selected_and_filtered() {
             .map(|v| v["displayName"].clone()),
     );
     while let Some(url) = next {
-        let (s, _, b) = g.send(g.c.get(&url)).await;
+        let (s, _, b) = g.get(&url).await;
         assert_eq!(s, 200);
         assert!(
             b["value"][0].get("mailNickname").is_none(),
@@ -323,7 +258,7 @@ async fn members_add_list_remove_with_the_real_errors() {
     assert_eq!(b["value"][0]["@odata.type"], "#microsoft.graph.user");
     assert_eq!(b["value"].as_array().unwrap().len(), 2);
     let next = b["@odata.nextLink"].as_str().unwrap().to_string();
-    let (s, _, b) = g.send(g.c.get(&next)).await;
+    let (s, _, b) = g.get(&next).await;
     assert_eq!(s, 200);
     assert_eq!(b["value"].as_array().unwrap().len(), 1);
     assert!(b.get("@odata.nextLink").is_none());

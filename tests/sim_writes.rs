@@ -7,85 +7,8 @@ use std::time::{Duration, Instant};
 use m365sync::sim::{Sim, SimOptions};
 use serde_json::{json, Value};
 
-fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
-
-struct Graph {
-    c: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-type Answer = (u16, reqwest::header::HeaderMap, Value);
-
-impl Graph {
-    async fn new(sim: &Sim) -> Graph {
-        let c = client();
-        let (id, secret) = &sim.apps[0];
-        let r = c
-            .post(format!(
-                "{}/{}/oauth2/v2.0/token",
-                sim.base_url, sim.initial_domain
-            ))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", id),
-                ("client_secret", secret),
-                ("scope", "https://graph.microsoft.com/.default"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let v: Value = r.json().await.unwrap();
-        Graph {
-            c,
-            base: format!("{}/v1.0", sim.base_url),
-            token: v["access_token"].as_str().unwrap().to_owned(),
-        }
-    }
-    fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-    async fn send(&self, rb: reqwest::RequestBuilder) -> Answer {
-        let r = rb.bearer_auth(&self.token).send().await.unwrap();
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
-        let bytes = r.bytes().await.unwrap();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap()
-        };
-        (status, headers, body)
-    }
-    async fn get(&self, path: &str) -> Answer {
-        self.send(self.c.get(self.url(path))).await
-    }
-    async fn post(&self, path: &str, body: &Value) -> Answer {
-        self.send(self.c.post(self.url(path)).json(body)).await
-    }
-    async fn patch(&self, path: &str, body: &Value) -> Answer {
-        self.send(self.c.patch(self.url(path)).json(body)).await
-    }
-    async fn delete(&self, path: &str) -> Answer {
-        self.send(self.c.delete(self.url(path))).await
-    }
-    async fn batch(&self, requests: Vec<Value>) -> Answer {
-        self.post("/$batch", &json!({ "requests": requests })).await
-    }
-}
-
-fn assert_graph_error(body: &Value, code: &str, message: &str) {
-    let e = &body["error"];
-    assert_eq!(e["code"], code, "{body}");
-    assert_eq!(e["message"], message, "{body}");
-    let inner = &e["innerError"];
-    assert_eq!(inner["date"].as_str().unwrap().len(), 19, "{body}");
-    assert_eq!(inner["request-id"].as_str().unwrap().len(), 36, "{body}");
-}
+mod sim_common;
+use sim_common::*;
 
 const PW: &str = "Str0ng!Passw0rd";
 
@@ -312,6 +235,7 @@ async fn create_user_validation_errors_carry_graphs_exact_messages() {
     let (s, _, e) = g
         .send(
             g.c.post(g.url("/users"))
+                .bearer_auth(&g.token)
                 .header("content-type", "application/json")
                 .body("{not json"),
         )
@@ -544,7 +468,7 @@ async fn delete_goes_to_deleted_items_and_restore_brings_it_back() {
     assert_eq!(s, 200);
     assert_eq!(page["value"].as_array().unwrap().len(), 2);
     let next = page["@odata.nextLink"].as_str().unwrap();
-    let r = g.send(g.c.get(next)).await;
+    let r = g.get(next).await;
     assert_eq!(r.0, 200);
     let last = &r.2["value"][0];
     assert!(r.2.get("@odata.nextLink").is_none());
@@ -757,6 +681,7 @@ async fn batch_refuses_more_than_20_duplicate_ids_and_bodies_without_content_typ
     let (s, _, e) = g
         .send(
             g.c.post(g.url("/$batch"))
+                .bearer_auth(&g.token)
                 .header("content-type", "application/json")
                 .body("[]"),
         )
