@@ -368,7 +368,7 @@ pub fn execute(st: &State, g: &GCtx, caller: &Caller, call: &Call) -> Response {
             "generalException",
             "General exception while processing.",
         ),
-        None => route(st, g, caller, call),
+        None => refusal(st, g, caller, call).unwrap_or_else(|| route(st, g, caller, call)),
     };
     resp.headers_mut()
         .insert("x-ms-resource-unit", hv(&ru.to_string()));
@@ -380,6 +380,67 @@ pub fn execute(st: &State, g: &GCtx, caller: &Caller, call: &Call) -> Response {
         );
     }
     resp
+}
+
+/// Refusals that come before the route: an app token without the permission for the request
+/// (403, graph-notes §9), a read-only tenant, the directory object quota.
+fn refusal(st: &State, g: &GCtx, caller: &Caller, call: &Call) -> Option<Response> {
+    if let Principal::App = caller.principal {
+        let app = st.fixed.app(&caller.client_id)?;
+        let roles = if app.admin_consent {
+            super::identity::app_roles(app)
+        } else {
+            Vec::new()
+        };
+        let has = |p: &str| roles.iter().any(|r| r.eq_ignore_ascii_case(p));
+        let allowed = if call.is_write() {
+            has("User.ReadWrite.All") || has("Directory.ReadWrite.All")
+        } else {
+            roles.iter().any(|r| r.contains(".Read"))
+        };
+        if !allowed {
+            return Some(g.error(
+                StatusCode::FORBIDDEN,
+                "Authorization_RequestDenied",
+                "Insufficient privileges to complete the operation.",
+            ));
+        }
+    }
+    if !call.is_write() {
+        return None;
+    }
+    if st.read_only_tenant {
+        // UNVERIFIED: Microsoft documents no code or message for a tenant whose directory is
+        // read-only (partner-managed, being migrated); this wording is a stand-in that says what
+        // happened, and is what diagnose's tenant-not-supported heuristic recognises.
+        return Some(g.error(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "This operation is not supported: the directory of this tenant is read-only.",
+        ));
+    }
+    let path = call.uri.path();
+    let rest = path
+        .strip_prefix("/v1.0")
+        .unwrap_or(path)
+        .trim_matches('/')
+        .to_ascii_lowercase();
+    if let Some(quota) = st.object_quota {
+        let creates = call.method == Method::POST && (rest == "users" || rest == "groups");
+        let held = {
+            let t = st.tenant();
+            t.users.len() + t.groups.len()
+        };
+        if creates && held >= quota {
+            return Some(g.error(
+                StatusCode::BAD_REQUEST,
+                "Directory_QuotaExceeded",
+                "The directory object quota limit for the Tenant has been exceeded. Please ask your \
+                 administrator to increase the quota limit or delete objects to reduce the used quota.",
+            ));
+        }
+    }
+    None
 }
 
 /// `429 TooManyRequests` from the budgets, with Graph's throttling headers.

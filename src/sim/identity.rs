@@ -264,6 +264,27 @@ fn app_not_found(ctx: &Ctx, st: &State, client_id: &str) -> Response {
     )
 }
 
+/// AADSTS65001: the app's permissions were never consented to in this tenant.
+fn not_consented(ctx: &Ctx, app: &super::tenant::App) -> Response {
+    ctx.error(
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        Some(65001),
+        &format!(
+            "The user or administrator has not consented to use the application with ID '{}' named '{}'. Send an \
+             interactive authorization request for this user and resource.",
+            app.client_id, app.display_name
+        ),
+    )
+}
+
+/// The application permissions an app token carries.
+pub fn app_roles(app: &super::tenant::App) -> Vec<String> {
+    app.permissions
+        .clone()
+        .unwrap_or_else(|| APP_ROLES.iter().map(|r| r.to_string()).collect())
+}
+
 fn secret_required(ctx: &Ctx) -> Response {
     ctx.error(
         StatusCode::UNAUTHORIZED,
@@ -353,6 +374,7 @@ pub async fn token(AxState(st): AxState<Arc<State>>, req: Request) -> Response {
             client_credentials_grant(&st, &ctx, &form, &app, secret)
         }
         "refresh_token" => refresh_grant(&st, &ctx, &form, &client_id),
+        "password" => password_grant(&st, &ctx, &form, &app),
         other => ctx.error(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
@@ -453,6 +475,33 @@ fn device_code_grant(
                     "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
                 );
             }
+            FlowStatus::Approved { .. }
+                if st.fixed.app(client_id).is_some_and(|a| !a.admin_consent) =>
+            {
+                let app = st.fixed.app(client_id).cloned();
+                return not_consented(ctx, app.as_ref().expect("checked above"));
+            }
+            FlowStatus::Approved { .. } if st.sign_in_policy.is_some() => {
+                // The policy is evaluated at each redemption attempt; the flow stays approved.
+                return match st.sign_in_policy {
+                    Some(super::SignInPolicy::RequireMfa) => ctx.error(
+                        StatusCode::BAD_REQUEST,
+                        "interaction_required",
+                        Some(50076),
+                        &format!(
+                            "Due to a configuration change made by your administrator, or because you moved to a \
+                             new location, you must use multi-factor authentication to access '{GRAPH_APP_ID}'."
+                        ),
+                    ),
+                    _ => ctx.error(
+                        StatusCode::BAD_REQUEST,
+                        "access_denied",
+                        Some(53003),
+                        "Access has been blocked by Conditional Access policies. The access policy does not allow \
+                         token issuance.",
+                    ),
+                };
+            }
             FlowStatus::Approved { user_id } => {
                 flow.status = FlowStatus::Redeemed;
                 (user_id, flow.scope.clone())
@@ -466,6 +515,119 @@ fn device_code_grant(
         return bad_code();
     };
     delegated_response(st, ctx, client_id, &user, &scope)
+}
+
+/// Wrong passwords before Smart Lockout locks the account (Entra default 10), and for how long
+/// (default 60 s).
+const LOCKOUT_THRESHOLD: u32 = 10;
+const LOCKOUT_DURATION: Duration = Duration::from_secs(60);
+
+/// Resource owner password credentials (ROPC): `username` + `password` for a public client.
+/// Graph-notes §9: AADSTS50034 (no such user here), AADSTS50126 (wrong password; a seeded user
+/// has no password the simulator knows, so only users created with one can sign in),
+/// AADSTS50053 (Smart Lockout after 10 failures, 60 s), AADSTS50055 (password must be changed
+/// first), then the tenant's Conditional Access and the app's consent as for device code.
+fn password_grant(
+    st: &State,
+    ctx: &Ctx,
+    form: &[(String, String)],
+    app: &super::tenant::App,
+) -> Response {
+    if !app.public_client {
+        return secret_required(ctx);
+    }
+    let Some(username) = form_get(form, "username").filter(|s| !s.is_empty()) else {
+        return ctx.missing("username");
+    };
+    let Some(password) = form_get(form, "password") else {
+        return ctx.missing("password");
+    };
+    let Some(scope) = form_get(form, "scope").filter(|s| !s.trim().is_empty()) else {
+        return ctx.missing("scope");
+    };
+    let found = st.tenant().user(username).cloned();
+    let user = found.or_else(|| {
+        st.fixed
+            .admin
+            .user_principal_name
+            .eq_ignore_ascii_case(username)
+            .then(|| st.fixed.admin.clone())
+    });
+    let Some(user) = user else {
+        return ctx.error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            Some(50034),
+            &format!(
+                "The user account {{EUII Hidden}} does not exist in the {} directory. To sign into this \
+                 application, the account must be added to the directory.",
+                st.fixed.id
+            ),
+        );
+    };
+    let key = user.id.to_ascii_lowercase();
+    let now = Instant::now();
+    let locked = || {
+        ctx.error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            Some(50053),
+            "The account is locked, you've tried to sign in too many times with an incorrect user ID or \
+             password.",
+        )
+    };
+    {
+        let mut auth = st.auth();
+        let entry = auth.failed_sign_ins.entry(key.clone()).or_default();
+        if entry.1.is_some_and(|until| now < until) {
+            return locked();
+        }
+        if user.password.as_deref() != Some(password) {
+            entry.0 += 1;
+            if entry.0 >= LOCKOUT_THRESHOLD {
+                entry.0 = 0;
+                entry.1 = Some(now + LOCKOUT_DURATION);
+                return locked();
+            }
+            return ctx.error(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                Some(50126),
+                "Error validating credentials due to invalid username or password.",
+            );
+        }
+        *entry = (0, None);
+    }
+    if user.force_change_password_next_sign_in {
+        return ctx.error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            Some(50055),
+            "The password is expired.",
+        );
+    }
+    if !app.admin_consent {
+        return not_consented(ctx, app);
+    }
+    match st.sign_in_policy {
+        Some(super::SignInPolicy::RequireMfa) => ctx.error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            Some(50076),
+            &format!(
+                "Due to a configuration change made by your administrator, or because you moved to a new \
+                 location, you must use multi-factor authentication to access '{GRAPH_APP_ID}'."
+            ),
+        ),
+        Some(super::SignInPolicy::Block) => ctx.error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            Some(53003),
+            "Access has been blocked by Conditional Access policies. The access policy does not allow \
+             token issuance.",
+        ),
+        None => delegated_response(st, ctx, &app.client_id, &user, scope),
+    }
 }
 
 fn scope_words(scope: &str) -> Vec<&str> {
@@ -611,6 +773,19 @@ fn client_credentials_grant(
     let Some(secret) = secret.filter(|s| !s.is_empty()) else {
         return secret_required(ctx);
     };
+    if app.expired_secrets.contains(&secret) {
+        return ctx.error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            Some(7000222),
+            &format!(
+                "The provided client secret keys for app '{}' are expired. Visit the Azure portal to create new \
+                 keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for \
+                 added security: https://aka.ms/certCreds.",
+                app.client_id
+            ),
+        );
+    }
     if !app.secrets.contains(&secret) {
         return ctx.error(
             StatusCode::UNAUTHORIZED,
@@ -674,7 +849,8 @@ fn client_credentials_grant(
             "appid": app.client_id,
             "idtyp": "app",
             "oid": sp_id,
-            "roles": APP_ROLES,
+            // Without admin consent the identity platform still issues the token, with no roles.
+            "roles": if app.admin_consent { app_roles(app) } else { Vec::new() },
             "sub": sp_id,
             "tid": st.fixed.id,
             "uti": util::random_b64url(16),

@@ -106,6 +106,25 @@ pub struct SimOptions {
     pub ambiguous_rate: f64,
     /// Seed for the random faults above (default: from the clock).
     pub fault_seed: Option<u64>,
+    /// Every Graph write is refused as by a tenant whose directory is read-only (e.g. managed
+    /// by a partner, or being migrated). Default false.
+    pub read_only_tenant: bool,
+    /// Directory object quota: creating a user or group when the tenant already holds this many
+    /// users + groups answers `400 Directory_QuotaExceeded`. Default none (Microsoft's default
+    /// quota is 50,000 objects, 300,000 with a verified domain).
+    pub object_quota: Option<usize>,
+    /// A Conditional Access policy applied when a device-code sign-in is redeemed (None: none).
+    pub sign_in_policy: Option<SignInPolicy>,
+}
+
+/// What a tenant's Conditional Access asks of a delegated sign-in (graph-notes §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SignInPolicy {
+    /// The user must complete MFA: `400 interaction_required`, AADSTS50076.
+    #[value(name = "mfa")]
+    RequireMfa,
+    /// The sign-in is blocked: `400 access_denied`, AADSTS53003.
+    Block,
 }
 
 impl Default for SimOptions {
@@ -127,6 +146,9 @@ impl Default for SimOptions {
             reset_rate: 0.0,
             ambiguous_rate: 0.0,
             fault_seed: None,
+            read_only_tenant: false,
+            object_quota: None,
+            sign_in_policy: None,
         }
     }
 }
@@ -218,6 +240,9 @@ impl Sim {
             local_host: host.clone(),
             token_lifetime: opts.token_lifetime,
             device_code_interval: opts.device_code_interval,
+            read_only_tenant: opts.read_only_tenant,
+            object_quota: opts.object_quota,
+            sign_in_policy: opts.sign_in_policy,
             device_code_lifetime: opts.device_code_lifetime,
             latency: opts.latency,
             faults: FaultPlan::with_rules(opts.faults.clone()),
@@ -571,6 +596,15 @@ pub struct SimArgs {
     /// Seed of the random faults (--error-rate, --reset-rate, --ambiguous-rate).
     #[arg(long, value_name = "SEED")]
     pub fault_seed: Option<u64>,
+    /// Refuse every Graph write as a read-only (partner-managed, migrating) tenant would.
+    #[arg(long)]
+    pub read_only_tenant: bool,
+    /// Directory object quota: creates beyond N users + groups answer Directory_QuotaExceeded.
+    #[arg(long, value_name = "N")]
+    pub object_quota: Option<usize>,
+    /// Conditional Access on device-code sign-in: `mfa` (AADSTS50076) or `block` (AADSTS53003).
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub sign_in_policy: Option<SignInPolicy>,
 }
 
 impl SimArgs {
@@ -595,6 +629,9 @@ impl SimArgs {
             reset_rate: self.reset_rate,
             ambiguous_rate: self.ambiguous_rate,
             fault_seed: self.fault_seed,
+            read_only_tenant: self.read_only_tenant,
+            object_quota: self.object_quota,
+            sign_in_policy: self.sign_in_policy,
         }
     }
 }

@@ -71,6 +71,9 @@ pub struct State {
     pub local_host: String,
     pub token_lifetime: Duration,
     pub device_code_interval: u64,
+    pub read_only_tenant: bool,
+    pub object_quota: Option<usize>,
+    pub sign_in_policy: Option<super::SignInPolicy>,
     pub device_code_lifetime: Duration,
     pub latency: Duration,
     pub faults: FaultPlan,
@@ -212,4 +215,6 @@ pub struct AuthStore {
     pub spent_refresh: HashSet<String>,
     pub flows: HashMap<String, DeviceFlow>,
     pub by_user_code: HashMap<String, String>,
+    /// Failed password sign-ins (ROPC) by lower-case user id: count, and locked until when.
+    pub failed_sign_ins: HashMap<String, (u32, Option<Instant>)>,
 }

@@ -49,6 +49,16 @@ pub struct App {
     pub public_client: bool,
     #[serde(default)]
     pub secrets: Vec<String>,
+    /// Secrets past their end date: AADSTS7000222.
+    #[serde(default)]
+    pub expired_secrets: Vec<String>,
+    /// Application permissions granted (app token `roles`); absent = everything the console
+    /// needs. An app granted only read permissions is refused writes with 403.
+    #[serde(default)]
+    pub permissions: Option<Vec<String>>,
+    /// False: no admin has consented to the app's permissions (AADSTS65001). Default true.
+    #[serde(default = "yes")]
+    pub admin_consent: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
