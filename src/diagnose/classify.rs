@@ -604,7 +604,9 @@ pub fn diagnose_auth(err: &AuthError) -> Diagnosis {
 /// An import failure recorded by the directory (`email-exists`, `missing-email`, ...).
 pub fn diagnose_import(kind: &str, upn: &str, message: &str, at: Option<&str>) -> Diagnosis {
     let k = match kind {
-        "missing-email" | "no-email" => "import-missing-email",
+        // `email-invalid` is what `Directory::import` records for an account without a usable
+        // address.
+        "missing-email" | "no-email" | "email-invalid" => "import-missing-email",
         k if Catalog::builtin().get(k).is_some() => k,
         _ => "unknown",
     };

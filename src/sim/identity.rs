@@ -483,10 +483,12 @@ fn device_code_grant(
             }
             FlowStatus::Approved { .. } if st.sign_in_policy.is_some() => {
                 // The policy is evaluated at each redemption attempt; the flow stays approved.
+                // The token endpoint reports both as `invalid_grant` (MSAL surfaces them as
+                // "UI required"); `access_denied` is RFC 8628's "the user declined".
                 return match st.sign_in_policy {
                     Some(super::SignInPolicy::RequireMfa) => ctx.error(
                         StatusCode::BAD_REQUEST,
-                        "interaction_required",
+                        "invalid_grant",
                         Some(50076),
                         &format!(
                             "Due to a configuration change made by your administrator, or because you moved to a \
@@ -495,7 +497,7 @@ fn device_code_grant(
                     ),
                     _ => ctx.error(
                         StatusCode::BAD_REQUEST,
-                        "access_denied",
+                        "invalid_grant",
                         Some(53003),
                         "Access has been blocked by Conditional Access policies. The access policy does not allow \
                          token issuance.",

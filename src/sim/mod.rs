@@ -120,10 +120,10 @@ pub struct SimOptions {
 /// What a tenant's Conditional Access asks of a delegated sign-in (graph-notes §9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SignInPolicy {
-    /// The user must complete MFA: `400 interaction_required`, AADSTS50076.
+    /// The user must complete MFA: `400 invalid_grant`, AADSTS50076.
     #[value(name = "mfa")]
     RequireMfa,
-    /// The sign-in is blocked: `400 access_denied`, AADSTS53003.
+    /// The sign-in is blocked: `400 invalid_grant`, AADSTS53003.
     Block,
 }
 

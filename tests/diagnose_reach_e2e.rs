@@ -1,0 +1,846 @@
+//! Every catalog kind, reached end to end: from a real simulator answer over HTTP parsed by
+//! m365sync's own client (`GraphClient`, `Authenticator`, or `MsErrorResponse` for grants the
+//! Authenticator does not speak), from a real preflight finding over directory users and the
+//! simulator's domains, from the real directory (SQLite), or from a real transport condition
+//! (connection refused, a reset, a body that is not JSON). The set of kinds reached must equal
+//! the catalog: a kind that stops being reachable fails this test.
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use m365sync::auth::oauth::MsErrorResponse;
+use m365sync::auth::{AuthError, Authenticator, DeviceCodeStart, TokenCache};
+use m365sync::diagnose::{
+    diagnose_auth, diagnose_directory, diagnose_graph, diagnose_import, diagnose_issue, Catalog,
+    Context, Diagnosis, Operation, Subject,
+};
+use m365sync::directory::{
+    BindingState, Directory, DirectoryUser, ImportOutcome, NewDirectoryUser,
+};
+use m365sync::graph::{Domain, GraphClient, GraphError, RetryPolicy, StaticToken, User};
+use m365sync::sim::{FaultKind, FaultRule, SignInPolicy, Sim, SimOptions};
+use m365sync::sync::preflight::{check_group_name, preflight, PreflightOptions, TenantIndex};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const PW: &str = "Str0ng!Passw0rd";
+const READ_ONLY_APP: (&str, &str) = (
+    "5b1f7a0e-3c2d-4e8f-9a61-7d4c2b9e0f13",
+    "Rpt8Q~Vh3kLmN2pQrS5tUvW7xYz9AbCdEfGhIjKl",
+);
+const UNCONSENTED_PUBLIC_APP: &str = "8e4d2c6a-1f3b-4a5c-b7d9-0e2f4a6c8b1d";
+const ROTATED_APP: (&str, &str) = (
+    "c3a9e1f5-7b2d-4c6e-8a0f-1d3b5c7e9a24",
+    "Old8Q~Pl0Ok9Ij8Uh7Yg6Tf5Rd4Es3Wa2Qz1XcVb",
+);
+
+fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+#[derive(Default)]
+struct Reached(BTreeSet<String>);
+
+impl Reached {
+    fn hit(&mut self, want: &str, how: &str, d: Diagnosis) {
+        assert_eq!(d.kind, want, "{how}: {d:?}");
+        self.0.insert(d.kind);
+    }
+}
+
+fn authn(sim: &Sim, tenant: &str, client_id: &str) -> Authenticator {
+    Authenticator::new(http(), &sim.base_url, tenant, client_id).with_sleep(Arc::new(|_| {
+        Box::pin(tokio::time::sleep(Duration::from_millis(20)))
+    }))
+}
+
+async fn app_token(sim: &Sim, id: &str, secret: &str) -> Result<String, AuthError> {
+    authn(sim, &sim.tenant_id, id)
+        .client_credentials(secret)
+        .await
+        .map(|t| t.access_token)
+}
+
+fn graph(sim: &Sim, token: &str) -> GraphClient {
+    GraphClient::new(
+        http(),
+        &format!("{}/v1.0", sim.base_url),
+        Arc::new(StaticToken(token.to_string())),
+    )
+    .with_retry(RetryPolicy {
+        max_attempts: 1,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(1),
+    })
+}
+
+async fn send(g: &GraphClient, method: Method, url: &str, body: Option<Value>) -> GraphError {
+    g.request(method, url, body.map(|b| Bytes::from(b.to_string())))
+        .await
+        .expect_err("the simulator must refuse")
+}
+
+async fn ok(g: &GraphClient, method: Method, url: &str, body: Option<Value>) -> Value {
+    let r = g
+        .request(method, url, body.map(|b| Bytes::from(b.to_string())))
+        .await
+        .expect("accepted");
+    if r.body.is_empty() {
+        Value::Null
+    } else {
+        r.json().unwrap()
+    }
+}
+
+fn new_user(upn: &str, password: &str) -> Value {
+    json!({
+        "accountEnabled": true,
+        "displayName": format!("User {upn}"),
+        "mailNickname": upn.split('@').next().unwrap(),
+        "userPrincipalName": upn,
+        "passwordProfile": {"password": password, "forceChangePasswordNextSignIn": false},
+    })
+}
+
+fn new_group(name: &str, nick: &str) -> Value {
+    json!({
+        "displayName": name,
+        "mailEnabled": false,
+        "mailNickname": nick,
+        "securityEnabled": true,
+    })
+}
+
+/// A raw token-endpoint answer, parsed by the client's own error type.
+async fn token_form(sim: &Sim, form: &[(&str, &str)]) -> AuthError {
+    let r = http()
+        .post(format!(
+            "{}/{}/oauth2/v2.0/token",
+            sim.base_url, sim.tenant_id
+        ))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().as_u16() >= 400);
+    let b = r.bytes().await.unwrap();
+    serde_json::from_slice::<MsErrorResponse>(&b)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&b)))
+        .into_auth_error()
+}
+
+fn dir_user(id: i64, email: &str) -> DirectoryUser {
+    DirectoryUser {
+        id,
+        email: email.into(),
+        display_name: email.into(),
+        given_name: None,
+        surname: None,
+        tenant_user_id: None,
+        binding: BindingState::Unbound,
+        want_bound: true,
+        job_title: None,
+        department: None,
+        password_set_at: None,
+    }
+}
+
+/// Graph refusals through GraphClient, from the default simulator.
+async fn graph_kinds(r: &mut Reached) {
+    let sim = Sim::start(SimOptions::default()).await.unwrap();
+    let (id, secret) = sim.apps[0].clone();
+    let token = app_token(&sim, &id, &secret).await.unwrap();
+    let g = graph(&sim, &token);
+    let deleted: Value = ok(
+        &g,
+        Method::GET,
+        "/directory/deletedItems/microsoft.graph.user",
+        None,
+    )
+    .await;
+    let held = deleted["value"][0]["userPrincipalName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    for (upn, pw, want) in [
+        ("new.person@northwind-labs.io", PW, "upn-domain-unverified"),
+        (
+            "new.fed@corp.northwindtraders.com",
+            PW,
+            "federated-domain-needs-immutable-id",
+        ),
+        ("ren\u{e9}e@northwindtraders.com", PW, "upn-invalid"),
+        (
+            "weak.pw@northwindtraders.com",
+            "alllowercase",
+            "password-complexity",
+        ),
+        ("short.pw@northwindtraders.com", "Ab1!", "password-length"),
+        (held.as_str(), PW, "proxy-address-held"),
+        ("irvin.sayers@northwindtraders.com", PW, "upn-exists"),
+    ] {
+        let e = send(&g, Method::POST, "/users", Some(new_user(upn, pw))).await;
+        let ctx = Context::new(Operation::CreateUser, Subject::User(upn.into()))
+            .with_value(upn)
+            .with_password(pw);
+        r.hit(
+            want,
+            &format!("POST /users {upn}"),
+            diagnose_graph(&e, &ctx),
+        );
+    }
+
+    // Groups: nickname rules, nickname conflict, group type, membership.
+    let group = ok(
+        &g,
+        Method::POST,
+        "/groups",
+        Some(new_group("Reach Team", "reachteam")),
+    )
+    .await;
+    let gid = group["id"].as_str().unwrap().to_string();
+    let long = "n".repeat(65);
+    for (nick, want) in [
+        ("reach(team)", "mailnickname-forbidden-char"),
+        (long.as_str(), "mailnickname-length"),
+    ] {
+        let e = send(
+            &g,
+            Method::POST,
+            "/groups",
+            Some(new_group("Reach Other", nick)),
+        )
+        .await;
+        let ctx = Context::new(Operation::CreateGroup, Subject::Group("Reach Other".into()))
+            .with_value(nick);
+        r.hit(
+            want,
+            &format!("POST /groups {nick}"),
+            diagnose_graph(&e, &ctx),
+        );
+    }
+    // Microsoft 365 groups share the mail namespace: a second one with the same alias is refused.
+    let m365 = |name: &str| {
+        json!({"displayName": name, "mailEnabled": true, "mailNickname": "reachm365",
+               "securityEnabled": false, "groupTypes": ["Unified"]})
+    };
+    ok(&g, Method::POST, "/groups", Some(m365("Reach 365"))).await;
+    let e = send(&g, Method::POST, "/groups", Some(m365("Reach 365 again"))).await;
+    r.hit(
+        "mailnickname-exists",
+        "a second Microsoft 365 group with the same alias",
+        diagnose_graph(
+            &e,
+            &Context::new(
+                Operation::CreateGroup,
+                Subject::Group("Reach 365 again".into()),
+            )
+            .with_value("reachm365"),
+        ),
+    );
+    let e = send(
+        &g,
+        Method::POST,
+        "/groups",
+        Some(
+            json!({"displayName": "Mail Sec", "mailEnabled": true, "mailNickname": "mailsec",
+                    "securityEnabled": true, "groupTypes": []}),
+        ),
+    )
+    .await;
+    r.hit(
+        "group-type-unsupported",
+        "mail-enabled security group",
+        diagnose_graph(
+            &e,
+            &Context::new(Operation::CreateGroup, Subject::Group("Mail Sec".into())),
+        ),
+    );
+    let member: Value = ok(
+        &g,
+        Method::GET,
+        "/users/irvin.sayers@northwindtraders.com",
+        None,
+    )
+    .await;
+    let uid = member["id"].as_str().unwrap().to_string();
+    let add =
+        json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{uid}")});
+    let url = format!("/groups/{gid}/members/$ref");
+    ok(&g, Method::POST, &url, Some(add.clone())).await;
+    let e = send(&g, Method::POST, &url, Some(add)).await;
+    let gctx = |op| Context::new(op, Subject::Group("Reach Team".into()));
+    r.hit(
+        "member-already-added",
+        "add twice",
+        diagnose_graph(&e, &gctx(Operation::AddMember)),
+    );
+    let other: Value = ok(&g, Method::GET, "/users?$top=2&$select=id", None).await;
+    let not_member = other["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap().to_string())
+        .find(|i| *i != uid)
+        .unwrap();
+    let e = send(
+        &g,
+        Method::DELETE,
+        &format!("/groups/{gid}/members/{not_member}/$ref"),
+        None,
+    )
+    .await;
+    r.hit(
+        "member-not-present",
+        "remove a non-member",
+        diagnose_graph(&e, &gctx(Operation::RemoveMember)),
+    );
+
+    // Reads: not found, a query Graph refuses; a body Graph refuses for a reason no kind names.
+    let e = send(
+        &g,
+        Method::GET,
+        "/users/nobody.here@northwindtraders.com",
+        None,
+    )
+    .await;
+    r.hit(
+        "object-not-found",
+        "GET a missing user",
+        diagnose_graph(&e, &Context::new(Operation::UpdateUser, Subject::None)),
+    );
+    let e = send(&g, Method::GET, "/users?$top=1000", None).await;
+    r.hit(
+        "invalid-request",
+        "$top=1000",
+        diagnose_graph(&e, &Context::new(Operation::ListUsers, Subject::None)),
+    );
+    let e = send(
+        &g,
+        Method::POST,
+        "/users",
+        Some(json!({"accountEnabled": true, "userPrincipalName": "partial@northwindtraders.com"})),
+    )
+    .await;
+    r.hit(
+        "unknown",
+        "a create missing required properties",
+        diagnose_graph(&e, &Context::new(Operation::CreateUser, Subject::None)),
+    );
+
+    // Faults: 429 with Retry-After, 503, a dropped connection.
+    for (kind, want) in [
+        (
+            FaultKind::Throttle {
+                retry_after_secs: 2,
+            },
+            "throttled",
+        ),
+        (FaultKind::Unavailable, "service-unavailable"),
+        (FaultKind::Reset, "network-unreachable"),
+    ] {
+        sim.faults()
+            .add(FaultRule::next("GET", "/v1.0/domains", 1, kind));
+        let e = g.list_domains().await.expect_err("fault");
+        r.hit(
+            want,
+            "fault on GET /domains",
+            diagnose_graph(&e, &Context::new(Operation::ListDomains, Subject::None)),
+        );
+    }
+    // A 200 whose body is not JSON (the sign-in page, same origin).
+    let resp = g
+        .get(&format!("{}/devicelogin", sim.base_url))
+        .await
+        .unwrap();
+    let e = resp.json::<Value>().expect_err("HTML is not JSON");
+    r.hit(
+        "malformed-response",
+        "HTML answer",
+        diagnose_graph(&e, &Context::default()),
+    );
+    // A token Graph does not accept.
+    let e = send(&graph(&sim, "not-a-token"), Method::GET, "/users", None).await;
+    r.hit(
+        "token-expired",
+        "a bad bearer token",
+        diagnose_graph(&e, &Context::new(Operation::ListUsers, Subject::None)),
+    );
+    // The read-only app: reads fine, writes refused.
+    let ro = app_token(&sim, READ_ONLY_APP.0, READ_ONLY_APP.1)
+        .await
+        .unwrap();
+    let gro = graph(&sim, &ro);
+    gro.list_domains().await.expect("reads are granted");
+    let e = send(
+        &gro,
+        Method::POST,
+        "/users",
+        Some(new_user("ro.write@northwindtraders.com", PW)),
+    )
+    .await;
+    let d = diagnose_graph(&e, &Context::new(Operation::CreateUser, Subject::None));
+    assert_eq!(d.permission.as_deref(), Some("User.ReadWrite.All"));
+    r.hit("insufficient-privileges", "read-only app writes", d);
+    // Connection refused: a port nobody listens on.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dead = GraphClient::new(
+        http(),
+        &format!("http://127.0.0.1:{port}/v1.0"),
+        Arc::new(StaticToken(token.clone())),
+    )
+    .with_retry(RetryPolicy {
+        max_attempts: 1,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(1),
+    });
+    let e = dead.list_domains().await.expect_err("refused");
+    r.hit(
+        "network-unreachable",
+        "connection refused",
+        diagnose_graph(&e, &Context::default()),
+    );
+    sim.shutdown().await;
+
+    // A read-only tenant; a directory at its object quota.
+    for (opts, want) in [
+        (
+            SimOptions {
+                read_only_tenant: true,
+                ..SimOptions::default()
+            },
+            "tenant-not-supported",
+        ),
+        (
+            SimOptions {
+                object_quota: Some(5),
+                ..SimOptions::default()
+            },
+            "directory-quota-exceeded",
+        ),
+    ] {
+        let sim = Sim::start(opts).await.unwrap();
+        let (id, secret) = sim.apps[0].clone();
+        let g = graph(&sim, &app_token(&sim, &id, &secret).await.unwrap());
+        let e = send(
+            &g,
+            Method::POST,
+            "/users",
+            Some(new_user("one.more@northwindtraders.com", PW)),
+        )
+        .await;
+        r.hit(
+            want,
+            "POST /users",
+            diagnose_graph(&e, &Context::new(Operation::CreateUser, Subject::None)),
+        );
+        sim.shutdown().await;
+    }
+}
+
+/// Token-endpoint refusals: through the Authenticator where it speaks the grant.
+async fn auth_kinds(r: &mut Reached) {
+    let sim = Sim::start(SimOptions {
+        device_code_interval: 0,
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let (id, secret) = sim.apps[0].clone();
+    let au = |d: AuthError| diagnose_auth(&d);
+
+    let e = app_token(&sim, &id, "wrong-secret").await.unwrap_err();
+    r.hit("client-secret-invalid", "wrong secret", au(e));
+    let e = app_token(&sim, ROTATED_APP.0, ROTATED_APP.1)
+        .await
+        .unwrap_err();
+    let d = au(e);
+    assert_eq!(d.raw.as_ref().unwrap().code, "AADSTS7000222");
+    r.hit("client-secret-invalid", "expired secret", d);
+    let e = app_token(&sim, "00000000-0000-0000-0000-000000000000", &secret)
+        .await
+        .unwrap_err();
+    r.hit("app-not-in-tenant", "unknown client id", au(e));
+    let e = authn(&sim, "nosuchtenant.onmicrosoft.com", &id)
+        .client_credentials(&secret)
+        .await
+        .unwrap_err();
+    r.hit("tenant-not-found", "unknown tenant", au(e));
+    let e = authn(&sim, &sim.tenant_id, &id)
+        .start_device_code()
+        .await
+        .unwrap_err();
+    r.hit(
+        "public-client-disabled",
+        "device code for a confidential app",
+        au(e),
+    );
+    let e = token_form(
+        &sim,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &id),
+            ("client_secret", &secret),
+            ("scope", "User.Read"),
+        ],
+    )
+    .await;
+    r.hit(
+        "invalid-scope",
+        "client credentials without /.default",
+        au(e),
+    );
+    // App tokens carry no refresh token: refreshing says sign in again.
+    let tokens = authn(&sim, &sim.tenant_id, &id)
+        .client_credentials(&secret)
+        .await
+        .unwrap();
+    let e = authn(&sim, &sim.tenant_id, &id)
+        .refresh(&tokens)
+        .await
+        .unwrap_err();
+    r.hit("not-signed-in", "refresh without a refresh token", au(e));
+
+    // Device code: pending (one raw poll), declined, invalid code, consent missing.
+    let public = sim.public_client_id.clone();
+    let a = authn(&sim, &sim.tenant_id, &public);
+    let start = a.start_device_code().await.unwrap();
+    let e = token_form(
+        &sim,
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", &public),
+            ("device_code", &start.device_code),
+        ],
+    )
+    .await;
+    r.hit("sign-in-pending", "a poll before approval", au(e));
+    assert!(sim.decline(&start.user_code));
+    let e = a.poll_device_code(&start).await.unwrap_err();
+    r.hit("sign-in-declined", "declined", au(e));
+    let bogus = DeviceCodeStart {
+        device_code: "DAQABIQEAAAD-not-a-code".into(),
+        ..start.clone()
+    };
+    let e = a.poll_device_code(&bogus).await.unwrap_err();
+    r.hit("sign-in-code-invalid", "a device code never issued", au(e));
+    let a2 = authn(&sim, &sim.tenant_id, UNCONSENTED_PUBLIC_APP);
+    let start = a2.start_device_code().await.unwrap();
+    assert!(sim.approve(&start.user_code));
+    let e = a2.poll_device_code(&start).await.unwrap_err();
+    r.hit("consent-missing", "an app nobody consented to", au(e));
+
+    // Password sign-in (ROPC): a user Graph created with a password.
+    let g = graph(&sim, &app_token(&sim, &id, &secret).await.unwrap());
+    ok(
+        &g,
+        Method::POST,
+        "/users",
+        Some(new_user("ropc.user@northwindtraders.com", PW)),
+    )
+    .await;
+    let ropc = |user: &'static str, pw: &'static str| {
+        let public = public.clone();
+        let sim = &sim;
+        async move {
+            token_form(
+                sim,
+                &[
+                    ("grant_type", "password"),
+                    ("client_id", &public),
+                    ("username", user),
+                    ("password", pw),
+                    ("scope", "https://graph.microsoft.com/.default"),
+                ],
+            )
+            .await
+        }
+    };
+    let e = ropc("no.such.user@northwindtraders.com", PW).await;
+    r.hit("account-not-in-tenant", "ROPC unknown user", au(e));
+    let e = ropc("ropc.user@northwindtraders.com", "Wrong!Passw0rd").await;
+    r.hit("wrong-password", "ROPC wrong password", au(e));
+    let mut last = None;
+    for _ in 0..9 {
+        last = Some(ropc("ropc.user@northwindtraders.com", "Wrong!Passw0rd").await);
+    }
+    r.hit("account-locked", "ROPC tenth failure", au(last.unwrap()));
+    sim.shutdown().await;
+
+    // Device code that expires before anyone approves it.
+    let sim = Sim::start(SimOptions {
+        device_code_interval: 0,
+        device_code_lifetime: Duration::from_secs(1),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let public = sim.public_client_id.clone();
+    let a = authn(&sim, &sim.tenant_id, &public);
+    let start = a.start_device_code().await.unwrap();
+    let e = a.poll_device_code(&start).await.unwrap_err();
+    r.hit("sign-in-code-expired", "nobody approved in time", au(e));
+    sim.shutdown().await;
+
+    // Conditional Access on the device-code redemption.
+    for (policy, want) in [
+        (SignInPolicy::RequireMfa, "mfa-required"),
+        (SignInPolicy::Block, "conditional-access-blocked"),
+    ] {
+        let sim = Sim::start(SimOptions {
+            device_code_interval: 0,
+            sign_in_policy: Some(policy),
+            ..SimOptions::default()
+        })
+        .await
+        .unwrap();
+        let public = sim.public_client_id.clone();
+        let a = authn(&sim, &sim.tenant_id, &public);
+        let start = a.start_device_code().await.unwrap();
+        assert!(sim.approve(&start.user_code));
+        let e = a.poll_device_code(&start).await.unwrap_err();
+        r.hit(want, "device code under Conditional Access", au(e));
+        sim.shutdown().await;
+    }
+
+    // A token cache file that is not one.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.json");
+    std::fs::write(&path, b"{ not a token cache").unwrap();
+    let e = TokenCache::new(path).load().unwrap_err();
+    r.hit("sign-in-settings", "a corrupt token cache", au(e));
+}
+
+/// Preflight over directory users and the simulator's real domains and users.
+async fn preflight_kinds(r: &mut Reached) {
+    let sim = Sim::start(SimOptions::default()).await.unwrap();
+    let (id, secret) = sim.apps[0].clone();
+    let g = graph(&sim, &app_token(&sim, &id, &secret).await.unwrap());
+    let domains = g.list_domains().await.unwrap();
+    let live: Value = ok(
+        &g,
+        Method::GET,
+        "/users?$top=999&$select=id,userPrincipalName,mail,proxyAddresses,mailNickname",
+        None,
+    )
+    .await;
+    let live: Vec<User> = serde_json::from_value(live["value"].clone()).unwrap();
+    let deleted: Value = ok(
+        &g,
+        Method::GET,
+        "/directory/deletedItems/microsoft.graph.user",
+        None,
+    )
+    .await;
+    let deleted: Vec<User> = serde_json::from_value(deleted["value"].clone()).unwrap();
+    let held = deleted[0].user_principal_name.clone();
+    let existing = "irvin.sayers@northwindtraders.com";
+
+    let long_local = format!("{}@northwindtraders.com", "l".repeat(70));
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            "a.person@northwind-labs.io".into(),
+            PW,
+            "upn-domain-unverified",
+        ),
+        (
+            "b.person@nwtraders.co.uk".into(),
+            PW,
+            "upn-domain-not-enabled",
+        ),
+        (
+            "c.fed@corp.northwindtraders.com".into(),
+            PW,
+            "federated-domain-needs-immutable-id",
+        ),
+        (
+            "ren\u{e9}e.p@northwindtraders.com".into(),
+            PW,
+            "upn-invalid",
+        ),
+        (
+            "weak.p@northwindtraders.com".into(),
+            "alllowercase",
+            "password-complexity",
+        ),
+        (
+            "short.p@northwindtraders.com".into(),
+            "Ab1!",
+            "password-length",
+        ),
+        (held.clone(), PW, "proxy-address-held"),
+        (existing.into(), PW, "upn-exists"),
+        (
+            "dup.person@northwindtraders.com".into(),
+            PW,
+            "email-duplicate",
+        ),
+        (
+            "DUP.person@northwindtraders.com".into(),
+            PW,
+            "email-duplicate",
+        ),
+        (
+            "same.nick@northwindtraders.com".into(),
+            PW,
+            "mailnickname-duplicate",
+        ),
+        (
+            "same.nick@northwindtraders.onmicrosoft.com".into(),
+            PW,
+            "mailnickname-duplicate",
+        ),
+        (
+            "bad,nick@northwindtraders.com".into(),
+            PW,
+            "mailnickname-forbidden-char",
+        ),
+        (long_local, PW, "mailnickname-length"),
+        (
+            "trailing.@northwindtraders.com".into(),
+            PW,
+            "mailnickname-leading-or-trailing-space-or-dot",
+        ),
+    ];
+    let mut users: Vec<DirectoryUser> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (e, _, _))| dir_user(i as i64 + 1, e))
+        .collect();
+    // The existing account is linked to another directory user: a conflict, not a takeover.
+    let mut owner = dir_user(99, "irvin.s@northwindtraders.com");
+    owner.tenant_user_id = live
+        .iter()
+        .find(|u| u.user_principal_name == existing)
+        .map(|u| u.id.clone());
+    users.push(owner);
+    let enabled: Vec<String> = domains
+        .iter()
+        .map(|d: &Domain| d.id.clone())
+        .filter(|d| d != "nwtraders.co.uk")
+        .collect();
+    let opts = PreflightOptions {
+        enabled_domains: Some(enabled),
+        passwords: cases
+            .iter()
+            .enumerate()
+            .map(|(i, (_, pw, _))| (i as i64 + 1, pw.to_string()))
+            .collect(),
+        ..PreflightOptions::default()
+    };
+    let idx = TenantIndex::new(&live, &deleted);
+    let issues = preflight(&users, &domains, Some(&idx), &opts);
+    for (i, (email, _, want)) in cases.iter().enumerate() {
+        let issue = issues
+            .iter()
+            .find(|x| x.directory_id == i as i64 + 1 && x.kind == *want)
+            .unwrap_or_else(|| {
+                let got: Vec<_> = issues
+                    .iter()
+                    .filter(|x| x.directory_id == i as i64 + 1)
+                    .map(|x| x.kind.as_str())
+                    .collect();
+                panic!("preflight for {email}: want {want}, got {got:?}")
+            });
+        r.hit(
+            want,
+            &format!("preflight {email}"),
+            diagnose_issue(issue, Subject::User(email.clone())),
+        );
+    }
+    // A group name with a doubled space, as the directory's groups go through preflight.
+    let issues = check_group_name(1, "Reach  Team", Some("reachteam"));
+    let issue = issues
+        .iter()
+        .find(|i| i.kind == "group-name-extra-space")
+        .expect("extra space found");
+    r.hit(
+        "group-name-extra-space",
+        "preflight group name",
+        diagnose_issue(issue, Subject::Group("Reach  Team".into())),
+    );
+
+    // The directory: importing tenant users.
+    let mut dir = Directory::open_in_memory().unwrap();
+    dir.add_user(&NewDirectoryUser {
+        email: existing.into(),
+        display_name: "Irvin".into(),
+        given_name: None,
+        surname: None,
+    })
+    .unwrap();
+    let irvin = live
+        .iter()
+        .find(|u| u.user_principal_name == existing)
+        .unwrap()
+        .clone();
+    // No tenant user lacks a usable address in a real tenant (the UPN stands in for a missing
+    // mail): this one is a real simulator user with its addresses blanked, as a foreign tenant
+    // export might carry it.
+    let mut blank = live
+        .iter()
+        .find(|u| u.user_principal_name != existing)
+        .unwrap()
+        .clone();
+    blank.mail = Some(" ".into());
+    blank.user_principal_name = " ".into();
+    let out = dir.import(&[irvin, blank]).unwrap();
+    for o in &out {
+        let ImportOutcome::Failed(f) = o else {
+            panic!("expected failures: {out:?}")
+        };
+        let want = if f.kind == "email-exists" {
+            "email-exists"
+        } else {
+            "import-missing-email"
+        };
+        r.hit(
+            want,
+            "directory import",
+            diagnose_import(&f.kind, &f.user_principal_name, &f.message, Some(&f.at)),
+        );
+    }
+    // A directory that cannot be opened.
+    let blocker = tempfile::NamedTempFile::new().unwrap();
+    let bad_path = blocker.path().join("directory.db");
+    let e = Directory::open(&bad_path)
+        .err()
+        .expect("a file is not a folder");
+    r.hit(
+        "directory-unavailable",
+        "open under a file",
+        diagnose_directory("open the directory", &e.to_string()),
+    );
+    // A panic in a task, caught by the runtime the way app::runtime reports it.
+    let join = tokio::spawn(async { panic!("reach: simulated bug") }).await;
+    let e = join.expect_err("panicked");
+    assert!(e.is_panic());
+    r.hit(
+        "internal-error",
+        "a panicking task",
+        diagnose_directory("load", &format!("internal error: {e}")),
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_catalog_kind_is_reached_end_to_end() {
+    let mut r = Reached::default();
+    graph_kinds(&mut r).await;
+    auth_kinds(&mut r).await;
+    preflight_kinds(&mut r).await;
+    let catalog: BTreeSet<String> = Catalog::builtin().kinds().map(str::to_string).collect();
+    let missing: Vec<&String> = catalog.difference(&r.0).collect();
+    let extra: Vec<&String> = r.0.difference(&catalog).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "catalog kinds not reached end to end: {missing:?}; reached but not in the catalog: {extra:?}"
+    );
+    assert_eq!(r.0, catalog);
+}
