@@ -448,6 +448,7 @@ async fn graph_kinds(r: &mut Reached) {
 async fn auth_kinds(r: &mut Reached) {
     let sim = Sim::start(SimOptions {
         device_code_interval: 0,
+        password_grant: true,
         ..SimOptions::default()
     })
     .await

@@ -374,7 +374,7 @@ pub async fn token(AxState(st): AxState<Arc<State>>, req: Request) -> Response {
             client_credentials_grant(&st, &ctx, &form, &app, secret)
         }
         "refresh_token" => refresh_grant(&st, &ctx, &form, &client_id),
-        "password" => password_grant(&st, &ctx, &form, &app),
+        "password" if st.password_grant => password_grant(&st, &ctx, &form, &app),
         other => ctx.error(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",

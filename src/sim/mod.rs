@@ -115,6 +115,9 @@ pub struct SimOptions {
     pub object_quota: Option<usize>,
     /// A Conditional Access policy applied when a device-code sign-in is redeemed (None: none).
     pub sign_in_policy: Option<SignInPolicy>,
+    /// Serve the resource owner password grant (`grant_type=password`, ROPC) for public
+    /// clients. Default false: answered `unsupported_grant_type` as before.
+    pub password_grant: bool,
 }
 
 /// What a tenant's Conditional Access asks of a delegated sign-in (graph-notes §9).
@@ -149,6 +152,7 @@ impl Default for SimOptions {
             read_only_tenant: false,
             object_quota: None,
             sign_in_policy: None,
+            password_grant: false,
         }
     }
 }
@@ -243,6 +247,7 @@ impl Sim {
             read_only_tenant: opts.read_only_tenant,
             object_quota: opts.object_quota,
             sign_in_policy: opts.sign_in_policy,
+            password_grant: opts.password_grant,
             device_code_lifetime: opts.device_code_lifetime,
             latency: opts.latency,
             faults: FaultPlan::with_rules(opts.faults.clone()),
@@ -605,6 +610,10 @@ pub struct SimArgs {
     /// Conditional Access on device-code sign-in: `mfa` (AADSTS50076) or `block` (AADSTS53003).
     #[arg(long, value_enum, value_name = "POLICY")]
     pub sign_in_policy: Option<SignInPolicy>,
+    /// Serve the password grant (ROPC): AADSTS50126 wrong password, 50034 unknown user,
+    /// 50053 Smart Lockout after 10 failures.
+    #[arg(long)]
+    pub password_grant: bool,
 }
 
 impl SimArgs {
@@ -632,6 +641,7 @@ impl SimArgs {
             read_only_tenant: self.read_only_tenant,
             object_quota: self.object_quota,
             sign_in_policy: self.sign_in_policy,
+            password_grant: self.password_grant,
         }
     }
 }

@@ -74,6 +74,7 @@ pub struct State {
     pub read_only_tenant: bool,
     pub object_quota: Option<usize>,
     pub sign_in_policy: Option<super::SignInPolicy>,
+    pub password_grant: bool,
     pub device_code_lifetime: Duration,
     pub latency: Duration,
     pub faults: FaultPlan,
