@@ -113,7 +113,8 @@ pub struct SimOptions {
     /// users + groups answers `400 Directory_QuotaExceeded`. Default none (Microsoft's default
     /// quota is 50,000 objects, 300,000 with a verified domain).
     pub object_quota: Option<usize>,
-    /// A Conditional Access policy applied when a device-code sign-in is redeemed (None: none).
+    /// A Conditional Access policy applied when a delegated sign-in (device code, password) is
+    /// redeemed (None: none).
     pub sign_in_policy: Option<SignInPolicy>,
     /// Serve the resource owner password grant (`grant_type=password`, ROPC) for public
     /// clients. Default false: answered `unsupported_grant_type` as before.
