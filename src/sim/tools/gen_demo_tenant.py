@@ -180,6 +180,15 @@ tenant = {
         {"clientId": guid(), "displayName": "m365sync automation", "publicClient": False,
          "secrets": ["Nwt8Q~" + "".join(rng.choice("abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789._-~")
                                           for _ in range(34))]},
+        # Fixed values, outside the random stream: apps that provoke Microsoft's refusals.
+        {"clientId": "5b1f7a0e-3c2d-4e8f-9a61-7d4c2b9e0f13", "displayName": "m365sync reporting (read-only)",
+         "publicClient": False, "secrets": ["Rpt8Q~Vh3kLmN2pQrS5tUvW7xYz9AbCdEfGhIjKl"],
+         "permissions": ["User.Read.All", "Group.Read.All", "Domain.Read.All"]},
+        {"clientId": "8e4d2c6a-1f3b-4a5c-b7d9-0e2f4a6c8b1d", "displayName": "m365sync console (not consented)",
+         "publicClient": True, "secrets": [], "adminConsent": False},
+        {"clientId": "c3a9e1f5-7b2d-4c6e-8a0f-1d3b5c7e9a24", "displayName": "m365sync automation (rotated secret)",
+         "publicClient": False, "secrets": ["Rot8Q~Zx1Cv2Bn3Mq4Wr5Ty6Ui7Op8As9Df0GhJk"],
+         "expiredSecrets": ["Old8Q~Pl0Ok9Ij8Uh7Yg6Tf5Rd4Es3Wa2Qz1XcVb"]},
     ],
     "domains": domains,
     "users": users,
