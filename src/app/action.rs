@@ -21,6 +21,7 @@ pub struct DirectorySnapshot {
     pub users: Vec<DirectoryUser>,
     pub index: Arc<DirectoryIndex>,
     pub failures: Vec<ImportFailure>,
+    pub groups: Vec<crate::directory::DirectoryGroup>,
 }
 
 /// `sync::apply::ApplyEvent` as an action carries it (comparable, for tests).

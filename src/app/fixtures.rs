@@ -167,6 +167,7 @@ pub fn directory_snapshot(n: usize, failures: Vec<ImportFailure>) -> DirectorySn
         users: directory_users(n),
         index: Arc::new(DirectoryIndex::default()),
         failures,
+        groups: Vec::new(),
     }
 }
 
@@ -267,6 +268,7 @@ pub fn bindings_state() -> AppState {
             users: directory_users_with_wishes(40),
             index: Arc::new(DirectoryIndex::default()),
             failures: Vec::new(),
+            groups: Vec::new(),
         })),
     );
     update(
