@@ -1963,7 +1963,10 @@ pub fn dialog_accepts(s: &AppState, c: Command) -> bool {
         Modal::None => true,
         Modal::Planning { .. } => c == Command::Back,
         Modal::Preview(p) => {
-            c == Command::Back || (c == Command::Confirm && !p.view.plan.ops.is_empty()) || moves
+            c == Command::Back
+                || (c == Command::Confirm
+                    && !(p.view.plan.ops.is_empty() && p.view.group_ops.is_empty()))
+                || moves
         }
         Modal::Run(run) => match &run.finished {
             None => c == Command::Back && !run.stopping,

@@ -444,7 +444,7 @@ fn preview(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, p: &P
         }
     }
     let mut items = vec![];
-    if p.confirmed() && !p.view.plan.ops.is_empty() {
+    if p.confirmed() && (!p.view.plan.ops.is_empty() || !p.view.group_ops.is_empty()) {
         items.push((Command::Confirm, "apply"));
     }
     items.push((Command::Back, "back"));
