@@ -309,7 +309,7 @@ fn demo_in_tmux_binds_and_unbinds_users() {
 /// Issue 4 in the demo: Hiroshi Tanabe's email is on the unverified northwind-labs.io. Binding
 /// him, `p` holds his create back; the Errors tab explains it; the use-default-domain fix
 /// (previewed, then `y`) stores a UPN override; `p` again creates his account on the default
-/// domain. (The `Sales (EU)` group fix joins this when directory groups land.)
+/// domain. (The `Sales (EU)` group fix: `demo_in_tmux_fixes_the_sales_eu_group`.)
 #[test]
 fn demo_in_tmux_fixes_an_unverified_domain_from_the_errors_tab() {
     let dir = tempfile::tempdir().unwrap();

@@ -183,3 +183,18 @@ fn f_on_a_stray_space_finding_trims_the_group_name() {
         }
     );
 }
+
+#[test]
+fn failed_group_ops_of_a_run_go_to_errors() {
+    let mut s = fixtures::groups_state();
+    let before = s.errors.len();
+    update(
+        &mut s,
+        Action::GroupsFailed(vec![(
+            "create group Sales (EU)".into(),
+            "Request_BadRequest: Invalid value specified for property 'mailNickname'".into(),
+        )]),
+    );
+    assert_eq!(s.errors.len(), before + 1);
+    assert_eq!(s.errors[before].subject, "create group Sales (EU)");
+}

@@ -35,10 +35,9 @@ pub enum Fix {
         directory_id: i64,
         tenant_user_id: String,
     },
-    /// A group's mailNickname: `groups::set_group_nickname(group_id, nickname)` (groups are
-    /// being added to the directory; the runtime reports it unsupported until then).
+    /// A group's mailNickname: `Directory::set_group_nickname(group_id, Some(nickname))`.
     SetGroupNickname { group_id: i64, nickname: String },
-    /// A group's display name: `groups::set_group_name(group_id, name)` (as above).
+    /// A group's display name: `Directory::rename_group(group_id, name)`.
     SetGroupName { group_id: i64, name: String },
 }
 

@@ -554,6 +554,23 @@ impl Services {
                             .await
                             {
                                 Ok(g) => {
+                                    if !g.failures.is_empty() {
+                                        let _ = tx.send(Action::GroupsFailed(
+                                            g.failures
+                                                .iter()
+                                                .map(|(op, why)| {
+                                                    (
+                                                        format!(
+                                                            "{} {}",
+                                                            op.kind.label(),
+                                                            op.group_name
+                                                        ),
+                                                        why.clone(),
+                                                    )
+                                                })
+                                                .collect(),
+                                        ));
+                                    }
                                     summary.done += g.done;
                                     summary.failed += g.failed;
                                 }

@@ -123,6 +123,12 @@ fn step(s: &mut AppState, action: Action, fx: &mut Vec<Effect>) -> bool {
             apply_finished(s, result, fx);
             true
         }
+        Action::GroupsFailed(failures) => {
+            for (what, why) in failures {
+                push_error(s, ErrorEntry::from_directory(&what, &why));
+            }
+            true
+        }
         Action::ResumeFinished(result) => {
             let lost = report_lost_passwords(s, &result);
             resume_finished(s, result, fx) || lost
