@@ -373,19 +373,7 @@ fn command(s: &mut AppState, c: Command, fx: &mut Vec<Effect>) -> bool {
         return dialog_command(s, c, fx);
     }
     let rows = list_rows(s);
-    if s.tab == Tab::Bindings
-        && s.bindings.groups
-        && matches!(
-            c,
-            Command::MarkRow
-                | Command::MarkRange
-                | Command::MarkDown
-                | Command::MarkUp
-                | Command::MarkAll
-                | Command::InvertMarks
-                | Command::SetPassword
-        )
-    {
+    if s.tab == Tab::Bindings && s.bindings.groups && group_refuses(c) {
         // Group rows are toggled one at a time; passwords are users'.
         return false;
     }
@@ -1072,6 +1060,21 @@ fn rescan_bindings(s: &mut AppState) {
 /// toggles, binding all of them unless every one already wants to be bound, so a mixed
 /// selection is never half unbound by surprise. Only the wish changes (optimistically here,
 /// for real by the effect); nothing is sent.
+/// Commands the group list ignores: group rows are toggled one at a time; passwords are
+/// users'.
+fn group_refuses(c: Command) -> bool {
+    matches!(
+        c,
+        Command::MarkRow
+            | Command::MarkRange
+            | Command::MarkDown
+            | Command::MarkUp
+            | Command::MarkAll
+            | Command::InvertMarks
+            | Command::SetPassword
+    )
+}
+
 /// The state filter a group's state falls under.
 pub fn group_filter(g: crate::directory::GroupState) -> StateFilter {
     use crate::directory::GroupState as G;
@@ -1966,7 +1969,8 @@ pub fn dialog_accepts(s: &AppState, c: Command) -> bool {
         Command::Down | Command::Up | Command::PageDown | Command::PageUp
     );
     match &s.modal {
-        Modal::None => true,
+        // The group list has no marks and no passwords.
+        Modal::None => !(s.tab == Tab::Bindings && s.bindings.groups && group_refuses(c)),
         Modal::Planning { .. } => c == Command::Back,
         Modal::Preview(p) => {
             c == Command::Back
