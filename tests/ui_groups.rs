@@ -198,3 +198,22 @@ fn failed_group_ops_of_a_run_go_to_errors() {
     assert_eq!(s.errors.len(), before + 1);
     assert_eq!(s.errors[before].subject, "create group Sales (EU)");
 }
+
+#[test]
+fn a_re_check_counts_held_back_groups() {
+    let mut s = fixtures::groups_state();
+    s.plan_gen = 5;
+    s.check_gen = Some(5);
+    update(
+        &mut s,
+        Action::PlanReady {
+            gen: 5,
+            result: Ok(Box::new(fixtures::plan_view_with_groups())),
+        },
+    );
+    assert_eq!(
+        s.message.as_deref(),
+        Some("Re-checked: 2 still held back (tab 3).")
+    );
+    assert_eq!(s.modal, Modal::None);
+}

@@ -1253,7 +1253,7 @@ fn plan_ready(s: &mut AppState, gen: u64, result: Result<Box<PlanView>, String>)
         match result {
             Ok(view) => {
                 set_preflight_errors(s, &view);
-                s.message = Some(match view.held.len() {
+                s.message = Some(match view.held.len() + view.group_held.len() {
                     0 => "Re-checked: nothing is held back now; p previews the plan.".into(),
                     n => format!("Re-checked: {n} still held back (tab 3)."),
                 });
