@@ -41,6 +41,8 @@ pub enum Command {
     RetrySignIn,
     /// Bindings: toggle the desired binding of the marked rows, else of this row.
     ToggleWant,
+    /// Bindings: switch the list between directory users and directory groups.
+    ToggleGroups,
     /// Bindings: want bound / unbound, whatever it was.
     Bind,
     Unbind,

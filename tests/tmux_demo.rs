@@ -309,7 +309,7 @@ fn demo_in_tmux_binds_and_unbinds_users() {
 /// Issue 4 in the demo: Hiroshi Tanabe's email is on the unverified northwind-labs.io. Binding
 /// him, `p` holds his create back; the Errors tab explains it; the use-default-domain fix
 /// (previewed, then `y`) stores a UPN override; `p` again creates his account on the default
-/// domain. (The `Sales (EU)` group fix joins this when directory groups land.)
+/// domain. (The `Sales (EU)` group fix: `demo_in_tmux_fixes_the_sales_eu_group`.)
 #[test]
 fn demo_in_tmux_fixes_an_unverified_domain_from_the_errors_tab() {
     let dir = tempfile::tempdir().unwrap();
@@ -405,6 +405,104 @@ fn demo_in_tmux_fixes_an_unverified_domain_from_the_errors_tab() {
     tmux.wait_for("Hiroshi bound", Duration::from_secs(30), |s| {
         s.lines()
             .any(|l| l.contains("Hiroshi Tanabe") && l.contains("Bound"))
+    });
+
+    tmux.keys(&["q"]);
+    let start = Instant::now();
+    while !exit_file.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the demo did not exit after q; screen:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Issue 4: the `Sales (EU)` group of the demo. Bindings, `g` shows the groups; binding it and
+/// `p` holds its create back (its nickname would carry forbidden characters); the Errors
+/// finding's fix accepts `SalesEU`; `p` again creates the group; `y`; the row shows Bound.
+#[test]
+fn demo_in_tmux_fixes_the_sales_eu_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let exit_file = dir.path().join("exit");
+    let tmux = Tmux::start_demo("groupfix", &exit_file);
+    let wait = Duration::from_secs(30);
+    tmux.wait_for("tenant users", Duration::from_secs(60), |s| {
+        s.contains("Irvin Sayers") && s.contains("loaded")
+    });
+    tmux.keys(&["2"]);
+    tmux.wait_for("the Bindings tab", wait, |s| {
+        s.contains("Account / last error")
+    });
+    tmux.keys(&["g"]);
+    let groups = tmux.wait_for("the groups", wait, |s| {
+        s.contains("Groups") && s.contains("Nickname") && s.contains("Sales (EU)")
+    });
+    // The stray space shows.
+    assert!(groups.contains("\"Engineering \""), "{groups}");
+    tmux.find("Sales (EU)");
+    assert!(
+        tmux.row_of("Sales (EU)").contains("Unbound"),
+        "{}",
+        tmux.screen()
+    );
+    tmux.keys(&["Space"]);
+    tmux.wait_for("the pending group", wait, |s| {
+        s.lines()
+            .any(|l| l.contains("Sales (EU)") && l.contains("Pending"))
+    });
+    tmux.clear_filter();
+
+    tmux.wait_for("the listing to end", Duration::from_secs(60), |s| {
+        !s.contains("loading users") && !s.contains("interrupted run")
+    });
+    tmux.keys(&["p"]);
+    let preview = tmux.wait_for("the held-back preview", wait, |s| {
+        s.contains("Plan:") && s.contains("held back:") && s.contains("Sales (EU)")
+    });
+    assert!(preview.contains("mailnickname"), "{preview}");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the preview to close", wait, |s| !s.contains("Plan:"));
+
+    // Errors: the group's finding, its fix previewed and accepted.
+    tmux.keys(&["3"]);
+    tmux.wait_for("the Errors tab", wait, |s| s.contains("Sales (EU)"));
+    tmux.keys(&["/"]);
+    tmux.keys(&["-l", "Sales"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the group's finding", wait, |s| {
+        s.contains("Sales (EU)") && s.contains(" 1/1 ")
+    });
+    tmux.keys(&["f"]);
+    let fix = tmux.wait_for("the fix preview", wait, |s| {
+        s.contains("Fix:") && s.contains("SalesEU")
+    });
+    assert!(fix.contains("mailNickname"), "{fix}");
+    tmux.keys(&["y"]);
+    tmux.wait_for("the re-check", wait, |s| s.contains("nothing is held back"));
+
+    // `p` again: the group is created.
+    tmux.keys(&["2"]);
+    tmux.wait_for("the Bindings tab", wait, |s| s.contains("Nickname"));
+    tmux.keys(&["p"]);
+    let preview = tmux.wait_for("the preview", wait, |s| {
+        s.contains("Plan:") && s.contains("create group")
+    });
+    assert!(!preview.contains("held back"), "{preview}");
+    assert!(preview.contains("SalesEU"), "{preview}");
+    tmux.keys(&["y"]);
+    tmux.wait_for("the summary", Duration::from_secs(120), |s| {
+        s.contains("Applied") && s.contains("done")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the panel to close", wait, |s| {
+        !s.contains("Applied:") || !s.contains("╭")
+    });
+    tmux.find("Sales (EU)");
+    tmux.wait_for("Sales (EU) bound", wait, |s| {
+        s.lines()
+            .any(|l| l.contains("Sales (EU)") && l.contains("Bound"))
     });
 
     tmux.keys(&["q"]);

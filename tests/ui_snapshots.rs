@@ -489,3 +489,16 @@ fn errors_help_lists_the_fix_export_and_domain_keys() {
     }
     insta::assert_snapshot!("errors_help_80x24", t);
 }
+
+#[test]
+fn bindings_groups_list() {
+    let mut s = fixtures::groups_state();
+    cmd(&mut s, Command::Down);
+    snap_all("bindings_groups", &s);
+}
+
+#[test]
+fn preview_with_group_ops_and_held_back_groups() {
+    let s = fixtures::groups_preview_state();
+    insta::assert_snapshot!("preview_groups_80x24", text(&draw(&s, 80, 24)));
+}

@@ -1206,7 +1206,7 @@ fn y_applies_the_plan() {
     );
     assert!(cmd(&mut s, Command::Submit).is_empty());
     let fx = cmd(&mut s, Command::Confirm);
-    let [Effect::Apply { plan, actor }] = fx.as_slice() else {
+    let [Effect::Apply { plan, actor, .. }] = fx.as_slice() else {
         panic!("{fx:?}")
     };
     assert_eq!(plan.ops.len(), 7);
@@ -1501,6 +1501,7 @@ fn a_directory_reload_keeps_marks_on_the_same_users() {
             users,
             index: Default::default(),
             failures: vec![],
+            groups: vec![],
         })),
     );
     assert_eq!(s.bindings.marks.iter().collect::<Vec<_>>(), vec![6, 8]);

@@ -21,6 +21,7 @@ pub struct DirectorySnapshot {
     pub users: Vec<DirectoryUser>,
     pub index: Arc<DirectoryIndex>,
     pub failures: Vec<ImportFailure>,
+    pub groups: Vec<crate::directory::DirectoryGroup>,
 }
 
 /// `sync::apply::ApplyEvent` as an action carries it (comparable, for tests).
@@ -115,6 +116,9 @@ pub enum Action {
     Apply(ApplyNews),
     /// The run ended (summary), or the engine failed as a whole.
     ApplyFinished(Result<ApplySummary, String>),
+    /// The group ops of a run that failed (group name, what went wrong), sent before
+    /// `ApplyFinished`.
+    GroupsFailed(Vec<(String, String)>),
     /// Finishing the journal of an interrupted run ended.
     ResumeFinished(Result<ApplySummary, String>),
     /// The password reached the account (or was recorded), or why not.

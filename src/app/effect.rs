@@ -35,10 +35,9 @@ pub enum Fix {
         directory_id: i64,
         tenant_user_id: String,
     },
-    /// A group's mailNickname: `groups::set_group_nickname(group_id, nickname)` (groups are
-    /// being added to the directory; the runtime reports it unsupported until then).
+    /// A group's mailNickname: `Directory::set_group_nickname(group_id, Some(nickname))`.
     SetGroupNickname { group_id: i64, nickname: String },
-    /// A group's display name: `groups::set_group_name(group_id, name)` (as above).
+    /// A group's display name: `Directory::rename_group(group_id, name)`.
     SetGroupName { group_id: i64, name: String },
 }
 
@@ -88,6 +87,9 @@ pub enum Effect {
     /// Record the desired binding of directory users (`Directory::set_want`), nothing is
     /// sent -> `WantSaved`, then the directory is loaded again.
     SetWant { ids: Vec<i64>, bound: bool },
+    /// Record the desired binding of directory groups (`Directory::set_group_want`) ->
+    /// `WantSaved`, then the directory is loaded again.
+    SetGroupWant { ids: Vec<i64>, bound: bool },
     /// Compute the plan (`sync::plan::plan`) of `users` against the tenant users listed
     /// (`pages`, shared), off the UI thread; run `sync::preflight::preflight` over `users`
     /// with the tenant's domains, the domain settings of `tenant` and the UPN overrides, and
@@ -113,8 +115,13 @@ pub enum Effect {
         tenant: String,
         settings: DomainSettings,
     },
-    /// Run the apply engine on `plan` -> `Apply` events, then `ApplyFinished`.
-    Apply { plan: Plan, actor: String },
+    /// Run the apply engine on `plan` -> `Apply` events; then `sync::groups::apply_groups`
+    /// on `group_ops` (its done/failed added to the summary) -> `ApplyFinished`.
+    Apply {
+        plan: Plan,
+        group_ops: Vec<crate::sync::groups::GroupOp>,
+        actor: String,
+    },
     /// Finish what an interrupted run left in the journal (`sync::apply::resume`): `Apply`
     /// events, then `ResumeFinished`. Run once after sign-in.
     ResumeJournal { actor: String },

@@ -151,6 +151,20 @@ impl ErrorEntry {
         x
     }
 
+    /// A preflight finding about the directory group `name` (the issue's `directory_id` is
+    /// the group's id, which the group fixes use).
+    pub fn from_group_issue(issue: &Issue, name: &str) -> ErrorEntry {
+        let d = diagnose_issue(issue, Subject::Group(name.to_string()));
+        let mut x = ErrorEntry::new(ErrorSource::Preflight, name, d);
+        x.directory_id = Some(issue.directory_id);
+        x.issue = Some(issue.clone());
+        x.key = Some(format!(
+            "preflight-group:{}:{}:{}",
+            issue.directory_id, issue.kind, issue.value
+        ));
+        x
+    }
+
     pub fn from_auth(subject: &str, e: &AuthError) -> ErrorEntry {
         ErrorEntry::new(ErrorSource::SignIn, subject, diagnose_auth(e))
     }

@@ -167,6 +167,7 @@ pub fn directory_snapshot(n: usize, failures: Vec<ImportFailure>) -> DirectorySn
         users: directory_users(n),
         index: Arc::new(DirectoryIndex::default()),
         failures,
+        groups: Vec::new(),
     }
 }
 
@@ -267,6 +268,7 @@ pub fn bindings_state() -> AppState {
             users: directory_users_with_wishes(40),
             index: Arc::new(DirectoryIndex::default()),
             failures: Vec::new(),
+            groups: Vec::new(),
         })),
     );
     update(
@@ -519,4 +521,112 @@ pub fn domains() -> Vec<Domain> {
         d("fabrikam.com", true, false, false, true),
         d("northwind-labs.io", false, false, false, false),
     ]
+}
+
+/// The demo's groups, as `Directory::groups` orders them: `Engineering ` (a stray trailing
+/// space, id 1), `Finance` (bound, id 2), `R&D; Ops` (id 3), `Sales (EU)` (wanted, not yet
+/// created: pending, id 4).
+pub fn directory_groups() -> Vec<crate::directory::DirectoryGroup> {
+    use crate::directory::{DirectoryGroup, GroupKind};
+    let g = |id: i64, name: &str, kind: GroupKind, members: Vec<i64>| DirectoryGroup {
+        id,
+        name: name.into(),
+        mail_nickname: None,
+        kind,
+        tenant_group_id: None,
+        want_bound: false,
+        last_error: None,
+        members,
+    };
+    let mut finance = g(2, "Finance", GroupKind::Security, vec![1, 2, 3]);
+    finance.want_bound = true;
+    finance.tenant_group_id = Some("6a1f0c9e-0000-4000-8000-0000000000f1".into());
+    let mut sales = g(4, "Sales (EU)", GroupKind::M365, vec![4, 5]);
+    sales.want_bound = true;
+    vec![
+        g(1, "Engineering ", GroupKind::Security, vec![6, 7, 8, 9]),
+        finance,
+        g(3, "R&D; Ops", GroupKind::M365, vec![10]),
+        sales,
+    ]
+}
+
+/// `bindings_state()` with `directory_groups()` loaded and the list switched to groups (`g`).
+pub fn groups_state() -> AppState {
+    let mut s = bindings_state();
+    update(
+        &mut s,
+        Action::DirectoryLoaded(Ok(DirectorySnapshot {
+            users: directory_users_with_wishes(40),
+            index: Arc::new(DirectoryIndex::default()),
+            failures: Vec::new(),
+            groups: directory_groups(),
+        })),
+    );
+    update(&mut s, Action::Command(Command::ToggleGroups));
+    s.dirty = false;
+    s
+}
+
+/// A group op of `kind` on `g`.
+pub fn group_op(
+    kind: crate::sync::groups::GroupOpKind,
+    g: &crate::directory::DirectoryGroup,
+) -> crate::sync::groups::GroupOp {
+    crate::sync::groups::GroupOp {
+        kind,
+        group_id: g.id,
+        group_name: g.name.clone(),
+        mail_nickname: crate::sync::groups::nickname_for(g),
+        group_kind: g.kind,
+        tenant_group_id: g.tenant_group_id.clone(),
+        member: None,
+        reason: "wanted, not in the tenant".into(),
+    }
+}
+
+/// `plan_view(1, 0, false)` with groups: one group op to send (link `Finance`), and the
+/// creates of `Sales (EU)` (forbidden characters in its nickname, `SalesEU` suggested) and
+/// `Engineering ` (a stray space in its name) held back by preflight.
+pub fn plan_view_with_groups() -> PlanView {
+    use crate::sync::groups::GroupOpKind;
+    let gs = directory_groups();
+    let mut v = plan_view(1, 0, false);
+    v.group_ops = vec![group_op(GroupOpKind::LinkGroup, &gs[1])];
+    let mut nick = issue(
+        3,
+        "mailnickname-forbidden-char",
+        "mailNickname",
+        "Sales(EU)",
+        None,
+    );
+    nick.suggestion = Some("SalesEU".into());
+    let space = issue(
+        0,
+        "group-name-extra-space",
+        "displayName",
+        "Engineering ",
+        None,
+    );
+    v.group_held = vec![
+        (group_op(GroupOpKind::CreateGroup, &gs[3]), nick),
+        (group_op(GroupOpKind::CreateGroup, &gs[0]), space),
+    ];
+    v
+}
+
+/// `groups_state()` with the preview of `plan_view_with_groups()` open.
+pub fn groups_preview_state() -> AppState {
+    let mut s = groups_state();
+    s.plan_gen = 1;
+    s.modal = Modal::Planning { gen: 1 };
+    update(
+        &mut s,
+        Action::PlanReady {
+            gen: 1,
+            result: Ok(Box::new(plan_view_with_groups())),
+        },
+    );
+    s.dirty = false;
+    s
 }

@@ -249,6 +249,7 @@ impl Services {
                                     users: d.users().map_err(|e| e.to_string())?,
                                     index: Arc::new(d.index().map_err(|e| e.to_string())?),
                                     failures: d.failures().map_err(|e| e.to_string())?,
+                                    groups: d.groups().map_err(|e| e.to_string())?,
                                 })
                             },
                         )
@@ -378,6 +379,20 @@ impl Services {
                     |m| Action::WantSaved(Err(m)),
                 );
             }
+            Effect::SetGroupWant { ids, bound } => {
+                let path = self.settings.db_path();
+                self.spawn(
+                    async move {
+                        let r = tokio::task::spawn_blocking(move || {
+                            let mut d = Directory::open(&path).map_err(|e| e.to_string())?;
+                            d.set_group_want(&ids, bound).map_err(|e| e.to_string())
+                        })
+                        .await;
+                        Action::WantSaved(r.unwrap_or_else(|e| Err(format!("internal error: {e}"))))
+                    },
+                    |m| Action::WantSaved(Err(m)),
+                );
+            }
             Effect::Plan {
                 gen,
                 users,
@@ -407,6 +422,7 @@ impl Services {
                                     }
                                 }
                             };
+                        let group_db = db.clone();
                         let r = tokio::task::spawn_blocking(move || {
                             let dir = crate::directory::Directory::open(&db)
                                 .map_err(|e| format!("opening the directory: {e}"))?;
@@ -462,6 +478,23 @@ impl Services {
                         .await
                         .map_err(|e| format!("internal error: {e}"))
                         .and_then(|r| r);
+                        // The groups' plan, after the users' (their members may be bound in
+                        // the same run).
+                        let r = match r {
+                            Ok(mut view) => {
+                                match crate::sync::groups::plan_from_directory(&graph, group_db)
+                                    .await
+                                {
+                                    Ok((ops, held)) => {
+                                        view.group_ops = ops;
+                                        view.group_held = held;
+                                        Ok(view)
+                                    }
+                                    Err(e) => Err(format!("planning the groups: {e:#}")),
+                                }
+                            }
+                            Err(e) => Err(e),
+                        };
                         Action::PlanReady { gen, result: r }
                     },
                     move |m| Action::PlanReady {
@@ -470,7 +503,11 @@ impl Services {
                     },
                 );
             }
-            Effect::Apply { plan, actor } => {
+            Effect::Apply {
+                plan,
+                group_ops,
+                actor,
+            } => {
                 let Some(graph) = self.graph() else {
                     let _ = self
                         .tx
@@ -482,24 +519,69 @@ impl Services {
                 let db = self.settings.db_path();
                 let tx = self.tx.clone();
                 let opts = ApplyOptions {
-                    actor,
+                    actor: actor.clone(),
                     ..ApplyOptions::default()
                 };
+                let group_db = db.clone();
                 self.spawn(
                     async move {
                         let (etx, mut erx) = mpsc::unbounded_channel::<ApplyEvent>();
                         let engine = tokio::spawn(crate::sync::apply::apply(
-                            graph, db, plan, opts, etx, cancel,
+                            graph.clone(),
+                            db,
+                            plan,
+                            opts,
+                            etx,
+                            cancel,
                         ));
                         // Ends when the engine is done with its sender.
                         while let Some(ev) = erx.recv().await {
                             let _ = tx.send(Action::Apply(ev.into()));
                         }
-                        Action::ApplyFinished(match engine.await {
-                            Ok(Ok(summary)) => Ok(summary),
-                            Ok(Err(e)) => Err(format!("{e:#}")),
-                            Err(e) => Err(format!("internal error: {e}")),
-                        })
+                        let mut summary = match engine.await {
+                            Ok(Ok(summary)) => summary,
+                            Ok(Err(e)) => return Action::ApplyFinished(Err(format!("{e:#}"))),
+                            Err(e) => {
+                                return Action::ApplyFinished(Err(format!("internal error: {e}")))
+                            }
+                        };
+                        // Then the groups (only the ops preflight let through): their
+                        // members' accounts exist by now.
+                        if !group_ops.is_empty() {
+                            match crate::sync::groups::apply_groups(
+                                &graph, group_db, group_ops, &actor,
+                            )
+                            .await
+                            {
+                                Ok(g) => {
+                                    if !g.failures.is_empty() {
+                                        let _ = tx.send(Action::GroupsFailed(
+                                            g.failures
+                                                .iter()
+                                                .map(|(op, why)| {
+                                                    (
+                                                        format!(
+                                                            "{} {}",
+                                                            op.kind.label(),
+                                                            op.group_name
+                                                        ),
+                                                        why.clone(),
+                                                    )
+                                                })
+                                                .collect(),
+                                        ));
+                                    }
+                                    summary.done += g.done;
+                                    summary.failed += g.failed;
+                                }
+                                Err(e) => {
+                                    return Action::ApplyFinished(Err(format!(
+                                        "applying the groups: {e:#}"
+                                    )))
+                                }
+                            }
+                        }
+                        Action::ApplyFinished(Ok(summary))
                     },
                     |m| Action::ApplyFinished(Err(m)),
                 );

@@ -338,6 +338,9 @@ pub struct BindingsTab {
     pub anchor: Option<u32>,
     /// The last failed op of a directory user (by directory id), until one succeeds.
     pub failures: HashMap<i64, RowFailure>,
+    /// The list shows directory groups (`g`), not users: `view.shown` indexes
+    /// `directory.groups` then.
+    pub groups: bool,
 }
 
 /// Why the last op of a directory user failed (from `ApplyEvent::OpFailed`).
@@ -509,6 +512,10 @@ pub struct PlanView {
     /// Every preflight finding of this plan (held-back ops and warnings), with the email of
     /// the directory user it concerns: pushed into Errors.
     pub issues: Vec<(Issue, String)>,
+    /// Group ops to send (`sync::groups::plan_from_directory`), after the user ops.
+    pub group_ops: Vec<crate::sync::groups::GroupOp>,
+    /// Group ops preflight holds back, with the issue (its `directory_id` is the group's).
+    pub group_held: Vec<(crate::sync::groups::GroupOp, Issue)>,
 }
 
 impl PlanView {
@@ -532,6 +539,8 @@ impl PlanView {
             warnings,
             held: Vec::new(),
             issues: Vec::new(),
+            group_ops: Vec::new(),
+            group_held: Vec::new(),
         }
     }
 
@@ -781,6 +790,8 @@ impl ErrorsTab {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DirectoryRows {
     pub users: Vec<DirectoryUser>,
+    /// Directory groups, ordered by name.
+    pub groups: Vec<crate::directory::DirectoryGroup>,
     pub hay: Haystacks,
     /// Bound, Unbound, Blocked.
     pub counts: [usize; 3],

@@ -123,6 +123,12 @@ fn step(s: &mut AppState, action: Action, fx: &mut Vec<Effect>) -> bool {
             apply_finished(s, result, fx);
             true
         }
+        Action::GroupsFailed(failures) => {
+            for (what, why) in failures {
+                push_error(s, ErrorEntry::from_directory(&what, &why));
+            }
+            true
+        }
         Action::ResumeFinished(result) => {
             let lost = report_lost_passwords(s, &result);
             resume_finished(s, result, fx) || lost
@@ -367,7 +373,23 @@ fn command(s: &mut AppState, c: Command, fx: &mut Vec<Effect>) -> bool {
         return dialog_command(s, c, fx);
     }
     let rows = list_rows(s);
+    if s.tab == Tab::Bindings && s.bindings.groups && group_refuses(c) {
+        // Group rows are toggled one at a time; passwords are users'.
+        return false;
+    }
     match c {
+        Command::ToggleGroups => {
+            if s.tab != Tab::Bindings {
+                return false;
+            }
+            let t = &mut s.bindings;
+            t.groups = !t.groups;
+            t.marks.clear();
+            t.anchor = None;
+            t.view.selected = 0;
+            t.view.offset = 0;
+            rescan_bindings(s);
+        }
         Command::NextTab => s.tab = s.tab.next(),
         Command::PrevTab => s.tab = s.tab.prev(),
         Command::TabImport => s.tab = Tab::Import,
@@ -724,6 +746,7 @@ fn directory_loaded(
                 }
             }
             d.users = snap.users;
+            d.groups = snap.groups;
             if !marked.is_empty() || anchor.is_some() {
                 let row_of: std::collections::HashMap<i64, u32> = d
                     .users
@@ -925,7 +948,11 @@ fn apply_query(s: &mut AppState) {
                 return;
             }
             let keep = v.selected_row();
-            if q.contains(v.query.as_str()) {
+            if s.bindings.groups {
+                // Groups are few: rescan.
+                v.query = q;
+                rescan_bindings(s);
+            } else if q.contains(v.query.as_str()) {
                 // As on Import: a longer query only narrows what is shown, O(shown).
                 let hay = &s.directory.hay;
                 v.shown
@@ -1007,6 +1034,18 @@ fn rescan_bindings(s: &mut AppState) {
     let d = &s.directory;
     let failures = &s.bindings.failures;
     let (q, st) = (v.query.as_str(), s.bindings.state);
+    if s.bindings.groups {
+        v.shown = (0..d.groups.len())
+            .filter(|&r| {
+                let g = &d.groups[r];
+                st.is_none_or(|f| group_filter(g.state()) == f)
+                    && (q.is_empty() || g.name.to_lowercase().contains(q))
+            })
+            .map(|r| r as u32)
+            .collect();
+        reselect(v, keep, rows);
+        return;
+    }
     v.shown = (0..d.users.len())
         .filter(|&r| {
             st.is_none_or(|f| RowState::of(&d.users[r], failures).filter() == f)
@@ -1021,7 +1060,73 @@ fn rescan_bindings(s: &mut AppState) {
 /// toggles, binding all of them unless every one already wants to be bound, so a mixed
 /// selection is never half unbound by surprise. Only the wish changes (optimistically here,
 /// for real by the effect); nothing is sent.
+/// Commands the group list ignores: group rows are toggled one at a time; passwords are
+/// users'.
+fn group_refuses(c: Command) -> bool {
+    matches!(
+        c,
+        Command::MarkRow
+            | Command::MarkRange
+            | Command::MarkDown
+            | Command::MarkUp
+            | Command::MarkAll
+            | Command::InvertMarks
+            | Command::SetPassword
+    )
+}
+
+/// The state filter a group's state falls under.
+pub fn group_filter(g: crate::directory::GroupState) -> StateFilter {
+    use crate::directory::GroupState as G;
+    match g {
+        G::Unbound => StateFilter::Unbound,
+        G::Pending => StateFilter::Pending,
+        G::Bound => StateFilter::Bound,
+        G::Failed => StateFilter::Error,
+        G::Kept => StateFilter::Blocked,
+    }
+}
+
+/// The group list's `set_want`: the selected group's wish (toggled, or `want`); nothing is
+/// sent.
+fn set_group_want(s: &mut AppState, want: Option<bool>, fx: &mut Vec<Effect>) {
+    let Some(g) = s
+        .bindings
+        .view
+        .selected_row()
+        .and_then(|r| s.directory.groups.get_mut(r as usize))
+    else {
+        s.message = Some("Nothing to toggle: no group is selected.".into());
+        return;
+    };
+    let bound = want.unwrap_or(!g.want_bound);
+    if g.want_bound == bound {
+        s.message = Some(format!(
+            "Nothing changed: already {}.",
+            if bound {
+                "wanted bound"
+            } else {
+                "wanted unbound"
+            }
+        ));
+        return;
+    }
+    g.want_bound = bound;
+    s.message = Some(format!(
+        "{} group {}: p previews the changes.",
+        if bound { "Bind" } else { "Unbind" },
+        g.name.trim()
+    ));
+    let ids = vec![g.id];
+    s.wants_in_flight += 1;
+    fx.push(Effect::SetGroupWant { ids, bound });
+}
+
 fn set_want(s: &mut AppState, want: Option<bool>, fx: &mut Vec<Effect>) {
+    if s.bindings.groups {
+        set_group_want(s, want, fx);
+        return;
+    }
     let t = &s.bindings;
     let n = s.directory.users.len();
     let rows: Vec<u32> = if t.marks.is_empty() {
@@ -1126,6 +1231,14 @@ fn set_preflight_errors(s: &mut AppState, view: &PlanView) {
         let op = view.held.iter().find(|(_, i)| i == issue).map(|(op, _)| op);
         s.errors.push(ErrorEntry::from_issue(issue, email, op));
     }
+    let mut seen = std::collections::HashSet::new();
+    for (op, issue) in &view.group_held {
+        // One finding per group and rule, however many of its ops it holds back.
+        if seen.insert((issue.directory_id, issue.kind.clone(), issue.value.clone())) {
+            s.errors
+                .push(ErrorEntry::from_group_issue(issue, &op.group_name));
+        }
+    }
     if let Some(k) = &s.errors_tab.kind {
         if !s.errors.iter().any(|e| e.kind() == k) {
             s.errors_tab.kind = None;
@@ -1140,7 +1253,7 @@ fn plan_ready(s: &mut AppState, gen: u64, result: Result<Box<PlanView>, String>)
         match result {
             Ok(view) => {
                 set_preflight_errors(s, &view);
-                s.message = Some(match view.held.len() {
+                s.message = Some(match view.held.len() + view.group_held.len() {
                     0 => "Re-checked: nothing is held back now; p previews the plan.".into(),
                     n => format!("Re-checked: {n} still held back (tab 3)."),
                 });
@@ -1156,7 +1269,12 @@ fn plan_ready(s: &mut AppState, gen: u64, result: Result<Box<PlanView>, String>)
         set_preflight_errors(s, view);
     }
     match result {
-        Ok(view) if view.plan.ops.is_empty() && view.held.is_empty() => {
+        Ok(view)
+            if view.plan.ops.is_empty()
+                && view.held.is_empty()
+                && view.group_ops.is_empty()
+                && view.group_held.is_empty() =>
+        {
             s.modal = Modal::None;
             s.message = Some("Nothing to do: the tenant already matches the directory.".into());
         }
@@ -1204,7 +1322,7 @@ fn dialog_command(s: &mut AppState, c: Command, fx: &mut Vec<Effect>) -> bool {
                 true
             }
             Command::Confirm => {
-                if p.view.plan.ops.is_empty() {
+                if p.view.plan.ops.is_empty() && p.view.group_ops.is_empty() {
                     s.message =
                         Some("Nothing to send: every change is held back (see tab 3).".into());
                     return true;
@@ -1215,7 +1333,8 @@ fn dialog_command(s: &mut AppState, c: Command, fx: &mut Vec<Effect>) -> bool {
                     return true;
                 }
                 let plan = std::mem::take(&mut p.view.plan);
-                let total = plan.ops.len();
+                let group_ops = std::mem::take(&mut p.view.group_ops);
+                let total = plan.ops.len() + group_ops.len();
                 let actor = s
                     .session
                     .as_ref()
@@ -1231,7 +1350,11 @@ fn dialog_command(s: &mut AppState, c: Command, fx: &mut Vec<Effect>) -> bool {
                 }));
                 s.applying = true;
                 s.message = None;
-                fx.push(Effect::Apply { plan, actor });
+                fx.push(Effect::Apply {
+                    plan,
+                    group_ops,
+                    actor,
+                });
                 true
             }
             _ => false,
@@ -1806,6 +1929,7 @@ fn retry(s: &mut AppState, e: &ErrorEntry, fx: &mut Vec<Effect>) -> bool {
             ops,
             bound_before: s.directory.counts[0],
         },
+        group_ops: Vec::new(),
         actor,
     });
     true
@@ -1845,10 +1969,14 @@ pub fn dialog_accepts(s: &AppState, c: Command) -> bool {
         Command::Down | Command::Up | Command::PageDown | Command::PageUp
     );
     match &s.modal {
-        Modal::None => true,
+        // The group list has no marks and no passwords.
+        Modal::None => !(s.tab == Tab::Bindings && s.bindings.groups && group_refuses(c)),
         Modal::Planning { .. } => c == Command::Back,
         Modal::Preview(p) => {
-            c == Command::Back || (c == Command::Confirm && !p.view.plan.ops.is_empty()) || moves
+            c == Command::Back
+                || (c == Command::Confirm
+                    && !(p.view.plan.ops.is_empty() && p.view.group_ops.is_empty()))
+                || moves
         }
         Modal::Run(run) => match &run.finished {
             None => c == Command::Back && !run.stopping,

@@ -30,6 +30,7 @@ pub fn list_rows(s: &AppState) -> usize {
                 + 1
                 + if p.view.guard.is_some() { 4 } else { 0 }
                 + held_rows(p)
+                + group_rows(p)
                 + 1
         }
         // Summary, hand-off line, blank, title, list header, key line.
@@ -41,10 +42,20 @@ pub fn list_rows(s: &AppState) -> usize {
 
 /// Lines of the preview's held-back section: a title and up to three ops.
 fn held_rows(p: &Preview) -> usize {
-    if p.view.held.is_empty() {
+    let n = p.view.held.len() + p.view.group_held.len();
+    if n == 0 {
         0
     } else {
-        1 + p.view.held.len().min(3)
+        1 + n.min(3)
+    }
+}
+
+/// Lines of the preview's group section: a title with counts per kind and up to three ops.
+fn group_rows(p: &Preview) -> usize {
+    if p.view.group_ops.is_empty() {
+        0
+    } else {
+        1 + p.view.group_ops.len().min(3)
     }
 }
 
@@ -243,7 +254,7 @@ const OP_COLUMNS: [Constraint; 4] = [
 fn preview(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, p: &Preview) {
     let rect = body(area);
     frame.render_widget(Clear, rect);
-    let n = p.view.plan.ops.len();
+    let n = p.view.plan.ops.len() + p.view.group_ops.len();
     let block = frame_block(
         format!(
             "Plan: {} {}",
@@ -257,28 +268,68 @@ fn preview(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, p: &P
     let warn_h = p.view.warnings.len() as u16;
     let guard_h = if p.view.guard.is_some() { 4 } else { 0 };
     let held_h = held_rows(p) as u16;
-    let [summary, warnings, list, held, guard, keys] = Layout::vertical([
+    let groups_h = group_rows(p) as u16;
+    let [summary, warnings, list, groups, held, guard, keys] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Length(warn_h),
         Constraint::Fill(1),
+        Constraint::Length(groups_h),
         Constraint::Length(held_h),
         Constraint::Length(guard_h),
         Constraint::Length(1),
     ])
     .areas(inner);
+    if groups_h > 0 {
+        let w = groups.width as usize;
+        let mut spans = vec![Span::styled(" Groups: ", theme.bold())];
+        for (i, kind) in crate::sync::groups::GroupOpKind::ALL.iter().enumerate() {
+            let n = p.view.group_ops.iter().filter(|o| o.kind == *kind).count();
+            if n == 0 {
+                continue;
+            }
+            if i > 0 && spans.len() > 1 {
+                spans.push(Span::styled(" · ", theme.dim()));
+            }
+            spans.push(Span::raw(format!("{} {}", kind.label(), fmt_count(n))));
+        }
+        let mut lines = vec![Line::from(spans)];
+        for op in p.view.group_ops.iter().take(3) {
+            let label = format!("   {} ", op.kind.label());
+            let what = match &op.member {
+                Some(m) => format!("{} ← {}", op.group_name, m.email),
+                None => format!("{} ({})", op.group_name, op.mail_nickname),
+            };
+            let what_w = w.saturating_sub(label.chars().count()).max(8);
+            lines.push(Line::from(vec![
+                Span::styled(label, theme.ok()),
+                Span::raw(fit(&what, what_w)),
+            ]));
+        }
+        frame.render_widget(Paragraph::new(lines), groups);
+    }
     if held_h > 0 {
         let w = held.width as usize;
-        let n = p.view.held.len();
+        let n = p.view.held.len() + p.view.group_held.len();
         let mut lines = vec![Line::from(vec![
             Span::styled(format!(" ⏸ held back: {} ", fmt_count(n)), theme.warn()),
             Span::styled("— never sent; see Errors (tab 3)", theme.dim()),
         ])];
-        for (op, issue) in p.view.held.iter().take(3) {
-            let label = format!("   {} ", op.kind.label());
+        let held_ops =
+            p.view
+                .held
+                .iter()
+                .map(|(op, issue)| (op.kind.label(), op.upn.clone(), issue))
+                .chain(
+                    p.view.group_held.iter().map(|(op, issue)| {
+                        (op.kind.label(), format!("\"{}\"", op.group_name), issue)
+                    }),
+                );
+        for (kind, what, issue) in held_ops.take(3) {
+            let label = format!("   {kind} ");
             let upn_w = w.saturating_sub(label.chars().count() + 24).max(8);
             lines.push(Line::from(vec![
                 Span::styled(label, theme.warn()),
-                Span::raw(fit(&op.upn, upn_w)),
+                Span::raw(fit(&what, upn_w)),
                 Span::raw(" "),
                 Span::styled(issue.kind.clone(), theme.error()),
             ]));
@@ -393,7 +444,7 @@ fn preview(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, p: &P
         }
     }
     let mut items = vec![];
-    if p.confirmed() && !p.view.plan.ops.is_empty() {
+    if p.confirmed() && (!p.view.plan.ops.is_empty() || !p.view.group_ops.is_empty()) {
         items.push((Command::Confirm, "apply"));
     }
     items.push((Command::Back, "back"));
