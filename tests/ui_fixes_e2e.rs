@@ -1,6 +1,7 @@
 //! The one-key fixes' runtime arm against the simulator: restore and purge of a soft-deleted
-//! user (`/directory/deletedItems/{id}`), the directory writes (email, UPN override), and the
-//! group fixes' named stand-in until directory groups land.
+//! user (`/directory/deletedItems/{id}`) and the re-sync that then creates the account, the
+//! directory writes (email, UPN override, group nickname and name), and linking a conflict
+//! (after which a re-sync has nothing to do for that user).
 mod common;
 
 use m365sync::app::effect::Fix;
@@ -71,11 +72,46 @@ async fn restore_and_purge_free_the_addresses_of_soft_deleted_users() {
         Fix::PurgeDeleted {
             address: "olga.petrov@northwindtraders.com".into(),
         },
-        db,
-        Some(g),
+        db.clone(),
+        Some(g.clone()),
     )
     .await;
     assert!(again.unwrap_err().contains("no soft-deleted user"));
+
+    // The address is free: a directory user with it is bound by a re-sync, as a new account.
+    let olga = {
+        let mut d = Directory::open(&db).unwrap();
+        let id = d
+            .add_user(&NewDirectoryUser {
+                email: "olga.petrov@northwindtraders.com".into(),
+                display_name: "Olga Petrov".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        d.set_want(&[id], true).unwrap();
+        d.users().unwrap()
+    };
+    let snap = m365sync::sync::apply::snapshot(&g).await.unwrap();
+    let plan = m365sync::sync::plan::plan(&olga, &snap, &Default::default(), 0);
+    assert_eq!(plan.ops.len(), 1);
+    assert_eq!(plan.ops[0].kind, m365sync::sync::plan::OpKind::Create);
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let sum = m365sync::sync::apply::apply(
+        g.clone(),
+        db.clone(),
+        plan,
+        Default::default(),
+        tx,
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((sum.done, sum.failed), (1, 0), "{sum:?}");
+    assert_eq!(
+        env.sim
+            .users_with_upn_count("olga.petrov@northwindtraders.com"),
+        1
+    );
 }
 
 #[tokio::test]
@@ -176,11 +212,20 @@ async fn link_conflict_links_the_directory_user_to_the_existing_account() {
             tenant_user_id: first.id.clone(),
         },
         db.clone(),
-        Some(g),
+        Some(g.clone()),
     )
     .await
     .unwrap();
     assert!(done.contains("Linked"), "{done}");
     let u = Directory::open(&db).unwrap().user(id).unwrap().unwrap();
     assert_eq!(u.tenant_user_id.as_deref(), Some(first.id.as_str()));
+    // A re-sync has nothing to do for them: no duplicate account, no change.
+    let users = Directory::open(&db).unwrap().users().unwrap();
+    let snap = m365sync::sync::apply::snapshot(&g).await.unwrap();
+    let plan = m365sync::sync::plan::plan(&users, &snap, &Default::default(), 0);
+    assert!(
+        plan.ops.iter().all(|o| o.directory_id != id),
+        "{:?}",
+        plan.ops
+    );
 }
