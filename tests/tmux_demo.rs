@@ -479,7 +479,8 @@ fn demo_in_tmux_fixes_the_sales_eu_group() {
         s.contains("Fix:") && s.contains("SalesEU")
     });
     assert!(fix.contains("mailNickname"), "{fix}");
-    tmux.keys(&["y"]);
+    // The suggestion is in an input: Enter accepts it as it is.
+    tmux.keys(&["Enter"]);
     tmux.wait_for("the re-check", wait, |s| s.contains("nothing is held back"));
 
     // `p` again: the group is created.

@@ -155,7 +155,13 @@ fn fix_of(kind: &str) -> Fix {
         panic!("no fix dialog: {:?}", s.modal)
     };
     assert!(!d.change.is_empty());
-    let fx = cmd(&mut s, Command::Confirm);
+    // A fix with a value to type (the nickname) is saved with Enter; the others with `y`.
+    let key = if d.input.is_some() {
+        Command::Submit
+    } else {
+        Command::Confirm
+    };
+    let fx = cmd(&mut s, key);
     let [Effect::Fix { fix, .. }] = fx.as_slice() else {
         panic!("{fx:?}")
     };
@@ -216,4 +222,60 @@ fn a_re_check_counts_held_back_groups() {
         Some("Re-checked: 2 still held back (tab 3).")
     );
     assert_eq!(s.modal, Modal::None);
+}
+
+#[test]
+fn the_suggested_nickname_can_be_edited_and_a_bad_one_is_refused() {
+    use tui_input::InputRequest;
+    let mut s = fixtures::groups_preview_state();
+    cmd(&mut s, Command::Back);
+    cmd(&mut s, Command::TabErrors);
+    let row = s
+        .errors_tab
+        .view
+        .shown
+        .iter()
+        .position(|&r| s.errors[r as usize].kind() == "mailnickname-forbidden-char")
+        .unwrap();
+    s.errors_tab.view.selected = row;
+    cmd(&mut s, Command::Fix);
+    let typed = |s: &mut AppState, r: InputRequest| update(s, Action::DialogInput(r));
+    // `y` is text here (the nickname is being edited), not "apply".
+    assert!(cmd(&mut s, Command::Confirm).is_empty());
+    // Edit "SalesEU" to "Sales-EU".
+    typed(&mut s, InputRequest::GoToEnd);
+    for _ in 0..2 {
+        typed(&mut s, InputRequest::DeletePrevChar);
+    }
+    for c in "-EU".chars() {
+        typed(&mut s, InputRequest::InsertChar(c));
+    }
+    let fx = cmd(&mut s, Command::Submit);
+    assert_eq!(
+        fx,
+        vec![Effect::Fix {
+            fix: Fix::SetGroupNickname {
+                group_id: 4,
+                nickname: "Sales-EU".into()
+            },
+            key: fx.first().and_then(|e| match e {
+                Effect::Fix { key, .. } => key.clone(),
+                _ => None,
+            })
+        }]
+    );
+
+    // A character Graph refuses is explained as it is typed, and nothing is sent.
+    let mut s = fixtures::groups_preview_state();
+    cmd(&mut s, Command::Back);
+    cmd(&mut s, Command::TabErrors);
+    s.errors_tab.view.selected = row;
+    cmd(&mut s, Command::Fix);
+    typed(&mut s, InputRequest::InsertChar('('));
+    let Modal::Fix(d) = &s.modal else {
+        panic!("{:?}", s.modal)
+    };
+    assert!(d.problem.is_some(), "{d:?}");
+    assert!(cmd(&mut s, Command::Submit).is_empty());
+    assert!(matches!(s.modal, Modal::Fix(_)), "the dialog stays up");
 }

@@ -1638,7 +1638,10 @@ fn fix_preview(s: &AppState, error: usize, action: FixAction) -> FixDialog {
             d.change = vec![
                 format!("Group: {}", e.diag.subject.name()),
                 format!("mailNickname: {v} -> {nick}"),
+                "Enter accepts it, or edit it first; then the plan is re-checked.".into(),
             ];
+            d.problem = nickname_problem(&nick);
+            d.input = Some(tui_input::Input::new(nick.clone()));
             d.value = Some(nick);
         }
         FixAction::TrimGroupName => {
@@ -1736,6 +1739,18 @@ fn retry_targets(s: &AppState) -> Vec<crate::sync::plan::Op> {
 }
 
 /// Why `email` cannot be saved (None = fine).
+/// Why a typed group nickname would be refused by Graph, in plain words (None = fine).
+fn nickname_problem(nick: &str) -> Option<String> {
+    let nick = nick.trim();
+    if nick.is_empty() {
+        return Some("A mailNickname cannot be empty.".into());
+    }
+    crate::sync::preflight::check_mail_nickname(nick)
+        .into_iter()
+        .next()
+        .map(|p| p.message)
+}
+
 fn check_email(email: &str, old: &str) -> Option<String> {
     let t = email.trim();
     let Some((l, d)) = t.split_once('@') else {
@@ -1814,9 +1829,16 @@ fn fix_command(s: &mut AppState, c: Command, fx: &mut Vec<Effect>) -> bool {
                     }
                 }
                 Some(FixAction::SanitizeNickname) => {
-                    let (Some(n), Some(id)) = (d.value.clone(), e.directory_id) else {
+                    let typed = d.input.as_ref().map(|i| i.value().trim().to_string());
+                    let (Some(n), Some(id)) = (typed.or(d.value.clone()), e.directory_id) else {
                         return false;
                     };
+                    if let Some(p) = nickname_problem(&n) {
+                        if let Modal::Fix(d) = &mut s.modal {
+                            d.problem = Some(p);
+                        }
+                        return true;
+                    }
                     Fix::SetGroupNickname {
                         group_id: id,
                         nickname: n,
@@ -2046,6 +2068,10 @@ fn dialog_input(s: &mut AppState, req: tui_input::InputRequest) -> bool {
                 return false;
             };
             input.handle(req);
+            if d.action == Some(FixAction::SanitizeNickname) {
+                d.problem = nickname_problem(input.value());
+                return true;
+            }
             let old = s
                 .errors
                 .get(d.error)
