@@ -364,3 +364,47 @@ async fn a_group_a_killed_run_created_is_linked_not_duplicated() {
     assert_eq!(group(&gs, "R&D; Ops")["mail_nickname"], "R&DOps");
     env.sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_with_stray_spaces_is_held_back_until_trimmed_then_created() {
+    let env = common::start(SimOptions {
+        users: Some(5),
+        ..common::fast_options()
+    })
+    .await;
+    ok(&env, &["login"]).await;
+    let dom = env.sim.default_domain.clone();
+    let csv = env.data.path().join("people.csv");
+    std::fs::write(&csv, format!("email,displayName\nann@{dom},Ann Lee\n")).unwrap();
+    ok(&env, &["directory", "import", csv.to_str().unwrap()]).await;
+    // A name as another directory tool wrote it, trailing space included (the CSV import
+    // trims fields, so it is written here directly, as the demo seed does).
+    {
+        let mut d = m365sync::directory::Directory::open(&env.settings.db_path()).unwrap();
+        let g = d.add_group("Engineering ").unwrap();
+        let ann = d.find_by_email(&format!("ann@{dom}")).unwrap().unwrap();
+        d.add_group_member(g, ann.id).unwrap();
+    }
+    ok(&env, &["bind", &format!("ann@{dom}")]).await;
+    ok(&env, &["bind", "--group", "Engineering "]).await;
+    // Shown: held back, with the trimmed name as the fix.
+    let o = run(&env, &["sync", "--apply"]).await;
+    let out = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("held back: create group \"Engineering \"")
+            && out.contains("use \"Engineering\""),
+        "{out}"
+    );
+    assert!(env.sim.group_by_name("Engineering").is_none());
+    // Fixed, then re-synced: created once, with its member.
+    let fixed = ok(&env, &["group", "trim", "Engineering "]).await;
+    assert!(fixed.contains("is now \"Engineering\""), "{fixed}");
+    let out = ok(&env, &["sync", "--apply"]).await;
+    assert!(!out.contains("held back"), "{out}");
+    let g = env.sim.group_by_name("Engineering").expect("created");
+    assert_eq!(
+        env.sim.group_members(g["id"].as_str().unwrap()).unwrap(),
+        vec![format!("ann@{dom}")]
+    );
+}

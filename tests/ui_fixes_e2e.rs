@@ -229,3 +229,68 @@ async fn link_conflict_links_the_directory_user_to_the_existing_account() {
         plan.ops
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edit_email_then_the_re_sync_creates_the_account() {
+    let env = common::start(SimOptions {
+        users: Some(5),
+        ..SimOptions::default()
+    })
+    .await;
+    let g = graph(&env).await;
+    let db = env.settings.db_path();
+    let id = {
+        let mut d = Directory::open(&db).unwrap();
+        let id = d
+            .add_user(&NewDirectoryUser {
+                email: "hiro@northwind-labs.io".into(),
+                display_name: "Hiro T".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        d.set_want(&[id], true).unwrap();
+        id
+    };
+    let check = |users: &[m365sync::directory::DirectoryUser],
+                 snap: &m365sync::sync::plan::TenantSnapshot| {
+        let plan = m365sync::sync::plan::plan(users, snap, &Default::default(), 0);
+        m365sync::sync::preflight::check_plan(plan, users, snap, &Default::default())
+    };
+    // Shown: the domain is not verified, so the create is held back.
+    let snap = m365sync::sync::apply::snapshot(&g).await.unwrap();
+    let users = Directory::open(&db).unwrap().users().unwrap();
+    let (plan, held, _) = check(&users, &snap);
+    assert!(plan.ops.is_empty());
+    assert_eq!(held[0].1.kind, "upn-domain-unverified");
+
+    // Fixed: the email is edited to one on a verified domain.
+    let new = format!("hiro@{}", env.sim.default_domain);
+    run_fix(
+        Fix::SetEmail {
+            directory_id: id,
+            email: new.clone(),
+        },
+        db.clone(),
+        Some(g.clone()),
+    )
+    .await
+    .unwrap();
+
+    // Re-synced: nothing held back, the account is created once.
+    let users = Directory::open(&db).unwrap().users().unwrap();
+    let (plan, held, _) = check(&users, &snap);
+    assert!(held.is_empty(), "{held:?}");
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let sum = m365sync::sync::apply::apply(
+        g.clone(),
+        db.clone(),
+        plan,
+        Default::default(),
+        tx,
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((sum.done, sum.failed), (1, 0));
+    assert_eq!(env.sim.users_with_upn_count(&new), 1);
+}
