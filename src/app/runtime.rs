@@ -904,33 +904,11 @@ pub fn export_errors(
     format: ExportFormat,
     errors: &[ErrorEntry],
 ) -> Result<String, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let ext = match format {
         ExportFormat::Csv => "csv",
         ExportFormat::Json => "json",
     };
-    let stamp = unix_now();
-    let mut n = 1;
-    let (path, file) = loop {
-        let name = if n == 1 {
-            format!("errors-{stamp}.{ext}")
-        } else {
-            format!("errors-{stamp}-{n}.{ext}")
-        };
-        let path = dir.join(name);
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        match opts.open(&path) {
-            Ok(f) => break (path, f),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
-            Err(e) => return Err(format!("{}: {e}", path.display())),
-        }
-    };
+    let (path, file) = create_private_file(dir, "errors", ext)?;
     let io = |e: String| format!("{}: {e}", path.display());
     match format {
         ExportFormat::Json => {
@@ -1000,30 +978,7 @@ pub fn write_handoff(
     dir: &std::path::Path,
     passwords: &[crate::sync::apply::IssuedPassword],
 ) -> Result<String, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let stamp = unix_now();
-    let mut n = 1;
-    let (path, file) = loop {
-        let name = if n == 1 {
-            format!("handoff-{stamp}.csv")
-        } else {
-            format!("handoff-{stamp}-{n}.csv")
-        };
-        let path = dir.join(name);
-        let mut opts = std::fs::OpenOptions::new();
-        // A new file every time: an earlier hand-off is never overwritten.
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        match opts.open(&path) {
-            Ok(f) => break (path, f),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
-            Err(e) => return Err(format!("{}: {e}", path.display())),
-        }
-    };
+    let (path, file) = create_private_file(dir, "handoff", "csv")?;
     let mut w = csv::Writer::from_writer(file);
     let io = |e: csv::Error| format!("{}: {e}", path.display());
     w.write_record(["email", "userPrincipalName", "temporaryPassword"])
@@ -1147,4 +1102,37 @@ where
 /// The event stream of the real terminal.
 pub fn terminal_events() -> EventStream {
     EventStream::new()
+}
+
+/// A new file `<prefix>-<unix time>[-n].<ext>` in `dir`, readable by the owner only (mode 0600
+/// from creation, before a byte is written). Never an existing file: an earlier export or
+/// hand-off is never overwritten.
+fn create_private_file(
+    dir: &std::path::Path,
+    prefix: &str,
+    ext: &str,
+) -> Result<(std::path::PathBuf, std::fs::File), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let stamp = unix_now();
+    for n in 1..=100 {
+        let name = if n == 1 {
+            format!("{prefix}-{stamp}.{ext}")
+        } else {
+            format!("{prefix}-{stamp}-{n}.{ext}")
+        };
+        let path = dir.join(name);
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        match opts.open(&path) {
+            Ok(f) => return Ok((path, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+    }
+    Err(format!("{}: too many {prefix} files this second", dir.display()))
 }
