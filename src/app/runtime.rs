@@ -1134,5 +1134,8 @@ fn create_private_file(
             Err(e) => return Err(format!("{}: {e}", path.display())),
         }
     }
-    Err(format!("{}: too many {prefix} files this second", dir.display()))
+    Err(format!(
+        "{}: too many {prefix} files this second",
+        dir.display()
+    ))
 }
