@@ -59,30 +59,9 @@ impl Drop for Tmux {
 
 #[test]
 fn demo_in_tmux_signs_in_lists_filters_and_quits_cleanly() {
-    let bin = env!("CARGO_BIN_EXE_m365sync");
     let dir = tempfile::tempdir().unwrap();
     let exit_file = dir.path().join("exit");
-    let tmux = Tmux {
-        socket: format!("m365sync-test-{}", std::process::id()),
-    };
-    // The shell stays after the demo exits, so the restored terminal can be inspected.
-    let script = format!(
-        "{bin} demo; echo $? > {exit}; exec sleep 600",
-        exit = exit_file.display()
-    );
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "demo",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        "sh",
-        "-c",
-        &script,
-    ]);
+    let tmux = Tmux::start_demo("filter", &exit_file);
 
     // Sign-in first: the code and the link are shown, then the demo approves itself.
     tmux.wait_for("the device-code sign-in", Duration::from_secs(60), |s| {
@@ -103,18 +82,7 @@ fn demo_in_tmux_signs_in_lists_filters_and_quits_cleanly() {
     });
     assert!(filtered.contains("Ana Suzuki"), "{filtered}");
 
-    tmux.keys(&["q"]);
-    let start = Instant::now();
-    while !Path::new(&exit_file).exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the demo did not exit after q; screen:\n{}",
-            tmux.screen()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let code = std::fs::read_to_string(&exit_file).unwrap();
-    assert_eq!(code.trim(), "0", "demo exit code");
+    tmux.quit(&exit_file);
 
     // The terminal came back: off the alternate screen, cursor visible, no TUI left on it.
     let flags = tmux.run(&[
@@ -154,6 +122,22 @@ impl Tmux {
             &script,
         ]);
         tmux
+    }
+
+    /// `q`, then the demo must exit with status 0 within 20 s.
+    fn quit(&self, exit_file: &Path) {
+        self.keys(&["q"]);
+        let start = Instant::now();
+        while !exit_file.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the demo did not exit after q; screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let code = std::fs::read_to_string(exit_file).unwrap();
+        assert_eq!(code.trim(), "0", "demo exit code");
     }
 
     /// Filters the Bindings list to `name` and waits until its one row shows.
@@ -292,18 +276,7 @@ fn demo_in_tmux_binds_and_unbinds_users() {
     });
     assert!(!tmux.row_of("Aiyana Whitehorse").contains("Error"));
 
-    tmux.keys(&["q"]);
-    let start = Instant::now();
-    while !exit_file.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the demo did not exit after q; screen:\n{}",
-            tmux.screen()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let code = std::fs::read_to_string(&exit_file).unwrap();
-    assert_eq!(code.trim(), "0", "demo exit code");
+    tmux.quit(&exit_file);
 }
 
 /// Issue 4 in the demo: Hiroshi Tanabe's email is on the unverified northwind-labs.io. Binding
@@ -407,16 +380,7 @@ fn demo_in_tmux_fixes_an_unverified_domain_from_the_errors_tab() {
             .any(|l| l.contains("Hiroshi Tanabe") && l.contains("Bound"))
     });
 
-    tmux.keys(&["q"]);
-    let start = Instant::now();
-    while !exit_file.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the demo did not exit after q; screen:\n{}",
-            tmux.screen()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    tmux.quit(&exit_file);
 }
 
 /// Issue 4: the `Sales (EU)` group of the demo. Bindings, `g` shows the groups; binding it and
@@ -506,14 +470,5 @@ fn demo_in_tmux_fixes_the_sales_eu_group() {
             .any(|l| l.contains("Sales (EU)") && l.contains("Bound"))
     });
 
-    tmux.keys(&["q"]);
-    let start = Instant::now();
-    while !exit_file.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the demo did not exit after q; screen:\n{}",
-            tmux.screen()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    tmux.quit(&exit_file);
 }
