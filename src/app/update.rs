@@ -1739,6 +1739,14 @@ fn retry_targets(s: &AppState) -> Vec<crate::sync::plan::Op> {
 }
 
 /// Why `email` cannot be saved (None = fine).
+/// A typed value (email, nickname) Graph would refuse: keep the dialog up and say why.
+fn refuse_typed(s: &mut AppState, problem: String) -> bool {
+    if let Modal::Fix(d) = &mut s.modal {
+        d.problem = Some(problem);
+    }
+    true
+}
+
 /// Why a typed group nickname would be refused by Graph, in plain words (None = fine).
 fn nickname_problem(nick: &str) -> Option<String> {
     let nick = nick.trim();
@@ -1809,10 +1817,7 @@ fn fix_command(s: &mut AppState, c: Command, fx: &mut Vec<Effect>) -> bool {
                         return false;
                     };
                     if let Some(p) = check_email(&new, &old) {
-                        if let Modal::Fix(d) = &mut s.modal {
-                            d.problem = Some(p);
-                        }
-                        return true;
+                        return refuse_typed(s, p);
                     }
                     Fix::SetEmail {
                         directory_id: id,
@@ -1834,10 +1839,7 @@ fn fix_command(s: &mut AppState, c: Command, fx: &mut Vec<Effect>) -> bool {
                         return false;
                     };
                     if let Some(p) = nickname_problem(&n) {
-                        if let Modal::Fix(d) = &mut s.modal {
-                            d.problem = Some(p);
-                        }
-                        return true;
+                        return refuse_typed(s, p);
                     }
                     Fix::SetGroupNickname {
                         group_id: id,
