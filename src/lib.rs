@@ -10,6 +10,8 @@ pub mod config;
 pub mod demo;
 pub mod diagnose;
 pub mod directory;
+pub mod failure;
+pub mod format;
 pub mod graph;
 pub mod keymap;
 pub mod sim;

@@ -10,62 +10,7 @@ use super::{
     binding_str, looks_like_email, now_rfc3339, user_row, BindingState, Directory, DirectoryError,
     DirectoryUser, USER_COLS,
 };
-use crate::sync::plan::{GuardConfig, Op, Policy};
-
-/// Where an op of the journal is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum JournalState {
-    /// Written before anything is sent.
-    Planned,
-    /// In a batch on the wire: the outcome is not known until the answer is recorded.
-    Sent,
-    Done,
-    Failed,
-    /// The answer was lost (connection dropped after sending): checked against the tenant
-    /// before anything is sent again.
-    Unknown,
-    /// Never sent: the admin stopped the run. A later `sync` plans it again if still needed.
-    Cancelled,
-}
-
-impl JournalState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JournalState::Planned => "planned",
-            JournalState::Sent => "sent",
-            JournalState::Done => "done",
-            JournalState::Failed => "failed",
-            JournalState::Unknown => "unknown",
-            JournalState::Cancelled => "cancelled",
-        }
-    }
-    fn parse(s: &str) -> JournalState {
-        match s {
-            "planned" => JournalState::Planned,
-            "sent" => JournalState::Sent,
-            "done" => JournalState::Done,
-            "failed" => JournalState::Failed,
-            "cancelled" => JournalState::Cancelled,
-            _ => JournalState::Unknown,
-        }
-    }
-}
-
-/// One op of the journal (never a password).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JournalEntry {
-    pub id: i64,
-    pub run_id: String,
-    pub seq: i64,
-    pub state: JournalState,
-    pub op: Op,
-    pub request_id: Option<String>,
-    pub error_code: Option<String>,
-    pub error_message: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-}
+use crate::sync::plan::{GuardConfig, Policy};
 
 /// One line of the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -77,22 +22,6 @@ pub struct AuditEntry {
     pub request_id: Option<String>,
     pub outcome: String,
     pub detail: Option<String>,
-}
-
-/// The outcome of one op, recorded in one transaction: journal state, the link and binding
-/// of the directory user, and the audit line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpOutcome {
-    pub journal_id: i64,
-    pub state: JournalState,
-    pub directory_id: i64,
-    /// On success: the account to link and the binding it now has.
-    pub link: Option<(String, BindingState)>,
-    pub request_id: Option<String>,
-    pub error_code: Option<String>,
-    pub error_message: Option<String>,
-    /// None: no audit line (e.g. a state change with no write behind it).
-    pub audit: Option<AuditEntry>,
 }
 
 /// A CSV row refused, with its line number in the file (the header is line 1).
@@ -130,32 +59,6 @@ fn non_empty(s: Option<&str>) -> Option<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_string)
 }
-
-fn journal_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JournalEntry> {
-    let op: String = r.get(4)?;
-    let op: Op = serde_json::from_str(&op).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, Box::new(e))
-    })?;
-    Ok(JournalEntry {
-        id: r.get(0)?,
-        run_id: r.get(1)?,
-        seq: r.get(2)?,
-        state: JournalState::parse(&r.get::<_, String>(3)?),
-        op,
-        request_id: r.get(5)?,
-        error_code: r.get(6)?,
-        error_message: r.get(7)?,
-        created_at: r.get(8)?,
-        updated_at: r.get(9)?,
-    })
-}
-
-pub(super) fn parse_state(s: &str) -> JournalState {
-    JournalState::parse(s)
-}
-
-const JOURNAL_COLS: &str = "id, run_id, seq, state, op, request_id, error_code, error_message, \
-                            created_at, updated_at";
 
 impl Directory {
     pub(super) fn immediate(&mut self) -> Result<rusqlite::Transaction<'_>, DirectoryError> {
@@ -436,111 +339,6 @@ impl Directory {
         Ok(n)
     }
 
-    /// Journal the ops of a run as `planned` before anything is sent; returns their ids in
-    /// the order of `ops`.
-    pub fn journal_insert(&mut self, run_id: &str, ops: &[Op]) -> Result<Vec<i64>, DirectoryError> {
-        let now = now_rfc3339();
-        let tx = self.immediate()?;
-        let mut ids = Vec::with_capacity(ops.len());
-        {
-            let mut st = tx.prepare(
-                "INSERT INTO journal (run_id, seq, kind, directory_id, upn, tenant_user_id, state,
-                                      op, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'planned', ?7, ?8, ?8)",
-            )?;
-            for (seq, op) in ops.iter().enumerate() {
-                let json = serde_json::to_string(op)
-                    .map_err(|e| DirectoryError::Invalid(format!("journal: {e}")))?;
-                st.execute(rusqlite::params![
-                    run_id,
-                    seq as i64,
-                    serde_json::to_value(op.kind)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default(),
-                    op.directory_id,
-                    op.upn,
-                    op.tenant_user_id,
-                    json,
-                    now
-                ])?;
-                ids.push(tx.last_insert_rowid());
-            }
-        }
-        tx.commit()?;
-        Ok(ids)
-    }
-
-    /// Move ops to `state` (e.g. `sent` with their batch).
-    pub fn journal_mark(&mut self, ids: &[i64], state: JournalState) -> Result<(), DirectoryError> {
-        let now = now_rfc3339();
-        let tx = self.immediate()?;
-        {
-            let mut st =
-                tx.prepare("UPDATE journal SET state = ?2, updated_at = ?3 WHERE id = ?1")?;
-            for id in ids {
-                st.execute(rusqlite::params![id, state.as_str(), now])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Record outcomes (journal, link + binding, audit) in one transaction.
-    pub fn record_outcomes(&mut self, outcomes: &[OpOutcome]) -> Result<(), DirectoryError> {
-        if outcomes.is_empty() {
-            return Ok(());
-        }
-        let now = now_rfc3339();
-        let tx = self.immediate()?;
-        {
-            let mut mark = tx.prepare(
-                "UPDATE journal SET state = ?2, request_id = COALESCE(?3, request_id),
-                        error_code = ?4, error_message = ?5,
-                        tenant_user_id = COALESCE(?6, tenant_user_id), updated_at = ?7
-                 WHERE id = ?1",
-            )?;
-            for o in outcomes {
-                mark.execute(rusqlite::params![
-                    o.journal_id,
-                    o.state.as_str(),
-                    o.request_id,
-                    o.error_code,
-                    o.error_message,
-                    o.link.as_ref().map(|(t, _)| t.as_str()),
-                    now
-                ])?;
-                if let Some((tenant, binding)) = &o.link {
-                    set_binding(&tx, o.directory_id, tenant, *binding, &now)?;
-                }
-                if let Some(a) = &o.audit {
-                    insert_audit(&tx, a)?;
-                }
-            }
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Ops a previous run left unfinished (planned, sent, unknown), oldest first.
-    pub fn journal_unfinished(&self) -> Result<Vec<JournalEntry>, DirectoryError> {
-        let mut st = self.conn.prepare(&format!(
-            "SELECT {JOURNAL_COLS} FROM journal WHERE state IN ('planned', 'sent', 'unknown')
-             ORDER BY id"
-        ))?;
-        let rows = st.query_map([], journal_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// The journal, oldest first (of one run, or all).
-    pub fn journal_list(&self, run_id: Option<&str>) -> Result<Vec<JournalEntry>, DirectoryError> {
-        let mut st = self.conn.prepare(&format!(
-            "SELECT {JOURNAL_COLS} FROM journal WHERE ?1 IS NULL OR run_id = ?1 ORDER BY id"
-        ))?;
-        let rows = st.query_map([run_id], journal_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
     pub fn audit_append(&mut self, entry: &AuditEntry) -> Result<(), DirectoryError> {
         let tx = self.immediate()?;
         insert_audit(&tx, entry)?;
@@ -630,7 +428,7 @@ impl Directory {
     }
 }
 
-fn set_binding(
+pub(super) fn set_binding(
     tx: &rusqlite::Transaction<'_>,
     directory_id: i64,
     tenant_user_id: &str,
@@ -650,7 +448,7 @@ fn set_binding(
     Ok(())
 }
 
-fn insert_audit(tx: &rusqlite::Transaction<'_>, a: &AuditEntry) -> Result<(), DirectoryError> {
+pub(super) fn insert_audit(tx: &rusqlite::Transaction<'_>, a: &AuditEntry) -> Result<(), DirectoryError> {
     let at = if a.at.is_empty() {
         now_rfc3339()
     } else {
@@ -783,61 +581,5 @@ mod tests {
         };
         d.set_policy(&p2, &g2).unwrap();
         assert_eq!(d.policy().unwrap(), (p2, g2));
-    }
-
-    #[test]
-    fn journal_round_trip_and_audit_is_append_only() {
-        let mut d = Directory::open_in_memory().unwrap();
-        let op = Op {
-            kind: OpKind::Create,
-            directory_id: 1,
-            email: "a@example.com".into(),
-            display_name: "A".into(),
-            upn: "a@example.com".into(),
-            tenant_user_id: None,
-            reason: "r".into(),
-        };
-        let ids = d.journal_insert("run1", &[op.clone(), op.clone()]).unwrap();
-        d.journal_mark(&ids[..1], JournalState::Sent).unwrap();
-        let un = d.journal_unfinished().unwrap();
-        assert_eq!(un.len(), 2);
-        assert_eq!(un[0].state, JournalState::Sent);
-        assert_eq!(un[0].op, op);
-        d.record_outcomes(&[OpOutcome {
-            journal_id: ids[0],
-            state: JournalState::Done,
-            directory_id: 1,
-            link: None,
-            request_id: Some("rq".into()),
-            error_code: None,
-            error_message: None,
-            audit: Some(AuditEntry {
-                actor: "me".into(),
-                action: "create".into(),
-                target: "a@example.com".into(),
-                outcome: "done".into(),
-                ..Default::default()
-            }),
-        }])
-        .unwrap();
-        assert_eq!(d.journal_unfinished().unwrap().len(), 1);
-        let all = d.journal_list(Some("run1")).unwrap();
-        assert_eq!(all[0].request_id.as_deref(), Some("rq"));
-        assert_eq!(d.audit_list().unwrap().len(), 1);
-        let upd = d.conn.execute("UPDATE audit SET outcome = 'x'", []);
-        assert!(upd.unwrap_err().to_string().contains("append-only"));
-        let del = d.conn.execute("DELETE FROM audit", []);
-        assert!(del.unwrap_err().to_string().contains("append-only"));
-        assert_eq!(d.audit_list().unwrap()[0].outcome, "done");
-        // The journal never holds a password column.
-        let cols: Vec<String> = d
-            .conn
-            .prepare("SELECT name FROM pragma_table_info('journal')")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        assert!(!cols.iter().any(|c| c.contains("password")), "{cols:?}");
     }
 }

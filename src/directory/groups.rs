@@ -1,13 +1,12 @@
 //! Directory groups (issue 4, item 6): groups with members, the desired binding of each group,
-//! the M365 group it is bound to, the kind of group to provision, and the journal of group ops.
+//! the M365 group it is bound to, and the kind of group to provision (group ops are journaled with user ops: `journal.rs`).
 //!
 //! Unbinding a group only stops m365sync from syncing it: the M365 group and its members are
 //! left as they are (m365sync never deletes M365 objects).
 use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 
-use super::{now_rfc3339, Directory, DirectoryError, JournalState};
-use crate::sync::groups::GroupOp;
+use super::{now_rfc3339, Directory, DirectoryError};
 
 /// What kind of M365 group a directory group is provisioned as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -98,18 +97,6 @@ impl DirectoryGroup {
             (true, false) => GroupState::Pending,
         }
     }
-}
-
-/// One group op of the journal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GroupJournalEntry {
-    pub id: i64,
-    pub run_id: String,
-    pub state: JournalState,
-    pub op: GroupOp,
-    pub request_id: Option<String>,
-    pub error_code: Option<String>,
-    pub error_message: Option<String>,
 }
 
 const GROUP_COLS: &str = "id, name, mail_nickname, kind, tenant_group_id, want_bound, last_error";
@@ -469,131 +456,6 @@ impl Directory {
         }
         Ok(name)
     }
-
-    /// Journals group ops as `planned`; their ids in the order of `ops`.
-    pub fn group_journal_insert(
-        &mut self,
-        run_id: &str,
-        ops: &[GroupOp],
-    ) -> Result<Vec<i64>, DirectoryError> {
-        let now = now_rfc3339();
-        let tx = self.immediate()?;
-        let mut ids = Vec::with_capacity(ops.len());
-        {
-            let mut st = tx.prepare(
-                "INSERT INTO group_journal (run_id, seq, kind, group_id, user_id, state, op,
-                                            created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'planned', ?6, ?7, ?7)",
-            )?;
-            for (seq, op) in ops.iter().enumerate() {
-                let json = serde_json::to_string(op)
-                    .map_err(|e| DirectoryError::Invalid(format!("group journal: {e}")))?;
-                st.execute(rusqlite::params![
-                    run_id,
-                    seq as i64,
-                    op.kind.as_str(),
-                    op.group_id,
-                    op.member.as_ref().map(|m| m.directory_id),
-                    json,
-                    now
-                ])?;
-                ids.push(tx.last_insert_rowid());
-            }
-        }
-        tx.commit()?;
-        Ok(ids)
-    }
-
-    /// Group ops earlier runs left unfinished (planned, sent: a killed run) are closed as
-    /// `cancelled`: a group run always plans again against the tenant (a group already created
-    /// is linked, a member already added counts as done), so nothing is sent twice. How many.
-    pub fn group_journal_supersede(&mut self, run_id: &str) -> Result<usize, DirectoryError> {
-        let tx = self.immediate()?;
-        let n = tx.execute(
-            "UPDATE group_journal SET state = 'cancelled',
-                    error_message = COALESCE(error_message, 'superseded by run ' || ?1),
-                    updated_at = ?2
-             WHERE state IN ('planned', 'sent', 'unknown') AND run_id <> ?1",
-            rusqlite::params![run_id, now_rfc3339()],
-        )?;
-        tx.commit()?;
-        Ok(n)
-    }
-
-    /// Moves group ops to `state` (e.g. `sent` with their batch).
-    pub fn group_journal_mark(
-        &mut self,
-        ids: &[i64],
-        state: JournalState,
-    ) -> Result<(), DirectoryError> {
-        let now = now_rfc3339();
-        let tx = self.immediate()?;
-        {
-            let mut st =
-                tx.prepare("UPDATE group_journal SET state = ?2, updated_at = ?3 WHERE id = ?1")?;
-            for id in ids {
-                st.execute(rusqlite::params![id, state.as_str(), now])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// The outcome of one group op.
-    pub fn group_journal_record(
-        &mut self,
-        id: i64,
-        state: JournalState,
-        request_id: Option<&str>,
-        error: Option<(&str, &str)>,
-    ) -> Result<(), DirectoryError> {
-        let tx = self.immediate()?;
-        tx.execute(
-            "UPDATE group_journal SET state = ?2, request_id = COALESCE(?3, request_id),
-                    error_code = ?4, error_message = ?5, updated_at = ?6 WHERE id = ?1",
-            rusqlite::params![
-                id,
-                state.as_str(),
-                request_id,
-                error.map(|e| e.0),
-                error.map(|e| e.1),
-                now_rfc3339()
-            ],
-        )?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// The group journal, oldest first (of one run, or all).
-    pub fn group_journal_list(
-        &self,
-        run_id: Option<&str>,
-    ) -> Result<Vec<GroupJournalEntry>, DirectoryError> {
-        let mut st = self.conn.prepare(
-            "SELECT id, run_id, state, op, request_id, error_code, error_message
-             FROM group_journal WHERE ?1 IS NULL OR run_id = ?1 ORDER BY id",
-        )?;
-        let rows = st.query_map([run_id], |r| {
-            let op: String = r.get(3)?;
-            let op: GroupOp = serde_json::from_str(&op).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    3,
-                    rusqlite::types::Type::Text,
-                    Box::new(e),
-                )
-            })?;
-            Ok(GroupJournalEntry {
-                id: r.get(0)?,
-                run_id: r.get(1)?,
-                state: super::bindings::parse_state(&r.get::<_, String>(2)?),
-                op,
-                request_id: r.get(4)?,
-                error_code: r.get(5)?,
-                error_message: r.get(6)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
 }
 
 #[cfg(test)]
@@ -649,31 +511,6 @@ mod tests {
         assert!(d.rename_group(other, "engineering").is_err());
         assert_eq!(d.set_group_members(g, &[]).unwrap(), 1);
         assert!(d.groups().unwrap().iter().all(|g| g.members.is_empty()));
-        // Group journal: a killed run's ops are superseded by the next run.
-        let op = crate::sync::groups::GroupOp {
-            kind: crate::sync::groups::GroupOpKind::CreateGroup,
-            group_id: g,
-            group_name: "Engineering".into(),
-            mail_nickname: "Engineering".into(),
-            group_kind: GroupKind::Security,
-            tenant_group_id: None,
-            member: None,
-            reason: "test".into(),
-        };
-        let ids = d
-            .group_journal_insert("r1", std::slice::from_ref(&op))
-            .unwrap();
-        d.group_journal_mark(&ids, JournalState::Sent).unwrap();
-        let next = d.group_journal_insert("r2", &[op]).unwrap();
-        assert_eq!(d.group_journal_supersede("r2").unwrap(), 1);
-        d.group_journal_record(next[0], JournalState::Done, Some("rid"), None)
-            .unwrap();
-        let j = d.group_journal_list(None).unwrap();
-        assert_eq!(
-            j.iter().map(|e| e.state).collect::<Vec<_>>(),
-            vec![JournalState::Cancelled, JournalState::Done]
-        );
-        assert_eq!(j[1].request_id.as_deref(), Some("rid"));
         d.set_group_kind(GroupKind::M365).unwrap();
         let ops = d.groups().unwrap();
         let kinds: Vec<_> = ops.iter().map(|g| (g.name.as_str(), g.kind)).collect();

@@ -175,6 +175,50 @@ pub enum DirectoryError {
     Invalid(String),
 }
 
+impl DirectoryError {
+    /// SQLite's error code, if it is one.
+    fn sqlite_code(&self) -> Option<rusqlite::ErrorCode> {
+        match self {
+            DirectoryError::Sql(rusqlite::Error::SqliteFailure(e, _)) => Some(e.code),
+            _ => None,
+        }
+    }
+    /// Another connection holds the database (a concurrent import or sync): waiting helps.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self.sqlite_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+    /// What kind of problem it is, for the diagnosis.
+    pub fn problem(&self) -> crate::failure::DirectoryProblem {
+        use crate::failure::DirectoryProblem as P;
+        let open_message = match self {
+            DirectoryError::Open { message, .. } => message.to_ascii_lowercase(),
+            _ => String::new(),
+        };
+        match self.sqlite_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                P::Busy
+            }
+            Some(rusqlite::ErrorCode::DiskFull) => P::Full,
+            Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::PermissionDenied) => {
+                P::ReadOnly
+            }
+            Some(rusqlite::ErrorCode::ConstraintViolation) => P::Invalid,
+            _ if matches!(self, DirectoryError::Invalid(_)) => P::Invalid,
+            _ if open_message.contains("no space") => P::Full,
+            _ if open_message.contains("read-only")
+                || open_message.contains("permission denied")
+                || open_message.contains("readonly") =>
+            {
+                P::ReadOnly
+            }
+            _ => P::Unavailable,
+        }
+    }
+}
+
 /// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
     // 1: directory users, their link to an M365 account, import records.
@@ -278,6 +322,13 @@ const MIGRATIONS: &[&str] = &[
         created_at    TEXT NOT NULL,
         updated_at    TEXT NOT NULL
     );",
+    // 4: one journal for user and group ops (issue 7): the group a group op is about, whether
+    // a create's generated password reached the hand-off sink, and what reconciling an
+    // interrupted run found. `group_journal` is kept for its history but no longer written.
+    "ALTER TABLE journal ADD COLUMN group_id INTEGER;
+    ALTER TABLE journal ADD COLUMN delivered INTEGER;
+    ALTER TABLE journal ADD COLUMN note TEXT;
+    CREATE INDEX journal_subject ON journal(kind, directory_id, group_id);",
 ];
 
 pub struct Directory {
@@ -287,11 +338,11 @@ pub struct Directory {
 mod bindings;
 mod fixes;
 mod groups;
-pub use bindings::{
-    AuditEntry, CsvImportReport, CsvRejected, JournalEntry, JournalState, OpOutcome,
-};
+mod journal;
+pub use bindings::{AuditEntry, CsvImportReport, CsvRejected};
+pub use journal::{Change, JournalEntry, JournalState, OpOutcome, UndeliveredPassword};
 pub use fixes::DomainSettings;
-pub use groups::{DirectoryGroup, GroupJournalEntry, GroupKind, GroupState};
+pub use groups::{DirectoryGroup, GroupKind, GroupState};
 
 const USER_COLS: &str = "id, email, display_name, given_name, surname, tenant_user_id, binding, \
                          want_bound, job_title, department, password_set_at";

@@ -3,6 +3,7 @@ pub mod batch;
 pub mod client;
 pub mod error;
 pub mod model;
+mod reads;
 
 pub use client::{
     parse_retry_after, GraphClient, GraphResponse, RetryPolicy, StaticToken, TokenSource,

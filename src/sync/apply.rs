@@ -1,6 +1,8 @@
-//! The apply engine: ops through `POST /$batch` (20 a batch) with bounded, adaptive
-//! concurrency; every op journaled before it is sent (planned -> sent -> done | failed);
-//! resumable after a crash; every write in the audit log.
+//! The apply engine: user and group ops alike through `POST /$batch` (20 a batch) with
+//! bounded, adaptive concurrency; every op journaled before it is sent (planned -> sent ->
+//! done | failed); every write in the audit log. What each op sends, what its success changes
+//! in the directory and how a lost answer is checked is its spec's business (`sync::ops`):
+//! this module only schedules.
 //!
 //! Throttling: a client-side write limiter never lets more writes out than the budget allows
 //! in any window (writes still on the wire count; answered writes are timed at their answer,
@@ -8,32 +10,70 @@
 //! per-item 429 pauses all sending until its `Retry-After`, halves the batches in flight
 //! (AIMD) and re-queues only that item; clean batches grow the window back by one. A 429 also
 //! teaches the limiter the real budget: the writes the tenant accepted in the last window
-//! (never below a tenth of the configured budget).
+//! (never below a tenth of the configured budget). A run that finishes no op for
+//! `stall_limit` (a tenant that answers 429 forever) stops by itself and says so.
 //!
-//! Ambiguity: when a batch (or an item) may have been applied without us seeing the answer
-//! (connection dropped, 5xx, 504), PATCH ops are simply sent again (idempotent) and creates or
-//! restores are first checked against the tenant (GET by UPN or id): an account is never
-//! created twice.
+//! Order: an op that needs another op of the run (adding a member whose account this run
+//! creates, or to a group this run creates) waits for it; if that one fails, it is not sent.
+//!
+//! Ambiguity: when a write may have been applied without us seeing the answer (connection
+//! dropped, 5xx, 504), idempotent writes are sent again and the others (create, restore,
+//! create group) are first checked against the tenant: nothing is created twice.
+//!
+//! Passwords: a create's generated password is delivered to the run's [`PasswordSink`] (a
+//! hand-off file written and flushed at once, stdout, or the console's passwords view) before
+//! its success is recorded, and the journal says whether it was; if the sink fails, the run
+//! stops sending.
 //!
 //! Cancel: no new batch leaves; batches on the wire finish and are recorded. Ops never sent
-//! are marked `cancelled` in the journal (a later sync plans them again if still needed);
-//! ops whose outcome is unknown stay `unknown`, so the next `resume` checks them first.
+//! are marked `cancelled` (the next plan makes them again if still wanted); ops whose outcome
+//! is unknown stay `unknown`, and are checked before the next plan.
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use reqwest::Method;
-use serde_json::json;
+use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::plan::{mail_nickname, Op, OpKind, Plan};
+use super::ops::{Answer, AnyOp, Check, Ctx, Found, Verdict};
+use super::plan::{Op, OpKind};
 use crate::directory::{
-    AuditEntry, BindingState, Directory, DirectoryUser, JournalState, OpOutcome,
+    AuditEntry, BindingState, Change, Directory, DirectoryError, DirectoryUser, JournalState,
+    OpOutcome,
 };
+use crate::failure::Failure;
 use crate::graph::batch::{self, BatchRequest, ItemResult};
-use crate::graph::{GraphClient, GraphError, User};
+use crate::graph::{GraphClient, GraphError};
+
+/// The tenant's write budget: Graph allows 3,000 writes per 150 s per app and tenant
+/// (graph-notes §8). Defined once; the CLI's flags and the console start from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteBudget {
+    pub writes: u32,
+    pub window: Duration,
+}
+
+impl WriteBudget {
+    pub const GRAPH: WriteBudget = WriteBudget {
+        writes: 3_000,
+        window: Duration::from_secs(150),
+    };
+    /// Time to send `writes` at this budget.
+    pub fn eta(self, writes: u64) -> Duration {
+        if writes == 0 || self.writes == 0 {
+            return Duration::ZERO;
+        }
+        self.window.mul_f64(writes as f64 / f64::from(self.writes))
+    }
+}
+
+impl Default for WriteBudget {
+    fn default() -> Self {
+        WriteBudget::GRAPH
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApplyOptions {
@@ -41,11 +81,15 @@ pub struct ApplyOptions {
     pub max_concurrency: usize,
     /// Who applies (the signed-in identity), for the audit log.
     pub actor: String,
-    /// The tenant's write budget: writes allowed per `budget_window` (Graph: 3,000 / 150 s).
-    pub write_budget: u32,
-    pub budget_window: Duration,
+    pub budget: WriteBudget,
     /// Attempts per op before it is failed on 5xx or network errors.
     pub max_attempts: u32,
+    /// A run that finishes no op for this long (throttled without end, a stalled tenant)
+    /// stops sending and says so.
+    pub stall_limit: Duration,
+    /// How long a journal write waits out a busy database (another process writing) before
+    /// the run gives up.
+    pub busy_limit: Duration,
 }
 
 impl Default for ApplyOptions {
@@ -54,9 +98,10 @@ impl Default for ApplyOptions {
             batch_size: 20,
             max_concurrency: 4,
             actor: String::new(),
-            write_budget: 3_000,
-            budget_window: Duration::from_secs(150),
+            budget: WriteBudget::GRAPH,
             max_attempts: 10,
+            stall_limit: Duration::from_secs(15 * 60),
+            busy_limit: Duration::from_secs(120),
         }
     }
 }
@@ -65,13 +110,15 @@ impl Default for ApplyOptions {
 pub struct ApplyProgress {
     pub done: usize,
     pub failed: usize,
+    /// Not sent: the run stopped first, or an op it needed failed.
+    pub not_sent: usize,
     pub remaining: usize,
     pub throttled: usize,
     /// Ops per second over the last few seconds.
     pub rate: f64,
 }
 
-/// A password generated for a new account: shown once, optionally written to a hand-off file.
+/// A password generated for a new account: delivered once to the run's sink.
 #[derive(Clone, PartialEq, Eq)]
 pub struct IssuedPassword {
     pub email: String,
@@ -87,193 +134,261 @@ impl std::fmt::Debug for IssuedPassword {
     }
 }
 
+/// Where generated passwords go, each as soon as its account exists. Opened before the
+/// first write, so a sink that cannot work is found out before anything is created.
+pub trait PasswordSink: Send {
+    /// Deliver one password (written and flushed, or shown); Err: why not.
+    fn deliver(&mut self, p: &IssuedPassword) -> Result<(), String>;
+    /// Where they go, in words ("the hand-off file /x.csv").
+    fn describe(&self) -> String;
+}
+
+/// The console's sink: each password goes to the passwords view with the run's events.
+pub struct EventSink(pub mpsc::UnboundedSender<ApplyEvent>);
+
+impl PasswordSink for EventSink {
+    fn deliver(&mut self, p: &IssuedPassword) -> Result<(), String> {
+        self.0
+            .send(ApplyEvent::PasswordIssued(p.clone()))
+            .map_err(|_| "the console is gone".to_string())
+    }
+    fn describe(&self) -> String {
+        "the passwords view".into()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum ApplyEvent {
     Progress(ApplyProgress),
-    OpDone { op: Op, tenant_user_id: String },
-    OpFailed { op: Op, error: GraphError },
+    OpDone { op: AnyOp, tenant_id: String },
+    OpFailed { op: AnyOp, error: GraphError },
+    /// Never sent: why.
+    OpNotSent { op: AnyOp, why: String },
     PasswordIssued(IssuedPassword),
+}
+
+/// How one op of a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Done,
+    Failed(GraphError),
+    /// Never sent: why (the run stopped, an op it needed failed).
+    NotSent(String),
+    /// Sent, but the run stopped before its answer: checked before the next plan.
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpResult {
+    pub op: AnyOp,
+    pub outcome: Outcome,
+}
+
+/// Why a run stopped before it was through.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stopped {
+    /// The admin stopped it (Esc, Ctrl-C, SIGTERM, SIGHUP).
+    Cancelled,
+    /// No op finished for this long; the tenant throttled this many times.
+    Stalled { after: Duration, throttled: usize },
+    /// The password sink failed: no further account is created.
+    SinkFailed(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ApplySummary {
     pub done: usize,
     pub failed: usize,
-    /// Not sent because the admin stopped the run.
+    /// Never sent (the run stopped, an op it needed failed) or sent with no answer.
     pub cancelled: usize,
+    pub throttled: usize,
+    /// Every op of the run and how it ended, in the run's order.
+    pub results: Vec<OpResult>,
+    /// Passwords delivered to the sink, in the order the accounts were created.
     pub passwords: Vec<IssuedPassword>,
-    /// Accounts a killed run created whose generated password was lost with it: set one with
-    /// `m365sync password set`.
+    /// Accounts created whose password did not reach the sink (set one with `password set`).
     pub passwords_lost: Vec<String>,
+    pub stopped: Option<Stopped>,
 }
 
-/// Apply `plan`: journal, send, record outcomes in the directory at `db_path`, stream
-/// events. Cancelling stops sending new ops; ops already sent finish and are recorded.
+/// Apply `ops` (in order; an op waits for the ops of the run it needs): journal, send,
+/// record outcomes in the directory at `db_path`, deliver generated passwords to `sink`,
+/// stream events. Cancelling stops sending new ops; ops already sent finish and are recorded.
 pub async fn apply(
     graph: GraphClient,
     db_path: PathBuf,
-    plan: Plan,
+    ops: Vec<AnyOp>,
     opts: ApplyOptions,
+    sink: Box<dyn PasswordSink>,
     events: mpsc::UnboundedSender<ApplyEvent>,
     cancel: CancellationToken,
-) -> anyhow::Result<ApplySummary> {
-    let mut db = Directory::open(&db_path)?;
-    let run_id = uuid::Uuid::new_v4().to_string();
-    let ids = db.journal_insert(&run_id, &plan.ops)?;
-    let work = plan
-        .ops
-        .into_iter()
-        .zip(ids)
-        .map(|(op, jid)| Work::new(jid, op, false))
-        .collect();
-    Engine::new(graph, db, opts, events, cancel)?
-        .run(work)
-        .await
-}
-
-/// Finish what a killed run left in the journal: an op whose outcome is unknown is checked
-/// against the tenant (GET by UPN or id) before it is sent again, so nothing is done twice.
-pub async fn resume(
-    graph: GraphClient,
-    db_path: PathBuf,
-    opts: ApplyOptions,
-    events: mpsc::UnboundedSender<ApplyEvent>,
-    cancel: CancellationToken,
-) -> anyhow::Result<ApplySummary> {
-    let db = Directory::open(&db_path)?;
-    let work = db
-        .journal_unfinished()?
-        .into_iter()
-        .map(|e| Work::new(e.id, e.op, e.state != JournalState::Planned))
-        .collect();
-    Engine::new(graph, db, opts, events, cancel)?
-        .run(work)
-        .await
+) -> Result<ApplySummary, Failure> {
+    let passwords = vec![None; ops.len()];
+    run(graph, db_path, ops, passwords, opts, sink, events, cancel).await
 }
 
 /// Set the password of the directory user with `email`: checked against the rules, pushed at
 /// once to its account when bound (forceChangePasswordNextSignIn false), and re-enables an
 /// account blocked by an expired password. Records password_set_at; never stores the password.
+/// The caller holds the apply lock when the user is bound (`sync::pipeline` does).
 pub async fn set_password(
     graph: GraphClient,
     db_path: PathBuf,
     email: &str,
     password: &str,
     actor: &str,
-) -> anyhow::Result<SetPasswordOutcome> {
-    super::password::check(password)?;
-    let mut db = Directory::open(&db_path)?;
-    let user = db
-        .find_by_email(email)?
-        .ok_or_else(|| anyhow::anyhow!("no directory user has the email {email}"))?;
+) -> Result<SetPasswordOutcome, Failure> {
+    super::password::check(password).map_err(|e| Failure::Invalid(e.to_string()))?;
+    let email_owned = email.to_string();
+    let db = db_path.clone();
+    let user = crate::failure::blocking("reading the directory", move || {
+        Directory::open(&db)?
+            .find_by_email(&email_owned)?
+            .ok_or_else(|| {
+                DirectoryError::Invalid(format!("no directory user has the email {email_owned}"))
+            })
+    })
+    .await?;
     let now = crate::directory::now_rfc3339();
     let Some(tenant_id) = user.tenant_user_id.clone().filter(|_| user.want_bound) else {
-        db.set_password_set_at(user.id, &now)?;
-        db.audit_append(&AuditEntry {
-            actor: actor.into(),
-            action: "set-password".into(),
-            target: user.email.clone(),
-            outcome: "recorded".into(),
-            detail: Some("not bound: recorded in the directory only".into()),
-            ..Default::default()
-        })?;
+        let db = db_path.clone();
+        let actor = actor.to_string();
+        crate::failure::blocking("recording the password", move || {
+            let mut d = Directory::open(&db)?;
+            d.set_password_set_at(user.id, &now)?;
+            d.audit_append(&AuditEntry {
+                actor,
+                action: "set-password".into(),
+                target: user.email.clone(),
+                outcome: "recorded".into(),
+                detail: Some("not bound: recorded in the directory only".into()),
+                ..Default::default()
+            })
+        })
+        .await?;
         return Ok(SetPasswordOutcome::RecordedOnly);
     };
-    let mut ops = vec![Op {
+    let set = Op {
         kind: OpKind::SetPassword,
         directory_id: user.id,
         email: user.email.clone(),
         display_name: user.display_name.clone(),
         upn: user.email.clone(),
-        tenant_user_id: Some(tenant_id.clone()),
+        tenant_user_id: Some(tenant_id),
         reason: "the admin set a new password".into(),
-    }];
-    if user.binding == BindingState::Blocked {
-        ops.push(Op {
-            kind: OpKind::ReEnable,
-            reason: "a new password re-enables an account blocked by an expired one".into(),
-            ..ops[0].clone()
-        });
-    }
-    let run_id = uuid::Uuid::new_v4().to_string();
-    let ids = db.journal_insert(&run_id, &ops)?;
-    let mut work: VecDeque<Work> = ops
-        .into_iter()
-        .zip(ids)
-        .map(|(op, jid)| Work::new(jid, op, false))
-        .collect();
-    work[0].password = Some(password.to_string());
-    let (tx, _rx) = mpsc::unbounded_channel();
+    };
     let opts = ApplyOptions {
         actor: actor.into(),
         max_concurrency: 1,
         ..Default::default()
     };
-    let mut engine = Engine::new(graph, db, opts, tx, CancellationToken::new())?;
+    let (tx, _rx) = mpsc::unbounded_channel();
     // SetPassword first: re-enable only once the new password is in place.
-    let first = work.pop_front().into_iter().collect();
-    let s1 = engine.run_keep(first).await?;
-    if s1.failed > 0 {
-        return Ok(SetPasswordOutcome::Failed(engine.last_error.take()));
+    let s1 = run(
+        graph.clone(),
+        db_path.clone(),
+        vec![AnyOp::User(set.clone())],
+        vec![Some(password.to_string())],
+        opts.clone(),
+        Box::new(EventSink(tx.clone())),
+        tx.clone(),
+        CancellationToken::new(),
+    )
+    .await?;
+    if let Some(e) = first_error(&s1) {
+        return Ok(SetPasswordOutcome::Failed(e));
     }
-    engine.db.set_password_set_at(user.id, &now)?;
-    let s2 = engine.run_keep(work).await?;
-    if s2.failed > 0 {
-        return Ok(SetPasswordOutcome::Failed(engine.last_error.take()));
+    let db = db_path.clone();
+    let id = user.id;
+    crate::failure::blocking("recording the password", move || {
+        Directory::open(&db)?.set_password_set_at(id, &now)
+    })
+    .await?;
+    if user.binding != BindingState::Blocked {
+        return Ok(SetPasswordOutcome::Pushed { re_enabled: false });
     }
-    Ok(SetPasswordOutcome::Pushed {
-        re_enabled: s2.done > 0,
+    let enable = Op {
+        kind: OpKind::ReEnable,
+        reason: "a new password re-enables an account blocked by an expired one".into(),
+        ..set
+    };
+    let s2 = run(
+        graph,
+        db_path,
+        vec![AnyOp::User(enable)],
+        vec![None],
+        opts,
+        Box::new(EventSink(tx.clone())),
+        tx,
+        CancellationToken::new(),
+    )
+    .await?;
+    match first_error(&s2) {
+        Some(e) => Ok(SetPasswordOutcome::Failed(e)),
+        None => Ok(SetPasswordOutcome::Pushed { re_enabled: true }),
+    }
+}
+
+fn first_error(s: &ApplySummary) -> Option<GraphError> {
+    s.results.iter().find_map(|r| match &r.outcome {
+        Outcome::Done => None,
+        Outcome::Failed(e) => Some(e.clone()),
+        Outcome::NotSent(why) => Some(local_error("not-sent", why)),
+        Outcome::Unknown => Some(local_error(
+            "outcome-unknown",
+            "the run stopped before Graph answered",
+        )),
     })
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SetPasswordOutcome {
     /// Pushed to the bound account (and the account re-enabled if it was blocked).
-    Pushed {
-        re_enabled: bool,
-    },
+    Pushed { re_enabled: bool },
     /// No bound account: the directory records when it was set.
     RecordedOnly,
-    Failed(Option<GraphError>),
+    Failed(GraphError),
 }
 
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    graph: GraphClient,
+    db_path: PathBuf,
+    ops: Vec<AnyOp>,
+    passwords: Vec<Option<String>>,
+    opts: ApplyOptions,
+    sink: Box<dyn PasswordSink>,
+    events: mpsc::UnboundedSender<ApplyEvent>,
+    cancel: CancellationToken,
+) -> Result<ApplySummary, Failure> {
+    let mut db = Directory::open(&db_path).map_err(|e| Failure::directory("opening", e))?;
+    let run_id = uuid::Uuid::new_v4().to_string();
+    let jids = db
+        .journal_insert(&run_id, &ops)
+        .map_err(|e| Failure::directory("journaling the run", e))?;
+    let mut engine = Engine::new(graph, db, opts, sink, events, cancel)?;
+    engine.run(ops, jids, passwords).await
+}
+
+/// Where an op of the run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Step {
-    /// The op's (first) write.
-    Main,
-    /// Restore's second write: enable the restored account.
-    Enable,
-    /// Check the tenant before sending again (outcome unknown).
-    Verify,
+enum Phase {
+    /// Send step `n`.
+    Step(u32),
+    /// Check the tenant before sending step `n` again (its outcome is unknown).
+    Verify(u32),
 }
 
 struct Work {
+    idx: usize,
     jid: i64,
-    op: Op,
-    step: Step,
+    op: AnyOp,
+    phase: Phase,
     password: Option<String>,
     attempts: u32,
+    /// Step requests sent so far (0: never on the wire).
+    sent: u32,
     not_before: Instant,
-    /// The password is not the one a killed run used.
-    from_resume: bool,
-}
-
-impl Work {
-    fn new(jid: i64, op: Op, unknown: bool) -> Work {
-        let step = match (unknown, op.kind) {
-            (true, OpKind::Create | OpKind::Restore) => Step::Verify,
-            _ => Step::Main,
-        };
-        Work {
-            jid,
-            op,
-            step,
-            password: None,
-            attempts: 0,
-            not_before: Instant::now(),
-            from_resume: unknown,
-        }
-    }
 }
 
 /// Writes allowed in any window: in flight + answered within the window.
@@ -306,7 +421,7 @@ impl Limiter {
         self.answered.front().map(|&(t, _)| t + self.window)
     }
     fn answer(&mut self, sent: u32, consumed: u32, at: Instant) {
-        self.in_flight -= sent;
+        self.in_flight = self.in_flight.saturating_sub(sent);
         if consumed > 0 {
             self.answered.push_back((at, consumed));
             self.answered_sum += consumed;
@@ -315,24 +430,37 @@ impl Limiter {
 }
 
 type BatchOutcome = (Vec<Work>, Result<Vec<ItemResult>, GraphError>);
-type VerifyOutcome = (Work, Result<Option<User>, GraphError>);
+type CheckOutcome = (Work, Result<Found, GraphError>);
 
 struct Engine {
     graph: GraphClient,
     db: Directory,
     opts: ApplyOptions,
+    sink: Box<dyn PasswordSink>,
     events: mpsc::UnboundedSender<ApplyEvent>,
     cancel: CancellationToken,
-    users: HashMap<i64, DirectoryUser>,
+    directory: HashMap<i64, DirectoryUser>,
+    /// Directory user -> account, directory group -> M365 group: from the directory, then
+    /// from the ops of this run that succeeded.
+    user_ids: HashMap<i64, String>,
+    group_ids: HashMap<i64, String>,
+    /// The ops each op of the run waits for (count), and who waits for it.
+    waiting_on: Vec<usize>,
+    dependents: Vec<Vec<usize>>,
+    parked: HashMap<usize, Work>,
+    /// Ops whose last dependency just succeeded: queued at the next round.
+    released: Vec<Work>,
+    results: Vec<Option<Outcome>>,
+    ops: Vec<AnyOp>,
     limiter: Limiter,
     cwnd: f64,
     hold_until: Instant,
     summary: ApplySummary,
-    throttled: usize,
     remaining: usize,
     started: Instant,
+    last_progress: Instant,
     recent: VecDeque<(Instant, usize)>,
-    last_error: Option<GraphError>,
+    stop: Option<Stopped>,
 }
 
 impl Engine {
@@ -340,92 +468,184 @@ impl Engine {
         graph: GraphClient,
         db: Directory,
         opts: ApplyOptions,
+        sink: Box<dyn PasswordSink>,
         events: mpsc::UnboundedSender<ApplyEvent>,
         cancel: CancellationToken,
-    ) -> anyhow::Result<Engine> {
-        let users = db.users()?.into_iter().map(|u| (u.id, u)).collect();
+    ) -> Result<Engine, Failure> {
+        let users = db
+            .users()
+            .map_err(|e| Failure::directory("reading the directory", e))?;
+        let groups = db
+            .groups()
+            .map_err(|e| Failure::directory("reading the directory", e))?;
+        let user_ids = users
+            .iter()
+            .filter_map(|u| u.tenant_user_id.clone().map(|t| (u.id, t)))
+            .collect();
+        let group_ids = groups
+            .iter()
+            .filter_map(|g| g.tenant_group_id.clone().map(|t| (g.id, t)))
+            .collect();
         let now = Instant::now();
         Ok(Engine {
             graph,
             db,
             limiter: Limiter {
-                budget: opts.write_budget.max(1),
-                window: opts.budget_window,
+                budget: opts.budget.writes.max(1),
+                window: opts.budget.window,
                 answered: VecDeque::new(),
                 answered_sum: 0,
                 in_flight: 0,
             },
             cwnd: opts.max_concurrency.max(1) as f64,
             opts,
+            sink,
             events,
             cancel,
-            users,
+            directory: users.into_iter().map(|u| (u.id, u)).collect(),
+            user_ids,
+            group_ids,
+            waiting_on: Vec::new(),
+            dependents: Vec::new(),
+            parked: HashMap::new(),
+            released: Vec::new(),
+            results: Vec::new(),
+            ops: Vec::new(),
             hold_until: now,
             summary: ApplySummary::default(),
-            throttled: 0,
             remaining: 0,
             started: now,
+            last_progress: now,
             recent: VecDeque::new(),
-            last_error: None,
+            stop: None,
         })
     }
 
-    async fn run(mut self, work: VecDeque<Work>) -> anyhow::Result<ApplySummary> {
-        self.run_keep(work).await?;
-        Ok(std::mem::take(&mut self.summary))
+    /// Which op of the run each op needs first: a member op needs the op that gives its
+    /// member an account and the op that makes its group.
+    fn dependencies(ops: &[AnyOp]) -> Vec<Vec<usize>> {
+        use super::groups::GroupOpKind;
+        let mut account_of: HashMap<i64, usize> = HashMap::new();
+        let mut group_of: HashMap<i64, usize> = HashMap::new();
+        for (i, op) in ops.iter().enumerate() {
+            match op {
+                AnyOp::User(o) => {
+                    if matches!(
+                        o.kind,
+                        OpKind::Create | OpKind::Takeover | OpKind::Restore | OpKind::ReEnable
+                    ) {
+                        account_of.entry(o.directory_id).or_insert(i);
+                    }
+                }
+                AnyOp::Group(o) => {
+                    if matches!(o.kind, GroupOpKind::CreateGroup | GroupOpKind::LinkGroup) {
+                        group_of.entry(o.group_id).or_insert(i);
+                    }
+                }
+            }
+        }
+        ops.iter()
+            .map(|op| match op {
+                AnyOp::Group(o) if o.member.is_some() => {
+                    let mut d = Vec::new();
+                    if let Some(&g) = group_of.get(&o.group_id) {
+                        d.push(g);
+                    }
+                    if o.kind == GroupOpKind::AddMember {
+                        if let Some(&u) = o.member.as_ref().and_then(|m| account_of.get(&m.directory_id))
+                        {
+                            d.push(u);
+                        }
+                    }
+                    d
+                }
+                _ => Vec::new(),
+            })
+            .collect()
     }
 
-    async fn run_keep(&mut self, work: VecDeque<Work>) -> anyhow::Result<ApplySummary> {
-        self.summary = ApplySummary::default();
-        self.remaining = work.len();
-        let mut queue = VecDeque::new();
-        let mut verify = VecDeque::new();
-        for w in work {
-            if w.from_resume && w.op.kind == OpKind::SetPassword {
-                // The plaintext lived only in the killed process's memory.
-                let err = local_error(
-                    "password-not-kept",
-                    "the run that was setting this password stopped before it finished; the \
-                     password is never stored, so set it again",
-                );
-                let o = self.failure(&w, err);
-                self.finish(vec![o]);
-                continue;
+    async fn run(
+        &mut self,
+        ops: Vec<AnyOp>,
+        jids: Vec<i64>,
+        passwords: Vec<Option<String>>,
+    ) -> Result<ApplySummary, Failure> {
+        let deps = Self::dependencies(&ops);
+        let n = ops.len();
+        self.remaining = n;
+        self.results = vec![None; n];
+        self.waiting_on = deps.iter().map(Vec::len).collect();
+        self.dependents = vec![Vec::new(); n];
+        for (i, d) in deps.iter().enumerate() {
+            for &j in d {
+                self.dependents[j].push(i);
             }
-            if w.step == Step::Verify {
-                verify.push_back(w);
+        }
+        self.ops = ops.clone();
+        let mut queue: VecDeque<Work> = VecDeque::new();
+        let mut verify: VecDeque<Work> = VecDeque::new();
+        let now = Instant::now();
+        for (idx, ((op, jid), password)) in ops.into_iter().zip(jids).zip(passwords).enumerate() {
+            let w = Work {
+                idx,
+                jid,
+                op,
+                phase: Phase::Step(0),
+                password,
+                attempts: 0,
+                sent: 0,
+                not_before: now,
+            };
+            if self.waiting_on[idx] > 0 {
+                self.parked.insert(idx, w);
             } else {
                 queue.push_back(w);
             }
         }
         self.progress();
         let mut batches: JoinSet<BatchOutcome> = JoinSet::new();
-        let mut checks: JoinSet<VerifyOutcome> = JoinSet::new();
-        let mut cancelled = false;
+        let mut checks: JoinSet<CheckOutcome> = JoinSet::new();
         loop {
-            if !cancelled && self.cancel.is_cancelled() {
-                cancelled = true;
-            }
+            queue.extend(self.released.drain(..));
             let now = Instant::now();
+            if self.stop.is_none() && self.cancel.is_cancelled() {
+                self.stop = Some(Stopped::Cancelled);
+            }
+            if self.stop.is_none()
+                && self.remaining > 0
+                && now.duration_since(self.last_progress) >= self.opts.stall_limit
+            {
+                self.stop = Some(Stopped::Stalled {
+                    after: self.opts.stall_limit,
+                    throttled: self.summary.throttled,
+                });
+            }
+            let stopping = self.stop.is_some();
+            // Ops that send nothing (linking a group) are done as soon as they are ready.
+            if !stopping {
+                let mut rest = VecDeque::with_capacity(queue.len());
+                while let Some(w) = queue.pop_front() {
+                    if w.op.steps() == 0 {
+                        let answer = w.op.answered(0, &Value::Null, &self.ctx(None));
+                        self.answered(w, answer, None, &mut rest)?;
+                    } else {
+                        rest.push_back(w);
+                    }
+                }
+                queue = rest;
+            }
             // Checks cost no write: a few at a time.
-            while !cancelled && checks.len() < 8 {
+            while !stopping && checks.len() < 8 {
                 let Some(w) = verify.pop_front() else { break };
+                let check = w.op.verify(&self.ctx(None));
                 let graph = self.graph.clone();
                 checks.spawn(async move {
-                    let key = match w.op.kind {
-                        OpKind::Create => w.op.upn.clone(),
-                        _ => w.op.tenant_user_id.clone().unwrap_or_default(),
-                    };
-                    let r = match graph.get_user(&key).await {
-                        Ok(u) => Ok(Some(u)),
-                        Err(e) if e.status() == Some(404) => Ok(None),
-                        Err(e) => Err(e),
-                    };
+                    let r = run_check(&graph, &check).await;
                     (w, r)
                 });
             }
             let mut wake: Option<Instant> = None;
-            if !cancelled {
+            if !stopping {
                 while (batches.len() as f64) < self.cwnd.floor().max(1.0) {
                     if now < self.hold_until {
                         wake = Some(self.hold_until);
@@ -455,29 +675,52 @@ impl Engine {
                     if picked.is_empty() {
                         break;
                     }
-                    for w in &mut picked {
-                        if w.op.kind == OpKind::Create && w.password.is_none() {
+                    let mut requests = Vec::with_capacity(picked.len());
+                    let mut sending = Vec::with_capacity(picked.len());
+                    for mut w in picked {
+                        let Phase::Step(step) = w.phase else {
+                            verify.push_back(w);
+                            continue;
+                        };
+                        if w.op.kind() == super::ops::Kind::User(OpKind::Create)
+                            && w.password.is_none()
+                        {
                             w.password = Some(super::password::generate());
                         }
-                        w.attempts += 1;
+                        match w.op.request(step, &self.ctx(w.password.as_deref())) {
+                            Ok(r) => {
+                                let mut b = BatchRequest::new(
+                                    (requests.len() + 1).to_string(),
+                                    r.method,
+                                    r.url,
+                                );
+                                b.body = r.body;
+                                requests.push(b);
+                                w.attempts += 1;
+                                w.sent += 1;
+                                sending.push(w);
+                            }
+                            Err(why) => {
+                                let o = self.failure(&w, local_error("not-sent", &why.0));
+                                self.finish(w.idx, o)?;
+                            }
+                        }
                     }
-                    let jids: Vec<i64> = picked.iter().map(|w| w.jid).collect();
-                    self.db.journal_mark(&jids, JournalState::Sent)?;
-                    let requests: Vec<BatchRequest> = picked
-                        .iter()
-                        .enumerate()
-                        .map(|(i, w)| self.request(i, w))
-                        .collect();
-                    self.limiter.in_flight += picked.len() as u32;
+                    if sending.is_empty() {
+                        continue;
+                    }
+                    let jids: Vec<i64> = sending.iter().map(|w| w.jid).collect();
+                    self.db_write(|d| d.journal_mark(&jids, JournalState::Sent))?;
+                    self.limiter.in_flight += sending.len() as u32;
                     let graph = self.graph.clone();
                     batches.spawn(async move {
                         let r = batch::send(&graph, &requests).await;
-                        (picked, r)
+                        (sending, r)
                     });
                 }
             }
             if batches.is_empty() && checks.is_empty() {
-                if cancelled || (queue.is_empty() && verify.is_empty()) {
+                if stopping || (queue.is_empty() && verify.is_empty()) {
                     break;
                 }
                 if wake.is_none() && verify.is_empty() {
@@ -485,89 +728,92 @@ impl Engine {
                     wake = Some(now + Duration::from_millis(50));
                 }
             }
-            let sleep_until = wake.unwrap_or(now + Duration::from_secs(3600));
+            let stall_at = self.last_progress + self.opts.stall_limit;
+            let sleep_until = wake.map_or(stall_at, |w| w.min(stall_at));
             tokio::select! {
                 Some(r) = batches.join_next(), if !batches.is_empty() => {
-                    let (sent, result) = r?;
+                    let (sent, result) = r.map_err(|e| Failure::Internal(format!("a batch task failed: {e}")))?;
                     self.on_batch(sent, result, &mut queue, &mut verify)?;
                 }
                 Some(r) = checks.join_next(), if !checks.is_empty() => {
-                    let (w, result) = r?;
+                    let (w, result) = r.map_err(|e| Failure::Internal(format!("a check task failed: {e}")))?;
                     self.on_check(w, result, &mut queue, &mut verify)?;
                 }
                 _ = tokio::time::sleep_until(sleep_until.into()) => {}
-                _ = self.cancel.cancelled(), if !cancelled => {}
+                _ = self.cancel.cancelled(), if self.stop.is_none() => {}
             }
         }
-        // Stopped: what was never sent is cancelled; what may have been applied stays unknown.
-        let mut cancelled_ids = Vec::new();
-        let mut unknown_ids = Vec::new();
-        for w in queue.into_iter().chain(verify) {
-            if w.attempts == 0 && w.step != Step::Verify {
-                cancelled_ids.push(w.jid);
+        // Stopped or through: what was never sent is cancelled; what may have been applied
+        // stays unknown (checked before the next plan).
+        let why = match &self.stop {
+            Some(Stopped::Cancelled) | None => "the run was stopped before it was sent".to_string(),
+            Some(Stopped::Stalled { after, throttled }) => format!(
+                "the run stopped: no op finished for {} (throttled {throttled} times)",
+                crate::format::duration(*after)
+            ),
+            Some(Stopped::SinkFailed(e)) => {
+                format!("the run stopped: the passwords could not be delivered ({e})")
+            }
+        };
+        let mut left: Vec<Work> = queue
+            .into_iter()
+            .chain(verify)
+            .chain(self.released.drain(..))
+            .collect();
+        let mut parked: Vec<Work> = self.parked.drain().map(|(_, w)| w).collect();
+        parked.sort_by_key(|w| w.idx);
+        left.extend(parked);
+        for w in left {
+            if w.sent == 0 {
+                self.not_sent(w.idx, w.jid, &why)?;
             } else {
-                unknown_ids.push(w.jid);
+                self.db_write(|d| d.journal_mark(&[w.jid], JournalState::Unknown))?;
+                self.results[w.idx] = Some(Outcome::Unknown);
+                self.summary.cancelled += 1;
             }
         }
-        self.db
-            .journal_mark(&cancelled_ids, JournalState::Cancelled)?;
-        self.db.journal_mark(&unknown_ids, JournalState::Unknown)?;
-        self.summary.cancelled = cancelled_ids.len() + unknown_ids.len();
         self.remaining = 0;
+        self.summary.stopped = self.stop.clone();
         self.progress();
-        Ok(self.summary.clone())
+        let mut summary = std::mem::take(&mut self.summary);
+        summary.results = std::mem::take(&mut self.ops)
+            .into_iter()
+            .zip(std::mem::take(&mut self.results))
+            .map(|(op, outcome)| OpResult {
+                op,
+                outcome: outcome.unwrap_or(Outcome::Unknown),
+            })
+            .collect();
+        Ok(summary)
     }
 
-    fn request(&self, i: usize, w: &Work) -> BatchRequest {
-        let id = (i + 1).to_string();
-        let target =
-            w.op.tenant_user_id
-                .clone()
-                .unwrap_or_else(|| w.op.upn.clone());
-        let user_url = format!("/users/{}", urlencode(&target));
-        match (w.op.kind, w.step) {
-            (OpKind::Create, _) => {
-                let d = self.users.get(&w.op.directory_id);
-                let mut body = json!({
-                    "accountEnabled": true,
-                    "displayName": w.op.display_name,
-                    "mailNickname": mail_nickname(&w.op.upn),
-                    "userPrincipalName": w.op.upn,
-                    "passwordProfile": {
-                        "password": w.password.as_deref().unwrap_or_default(),
-                        "forceChangePasswordNextSignIn": true,
-                    },
-                });
-                if let Some(d) = d {
-                    for (k, v) in [
-                        ("givenName", &d.given_name),
-                        ("surname", &d.surname),
-                        ("jobTitle", &d.job_title),
-                        ("department", &d.department),
-                    ] {
-                        if let Some(v) = v {
-                            body[k] = json!(v);
-                        }
-                    }
+    fn ctx<'a>(&'a self, password: Option<&'a str>) -> Ctx<'a> {
+        Ctx {
+            users: &self.user_ids,
+            groups: &self.group_ids,
+            directory: &self.directory,
+            password,
+        }
+    }
+
+    /// A journal write that waits out a busy database (a concurrent import) within
+    /// `busy_limit` instead of failing the run.
+    fn db_write<T>(
+        &mut self,
+        mut f: impl FnMut(&mut Directory) -> Result<T, DirectoryError>,
+    ) -> Result<T, Failure> {
+        let deadline = Instant::now() + self.opts.busy_limit;
+        let mut pause = Duration::from_millis(20);
+        loop {
+            match f(&mut self.db) {
+                Ok(v) => return Ok(v),
+                Err(e) if e.is_busy() && Instant::now() < deadline => {
+                    tracing::warn!(error = %e, "journal write: the database is busy, waiting");
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(500));
                 }
-                BatchRequest::new(id, Method::POST, "/users").with_body(body)
+                Err(e) => return Err(Failure::directory("writing the journal", e)),
             }
-            (OpKind::Restore, Step::Main) => BatchRequest::new(
-                id,
-                Method::POST,
-                format!("/directory/deletedItems/{}/restore", urlencode(&target)),
-            ),
-            (OpKind::Block, _) => BatchRequest::new(id, Method::PATCH, user_url)
-                .with_body(json!({"accountEnabled": false})),
-            (OpKind::SetPassword, _) => BatchRequest::new(id, Method::PATCH, user_url).with_body(
-                json!({"passwordProfile": {
-                    "password": w.password.as_deref().unwrap_or_default(),
-                    "forceChangePasswordNextSignIn": false,
-                }}),
-            ),
-            // Takeover, ReEnable, and Restore's second write.
-            _ => BatchRequest::new(id, Method::PATCH, user_url)
-                .with_body(json!({"accountEnabled": true})),
         }
     }
 
@@ -577,64 +823,52 @@ impl Engine {
         result: Result<Vec<ItemResult>, GraphError>,
         queue: &mut VecDeque<Work>,
         verify: &mut VecDeque<Work>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), Failure> {
         let now = Instant::now();
         let n = sent.len() as u32;
         let items = match result {
-            Ok(items) => items,
-            Err(e) => {
+            Ok(items) if items.len() == sent.len() => items,
+            other => {
                 // The whole batch: nothing known about any item.
-                let consumed = if e.status() == Some(429) { 0 } else { n };
-                self.limiter.answer(n, consumed, now);
-                if e.status() == Some(429) {
+                let e = match other {
+                    Err(e) => e,
+                    Ok(items) => GraphError::Malformed(format!(
+                        "$batch answered {} items for {} requests",
+                        items.len(),
+                        sent.len()
+                    )),
+                };
+                let throttled = e.status() == Some(429);
+                self.limiter
+                    .answer(n, if throttled { 0 } else { n }, now);
+                if throttled {
                     self.throttle(e.retry_after(), now);
                 } else {
                     self.cwnd = (self.cwnd / 2.0).max(1.0);
                 }
-                let mut outcomes = Vec::new();
                 for w in sent {
-                    if let Some(o) = self.retry_or_fail(w, &e, queue, verify) {
-                        outcomes.push(o);
-                    }
+                    self.retry_or_fail(w, &e, queue, verify)?;
                 }
-                self.finish(outcomes);
                 return Ok(());
             }
         };
         let mut consumed = 0;
         let mut clean = true;
-        let mut outcomes = Vec::new();
-        for (mut w, item) in sent.into_iter().zip(items) {
+        for (w, item) in sent.into_iter().zip(items) {
+            let Phase::Step(step) = w.phase else {
+                continue;
+            };
             match item {
                 Ok(item) => {
                     consumed += 1;
-                    let rid = item.request_id.clone();
-                    match (w.op.kind, w.step) {
-                        (OpKind::Create, _) => {
-                            let id = item
-                                .body
-                                .get("id")
-                                .and_then(|v| v.as_str())
-                                .unwrap_or_default()
-                                .to_string();
-                            outcomes.push(self.success(&w, id, BindingState::Bound, rid));
-                        }
-                        (OpKind::Restore, Step::Main) => {
-                            self.audit_only(&w, "restore", rid, "done");
-                            w.step = Step::Enable;
-                            w.attempts = 0;
-                            queue.push_front(w);
-                        }
-                        (kind, _) => {
-                            let binding = if kind == OpKind::Block {
-                                BindingState::Blocked
-                            } else {
-                                BindingState::Bound
-                            };
-                            let id = w.op.tenant_user_id.clone().unwrap_or_default();
-                            outcomes.push(self.success(&w, id, binding, rid));
-                        }
-                    }
+                    let answer = w.op.answered(step, &item.body, &self.ctx(None));
+                    self.answered(w, answer, item.request_id, queue)?;
+                }
+                Err(e) if w.op.already(&e) => {
+                    consumed += 1;
+                    let answer = w.op.answered(step, &Value::Null, &self.ctx(None));
+                    let rid = e.request_id().map(str::to_string);
+                    self.answered(w, answer, rid, queue)?;
                 }
                 Err(e) => {
                     if e.status() == Some(429) {
@@ -646,9 +880,7 @@ impl Engine {
                             clean = false;
                         }
                     }
-                    if let Some(o) = self.retry_or_fail(w, &e, queue, verify) {
-                        outcomes.push(o);
-                    }
+                    self.retry_or_fail(w, &e, queue, verify)?;
                 }
             }
         }
@@ -657,22 +889,51 @@ impl Engine {
             let max = self.opts.max_concurrency.max(1) as f64;
             self.cwnd = (self.cwnd + 1.0).min(max);
         }
-        self.finish(outcomes);
+        Ok(())
+    }
+
+    /// A step succeeded: go on with the next step, or the op is done.
+    fn answered(
+        &mut self,
+        mut w: Work,
+        answer: Answer,
+        rid: Option<String>,
+        queue: &mut VecDeque<Work>,
+    ) -> Result<(), Failure> {
+        match answer {
+            Answer::Next => {
+                let Phase::Step(step) = w.phase else {
+                    return Ok(());
+                };
+                if step == 0 {
+                    self.audit_step(&w, rid);
+                }
+                w.phase = Phase::Step(step + 1);
+                w.attempts = 0;
+                queue.push_front(w);
+            }
+            Answer::Done { tenant_id, change } => {
+                let o = self.success(&w, tenant_id, change, rid);
+                self.finish(w.idx, o)?;
+            }
+        }
         Ok(())
     }
 
     fn throttle(&mut self, retry_after: Option<Duration>, now: Instant) {
-        self.throttled += 1;
+        self.summary.throttled += 1;
         self.cwnd = (self.cwnd / 2.0).max(1.0);
         // The tenant grants less than we were told: what it accepted in the last window is
         // its budget (a floor keeps a transient 429 from starving the run).
         self.limiter.expire(now);
         let accepted = self.limiter.answered_sum;
-        let floor = (self.opts.write_budget / 10).max(1);
+        let floor = (self.opts.budget.writes / 10).max(1);
         if accepted >= floor && accepted < self.limiter.budget {
             self.limiter.budget = accepted;
         }
-        let wait = retry_after.unwrap_or(Duration::from_secs(1));
+        let wait = retry_after
+            .unwrap_or(Duration::from_secs(1))
+            .min(Duration::from_secs(300));
         self.hold_until = self.hold_until.max(now + wait);
     }
 
@@ -683,7 +944,10 @@ impl Engine {
         e: &GraphError,
         queue: &mut VecDeque<Work>,
         verify: &mut VecDeque<Work>,
-    ) -> Option<OpOutcome> {
+    ) -> Result<(), Failure> {
+        let Phase::Step(step) = w.phase else {
+            return Ok(());
+        };
         let status = e.status();
         let throttled = status == Some(429);
         // Could the write have been applied although we got no success?
@@ -694,104 +958,96 @@ impl Engine {
         };
         let retryable = throttled || maybe_applied || status == Some(503);
         // A create answered "already exists" after an earlier attempt whose outcome is
-        // unknown: it was ours.
-        let conflict_after_unknown = w.op.kind == OpKind::Create
+        // unknown: it may have been ours.
+        let conflict_after_unknown = w.op.check_before_resend(step)
             && w.attempts > 1
             && status == Some(400)
-            && e.to_string().contains("already exists");
+            && e.to_string().contains("already exist");
         if conflict_after_unknown {
-            w.step = Step::Verify;
+            w.phase = Phase::Verify(step);
             verify.push_back(w);
-            return None;
+            return Ok(());
         }
         if !retryable || (!throttled && w.attempts >= self.opts.max_attempts) {
-            return Some(self.failure(&w, e.clone()));
+            let o = self.failure(&w, e.clone());
+            return self.finish(w.idx, o);
         }
         if throttled {
             w.attempts = w.attempts.saturating_sub(1);
             w.not_before = self.hold_until;
             queue.push_front(w);
-            return None;
+            return Ok(());
         }
-        let creates = matches!(
-            (w.op.kind, w.step),
-            (OpKind::Create, _) | (OpKind::Restore, Step::Main)
-        );
         let backoff = self.graph.retry.backoff(w.attempts);
         w.not_before = Instant::now() + backoff.min(Duration::from_secs(10));
-        if creates && maybe_applied {
-            // Journaled as unknown: if this process dies now, resume checks it first.
-            if let Err(e) = self.db.journal_mark(&[w.jid], JournalState::Unknown) {
-                tracing::error!(error = %e, "journal");
-            }
-            w.step = Step::Verify;
+        if maybe_applied && w.op.check_before_resend(step) {
+            // Journaled as unknown: if this process dies now, the next plan checks it first.
+            self.db_write(|d| d.journal_mark(&[w.jid], JournalState::Unknown))?;
+            w.phase = Phase::Verify(step);
             verify.push_back(w);
         } else {
             queue.push_back(w);
         }
-        None
+        Ok(())
     }
 
     fn on_check(
         &mut self,
         mut w: Work,
-        result: Result<Option<User>, GraphError>,
+        result: Result<Found, GraphError>,
         queue: &mut VecDeque<Work>,
         verify: &mut VecDeque<Work>,
-    ) -> anyhow::Result<()> {
-        match (w.op.kind, result) {
-            (OpKind::Create, Ok(Some(u))) => {
-                // It exists: our earlier attempt created it.
-                if w.from_resume || w.password.is_none() {
-                    self.summary.passwords_lost.push(w.op.email.clone());
-                    w.password = None;
-                }
-                let o = self.success(&w, u.id, BindingState::Bound, None);
-                self.finish(vec![o]);
-            }
-            (OpKind::Create, Ok(None)) => {
-                w.step = Step::Main;
-                queue.push_back(w);
-            }
-            (_, Ok(Some(u))) => {
-                // Restored (live again): enable it.
-                if u.account_enabled == Some(true) {
-                    let id = u.id;
-                    let o = self.success(&w, id, BindingState::Bound, None);
-                    self.finish(vec![o]);
-                } else {
-                    w.step = Step::Enable;
-                    queue.push_back(w);
-                }
-            }
-            (_, Ok(None)) => {
-                w.step = Step::Main;
-                queue.push_back(w);
-            }
-            (_, Err(e)) => {
+    ) -> Result<(), Failure> {
+        let Phase::Verify(step) = w.phase else {
+            return Ok(());
+        };
+        let found = match result {
+            Ok(found) => found,
+            Err(e) => {
                 w.attempts += 1;
                 if w.attempts >= self.opts.max_attempts * 2 {
                     let o = self.failure(&w, e);
-                    self.finish(vec![o]);
-                } else {
-                    verify.push_back(w);
+                    return self.finish(w.idx, o);
                 }
+                w.not_before = Instant::now() + self.graph.retry.backoff(w.attempts);
+                verify.push_back(w);
+                return Ok(());
+            }
+        };
+        match w.op.verdict(&found) {
+            Verdict::Applied { tenant_id, change } => {
+                // Our earlier attempt did it (with the password this run generated).
+                let o = self.success(&w, tenant_id, change, None);
+                self.finish(w.idx, o)?;
+            }
+            Verdict::Partly { step, .. } => {
+                w.phase = Phase::Step(step);
+                w.attempts = 0;
+                queue.push_back(w);
+            }
+            Verdict::NotApplied => {
+                w.phase = Phase::Step(step);
+                queue.push_back(w);
+            }
+            Verdict::Unknowable(why) => {
+                let o = self.failure(&w, local_error("outcome-unknown", why));
+                self.finish(w.idx, o)?;
             }
         }
         Ok(())
     }
 
-    fn audit_only(&mut self, w: &Work, action: &str, rid: Option<String>, outcome: &str) {
+    fn audit_step(&mut self, w: &Work, rid: Option<String>) {
         let entry = AuditEntry {
             actor: self.opts.actor.clone(),
-            action: action.into(),
-            target: w.op.upn.clone(),
+            action: w.op.kind().audit_name().into(),
+            target: w.op.target(),
             request_id: rid,
-            outcome: outcome.into(),
-            detail: w.op.tenant_user_id.clone(),
+            outcome: "step done".into(),
+            detail: w.op.user().and_then(|o| o.tenant_user_id.clone()),
             ..Default::default()
         };
-        if let Err(e) = self.db.audit_append(&entry) {
+        if let Err(e) = self.db_write(|d| d.audit_append(&entry)) {
             tracing::error!(error = %e, "writing the audit log");
         }
     }
@@ -800,82 +1056,167 @@ impl Engine {
         &mut self,
         w: &Work,
         tenant_id: String,
-        binding: BindingState,
+        change: Change,
         rid: Option<String>,
     ) -> OpOutcome {
         self.summary.done += 1;
-        let _ = self.events.send(ApplyEvent::OpDone {
-            op: w.op.clone(),
-            tenant_user_id: tenant_id.clone(),
-        });
-        if w.op.kind == OpKind::Create {
-            if let Some(p) = &w.password {
+        match &change {
+            Change::User {
+                directory_id,
+                tenant_user_id,
+                ..
+            } if !tenant_user_id.is_empty() => {
+                self.user_ids.insert(*directory_id, tenant_user_id.clone());
+            }
+            Change::Group {
+                group_id,
+                tenant_group_id,
+            } => {
+                self.group_ids.insert(*group_id, tenant_group_id.clone());
+            }
+            _ => {}
+        }
+        let mut delivered = None;
+        if let (AnyOp::User(op), Some(p)) = (&w.op, &w.password) {
+            if op.kind == OpKind::Create {
                 let issued = IssuedPassword {
-                    email: w.op.email.clone(),
-                    upn: w.op.upn.clone(),
+                    email: op.email.clone(),
+                    upn: op.upn.clone(),
                     password: p.clone(),
                 };
-                let _ = self.events.send(ApplyEvent::PasswordIssued(issued.clone()));
-                self.summary.passwords.push(issued);
+                match self.sink.deliver(&issued) {
+                    Ok(()) => {
+                        delivered = Some(true);
+                        self.summary.passwords.push(issued);
+                    }
+                    Err(e) => {
+                        delivered = Some(false);
+                        self.summary.passwords_lost.push(op.email.clone());
+                        if self.stop.is_none() {
+                            tracing::error!(error = %e, sink = %self.sink.describe(), "password sink failed: stopping the run");
+                            self.stop = Some(Stopped::SinkFailed(format!(
+                                "{}: {e}",
+                                self.sink.describe()
+                            )));
+                        }
+                    }
+                }
             }
         }
+        let _ = self.events.send(ApplyEvent::OpDone {
+            op: w.op.clone(),
+            tenant_id: tenant_id.clone(),
+        });
+        self.results[w.idx] = Some(Outcome::Done);
         OpOutcome {
             journal_id: w.jid,
-            state: JournalState::Done,
-            directory_id: w.op.directory_id,
-            link: (!tenant_id.is_empty()).then(|| (tenant_id.clone(), binding)),
+            state: Some(JournalState::Done),
+            change,
             request_id: rid.clone(),
-            error_code: None,
-            error_message: None,
+            delivered,
             audit: Some(AuditEntry {
                 actor: self.opts.actor.clone(),
-                action: action_name(w.op.kind).into(),
-                target: w.op.upn.clone(),
+                action: w.op.kind().audit_name().into(),
+                target: w.op.target(),
                 request_id: rid,
                 outcome: "done".into(),
-                detail: Some(format!("account {tenant_id}")),
+                detail: (!tenant_id.is_empty()).then(|| format!("object {tenant_id}")),
                 ..Default::default()
             }),
+            ..Default::default()
         }
     }
 
     fn failure(&mut self, w: &Work, e: GraphError) -> OpOutcome {
         self.summary.failed += 1;
-        self.last_error = Some(e.clone());
         let _ = self.events.send(ApplyEvent::OpFailed {
             op: w.op.clone(),
             error: e.clone(),
         });
+        self.results[w.idx] = Some(Outcome::Failed(e.clone()));
+        let text = match &e {
+            GraphError::Api { code, message, .. } => format!("{code}: {message}"),
+            other => other.to_string(),
+        };
         OpOutcome {
             journal_id: w.jid,
-            state: JournalState::Failed,
-            directory_id: w.op.directory_id,
-            link: None,
+            state: Some(JournalState::Failed),
+            change: w.op.on_failure(&text),
             request_id: e.request_id().map(str::to_string),
             error_code: Some(e.code().to_string()),
             error_message: Some(e.to_string()),
+            // A create that never happened delivers nothing, loses nothing.
+            delivered: None,
+            note: None,
             audit: Some(AuditEntry {
                 actor: self.opts.actor.clone(),
-                action: action_name(w.op.kind).into(),
-                target: w.op.upn.clone(),
+                action: w.op.kind().audit_name().into(),
+                target: w.op.target(),
                 request_id: e.request_id().map(str::to_string),
                 outcome: "failed".into(),
-                detail: Some(e.to_string()),
+                detail: Some(text),
                 ..Default::default()
             }),
         }
     }
 
-    fn finish(&mut self, outcomes: Vec<OpOutcome>) {
-        if outcomes.is_empty() {
-            return;
+    /// Record an op that was never sent (cancelled in the journal: planned again if still
+    /// wanted).
+    fn not_sent(&mut self, idx: usize, jid: i64, why: &str) -> Result<(), Failure> {
+        self.summary.cancelled += 1;
+        let _ = self.events.send(ApplyEvent::OpNotSent {
+            op: self.ops[idx].clone(),
+            why: why.to_string(),
+        });
+        self.results[idx] = Some(Outcome::NotSent(why.to_string()));
+        self.db_write(|d| {
+            d.record_outcomes(&[OpOutcome {
+                journal_id: jid,
+                state: Some(JournalState::Cancelled),
+                note: Some(why.to_string()),
+                ..Default::default()
+            }])
+        })?;
+        self.remaining = self.remaining.saturating_sub(1);
+        self.mark_progress();
+        Ok(())
+    }
+
+    /// Record the outcome of op `idx` and release (or give up) the ops that wait for it.
+    fn finish(&mut self, idx: usize, o: OpOutcome) -> Result<(), Failure> {
+        let ok = o.state == Some(JournalState::Done);
+        self.db_write(|d| d.record_outcomes(std::slice::from_ref(&o)))?;
+        self.remaining = self.remaining.saturating_sub(1);
+        self.mark_progress();
+        let mut stack: Vec<(usize, bool)> = vec![(idx, ok)];
+        while let Some((i, ok)) = stack.pop() {
+            for d in std::mem::take(&mut self.dependents[i]) {
+                if ok {
+                    self.waiting_on[d] = self.waiting_on[d].saturating_sub(1);
+                    if self.waiting_on[d] == 0 {
+                        if let Some(w) = self.parked.remove(&d) {
+                            // Into the queue at the start of the next round.
+                            self.released.push(w);
+                        }
+                    }
+                } else if let Some(w) = self.parked.remove(&d) {
+                    let why = format!(
+                        "not sent: {} {} did not succeed",
+                        self.ops[i].kind().label(),
+                        self.ops[i].target()
+                    );
+                    self.not_sent(w.idx, w.jid, &why)?;
+                    stack.push((d, false));
+                }
+            }
         }
-        self.remaining = self.remaining.saturating_sub(outcomes.len());
-        if let Err(e) = self.db.record_outcomes(&outcomes) {
-            tracing::error!(error = %e, "recording outcomes");
-        }
+        Ok(())
+    }
+
+    fn mark_progress(&mut self) {
         let now = Instant::now();
-        self.recent.push_back((now, outcomes.len()));
+        self.last_progress = now;
+        self.recent.push_back((now, 1));
         while self
             .recent
             .front()
@@ -902,25 +1243,38 @@ impl Engine {
         let _ = self.events.send(ApplyEvent::Progress(ApplyProgress {
             done: self.summary.done,
             failed: self.summary.failed,
+            not_sent: self.summary.cancelled,
             remaining: self.remaining,
-            throttled: self.throttled,
+            throttled: self.summary.throttled,
             rate: n as f64 / span.as_secs_f64(),
         }));
     }
 }
 
-fn action_name(kind: OpKind) -> &'static str {
-    match kind {
-        OpKind::Create => "create",
-        OpKind::Takeover => "takeover",
-        OpKind::Restore => "restore",
-        OpKind::ReEnable => "re-enable",
-        OpKind::Block => "block",
-        OpKind::SetPassword => "set-password",
+/// Run a check against the tenant.
+pub(crate) async fn run_check(graph: &GraphClient, check: &Check) -> Result<Found, GraphError> {
+    match check {
+        Check::User(key) => match graph.get_user(key).await {
+            Ok(u) => Ok(Found::User(Some(u))),
+            Err(e) if e.status() == Some(404) => Ok(Found::User(None)),
+            Err(e) => Err(e),
+        },
+        Check::Group { name, nickname } => {
+            let groups = graph.find_groups_by_nickname(nickname).await?;
+            Ok(Found::Group(groups.into_iter().find(|g| {
+                g.display_name.as_deref() == Some(name.as_str())
+            })))
+        }
+        Check::Member { group, member } => match graph.list_group_members(group).await {
+            Ok(ids) => Ok(Found::Member(ids.iter().any(|id| id == member))),
+            Err(e) if e.status() == Some(404) => Ok(Found::Member(false)),
+            Err(e) => Err(e),
+        },
+        Check::Impossible(_) | Check::NeverSent => Ok(Found::Nothing),
     }
 }
 
-fn local_error(code: &str, message: &str) -> GraphError {
+pub(crate) fn local_error(code: &str, message: &str) -> GraphError {
     GraphError::Api {
         status: 0,
         code: code.into(),
@@ -929,40 +1283,4 @@ fn local_error(code: &str, message: &str) -> GraphError {
         date: None,
         retry_after: None,
     }
-}
-
-fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
-}
-
-/// The tenant as the plan needs it: every user, the soft-deleted users, the domains.
-pub async fn snapshot(graph: &GraphClient) -> Result<super::plan::TenantSnapshot, GraphError> {
-    use futures::StreamExt;
-    let mut snap = super::plan::TenantSnapshot::default();
-    let mut pages = graph.list_users(999);
-    while let Some(p) = pages.next().await {
-        snap.pages.push(std::sync::Arc::new(p?));
-    }
-    (snap.deleted, snap.domains) = deleted_and_domains(graph).await?;
-    Ok(snap)
-}
-
-/// What a snapshot needs besides the live users (which the TUI has already listed): the
-/// soft-deleted users (their addresses are still held) and the domains.
-pub async fn deleted_and_domains(
-    graph: &GraphClient,
-) -> Result<(Vec<crate::graph::User>, Vec<crate::graph::Domain>), GraphError> {
-    use futures::StreamExt;
-    let mut deleted_users = Vec::new();
-    let mut deleted = graph.pages::<crate::graph::DeletedUser>(format!(
-        "{}/directory/deletedItems/microsoft.graph.user?$select={}&$top=999",
-        graph.base(),
-        crate::graph::model::USER_SELECT.join(",")
-    ));
-    while let Some(p) = deleted.next().await {
-        deleted_users.extend(p?.into_iter().map(|d| d.user));
-    }
-    Ok((deleted_users, graph.list_domains().await?))
 }
