@@ -1,0 +1,223 @@
+//! The command line: global options shared by every command, the clap definitions, and the
+//! helpers the commands share (sign-in session, token cache, opening the directory). Each
+//! headless command lives in its own module; their functions are re-exported here
+//! (`m365sync::cli::sync`, `m365sync::cli::status`, ...).
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::auth::{Authenticator, Session, TokenCache};
+use crate::config::{Overrides, Settings};
+use crate::directory::Directory;
+
+mod audit;
+mod directory;
+mod disconnect;
+mod errors;
+mod groups;
+mod login;
+mod password;
+mod sync;
+mod users;
+
+pub use audit::{audit, AuditArgs};
+pub use directory::{
+    directory_import, directory_list, directory_policy, set_want, DirectoryCommand, PolicyArgs,
+    SelectArgs,
+};
+pub use disconnect::disconnect;
+pub use errors::{errors, ErrorsArgs};
+pub use groups::{group_fix, groups, GroupCommand, GroupLine, GroupsArgs};
+pub use login::{login, logout, status};
+pub use password::{password_set, PasswordCommand};
+pub use sync::{sync, SyncArgs};
+pub use users::{users, StatusFilter, UsersArgs};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "m365sync",
+    version,
+    about = "Provision your directory's users into a Microsoft 365 tenant, from the terminal.",
+    long_about = "Provision your directory's users into a Microsoft 365 tenant, from the terminal.\n\n\
+                  Without a command, opens the console. Try `m365sync demo` for a simulated tenant."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Where to sign in and what to talk to. Flags beat environment variables, which beat
+/// `config.toml` in the data dir.
+#[derive(Debug, Clone, Args, Default)]
+pub struct GlobalArgs {
+    /// Identity platform base URL [default: https://login.microsoftonline.com]
+    #[arg(long, global = true, env = "M365SYNC_AUTHORITY")]
+    pub authority: Option<String>,
+    /// Microsoft Graph base URL [default: https://graph.microsoft.com/v1.0]
+    #[arg(long, global = true, env = "M365SYNC_GRAPH_URL")]
+    pub graph_url: Option<String>,
+    /// Tenant id, or a domain of the tenant such as contoso.onmicrosoft.com
+    #[arg(long, global = true, env = "M365SYNC_TENANT")]
+    pub tenant: Option<String>,
+    /// Application (client) id of m365sync's app registration in the tenant
+    #[arg(long, global = true, env = "M365SYNC_CLIENT_ID")]
+    pub client_id: Option<String>,
+    /// Extra CA certificates (PEM) to trust for https endpoints
+    #[arg(long, global = true, env = "M365SYNC_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Where m365sync keeps everything it writes: config, token cache, database, logs
+    /// [default: the platform data dir]
+    #[arg(long, global = true, env = "M365SYNC_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl GlobalArgs {
+    pub fn settings(&self) -> Result<Settings> {
+        Settings::resolve(Overrides {
+            authority: self.authority.clone(),
+            graph_url: self.graph_url.clone(),
+            tenant: self.tenant.clone(),
+            client_id: self.client_id.clone(),
+            ca_file: self.ca_file.clone(),
+            data_dir: self.data_dir.clone(),
+        })
+    }
+}
+
+/// App-only sign-in takes its secret from a file or the environment, never from a flag
+/// (flags end up in shell history and `ps`).
+#[derive(Debug, Clone, Args, Default)]
+pub struct SecretArgs {
+    /// Sign in app-only (client credentials) with the client secret read from this file
+    #[arg(long, value_name = "FILE")]
+    pub client_secret_file: Option<PathBuf>,
+}
+
+impl SecretArgs {
+    pub fn secret(&self) -> Result<Option<String>> {
+        if let Some(path) = &self.client_secret_file {
+            let s = std::fs::read_to_string(path)
+                .with_context(|| format!("reading client secret file {}", path.display()))?;
+            let s = s.trim().to_string();
+            if s.is_empty() {
+                bail!("client secret file {} is empty", path.display());
+            }
+            return Ok(Some(s));
+        }
+        Ok(std::env::var("M365SYNC_CLIENT_SECRET")
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty()))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the console against a built-in simulated tenant (nothing real is touched)
+    Demo,
+    /// Run the simulated tenant (Graph + identity platform) as a server
+    Sim(crate::sim::SimArgs),
+    /// Sign in: device code (open the link on any device), or app-only with a client secret
+    /// from --client-secret-file or M365SYNC_CLIENT_SECRET
+    Login(SecretArgs),
+    /// Remove the cached tokens of the tenant
+    Logout,
+    /// Show who is signed in to the tenant and until when
+    Status,
+    /// Stream the tenant's users with their import status to stdout
+    Users(UsersArgs),
+    /// The local directory: import users from CSV, list them
+    #[command(subcommand)]
+    Directory(DirectoryCommand),
+    /// Record that these directory users (or, with --group, groups) should be bound (nothing
+    /// is sent until `sync`); a bound group is provisioned and its membership kept in sync
+    Bind(SelectArgs),
+    /// Record that these directory users should be unbound: `sync` blocks their sign-in and
+    /// deletes nothing. With --group: stop syncing the group; the M365 group is left as it is
+    Unbind(SelectArgs),
+    /// Directory groups with their kind, mailNickname, state, member count and M365 group id
+    Groups(GroupsArgs),
+    /// Fix a directory group before it is provisioned: accept or set its mailNickname,
+    /// rename it, or trim stray spaces from its name
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Make the tenant match the directory: --dry-run prints the plan, --apply applies it
+    Sync(SyncArgs),
+    /// Directory passwords
+    #[command(subcommand)]
+    Password(PasswordCommand),
+    /// Print the audit log (every write to the tenant: who, what, when, request-id, outcome)
+    Audit(AuditArgs),
+    /// Every known failure explained: import failures, failed ops of the last runs, and what
+    /// preflight says Graph would refuse (the last needs a sign-in for the tenant's domains)
+    Errors(ErrorsArgs),
+    /// Forget the tenant: clear every binding selection, every link and the token cache.
+    /// Microsoft 365 accounts are left exactly as they are.
+    Disconnect,
+}
+
+fn authenticator(settings: &Settings) -> Result<Authenticator> {
+    Ok(Authenticator::new(
+        settings.http_client()?,
+        &settings.authority,
+        settings.tenant()?,
+        settings.client_id()?,
+    ))
+}
+
+fn cache(settings: &Settings) -> Result<TokenCache> {
+    Ok(TokenCache::new(
+        settings.token_cache_path(settings.tenant()?),
+    ))
+}
+
+fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// "in 59 min", "2 min ago": how people read token lifetimes.
+pub fn relative(secs_from_now: i64) -> String {
+    let (n, future) = (secs_from_now.abs(), secs_from_now >= 0);
+    let amount = if n < 120 {
+        format!("{n} s")
+    } else if n < 7200 {
+        format!("{} min", n / 60)
+    } else if n < 172_800 {
+        format!("{} h", n / 3600)
+    } else {
+        format!("{} days", n / 86_400)
+    };
+    if future {
+        format!("in {amount}")
+    } else {
+        format!("{amount} ago")
+    }
+}
+
+/// The signed-in session of the configured tenant, or a clear error that says what to do.
+pub async fn session(settings: &Settings, secret: Option<String>) -> Result<Arc<Session>> {
+    let auth = authenticator(settings)?;
+    let cache = cache(settings)?;
+    let session = Session::resume(auth, cache, secret)?.with_context(|| {
+        format!(
+            "not signed in to tenant {}: run `m365sync login` first",
+            settings.tenant().unwrap_or("?")
+        )
+    })?;
+    // Fail here, with the sign-in error, rather than on the first Graph call.
+    session.access_token(false).await.map_err(|e| {
+        anyhow::anyhow!(
+            "the sign-in for tenant {} is no longer valid: {e}; run `m365sync login`",
+            settings.tenant().unwrap_or("?")
+        )
+    })?;
+    Ok(session)
+}
+
+fn open_directory(settings: &Settings) -> Result<Directory> {
+    Directory::open(&settings.db_path()).context("opening the directory")
+}
