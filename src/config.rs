@@ -18,6 +18,7 @@ pub struct ConfigFile {
     pub tenant: Option<String>,
     pub client_id: Option<String>,
     pub ca_file: Option<PathBuf>,
+    pub service_account: Option<String>,
 }
 
 /// The settings every command runs with, once flags, env and the config file are merged.
@@ -28,6 +29,9 @@ pub struct Settings {
     pub tenant: Option<String>,
     pub client_id: Option<String>,
     pub ca_file: Option<PathBuf>,
+    /// The UPN of the account an app-only run acts for (its service account): a plan that
+    /// blocks it needs a typed confirmation, as one that blocks the signed-in admin does.
+    pub service_account: Option<String>,
     /// Everything m365sync writes lives under it: config, token cache, database, logs.
     pub data_dir: PathBuf,
 }
@@ -40,6 +44,7 @@ pub struct Overrides {
     pub tenant: Option<String>,
     pub client_id: Option<String>,
     pub ca_file: Option<PathBuf>,
+    pub service_account: Option<String>,
     pub data_dir: Option<PathBuf>,
 }
 
@@ -72,6 +77,7 @@ impl Settings {
             tenant: o.tenant.or(file.tenant),
             client_id: o.client_id.or(file.client_id),
             ca_file: o.ca_file.or(file.ca_file),
+            service_account: o.service_account.or(file.service_account),
             data_dir,
         };
         check_endpoint_url(&s.authority).context("authority")?;
@@ -240,6 +246,7 @@ mod tests {
             tenant: None,
             client_id: None,
             ca_file: None,
+            service_account: None,
             data_dir: PathBuf::from("/d"),
         };
         assert_eq!(

@@ -140,6 +140,7 @@ pub async fn prepare(data_dir: &std::path::Path) -> Result<(Sim, Settings)> {
         tenant: Some(sim.tenant_id.clone()),
         client_id: Some(sim.public_client_id.clone()),
         ca_file: None,
+        service_account: None,
         data_dir: data_dir.to_path_buf(),
     };
     let mut dir = Directory::open(&settings.db_path())?;

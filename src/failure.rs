@@ -65,14 +65,10 @@ pub enum Failure {
 
 impl Failure {
     pub fn graph(operation: Operation, subject: Subject, error: GraphError) -> Failure {
-        match error {
-            // A token that could not be had is the identity platform's failure.
-            GraphError::Auth(e) => Failure::Auth(e),
-            error => Failure::Graph {
-                operation,
-                subject,
-                error,
-            },
+        Failure::Graph {
+            operation,
+            subject,
+            error,
         }
     }
 

@@ -14,6 +14,7 @@ pub mod failure;
 pub mod format;
 pub mod graph;
 pub mod keymap;
+pub mod lock;
 pub mod sim;
 pub mod sync;
 pub mod ui;

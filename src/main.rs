@@ -108,6 +108,13 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
+            // Another apply holds the lock: EX_TEMPFAIL, so a cron wrapper can retry later.
+            if let Some(m365sync::failure::Failure::Locked(_)) =
+                e.downcast_ref::<m365sync::failure::Failure>()
+            {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(75);
+            }
             // A closed stdout (`m365sync users | head`) is not an error worth a message.
             if e.downcast_ref::<std::io::Error>()
                 .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)

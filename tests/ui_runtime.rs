@@ -21,6 +21,7 @@ fn settings() -> Settings {
         tenant: None,
         client_id: None,
         ca_file: None,
+        service_account: None,
         data_dir: std::env::temp_dir().join("m365sync-ui-runtime-test"),
     }
 }

@@ -10,8 +10,12 @@ use crate::directory::{DirectoryIndex, DirectoryUser, ImportFailure, ImportOutco
 use crate::graph::{Domain, GraphError, User};
 use crate::keymap::Command;
 
+use crate::diagnose::Diagnosis;
+use crate::directory::UndeliveredPassword;
+use crate::failure::Failure;
 use crate::sync::apply::{ApplyEvent, ApplyProgress, ApplySummary, IssuedPassword};
-use crate::sync::plan::Op;
+use crate::sync::ops::AnyOp;
+use crate::sync::reconcile::Verification;
 
 use super::state::{PlanView, SessionInfo};
 
@@ -22,14 +26,20 @@ pub struct DirectorySnapshot {
     pub index: Arc<DirectoryIndex>,
     pub failures: Vec<ImportFailure>,
     pub groups: Vec<crate::directory::DirectoryGroup>,
+    /// Accounts created whose generated password was never delivered.
+    pub undelivered: Vec<UndeliveredPassword>,
+    /// The last outcome of each change that failed, explained (`sync::pipeline::
+    /// journal_failures`).
+    pub journal_failures: Vec<(AnyOp, Diagnosis)>,
 }
 
 /// `sync::apply::ApplyEvent` as an action carries it (comparable, for tests).
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApplyNews {
     Progress(ApplyProgress),
-    OpDone { op: Op, tenant_user_id: String },
-    OpFailed { op: Op, error: GraphError },
+    OpDone { op: AnyOp, tenant_id: String },
+    OpFailed { op: AnyOp, error: GraphError },
+    OpNotSent { op: AnyOp, why: String },
     PasswordIssued(IssuedPassword),
 }
 
@@ -37,8 +47,9 @@ impl From<ApplyEvent> for ApplyNews {
     fn from(e: ApplyEvent) -> Self {
         match e {
             ApplyEvent::Progress(p) => ApplyNews::Progress(p),
-            ApplyEvent::OpDone { op, tenant_user_id } => ApplyNews::OpDone { op, tenant_user_id },
+            ApplyEvent::OpDone { op, tenant_id } => ApplyNews::OpDone { op, tenant_id },
             ApplyEvent::OpFailed { op, error } => ApplyNews::OpFailed { op, error },
+            ApplyEvent::OpNotSent { op, why } => ApplyNews::OpNotSent { op, why },
             ApplyEvent::PasswordIssued(p) => ApplyNews::PasswordIssued(p),
         }
     }
@@ -78,8 +89,8 @@ pub enum Action {
     Session(SessionInfo),
 
     // Directory.
-    DirectoryLoaded(Result<DirectorySnapshot, String>),
-    ImportDone(Result<Vec<ImportOutcome>, String>),
+    DirectoryLoaded(Result<DirectorySnapshot, Failure>),
+    ImportDone(Result<Vec<ImportOutcome>, Failure>),
 
     // Tenant users.
     /// One page of tenant users, classified against the index of `index_version`.
@@ -106,39 +117,36 @@ pub enum Action {
 
     // Bindings.
     /// The desired bindings were recorded (how many changed), or not.
-    WantSaved(Result<usize, String>),
+    WantSaved(Result<usize, Failure>),
     /// The plan of `gen` and what it implies, or why it could not be made.
     PlanReady {
         gen: u64,
-        result: Result<Box<PlanView>, String>,
+        result: Result<Box<PlanView>, Failure>,
     },
     /// What the apply engine reports while it runs.
     Apply(ApplyNews),
     /// The run ended (summary), or the engine failed as a whole.
-    ApplyFinished(Result<ApplySummary, String>),
-    /// The group ops of a run that failed (group name, what went wrong), sent before
-    /// `ApplyFinished`.
-    GroupsFailed(Vec<(String, String)>),
-    /// Finishing the journal of an interrupted run ended.
-    ResumeFinished(Result<ApplySummary, String>),
+    ApplyFinished(Result<ApplySummary, Failure>),
+    /// What checking the journal of an interrupted run found (after sign-in).
+    JournalChecked(Result<Vec<Verification>, Failure>),
     /// The password reached the account (or was recorded), or why not.
     PasswordSet {
         email: String,
-        result: Result<(), String>,
+        result: Result<(), Failure>,
     },
     /// The hand-off CSV was written (its path), or not.
-    HandoffWritten(Result<String, String>),
+    HandoffWritten(Result<String, Failure>),
     /// A one-key fix was carried out (what changed, in words), or why not.
     FixDone {
         key: Option<String>,
-        result: Result<String, String>,
+        result: Result<String, Failure>,
     },
     /// The errors were exported (the file's path), or not.
-    Exported(Result<String, String>),
+    Exported(Result<String, Failure>),
     /// The tenant's domains and the saved settings, or why not.
-    DomainsLoaded(Result<(Vec<Domain>, DomainSettings), String>),
+    DomainsLoaded(Result<(Vec<Domain>, DomainSettings), Failure>),
     /// The domain settings were saved, or not.
-    DomainsSaved(Result<(), String>),
+    DomainsSaved(Result<(), Failure>),
     /// The tenant was disconnected (bindings un-selected, token cache cleared), or not.
-    Disconnected(Result<(), String>),
+    Disconnected(Result<(), Failure>),
 }

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use crate::auth::DeviceCodeStart;
-use crate::directory::{DirectoryIndex, DirectoryUser};
+use crate::directory::DirectoryIndex;
 use crate::graph::User;
 use crate::sync::apply::IssuedPassword;
-use crate::sync::plan::Plan;
+use crate::sync::pipeline::{Confirm, PlanView};
 
 use super::explain::ErrorEntry;
 use crate::directory::DomainSettings;
@@ -90,16 +90,13 @@ pub enum Effect {
     /// Record the desired binding of directory groups (`Directory::set_group_want`) ->
     /// `WantSaved`, then the directory is loaded again.
     SetGroupWant { ids: Vec<i64>, bound: bool },
-    /// Compute the plan (`sync::plan::plan`) of `users` against the tenant users listed
-    /// (`pages`, shared), off the UI thread; run `sync::preflight::preflight` over `users`
-    /// with the tenant's domains, the domain settings of `tenant` and the UPN overrides, and
-    /// split the ops with `held_back`: the plan keeps only the ops to send -> `PlanReady`.
+    /// The plan (`sync::pipeline::Pipeline::prepare`) against the tenant users listed
+    /// (`pages`, shared): the journal of an interrupted run checked (when no other apply
+    /// runs), the deleted users, domains and groups read, preflight run -> `PlanReady`.
     Plan {
         gen: u64,
-        users: Vec<DirectoryUser>,
         pages: Vec<Arc<Vec<User>>>,
         now: i64,
-        tenant: String,
     },
     /// Carry out a one-key fix of the Errors tab -> `FixDone`.
     Fix { fix: Fix, key: Option<String> },
@@ -115,16 +112,17 @@ pub enum Effect {
         tenant: String,
         settings: DomainSettings,
     },
-    /// Run the apply engine on `plan` -> `Apply` events; then `sync::groups::apply_groups`
-    /// on `group_ops` (its done/failed added to the summary) -> `ApplyFinished`.
+    /// Apply `view` through the pipeline (`Pipeline::apply`, under the apply lock, with what
+    /// the admin confirmed); passwords go to the passwords view -> `Apply` events, then
+    /// `ApplyFinished`.
     Apply {
-        plan: Plan,
-        group_ops: Vec<crate::sync::groups::GroupOp>,
-        actor: String,
+        view: Box<PlanView>,
+        confirm: Confirm,
     },
-    /// Finish what an interrupted run left in the journal (`sync::apply::resume`): `Apply`
-    /// events, then `ResumeFinished`. Run once after sign-in.
-    ResumeJournal { actor: String },
+    /// Check what an interrupted run left in the journal against the tenant
+    /// (`sync::reconcile`, under the apply lock; nothing is sent) -> `JournalChecked`. Run
+    /// once after sign-in.
+    CheckJournal,
     /// Stop sending new ops; those in flight finish.
     CancelApply,
     /// Push a password the admin typed to the user's account -> `PasswordSet`.

@@ -5,9 +5,11 @@ use serde::Serialize;
 
 use crate::auth::AuthError;
 use crate::diagnose::{
-    diagnose_auth, diagnose_directory, diagnose_graph, diagnose_import, diagnose_issue, Context,
-    Diagnosis, FixAction, Operation, RawError, Subject,
+    diagnose_auth, diagnose_directory, diagnose_failure, diagnose_graph, diagnose_import,
+    diagnose_issue, diagnose_undelivered, Context, Diagnosis, FixAction, Operation, Subject,
 };
+use crate::failure::Failure;
+use crate::sync::ops::AnyOp;
 use crate::directory::ImportFailure;
 use crate::graph::GraphError;
 use crate::sync::plan::Op;
@@ -91,6 +93,11 @@ impl ErrorEntry {
         }
     }
 
+    /// Any diagnosis as an entry of the Errors tab.
+    pub fn from_diagnosis(source: ErrorSource, subject: &str, d: Diagnosis) -> ErrorEntry {
+        ErrorEntry::new(source, subject, d)
+    }
+
     /// The catalog kind (`upn-domain-unverified`).
     pub fn kind(&self) -> &str {
         &self.diag.kind
@@ -119,17 +126,43 @@ impl ErrorEntry {
     }
 
     /// An op the apply engine reported failed.
-    pub fn from_op(op: &Op, e: &GraphError) -> ErrorEntry {
-        let d = diagnose_graph(e, &Context::for_op(op));
+    pub fn from_op(op: &AnyOp, e: &GraphError) -> ErrorEntry {
+        ErrorEntry::from_op_diagnosis(op, diagnose_graph(e, &Context::for_any_op(op)))
+    }
+
+    /// A failed op, explained (from a run, or from the journal of an earlier one).
+    pub fn from_op_diagnosis(op: &AnyOp, d: Diagnosis) -> ErrorEntry {
         let mut x = ErrorEntry::new(
             ErrorSource::Graph,
-            &format!("{} {}", op.kind.label(), op.upn),
+            &format!("{} {}", op.kind().label(), op.target()),
             d,
         );
-        x.directory_id = Some(op.directory_id);
-        x.op = Some(op.clone());
-        x.key = Some(format!("op:{}:{:?}:{}", op.directory_id, op.kind, x.code));
+        x.directory_id = op.user().map(|o| o.directory_id);
+        x.op = op.user().cloned();
+        x.key = Some(format!(
+            "op:{}:{}:{:?}:{}",
+            op.user_id().unwrap_or(0),
+            op.group_id().unwrap_or(0),
+            op.kind(),
+            x.code
+        ));
         x
+    }
+
+    /// A failure an effect reported, with its type: the catalog kind, the permission and the
+    /// request-id come through.
+    pub fn from_failure(f: &Failure) -> ErrorEntry {
+        let d = diagnose_failure(f);
+        let source = match f {
+            Failure::Graph { .. } => ErrorSource::Graph,
+            Failure::Auth(_) => ErrorSource::SignIn,
+            _ => ErrorSource::Directory,
+        };
+        let subject = match &d.subject {
+            Subject::None => d.title.clone(),
+            s => s.name().to_string(),
+        };
+        ErrorEntry::new(source, &subject, d)
     }
 
     /// A preflight finding; `op` is the op it holds back, if any.
@@ -169,35 +202,13 @@ impl ErrorEntry {
         ErrorEntry::new(ErrorSource::SignIn, subject, diagnose_auth(e))
     }
 
-    /// An account an interrupted run created: it exists, but the temporary password it was
-    /// given died with that run, so nobody can sign in to it yet.
-    pub fn password_lost(email: &str) -> ErrorEntry {
-        let d = Diagnosis {
-            kind: "password-lost".into(),
-            title: "Temporary password lost".into(),
-            what: format!(
-                "The account of {email} was created by a run that was interrupted before its \
-                 temporary password could be shown, so nobody knows that password."
-            ),
-            why: "Generated passwords are shown once and never stored.".into(),
-            steps: vec![
-                "On the Bindings tab, select the user and press P to set a new password; it is \
-                 pushed to the account at once."
-                    .into(),
-            ],
-            fix: None,
-            also: Vec::new(),
-            subject: Subject::User(email.to_string()),
-            permission: None,
-            raw: Some(RawError {
-                code: "password-lost".into(),
-                ..RawError::default()
-            }),
-        };
+    /// An account created whose generated password was never delivered (a killed run, a
+    /// hand-off file that failed): nobody knows it.
+    pub fn password_lost(email: &str, at: &str) -> ErrorEntry {
         let mut x = ErrorEntry::new(
             ErrorSource::Directory,
             &format!("create account of {email}"),
-            d,
+            diagnose_undelivered(email, at),
         );
         x.key = Some(format!("password-lost:{email}"));
         x

@@ -14,6 +14,7 @@ use crate::sync::preflight::{Issue, Severity};
 
 use super::action::{Action, ApplyNews, DirectorySnapshot};
 use super::state::{AppState, Modal, PasswordRule, PlanView, SessionInfo};
+use crate::sync::ops::AnyOp;
 use super::update::update;
 
 /// The fixed "now" of fixtures (unix seconds, 2026-11-27T08:00:00Z).
@@ -168,6 +169,8 @@ pub fn directory_snapshot(n: usize, failures: Vec<ImportFailure>) -> DirectorySn
         index: Arc::new(DirectoryIndex::default()),
         failures,
         groups: Vec::new(),
+        undelivered: Vec::new(),
+        journal_failures: Vec::new(),
     }
 }
 
@@ -269,12 +272,14 @@ pub fn bindings_state() -> AppState {
             index: Arc::new(DirectoryIndex::default()),
             failures: Vec::new(),
             groups: Vec::new(),
+            undelivered: Vec::new(),
+            journal_failures: Vec::new(),
         })),
     );
     update(
         &mut s,
         Action::Apply(ApplyNews::OpFailed {
-            op: op(OpKind::Create, 10),
+            op: AnyOp::User(op(OpKind::Create, 10)),
             error: GraphError::Api {
                 status: 400,
                 code: "Request_BadRequest".into(),
@@ -314,7 +319,7 @@ pub fn run_state() -> AppState {
         update(
             &mut s,
             Action::Apply(ApplyNews::OpFailed {
-                op: op(kind, i),
+                op: AnyOp::User(op(kind, i)),
                 error: GraphError::Api {
                     status: 400,
                     code: "Request_BadRequest".into(),
@@ -331,6 +336,7 @@ pub fn run_state() -> AppState {
         Action::Apply(ApplyNews::Progress(ApplyProgress {
             done: 17,
             failed: 2,
+            not_sent: 0,
             remaining: 21,
             throttled: 3,
             rate: 6.5,
@@ -367,6 +373,7 @@ pub fn passwords_state() -> AppState {
             cancelled: 0,
             passwords: Vec::new(),
             passwords_lost: Vec::new(),
+            ..ApplySummary::default()
         })),
     );
     s.dirty = false;
@@ -561,6 +568,8 @@ pub fn groups_state() -> AppState {
             index: Arc::new(DirectoryIndex::default()),
             failures: Vec::new(),
             groups: directory_groups(),
+            undelivered: Vec::new(),
+            journal_failures: Vec::new(),
         })),
     );
     update(&mut s, Action::Command(Command::ToggleGroups));

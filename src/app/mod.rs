@@ -13,7 +13,6 @@
 //! `update(&mut state, Action::FilterInput(tui_input::InputRequest::InsertChar('x')))`.
 pub mod action;
 pub mod effect;
-pub mod engine;
 pub mod explain;
 pub mod fixtures;
 pub mod runtime;

@@ -22,28 +22,56 @@ use crate::config::Settings;
 use crate::directory::{Directory, DirectoryIndex, ImportStatus};
 use crate::graph::{GraphClient, GraphError, User};
 
-use crate::sync::apply::{ApplyEvent, ApplyOptions};
-use crate::sync::plan::TenantSnapshot;
+use crate::diagnose::{Operation, Subject};
+use crate::failure::Failure;
+use crate::sync::apply::{ApplyEvent, ApplyOptions, EventSink, WriteBudget};
+use crate::sync::pipeline::{Me, Pipeline};
 
 use super::action::{Action, DirectorySnapshot};
 use super::effect::{Effect, ExportFormat, Fix};
 use super::explain::ErrorEntry;
-use super::state::{AppState, PlanView, SessionInfo};
+use super::state::{AppState, SessionInfo};
 use super::update::{key_action, update};
 
 /// Shortest time between two frames.
 const FRAME_GAP: Duration = Duration::from_millis(10);
 
-/// Graph's write budget per app and tenant (graph-notes.md: 3,000 writes per 150 s): the
-/// preview's ETA.
-pub const WRITES_PER_WINDOW: u32 = 3000;
-pub const WRITE_WINDOW: Duration = Duration::from_secs(150);
+/// The write budget the console plans and applies with (Graph's, `sync::apply`).
+pub const BUDGET: WriteBudget = WriteBudget::GRAPH;
 
 pub fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// The parts of the pipeline an effect's task takes along.
+struct PipelineSource {
+    settings: Settings,
+    http: Option<reqwest::Client>,
+    session: Option<Arc<Session>>,
+}
+
+impl PipelineSource {
+    /// The pipeline of the signed-in session (None: not signed in).
+    async fn pipeline(self) -> Option<Pipeline> {
+        let session = self.session?;
+        let http = self.http?;
+        let name = session.identity().await.name;
+        Some(Pipeline {
+            graph: GraphClient::new(http, &self.settings.graph_url, session),
+            data_dir: self.settings.data_dir.clone(),
+            db_path: self.settings.db_path(),
+            tenant: self.settings.tenant.clone().unwrap_or_default(),
+            me: Me::from_identity(&name, self.settings.service_account.as_deref()),
+            budget: BUDGET,
+        })
+    }
+}
+
+fn not_signed_in() -> Failure {
+    Failure::Auth(AuthError::Config("not signed in".into()))
 }
 
 /// The handles effects need. Owned by the loop, never by the state.
@@ -91,6 +119,15 @@ impl Services {
         }
     }
 
+    /// What an effect's task needs to build the pipeline of the signed-in session.
+    fn pipeline_source(&self) -> PipelineSource {
+        PipelineSource {
+            settings: self.settings.clone(),
+            http: self.http.clone(),
+            session: self.session(),
+        }
+    }
+
     fn authenticator(&self) -> Result<Authenticator, AuthError> {
         let http = self
             .http
@@ -126,7 +163,7 @@ impl Services {
     fn spawn<F>(
         &self,
         fut: F,
-        on_panic: impl FnOnce(String) -> Action + Send + 'static,
+        on_panic: impl FnOnce(Failure) -> Action + Send + 'static,
     ) -> AbortHandle
     where
         F: Future<Output = Action> + Send + 'static,
@@ -140,7 +177,7 @@ impl Services {
                     let _ = tx.send(a);
                 }
                 Err(e) if e.is_panic() => {
-                    let _ = tx.send(on_panic(format!("internal error: {e}")));
+                    let _ = tx.send(on_panic(Failure::join(e)));
                 }
                 Err(_) => {} // aborted: a newer request replaced it
             }
@@ -173,7 +210,7 @@ impl Services {
                     },
                     move |m| Action::SessionResumed {
                         gen,
-                        result: Err(AuthError::Malformed(m)),
+                        result: Err(AuthError::Malformed(m.to_string())),
                     },
                 );
             }
@@ -192,7 +229,7 @@ impl Services {
                     },
                     move |m| Action::DeviceCode {
                         gen,
-                        result: Err(AuthError::Malformed(m)),
+                        result: Err(AuthError::Malformed(m.to_string())),
                     },
                 ));
             }
@@ -218,7 +255,7 @@ impl Services {
                     },
                     move |m| Action::SignedIn {
                         gen,
-                        result: Err(AuthError::Malformed(m)),
+                        result: Err(AuthError::Malformed(m.to_string())),
                     },
                 ));
             }
@@ -238,25 +275,21 @@ impl Services {
                 let path = self.settings.db_path();
                 self.spawn(
                     async move {
-                        let r = tokio::task::spawn_blocking(
-                            move || -> Result<DirectorySnapshot, String> {
-                                if let Some(dir) = path.parent() {
-                                    std::fs::create_dir_all(dir)
-                                        .map_err(|e| format!("{}: {e}", dir.display()))?;
-                                }
-                                let d = Directory::open(&path).map_err(|e| e.to_string())?;
-                                Ok(DirectorySnapshot {
-                                    users: d.users().map_err(|e| e.to_string())?,
-                                    index: Arc::new(d.index().map_err(|e| e.to_string())?),
-                                    failures: d.failures().map_err(|e| e.to_string())?,
-                                    groups: d.groups().map_err(|e| e.to_string())?,
-                                })
-                            },
-                        )
+                        let r = crate::failure::blocking("reading the directory", move || {
+                            let d = Directory::open(&path)?;
+                            Ok(DirectorySnapshot {
+                                users: d.users()?,
+                                index: Arc::new(d.index()?),
+                                failures: d.failures()?,
+                                groups: d.groups()?,
+                                undelivered: d.passwords_undelivered()?,
+                                journal_failures: crate::sync::pipeline::journal_failures(
+                                    &d.journal_latest()?,
+                                ),
+                            })
+                        })
                         .await;
-                        Action::DirectoryLoaded(
-                            r.unwrap_or_else(|e| Err(format!("internal error: {e}"))),
-                        )
+                        Action::DirectoryLoaded(r)
                     },
                     |m| Action::DirectoryLoaded(Err(m)),
                 );
@@ -307,7 +340,7 @@ impl Services {
                     },
                     move |m| Action::UsersFailed {
                         gen,
-                        error: GraphError::Malformed(m),
+                        error: GraphError::Malformed(m.to_string()),
                     },
                 ));
             }
@@ -349,18 +382,11 @@ impl Services {
                 let path = self.settings.db_path();
                 self.spawn(
                     async move {
-                        let r = tokio::task::spawn_blocking(move || {
-                            if let Some(dir) = path.parent() {
-                                std::fs::create_dir_all(dir)
-                                    .map_err(|e| format!("{}: {e}", dir.display()))?;
-                            }
-                            let mut d = Directory::open(&path).map_err(|e| e.to_string())?;
-                            d.import(&users).map_err(|e| e.to_string())
+                        let r = crate::failure::blocking("importing users", move || {
+                            Directory::open(&path)?.import(&users)
                         })
                         .await;
-                        Action::ImportDone(
-                            r.unwrap_or_else(|e| Err(format!("internal error: {e}"))),
-                        )
+                        Action::ImportDone(r)
                     },
                     |m| Action::ImportDone(Err(m)),
                 );
@@ -369,12 +395,11 @@ impl Services {
                 let path = self.settings.db_path();
                 self.spawn(
                     async move {
-                        let r = tokio::task::spawn_blocking(move || {
-                            let mut d = Directory::open(&path).map_err(|e| e.to_string())?;
-                            d.set_want(&ids, bound).map_err(|e| e.to_string())
+                        let r = crate::failure::blocking("recording the desired bindings", move || {
+                            Directory::open(&path)?.set_want(&ids, bound)
                         })
                         .await;
-                        Action::WantSaved(r.unwrap_or_else(|e| Err(format!("internal error: {e}"))))
+                        Action::WantSaved(r)
                     },
                     |m| Action::WantSaved(Err(m)),
                 );
@@ -383,119 +408,28 @@ impl Services {
                 let path = self.settings.db_path();
                 self.spawn(
                     async move {
-                        let r = tokio::task::spawn_blocking(move || {
-                            let mut d = Directory::open(&path).map_err(|e| e.to_string())?;
-                            d.set_group_want(&ids, bound).map_err(|e| e.to_string())
+                        let r = crate::failure::blocking("recording the desired bindings", move || {
+                            Directory::open(&path)?.set_group_want(&ids, bound)
                         })
                         .await;
-                        Action::WantSaved(r.unwrap_or_else(|e| Err(format!("internal error: {e}"))))
+                        Action::WantSaved(r)
                     },
                     |m| Action::WantSaved(Err(m)),
                 );
             }
-            Effect::Plan {
-                gen,
-                users,
-                pages,
-                now,
-                tenant: tenant_name,
-            } => {
-                let graph = self.graph();
-                let db = self.settings.db_path();
+            Effect::Plan { gen, pages, now } => {
+                let services = self.pipeline_source();
                 self.spawn(
                     async move {
-                        let Some(graph) = graph else {
+                        let Some(pipeline) = services.pipeline().await else {
                             return Action::PlanReady {
                                 gen,
-                                result: Err("not signed in".into()),
+                                result: Err(not_signed_in()),
                             };
                         };
-                        // The live users are the pages already listed (shared, not copied);
-                        // soft-deleted users still hold their addresses, so they count too.
-                        let (deleted, domains) =
-                            match crate::sync::apply::deleted_and_domains(&graph).await {
-                                Ok(x) => x,
-                                Err(e) => {
-                                    return Action::PlanReady {
-                                        gen,
-                                        result: Err(format!("reading the tenant: {e}")),
-                                    }
-                                }
-                            };
-                        let group_db = db.clone();
-                        let r = tokio::task::spawn_blocking(move || {
-                            let dir = crate::directory::Directory::open(&db)
-                                .map_err(|e| format!("opening the directory: {e}"))?;
-                            let (policy, guard_cfg) = dir
-                                .policy()
-                                .map_err(|e| format!("reading the directory policy: {e}"))?;
-                            let domain_settings = dir
-                                .domain_settings(&tenant_name)
-                                .map_err(|e| format!("reading the domain settings: {e}"))?;
-                            let upn_overrides = dir
-                                .upn_overrides()
-                                .map_err(|e| format!("reading the UPN overrides: {e}"))?;
-                            drop(dir);
-                            let tenant = TenantSnapshot {
-                                pages,
-                                deleted,
-                                domains,
-                            };
-                            let plan = crate::sync::plan::plan(&users, &tenant, &policy, now);
-                            let opts = crate::sync::preflight::PreflightOptions {
-                                enabled_domains: domain_settings.enabled,
-                                default_domain: domain_settings.default,
-                                upn_overrides,
-                                ..Default::default()
-                            };
-                            let (plan, held, issues) =
-                                crate::sync::preflight::check_plan(plan, &users, &tenant, &opts);
-                            // Findings about users the plan touches, each with its email.
-                            let touched: std::collections::HashSet<i64> = plan
-                                .ops
-                                .iter()
-                                .chain(held.iter().map(|(o, _)| o))
-                                .map(|o| o.directory_id)
-                                .collect();
-                            let email: std::collections::HashMap<i64, &str> =
-                                users.iter().map(|u| (u.id, u.email.as_str())).collect();
-                            let issues = issues
-                                .into_iter()
-                                .filter(|i| touched.contains(&i.directory_id))
-                                .map(|i| {
-                                    let e = email.get(&i.directory_id).copied().unwrap_or("");
-                                    (i, e.to_string())
-                                })
-                                .collect();
-                            let eta = plan.eta(WRITES_PER_WINDOW, WRITE_WINDOW);
-                            let guard = plan.guard(&guard_cfg);
-                            let warnings = plan.warnings();
-                            Ok(Box::new(
-                                PlanView::new(plan, eta, guard, warnings)
-                                    .with_preflight(held, issues),
-                            ))
-                        })
-                        .await
-                        .map_err(|e| format!("internal error: {e}"))
-                        .and_then(|r| r);
-                        // The groups' plan, after the users' (their members may be bound in
-                        // the same run).
-                        let r = match r {
-                            Ok(mut view) => {
-                                match crate::sync::groups::plan_from_directory(&graph, group_db)
-                                    .await
-                                {
-                                    Ok((ops, held)) => {
-                                        view.group_ops = ops;
-                                        view.group_held = held;
-                                        Ok(view)
-                                    }
-                                    Err(e) => Err(format!("planning the groups: {e:#}")),
-                                }
-                            }
-                            Err(e) => Err(e),
-                        };
-                        Action::PlanReady { gen, result: r }
+                        // The live users are the pages already listed (shared, not copied).
+                        let result = pipeline.prepare(None, Some(pages), now).await.map(Box::new);
+                        Action::PlanReady { gen, result }
                     },
                     move |m| Action::PlanReady {
                         gen,
@@ -503,119 +437,71 @@ impl Services {
                     },
                 );
             }
-            Effect::Apply {
-                plan,
-                group_ops,
-                actor,
-            } => {
-                let Some(graph) = self.graph() else {
-                    let _ = self
-                        .tx
-                        .send(Action::ApplyFinished(Err("not signed in".into())));
-                    return;
-                };
+            Effect::Apply { view, confirm } => {
                 let cancel = CancellationToken::new();
                 self.apply_cancel = Some(cancel.clone());
-                let db = self.settings.db_path();
                 let tx = self.tx.clone();
-                let opts = ApplyOptions {
-                    actor: actor.clone(),
-                    ..ApplyOptions::default()
-                };
-                let group_db = db.clone();
+                let services = self.pipeline_source();
                 self.spawn(
                     async move {
-                        let (etx, mut erx) = mpsc::unbounded_channel::<ApplyEvent>();
-                        let engine = tokio::spawn(crate::sync::apply::apply(
-                            graph.clone(),
-                            db,
-                            plan,
-                            opts,
-                            etx,
-                            cancel,
-                        ));
-                        // Ends when the engine is done with its sender.
-                        while let Some(ev) = erx.recv().await {
-                            let _ = tx.send(Action::Apply(ev.into()));
-                        }
-                        let mut summary = match engine.await {
-                            Ok(Ok(summary)) => summary,
-                            Ok(Err(e)) => return Action::ApplyFinished(Err(format!("{e:#}"))),
-                            Err(e) => {
-                                return Action::ApplyFinished(Err(format!("internal error: {e}")))
-                            }
+                        let Some(pipeline) = services.pipeline().await else {
+                            return Action::ApplyFinished(Err(not_signed_in()));
                         };
-                        // Then the groups (only the ops preflight let through): their
-                        // members' accounts exist by now.
-                        if !group_ops.is_empty() {
-                            match crate::sync::groups::apply_groups(
-                                &graph, group_db, group_ops, &actor,
-                            )
-                            .await
-                            {
-                                Ok(g) => {
-                                    if !g.failures.is_empty() {
-                                        let _ = tx.send(Action::GroupsFailed(
-                                            g.failures
-                                                .iter()
-                                                .map(|(op, why)| {
-                                                    (
-                                                        format!(
-                                                            "{} {}",
-                                                            op.kind.label(),
-                                                            op.group_name
-                                                        ),
-                                                        why.clone(),
-                                                    )
-                                                })
-                                                .collect(),
-                                        ));
-                                    }
-                                    summary.done += g.done;
-                                    summary.failed += g.failed;
-                                }
-                                Err(e) => {
-                                    return Action::ApplyFinished(Err(format!(
-                                        "applying the groups: {e:#}"
-                                    )))
-                                }
+                        let lock = match pipeline.lock("console apply") {
+                            Ok(l) => l,
+                            Err(e) => return Action::ApplyFinished(Err(e)),
+                        };
+                        let (etx, mut erx) = mpsc::unbounded_channel::<ApplyEvent>();
+                        let forward = tokio::spawn(async move {
+                            while let Some(ev) = erx.recv().await {
+                                let _ = tx.send(Action::Apply(ev.into()));
                             }
-                        }
-                        Action::ApplyFinished(Ok(summary))
+                        });
+                        // Passwords go to the passwords view as each account is created.
+                        let sink = Box::new(EventSink(etx.clone()));
+                        let result = pipeline
+                            .apply(
+                                &lock,
+                                &view,
+                                &confirm,
+                                ApplyOptions::default(),
+                                sink,
+                                etx,
+                                cancel,
+                            )
+                            .await;
+                        drop(lock);
+                        // Every event is delivered before the run is said to be finished.
+                        let _ = forward.await;
+                        Action::ApplyFinished(result)
                     },
                     |m| Action::ApplyFinished(Err(m)),
                 );
             }
-            Effect::ResumeJournal { actor } => {
-                let Some(graph) = self.graph() else {
-                    let _ = self
-                        .tx
-                        .send(Action::ResumeFinished(Err("not signed in".into())));
-                    return;
-                };
-                let cancel = CancellationToken::new();
-                self.apply_cancel = Some(cancel.clone());
-                let db = self.settings.db_path();
-                let tx = self.tx.clone();
-                let opts = ApplyOptions {
-                    actor,
-                    ..ApplyOptions::default()
-                };
+            Effect::CheckJournal => {
+                let services = self.pipeline_source();
                 self.spawn(
                     async move {
-                        let (etx, mut erx) = mpsc::unbounded_channel::<ApplyEvent>();
-                        let engine =
-                            tokio::spawn(crate::sync::apply::resume(graph, db, opts, etx, cancel));
-                        while let Some(ev) = erx.recv().await {
-                            let _ = tx.send(Action::Apply(ev.into()));
-                        }
-                        Action::ResumeFinished(match engine.await {
-                            Ok(Ok(summary)) => Ok(summary),
-                            Ok(Err(e)) => Err(format!("{e:#}")),
-                            Err(e) => Err(format!("internal error: {e}")),
-                        })
+                        let Some(pipeline) = services.pipeline().await else {
+                            return Action::JournalChecked(Err(not_signed_in()));
+                        };
+                        // Under the lock: a live run's journal is not a dead one's. Another
+                        // apply running: nothing to check now (its own run records it).
+                        let lock = match pipeline.lock("console (checking the journal)") {
+                            Ok(l) => l,
+                            Err(Failure::Locked(_)) => return Action::JournalChecked(Ok(Vec::new())),
+                            Err(e) => return Action::JournalChecked(Err(e)),
+                        };
+                        let r = crate::sync::reconcile::reconcile(
+                            &pipeline.graph,
+                            pipeline.db_path.clone(),
+                            &pipeline.me.actor,
+                        )
+                        .await;
+                        drop(lock);
+                        Action::JournalChecked(r)
                     },
-                    |m| Action::ResumeFinished(Err(m)),
+                    |m| Action::JournalChecked(Err(m)),
                 );
             }
             Effect::CancelApply => {
@@ -627,21 +513,13 @@ impl Services {
                 directory_id: _,
                 email,
                 password,
-                actor,
+                actor: _,
             } => {
-                let graph = self.graph();
-                let db = self.settings.db_path();
+                let services = self.pipeline_source();
                 let who = email.clone();
                 self.spawn(
                     async move {
-                        let result = match graph {
-                            Some(g) => {
-                                super::engine::set_password(g, db, email.clone(), password.0, actor)
-                                    .await
-                                    .map_err(|e| format!("{e:#}"))
-                            }
-                            None => Err("not signed in".into()),
-                        };
+                        let result = set_password(services, &email, password.0).await;
                         Action::PasswordSet { email, result }
                     },
                     move |m| Action::PasswordSet {
@@ -660,22 +538,22 @@ impl Services {
                 let dir = self.settings.data_dir.clone();
                 self.spawn(
                     async move {
-                        let r =
-                            tokio::task::spawn_blocking(move || write_handoff(&dir, &passwords))
-                                .await;
-                        Action::HandoffWritten(
-                            r.unwrap_or_else(|e| Err(format!("internal error: {e}"))),
-                        )
+                        let r = tokio::task::spawn_blocking(move || {
+                            write_handoff(&dir, &passwords).map_err(|m| Failure::file(&dir, m))
+                        })
+                        .await
+                        .map_err(Failure::join)
+                        .and_then(|r| r);
+                        Action::HandoffWritten(r)
                     },
                     |m| Action::HandoffWritten(Err(m)),
                 );
             }
             Effect::Fix { fix, key } => {
-                let db = self.settings.db_path();
-                let graph = self.graph();
+                let services = self.pipeline_source();
                 self.spawn(
                     async move {
-                        let result = run_fix(fix, db, graph).await;
+                        let result = run_fix(fix, services).await;
                         Action::FixDone { key, result }
                     },
                     |m| Action::FixDone {
@@ -689,10 +567,12 @@ impl Services {
                 self.spawn(
                     async move {
                         let r = tokio::task::spawn_blocking(move || {
-                            export_errors(&dir, format, &errors)
+                            export_errors(&dir, format, &errors).map_err(|m| Failure::file(&dir, m))
                         })
-                        .await;
-                        Action::Exported(r.unwrap_or_else(|e| Err(format!("internal error: {e}"))))
+                        .await
+                        .map_err(Failure::join)
+                        .and_then(|r| r);
+                        Action::Exported(r)
                     },
                     |m| Action::Exported(Err(m)),
                 );
@@ -703,22 +583,22 @@ impl Services {
                 self.spawn(
                     async move {
                         let Some(graph) = graph else {
-                            return Action::DomainsLoaded(Err("not signed in".into()));
+                            return Action::DomainsLoaded(Err(not_signed_in()));
                         };
                         let domains = match graph.list_domains().await {
                             Ok(d) => d,
                             Err(e) => {
-                                return Action::DomainsLoaded(Err(format!("GET /domains: {e}")))
+                                return Action::DomainsLoaded(Err(Failure::graph(
+                                    Operation::ListDomains,
+                                    Subject::None,
+                                    e,
+                                )))
                             }
                         };
-                        let r = tokio::task::spawn_blocking(move || {
-                            Directory::open(&db)
-                                .and_then(|d| d.domain_settings(&tenant))
-                                .map_err(|e| e.to_string())
+                        let r = crate::failure::blocking("reading the domain settings", move || {
+                            Directory::open(&db)?.domain_settings(&tenant)
                         })
-                        .await
-                        .map_err(|e| format!("internal error: {e}"))
-                        .and_then(|r| r);
+                        .await;
                         Action::DomainsLoaded(r.map(|s| (domains, s)))
                     },
                     |m| Action::DomainsLoaded(Err(m)),
@@ -728,15 +608,11 @@ impl Services {
                 let db = self.settings.db_path();
                 self.spawn(
                     async move {
-                        let r = tokio::task::spawn_blocking(move || {
-                            Directory::open(&db)
-                                .and_then(|mut d| d.set_domain_settings(&tenant, &settings))
-                                .map_err(|e| e.to_string())
+                        let r = crate::failure::blocking("saving the domain settings", move || {
+                            Directory::open(&db)?.set_domain_settings(&tenant, &settings)
                         })
                         .await;
-                        Action::DomainsSaved(
-                            r.unwrap_or_else(|e| Err(format!("internal error: {e}"))),
-                        )
+                        Action::DomainsSaved(r)
                     },
                     |m| Action::DomainsSaved(Err(m)),
                 );
@@ -750,16 +626,22 @@ impl Services {
                 }
                 self.spawn(
                     async move {
-                        let r = tokio::task::spawn_blocking(move || -> Result<(), String> {
-                            super::engine::disconnect(&db).map_err(|e| format!("{e:#}"))?;
-                            cache.clear().map_err(|e| e.to_string())?;
-                            *slot.lock().expect("session slot") = None;
+                        let r = tokio::task::spawn_blocking(move || -> Result<(), Failure> {
+                            // Every wish and link forgotten: no later sync touches the tenant;
+                            // the M365 accounts are left exactly as they are.
+                            Directory::open(&db)
+                                .and_then(|mut d| d.disconnect())
+                                .map_err(|e| Failure::directory("disconnecting", e))?;
+                            cache.clear().map_err(|e| Failure::file(&cache.path, e))?;
+                            if let Ok(mut s) = slot.lock() {
+                                *s = None;
+                            }
                             Ok(())
                         })
-                        .await;
-                        Action::Disconnected(
-                            r.unwrap_or_else(|e| Err(format!("internal error: {e}"))),
-                        )
+                        .await
+                        .map_err(Failure::join)
+                        .and_then(|r| r);
+                        Action::Disconnected(r)
                     },
                     |m| Action::Disconnected(Err(m)),
                 );
@@ -768,28 +650,47 @@ impl Services {
     }
 }
 
-/// Writes the generated passwords to a new CSV in `dir`, readable by its owner only; returns
-/// its path.
-/// A directory write of a fix, run on the blocking pool.
-type DirectoryFix = Box<dyn FnOnce(&mut Directory) -> Result<String, String> + Send>;
+/// The console's password set: pushed at once to a bound account (under the apply lock),
+/// recorded only for an unbound user.
+async fn set_password(
+    services: PipelineSource,
+    email: &str,
+    password: String,
+) -> Result<(), Failure> {
+    use crate::sync::apply::SetPasswordOutcome;
+    let Some(pipeline) = services.pipeline().await else {
+        return Err(not_signed_in());
+    };
+    let _lock = pipeline.lock("console password set")?;
+    match crate::sync::apply::set_password(
+        pipeline.graph.clone(),
+        pipeline.db_path.clone(),
+        email,
+        &password,
+        &pipeline.me.actor,
+    )
+    .await?
+    {
+        SetPasswordOutcome::Pushed { .. } | SetPasswordOutcome::RecordedOnly => Ok(()),
+        SetPasswordOutcome::Failed(e) => Err(Failure::graph(
+            Operation::SetPassword,
+            Subject::User(email.to_string()),
+            e,
+        )),
+    }
+}
 
-/// Carry out a one-key fix (what `Effect::Fix` runs); Ok = what changed, in words.
-pub async fn run_fix(
-    fix: Fix,
-    db: std::path::PathBuf,
-    graph: Option<GraphClient>,
-) -> Result<String, String> {
+/// A directory write of a fix, run on the blocking pool.
+type DirectoryFix =
+    Box<dyn FnOnce(&mut Directory) -> Result<String, crate::directory::DirectoryError> + Send>;
+
+/// Carry out a one-key fix (what `Effect::Fix` runs); Ok = what changed, in words. A fix that
+/// writes to the tenant (restore, purge) takes the apply lock.
+async fn run_fix(fix: Fix, services: PipelineSource) -> Result<String, Failure> {
+    let db = services.settings.db_path();
     let blocking = |f: DirectoryFix| {
         let db = db.clone();
-        async move {
-            tokio::task::spawn_blocking(move || {
-                let mut d = Directory::open(&db).map_err(|e| e.to_string())?;
-                f(&mut d)
-            })
-            .await
-            .map_err(|e| format!("internal error: {e}"))
-            .and_then(|r| r)
-        }
+        crate::failure::blocking("applying the fix", move || f(&mut Directory::open(&db)?))
     };
     match fix {
         Fix::SetEmail {
@@ -797,16 +698,14 @@ pub async fn run_fix(
             email,
         } => {
             blocking(Box::new(move |d| {
-                d.set_email(directory_id, &email)
-                    .map_err(|e| e.to_string())?;
+                d.set_email(directory_id, &email)?;
                 Ok(format!("Email changed to {email}."))
             }))
             .await
         }
         Fix::UseDefaultDomain { directory_id, upn } => {
             blocking(Box::new(move |d| {
-                d.set_upn_override(directory_id, Some(&upn))
-                    .map_err(|e| e.to_string())?;
+                d.set_upn_override(directory_id, Some(&upn))?;
                 Ok(format!("The account will be created as {upn}."))
             }))
             .await
@@ -815,65 +714,54 @@ pub async fn run_fix(
             directory_id,
             tenant_user_id,
         } => {
-            let graph = graph.ok_or("not signed in")?;
-            let user: User = graph
-                .request(
-                    reqwest::Method::GET,
-                    &format!(
-                        "{}/users/{tenant_user_id}?$select={}",
-                        graph.base(),
-                        crate::graph::model::USER_SELECT.join(",")
-                    ),
-                    None,
-                )
+            let pipeline = services.pipeline().await.ok_or_else(not_signed_in)?;
+            let user: User = pipeline
+                .graph
+                .get_user(&tenant_user_id)
                 .await
-                .and_then(|r| r.json())
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| {
+                    Failure::graph(Operation::ListUsers, Subject::User(tenant_user_id.clone()), e)
+                })?;
             blocking(Box::new(move |d| {
-                d.link(directory_id, &user).map_err(|e| e.to_string())?;
+                d.link(directory_id, &user)?;
                 Ok(format!("Linked {}.", user.user_principal_name))
             }))
             .await
         }
         Fix::RestoreDeleted { address } => {
-            let graph = graph.ok_or("not signed in")?;
-            let id = deleted_id(&graph, &address).await?;
-            graph
-                .request(
-                    reqwest::Method::POST,
-                    &format!("{}/directory/deletedItems/{id}/restore", graph.base()),
-                    None,
-                )
-                .await
-                .map_err(|e| e.to_string())?;
+            let pipeline = services.pipeline().await.ok_or_else(not_signed_in)?;
+            let _lock = pipeline.lock("console fix (restore)")?;
+            let id = deleted_id(&pipeline.graph, &address).await?;
+            pipeline.graph.restore_deleted(&id).await.map_err(|e| {
+                Failure::graph(Operation::RestoreUser, Subject::User(address.clone()), e)
+            })?;
             Ok(format!("Restored the deleted account {address}."))
         }
         Fix::PurgeDeleted { address } => {
-            let graph = graph.ok_or("not signed in")?;
-            let id = deleted_id(&graph, &address).await?;
-            graph
-                .request(
-                    reqwest::Method::DELETE,
-                    &format!("{}/directory/deletedItems/{id}", graph.base()),
-                    None,
+            let pipeline = services.pipeline().await.ok_or_else(not_signed_in)?;
+            let _lock = pipeline.lock("console fix (purge)")?;
+            let id = deleted_id(&pipeline.graph, &address).await?;
+            pipeline.graph.purge_deleted(&id).await.map_err(|e| {
+                Failure::graph(
+                    Operation::PurgeDeletedUser,
+                    Subject::User(address.clone()),
+                    e,
                 )
-                .await
-                .map_err(|e| e.to_string())?;
+            })?;
             Ok(format!(
                 "Permanently deleted {address}; the address is free."
             ))
         }
         Fix::SetGroupNickname { group_id, nickname } => {
             blocking(Box::new(move |d| {
-                d.set_group_nickname(group_id, Some(&nickname))
-                    .map_err(|e| e.to_string())?;
+                d.set_group_nickname(group_id, Some(&nickname))?;
                 Ok(format!("The group will be provisioned as {nickname}."))
             }))
             .await
         }
         Fix::SetGroupName { group_id, name } => {
             blocking(Box::new(move |d| {
-                d.rename_group(group_id, &name).map_err(|e| e.to_string())?;
+                d.rename_group(group_id, &name)?;
                 Ok(format!("The group is now named \"{name}\"."))
             }))
             .await
@@ -882,10 +770,10 @@ pub async fn run_fix(
 }
 
 /// The id of the soft-deleted user whose UPN or mail is `address`.
-async fn deleted_id(graph: &GraphClient, address: &str) -> Result<String, String> {
-    let (deleted, _) = crate::sync::apply::deleted_and_domains(graph)
-        .await
-        .map_err(|e| e.to_string())?;
+async fn deleted_id(graph: &GraphClient, address: &str) -> Result<String, Failure> {
+    let deleted = graph.list_deleted_users().await.map_err(|e| {
+        Failure::graph(Operation::ListDeletedUsers, Subject::User(address.into()), e)
+    })?;
     deleted
         .into_iter()
         .find(|u| {
@@ -895,7 +783,7 @@ async fn deleted_id(graph: &GraphClient, address: &str) -> Result<String, String
                     .is_some_and(|m| m.eq_ignore_ascii_case(address))
         })
         .map(|u| u.id)
-        .ok_or_else(|| format!("no soft-deleted user holds {address} any more"))
+        .ok_or_else(|| Failure::Invalid(format!("no soft-deleted user holds {address} any more")))
 }
 
 /// Write `errors` to `errors-<unix time>.csv|json` in `dir`, mode 0600; returns the path.

@@ -7,7 +7,6 @@
 //! row indices narrowed in place when the query grows, marks are a bitset.
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tui_input::Input;
 
@@ -20,8 +19,7 @@ use crate::graph::User;
 use crate::keymap::Keymap;
 use crate::sync::apply::{ApplyProgress, IssuedPassword};
 use crate::sync::password::PasswordError;
-use crate::sync::plan::{GuardTrip, Op, OpKind, Plan};
-use crate::sync::preflight::Issue;
+use crate::sync::plan::OpKind;
 
 use super::explain::ErrorEntry;
 
@@ -499,58 +497,7 @@ impl std::fmt::Debug for PasswordRule {
 }
 
 /// What the preview shows, computed off the UI thread (the plan and what it implies).
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlanView {
-    pub plan: Plan,
-    /// Ops per kind, in `OpKind::ALL` order, kinds with none left out.
-    pub counts: Vec<(OpKind, usize)>,
-    pub eta: Duration,
-    pub guard: Option<GuardTrip>,
-    pub warnings: Vec<String>,
-    /// Ops preflight holds back, with the issue that holds each: shown, never sent.
-    pub held: Vec<(Op, Issue)>,
-    /// Every preflight finding of this plan (held-back ops and warnings), with the email of
-    /// the directory user it concerns: pushed into Errors.
-    pub issues: Vec<(Issue, String)>,
-    /// Group ops to send (`sync::groups::plan_from_directory`), after the user ops.
-    pub group_ops: Vec<crate::sync::groups::GroupOp>,
-    /// Group ops preflight holds back, with the issue (its `directory_id` is the group's).
-    pub group_held: Vec<(crate::sync::groups::GroupOp, Issue)>,
-}
-
-impl PlanView {
-    /// The view of `plan` with its counts, and the rest as given.
-    pub fn new(
-        plan: Plan,
-        eta: Duration,
-        guard: Option<GuardTrip>,
-        warnings: Vec<String>,
-    ) -> PlanView {
-        let by_kind = plan.counts();
-        let counts = OpKind::ALL
-            .iter()
-            .filter_map(|k| by_kind.get(k).map(|&n| (*k, n)))
-            .collect();
-        PlanView {
-            plan,
-            counts,
-            eta,
-            guard,
-            warnings,
-            held: Vec::new(),
-            issues: Vec::new(),
-            group_ops: Vec::new(),
-            group_held: Vec::new(),
-        }
-    }
-
-    /// The same view with preflight's findings: `plan` must already be the ops to send.
-    pub fn with_preflight(mut self, held: Vec<(Op, Issue)>, issues: Vec<(Issue, String)>) -> Self {
-        self.held = held;
-        self.issues = issues;
-        self
-    }
-}
+pub use crate::sync::pipeline::PlanView;
 
 #[derive(Debug, Clone, Default)]
 pub struct Preview {
@@ -558,8 +505,10 @@ pub struct Preview {
     /// First op line on screen, and the selected one.
     pub selected: usize,
     pub offset: usize,
-    /// The count typed to get past the guard.
+    /// What is typed to get past the guard (its count), then the self-block (the UPN).
     pub guard_input: Input,
+    /// The guard's count was typed (a self-block asks for the UPN next).
+    pub guard_ok: bool,
 }
 
 impl PartialEq for Preview {
@@ -571,19 +520,35 @@ impl PartialEq for Preview {
     }
 }
 
-impl Default for PlanView {
-    fn default() -> Self {
-        PlanView::new(Plan::default(), Duration::ZERO, None, Vec::new())
-    }
-}
 
 impl Preview {
-    /// `y` is accepted: no guard, or the exact count was typed.
-    pub fn confirmed(&self) -> bool {
-        match &self.view.guard {
-            None => true,
-            Some(g) => self.guard_input.value().trim() == g.blocks.to_string(),
+    /// What the admin confirmed so far: the guard's count, then the UPN of a self-block.
+    pub fn confirm(&self) -> crate::sync::pipeline::Confirm {
+        let typed = self.guard_input.value().trim();
+        let count_typed = self
+            .view
+            .guard
+            .as_ref()
+            .filter(|g| self.guard_ok || typed == g.blocks.to_string())
+            .map(|g| g.blocks);
+        crate::sync::pipeline::Confirm {
+            yes_block: count_typed,
+            yes_block_self: (self.view.guard.is_none() || self.guard_ok)
+                .then(|| typed.to_string()),
+            yes_block_self_any: false,
         }
+    }
+    /// What must be typed next (the guard's count, then the UPN), None when nothing.
+    pub fn expected(&self) -> Option<String> {
+        match (&self.view.guard, &self.view.self_block) {
+            (Some(g), _) if !self.guard_ok => Some(g.blocks.to_string()),
+            (_, Some(b)) => Some(b.upn.clone()),
+            _ => None,
+        }
+    }
+    /// `y` is accepted: nothing to confirm, or everything typed as asked.
+    pub fn confirmed(&self) -> bool {
+        crate::sync::pipeline::check_confirmed(&self.view, &self.confirm()).is_ok()
     }
 }
 
@@ -591,15 +556,13 @@ impl Preview {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunError {
     pub upn: String,
-    pub kind: OpKind,
+    pub kind: crate::sync::ops::Kind,
     pub message: String,
 }
 
 /// An apply run: progress while it runs, the summary and the passwords after.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Run {
-    /// A run a killed session left in the journal, finished at start (`sync::apply::resume`).
-    pub resumed: bool,
     pub total: usize,
     pub progress: ApplyProgress,
     /// The most recent failures, newest last (at most `Run::KEEP_ERRORS`).
@@ -864,9 +827,9 @@ pub struct AppState {
     pub wants_in_flight: u32,
     /// An apply is running (its view may be closed while it finishes).
     pub applying: bool,
-    /// The journal of an interrupted run is being finished; what it reports is kept here until
-    /// it ends (then shown when there is something to show).
-    pub resuming: Option<Box<Run>>,
+    /// The journal of an interrupted run is being checked against the tenant (after sign-in);
+    /// plans wait for it.
+    pub checking_journal: bool,
     pub password_rule: PasswordRule,
     /// Generation of a re-check (a plan computed only for its preflight findings, after a
     /// fix); its result updates Errors and opens nothing.
@@ -916,7 +879,7 @@ impl Default for AppState {
             plan_gen: 0,
             wants_in_flight: 0,
             applying: false,
-            resuming: None,
+            checking_journal: false,
             password_rule: PasswordRule::default(),
             check_gen: None,
             recheck_after_load: false,

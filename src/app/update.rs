@@ -4,6 +4,7 @@
 use crossterm::event::{Event, KeyEvent};
 
 use crate::directory::{ImportOutcome, ImportStatus};
+use crate::failure::Failure;
 use crate::graph::User;
 use crate::keymap::{is_press, Command, Context, Key};
 use crate::sync::apply::ApplySummary;
@@ -53,10 +54,7 @@ fn step(s: &mut AppState, action: Action, fx: &mut Vec<Effect>) -> bool {
         Action::DialogInput(req) => dialog_input(s, req),
         Action::WantSaved(result) => {
             if let Err(e) = result {
-                push_error(
-                    s,
-                    ErrorEntry::from_directory("record the desired bindings", &e),
-                );
+                push_error(s, ErrorEntry::from_failure(&e));
                 s.message = Some("Could not record the bindings (tab 3).".into());
             }
             // The directory is the truth: read it again (a failed save undoes the toggle), once
@@ -73,7 +71,7 @@ fn step(s: &mut AppState, action: Action, fx: &mut Vec<Effect>) -> bool {
             match result {
                 Ok(path) => s.message = Some(format!("Errors exported: {path}")),
                 Err(e) => {
-                    push_error(s, ErrorEntry::from_directory("export the errors", &e));
+                    push_error(s, ErrorEntry::from_failure(&e));
                     s.message = Some("Exporting the errors failed (tab 3).".into());
                 }
             }
@@ -91,22 +89,16 @@ fn step(s: &mut AppState, action: Action, fx: &mut Vec<Effect>) -> bool {
                 }
                 Err(e) => {
                     if let Modal::Domains(v) = &mut s.modal {
-                        v.error = Some(e.clone());
+                        v.error = Some(e.to_string());
                     }
-                    push_error(
-                        s,
-                        ErrorEntry::from_directory("read the domain settings", &e),
-                    );
+                    push_error(s, ErrorEntry::from_failure(&e));
                 }
             }
             true
         }
         Action::DomainsSaved(result) => {
             if let Err(e) = result {
-                push_error(
-                    s,
-                    ErrorEntry::from_directory("save the domain settings", &e),
-                );
+                push_error(s, ErrorEntry::from_failure(&e));
                 s.message = Some("Saving the domain settings failed (tab 3).".into());
             } else {
                 s.message = Some("Domain settings saved; re-checking the plan with them…".into());
@@ -119,28 +111,15 @@ fn step(s: &mut AppState, action: Action, fx: &mut Vec<Effect>) -> bool {
         }
         Action::Apply(news) => apply_news(s, news),
         Action::ApplyFinished(result) => {
-            report_lost_passwords(s, &result);
             apply_finished(s, result, fx);
             true
         }
-        Action::GroupsFailed(failures) => {
-            for (what, why) in failures {
-                push_error(s, ErrorEntry::from_directory(&what, &why));
-            }
-            true
-        }
-        Action::ResumeFinished(result) => {
-            let lost = report_lost_passwords(s, &result);
-            resume_finished(s, result, fx) || lost
-        }
+        Action::JournalChecked(result) => journal_checked(s, result, fx),
         Action::PasswordSet { email, result } => {
             match result {
                 Ok(()) => s.message = Some(format!("Password of {email} set.")),
                 Err(e) => {
-                    push_error(
-                        s,
-                        ErrorEntry::from_directory(&format!("set password of {email}"), &e),
-                    );
+                    push_error(s, ErrorEntry::from_failure(&e));
                     s.message = Some(format!("Setting the password of {email} failed (tab 3)."));
                 }
             }
@@ -156,7 +135,7 @@ fn step(s: &mut AppState, action: Action, fx: &mut Vec<Effect>) -> bool {
                     }
                 }
                 Err(e) => {
-                    push_error(s, ErrorEntry::from_directory("write the hand-off CSV", &e));
+                    push_error(s, ErrorEntry::from_failure(&e));
                     s.message = Some("Writing the hand-off CSV failed (tab 3).".into());
                 }
             }
@@ -308,17 +287,15 @@ fn step(s: &mut AppState, action: Action, fx: &mut Vec<Effect>) -> bool {
 }
 
 fn signed_in(s: &mut AppState, info: SessionInfo, fx: &mut Vec<Effect>) {
-    let actor = info.identity.name.clone();
     s.session = Some(info);
     s.phase = Phase::Main;
     s.signin_note = None;
     s.load = Load::Waiting;
     fx.push(Effect::LoadDirectory);
-    // A run a killed session left half done is finished first (nothing is sent twice: the
-    // engine checks an op of unknown outcome against the tenant). New plans wait for it.
-    s.applying = true;
-    s.resuming = Some(Box::default());
-    fx.push(Effect::ResumeJournal { actor });
+    // What a killed run left in the journal is checked against the tenant (nothing is sent:
+    // the next plan makes what is still wanted). Plans wait for it.
+    s.checking_journal = true;
+    fx.push(Effect::CheckJournal);
 }
 
 fn tick(s: &mut AppState, now: i64, fx: &mut Vec<Effect>) -> bool {
@@ -678,7 +655,11 @@ fn start_import(s: &mut AppState, fx: &mut Vec<Effect>) {
     fx.push(Effect::Import { users });
 }
 
-fn import_done(s: &mut AppState, result: Result<Vec<ImportOutcome>, String>, fx: &mut Vec<Effect>) {
+fn import_done(
+    s: &mut AppState,
+    result: Result<Vec<ImportOutcome>, Failure>,
+    fx: &mut Vec<Effect>,
+) {
     s.importing = None;
     match result {
         Ok(outcomes) => {
@@ -704,7 +685,7 @@ fn import_done(s: &mut AppState, result: Result<Vec<ImportOutcome>, String>, fx:
             s.import.marks.clear();
         }
         Err(e) => {
-            push_error(s, ErrorEntry::from_directory("import", &e));
+            push_error(s, ErrorEntry::from_failure(&e));
             s.message = Some("Import failed (tab 3)".into());
         }
     }
@@ -714,7 +695,7 @@ fn import_done(s: &mut AppState, result: Result<Vec<ImportOutcome>, String>, fx:
 
 fn directory_loaded(
     s: &mut AppState,
-    result: Result<DirectorySnapshot, String>,
+    result: Result<DirectorySnapshot, Failure>,
     fx: &mut Vec<Effect>,
 ) {
     match result {
@@ -765,6 +746,15 @@ fn directory_loaded(
             for f in &snap.failures {
                 push_error(s, ErrorEntry::from_import(f));
             }
+            for (op, d) in &snap.journal_failures {
+                push_error(s, ErrorEntry::from_op_diagnosis(op, d.clone()));
+            }
+            // Passwords never delivered stay in Errors until a new one is set.
+            s.errors.retain(|e| e.kind() != "password-not-delivered");
+            for u in &snap.undelivered {
+                push_error(s, ErrorEntry::password_lost(&u.email, &u.at));
+            }
+            rescan_errors(s);
             rescan_bindings(s);
             s.index = snap.index;
             s.index_version += 1;
@@ -779,7 +769,7 @@ fn directory_loaded(
                 });
             }
         }
-        Err(e) => push_error(s, ErrorEntry::from_directory("load the directory", &e)),
+        Err(e) => push_error(s, ErrorEntry::from_failure(&e)),
     }
     if std::mem::take(&mut s.recheck_after_load) {
         start_check(s, fx);
@@ -1200,10 +1190,8 @@ fn start_plan(s: &mut AppState, fx: &mut Vec<Effect>) {
     s.modal = Modal::Planning { gen: s.plan_gen };
     fx.push(Effect::Plan {
         gen: s.plan_gen,
-        users: s.directory.users.clone(),
         pages: s.rows.pages.clone(),
         now: s.now,
-        tenant: s.tenant.clone(),
     });
 }
 
@@ -1217,27 +1205,25 @@ fn start_check(s: &mut AppState, fx: &mut Vec<Effect>) {
     s.check_gen = Some(s.plan_gen);
     fx.push(Effect::Plan {
         gen: s.plan_gen,
-        users: s.directory.users.clone(),
         pages: s.rows.pages.clone(),
         now: s.now,
-        tenant: s.tenant.clone(),
     });
 }
 
 /// Replace the preflight findings in Errors by those of the latest plan.
 fn set_preflight_errors(s: &mut AppState, view: &PlanView) {
     s.errors.retain(|e| e.source != ErrorSource::Preflight);
-    for (issue, email) in &view.issues {
-        let op = view.held.iter().find(|(_, i)| i == issue).map(|(op, _)| op);
-        s.errors.push(ErrorEntry::from_issue(issue, email, op));
-    }
-    let mut seen = std::collections::HashSet::new();
-    for (op, issue) in &view.group_held {
-        // One finding per group and rule, however many of its ops it holds back.
-        if seen.insert((issue.directory_id, issue.kind.clone(), issue.value.clone())) {
-            s.errors
-                .push(ErrorEntry::from_group_issue(issue, &op.group_name));
-        }
+    // The same findings as `m365sync errors` and the dry run: one function makes them.
+    for (issue, subject, op) in crate::sync::pipeline::findings(view) {
+        let entry = match (&subject, &op) {
+            (crate::diagnose::Subject::Group(name), _) => {
+                ErrorEntry::from_group_issue(&issue, name)
+            }
+            (subject, op) => {
+                ErrorEntry::from_issue(&issue, subject.name(), op.as_ref().and_then(|o| o.user()))
+            }
+        };
+        s.errors.push(entry);
     }
     if let Some(k) = &s.errors_tab.kind {
         if !s.errors.iter().any(|e| e.kind() == k) {
@@ -1247,18 +1233,18 @@ fn set_preflight_errors(s: &mut AppState, view: &PlanView) {
     rescan_errors(s);
 }
 
-fn plan_ready(s: &mut AppState, gen: u64, result: Result<Box<PlanView>, String>) -> bool {
+fn plan_ready(s: &mut AppState, gen: u64, result: Result<Box<PlanView>, Failure>) -> bool {
     if s.check_gen == Some(gen) {
         s.check_gen = None;
         match result {
             Ok(view) => {
                 set_preflight_errors(s, &view);
-                s.message = Some(match view.held.len() + view.group_held.len() {
+                s.message = Some(match view.held_count() {
                     0 => "Re-checked: nothing is held back now; p previews the plan.".into(),
                     n => format!("Re-checked: {n} still held back (tab 3)."),
                 });
             }
-            Err(e) => push_error(s, ErrorEntry::from_directory("re-check the plan", &e)),
+            Err(e) => push_error(s, ErrorEntry::from_failure(&e)),
         }
         return true;
     }
@@ -1269,12 +1255,7 @@ fn plan_ready(s: &mut AppState, gen: u64, result: Result<Box<PlanView>, String>)
         set_preflight_errors(s, view);
     }
     match result {
-        Ok(view)
-            if view.plan.ops.is_empty()
-                && view.held.is_empty()
-                && view.group_ops.is_empty()
-                && view.group_held.is_empty() =>
-        {
+        Ok(view) if view.in_sync() && view.verified.is_empty() => {
             s.modal = Modal::None;
             s.message = Some("Nothing to do: the tenant already matches the directory.".into());
         }
@@ -1286,7 +1267,7 @@ fn plan_ready(s: &mut AppState, gen: u64, result: Result<Box<PlanView>, String>)
         }
         Err(e) => {
             s.modal = Modal::None;
-            push_error(s, ErrorEntry::from_directory("compute the plan", &e));
+            push_error(s, ErrorEntry::from_failure(&e));
             s.message = Some("The plan could not be computed (tab 3).".into());
         }
     }
@@ -1322,24 +1303,19 @@ fn dialog_command(s: &mut AppState, c: Command, fx: &mut Vec<Effect>) -> bool {
                 true
             }
             Command::Confirm => {
-                if p.view.plan.ops.is_empty() && p.view.group_ops.is_empty() {
+                if p.view.is_empty() {
                     s.message =
                         Some("Nothing to send: every change is held back (see tab 3).".into());
                     return true;
                 }
                 if !p.confirmed() {
-                    let n = p.view.guard.as_ref().map(|g| g.blocks).unwrap_or(0);
-                    s.message = Some(format!("Type {n} in the box to confirm, then y."));
+                    let want = p.expected().unwrap_or_default();
+                    s.message = Some(format!("Type {want} in the box to confirm, then y."));
                     return true;
                 }
-                let plan = std::mem::take(&mut p.view.plan);
-                let group_ops = std::mem::take(&mut p.view.group_ops);
-                let total = plan.ops.len() + group_ops.len();
-                let actor = s
-                    .session
-                    .as_ref()
-                    .map(|si| si.identity.name.clone())
-                    .unwrap_or_default();
+                let confirm = p.confirm();
+                let view = Box::new(std::mem::take(&mut p.view));
+                let total = view.plan.ops.len() + view.group_ops.len();
                 s.modal = Modal::Run(Box::new(Run {
                     total,
                     progress: crate::sync::apply::ApplyProgress {
@@ -1350,11 +1326,7 @@ fn dialog_command(s: &mut AppState, c: Command, fx: &mut Vec<Effect>) -> bool {
                 }));
                 s.applying = true;
                 s.message = None;
-                fx.push(Effect::Apply {
-                    plan,
-                    group_ops,
-                    actor,
-                });
+                fx.push(Effect::Apply { view, confirm });
                 true
             }
             _ => false,
@@ -1707,10 +1679,13 @@ fn fix_preview(s: &AppState, error: usize, action: FixAction) -> FixDialog {
             d.value = holder;
         }
         FixAction::Retry => {
-            let n = retry_targets(s).len();
+            let n = retry_targets(s);
             d.change = vec![match e.source {
                 ErrorSource::Import => format!("Import {} again.", e.subject),
-                _ if n > 0 => format!("Send the {n} failed change(s) of this kind again."),
+                _ if n > 0 => format!(
+                    "Preview the plan again: the {n} failed change(s) of this kind are in it if \
+                     the directory still wants them; y sends them."
+                ),
                 _ => "Reload the tenant users (r).".into(),
             }];
         }
@@ -1721,21 +1696,20 @@ fn fix_preview(s: &AppState, error: usize, action: FixAction) -> FixDialog {
     d
 }
 
-/// The failed ops the retry fix re-sends: every failed op of the selected error's kind.
-fn retry_targets(s: &AppState) -> Vec<crate::sync::plan::Op> {
+/// How many failed ops of the selected error's kind the plan would make again.
+fn retry_targets(s: &AppState) -> usize {
     let Some(e) = s
         .errors_tab
         .view
         .selected_row()
         .and_then(|r| s.errors.get(r as usize))
     else {
-        return Vec::new();
+        return 0;
     };
     s.errors
         .iter()
-        .filter(|x| x.source == ErrorSource::Graph && x.kind() == e.kind())
-        .filter_map(|x| x.op.clone())
-        .collect()
+        .filter(|x| x.source == ErrorSource::Graph && x.kind() == e.kind() && x.op.is_some())
+        .count()
 }
 
 /// Why `email` cannot be saved (None = fine).
@@ -1924,8 +1898,9 @@ fn retry(s: &mut AppState, e: &ErrorEntry, fx: &mut Vec<Effect>) -> bool {
             }
         };
     }
-    let ops = retry_targets(s);
-    if ops.is_empty() || s.applying {
+    // Failed ops are planned again from the current wish: the preview shows them, y sends
+    // them (through the one pipeline, guard and lock included).
+    if retry_targets(s) == 0 || s.applying {
         refresh(s, fx);
         return true;
     }
@@ -1933,36 +1908,14 @@ fn retry(s: &mut AppState, e: &ErrorEntry, fx: &mut Vec<Effect>) -> bool {
     s.errors
         .retain(|x| !(x.source == ErrorSource::Graph && x.kind() == kind && x.op.is_some()));
     rescan_errors(s);
-    let total = ops.len();
-    let actor = s
-        .session
-        .as_ref()
-        .map(|si| si.identity.name.clone())
-        .unwrap_or_default();
-    s.modal = Modal::Run(Box::new(Run {
-        total,
-        progress: crate::sync::apply::ApplyProgress {
-            remaining: total,
-            ..Default::default()
-        },
-        ..Run::default()
-    }));
-    s.applying = true;
-    fx.push(Effect::Apply {
-        plan: crate::sync::plan::Plan {
-            ops,
-            bound_before: s.directory.counts[0],
-        },
-        group_ops: Vec::new(),
-        actor,
-    });
+    start_plan(s, fx);
     true
 }
 
 fn fix_done(
     s: &mut AppState,
     key: Option<String>,
-    result: Result<String, String>,
+    result: Result<String, Failure>,
     fx: &mut Vec<Effect>,
 ) -> bool {
     match result {
@@ -1976,7 +1929,7 @@ fn fix_done(
             fx.push(Effect::LoadDirectory);
         }
         Err(e) => {
-            push_error(s, ErrorEntry::from_directory("apply the fix", &e));
+            push_error(s, ErrorEntry::from_failure(&e));
             s.message = Some("The fix failed (tab 3); nothing else changed.".into());
         }
     }
@@ -2061,8 +2014,17 @@ fn scroll(selected: &mut usize, offset: &mut usize, len: usize, rows: usize, c: 
 
 fn dialog_input(s: &mut AppState, req: tui_input::InputRequest) -> bool {
     match &mut s.modal {
-        Modal::Preview(p) if p.view.guard.is_some() => {
+        Modal::Preview(p) if p.expected().is_some() => {
             p.guard_input.handle(req);
+            // The guard's count typed: a self-block asks for the UPN next, in the same box.
+            if !p.guard_ok && p.view.self_block.is_some() {
+                if let Some(g) = &p.view.guard {
+                    if p.guard_input.value().trim() == g.blocks.to_string() {
+                        p.guard_ok = true;
+                        p.guard_input.reset();
+                    }
+                }
+            }
             true
         }
         Modal::Fix(d) if d.input.is_some() => {
@@ -2100,9 +2062,8 @@ fn dialog_input(s: &mut AppState, req: tui_input::InputRequest) -> bool {
 }
 
 fn apply_news(s: &mut AppState, news: ApplyNews) -> bool {
-    let run = match (&mut s.resuming, &mut s.modal) {
-        (Some(run), _) => Some(run),
-        (None, Modal::Run(run)) => Some(run),
+    let run = match &mut s.modal {
+        Modal::Run(run) => Some(run),
         _ => None,
     };
     match news {
@@ -2113,12 +2074,14 @@ fn apply_news(s: &mut AppState, news: ApplyNews) -> bool {
             }
             _ => false,
         },
-        ApplyNews::OpDone { op, .. } => s.bindings.failures.remove(&op.directory_id).is_some(),
+        ApplyNews::OpDone { op, .. } => op
+            .user()
+            .is_some_and(|o| s.bindings.failures.remove(&o.directory_id).is_some()),
         ApplyNews::OpFailed { op, error } => {
             if let Some(run) = run {
                 run.errors.push(RunError {
-                    upn: op.upn.clone(),
-                    kind: op.kind,
+                    upn: op.target(),
+                    kind: op.kind(),
                     message: match &error {
                         crate::graph::GraphError::Api { message, .. } => message.clone(),
                         e => e.to_string(),
@@ -2129,17 +2092,32 @@ fn apply_news(s: &mut AppState, news: ApplyNews) -> bool {
                 }
             }
             let entry = ErrorEntry::from_op(&op, &error);
-            let message = entry.message.clone();
-            s.bindings.failures.insert(
-                op.directory_id,
-                RowFailure {
-                    kind: op.kind,
-                    code: error.code().to_string(),
-                    message,
-                },
-            );
+            if let Some(o) = op.user() {
+                s.bindings.failures.insert(
+                    o.directory_id,
+                    RowFailure {
+                        kind: o.kind,
+                        code: error.code().to_string(),
+                        message: entry.message.clone(),
+                    },
+                );
+            }
             push_error(s, entry);
             true
+        }
+        ApplyNews::OpNotSent { op, why } => {
+            if let Some(run) = run {
+                run.errors.push(RunError {
+                    upn: op.target(),
+                    kind: op.kind(),
+                    message: why,
+                });
+                if run.errors.len() > Run::KEEP_ERRORS {
+                    run.errors.remove(0);
+                }
+                return true;
+            }
+            false
         }
         ApplyNews::PasswordIssued(p) => {
             if let Some(run) = run {
@@ -2150,19 +2128,7 @@ fn apply_news(s: &mut AppState, news: ApplyNews) -> bool {
     }
 }
 
-/// Accounts a killed run created whose temporary password died with it: say so in Errors,
-/// with how to fix it (set a password). Returns whether there were any.
-fn report_lost_passwords(s: &mut AppState, result: &Result<ApplySummary, String>) -> bool {
-    let lost = result
-        .as_ref()
-        .map_or(&[][..], |sum| &sum.passwords_lost[..]);
-    for email in lost {
-        push_error(s, ErrorEntry::password_lost(email));
-    }
-    !lost.is_empty()
-}
-
-fn apply_finished(s: &mut AppState, result: Result<ApplySummary, String>, fx: &mut Vec<Effect>) {
+fn apply_finished(s: &mut AppState, result: Result<ApplySummary, Failure>, fx: &mut Vec<Effect>) {
     s.applying = false;
     if !matches!(s.modal, Modal::Run(_)) {
         // Never expected (the run view stays up while applying), but passwords must be shown.
@@ -2178,6 +2144,16 @@ fn apply_finished(s: &mut AppState, result: Result<ApplySummary, String>, fx: &m
                     run.passwords.push(p);
                 }
             }
+            let stalled = match &sum.stopped {
+                Some(crate::sync::apply::Stopped::Stalled { after, throttled }) => Some(format!(
+                    "no change finished for {} (throttled {throttled} times); what was not \
+                     sent is planned again by the next preview",
+                    crate::format::duration(*after)
+                )),
+                Some(crate::sync::apply::Stopped::SinkFailed(e)) => Some(e.clone()),
+                _ => None,
+            };
+            let lost = sum.passwords_lost.clone();
             run.progress.done = sum.done;
             run.progress.failed = sum.failed;
             run.progress.remaining = 0;
@@ -2194,11 +2170,24 @@ fn apply_finished(s: &mut AppState, result: Result<ApplySummary, String>, fx: &m
                 msg.push_str(&format!(", {} not sent", fmt_count(sum.cancelled)));
             }
             s.message = Some(msg);
+            if let Some(why) = stalled {
+                push_error(
+                    s,
+                    ErrorEntry::from_diagnosis(
+                        ErrorSource::Graph,
+                        "apply",
+                        crate::diagnose::diagnose_stalled(&why),
+                    ),
+                );
+            }
+            for email in lost {
+                push_error(s, ErrorEntry::password_lost(&email, "this run"));
+            }
         }
         Err(e) => {
-            run.finished = Some(RunEnd::Failed(e.clone()));
-            push_error(s, ErrorEntry::from_directory("apply the plan", &e));
-            s.message = Some("The apply stopped with an error (tab 3).".into());
+            run.finished = Some(RunEnd::Failed(e.to_string()));
+            push_error(s, ErrorEntry::from_failure(&e));
+            s.message = Some("The apply did not start or stopped with an error (tab 3).".into());
         }
     }
     after_writes(s, fx);
@@ -2218,66 +2207,47 @@ fn after_writes(s: &mut AppState, fx: &mut Vec<Effect>) {
     }
 }
 
-fn resume_finished(
+/// What checking the journal of an interrupted run found: said in one line; what could not be
+/// known goes to Errors with the next read of the directory.
+fn journal_checked(
     s: &mut AppState,
-    result: Result<ApplySummary, String>,
+    result: Result<Vec<crate::sync::reconcile::Verification>, Failure>,
     fx: &mut Vec<Effect>,
 ) -> bool {
-    let Some(mut run) = s.resuming.take() else {
-        return false;
-    };
-    s.applying = matches!(&s.modal, Modal::Run(r) if r.finished.is_none());
+    use crate::sync::reconcile::Found;
+    s.checking_journal = false;
     match result {
-        Ok(sum) => {
-            if sum.done + sum.failed + sum.cancelled == 0 && sum.passwords.is_empty() {
-                return false; // the journal was clean: nothing to say
+        Ok(found) if found.is_empty() => return false,
+        Ok(found) => {
+            let n = |f: fn(&Found) -> bool| found.iter().filter(|v| f(&v.found)).count();
+            let applied = n(|f| matches!(f, Found::Applied | Found::PartlyApplied));
+            let dropped = n(|f| matches!(f, Found::NotApplied | Found::NeverSent));
+            let unknown = n(|f| matches!(f, Found::Unknowable { .. }));
+            let mut msg = format!(
+                "Checked an interrupted run: {} applied, {} dropped",
+                fmt_count(applied),
+                fmt_count(dropped)
+            );
+            if unknown > 0 {
+                msg.push_str(&format!(", {} unknown (tab 3)", fmt_count(unknown)));
             }
-            for p in sum.passwords {
-                if !run.passwords.iter().any(|q| q.upn == p.upn) {
-                    run.passwords.push(p);
-                }
-            }
-            run.resumed = true;
-            run.total = sum.done + sum.failed + sum.cancelled;
-            run.progress.done = sum.done;
-            run.progress.failed = sum.failed;
-            run.progress.remaining = 0;
-            run.finished = Some(RunEnd::Done {
-                done: sum.done,
-                failed: sum.failed,
-                cancelled: sum.cancelled,
-            });
-            s.message = Some(format!(
-                "Finished an interrupted run: {} done, {} failed.",
-                fmt_count(sum.done),
-                fmt_count(sum.failed)
-            ));
-            let wrote = sum.done > 0;
-            // Passwords are shown once: show them now, over whatever dialog is up.
-            if !run.passwords.is_empty() || s.modal == Modal::None {
-                s.modal = Modal::Run(run);
-                s.tab = Tab::Bindings;
-            }
+            msg.push_str("; p plans what the directory still wants.");
+            s.message = Some(msg);
             fx.push(Effect::LoadDirectory);
-            // The listing may have started before the journal was finished: list again.
-            if wrote && s.directory_loaded && !matches!(s.load, Load::Waiting) {
+            // The listing may have started before the journal was checked: list again.
+            if applied > 0 && s.directory_loaded && !matches!(s.load, Load::Waiting) {
                 start_load(s, fx);
             }
-            return true;
         }
         Err(e) => {
-            push_error(
-                s,
-                ErrorEntry::from_directory("resume the interrupted run", &e),
-            );
-            s.message = Some("Resuming the interrupted run failed (tab 3).".into());
+            push_error(s, ErrorEntry::from_failure(&e));
+            s.message = Some("Checking the interrupted run failed (tab 3).".into());
         }
     }
-    fx.push(Effect::LoadDirectory);
     true
 }
 
-fn disconnected(s: &mut AppState, result: Result<(), String>, fx: &mut Vec<Effect>) {
+fn disconnected(s: &mut AppState, result: Result<(), Failure>, fx: &mut Vec<Effect>) {
     match result {
         Ok(()) => {
             s.modal = Modal::None;
@@ -2303,7 +2273,7 @@ fn disconnected(s: &mut AppState, result: Result<(), String>, fx: &mut Vec<Effec
         }
         Err(e) => {
             s.modal = Modal::None;
-            push_error(s, ErrorEntry::from_directory("disconnect the tenant", &e));
+            push_error(s, ErrorEntry::from_failure(&e));
             s.message = Some("Disconnecting failed (tab 3); nothing was changed.".into());
         }
     }

@@ -1,14 +1,16 @@
-//! `m365sync errors`: the Errors tab, headless.
+//! `m365sync errors`: the Errors tab, headless: import failures, the failures of the last
+//! runs, passwords never delivered, and the plan's findings (held-back users and groups), from
+//! the same pipeline as `sync --dry-run` and the console.
 use std::io::Write;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 
 use crate::config::Settings;
+use crate::diagnose::{self, Diagnosis};
 use crate::directory::Directory;
-use crate::graph::GraphClient;
 
-use super::{session, SecretArgs};
+use super::{pipeline, unix_now, SecretArgs};
 
 #[derive(Debug, Clone, Args)]
 pub struct ErrorsArgs {
@@ -19,30 +21,14 @@ pub struct ErrorsArgs {
     pub secret: SecretArgs,
 }
 
-/// The status a journal's failed op most likely had, from Graph's code (the journal keeps the
-/// code, message and request-id, not the status).
-fn status_of_code(code: &str) -> u16 {
-    match code {
-        "InvalidAuthenticationToken" => 401,
-        "Authorization_RequestDenied" => 403,
-        "Request_ResourceNotFound" => 404,
-        "TooManyRequests" | "Request_ThrottledTemporarily" => 429,
-        "serviceNotAvailable" | "Service_InternalServerError" => 503,
-        "generalException" => 500,
-        _ => 400,
-    }
-}
-
 /// `m365sync errors`: the Errors tab, headless.
 pub async fn errors(settings: &Settings, args: &ErrorsArgs, out: &mut dyn Write) -> Result<()> {
-    use crate::diagnose::{self, Context, Diagnosis, Subject};
-    use crate::directory::JournalState;
     let db = settings.db_path();
-    let (failures, journal, users) = tokio::task::spawn_blocking(move || -> Result<_> {
+    let (failures, latest, undelivered) = crate::failure::blocking("reading the directory", move || {
         let d = Directory::open(&db)?;
-        Ok((d.failures()?, d.journal_list(None)?, d.users()?))
+        Ok((d.failures()?, d.journal_latest()?, d.passwords_undelivered()?))
     })
-    .await??;
+    .await?;
     let mut found: Vec<(&'static str, Diagnosis)> = Vec::new();
     for f in &failures {
         found.push((
@@ -50,56 +36,29 @@ pub async fn errors(settings: &Settings, args: &ErrorsArgs, out: &mut dyn Write)
             diagnose::diagnose_import(&f.kind, &f.user_principal_name, &f.message, Some(&f.at)),
         ));
     }
-    // The last outcome of each (user, kind of change): a failure a later run fixed is gone.
-    let mut last: std::collections::HashMap<(i64, crate::sync::plan::OpKind), usize> =
-        Default::default();
-    for (i, e) in journal.iter().enumerate() {
-        last.insert((e.op.directory_id, e.op.kind), i);
+    for (_, d) in crate::sync::pipeline::journal_failures(&latest) {
+        found.push(("sync", d));
     }
-    let mut latest: Vec<usize> = last.into_values().collect();
-    latest.sort_unstable();
-    for e in latest.into_iter().map(|i| &journal[i]) {
-        if e.state != JournalState::Failed {
-            continue;
-        }
-        let code = e.error_code.clone().unwrap_or_else(|| "unknown".into());
-        let err = crate::graph::GraphError::Api {
-            status: status_of_code(&code),
-            code,
-            message: e.error_message.clone().unwrap_or_default(),
-            request_id: e.request_id.clone(),
-            date: Some(e.updated_at.clone()),
-            retry_after: None,
-        };
-        found.push((
-            "sync",
-            diagnose::diagnose_graph(&err, &Context::for_op(&e.op)),
-        ));
+    for u in &undelivered {
+        found.push(("sync", diagnose::diagnose_undelivered(&u.email, &u.at)));
     }
-    // Preflight needs the tenant's domains (and its deleted users): only when signed in.
-    match session(settings, args.secret.secret()?).await {
-        Ok(session) => {
-            let graph = GraphClient::new(settings.http_client()?, &settings.graph_url, session);
-            let (deleted, domains) = crate::sync::apply::deleted_and_domains(&graph)
-                .await
-                .context("reading the tenant's domains and deleted users")?;
-            let index = crate::sync::preflight::TenantIndex::new(std::iter::empty(), &deleted);
-            let by_id: std::collections::HashMap<i64, &crate::directory::DirectoryUser> =
-                users.iter().map(|u| (u.id, u)).collect();
-            for issue in crate::sync::preflight::preflight(
-                &users,
-                &domains,
-                Some(&index),
-                &crate::sync::preflight::PreflightOptions::default(),
-            ) {
-                let subject = by_id
-                    .get(&issue.directory_id)
-                    .map(|u| Subject::User(u.email.clone()))
-                    .unwrap_or_default();
+    // The plan's findings need the tenant (domains, deleted users): only when signed in.
+    let budget = crate::sync::apply::WriteBudget::GRAPH;
+    match pipeline(settings, args.secret.secret()?, budget).await {
+        Ok(p) => {
+            let view = p.plan_only(None, unix_now()).await?;
+            for (issue, subject, _) in crate::sync::pipeline::findings(&view) {
                 found.push(("preflight", diagnose::diagnose_issue(&issue, subject)));
             }
+            if view.unchecked > 0 {
+                eprintln!(
+                    "note: {} an interrupted run left are not checked yet; `m365sync sync \
+                     --dry-run` checks them against the tenant",
+                    crate::format::count(view.unchecked, "op", None)
+                );
+            }
         }
-        Err(e) => eprintln!("note: preflight left out ({e:#})"),
+        Err(e) => eprintln!("note: the plan's findings are left out ({e:#})"),
     }
     for (source, d) in &found {
         if args.json {
@@ -130,7 +89,7 @@ pub async fn errors(settings: &Settings, args: &ErrorsArgs, out: &mut dyn Write)
         }
     }
     if !args.json {
-        writeln!(out, "{} errors", found.len())?;
+        writeln!(out, "{}", crate::format::count(found.len(), "error", None))?;
     }
     Ok(())
 }

@@ -73,6 +73,9 @@ pub struct GlobalArgs {
     /// [default: the platform data dir]
     #[arg(long, global = true, env = "M365SYNC_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The UPN an app-only run acts for: never blocked without --yes-block-self
+    #[arg(long, global = true, env = "M365SYNC_SERVICE_ACCOUNT")]
+    pub service_account: Option<String>,
 }
 
 impl GlobalArgs {
@@ -83,6 +86,7 @@ impl GlobalArgs {
             tenant: self.tenant.clone(),
             client_id: self.client_id.clone(),
             ca_file: self.ca_file.clone(),
+            service_account: self.service_account.clone(),
             data_dir: self.data_dir.clone(),
         })
     }
@@ -216,6 +220,26 @@ pub async fn session(settings: &Settings, secret: Option<String>) -> Result<Arc<
         )
     })?;
     Ok(session)
+}
+
+/// The pipeline of the configured tenant, signed in: what `sync`, `errors` and `password
+/// set` run.
+pub async fn pipeline(
+    settings: &Settings,
+    secret: Option<String>,
+    budget: crate::sync::apply::WriteBudget,
+) -> Result<crate::sync::pipeline::Pipeline> {
+    let session = session(settings, secret).await?;
+    let name = session.identity().await.name;
+    let graph = crate::graph::GraphClient::new(settings.http_client()?, &settings.graph_url, session);
+    Ok(crate::sync::pipeline::Pipeline {
+        graph,
+        data_dir: settings.data_dir.clone(),
+        db_path: settings.db_path(),
+        tenant: settings.tenant()?.to_string(),
+        me: crate::sync::pipeline::Me::from_identity(&name, settings.service_account.as_deref()),
+        budget,
+    })
 }
 
 fn open_directory(settings: &Settings) -> Result<Directory> {

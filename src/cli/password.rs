@@ -71,6 +71,12 @@ pub async fn password_set(
             std::env::var("USER").unwrap_or_else(|_| "local".into()),
         )
     };
+    // A push writes to the tenant: one apply at a time per data dir.
+    let _lock = if bound {
+        Some(crate::sync::pipeline::lock(&settings.data_dir, "password set")?)
+    } else {
+        None
+    };
     match apply::set_password(graph, settings.db_path(), email, &password, &actor).await? {
         SetPasswordOutcome::Pushed { re_enabled } => {
             writeln!(
@@ -94,8 +100,7 @@ pub async fn password_set(
         SetPasswordOutcome::Failed(e) => {
             writeln!(
                 out,
-                "Microsoft 365 refused the password for {email}: {}",
-                e.map_or("unknown error".to_string(), |e| e.to_string())
+                "Microsoft 365 refused the password for {email}: {e}"
             )?;
             Ok(2)
         }

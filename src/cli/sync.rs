@@ -1,393 +1,401 @@
-//! `m365sync sync --dry-run|--apply`: make the tenant match the directory.
+//! `m365sync sync --dry-run|--apply`: make the tenant match the directory, through the same
+//! pipeline as the console (`sync::pipeline`).
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use clap::Args;
 
 use crate::config::Settings;
-use crate::directory::Directory;
-use crate::graph::GraphClient;
+use crate::sync::apply::{ApplyEvent, ApplyOptions, IssuedPassword, Outcome, PasswordSink, Stopped};
+use crate::sync::apply::WriteBudget;
+use crate::sync::pipeline::{Confirm, PlanView};
 
-use super::{session, unix_now, SecretArgs};
+use super::{pipeline, unix_now, SecretArgs};
 
 #[derive(Debug, Clone, Args)]
 pub struct SyncArgs {
     /// Print the plan and change nothing
     #[arg(long, required_unless_present = "apply", conflicts_with = "apply")]
     pub dry_run: bool,
-    /// Apply the plan (after finishing what an interrupted run left in the journal)
+    /// Apply the plan (after checking what an interrupted run left in the journal)
     #[arg(long)]
     pub apply: bool,
-    /// Confirm a plan that trips the mass-change guard by giving its number of blocks
+    /// Confirm a plan that trips the mass-change guard by giving its number of changes
     #[arg(long, value_name = "COUNT")]
     pub yes_block: Option<usize>,
-    /// Write generated passwords to this CSV (mode 0600) instead of printing them
+    /// Confirm a plan that blocks the signed-in account (or the service account)
+    #[arg(long)]
+    pub yes_block_self: bool,
+    /// Write generated passwords to this new CSV (mode 0600) instead of printing them
     #[arg(long, value_name = "FILE")]
     pub handoff: Option<PathBuf>,
     /// The tenant's write budget: writes per window (Graph: 3000 per 150 s)
-    #[arg(long, default_value_t = 3000, env = "M365SYNC_WRITE_BUDGET")]
+    #[arg(long, default_value_t = WriteBudget::GRAPH.writes, env = "M365SYNC_WRITE_BUDGET")]
     pub write_budget: u32,
     /// The write budget's window, seconds
-    #[arg(long, default_value_t = 150, env = "M365SYNC_BUDGET_WINDOW_SECS")]
+    #[arg(long, default_value_t = WriteBudget::GRAPH.window.as_secs(), env = "M365SYNC_BUDGET_WINDOW_SECS")]
     pub budget_window_secs: u64,
     /// Batches in flight at most
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
+    /// Stop a run that finishes no change for this many seconds (throttled without end)
+    #[arg(long, default_value_t = 900, env = "M365SYNC_STALL_SECS")]
+    pub stall_secs: u64,
     #[command(flatten)]
     pub secret: SecretArgs,
 }
 
-fn human(d: std::time::Duration) -> String {
-    let s = d.as_secs();
-    if s < 120 {
-        format!("{s} s")
-    } else if s < 7200 {
-        format!("{} min", s.div_ceil(60))
-    } else {
-        format!("{:.1} h", s as f64 / 3600.0)
+/// The exit code of a run that was interrupted by a signal.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// Passwords printed on stdout, each as soon as its account exists.
+struct StdoutSink {
+    header: bool,
+}
+
+impl PasswordSink for StdoutSink {
+    fn deliver(&mut self, p: &IssuedPassword) -> Result<(), String> {
+        let mut out = std::io::stdout().lock();
+        let r = (|| {
+            if !self.header {
+                writeln!(
+                    out,
+                    "Temporary passwords (shown once; users must change them at first sign-in):"
+                )?;
+                self.header = true;
+            }
+            writeln!(out, "{}\t{}", p.upn, p.password)?;
+            out.flush()
+        })();
+        r.map_err(|e| format!("stdout: {e}"))
+    }
+    fn describe(&self) -> String {
+        "standard output".into()
     }
 }
 
-fn print_plan(
-    plan: &crate::sync::plan::Plan,
-    args: &SyncArgs,
-    guard: &crate::sync::plan::GuardConfig,
-    group_ops: usize,
-    out: &mut dyn Write,
-) -> Result<Option<crate::sync::plan::GuardTrip>> {
-    for op in &plan.ops {
-        writeln!(
-            out,
-            "{:<27} {:<40} {}",
-            op.kind.label(),
-            op.email,
-            op.reason
-        )?;
-    }
-    let counts = plan.counts();
-    if counts.is_empty() && group_ops == 0 {
-        writeln!(out, "Nothing to do: the tenant matches the directory.")?;
-    } else if counts.is_empty() {
-    } else {
-        let parts: Vec<String> = counts
-            .iter()
-            .map(|(k, n)| format!("{n} {}", k.label()))
-            .collect();
-        writeln!(out, "{} ops: {}", plan.ops.len(), parts.join(", "))?;
-        let eta = plan.eta(
-            args.write_budget,
-            std::time::Duration::from_secs(args.budget_window_secs),
-        );
-        writeln!(
-            out,
-            "ETA: about {} at the write budget of {} writes per {} s",
-            human(eta),
-            args.write_budget,
-            args.budget_window_secs
-        )?;
-    }
-    for w in plan.warnings() {
-        writeln!(out, "warning: {w}")?;
-    }
-    let trip = plan.guard(guard);
-    if let Some(t) = &trip {
-        writeln!(out, "guard: {}", t.message)?;
-    }
-    Ok(trip)
+/// Passwords appended to a new hand-off CSV, each written and flushed to disk as soon as its
+/// account exists.
+struct FileSink {
+    path: PathBuf,
+    writer: csv::Writer<std::fs::File>,
 }
 
-fn print_group_plan(ops: &[crate::sync::groups::GroupOp], out: &mut dyn Write) -> Result<()> {
-    use crate::sync::groups::GroupOpKind;
-    for op in ops {
+impl FileSink {
+    /// A new file only: an existing file, a symlink or a missing folder is refused before
+    /// anything is sent.
+    fn create(path: &std::path::Path) -> Result<FileSink, crate::failure::Failure> {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc_o_nofollow())
+            .open(path)
+            .map_err(|e| {
+                let why = match e.kind() {
+                    std::io::ErrorKind::AlreadyExists => {
+                        "it already exists: choose a new name (passwords are never appended to \
+                         an existing file)"
+                            .to_string()
+                    }
+                    std::io::ErrorKind::NotFound => "its folder does not exist".to_string(),
+                    _ => e.to_string(),
+                };
+                crate::failure::Failure::file(path, format!("the hand-off file: {why}"))
+            })?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| crate::failure::Failure::file(path, e))?;
+        let mut writer = csv::Writer::from_writer(f);
+        writer
+            .write_record(["email", "userPrincipalName", "temporaryPassword"])
+            .and_then(|_| writer.flush().map_err(Into::into))
+            .map_err(|e| crate::failure::Failure::file(path, e))?;
+        Ok(FileSink {
+            path: path.to_path_buf(),
+            writer,
+        })
+    }
+}
+
+fn libc_o_nofollow() -> i32 {
+    // O_NOFOLLOW: the same value on Linux for every architecture m365sync builds for.
+    0o400000
+}
+
+impl PasswordSink for FileSink {
+    fn deliver(&mut self, p: &IssuedPassword) -> Result<(), String> {
+        self.writer
+            .write_record([&p.email, &p.upn, &p.password])
+            .map_err(|e| e.to_string())?;
+        self.writer.flush().map_err(|e| e.to_string())?;
+        self.writer
+            .get_ref()
+            .sync_data()
+            .map_err(|e| e.to_string())
+    }
+    fn describe(&self) -> String {
+        format!("the hand-off file {}", self.path.display())
+    }
+}
+
+fn print_plan(view: &PlanView, budget: WriteBudget, out: &mut dyn Write) -> Result<()> {
+    use crate::format::{count, duration};
+    for v in &view.verified {
+        writeln!(out, "checked: {}", v.describe())?;
+    }
+    if let Some(who) = &view.running {
+        writeln!(
+            out,
+            "note: {who}; what it has not finished was not checked, and applying must wait for it"
+        )?;
+    }
+    for op in &view.plan.ops {
+        writeln!(out, "{:<27} {:<40} {}", op.kind.label(), op.email, op.reason)?;
+    }
+    for op in &view.group_ops {
         let target = match &op.member {
             Some(m) => format!("{}: {}", op.group_name, m.email),
             None => format!("{} ({})", op.group_name, op.mail_nickname),
         };
         writeln!(out, "{:<27} {:<40} {}", op.kind.label(), target, op.reason)?;
     }
-    if !ops.is_empty() {
-        let parts: Vec<String> = GroupOpKind::ALL
-            .iter()
+    if view.in_sync() {
+        writeln!(out, "Nothing to do: the tenant matches the directory.")?;
+    } else if view.is_empty() {
+        writeln!(
+            out,
+            "Nothing can be sent: {} held back (see below).",
+            count(view.held_count(), "change is", Some("changes are"))
+        )?;
+    } else {
+        let parts: Vec<String> = crate::sync::ops::Kind::all()
             .filter_map(|k| {
-                let n = ops.iter().filter(|o| o.kind == *k).count();
+                let n = view.count(k);
                 (n > 0).then(|| format!("{n} {}", k.label()))
             })
             .collect();
-        writeln!(out, "{} group ops: {}", ops.len(), parts.join(", "))?;
+        let total = view.plan.ops.len() + view.group_ops.len();
+        writeln!(out, "{total} ops: {}", parts.join(", "))?;
+        writeln!(
+            out,
+            "ETA: about {} for {} at the write budget of {} writes per {} s",
+            duration(view.eta),
+            count(view.writes as usize, "write", None),
+            budget.writes,
+            budget.window.as_secs()
+        )?;
+    }
+    for w in &view.warnings {
+        writeln!(out, "warning: {w}")?;
+    }
+    if let Some(t) = &view.guard {
+        writeln!(out, "guard: {}", t.message)?;
+    }
+    if let Some(s) = &view.self_block {
+        writeln!(out, "guard: {}", s.message)?;
+    }
+    for (issue, subject, op) in crate::sync::pipeline::findings(view) {
+        let Some(op) = op else { continue };
+        let d = crate::diagnose::diagnose_issue(&issue, subject.clone());
+        let fix = match &op {
+            crate::sync::ops::AnyOp::Group(_) => issue
+                .suggestion
+                .as_deref()
+                .map(|s| format!("use \"{s}\""))
+                .unwrap_or_else(|| "see `m365sync errors`".into()),
+            crate::sync::ops::AnyOp::User(_) => d
+                .steps
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "see `m365sync errors`".into()),
+        };
+        let target = match &op {
+            crate::sync::ops::AnyOp::Group(g) => format!("\"{}\"", g.group_name),
+            other => other.target(),
+        };
+        writeln!(
+            out,
+            "held back: {} {}: {} ({}); fix: {fix}",
+            op.kind().label(),
+            target,
+            d.title,
+            issue.message,
+        )?;
+    }
+    for (op, issue) in &view.member_held {
+        let who = op.member.as_ref().map(|m| m.email.as_str()).unwrap_or("?");
+        writeln!(
+            out,
+            "held back: {} {}: {}: waits for {who} ({})",
+            op.kind.label(),
+            op.group_name,
+            who,
+            issue.message
+        )?;
     }
     Ok(())
 }
 
-fn write_handoff(
-    path: &std::path::Path,
-    passwords: &[crate::sync::apply::IssuedPassword],
-) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let exists = path.exists();
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("opening the hand-off file {}", path.display()))?;
-    // An existing file keeps its contents but must not stay readable by others.
-    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-    let mut w = csv::Writer::from_writer(f);
-    if !exists {
-        w.write_record(["email", "userPrincipalName", "temporaryPassword"])?;
-    }
-    for p in passwords {
-        w.write_record([&p.email, &p.upn, &p.password])?;
-    }
-    w.flush()?;
-    Ok(())
+/// Stop on Ctrl-C, SIGTERM and SIGHUP as on Ctrl-C: no new writes, in-flight ones finish and
+/// are recorded, passwords written.
+fn stop_on_signals(cancel: tokio_util::sync::CancellationToken) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            let _ = tokio::signal::ctrl_c().await;
+            cancel.cancel();
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+        }
+        eprintln!("stopping: no new writes are sent; writes on the wire finish");
+        cancel.cancel();
+    });
 }
 
-/// `m365sync sync`: exit code 0 when every op is done, 2 when some failed, 1 on errors.
+/// `m365sync sync`: exit 0 when every op is done, 2 when some failed, were held back or not
+/// sent, 1 on errors, 75 when another apply holds the lock, 130 when stopped by a signal.
 pub async fn sync(settings: &Settings, args: &SyncArgs, out: &mut dyn Write) -> Result<u8> {
-    use crate::sync::apply::{self, ApplyEvent, ApplyOptions};
-    let session = session(settings, args.secret.secret()?).await?;
-    let actor = session.identity().await.name;
-    let graph = GraphClient::new(settings.http_client()?, &settings.graph_url, session);
-    let db = settings.db_path();
-    let opts = ApplyOptions {
-        actor,
-        write_budget: args.write_budget,
-        budget_window: std::time::Duration::from_secs(args.budget_window_secs),
-        max_concurrency: args.concurrency.max(1),
-        ..Default::default()
+    let budget = WriteBudget {
+        writes: args.write_budget.max(1),
+        window: Duration::from_secs(args.budget_window_secs.max(1)),
     };
+    // The hand-off file first: a path that cannot work is found out before any write.
+    let sink: Box<dyn PasswordSink> = match (&args.handoff, args.apply) {
+        (Some(path), true) => Box::new(FileSink::create(path)?),
+        _ => Box::new(StdoutSink { header: false }),
+    };
+    let pipeline = pipeline(settings, args.secret.secret()?, budget).await?;
+    // An apply holds the lock from before the plan to the end of the run.
+    let lock = if args.apply {
+        Some(pipeline.lock("sync --apply")?)
+    } else {
+        None
+    };
+    let view = pipeline.prepare(lock.as_ref(), None, unix_now()).await?;
+    print_plan(&view, budget, out)?;
+    let undelivered = {
+        let db = settings.db_path();
+        crate::failure::blocking("reading the journal", move || {
+            crate::directory::Directory::open(&db)?.passwords_undelivered()
+        })
+        .await?
+    };
+    for u in &undelivered {
+        writeln!(
+            out,
+            "note: the account of {} was created but its temporary password was never \
+             delivered; set one with `m365sync password set {}`",
+            u.email, u.email
+        )?;
+    }
+    out.flush()?;
+    let mut code = if view.held_count() > 0 || !undelivered.is_empty() {
+        2
+    } else {
+        0
+    };
+    let Some(lock) = lock else {
+        return Ok(code);
+    };
+    if view.is_empty() {
+        return Ok(code);
+    }
+    let confirm = Confirm {
+        yes_block: args.yes_block,
+        yes_block_self: None,
+        yes_block_self_any: args.yes_block_self,
+    };
+    crate::sync::pipeline::check_confirmed(&view, &confirm)?;
     let cancel = tokio_util::sync::CancellationToken::new();
+    stop_on_signals(cancel.clone());
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ApplyEvent>();
     let printer = tokio::spawn(async move {
-        let mut last = std::time::Instant::now() - std::time::Duration::from_secs(10);
-        let mut failures = Vec::new();
+        let mut last = std::time::Instant::now() - Duration::from_secs(10);
         while let Some(ev) = rx.recv().await {
             match ev {
                 ApplyEvent::Progress(p)
-                    if last.elapsed() >= std::time::Duration::from_secs(1) || p.remaining == 0 =>
+                    if last.elapsed() >= Duration::from_secs(1) || p.remaining == 0 =>
                 {
                     last = std::time::Instant::now();
                     eprintln!(
-                        "progress: {} done, {} failed, {} remaining, {} throttled, {:.1} ops/s",
-                        p.done, p.failed, p.remaining, p.throttled, p.rate
+                        "progress: {} done, {} failed, {} not sent, {} remaining, {} throttled, \
+                         {:.1} ops/s",
+                        p.done, p.failed, p.not_sent, p.remaining, p.throttled, p.rate
                     );
                 }
                 ApplyEvent::OpFailed { op, error } => {
-                    eprintln!("failed: {} {}: {error}", op.kind.label(), op.email);
-                    failures.push(op.email);
+                    eprintln!("failed: {} {}: {error}", op.kind().label(), op.target());
+                }
+                ApplyEvent::OpNotSent { op, why } => {
+                    eprintln!("not sent: {} {}: {why}", op.kind().label(), op.target());
                 }
                 _ => {}
             }
         }
-        failures
     });
-    {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("stopping: no new writes are sent; writes on the wire finish");
-                cancel.cancel();
-            }
-        });
-    }
-    let mut failed = 0;
-    let mut passwords = Vec::new();
-    let mut lost = Vec::new();
-    let unfinished = {
-        let db = db.clone();
-        tokio::task::spawn_blocking(move || Directory::open(&db)?.journal_unfinished()).await??
+    let opts = ApplyOptions {
+        max_concurrency: args.concurrency.max(1),
+        stall_limit: Duration::from_secs(args.stall_secs.max(1)),
+        ..Default::default()
     };
-    if args.apply && !unfinished.is_empty() {
-        eprintln!(
-            "resuming {} ops an interrupted run left in the journal",
-            unfinished.len()
-        );
-        let s = apply::resume(
-            graph.clone(),
-            db.clone(),
-            opts.clone(),
-            tx.clone(),
-            cancel.clone(),
-        )
-        .await?;
-        failed += s.failed;
-        passwords.extend(s.passwords);
-        lost.extend(s.passwords_lost);
-    }
-    if args.dry_run && !unfinished.is_empty() {
-        writeln!(
-            out,
-            "note: {} ops of an interrupted run are unfinished in the journal; `sync --apply` \
-             finishes them first (checking the tenant before sending anything again)",
-            unfinished.len()
-        )?;
-    }
-    let snapshot = apply::snapshot(&graph)
-        .await
-        .context("reading the tenant (users, deleted users, domains)")?;
-    let tenant = settings.tenant()?.to_string();
-    let (users, policy, guard, preflight_opts) = {
-        let db = db.clone();
-        tokio::task::spawn_blocking(move || -> Result<_> {
-            let d = Directory::open(&db)?;
-            let (p, g) = d.policy()?;
-            let domains = d.domain_settings(&tenant)?;
-            let opts = crate::sync::preflight::PreflightOptions {
-                enabled_domains: domains.enabled,
-                default_domain: domains.default,
-                upn_overrides: d.upn_overrides()?,
-                ..Default::default()
-            };
-            Ok((d.users()?, p, g, opts))
-        })
-        .await??
-    };
-    let plan = crate::sync::plan::plan(&users, &snapshot, &policy, unix_now());
-    // Preflight: what Graph would refuse is held back and never sent.
-    let (plan, held, _) =
-        crate::sync::preflight::check_plan(plan, &users, &snapshot, &preflight_opts);
-    let (group_plan, groups_held) = crate::sync::groups::plan_from_directory(&graph, db.clone())
-        .await
-        .context("reading the tenant's groups")?;
-    let trip = print_plan(&plan, args, &guard, group_plan.len(), out)?;
-    if args.dry_run {
-        print_group_plan(&group_plan, out)?;
-    }
-    for (op, issue) in &groups_held {
-        let d = crate::diagnose::diagnose_issue(
-            issue,
-            crate::diagnose::Subject::Group(op.group_name.clone()),
-        );
-        writeln!(
-            out,
-            "held back: {} \"{}\": {} ({}); fix: {}",
-            op.kind.label(),
-            op.group_name,
-            d.title,
-            issue.message,
-            issue
-                .suggestion
-                .as_deref()
-                .map(|s| format!("use \"{s}\""))
-                .unwrap_or_else(|| "see `m365sync errors`".into())
-        )?;
-    }
-    for (op, issue) in &held {
-        let d = crate::diagnose::diagnose_issue(
-            issue,
-            crate::diagnose::Subject::User(op.email.clone()),
-        );
-        writeln!(
-            out,
-            "held back: {} {}: {} ({}); fix: {}",
-            op.kind.label(),
-            op.email,
-            d.title,
-            issue.message,
-            d.steps
-                .first()
-                .map(String::as_str)
-                .unwrap_or("see `m365sync errors`")
-        )?;
-    }
-    out.flush()?;
-    let mut code = if held.is_empty() && groups_held.is_empty() {
-        0
-    } else {
-        2
-    };
-    if args.apply && !plan.ops.is_empty() {
-        if let Some(t) = &trip {
-            if args.yes_block != Some(t.blocks) {
-                drop(tx);
-                let _ = printer.await;
-                bail!(
-                    "refused: the plan blocks sign-in for {} users; run again with --yes-block {} \
-                     if that is what you want",
-                    t.blocks,
-                    t.blocks
-                );
-            }
-        }
-        let s = apply::apply(
-            graph.clone(),
-            db.clone(),
-            plan,
-            opts.clone(),
-            tx.clone(),
-            cancel.clone(),
-        )
-        .await?;
-        failed += s.failed;
-        passwords.extend(s.passwords);
-        lost.extend(s.passwords_lost);
-        writeln!(
-            out,
-            "{} done, {} failed, {} not sent (stopped)",
-            s.done, s.failed, s.cancelled
-        )?;
-        if s.cancelled > 0 {
-            code = 2;
-        }
-    }
-    if args.apply && !cancel.is_cancelled() {
-        // Second phase: groups, planned again now that the users' accounts exist.
-        let (gplan, s) = crate::sync::groups::sync_groups(&graph, db.clone(), &opts.actor)
-            .await
-            .context("syncing the groups")?;
-        if !gplan.is_empty() {
-            print_group_plan(&gplan, out)?;
-            for (op, e) in &s.failures {
-                eprintln!(
-                    "failed: {} {}{}: {e}",
-                    op.kind.label(),
-                    op.group_name,
-                    op.member
-                        .as_ref()
-                        .map(|m| format!(" {}", m.email))
-                        .unwrap_or_default()
-                );
-            }
-            writeln!(out, "groups: {} done, {} failed", s.done, s.failed)?;
-            failed += s.failed;
-        }
-    }
-    drop(tx);
+    let described = sink.describe();
+    let result = pipeline
+        .apply(&lock, &view, &confirm, opts, sink, tx, cancel.clone())
+        .await;
     let _ = printer.await;
-    if !passwords.is_empty() {
-        match &args.handoff {
-            Some(path) => {
-                write_handoff(path, &passwords)?;
-                writeln!(
-                    out,
-                    "{} temporary password{} written to {} (mode 0600)",
-                    passwords.len(),
-                    if passwords.len() == 1 { "" } else { "s" },
-                    path.display()
-                )?;
-            }
-            None => {
-                writeln!(
-                    out,
-                    "Temporary passwords (shown once; users must change them at first sign-in):"
-                )?;
-                for p in &passwords {
-                    writeln!(out, "{}\t{}", p.upn, p.password)?;
-                }
-            }
-        }
-    }
-    for e in &lost {
+    drop(lock);
+    let s = result?;
+    writeln!(
+        out,
+        "{} done, {} failed, {} not sent{}",
+        s.done,
+        s.failed,
+        s.cancelled,
+        if s.cancelled > 0 { " (stopped)" } else { "" }
+    )?;
+    if !s.passwords.is_empty() && args.handoff.is_some() {
         writeln!(
             out,
-            "note: {e} was created by an interrupted run whose temporary password was lost; \
-             set one with `m365sync password set {e}`"
+            "{} written to {described} (mode 0600)",
+            crate::format::count(s.passwords.len(), "temporary password", None)
         )?;
     }
-    if failed > 0 {
+    for e in &s.passwords_lost {
+        writeln!(
+            out,
+            "note: the account of {e} was created but its temporary password could not be \
+             delivered to {described}; set one with `m365sync password set {e}`"
+        )?;
+    }
+    match &s.stopped {
+        Some(Stopped::Stalled { after, throttled }) => writeln!(
+            out,
+            "stopped: no change finished for {} (throttled {throttled} times); what was not \
+             sent is planned again by the next sync",
+            crate::format::duration(*after)
+        )?,
+        Some(Stopped::SinkFailed(e)) => writeln!(out, "stopped: {e}")?,
+        Some(Stopped::Cancelled) | None => {}
+    }
+    let unfinished = s
+        .results
+        .iter()
+        .any(|r| !matches!(r.outcome, Outcome::Done));
+    if unfinished || !s.passwords_lost.is_empty() {
         code = 2;
+    }
+    if s.stopped == Some(Stopped::Cancelled) {
+        code = EXIT_INTERRUPTED;
     }
     Ok(code)
 }

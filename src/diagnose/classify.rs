@@ -80,6 +80,19 @@ impl Operation {
         }
     }
 
+    /// The operation of any op kind, user or group.
+    pub fn for_kind(kind: crate::sync::ops::Kind) -> Operation {
+        use crate::sync::groups::GroupOpKind;
+        use crate::sync::ops::Kind;
+        match kind {
+            Kind::User(k) => Operation::for_op(k),
+            Kind::Group(GroupOpKind::CreateGroup) => Operation::CreateGroup,
+            Kind::Group(GroupOpKind::LinkGroup) => Operation::ListGroups,
+            Kind::Group(GroupOpKind::AddMember) => Operation::AddMember,
+            Kind::Group(GroupOpKind::RemoveMember) => Operation::RemoveMember,
+        }
+    }
+
     pub fn for_op(kind: OpKind) -> Operation {
         match kind {
             OpKind::Create => Operation::CreateUser,
@@ -152,6 +165,24 @@ impl Context {
             ..Context::default()
         }
     }
+    /// The context of any op: its operation, its subject (the user, or the group), and the
+    /// value it sends that an error is most likely about.
+    pub fn for_any_op(op: &crate::sync::ops::AnyOp) -> Context {
+        use crate::sync::ops::AnyOp;
+        match op {
+            AnyOp::User(o) => Context::for_op(o),
+            AnyOp::Group(g) => Context {
+                op: Operation::for_kind(op.kind()),
+                subject: op.subject(),
+                value: Some(match &g.member {
+                    Some(m) => m.email.clone(),
+                    None => g.mail_nickname.clone(),
+                }),
+                ..Context::default()
+            },
+        }
+    }
+
     pub fn with_value(mut self, v: impl Into<String>) -> Context {
         self.value = Some(v.into());
         self
@@ -281,8 +312,11 @@ fn classify_api(
         .iter()
         .find(|d| !d.target.is_empty())
         .map(|d| d.target.clone());
-    // 2. status and code.
+    // 2. status and code (m365sync's own codes for ops it did not send first).
     let kind = match (status, code) {
+        (_, "not-sent") => "not-sent",
+        (_, "outcome-unknown" | "password-not-kept") => "outcome-unknown",
+        (_, "UnknownEndpoint") => "graph-url-wrong",
         (429, _)
         | (_, "TooManyRequests" | "activityLimitReached" | "Request_ThrottledTemporarily") => {
             "throttled"
@@ -664,6 +698,95 @@ pub fn diagnose_issue(issue: &Issue, subject: Subject) -> Diagnosis {
             code: "preflight".into(),
             message: issue.message.clone(),
             target: Some(issue.field.clone()),
+            ..RawError::default()
+        }),
+    )
+}
+
+/// A typed failure of an effect, explained: the one place every failure of the engine, the
+/// directory, a file, the apply lock or sign-in becomes a diagnosis.
+pub fn diagnose_failure(f: &crate::failure::Failure) -> Diagnosis {
+    use crate::failure::{DirectoryProblem, Failure};
+    let local = |kind: &str, subject: Subject, code: &str, message: &str| {
+        build(
+            kind,
+            subject,
+            Vars {
+                message: Some(message),
+                ..Vars::default()
+            },
+            Some(RawError {
+                code: code.into(),
+                message: message.to_string(),
+                ..RawError::default()
+            }),
+        )
+    };
+    match f {
+        Failure::Graph {
+            operation,
+            subject,
+            error,
+        } => diagnose_graph(error, &Context::new(*operation, subject.clone())),
+        Failure::Auth(e) => diagnose_auth(e),
+        Failure::Directory {
+            doing,
+            problem,
+            message,
+        } => local(
+            match problem {
+                DirectoryProblem::Busy => "directory-busy",
+                DirectoryProblem::Full => "disk-full",
+                DirectoryProblem::ReadOnly => "directory-read-only",
+                DirectoryProblem::Invalid => "invalid-input",
+                DirectoryProblem::Unavailable => "directory-unavailable",
+            },
+            Subject::Op(doing.clone()),
+            "directory",
+            message,
+        ),
+        Failure::File { path, message } => {
+            local("file-unwritable", Subject::Op(path.clone()), "file", message)
+        }
+        Failure::Locked(m) => local("apply-locked", Subject::Op("apply".into()), "locked", m),
+        Failure::Refused(m) => local("plan-refused", Subject::Op("apply".into()), "refused", m),
+        Failure::Invalid(m) => local("invalid-input", Subject::None, "invalid", m),
+        Failure::Internal(m) => local(
+            "internal-error",
+            Subject::None,
+            "internal",
+            &format!("internal error: {m}"),
+        ),
+    }
+}
+
+/// A created account whose generated password was never delivered.
+pub fn diagnose_undelivered(email: &str, at: &str) -> Diagnosis {
+    build(
+        "password-not-delivered",
+        Subject::User(email.to_string()),
+        Vars::default(),
+        Some(RawError {
+            code: "password-not-delivered".into(),
+            message: format!("the account of {email} was created at {at}; its password was not delivered"),
+            date: Some(at.to_string()),
+            ..RawError::default()
+        }),
+    )
+}
+
+/// A run that stopped by itself because no op finished for too long.
+pub fn diagnose_stalled(message: &str) -> Diagnosis {
+    build(
+        "run-stalled",
+        Subject::Op("apply".into()),
+        Vars {
+            message: Some(message),
+            ..Vars::default()
+        },
+        Some(RawError {
+            code: "stalled".into(),
+            message: message.to_string(),
             ..RawError::default()
         }),
     )

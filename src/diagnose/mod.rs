@@ -24,8 +24,9 @@ use serde::{Deserialize, Serialize};
 
 pub use catalog::{Catalog, CatalogError, Entry, FixAction};
 pub use classify::{
-    diagnose_auth, diagnose_directory, diagnose_graph, diagnose_import, diagnose_issue,
-    parse_details, Context, ErrorDetail, Operation,
+    diagnose_auth, diagnose_directory, diagnose_failure, diagnose_graph, diagnose_import,
+    diagnose_issue, diagnose_stalled, diagnose_undelivered, parse_details, Context, ErrorDetail,
+    Operation,
 };
 
 /// What a diagnosis is about.

@@ -473,7 +473,7 @@ pub(super) fn insert_audit(tx: &rusqlite::Transaction<'_>, a: &AuditEntry) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::plan::OpKind;
+    
 
     const CSV: &str = "email,givenName,surname,displayName,jobTitle,department,shoeSize\n\
         ada@example.com,Ada,Lovelace,Ada Lovelace,Engineer,R&D,38\n\

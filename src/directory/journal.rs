@@ -447,7 +447,7 @@ mod tests {
 
     #[test]
     fn rows_of_older_versions_read_as_user_ops() {
-        let mut d = Directory::open_in_memory().unwrap();
+        let d = Directory::open_in_memory().unwrap();
         let op = create(1, "a@example.com");
         let AnyOp::User(user_op) = &op else { unreachable!() };
         d.conn

@@ -68,3 +68,37 @@ impl GraphClient {
         Ok(out)
     }
 }
+
+impl GraphClient {
+    /// `POST /directory/deletedItems/{id}/restore`: a soft-deleted user comes back.
+    /// Permission: User.ReadWrite.All (newer: User.DeleteRestore.All).
+    pub async fn restore_deleted(&self, id: &str) -> Result<(), GraphError> {
+        self.request(
+            reqwest::Method::POST,
+            &format!(
+                "{}/directory/deletedItems/{}/restore",
+                self.base(),
+                crate::sync::ops::seg(id)
+            ),
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `DELETE /directory/deletedItems/{id}`: gone for good (irreversible). Permission:
+    /// User.ReadWrite.All, delegated only.
+    pub async fn purge_deleted(&self, id: &str) -> Result<(), GraphError> {
+        self.request(
+            reqwest::Method::DELETE,
+            &format!(
+                "{}/directory/deletedItems/{}",
+                self.base(),
+                crate::sync::ops::seg(id)
+            ),
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+}

@@ -3,8 +3,8 @@
 //! and keeps its membership in sync with `members/$ref` adds and removes, batched, journaled
 //! (`group_journal`) and audited.
 //!
-//! Group ops run after the user ops of a sync (a second phase): a member's account must exist
-//! before it can be added, so the CLI plans the groups again once the users are applied.
+//! Group ops run in the same engine as user ops (`sync::apply`): a member add waits for the
+//! op of the same run that creates its member's account or its group.
 //!
 //! Unbinding a group stops syncing it; the M365 group and its members are left exactly as they
 //! are (m365sync never deletes M365 objects). Members of an M365 group that are not directory
@@ -14,17 +14,13 @@
 //! offer `sanitize_mail_nickname`, but this module does not depend on them.
 use crate::sync::preflight::Issue;
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 
-use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use crate::directory::{
-    AuditEntry, Directory, DirectoryGroup, DirectoryUser, GroupKind, JournalState,
+    DirectoryGroup, DirectoryUser, GroupKind,
 };
-use crate::graph::batch::{self, BatchRequest};
-use crate::graph::{GraphClient, GraphError, RetryPolicy};
+use crate::graph::{GraphClient, GraphError};
 
 /// Characters Graph refuses in a group's mailNickname (graph-notes §4), besides spaces and
 /// anything outside ASCII 0-127.
@@ -141,30 +137,18 @@ pub async fn group_snapshot(
     graph: &GraphClient,
     groups: &[DirectoryGroup],
 ) -> Result<GroupSnapshot, GraphError> {
-    use futures::StreamExt;
-    let mut snap = GroupSnapshot::default();
-    let mut pages = graph.pages::<crate::graph::Group>(format!(
-        "{}/groups?$select={}&$top=999",
-        graph.base(),
-        crate::graph::model::GROUP_SELECT.join(",")
-    ));
-    while let Some(p) = pages.next().await {
-        snap.groups.extend(p?);
-    }
+    let mut snap = GroupSnapshot {
+        groups: graph.list_groups().await?,
+        ..Default::default()
+    };
     let live: HashSet<&str> = snap.groups.iter().map(|g| g.id.as_str()).collect();
     for g in groups.iter().filter(|g| g.want_bound) {
         let Some(id) = g.tenant_group_id.as_deref().filter(|id| live.contains(id)) else {
             continue;
         };
-        let mut members = HashSet::new();
-        let mut pages = graph.pages::<crate::graph::DirectoryObject>(format!(
-            "{}/groups/{id}/members?$select=id&$top=999",
-            graph.base()
-        ));
-        while let Some(p) = pages.next().await {
-            members.extend(p?.into_iter().map(|o| o.id));
-        }
-        snap.members.insert(id.to_string(), members);
+        let members = graph.list_group_members(id).await?;
+        snap.members
+            .insert(id.to_string(), members.into_iter().collect());
     }
     Ok(snap)
 }
@@ -311,25 +295,6 @@ pub fn plan_groups(
     ops
 }
 
-/// The group plan against the tenant as it is now, from the directory at `db_path`: what a
-/// preview shows. Empty (and no Graph call) when no group is bound. Ops of a group whose name
-/// or nickname preflight refuses come back in the second list and must not be sent.
-pub async fn plan_from_directory(
-    graph: &GraphClient,
-    db_path: PathBuf,
-) -> anyhow::Result<(Vec<GroupOp>, Vec<(GroupOp, Issue)>)> {
-    let (users, groups) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let d = Directory::open(&db_path)?;
-        Ok((d.users()?, d.groups()?))
-    })
-    .await??;
-    if !groups.iter().any(|g| g.want_bound) {
-        return Ok((Vec::new(), Vec::new()));
-    }
-    let snap = group_snapshot(graph, &groups).await?;
-    Ok(held_back(plan_groups(&groups, &users, &snap), &groups))
-}
-
 /// Preflight for groups that are about to be created: a name with stray spaces, or a name
 /// whose nickname would need characters Graph refuses and no nickname the admin accepted
 /// (`Sales (EU)` must be confirmed as `SalesEU`, not renamed silently). Every op of such a
@@ -364,321 +329,6 @@ pub fn held_back(
         }
     }
     (send, held)
-}
-
-/// The second phase of a sync, after the user ops: plan the groups again (the accounts bound
-/// in this sync now exist) and apply. Returns the ops applied and their outcome.
-pub async fn sync_groups(
-    graph: &GraphClient,
-    db_path: PathBuf,
-    actor: &str,
-) -> anyhow::Result<(Vec<GroupOp>, GroupSummary)> {
-    let (ops, _held) = plan_from_directory(graph, db_path.clone()).await?;
-    let summary = apply_groups(graph, db_path, ops.clone(), actor).await?;
-    Ok((ops, summary))
-}
-
-/// The outcome of applying group ops.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct GroupSummary {
-    pub done: usize,
-    pub failed: usize,
-    /// Each failed op with the error (Graph's code and message, or why it was not sent).
-    pub failures: Vec<(GroupOp, String)>,
-}
-
-fn body_for(op: &GroupOp) -> serde_json::Value {
-    match op.group_kind {
-        GroupKind::Security => json!({
-            "displayName": op.group_name,
-            "mailEnabled": false,
-            "mailNickname": op.mail_nickname,
-            "securityEnabled": true,
-            "groupTypes": [],
-        }),
-        GroupKind::M365 => json!({
-            "displayName": op.group_name,
-            "mailEnabled": true,
-            "mailNickname": op.mail_nickname,
-            "securityEnabled": false,
-            "groupTypes": ["Unified"],
-        }),
-    }
-}
-
-fn graph_error_text(e: &GraphError) -> String {
-    match e {
-        GraphError::Api { code, message, .. } => format!("{code}: {message}"),
-        other => other.to_string(),
-    }
-}
-
-/// Why a create is not sent, if it must not be: a nickname Graph would refuse.
-fn refuse_nickname(op: &GroupOp) -> Option<String> {
-    if op.mail_nickname.is_empty() {
-        return Some(format!(
-            "the group name `{}` leaves no valid mailNickname once the characters Graph refuses \
-             are removed; set a mailNickname for the group",
-            op.group_name
-        ));
-    }
-    if !group_nickname_valid(&op.mail_nickname) {
-        return Some(format!(
-            "the mailNickname `{}` of group `{}` has characters Graph refuses (@ ( ) \\ [ ] \" ; : \
-             < > , space, non-ASCII) or is longer than 64",
-            op.mail_nickname, op.group_name
-        ));
-    }
-    None
-}
-
-/// Applies group ops: creates (and links) groups first, then the membership changes in
-/// batches of 20, every op journaled and every write audited.
-pub async fn apply_groups(
-    graph: &GraphClient,
-    db_path: PathBuf,
-    ops: Vec<GroupOp>,
-    actor: &str,
-) -> anyhow::Result<GroupSummary> {
-    let mut summary = GroupSummary::default();
-    if ops.is_empty() {
-        return Ok(summary);
-    }
-    let db_path2 = db_path.clone();
-    let ops2 = ops.clone();
-    let run_id = uuid::Uuid::new_v4().to_string();
-    let run = run_id.clone();
-    let ids = tokio::task::spawn_blocking(move || {
-        let mut d = Directory::open(&db_path2)?;
-        let ids = d.group_journal_insert(&run, &ops2)?;
-        d.group_journal_supersede(&run)?;
-        Ok::<_, crate::directory::DirectoryError>(ids)
-    })
-    .await??;
-    let mut db = Directory::open(&db_path)?;
-    let retry = RetryPolicy::default();
-    let audit =
-        |op: &GroupOp, action: &str, outcome: &str, rid: Option<&str>, detail: Option<String>| {
-            AuditEntry {
-                at: String::new(),
-                actor: actor.to_string(),
-                action: action.to_string(),
-                target: match &op.member {
-                    Some(m) => format!("group {}: {}", op.group_name, m.email),
-                    None => format!("group {}", op.group_name),
-                },
-                request_id: rid.map(str::to_string),
-                outcome: outcome.to_string(),
-                detail,
-            }
-        };
-    let mut work: Vec<(i64, GroupOp)> = ids.into_iter().zip(ops).collect();
-    // Phase 1: groups.
-    let mut created: HashMap<i64, String> = HashMap::new();
-    let mut failed_groups: HashSet<i64> = HashSet::new();
-    let (group_ops, member_ops): (Vec<_>, Vec<_>) = work
-        .drain(..)
-        .partition(|(_, o)| matches!(o.kind, GroupOpKind::LinkGroup | GroupOpKind::CreateGroup));
-    let mut to_create = Vec::new();
-    for (jid, op) in group_ops {
-        match op.kind {
-            GroupOpKind::LinkGroup => {
-                let tid = op.tenant_group_id.clone().unwrap_or_default();
-                db.record_group_outcome(op.group_id, Some(&tid), None)?;
-                db.group_journal_record(jid, JournalState::Done, None, None)?;
-                db.audit_append(&audit(&op, "link group", "done", None, Some(tid.clone())))?;
-                created.insert(op.group_id, tid);
-                summary.done += 1;
-            }
-            _ => match refuse_nickname(&op) {
-                Some(why) => {
-                    db.record_group_outcome(op.group_id, None, Some(&why))?;
-                    db.group_journal_record(
-                        jid,
-                        JournalState::Failed,
-                        None,
-                        Some(("InvalidMailNickname", &why)),
-                    )?;
-                    failed_groups.insert(op.group_id);
-                    summary.failed += 1;
-                    summary.failures.push((op, why));
-                }
-                None => to_create.push((jid, op)),
-            },
-        }
-    }
-    for chunk in to_create.chunks(batch::MAX_BATCH) {
-        let reqs: Vec<BatchRequest> = chunk
-            .iter()
-            .map(|(jid, op)| {
-                BatchRequest::new(jid.to_string(), Method::POST, "/groups").with_body(body_for(op))
-            })
-            .collect();
-        let jids: Vec<i64> = chunk.iter().map(|(j, _)| *j).collect();
-        db.group_journal_mark(&jids, JournalState::Sent)?;
-        let answers = match batch::execute(graph, &reqs, &retry).await {
-            Ok(a) => a,
-            Err(e) => chunk.iter().map(|_| Err(e.clone())).collect(),
-        };
-        for ((jid, op), answer) in chunk.iter().zip(answers) {
-            match answer.and_then(|item| {
-                let g: crate::graph::Group = item.json()?;
-                Ok((g.id, item.request_id))
-            }) {
-                Ok((tid, rid)) => {
-                    db.record_group_outcome(op.group_id, Some(&tid), None)?;
-                    db.group_journal_record(*jid, JournalState::Done, rid.as_deref(), None)?;
-                    db.audit_append(&audit(
-                        op,
-                        "create group",
-                        "done",
-                        rid.as_deref(),
-                        Some(format!("{} {}", op.mail_nickname, tid)),
-                    ))?;
-                    created.insert(op.group_id, tid);
-                    summary.done += 1;
-                }
-                Err(e) => {
-                    let text = graph_error_text(&e);
-                    db.record_group_outcome(op.group_id, None, Some(&text))?;
-                    db.group_journal_record(
-                        *jid,
-                        JournalState::Failed,
-                        e.request_id(),
-                        Some((e.code(), &e.to_string())),
-                    )?;
-                    db.audit_append(&audit(
-                        op,
-                        "create group",
-                        "failed",
-                        e.request_id(),
-                        Some(text.clone()),
-                    ))?;
-                    failed_groups.insert(op.group_id);
-                    summary.failed += 1;
-                    summary.failures.push((op.clone(), text));
-                }
-            }
-        }
-    }
-    // Phase 2: members, once their group and account exist.
-    let mut sendable = Vec::new();
-    for (jid, mut op) in member_ops {
-        if op.tenant_group_id.is_none() {
-            op.tenant_group_id = created.get(&op.group_id).cloned();
-        }
-        let member_id = op.member.as_ref().and_then(|m| m.tenant_user_id.clone());
-        let why = if op.tenant_group_id.is_none() {
-            Some(if failed_groups.contains(&op.group_id) {
-                format!("the group {} could not be created", op.group_name)
-            } else {
-                format!(
-                    "the group {} does not exist in Microsoft 365",
-                    op.group_name
-                )
-            })
-        } else if member_id.is_none() {
-            Some(format!(
-                "{} has no Microsoft 365 account yet (its bind has not succeeded)",
-                op.member.as_ref().map(|m| m.email.as_str()).unwrap_or("?")
-            ))
-        } else {
-            None
-        };
-        match why {
-            Some(why) => {
-                db.group_journal_record(jid, JournalState::Failed, None, Some(("NotSent", &why)))?;
-                summary.failed += 1;
-                summary.failures.push((op, why));
-            }
-            None => sendable.push((jid, op)),
-        }
-    }
-    for chunk in sendable.chunks(batch::MAX_BATCH) {
-        let reqs: Vec<BatchRequest> = chunk
-            .iter()
-            .map(|(jid, op)| {
-                let gid = op.tenant_group_id.as_deref().unwrap_or_default();
-                let uid = op
-                    .member
-                    .as_ref()
-                    .and_then(|m| m.tenant_user_id.as_deref())
-                    .unwrap_or_default();
-                match op.kind {
-                    GroupOpKind::RemoveMember => BatchRequest::new(
-                        jid.to_string(),
-                        Method::DELETE,
-                        format!("/groups/{gid}/members/{uid}/$ref"),
-                    ),
-                    _ => BatchRequest::new(
-                        jid.to_string(),
-                        Method::POST,
-                        format!("/groups/{gid}/members/$ref"),
-                    )
-                    .with_body(json!({
-                        "@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{uid}")
-                    })),
-                }
-            })
-            .collect();
-        let jids: Vec<i64> = chunk.iter().map(|(j, _)| *j).collect();
-        db.group_journal_mark(&jids, JournalState::Sent)?;
-        let answers = match batch::execute(graph, &reqs, &retry).await {
-            Ok(a) => a,
-            Err(e) => chunk.iter().map(|_| Err(e.clone())).collect(),
-        };
-        for ((jid, op), answer) in chunk.iter().zip(answers) {
-            let action = if op.kind == GroupOpKind::RemoveMember {
-                "remove group member"
-            } else {
-                "add group member"
-            };
-            // Already as wanted (e.g. a resumed run): done, nothing changed.
-            let already = |e: &GraphError| match e {
-                GraphError::Api {
-                    status: 400,
-                    message,
-                    ..
-                } => {
-                    (op.kind == GroupOpKind::AddMember && message.contains("already exist"))
-                        || (op.kind == GroupOpKind::RemoveMember
-                            && message.contains("do not exist"))
-                }
-                _ => false,
-            };
-            match answer {
-                Ok(item) => {
-                    let rid = item.request_id.as_deref();
-                    db.group_journal_record(*jid, JournalState::Done, rid, None)?;
-                    db.audit_append(&audit(op, action, "done", rid, None))?;
-                    summary.done += 1;
-                }
-                Err(e) if already(&e) => {
-                    db.group_journal_record(*jid, JournalState::Done, e.request_id(), None)?;
-                    summary.done += 1;
-                }
-                Err(e) => {
-                    let text = graph_error_text(&e);
-                    db.group_journal_record(
-                        *jid,
-                        JournalState::Failed,
-                        e.request_id(),
-                        Some((e.code(), &e.to_string())),
-                    )?;
-                    db.audit_append(&audit(
-                        op,
-                        action,
-                        "failed",
-                        e.request_id(),
-                        Some(text.clone()),
-                    ))?;
-                    summary.failed += 1;
-                    summary.failures.push((op.clone(), text));
-                }
-            }
-        }
-    }
-    Ok(summary)
 }
 
 #[cfg(test)]
@@ -888,6 +538,8 @@ mod tests {
 
     #[test]
     fn refused_nicknames_are_never_sent() {
+        use crate::sync::ops::create_group::{body as body_for, refuse_nickname};
+        use serde_json::json;
         let mut g = group(1, "()", None, true, vec![]);
         let ops = plan_groups(std::slice::from_ref(&g), &[], &GroupSnapshot::default());
         assert_eq!(ops[0].mail_nickname, "");

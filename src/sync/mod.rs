@@ -2,6 +2,9 @@
 //! apply engine (JSON batching, throttling, a crash-safe journal, the audit log).
 pub mod apply;
 pub mod groups;
+pub mod ops;
 pub mod password;
+pub mod pipeline;
 pub mod plan;
 pub mod preflight;
+pub mod reconcile;

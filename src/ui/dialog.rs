@@ -350,8 +350,8 @@ fn preview(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, p: &P
     spans.push(Span::styled(
         format!(
             " (write budget {} / {} s)",
-            fmt_count(crate::app::runtime::WRITES_PER_WINDOW as usize),
-            crate::app::runtime::WRITE_WINDOW.as_secs()
+            fmt_count(crate::app::runtime::BUDGET.writes as usize),
+            crate::app::runtime::BUDGET.window.as_secs()
         ),
         theme.dim(),
     ));
@@ -456,10 +456,6 @@ fn run(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, r: &Run) 
     let rect = body(area);
     frame.render_widget(Clear, rect);
     let title = match (&r.finished, r.stopping) {
-        (Some(_), _) if r.resumed => format!(
-            "Applied {} changes of an interrupted run",
-            fmt_count(r.total)
-        ),
         (Some(_), _) => format!("Applied {} changes", fmt_count(r.total)),
         (None, true) => "Stopping…".to_string(),
         (None, false) => format!("Applying {} changes", fmt_count(r.total)),

@@ -182,8 +182,8 @@ pub fn work_in_progress(state: &AppState) -> Option<String> {
             ));
         }
     }
-    if state.resuming.is_some() {
-        return Some("finishing an interrupted run…".into());
+    if state.checking_journal {
+        return Some("checking an interrupted run…".into());
     }
     if matches!(state.modal, Modal::Planning { .. }) {
         return Some("planning…".into());

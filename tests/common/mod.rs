@@ -30,6 +30,7 @@ pub async fn start(opts: SimOptions) -> Env {
         tenant: Some(sim.tenant_id.clone()),
         client_id: Some(sim.public_client_id.clone()),
         ca_file,
+        service_account: None,
         data_dir: data.path().to_path_buf(),
     };
     Env {

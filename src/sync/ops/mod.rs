@@ -21,7 +21,7 @@ use crate::sync::plan::{Op, OpKind};
 mod add_member;
 mod block;
 mod create;
-mod create_group;
+pub mod create_group;
 mod link_group;
 mod re_enable;
 mod remove_member;

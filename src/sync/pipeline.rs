@@ -1,0 +1,664 @@
+//! The one pipeline: the only path from (directory, tenant, domain settings, UPN overrides,
+//! policy) to a plan view, and from a plan view to a run. The console's preview, its Errors
+//! tab, `sync --dry-run`, `sync --apply` and `m365sync errors` all go through it, so they
+//! show the same ops, the same held-back findings, the same guard and the same ETA.
+//!
+//! ```text
+//! prepare:  [lock?] reconcile the journal -> read the tenant -> make_plan (pure) -> PlanView
+//! apply:    lock -> still current? -> guard and self-block confirmed? -> run (sync::apply)
+//! ```
+//!
+//! Writing to the tenant needs the apply lock (one apply at a time per data dir);
+//! planning does not, but it checks the journal of an interrupted run only when no other
+//! apply is running (a live run's journal is not a dead one's).
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::apply::{self, ApplyEvent, ApplyOptions, ApplySummary, PasswordSink, WriteBudget};
+use super::groups::{self, GroupOp, GroupOpKind, GroupSnapshot};
+use super::ops::{AnyOp, Kind};
+use super::plan::{self, GuardConfig, GuardTrip, Op, OpKind, Plan, Policy, TenantSnapshot};
+use super::preflight::{self, Issue, PreflightOptions};
+use super::reconcile::{self, Verification};
+use crate::diagnose::{Operation, Subject};
+use crate::directory::{Directory, DirectoryGroup, DirectoryUser, DomainSettings};
+use crate::failure::Failure;
+use crate::graph::{GraphClient, User};
+use crate::lock::{ApplyLock, LockError};
+
+/// Who runs the pipeline: the actor of the audit log and the accounts a plan must not block
+/// without a typed confirmation.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Me {
+    /// As the audit log names it (`admin@contoso.com`, `app:<client id>`).
+    pub actor: String,
+    /// UPNs never blocked without confirmation: the signed-in admin (delegated sign-in) and
+    /// the service account of an app-only run when configured.
+    pub protected: Vec<String>,
+}
+
+impl Me {
+    /// From the signed-in identity: a delegated sign-in protects its own UPN.
+    pub fn from_identity(name: &str, service_account: Option<&str>) -> Me {
+        let mut protected = Vec::new();
+        if !name.starts_with("app:") && name.contains('@') {
+            protected.push(name.to_string());
+        }
+        protected.extend(service_account.map(str::to_string));
+        Me {
+            actor: name.to_string(),
+            protected,
+        }
+    }
+}
+
+/// Everything of the directory the plan is made of, read in one go.
+#[derive(Debug, Clone, Default)]
+pub struct DirectoryState {
+    pub users: Vec<DirectoryUser>,
+    pub groups: Vec<DirectoryGroup>,
+    pub policy: Policy,
+    pub guard: GuardConfig,
+    pub domains: DomainSettings,
+    pub upn_overrides: HashMap<i64, String>,
+    /// The newest run of the journal when this was read: an apply refuses a view made
+    /// before another run.
+    pub last_run: Option<String>,
+}
+
+impl DirectoryState {
+    pub fn load(db: &Directory, tenant: &str) -> Result<DirectoryState, crate::directory::DirectoryError> {
+        let (policy, guard) = db.policy()?;
+        Ok(DirectoryState {
+            users: db.users()?,
+            groups: db.groups()?,
+            policy,
+            guard,
+            domains: db.domain_settings(tenant)?,
+            upn_overrides: db.upn_overrides()?,
+            last_run: db.journal_last_run()?,
+        })
+    }
+}
+
+/// The tenant as the plan needs it.
+#[derive(Debug, Clone, Default)]
+pub struct TenantState {
+    /// Live users (pages as listed, shared), soft-deleted users, domains.
+    pub users: TenantSnapshot,
+    /// Every group, and the members of the groups bound groups are linked to.
+    pub groups: GroupSnapshot,
+}
+
+/// The blocking of an account the admin must confirm by typing its UPN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelfBlock {
+    pub upn: String,
+    pub message: String,
+}
+
+/// What the admin confirmed for this apply.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Confirm {
+    /// The number typed for the mass-change guard (`--yes-block N`).
+    pub yes_block: Option<usize>,
+    /// The UPN typed to block one's own account (`--yes-block-self` confirms any).
+    pub yes_block_self: Option<String>,
+    pub yes_block_self_any: bool,
+}
+
+/// The plan as everyone shows it, and the only thing an apply takes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PlanView {
+    /// User ops to send (preflight let them through).
+    pub plan: Plan,
+    /// Ops per user kind, in `OpKind::ALL` order, kinds with none left out.
+    pub counts: Vec<(OpKind, usize)>,
+    /// Group ops to send, after the user ops they need.
+    pub group_ops: Vec<GroupOp>,
+    /// Graph writes of the whole plan, and the time they take at the write budget.
+    pub writes: u64,
+    pub eta: Duration,
+    pub guard: Option<GuardTrip>,
+    pub self_block: Option<SelfBlock>,
+    pub warnings: Vec<String>,
+    /// User ops preflight holds back, with the issue that holds each: shown, never sent.
+    pub held: Vec<(Op, Issue)>,
+    /// Group ops held back: the group's own issue (its `directory_id` is the group's).
+    pub group_held: Vec<(GroupOp, Issue)>,
+    /// Member adds held back with their member, whose op is held (the issue is the user's).
+    pub member_held: Vec<(GroupOp, Issue)>,
+    /// Every preflight finding about a user the plan touches, with the user's email.
+    pub issues: Vec<(Issue, String)>,
+    /// What checking an interrupted run's journal found.
+    pub verified: Vec<Verification>,
+    /// Another apply is running (who): its unfinished ops were not checked.
+    pub running: Option<String>,
+    /// Ops an interrupted run left that this view did not check (a read-only plan).
+    pub unchecked: usize,
+    /// The journal's newest run when this view was made.
+    pub last_run: Option<String>,
+}
+
+impl PlanView {
+    /// The view of user ops only (`plan` already preflighted) with its counts; the rest as
+    /// given. For fixtures and tests; the pipeline builds views with [`make_plan`].
+    pub fn new(
+        plan: Plan,
+        eta: Duration,
+        guard: Option<GuardTrip>,
+        warnings: Vec<String>,
+    ) -> PlanView {
+        let by_kind = plan.counts();
+        let counts = OpKind::ALL
+            .iter()
+            .filter_map(|k| by_kind.get(k).map(|&n| (*k, n)))
+            .collect();
+        let writes = plan
+            .ops
+            .iter()
+            .map(|o| u64::from(Kind::User(o.kind).writes()))
+            .sum();
+        PlanView {
+            plan,
+            counts,
+            writes,
+            eta,
+            guard,
+            warnings,
+            ..PlanView::default()
+        }
+    }
+
+    /// The same view with preflight's findings: `plan` must already be the ops to send.
+    pub fn with_preflight(mut self, held: Vec<(Op, Issue)>, issues: Vec<(Issue, String)>) -> Self {
+        self.held = held;
+        self.issues = issues;
+        self
+    }
+
+    fn with_writes(mut self, writes: u64) -> Self {
+        self.writes = writes;
+        self
+    }
+
+    /// Nothing to send.
+    pub fn is_empty(&self) -> bool {
+        self.plan.ops.is_empty() && self.group_ops.is_empty()
+    }
+    /// Held back: ops Graph would refuse, never sent.
+    pub fn held_count(&self) -> usize {
+        self.held.len() + self.group_held.len() + self.member_held.len()
+    }
+    /// The tenant matches the directory: nothing to send and nothing held back.
+    pub fn in_sync(&self) -> bool {
+        self.is_empty() && self.held_count() == 0
+    }
+    /// Every op to send, user ops first, in the order the engine runs them.
+    pub fn ops(&self) -> Vec<AnyOp> {
+        self.plan
+            .ops
+            .iter()
+            .cloned()
+            .map(AnyOp::User)
+            .chain(self.group_ops.iter().cloned().map(AnyOp::Group))
+            .collect()
+    }
+    /// Ops of `kind` to send.
+    pub fn count(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::User(k) => self.plan.count(k),
+            Kind::Group(k) => self.group_ops.iter().filter(|o| o.kind == k).count(),
+        }
+    }
+    /// The subjects held back, as the Errors list names them: `user a@x`, `group "Sales"`.
+    pub fn held_subjects(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .held
+            .iter()
+            .map(|(op, _)| Subject::User(op.email.clone()).label())
+            .chain(
+                self.group_held
+                    .iter()
+                    .map(|(op, _)| Subject::Group(op.group_name.clone()).label()),
+            )
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+/// The plan of the directory against the tenant: pure, the same for every caller.
+pub fn make_plan(
+    dir: &DirectoryState,
+    tenant: &TenantState,
+    me: &Me,
+    now: i64,
+    budget: WriteBudget,
+) -> PlanView {
+    let users_plan = plan::plan(&dir.users, &tenant.users, &dir.policy, now);
+    let opts = PreflightOptions {
+        enabled_domains: dir.domains.enabled.clone(),
+        default_domain: dir.domains.default.clone(),
+        upn_overrides: dir.upn_overrides.clone(),
+        ..Default::default()
+    };
+    let (user_plan, held, issues) =
+        preflight::check_plan(users_plan, &dir.users, &tenant.users, &opts);
+    // Findings about users the plan touches, each with its email.
+    let touched: HashSet<i64> = user_plan
+        .ops
+        .iter()
+        .chain(held.iter().map(|(o, _)| o))
+        .map(|o| o.directory_id)
+        .collect();
+    let email: HashMap<i64, &str> = dir.users.iter().map(|u| (u.id, u.email.as_str())).collect();
+    let issues: Vec<(Issue, String)> = issues
+        .into_iter()
+        .filter(|i| touched.contains(&i.directory_id))
+        .map(|i| {
+            let e = email.get(&i.directory_id).copied().unwrap_or("").to_string();
+            (i, e)
+        })
+        .collect();
+
+    // Groups: the group's own preflight, then member adds that need a held-back member.
+    let group_plan = groups::plan_groups(&dir.groups, &dir.users, &tenant.groups);
+    let (group_plan, group_held) = groups::held_back(group_plan, &dir.groups);
+    let held_user: HashMap<i64, &Issue> = held.iter().map(|(o, i)| (o.directory_id, i)).collect();
+    // Users whose account this plan (re)creates: their member adds wait for that op and use
+    // the id it returns, never a stale one.
+    let new_account: HashSet<i64> = user_plan
+        .ops
+        .iter()
+        .filter(|o| matches!(o.kind, OpKind::Create | OpKind::Restore | OpKind::Takeover))
+        .map(|o| o.directory_id)
+        .collect();
+    let mut group_ops = Vec::with_capacity(group_plan.len());
+    let mut member_held = Vec::new();
+    for mut op in group_plan {
+        if op.kind == GroupOpKind::AddMember {
+            if let Some(m) = op.member.as_mut() {
+                if let Some(issue) = held_user.get(&m.directory_id) {
+                    member_held.push((op, (*issue).clone()));
+                    continue;
+                }
+                if new_account.contains(&m.directory_id) {
+                    m.tenant_user_id = None;
+                }
+            }
+        }
+        group_ops.push(op);
+    }
+
+    let writes: u64 = user_plan
+        .ops
+        .iter()
+        .map(|o| u64::from(Kind::User(o.kind).writes()))
+        .chain(group_ops.iter().map(|o| u64::from(Kind::Group(o.kind).writes())))
+        .sum();
+    let guard = guard(&user_plan, &group_ops, &dir.guard);
+    let self_block = self_block(&user_plan, me);
+    let mut warnings = user_plan.warnings();
+    let removes = group_ops
+        .iter()
+        .filter(|o| o.kind == GroupOpKind::RemoveMember)
+        .count();
+    if removes > 0 {
+        warnings.push(format!(
+            "{} removed from their groups in Microsoft 365; the groups themselves are kept.",
+            crate::format::count(removes, "membership is", Some("memberships are"))
+        ));
+    }
+    PlanView {
+        group_ops,
+        self_block,
+        group_held,
+        member_held,
+        last_run: dir.last_run.clone(),
+        ..PlanView::new(user_plan, budget.eta(writes), guard, warnings).with_preflight(held, issues)
+    }
+    .with_writes(writes)
+}
+
+/// The mass-change guard over user and group ops: blocking sign-in and removing memberships
+/// count; more than the limit (or share of bound users) needs the exact count typed.
+pub fn guard(user_plan: &Plan, group_ops: &[GroupOp], cfg: &GuardConfig) -> Option<GuardTrip> {
+    let blocks = user_plan
+        .ops
+        .iter()
+        .filter(|o| Kind::User(o.kind).destructive())
+        .count();
+    let removes = group_ops
+        .iter()
+        .filter(|o| Kind::Group(o.kind).destructive())
+        .count();
+    let total = blocks + removes;
+    let bound = user_plan.bound_before;
+    let over_count = total > cfg.max_blocks;
+    let over_share = bound > 0 && total as f64 > cfg.max_share * bound as f64;
+    if total == 0 || !(over_count || over_share) {
+        return None;
+    }
+    let why = match (over_count, over_share) {
+        (true, true) => format!(
+            "more than {} and more than {:.0}% of the {bound} bound users",
+            cfg.max_blocks,
+            cfg.max_share * 100.0
+        ),
+        (true, false) => format!("more than the limit of {}", cfg.max_blocks),
+        _ => format!("more than {:.0}% of the {bound} bound users", cfg.max_share * 100.0),
+    };
+    let what = match (blocks, removes) {
+        (b, 0) => format!("blocks sign-in for {}", crate::format::count(b, "user", None)),
+        (0, r) => format!(
+            "removes {} from groups",
+            crate::format::count(r, "member", None)
+        ),
+        (b, r) => format!(
+            "blocks sign-in for {} and removes {} from groups",
+            crate::format::count(b, "user", None),
+            crate::format::count(r, "member", None)
+        ),
+    };
+    Some(GuardTrip {
+        blocks: total,
+        bound,
+        message: format!(
+            "This plan {what}: {total} changes, {why}. If that is what you want, confirm by \
+             typing the number {total} (headless: --yes-block {total})."
+        ),
+    })
+}
+
+/// A plan that blocks a protected account (the signed-in admin, the app's service account).
+pub fn self_block(user_plan: &Plan, me: &Me) -> Option<SelfBlock> {
+    let op = user_plan.ops.iter().find(|o| {
+        o.kind == OpKind::Block
+            && me
+                .protected
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(&o.upn) || p.eq_ignore_ascii_case(&o.email))
+    })?;
+    Some(SelfBlock {
+        upn: op.upn.clone(),
+        message: format!(
+            "This plan blocks sign-in for {}, the account m365sync is signed in with (or its \
+             service account): once applied, you may be locked out of the tenant. To go on, \
+             type that UPN (headless: --yes-block-self).",
+            op.upn
+        ),
+    })
+}
+
+/// Read the tenant: the live users (already listed by the caller, or listed now), the
+/// soft-deleted users, the domains, and the groups when any directory group is bound.
+pub async fn read_tenant(
+    graph: &GraphClient,
+    listed: Option<Vec<Arc<Vec<User>>>>,
+    dir: &DirectoryState,
+) -> Result<TenantState, Failure> {
+    use futures::StreamExt;
+    let pages = match listed {
+        Some(p) => p,
+        None => {
+            let mut pages = Vec::new();
+            let mut stream = graph.list_users(999);
+            while let Some(p) = stream.next().await {
+                let p = p.map_err(|e| Failure::graph(Operation::ListUsers, Subject::None, e))?;
+                pages.push(Arc::new(p));
+            }
+            pages
+        }
+    };
+    let deleted = graph
+        .list_deleted_users()
+        .await
+        .map_err(|e| Failure::graph(Operation::ListDeletedUsers, Subject::None, e))?;
+    let domains = graph
+        .list_domains()
+        .await
+        .map_err(|e| Failure::graph(Operation::ListDomains, Subject::None, e))?;
+    let groups = if dir.groups.iter().any(|g| g.want_bound) {
+        groups::group_snapshot(graph, &dir.groups)
+            .await
+            .map_err(|e| Failure::graph(Operation::ListGroups, Subject::None, e))?
+    } else {
+        GroupSnapshot::default()
+    };
+    Ok(TenantState {
+        users: TenantSnapshot {
+            pages,
+            deleted,
+            domains,
+        },
+        groups,
+    })
+}
+
+/// The pipeline of one tenant and data dir.
+#[derive(Clone)]
+pub struct Pipeline {
+    pub graph: GraphClient,
+    pub data_dir: PathBuf,
+    pub db_path: PathBuf,
+    /// The tenant as configured (its domain settings are kept under this name).
+    pub tenant: String,
+    pub me: Me,
+    pub budget: WriteBudget,
+}
+
+impl Pipeline {
+    /// Take the apply lock for `command` (one apply at a time per data dir).
+    pub fn lock(&self, command: &str) -> Result<ApplyLock, Failure> {
+        lock(&self.data_dir, command)
+    }
+
+    /// Check the journal of an interrupted run (when no other apply is running; with
+    /// `lock`, under it), read the tenant (`listed`: the pages the caller already has), and
+    /// plan.
+    pub async fn prepare(
+        &self,
+        lock: Option<&ApplyLock>,
+        listed: Option<Vec<Arc<Vec<User>>>>,
+        now: i64,
+    ) -> Result<PlanView, Failure> {
+        let mut running = None;
+        let verified = match lock {
+            Some(_) => reconcile::reconcile(&self.graph, self.db_path.clone(), &self.me.actor).await?,
+            None => match ApplyLock::acquire(&self.data_dir, "plan (checking the journal)") {
+                Ok(_held) => {
+                    reconcile::reconcile(&self.graph, self.db_path.clone(), &self.me.actor)
+                        .await?
+                }
+                Err(LockError::Held(h)) => {
+                    running = Some(h.to_string());
+                    Vec::new()
+                }
+                Err(e) => return Err(Failure::Locked(e.to_string())),
+            },
+        };
+        let dir = self.directory_state().await?;
+        let tenant = read_tenant(&self.graph, listed, &dir).await?;
+        let mut view = make_plan(&dir, &tenant, &self.me, now, self.budget);
+        view.verified = verified;
+        view.running = running;
+        Ok(view)
+    }
+
+    /// The plan without touching the journal (for commands that only read): ops an
+    /// interrupted run left are counted, not checked.
+    pub async fn plan_only(
+        &self,
+        listed: Option<Vec<Arc<Vec<User>>>>,
+        now: i64,
+    ) -> Result<PlanView, Failure> {
+        let db = self.db_path.clone();
+        let unchecked = crate::failure::blocking("reading the journal", move || {
+            Ok(Directory::open(&db)?.journal_unfinished()?.len())
+        })
+        .await?;
+        let dir = self.directory_state().await?;
+        let tenant = read_tenant(&self.graph, listed, &dir).await?;
+        let mut view = make_plan(&dir, &tenant, &self.me, now, self.budget);
+        view.unchecked = unchecked;
+        if let Err(LockError::Held(h)) = ApplyLock::holder(&self.data_dir) {
+            view.running = Some(h.to_string());
+        }
+        Ok(view)
+    }
+
+    pub async fn directory_state(&self) -> Result<DirectoryState, Failure> {
+        let db = self.db_path.clone();
+        let tenant = self.tenant.clone();
+        crate::failure::blocking("reading the directory", move || {
+            DirectoryState::load(&Directory::open(&db)?, &tenant)
+        })
+        .await
+    }
+
+    /// Apply `view` under `lock`: refused when another run wrote the journal since the view
+    /// was made, when the guard trips or the plan blocks a protected account without the
+    /// confirmation. Generated passwords go to `sink` as each account is created.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn apply(
+        &self,
+        _lock: &ApplyLock,
+        view: &PlanView,
+        confirm: &Confirm,
+        opts: ApplyOptions,
+        sink: Box<dyn PasswordSink>,
+        events: mpsc::UnboundedSender<ApplyEvent>,
+        cancel: CancellationToken,
+    ) -> Result<ApplySummary, Failure> {
+        check_confirmed(view, confirm)?;
+        let db = self.db_path.clone();
+        let (last_run, open) = crate::failure::blocking("reading the journal", move || {
+            let d = Directory::open(&db)?;
+            Ok((d.journal_last_run()?, d.journal_unfinished()?.len()))
+        })
+        .await?;
+        if last_run != view.last_run || open > 0 {
+            return Err(Failure::Refused(
+                "another run changed the tenant since this plan was made: preview it again"
+                    .into(),
+            ));
+        }
+        let opts = ApplyOptions {
+            actor: self.me.actor.clone(),
+            budget: self.budget,
+            ..opts
+        };
+        apply::apply(
+            self.graph.clone(),
+            self.db_path.clone(),
+            view.ops(),
+            opts,
+            sink,
+            events,
+            cancel,
+        )
+        .await
+    }
+}
+
+/// The guard and the self-block, each confirmed as it asks.
+pub fn check_confirmed(view: &PlanView, confirm: &Confirm) -> Result<(), Failure> {
+    if let Some(t) = &view.guard {
+        if confirm.yes_block != Some(t.blocks) {
+            return Err(Failure::Refused(format!(
+                "refused: {} Run again with --yes-block {} if that is what you want.",
+                t.message, t.blocks
+            )));
+        }
+    }
+    if let Some(s) = &view.self_block {
+        let typed = confirm
+            .yes_block_self
+            .as_deref()
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case(&s.upn));
+        if !(typed || confirm.yes_block_self_any) {
+            return Err(Failure::Refused(format!("refused: {}", s.message)));
+        }
+    }
+    Ok(())
+}
+
+/// Take the apply lock of `data_dir` for `command`.
+pub fn lock(data_dir: &std::path::Path, command: &str) -> Result<ApplyLock, Failure> {
+    ApplyLock::acquire(data_dir, command).map_err(|e| Failure::Locked(e.to_string()))
+}
+
+/// Findings of a view as the Errors list and `m365sync errors` show them: every held-back
+/// op (users and groups) and every other finding about a user the plan touches.
+pub fn findings(view: &PlanView) -> Vec<(Issue, Subject, Option<AnyOp>)> {
+    let mut out = Vec::new();
+    for (issue, email) in &view.issues {
+        let held = view
+            .held
+            .iter()
+            .find(|(_, i)| i == issue)
+            .map(|(op, _)| AnyOp::User(op.clone()));
+        out.push((issue.clone(), Subject::User(email.clone()), held));
+    }
+    let mut seen_groups = HashSet::new();
+    for (op, issue) in &view.group_held {
+        if seen_groups.insert((op.group_id, issue.kind.clone())) {
+            out.push((
+                issue.clone(),
+                Subject::Group(op.group_name.clone()),
+                Some(AnyOp::Group(op.clone())),
+            ));
+        }
+    }
+    out
+}
+
+/// The last outcome of each change in the journal that failed, explained: what the Errors
+/// tab and `m365sync errors` list (a failure a later run fixed is gone).
+pub fn journal_failures(
+    latest: &[crate::directory::JournalEntry],
+) -> Vec<(AnyOp, crate::diagnose::Diagnosis)> {
+    use crate::directory::JournalState;
+    latest
+        .iter()
+        .filter(|e| e.state == JournalState::Failed)
+        .map(|e| {
+            let code = e.error_code.clone().unwrap_or_else(|| "unknown".into());
+            let err = crate::graph::GraphError::Api {
+                status: status_of_code(&code),
+                code,
+                message: e.error_message.clone().unwrap_or_default(),
+                request_id: e.request_id.clone(),
+                date: Some(e.updated_at.clone()),
+                retry_after: None,
+            };
+            let d = crate::diagnose::diagnose_graph(
+                &err,
+                &crate::diagnose::Context::for_any_op(&e.op),
+            );
+            (e.op.clone(), d)
+        })
+        .collect()
+}
+
+/// The status a journal's failed op most likely had, from Graph's code (the journal keeps the
+/// code, message and request-id, not the status).
+fn status_of_code(code: &str) -> u16 {
+    match code {
+        "InvalidAuthenticationToken" => 401,
+        "Authorization_RequestDenied" => 403,
+        "Request_ResourceNotFound" => 404,
+        "TooManyRequests" | "Request_ThrottledTemporarily" => 429,
+        "serviceNotAvailable" | "Service_InternalServerError" => 503,
+        "generalException" => 500,
+        "not-sent" | "outcome-unknown" => 0,
+        _ => 400,
+    }
+}
