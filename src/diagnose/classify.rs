@@ -299,6 +299,9 @@ fn classify_api(
                 "insufficient-privileges"
             }
         }
+        // Set by the client: a 404 that is not Graph's (or one on a collection that always
+        // exists). The object is not gone: the requests do not reach Graph.
+        (404, crate::graph::UNKNOWN_ENDPOINT) => "graph-url-wrong",
         (404, _) | (_, "Request_ResourceNotFound" | "itemNotFound" | "ResourceNotFound") => {
             "object-not-found"
         }

@@ -16,13 +16,20 @@ pub enum GraphError {
     /// The request never got an HTTP answer (connection refused or reset, TLS, timeout).
     #[error("network error: {0}")]
     Transport(String),
-    /// A 2xx answer whose body is not what Graph sends.
+    /// A 2xx answer whose body is not what Graph sends, or a `$batch` answer that does not
+    /// match its requests.
     #[error("malformed response from Graph: {0}")]
     Malformed(String),
     /// No usable token (not signed in, refresh failed).
     #[error("not signed in: {0}")]
     Auth(String),
 }
+
+/// The `code` the client gives a 404 that is not a Graph answer: a 404 whose body is not
+/// Graph's error envelope, or a 404 on a collection that always exists (`/users`, `/domains`,
+/// `/groups`, `/directory/deletedItems/microsoft.graph.user`). Either way the requests do not
+/// reach Microsoft Graph's `/v1.0` root: the Graph URL is wrong.
+pub const UNKNOWN_ENDPOINT: &str = "UnknownEndpoint";
 
 impl GraphError {
     pub fn status(&self) -> Option<u16> {
@@ -97,13 +104,23 @@ impl GraphError {
             }
             Err(_) => GraphError::Api {
                 status,
-                code: format!("HttpStatus{status}"),
+                code: if status == 404 {
+                    UNKNOWN_ENDPOINT.to_string()
+                } else {
+                    format!("HttpStatus{status}")
+                },
                 message: body_start(body, 300),
                 request_id: request_id_header.map(str::to_string),
                 date: None,
                 retry_after,
             },
         }
+    }
+
+    /// A 404 that says the Graph URL is wrong rather than that an object is gone (code
+    /// [`UNKNOWN_ENDPOINT`]).
+    pub fn is_unknown_endpoint(&self) -> bool {
+        matches!(self, GraphError::Api { status: 404, code, .. } if code == UNKNOWN_ENDPOINT)
     }
 
     /// The server asked to wait this long (429/503 `Retry-After`).
@@ -177,5 +194,18 @@ mod tests {
         // JSON but not an envelope
         let e = GraphError::from_response(400, br#"{"error":"invalid_request"}"#, None, None);
         assert_eq!(e.code(), "HttpStatus400");
+    }
+
+    #[test]
+    fn a_404_without_graphs_envelope_is_an_unknown_endpoint() {
+        let e = GraphError::from_response(404, b"Not Found", Some("r"), None);
+        assert_eq!(e.code(), UNKNOWN_ENDPOINT);
+        assert!(e.is_unknown_endpoint());
+        assert!(matches!(&e, GraphError::Api { message, .. } if message == "Not Found"));
+        // Graph's own 404 (an object that is gone) stays what it is.
+        let body = br#"{"error":{"code":"Request_ResourceNotFound","message":"Resource 'x' does not exist or one of its queried reference-property objects are not present."}}"#;
+        let e = GraphError::from_response(404, body, None, None);
+        assert_eq!(e.code(), "Request_ResourceNotFound");
+        assert!(!e.is_unknown_endpoint());
     }
 }

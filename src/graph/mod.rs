@@ -7,5 +7,5 @@ pub mod model;
 pub use client::{
     parse_retry_after, GraphClient, GraphResponse, RetryPolicy, StaticToken, TokenSource,
 };
-pub use error::GraphError;
+pub use error::{GraphError, UNKNOWN_ENDPOINT};
 pub use model::{DeletedUser, DirectoryObject, Domain, Group, Page, User};
