@@ -24,7 +24,8 @@ use super::error::GraphError;
 /// Graph's limit of requests in one batch.
 pub const MAX_BATCH: usize = 20;
 
-/// One request of a batch. `url` is relative to the version root (`/users/{id}`).
+/// One request of a batch. `url` is relative to the version root (`/users/{id}`); build it
+/// with [`super::requests`] (or [`super::paths`]), which percent-encode ids and UPNs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchRequest {
     pub id: String,
