@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use super::client::{parse_retry_after, GraphClient, RetryPolicy};
 use super::error::GraphError;
+use super::paths;
 
 /// Graph's limit of requests in one batch.
 pub const MAX_BATCH: usize = 20;
@@ -273,9 +274,10 @@ pub fn decode(
         .collect())
 }
 
-/// One round trip: POST `{base}/$batch` (through [`GraphClient::request`]: token, 401 refresh,
-/// and its retry of a 429/503 batch), per-item results in the order of `requests`. No
-/// requests: no round trip.
+/// One round trip: POST `{base}/$batch` (through [`GraphClient::request_within`] with the
+/// client's batch timeout: token, 401 refresh, and its retry of a 429/503 batch), per-item
+/// results in the order of `requests`. A transport error (deadline passed, reset) leaves the
+/// outcome of every item unknown. No requests: no round trip.
 pub async fn send(
     graph: &GraphClient,
     requests: &[BatchRequest],
@@ -284,7 +286,14 @@ pub async fn send(
         return Ok(Vec::new());
     }
     let body = encode(requests)?;
-    let resp = graph.request(Method::POST, "/$batch", Some(body)).await?;
+    let resp = graph
+        .request_within(
+            Method::POST,
+            paths::BATCH,
+            Some(body),
+            graph.batch_timeout(),
+        )
+        .await?;
     let rid = resp
         .headers
         .get("request-id")

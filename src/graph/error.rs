@@ -16,8 +16,10 @@ pub enum GraphError {
     /// The request never got an HTTP answer (connection refused or reset, TLS, timeout).
     #[error("network error: {0}")]
     Transport(String),
-    /// A 2xx answer whose body is not what Graph sends, or a `$batch` answer that does not
-    /// match its requests.
+    /// A 2xx answer whose body is not what Graph sends, an answer too large to read, a
+    /// `$batch` answer that does not match its requests, or a listing Graph would not let end
+    /// (a next page link already followed, or more pages than the client's cap): see
+    /// [`GraphError::is_listing_stopped`].
     #[error("malformed response from Graph: {0}")]
     Malformed(String),
     /// No usable token (not signed in, refresh failed).
@@ -30,6 +32,10 @@ pub enum GraphError {
 /// `/groups`, `/directory/deletedItems/microsoft.graph.user`). Either way the requests do not
 /// reach Microsoft Graph's `/v1.0` root: the Graph URL is wrong.
 pub const UNKNOWN_ENDPOINT: &str = "UnknownEndpoint";
+
+/// How the message of a listing stopped by the client ends (see
+/// [`GraphError::is_listing_stopped`]).
+pub(crate) const LISTING_STOPPED: &str = "the listing was stopped";
 
 impl GraphError {
     pub fn status(&self) -> Option<u16> {
@@ -123,6 +129,37 @@ impl GraphError {
         matches!(self, GraphError::Api { status: 404, code, .. } if code == UNKNOWN_ENDPOINT)
     }
 
+    /// The client stopped a listing because Graph sent a next page link it had already
+    /// followed (a loop), or more pages than the client's cap
+    /// ([`super::GraphClient::with_max_pages`]). The pages before it were good.
+    pub fn is_listing_stopped(&self) -> bool {
+        matches!(self, GraphError::Malformed(m) if m.ends_with(LISTING_STOPPED))
+    }
+
+    /// This error, if it is a 404, as [`UNKNOWN_ENDPOINT`]: for a request to a collection
+    /// that exists in every tenant, any 404 means the URL is wrong. Graph's code and message
+    /// are kept in the message.
+    pub(crate) fn collection_not_found(self) -> GraphError {
+        match self {
+            GraphError::Api {
+                status: 404,
+                code,
+                message,
+                request_id,
+                date,
+                retry_after,
+            } if code != UNKNOWN_ENDPOINT => GraphError::Api {
+                status: 404,
+                code: UNKNOWN_ENDPOINT.to_string(),
+                message: format!("{code}: {message}"),
+                request_id,
+                date,
+                retry_after,
+            },
+            e => e,
+        }
+    }
+
     /// The server asked to wait this long (429/503 `Retry-After`).
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -202,10 +239,18 @@ mod tests {
         assert_eq!(e.code(), UNKNOWN_ENDPOINT);
         assert!(e.is_unknown_endpoint());
         assert!(matches!(&e, GraphError::Api { message, .. } if message == "Not Found"));
-        // Graph's own 404 (an object that is gone) stays what it is.
+        // Graph's own 404 (an object that is gone) stays what it is...
         let body = br#"{"error":{"code":"Request_ResourceNotFound","message":"Resource 'x' does not exist or one of its queried reference-property objects are not present."}}"#;
         let e = GraphError::from_response(404, body, None, None);
         assert_eq!(e.code(), "Request_ResourceNotFound");
         assert!(!e.is_unknown_endpoint());
+        // ...except on a collection that always exists.
+        let e = e.collection_not_found();
+        assert!(e.is_unknown_endpoint());
+        assert!(
+            matches!(&e, GraphError::Api { message, .. } if message.starts_with("Request_ResourceNotFound: Resource 'x'"))
+        );
+        let other = GraphError::from_response(400, body, None, None);
+        assert_eq!(other.clone().collection_not_found(), other);
     }
 }

@@ -12,7 +12,8 @@ pub mod requests;
 
 pub use batch::BatchRequest;
 pub use client::{
-    parse_retry_after, GraphClient, GraphResponse, RetryPolicy, StaticToken, TokenSource,
+    normalize_base, parse_retry_after, GraphClient, GraphResponse, RetryPolicy, StaticToken,
+    TokenSource,
 };
 pub use error::{GraphError, UNKNOWN_ENDPOINT};
 pub use model::{DeletedUser, DirectoryObject, Domain, Group, Page, User};
