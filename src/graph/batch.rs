@@ -27,12 +27,46 @@ pub const MAX_BATCH: usize = 20;
 
 /// One request of a batch. `url` is relative to the version root (`/users/{id}`); build it
 /// with [`super::requests`] (or [`super::paths`]), which percent-encode ids and UPNs.
-#[derive(Debug, Clone, PartialEq)]
+/// `Debug` shows every `password` value of the body as its length only (`passwordProfile`
+/// of a create or a password reset), so logging a request never logs a password.
+#[derive(Clone, PartialEq)]
 pub struct BatchRequest {
     pub id: String,
     pub method: Method,
     pub url: String,
     pub body: Option<Value>,
+}
+
+/// `v` with every string under a `password` key replaced by `(N chars)`.
+fn redacted(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Value::String(s) if k.eq_ignore_ascii_case("password") => {
+                            Value::String(format!("({} chars)", s.chars().count()))
+                        }
+                        other => redacted(other),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(redacted).collect()),
+        other => other.clone(),
+    }
+}
+
+impl std::fmt::Debug for BatchRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchRequest")
+            .field("id", &self.id)
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("body", &self.body.as_ref().map(redacted))
+            .finish()
+    }
 }
 
 impl BatchRequest {
@@ -456,6 +490,23 @@ mod tests {
         let odd = serde_json::json!({"responses": [{"id": 1, "status": 200, "headers": null, "body": {"id": "x"}}]});
         let out = decode(&reqs, &serde_json::to_vec(&odd).unwrap(), None).unwrap();
         assert_eq!(out[0].as_ref().unwrap().body["id"], "x");
+    }
+
+    #[test]
+    fn debug_never_shows_a_password() {
+        let r =
+            crate::graph::requests::set_password("1", "ann@contoso.com", "Hunter2-secret!", true);
+        let d = format!("{r:?}");
+        assert!(!d.contains("Hunter2-secret!"), "{d}");
+        assert!(
+            d.contains("(15 chars)") && d.contains("/users/ann@contoso.com"),
+            "{d}"
+        );
+        // The body sent is untouched.
+        assert_eq!(
+            r.body.unwrap()["passwordProfile"]["password"],
+            "Hunter2-secret!"
+        );
     }
 
     #[test]
