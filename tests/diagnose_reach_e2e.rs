@@ -406,6 +406,18 @@ async fn graph_kinds(r: &mut Reached) {
         "connection refused",
         diagnose_graph(&e, &Context::default()),
     );
+    // A Graph URL with a wrong version path: the simulator's plain 404, not Graph's.
+    let wrong = GraphClient::new(
+        http(),
+        &format!("{}/v2.0", sim.base_url),
+        Arc::new(StaticToken(token.clone())),
+    );
+    let e = wrong.list_domains().await.expect_err("no Graph there");
+    r.hit(
+        "graph-url-wrong",
+        "a Graph URL ending in /v2.0",
+        diagnose_graph(&e, &Context::new(Operation::ListDomains, Subject::None)),
+    );
     sim.shutdown().await;
 
     // A read-only tenant; a directory at its object quota.

@@ -162,3 +162,166 @@ async fn listing_over_tls_with_the_ca_file() {
     let users: Vec<_> = graph.list_users(999).map(|p| p.unwrap()).concat().await;
     assert_eq!(users.len(), 1200);
 }
+
+#[tokio::test]
+async fn the_simulators_base_url_without_v1_0_is_enough() {
+    let env = common::start(SimOptions {
+        users: Some(1200),
+        ..common::fast_options()
+    })
+    .await;
+    // As `m365sync sim` prints it: no path.
+    let graph = GraphClient::new(env.http(), &env.sim.base_url, env.app_session().await);
+    assert_eq!(graph.base(), format!("{}/v1.0", env.sim.base_url));
+    let users: Vec<_> = graph.list_users(999).map(|p| p.unwrap()).concat().await;
+    assert_eq!(users.len(), 1200);
+    assert_eq!(graph.count_users().await.unwrap(), 1200);
+}
+
+#[tokio::test]
+async fn a_graph_url_with_a_wrong_version_path_is_diagnosed_as_such() {
+    let env = common::start(common::fast_options()).await;
+    let graph = GraphClient::new(
+        env.http(),
+        &format!("{}/v2.0", env.sim.base_url),
+        env.app_session().await,
+    );
+    let err = graph.list_users(999).next().await.unwrap().unwrap_err();
+    assert!(err.is_unknown_endpoint(), "{err:?}");
+    let d = m365sync::diagnose::diagnose_graph(
+        &err,
+        &m365sync::diagnose::Context::new(
+            m365sync::diagnose::Operation::ListUsers,
+            m365sync::diagnose::Subject::None,
+        ),
+    );
+    assert_eq!(d.kind, "graph-url-wrong");
+    // One request: a 404 is not retried.
+    assert_eq!(env.sim.request_count("GET", "/v2.0/users"), 1);
+}
+
+#[tokio::test]
+async fn typed_helpers_read_and_write_deleted_users_groups_and_members() {
+    use m365sync::graph::{batch, requests};
+    let env = common::start(SimOptions {
+        users: Some(50),
+        ..common::fast_options()
+    })
+    .await;
+    let graph = client(&env, env.app_session().await);
+    let domain = graph
+        .list_domains()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.is_default)
+        .unwrap()
+        .id;
+
+    // A UPN with `'` and `#` (both allowed by Microsoft's UPN rules) through every path.
+    let upn = format!("o'brien#1@{domain}");
+    let create = requests::create_user(
+        "1",
+        &requests::NewUser::new(&upn, "Pat O'Brien", "obrien1", "Temp-Pa55word!x"),
+    );
+    let out = batch::send(&graph, &[create]).await.unwrap();
+    let created: m365sync::graph::User = out[0].as_ref().expect("created").json().unwrap();
+    assert_eq!(created.user_principal_name, upn);
+    let out = batch::send(
+        &graph,
+        &[
+            requests::set_account_enabled("a", &upn, false),
+            requests::get_user("b", &created.id),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(out[0].as_ref().unwrap().status, 204);
+    assert_eq!(
+        out[1]
+            .as_ref()
+            .unwrap()
+            .json::<m365sync::graph::User>()
+            .unwrap()
+            .id,
+        created.id
+    );
+    assert_eq!(
+        graph.get_user(&upn).await.unwrap().account_enabled,
+        Some(false)
+    );
+
+    // Groups and members.
+    let group = batch::send(
+        &graph,
+        &[requests::create_group(
+            "g",
+            &requests::NewGroup::security("Pat's team", "patsteam"),
+        )],
+    )
+    .await
+    .unwrap();
+    let gid = group[0]
+        .as_ref()
+        .unwrap()
+        .json::<m365sync::graph::Group>()
+        .unwrap()
+        .id;
+    let add = batch::send(
+        &graph,
+        &[requests::add_member("m", graph.base(), &gid, &created.id)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(add[0].as_ref().unwrap().status, 204);
+    assert_eq!(
+        graph.list_group_members(&gid).await.unwrap(),
+        vec![created.id.clone()]
+    );
+    assert_eq!(
+        graph
+            .get_group(&gid)
+            .await
+            .unwrap()
+            .mail_nickname
+            .as_deref(),
+        Some("patsteam")
+    );
+    assert!(graph
+        .list_groups()
+        .await
+        .unwrap()
+        .iter()
+        .any(|g| g.id == gid));
+    let rm = batch::send(&graph, &[requests::remove_member("r", &gid, &created.id)])
+        .await
+        .unwrap();
+    assert_eq!(rm[0].as_ref().unwrap().status, 204);
+    assert!(graph.list_group_members(&gid).await.unwrap().is_empty());
+
+    // Deleted users: list, restore, purge.
+    let before = graph.list_deleted_users().await.unwrap().len();
+    assert!(env.sim.soft_delete(&upn));
+    let other = graph.list_users(10).next().await.unwrap().unwrap()[0].clone();
+    assert!(env.sim.soft_delete(&other.user_principal_name));
+    let deleted = graph.list_deleted_users().await.unwrap();
+    assert_eq!(deleted.len(), before + 2);
+    let d = deleted.iter().find(|d| d.user.id == created.id).unwrap();
+    assert!(d.deleted_date_time.is_some(), "deletedDateTime selected");
+    assert_eq!(
+        graph.restore_deleted(&created.id).await.unwrap().id,
+        created.id
+    );
+    assert_eq!(
+        graph
+            .get_user(&created.id)
+            .await
+            .unwrap()
+            .user_principal_name,
+        upn
+    );
+    graph.purge_deleted(&other.id).await.unwrap();
+    assert_eq!(graph.list_deleted_users().await.unwrap().len(), before);
+    let gone = graph.purge_deleted(&other.id).await.unwrap_err();
+    assert_eq!(gone.code(), "Request_ResourceNotFound");
+}

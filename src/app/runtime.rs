@@ -732,7 +732,7 @@ async fn run_fix(fix: Fix, services: PipelineSource) -> Result<String, Failure> 
             let pipeline = services.pipeline().await.ok_or_else(not_signed_in)?;
             let _lock = pipeline.lock("console fix (restore)")?;
             let id = deleted_id(&pipeline.graph, &address).await?;
-            pipeline.graph.restore_deleted(&id).await.map_err(|e| {
+            pipeline.graph.restore_deleted(&id).await.map(drop).map_err(|e| {
                 Failure::graph(Operation::RestoreUser, Subject::User(address.clone()), e)
             })?;
             Ok(format!("Restored the deleted account {address}."))
@@ -776,6 +776,7 @@ async fn deleted_id(graph: &GraphClient, address: &str) -> Result<String, Failur
     })?;
     deleted
         .into_iter()
+        .map(|d| d.user)
         .find(|u| {
             u.user_principal_name.eq_ignore_ascii_case(address)
                 || u.mail

@@ -316,7 +316,6 @@ fn classify_api(
     let kind = match (status, code) {
         (_, "not-sent") => "not-sent",
         (_, "outcome-unknown" | "password-not-kept") => "outcome-unknown",
-        (_, "UnknownEndpoint") => "graph-url-wrong",
         (429, _)
         | (_, "TooManyRequests" | "activityLimitReached" | "Request_ThrottledTemporarily") => {
             "throttled"
@@ -333,6 +332,9 @@ fn classify_api(
                 "insufficient-privileges"
             }
         }
+        // Set by the client: a 404 that is not Graph's (or one on a collection that always
+        // exists). The object is not gone: the requests do not reach Graph.
+        (404, crate::graph::UNKNOWN_ENDPOINT) => "graph-url-wrong",
         (404, _) | (_, "Request_ResourceNotFound" | "itemNotFound" | "ResourceNotFound") => {
             "object-not-found"
         }

@@ -16,13 +16,26 @@ pub enum GraphError {
     /// The request never got an HTTP answer (connection refused or reset, TLS, timeout).
     #[error("network error: {0}")]
     Transport(String),
-    /// A 2xx answer whose body is not what Graph sends.
+    /// A 2xx answer whose body is not what Graph sends, an answer too large to read, a
+    /// `$batch` answer that does not match its requests, or a listing Graph would not let end
+    /// (a next page link already followed, or more pages than the client's cap): see
+    /// [`GraphError::is_listing_stopped`].
     #[error("malformed response from Graph: {0}")]
     Malformed(String),
     /// No usable token (not signed in, refresh failed).
     #[error("not signed in: {0}")]
     Auth(String),
 }
+
+/// The `code` the client gives a 404 that is not a Graph answer: a 404 whose body is not
+/// Graph's error envelope, or a 404 on a collection that always exists (`/users`, `/domains`,
+/// `/groups`, `/directory/deletedItems/microsoft.graph.user`). Either way the requests do not
+/// reach Microsoft Graph's `/v1.0` root: the Graph URL is wrong.
+pub const UNKNOWN_ENDPOINT: &str = "UnknownEndpoint";
+
+/// How the message of a listing stopped by the client ends (see
+/// [`GraphError::is_listing_stopped`]).
+pub(crate) const LISTING_STOPPED: &str = "the listing was stopped";
 
 impl GraphError {
     pub fn status(&self) -> Option<u16> {
@@ -97,12 +110,53 @@ impl GraphError {
             }
             Err(_) => GraphError::Api {
                 status,
-                code: format!("HttpStatus{status}"),
+                code: if status == 404 {
+                    UNKNOWN_ENDPOINT.to_string()
+                } else {
+                    format!("HttpStatus{status}")
+                },
                 message: body_start(body, 300),
                 request_id: request_id_header.map(str::to_string),
                 date: None,
                 retry_after,
             },
+        }
+    }
+
+    /// A 404 that says the Graph URL is wrong rather than that an object is gone (code
+    /// [`UNKNOWN_ENDPOINT`]).
+    pub fn is_unknown_endpoint(&self) -> bool {
+        matches!(self, GraphError::Api { status: 404, code, .. } if code == UNKNOWN_ENDPOINT)
+    }
+
+    /// The client stopped a listing because Graph sent a next page link it had already
+    /// followed (a loop), or more pages than the client's cap
+    /// ([`super::GraphClient::with_max_pages`]). The pages before it were good.
+    pub fn is_listing_stopped(&self) -> bool {
+        matches!(self, GraphError::Malformed(m) if m.ends_with(LISTING_STOPPED))
+    }
+
+    /// This error, if it is a 404, as [`UNKNOWN_ENDPOINT`]: for a request to a collection
+    /// that exists in every tenant, any 404 means the URL is wrong. Graph's code and message
+    /// are kept in the message.
+    pub(crate) fn collection_not_found(self) -> GraphError {
+        match self {
+            GraphError::Api {
+                status: 404,
+                code,
+                message,
+                request_id,
+                date,
+                retry_after,
+            } if code != UNKNOWN_ENDPOINT => GraphError::Api {
+                status: 404,
+                code: UNKNOWN_ENDPOINT.to_string(),
+                message: format!("{code}: {message}"),
+                request_id,
+                date,
+                retry_after,
+            },
+            e => e,
         }
     }
 
@@ -177,5 +231,26 @@ mod tests {
         // JSON but not an envelope
         let e = GraphError::from_response(400, br#"{"error":"invalid_request"}"#, None, None);
         assert_eq!(e.code(), "HttpStatus400");
+    }
+
+    #[test]
+    fn a_404_without_graphs_envelope_is_an_unknown_endpoint() {
+        let e = GraphError::from_response(404, b"Not Found", Some("r"), None);
+        assert_eq!(e.code(), UNKNOWN_ENDPOINT);
+        assert!(e.is_unknown_endpoint());
+        assert!(matches!(&e, GraphError::Api { message, .. } if message == "Not Found"));
+        // Graph's own 404 (an object that is gone) stays what it is...
+        let body = br#"{"error":{"code":"Request_ResourceNotFound","message":"Resource 'x' does not exist or one of its queried reference-property objects are not present."}}"#;
+        let e = GraphError::from_response(404, body, None, None);
+        assert_eq!(e.code(), "Request_ResourceNotFound");
+        assert!(!e.is_unknown_endpoint());
+        // ...except on a collection that always exists.
+        let e = e.collection_not_found();
+        assert!(e.is_unknown_endpoint());
+        assert!(
+            matches!(&e, GraphError::Api { message, .. } if message.starts_with("Request_ResourceNotFound: Resource 'x'"))
+        );
+        let other = GraphError::from_response(400, body, None, None);
+        assert_eq!(other.clone().collection_not_found(), other);
     }
 }

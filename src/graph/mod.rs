@@ -1,12 +1,20 @@
 //! Microsoft Graph v1.0 client over reqwest.
+//!
+//! Graph URLs are written only here: [`paths`] builds the relative paths (ids and UPNs
+//! percent-encoded), [`requests`] the `$batch` items, and [`GraphClient`] the reads and the
+//! deleted-item writes.
 pub mod batch;
 pub mod client;
 pub mod error;
 pub mod model;
+pub mod paths;
 mod reads;
+pub mod requests;
 
+pub use batch::BatchRequest;
 pub use client::{
-    parse_retry_after, GraphClient, GraphResponse, RetryPolicy, StaticToken, TokenSource,
+    normalize_base, parse_retry_after, GraphClient, GraphResponse, RetryPolicy, StaticToken,
+    TokenSource,
 };
-pub use error::GraphError;
+pub use error::{GraphError, UNKNOWN_ENDPOINT};
 pub use model::{DeletedUser, DirectoryObject, Domain, Group, Page, User};

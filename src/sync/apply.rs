@@ -793,6 +793,7 @@ impl Engine {
             groups: &self.group_ids,
             directory: &self.directory,
             password,
+            base: self.graph.base(),
         }
     }
 

@@ -420,7 +420,10 @@ pub async fn read_tenant(
     let deleted = graph
         .list_deleted_users()
         .await
-        .map_err(|e| Failure::graph(Operation::ListDeletedUsers, Subject::None, e))?;
+        .map_err(|e| Failure::graph(Operation::ListDeletedUsers, Subject::None, e))?
+        .into_iter()
+        .map(|d| d.user)
+        .collect();
     let domains = graph
         .list_domains()
         .await

@@ -89,6 +89,7 @@ pub async fn reconcile(
         groups: &group_ids,
         directory: &directory,
         password: None,
+        base: graph.base(),
     };
     let (never, sent): (Vec<JournalEntry>, Vec<JournalEntry>) = open
         .into_iter()

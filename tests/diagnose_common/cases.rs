@@ -741,6 +741,18 @@ pub fn cases() -> Vec<Case> {
             }),
         ),
         (
+            "graph-url-wrong",
+            "404 with a body that is not Graph's (a Graph URL without /v1.0)",
+            Box::new(|| {
+                g(graph(
+                    404,
+                    "<html><body>404 page not found</body></html>",
+                    Operation::ListUsers,
+                    None,
+                ))
+            }),
+        ),
+        (
             "invalid-request",
             "bad $top",
             Box::new(|| {

@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::{seg, Answer, Check, Ctx, Found, NotSendable, Request, Spec, Verdict};
+use super::{Answer, Check, Ctx, Found, NotSendable, Request, Spec, Verdict};
 use crate::directory::Change;
 use crate::graph::GraphError;
 use crate::sync::groups::GroupOp;
@@ -63,9 +63,9 @@ impl Spec<GroupOp> for AddMember {
     fn request(&self, op: &GroupOp, _step: u32, ctx: &Ctx) -> Result<Request, NotSendable> {
         let (group, user) = ids(op, ctx)?;
         Ok(
-            Request::new(Method::POST, format!("/groups/{}/members/$ref", seg(&group))).with_body(
+            Request::new(Method::POST, crate::graph::paths::members_ref(&group)).with_body(
                 json!({
-                    "@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{user}")
+                    "@odata.id": crate::graph::paths::directory_object_url(ctx.base, &user)
                 }),
             ),
         )

@@ -50,7 +50,7 @@ impl Spec<Op> for Create {
                 }
             }
         }
-        Ok(Request::new(Method::POST, "/users").with_body(body))
+        Ok(Request::new(Method::POST, crate::graph::paths::USERS).with_body(body))
     }
     fn answered(&self, op: &Op, _step: u32, body: &Value, _ctx: &Ctx) -> Answer {
         let id = body

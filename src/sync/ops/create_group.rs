@@ -67,7 +67,7 @@ impl Spec<GroupOp> for CreateGroup {
         if let Some(why) = refuse_nickname(op) {
             return Err(NotSendable(why));
         }
-        Ok(Request::new(Method::POST, "/groups").with_body(body(op)))
+        Ok(Request::new(Method::POST, crate::graph::paths::GROUPS).with_body(body(op)))
     }
     fn answered(&self, op: &GroupOp, _step: u32, body: &Value, _ctx: &Ctx) -> Answer {
         let id = body

@@ -179,6 +179,8 @@ pub struct Ctx<'a> {
     pub groups: &'a HashMap<i64, String>,
     pub directory: &'a HashMap<i64, DirectoryUser>,
     pub password: Option<&'a str>,
+    /// The Graph base (`https://graph.microsoft.com/v1.0`): `$ref` bodies name objects by it.
+    pub base: &'a str,
 }
 
 /// Why an op cannot be sent (yet): it depends on an object that does not exist.
@@ -332,13 +334,6 @@ impl AnyOp {
     }
 }
 
-/// Percent-encodes one path segment (a UPN may hold `#`, `'` or `/`-free oddities).
-pub(crate) fn seg(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
-}
-
 /// The account of a user op: its tenant id when known, else the UPN.
 fn user_key(op: &Op, ctx: &Ctx) -> String {
     op.tenant_user_id
@@ -349,7 +344,7 @@ fn user_key(op: &Op, ctx: &Ctx) -> String {
 
 /// `PATCH /users/{id}` with `body`.
 fn patch_user(op: &Op, ctx: &Ctx, body: Value) -> Request {
-    Request::new(Method::PATCH, format!("/users/{}", seg(&user_key(op, ctx)))).with_body(body)
+    Request::new(Method::PATCH, crate::graph::paths::user(&user_key(op, ctx))).with_body(body)
 }
 
 /// The verdict of a check of `accountEnabled == want` on a linked account.

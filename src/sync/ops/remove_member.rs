@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::add_member::{ids, member_check};
-use super::{seg, Answer, Check, Ctx, Found, NotSendable, Request, Spec, Verdict};
+use super::{Answer, Check, Ctx, Found, NotSendable, Request, Spec, Verdict};
 use crate::directory::Change;
 use crate::graph::GraphError;
 use crate::sync::groups::GroupOp;
@@ -29,7 +29,7 @@ impl Spec<GroupOp> for RemoveMember {
         let (group, user) = ids(op, ctx)?;
         Ok(Request::new(
             Method::DELETE,
-            format!("/groups/{}/members/{}/$ref", seg(&group), seg(&user)),
+            crate::graph::paths::member_ref(&group, &user),
         ))
     }
     fn answered(&self, _op: &GroupOp, _step: u32, _body: &Value, _ctx: &Ctx) -> Answer {

@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::{link, patch_user, seg, Answer, Check, Ctx, Found, NotSendable, Request, Spec, Verdict};
+use super::{link, patch_user, Answer, Check, Ctx, Found, NotSendable, Request, Spec, Verdict};
 use crate::directory::{BindingState, Change};
 use crate::graph::GraphError;
 use crate::sync::plan::Op;
@@ -30,10 +30,7 @@ impl Spec<Op> for Restore {
             .clone()
             .ok_or_else(|| NotSendable("the deleted account's id is not known".into()))?;
         Ok(match step {
-            0 => Request::new(
-                Method::POST,
-                format!("/directory/deletedItems/{}/restore", seg(&id)),
-            ),
+            0 => Request::new(Method::POST, crate::graph::paths::restore(&id)),
             _ => patch_user(op, ctx, json!({"accountEnabled": true})),
         })
     }

@@ -57,6 +57,7 @@ impl Maps {
             groups: &self.groups,
             directory: &self.dir,
             password: pw,
+            base: "https://graph.microsoft.com/v1.0",
         }
     }
 }
@@ -138,7 +139,7 @@ fn a_upn_in_a_url_is_percent_encoded() {
     let m = Maps::new();
     let op = AnyOp::User(user_op(OpKind::Block, None));
     let r = op.request(0, &m.ctx(None)).unwrap();
-    assert_eq!(r.url, "/users/ann%23x%40contoso.com");
+    assert_eq!(r.url, "/users/ann%23x@contoso.com");
 }
 
 #[test]
