@@ -2,14 +2,15 @@
 //! write budget scaled down, faults injected, soft-deleted users.
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use m365sync::directory::{Directory, JournalState, NewDirectoryUser};
 use m365sync::graph::{GraphClient, User};
 use m365sync::sim::SimOptions;
-use m365sync::sync::apply::{self, ApplyOptions, ApplySummary, SetPasswordOutcome};
-use m365sync::sync::plan::{self, OpKind, Plan, Policy};
+use m365sync::sync::apply::{self, ApplyOptions, ApplySummary, EventSink, SetPasswordOutcome, WriteBudget};
+use m365sync::sync::ops::AnyOp;
+use m365sync::sync::pipeline::{self, DirectoryState};
+use m365sync::sync::plan::{self, OpKind, Plan, Policy, TenantSnapshot};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -17,13 +18,24 @@ async fn graph(env: &common::Env) -> GraphClient {
     GraphClient::new(env.http(), &env.settings.graph_url, env.app_session().await)
 }
 
-async fn make_plan(env: &common::Env, g: &GraphClient) -> Plan {
-    let snap = apply::snapshot(g).await.unwrap();
-    let users = Directory::open(&env.settings.db_path())
+/// The tenant's users, deleted users and domains, as the pipeline reads them.
+async fn snapshot(g: &GraphClient) -> TenantSnapshot {
+    pipeline::read_tenant(g, None, &DirectoryState::default())
+        .await
         .unwrap()
-        .users()
+        .users
+}
+
+/// The user ops the pipeline plans for the directory as it is.
+async fn make_plan(env: &common::Env, g: &GraphClient) -> Plan {
+    let dir = DirectoryState::load(&Directory::open(&env.settings.db_path()).unwrap(), "")
         .unwrap();
-    plan::plan(&users, &snap, &Policy::default(), 0)
+    let tenant = pipeline::read_tenant(g, None, &dir).await.unwrap();
+    pipeline::make_plan(&dir, &tenant, &Default::default(), 0, WriteBudget::GRAPH).plan
+}
+
+fn user_ops(p: Plan) -> Vec<AnyOp> {
+    p.ops.into_iter().map(AnyOp::User).collect()
 }
 
 async fn run(env: &common::Env, g: &GraphClient, p: Plan, opts: ApplyOptions) -> ApplySummary {
@@ -32,8 +44,9 @@ async fn run(env: &common::Env, g: &GraphClient, p: Plan, opts: ApplyOptions) ->
     let s = apply::apply(
         g.clone(),
         env.settings.db_path(),
-        p,
+        user_ops(p),
         opts,
+        Box::new(EventSink(tx.clone())),
         tx,
         CancellationToken::new(),
     )
@@ -90,8 +103,10 @@ async fn bulk_bind_of_1000_users_under_a_scaled_write_budget() {
     assert_eq!(p.count(OpKind::Create), 1000);
     // The client believes in a larger budget than the tenant grants: 429s must happen.
     let opts = ApplyOptions {
-        write_budget: 400,
-        budget_window: Duration::from_secs(2),
+        budget: WriteBudget {
+            writes: 400,
+            window: Duration::from_secs(2),
+        },
         actor: "test".into(),
         ..Default::default()
     };
@@ -137,7 +152,7 @@ async fn mixed_plan_create_reenable_block_takeover_and_password() {
     })
     .await;
     let g = graph(&env).await;
-    let snap = apply::snapshot(&g).await.unwrap();
+    let snap = snapshot(&g).await;
     let live: Vec<User> = snap.pages.iter().flat_map(|p| p.iter().cloned()).collect();
     let (a, b, c) = (&live[3], &live[4], &live[5]);
     // a: linked + enabled, unbind -> block. b: linked + disabled, bind -> re-enable.
@@ -229,7 +244,7 @@ async fn a_upn_held_by_a_soft_deleted_user_is_restored_not_duplicated() {
     })
     .await;
     let g = graph(&env).await;
-    let snap = apply::snapshot(&g).await.unwrap();
+    let snap = snapshot(&g).await;
     let victim = snap.pages[0][7].clone();
     assert!(env.sim.soft_delete(&victim.user_principal_name));
     add_wanted(&env, std::slice::from_ref(&victim.user_principal_name));
@@ -264,7 +279,7 @@ async fn faults_5xx_resets_and_ambiguous_writes_lose_nothing_and_double_nothing(
         base_delay: Duration::from_millis(20),
         max_delay: Duration::from_millis(500),
     });
-    let snap = apply::snapshot(&g).await.unwrap();
+    let snap = snapshot(&g).await;
     let live: Vec<User> = snap.pages.iter().flat_map(|p| p.iter().cloned()).collect();
     // 100 linked users to block, 300 to create.
     let mut d = Directory::open(&env.settings.db_path()).unwrap();
@@ -349,15 +364,18 @@ async fn cancel_stops_sending_and_resume_finishes() {
         }
     });
     let opts = ApplyOptions {
-        write_budget: 40,
-        budget_window: Duration::from_secs(1),
+        budget: WriteBudget {
+            writes: 40,
+            window: Duration::from_secs(1),
+        },
         ..Default::default()
     };
     let s = apply::apply(
         g.clone(),
         env.settings.db_path(),
-        p,
+        user_ops(p),
         opts.clone(),
+        Box::new(EventSink(tx.clone())),
         tx,
         cancel,
     )
@@ -376,14 +394,15 @@ async fn cancel_stops_sending_and_resume_finishes() {
     for e in &emails {
         assert_eq!(env.sim.users_with_upn_count(e), 1, "{e}");
     }
-    let _ = Arc::new(());
 }
 
 /// What a run killed between sending and recording leaves: ops `sent` whose creates were
-/// applied (and one that never arrived). Resume checks the tenant first: the applied ones are
-/// linked without a second POST, the missing one is created, none is created twice.
+/// applied (and one that never arrived). Reconciling checks the tenant first and records what
+/// it finds (the applied ones linked, their passwords reported lost, the missing one dropped);
+/// nothing is sent from the journal. The next plan creates only the missing one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn resume_checks_sent_creates_against_the_tenant_before_sending_again() {
+async fn reconcile_checks_sent_creates_against_the_tenant_and_sends_nothing() {
+    use m365sync::sync::reconcile::{self, Found};
     let env = common::start(SimOptions {
         users: Some(10),
         ..common::fast_options()
@@ -398,7 +417,7 @@ async fn resume_checks_sent_creates_against_the_tenant_before_sending_again() {
     assert_eq!(p.count(OpKind::Create), 5);
     // The "killed" run: journaled, marked sent, and the first four applied by the tenant.
     let mut d = Directory::open(&env.settings.db_path()).unwrap();
-    let ids = d.journal_insert("killed-run", &p.ops).unwrap();
+    let ids = d.journal_insert("killed-run", &user_ops(p.clone())).unwrap();
     d.journal_mark(&ids, JournalState::Sent).unwrap();
     drop(d);
     for op in p.ops.iter().filter(|o| o.email != emails[4]) {
@@ -415,40 +434,35 @@ async fn resume_checks_sent_creates_against_the_tenant_before_sending_again() {
         .unwrap();
     }
     let writes = env.sim.write_count();
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let s = apply::resume(
-        g.clone(),
-        env.settings.db_path(),
-        ApplyOptions::default(),
-        tx,
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
-    assert_eq!((s.done, s.failed), (5, 0), "{s:?}");
+    let found = reconcile::reconcile(&g, env.settings.db_path(), "t")
+        .await
+        .unwrap();
+    assert_eq!(env.sim.write_count(), writes, "checking writes nothing");
+    let applied = found.iter().filter(|v| v.found == Found::Applied).count();
+    let not = found.iter().filter(|v| v.found == Found::NotApplied).count();
+    assert_eq!((applied, not), (4, 1), "{found:?}");
+    let d = Directory::open(&env.settings.db_path()).unwrap();
+    assert!(d.journal_unfinished().unwrap().is_empty());
     assert_eq!(
-        env.sim.write_count(),
-        writes + 1,
-        "only the missing account is created"
+        d.passwords_undelivered().unwrap().len(),
+        4,
+        "the killed run's passwords are reported lost"
     );
     assert_eq!(
-        s.passwords.len(),
-        1,
-        "a new password only for the account created now"
+        d.users().unwrap().iter().filter(|u| u.tenant_user_id.is_some()).count(),
+        4
     );
-    assert_eq!(s.passwords_lost.len(), 4);
+    drop(d);
+    // The plan makes only the missing account, from the current wish.
+    let p = make_plan(&env, &g).await;
+    assert_eq!(p.count(OpKind::Create), 1);
+    let s = run(&env, &g, p, ApplyOptions::default()).await;
+    assert_eq!((s.done, s.failed), (1, 0), "{s:?}");
+    assert_eq!(s.passwords.len(), 1);
+    assert_eq!(env.sim.write_count(), writes + 1, "one create");
     for e in &emails {
         assert_eq!(env.sim.users_with_upn_count(e), 1, "{e}");
     }
-    assert_journal_all_done(&env);
-    let d = Directory::open(&env.settings.db_path()).unwrap();
-    assert!(d
-        .users()
-        .unwrap()
-        .iter()
-        .all(|u| u.tenant_user_id.is_some()));
-    drop(d);
     assert!(make_plan(&env, &g).await.ops.is_empty());
 }
 
@@ -462,7 +476,7 @@ async fn expired_password_blocks_and_a_new_password_re_enables() {
     })
     .await;
     let g = graph(&env).await;
-    let snap = apply::snapshot(&g).await.unwrap();
+    let snap = snapshot(&g).await;
     let acc = snap.pages[0]
         .iter()
         .find(|u| u.account_enabled == Some(true) && u.mail.is_some())
@@ -507,7 +521,7 @@ async fn expired_password_blocks_and_a_new_password_re_enables() {
     let u = d.find_by_email(acc.email()).unwrap().unwrap();
     assert_eq!(u.binding, m365sync::directory::BindingState::Bound);
     let users = d.users().unwrap();
-    let snap = apply::snapshot(&g).await.unwrap();
+    let snap = snapshot(&g).await;
     assert!(
         plan::plan(&users, &snap, &policy, now).ops.is_empty(),
         "fresh password: nothing to do"
@@ -527,7 +541,7 @@ async fn batch_execute_retries_only_the_throttled_items() {
     })
     .await;
     let g = graph(&env).await;
-    let snap = apply::snapshot(&g).await.unwrap();
+    let snap = snapshot(&g).await;
     let targets: Vec<User> = snap.pages[0].iter().skip(1).take(20).cloned().collect();
     let reqs: Vec<BatchRequest> = targets
         .iter()

@@ -78,8 +78,27 @@ fn every_error_source_becomes_a_diagnosis_of_its_kind() {
     assert_eq!(dir.kind(), "directory-unavailable");
     let bug = ErrorEntry::from_directory("compute the plan", "internal error: boom");
     assert_eq!(bug.kind(), "internal-error");
-    let lost = ErrorEntry::password_lost("a@contoso.com");
-    assert_eq!(lost.kind(), "password-lost");
+    let lost = ErrorEntry::password_lost("a@contoso.com", "2026-12-01T10:00:00Z");
+    assert_eq!(lost.kind(), "password-not-delivered");
+    // A failure keeps its type across the effect boundary: a directory that stayed busy is
+    // not "disk full", a 403 is not a directory failure.
+    let busy = ErrorEntry::from_failure(&fixtures::db_busy());
+    assert_eq!(busy.kind(), "directory-busy");
+    let denied = ErrorEntry::from_failure(&m365sync::failure::Failure::graph(
+        m365sync::diagnose::Operation::RestoreUser,
+        m365sync::diagnose::Subject::User("a@contoso.com".into()),
+        GraphError::Api {
+            status: 403,
+            code: "Authorization_RequestDenied".into(),
+            message: "Insufficient privileges to complete the operation.".into(),
+            request_id: Some("rq-9".into()),
+            date: None,
+            retry_after: None,
+        },
+    ));
+    assert_eq!(denied.kind(), "insufficient-privileges");
+    assert_eq!(denied.request_id.as_deref(), Some("rq-9"));
+    assert!(denied.diag.permission.is_some());
 
     // An apply OpFailed keeps the op (retry re-sends it) and the directory user.
     let s = fixtures::bindings_state();
@@ -137,11 +156,12 @@ fn preflight_findings_go_to_errors_grouped_by_kind() {
 fn held_back_ops_are_never_in_the_apply_effect() {
     let mut s = fixtures::held_preview_state();
     let fx = cmd(&mut s, Command::Confirm);
-    let [Effect::Apply { plan, .. }] = fx.as_slice() else {
+    let [Effect::Apply { view, .. }] = fx.as_slice() else {
         panic!("{fx:?}")
     };
-    assert_eq!(plan.ops.len(), 3);
-    assert!(plan
+    assert_eq!(view.plan.ops.len(), 3);
+    assert!(view
+        .plan
         .ops
         .iter()
         .all(|o| o.directory_id != 3 && o.directory_id != 11));
@@ -338,13 +358,13 @@ fn link_conflict_links_the_import_conflict_to_its_directory_user() {
 }
 
 #[test]
-fn retry_resends_only_the_failed_ops_of_that_kind() {
+fn retry_plans_again_through_the_pipeline() {
     let mut s = fixtures::bindings_state();
     for i in [18, 26] {
         update(
             &mut s,
             Action::Apply(m365sync::app::action::ApplyNews::OpFailed {
-                op: fixtures::op(OpKind::Create, i),
+                op: m365sync::sync::ops::AnyOp::User(fixtures::op(OpKind::Create, i)),
                 error: GraphError::Api {
                     status: 503,
                     code: "serviceNotAvailable".into(),
@@ -360,14 +380,12 @@ fn retry_resends_only_the_failed_ops_of_that_kind() {
     select_kind(&mut s, "service-unavailable");
     cmd(&mut s, Command::Fix);
     assert_eq!(fix_dialog(&s).action, Some(FixAction::Retry));
+    assert!(fix_dialog(&s).change[0].contains("Preview the plan again"));
     let fx = cmd(&mut s, Command::Confirm);
-    let [Effect::Apply { plan, .. }] = fx.as_slice() else {
-        panic!("{fx:?}")
-    };
-    // The two 503s, not the upn-exists failure of user 10.
-    let ids: Vec<i64> = plan.ops.iter().map(|o| o.directory_id).collect();
-    assert_eq!(ids, vec![19, 27]);
-    assert!(matches!(s.modal, Modal::Run(_)));
+    // Failed ops are planned again from the current wish: the preview, then y. Nothing is
+    // sent from an old list.
+    assert!(matches!(fx.as_slice(), [Effect::Plan { .. }]), "{fx:?}");
+    assert!(matches!(s.modal, Modal::Planning { .. }));
     assert!(!s.errors.iter().any(|e| e.kind() == "service-unavailable"));
 }
 

@@ -9,14 +9,59 @@ use m365sync::app::runtime::run_fix;
 use m365sync::directory::{Directory, NewDirectoryUser};
 use m365sync::graph::GraphClient;
 use m365sync::sim::SimOptions;
+use m365sync::sync::apply::WriteBudget;
+use m365sync::sync::pipeline::Pipeline;
 
 async fn graph(env: &common::Env) -> GraphClient {
     GraphClient::new(env.http(), &env.settings.graph_url, env.app_session().await)
 }
 
+/// The pipeline a fix runs with (the console builds it from the session).
+fn pipe(env: &common::Env, g: &GraphClient) -> Option<Pipeline> {
+    Some(Pipeline {
+        graph: g.clone(),
+        data_dir: env.settings.data_dir.clone(),
+        db_path: env.settings.db_path(),
+        tenant: String::new(),
+        me: Default::default(),
+        budget: WriteBudget::GRAPH,
+    })
+}
+
 async fn deleted_upns(g: &GraphClient) -> Vec<String> {
-    let (deleted, _) = m365sync::sync::apply::deleted_and_domains(g).await.unwrap();
-    deleted.into_iter().map(|u| u.user_principal_name).collect()
+    g.list_deleted_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.user.user_principal_name)
+        .collect()
+}
+
+async fn snapshot(g: &GraphClient) -> m365sync::sync::plan::TenantSnapshot {
+    m365sync::sync::pipeline::read_tenant(g, None, &Default::default())
+        .await
+        .unwrap()
+        .users
+}
+
+/// Apply user ops as the pipeline would.
+async fn apply(
+    g: &GraphClient,
+    db: &std::path::Path,
+    plan: m365sync::sync::plan::Plan,
+) -> m365sync::sync::apply::ApplySummary {
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    m365sync::sync::apply::apply(
+        g.clone(),
+        db.to_path_buf(),
+        plan.ops.into_iter().map(m365sync::sync::ops::AnyOp::User).collect(),
+        Default::default(),
+        Box::new(m365sync::sync::apply::EventSink(tx.clone())),
+        tx,
+        Default::default(),
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,7 +80,7 @@ async fn restore_and_purge_free_the_addresses_of_soft_deleted_users() {
             address: "Farid.Haddad@northwindtraders.com".into(),
         },
         db.clone(),
-        Some(g.clone()),
+        pipe(&env, &g),
     )
     .await
     .unwrap();
@@ -45,7 +90,7 @@ async fn restore_and_purge_free_the_addresses_of_soft_deleted_users() {
             address: "olga.petrov@northwindtraders.com".into(),
         },
         db.clone(),
-        Some(g.clone()),
+        pipe(&env, &g),
     )
     .await
     .unwrap();
@@ -73,10 +118,10 @@ async fn restore_and_purge_free_the_addresses_of_soft_deleted_users() {
             address: "olga.petrov@northwindtraders.com".into(),
         },
         db.clone(),
-        Some(g.clone()),
+        pipe(&env, &g),
     )
     .await;
-    assert!(again.unwrap_err().contains("no soft-deleted user"));
+    assert!(again.unwrap_err().to_string().contains("no soft-deleted user"));
 
     // The address is free: a directory user with it is bound by a re-sync, as a new account.
     let olga = {
@@ -91,21 +136,11 @@ async fn restore_and_purge_free_the_addresses_of_soft_deleted_users() {
         d.set_want(&[id], true).unwrap();
         d.users().unwrap()
     };
-    let snap = m365sync::sync::apply::snapshot(&g).await.unwrap();
+    let snap = snapshot(&g).await;
     let plan = m365sync::sync::plan::plan(&olga, &snap, &Default::default(), 0);
     assert_eq!(plan.ops.len(), 1);
     assert_eq!(plan.ops[0].kind, m365sync::sync::plan::OpKind::Create);
-    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let sum = m365sync::sync::apply::apply(
-        g.clone(),
-        db.clone(),
-        plan,
-        Default::default(),
-        tx,
-        Default::default(),
-    )
-    .await
-    .unwrap();
+    let sum = apply(&g, &db, plan).await;
     assert_eq!((sum.done, sum.failed), (1, 0), "{sum:?}");
     assert_eq!(
         env.sim
@@ -212,7 +247,7 @@ async fn link_conflict_links_the_directory_user_to_the_existing_account() {
             tenant_user_id: first.id.clone(),
         },
         db.clone(),
-        Some(g.clone()),
+        pipe(&env, &g),
     )
     .await
     .unwrap();
@@ -221,7 +256,7 @@ async fn link_conflict_links_the_directory_user_to_the_existing_account() {
     assert_eq!(u.tenant_user_id.as_deref(), Some(first.id.as_str()));
     // A re-sync has nothing to do for them: no duplicate account, no change.
     let users = Directory::open(&db).unwrap().users().unwrap();
-    let snap = m365sync::sync::apply::snapshot(&g).await.unwrap();
+    let snap = snapshot(&g).await;
     let plan = m365sync::sync::plan::plan(&users, &snap, &Default::default(), 0);
     assert!(
         plan.ops.iter().all(|o| o.directory_id != id),
@@ -257,7 +292,7 @@ async fn edit_email_then_the_re_sync_creates_the_account() {
         m365sync::sync::preflight::check_plan(plan, users, snap, &Default::default())
     };
     // Shown: the domain is not verified, so the create is held back.
-    let snap = m365sync::sync::apply::snapshot(&g).await.unwrap();
+    let snap = snapshot(&g).await;
     let users = Directory::open(&db).unwrap().users().unwrap();
     let (plan, held, _) = check(&users, &snap);
     assert!(plan.ops.is_empty());
@@ -271,7 +306,7 @@ async fn edit_email_then_the_re_sync_creates_the_account() {
             email: new.clone(),
         },
         db.clone(),
-        Some(g.clone()),
+        pipe(&env, &g),
     )
     .await
     .unwrap();
@@ -280,17 +315,7 @@ async fn edit_email_then_the_re_sync_creates_the_account() {
     let users = Directory::open(&db).unwrap().users().unwrap();
     let (plan, held, _) = check(&users, &snap);
     assert!(held.is_empty(), "{held:?}");
-    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let sum = m365sync::sync::apply::apply(
-        g.clone(),
-        db.clone(),
-        plan,
-        Default::default(),
-        tx,
-        Default::default(),
-    )
-    .await
-    .unwrap();
+    let sum = apply(&g, &db, plan).await;
     assert_eq!((sum.done, sum.failed), (1, 0));
     assert_eq!(env.sim.users_with_upn_count(&new), 1);
 }

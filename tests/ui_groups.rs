@@ -84,15 +84,17 @@ fn the_group_filter_and_the_state_filter_apply_to_groups() {
 fn y_sends_the_group_ops_and_never_the_held_back_ones() {
     let mut s = fixtures::groups_preview_state();
     let fx = cmd(&mut s, Command::Confirm);
-    let [Effect::Apply {
-        plan, group_ops, ..
-    }] = fx.as_slice()
-    else {
+    let [Effect::Apply { view, .. }] = fx.as_slice() else {
         panic!("{fx:?}")
     };
-    assert_eq!(plan.ops, fixtures::plan_view(1, 0, false).plan.ops);
-    assert_eq!(group_ops.len(), 1);
-    assert_eq!(group_ops[0].group_name, "Finance");
+    assert_eq!(view.plan.ops, fixtures::plan_view(1, 0, false).plan.ops);
+    assert_eq!(view.group_ops.len(), 1);
+    assert_eq!(view.group_ops[0].group_name, "Finance");
+    // The run takes the ops to send only: none of the held-back ones.
+    assert!(view
+        .ops()
+        .iter()
+        .all(|o| o.group_id() != Some(view.group_held[0].0.group_id)));
 }
 
 #[test]
@@ -114,7 +116,7 @@ fn a_plan_with_only_group_ops_can_be_applied() {
     assert!(matches!(s.modal, Modal::Preview(_)), "{:?}", s.modal);
     let fx = cmd(&mut s, Command::Confirm);
     assert!(
-        matches!(fx.as_slice(), [Effect::Apply { plan, group_ops, .. }] if plan.ops.is_empty() && group_ops.len() == 1),
+        matches!(fx.as_slice(), [Effect::Apply { view, .. }] if view.plan.ops.is_empty() && view.group_ops.len() == 1),
         "{fx:?}"
     );
 }
@@ -191,18 +193,46 @@ fn f_on_a_stray_space_finding_trims_the_group_name() {
 }
 
 #[test]
-fn failed_group_ops_of_a_run_go_to_errors() {
+fn failed_group_ops_of_a_run_go_to_errors_with_their_kind() {
+    use m365sync::sync::groups::{GroupOp, GroupOpKind};
     let mut s = fixtures::groups_state();
     let before = s.errors.len();
+    let op = GroupOp {
+        kind: GroupOpKind::CreateGroup,
+        group_id: 1,
+        group_name: "Sales (EU)".into(),
+        mail_nickname: "SalesEU".into(),
+        group_kind: Default::default(),
+        tenant_group_id: None,
+        member: None,
+        reason: String::new(),
+    };
     update(
         &mut s,
-        Action::GroupsFailed(vec![(
-            "create group Sales (EU)".into(),
-            "Request_BadRequest: Invalid value specified for property 'mailNickname'".into(),
-        )]),
+        Action::Apply(m365sync::app::action::ApplyNews::OpFailed {
+            op: m365sync::sync::ops::AnyOp::Group(op),
+            error: m365sync::graph::GraphError::Api {
+                status: 403,
+                code: "Authorization_RequestDenied".into(),
+                message: "Insufficient privileges to complete the operation.".into(),
+                request_id: Some("rq-1".into()),
+                date: None,
+                retry_after: None,
+            },
+        }),
     );
     assert_eq!(s.errors.len(), before + 1);
-    assert_eq!(s.errors[before].subject, "create group Sales (EU)");
+    let e = &s.errors[before];
+    assert_eq!(e.subject, "create group Sales (EU)");
+    // A Graph 403 on a group create keeps its type to the screen: the kind, the permission
+    // the operation needs, and the request-id.
+    assert_eq!(e.kind(), "insufficient-privileges");
+    assert!(
+        e.diag.permission.as_deref().unwrap().contains("Group.ReadWrite.All"),
+        "{:?}",
+        e.diag.permission
+    );
+    assert_eq!(e.request_id.as_deref(), Some("rq-1"));
 }
 
 #[test]

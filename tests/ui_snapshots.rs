@@ -348,6 +348,7 @@ fn summary_without_passwords() {
             cancelled: 18,
             passwords: vec![],
             passwords_lost: Vec::new(),
+            ..Default::default()
         })),
     );
     insta::assert_snapshot!("summary_80x24", text(&draw(&s, 80, 24)));

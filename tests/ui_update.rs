@@ -330,9 +330,10 @@ fn import_without_marks_takes_the_current_row_and_a_directory_error_is_listed() 
             users: vec![fixtures::tenant_user(9)]
         }]
     );
-    update(&mut s, Action::ImportDone(Err("database is locked".into())));
+    update(&mut s, Action::ImportDone(Err(fixtures::db_busy())));
     assert_eq!(s.errors.last().unwrap().message, "database is locked");
     assert_eq!(s.errors.last().unwrap().source.label(), "directory");
+    assert_eq!(s.errors.last().unwrap().kind(), "directory-busy");
 }
 
 #[test]
@@ -395,11 +396,9 @@ fn sign_in_device_code_approved_then_loading() {
         fx,
         vec![
             Effect::LoadDirectory,
-            Effect::ResumeJournal {
-                actor: info.identity.name.clone()
-            }
+            Effect::CheckJournal
         ],
-        "the directory loads first; an interrupted run is finished"
+        "the directory loads first; an interrupted run is checked against the tenant"
     );
     assert_eq!(s.load, Load::Waiting);
     let fx = update(
@@ -932,7 +931,7 @@ fn space_toggles_the_wish_of_one_row_and_only_records_it() {
     cmd(&mut s, Command::ToggleWant);
     assert!(update(&mut s, Action::WantSaved(Ok(1))).is_empty());
     // A save that fails is listed and the directory read again (undoing the toggle).
-    let fx = update(&mut s, Action::WantSaved(Err("database is locked".into())));
+    let fx = update(&mut s, Action::WantSaved(Err(fixtures::db_busy())));
     assert_eq!(fx, vec![Effect::LoadDirectory]);
     assert!(s
         .errors
@@ -1103,17 +1102,9 @@ fn bindings_filter_narrows_like_a_full_scan_on_many_users() {
 fn p_plans_off_the_ui_thread_and_opens_the_preview() {
     let mut s = fixtures::bindings_state();
     let fx = cmd(&mut s, Command::Preview);
-    let [Effect::Plan {
-        gen,
-        users,
-        pages,
-        now,
-        ..
-    }] = fx.as_slice()
-    else {
+    let [Effect::Plan { gen, pages, now }] = fx.as_slice() else {
         panic!("{fx:?}")
     };
-    assert_eq!(users.len(), 40);
     assert_eq!(pages.len(), s.rows.pages.len(), "the listed pages, shared");
     assert!(std::sync::Arc::ptr_eq(&pages[0], &s.rows.pages[0]));
     assert_eq!(*now, NOW);
@@ -1176,11 +1167,11 @@ fn p_plans_off_the_ui_thread_and_opens_the_preview() {
         &mut s,
         Action::PlanReady {
             gen,
-            result: Err("internal error: task panicked".into()),
+            result: Err(m365sync::failure::Failure::Internal("task panicked".into())),
         },
     );
     assert_eq!(s.modal, Modal::None);
-    assert!(s.errors.iter().any(|e| e.subject == "compute the plan"));
+    assert!(s.errors.iter().any(|e| e.kind() == "internal-error"));
 }
 
 #[test]
@@ -1206,11 +1197,11 @@ fn y_applies_the_plan() {
     );
     assert!(cmd(&mut s, Command::Submit).is_empty());
     let fx = cmd(&mut s, Command::Confirm);
-    let [Effect::Apply { plan, actor, .. }] = fx.as_slice() else {
+    let [Effect::Apply { view, confirm }] = fx.as_slice() else {
         panic!("{fx:?}")
     };
-    assert_eq!(plan.ops.len(), 7);
-    assert_eq!(actor, "admin@contoso.onmicrosoft.com");
+    assert_eq!(view.plan.ops.len(), 7);
+    assert_eq!(confirm.yes_block, None, "no guard to confirm");
     assert!(s.applying);
     let Modal::Run(run) = &s.modal else { panic!() };
     assert_eq!((run.total, run.progress.remaining), (7, 7));
@@ -1234,7 +1225,10 @@ fn the_guard_wants_the_exact_count_typed_before_y() {
     update(&mut s, Action::DialogInput(InputRequest::DeletePrevChar));
     update(&mut s, Action::DialogInput(InputRequest::InsertChar('0')));
     let fx = cmd(&mut s, Command::Confirm);
-    assert!(matches!(fx.as_slice(), [Effect::Apply { plan, .. }] if plan.ops.len() == 65));
+    assert!(matches!(
+        fx.as_slice(),
+        [Effect::Apply { view, confirm }] if view.plan.ops.len() == 65 && confirm.yes_block == Some(60)
+    ));
     // Without a guard, digits are not input.
     let s = fixtures::preview_state(1, 1, false);
     assert_eq!(key_action(&s, &key(KeyCode::Char('6'))), None);
@@ -1258,8 +1252,8 @@ fn progress_events_update_the_counts_errors_and_rows() {
     update(
         &mut s,
         Action::Apply(ApplyNews::OpDone {
-            op,
-            tenant_user_id: "x".into(),
+            op: m365sync::sync::ops::AnyOp::User(op),
+            tenant_id: "x".into(),
         }),
     );
     assert_ne!(row_state(&s, 9), RowState::Error);
@@ -1267,6 +1261,7 @@ fn progress_events_update_the_counts_errors_and_rows() {
     let p = ApplyProgress {
         done: 18,
         failed: 2,
+        not_sent: 0,
         remaining: 20,
         throttled: 3,
         rate: 7.0,
@@ -1286,6 +1281,7 @@ fn progress_events_update_the_counts_errors_and_rows() {
             cancelled: 0,
             passwords: vec![],
             passwords_lost: Vec::new(),
+            ..ApplySummary::default()
         })),
     );
     assert_eq!(fx[0], Effect::LoadDirectory);
@@ -1320,6 +1316,7 @@ fn progress_events_update_the_counts_errors_and_rows() {
             cancelled: 0,
             passwords: vec![],
             passwords_lost: Vec::new(),
+            ..ApplySummary::default()
         })),
     );
     assert_eq!(fx, vec![Effect::LoadDirectory]);
@@ -1348,6 +1345,7 @@ fn esc_stops_sending_and_says_so() {
             cancelled: 18,
             passwords: vec![],
             passwords_lost: Vec::new(),
+            ..ApplySummary::default()
         })),
     );
     assert!(s.message.as_deref().unwrap().contains("18 not sent"));
@@ -1441,7 +1439,7 @@ fn password_input_is_masked_checked_as_typed_and_dropped_when_sent() {
         &mut s,
         Action::PasswordSet {
             email: "x@y".into(),
-            result: Err("not wired".into()),
+            result: Err(m365sync::failure::Failure::Invalid("not wired".into())),
         },
     );
     assert_eq!(fx, vec![Effect::LoadDirectory]);
@@ -1467,7 +1465,10 @@ fn disconnect_asks_first_then_returns_to_sign_in() {
     assert_eq!(cmd(&mut s, Command::Confirm), vec![Effect::Disconnect]);
     assert_eq!(s.modal, Modal::Disconnecting);
     // A failure changes nothing and says so.
-    update(&mut s, Action::Disconnected(Err("not wired".into())));
+    update(
+        &mut s,
+        Action::Disconnected(Err(m365sync::failure::Failure::Invalid("not wired".into()))),
+    );
     assert_eq!(s.modal, Modal::None);
     assert_eq!(s.phase, Phase::Main);
     cmd(&mut s, Command::Disconnect);
@@ -1502,13 +1503,16 @@ fn a_directory_reload_keeps_marks_on_the_same_users() {
             index: Default::default(),
             failures: vec![],
             groups: vec![],
+            undelivered: vec![],
+            journal_failures: vec![],
         })),
     );
     assert_eq!(s.bindings.marks.iter().collect::<Vec<_>>(), vec![6, 8]);
 }
 
 #[test]
-fn an_interrupted_run_is_finished_after_sign_in_and_its_passwords_shown() {
+fn an_interrupted_run_is_checked_after_sign_in_and_sends_nothing() {
+    use m365sync::sync::reconcile::{Found, Verification};
     let mut s = fixtures::bindings_state();
     s.tab = Tab::Import;
     s.phase = Phase::SignIn(SignIn::Requesting);
@@ -1519,36 +1523,33 @@ fn an_interrupted_run_is_finished_after_sign_in_and_its_passwords_shown() {
             result: Ok(SessionInfo::default()),
         },
     );
-    assert!(fx.iter().any(|e| matches!(e, Effect::ResumeJournal { .. })));
-    assert!(s.applying, "no new plan while the journal is finished");
-    assert!(cmd(&mut s, Command::TabBindings).is_empty());
+    assert!(fx.iter().any(|e| matches!(e, Effect::CheckJournal)));
+    assert!(s.checking_journal, "no new plan while the journal is checked");
+    assert!(!s.applying, "checking sends nothing: the tabs stay usable");
     assert!(cmd(&mut s, Command::Preview).is_empty());
-    assert_eq!(s.modal, Modal::None);
-    update(
-        &mut s,
-        Action::Apply(ApplyNews::PasswordIssued(fixtures::issued_password(2))),
-    );
+    assert!(s.message.as_deref().unwrap().contains("plan waits"));
+    let op = m365sync::sync::ops::AnyOp::User(fixtures::op(OpKind::Create, 2));
     let fx = update(
         &mut s,
-        Action::ResumeFinished(Ok(ApplySummary {
-            done: 5,
-            failed: 0,
-            cancelled: 0,
-            passwords: vec![],
-            passwords_lost: Vec::new(),
-        })),
+        Action::JournalChecked(Ok(vec![
+            Verification {
+                op: op.clone(),
+                found: Found::Applied,
+            },
+            Verification {
+                op,
+                found: Found::NeverSent,
+            },
+        ])),
     );
-    assert_eq!(fx, vec![Effect::LoadDirectory]);
-    assert!(!s.applying);
-    let Modal::Run(run) = &s.modal else {
-        panic!("{:?}", s.modal)
-    };
-    assert!(run.resumed && run.passwords.len() == 1);
+    assert!(fx.contains(&Effect::LoadDirectory));
+    assert!(!s.checking_journal);
+    let m = s.message.as_deref().unwrap();
+    assert!(m.contains("1 applied, 1 dropped"), "{m}");
+    assert_eq!(s.modal, Modal::None, "nothing to confirm: nothing was sent");
     // A clean journal says nothing.
     let mut s = fixtures::bindings_state();
-    s.resuming = Some(Default::default());
-    s.applying = true;
-    assert!(update(&mut s, Action::ResumeFinished(Ok(ApplySummary::default()))).is_empty());
-    assert_eq!(s.modal, Modal::None);
-    assert!(!s.applying);
+    s.checking_journal = true;
+    assert!(update(&mut s, Action::JournalChecked(Ok(vec![]))).is_empty());
+    assert!(!s.checking_journal);
 }

@@ -639,3 +639,12 @@ pub fn groups_preview_state() -> AppState {
     s.dirty = false;
     s
 }
+
+/// A directory that stayed busy longer than m365sync waits (another process writing).
+pub fn db_busy() -> crate::failure::Failure {
+    crate::failure::Failure::Directory {
+        doing: "importing users".into(),
+        problem: crate::failure::DirectoryProblem::Busy,
+        message: "database is locked".into(),
+    }
+}

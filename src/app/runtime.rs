@@ -551,9 +551,10 @@ impl Services {
             }
             Effect::Fix { fix, key } => {
                 let services = self.pipeline_source();
+                let db = self.settings.db_path();
                 self.spawn(
                     async move {
-                        let result = run_fix(fix, services).await;
+                        let result = run_fix(fix, db, services.pipeline().await).await;
                         Action::FixDone { key, result }
                     },
                     |m| Action::FixDone {
@@ -686,8 +687,11 @@ type DirectoryFix =
 
 /// Carry out a one-key fix (what `Effect::Fix` runs); Ok = what changed, in words. A fix that
 /// writes to the tenant (restore, purge) takes the apply lock.
-async fn run_fix(fix: Fix, services: PipelineSource) -> Result<String, Failure> {
-    let db = services.settings.db_path();
+pub async fn run_fix(
+    fix: Fix,
+    db: std::path::PathBuf,
+    pipeline: Option<Pipeline>,
+) -> Result<String, Failure> {
     let blocking = |f: DirectoryFix| {
         let db = db.clone();
         crate::failure::blocking("applying the fix", move || f(&mut Directory::open(&db)?))
@@ -714,7 +718,7 @@ async fn run_fix(fix: Fix, services: PipelineSource) -> Result<String, Failure> 
             directory_id,
             tenant_user_id,
         } => {
-            let pipeline = services.pipeline().await.ok_or_else(not_signed_in)?;
+            let pipeline = pipeline.ok_or_else(not_signed_in)?;
             let user: User = pipeline
                 .graph
                 .get_user(&tenant_user_id)
@@ -729,7 +733,7 @@ async fn run_fix(fix: Fix, services: PipelineSource) -> Result<String, Failure> 
             .await
         }
         Fix::RestoreDeleted { address } => {
-            let pipeline = services.pipeline().await.ok_or_else(not_signed_in)?;
+            let pipeline = pipeline.ok_or_else(not_signed_in)?;
             let _lock = pipeline.lock("console fix (restore)")?;
             let id = deleted_id(&pipeline.graph, &address).await?;
             pipeline.graph.restore_deleted(&id).await.map(drop).map_err(|e| {
@@ -738,7 +742,7 @@ async fn run_fix(fix: Fix, services: PipelineSource) -> Result<String, Failure> 
             Ok(format!("Restored the deleted account {address}."))
         }
         Fix::PurgeDeleted { address } => {
-            let pipeline = services.pipeline().await.ok_or_else(not_signed_in)?;
+            let pipeline = pipeline.ok_or_else(not_signed_in)?;
             let _lock = pipeline.lock("console fix (purge)")?;
             let id = deleted_id(&pipeline.graph, &address).await?;
             pipeline.graph.purge_deleted(&id).await.map_err(|e| {

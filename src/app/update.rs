@@ -1175,6 +1175,13 @@ fn start_plan(s: &mut AppState, fx: &mut Vec<Effect>) {
         s.message = Some("An apply is running: wait for it to end.".into());
         return;
     }
+    if s.checking_journal {
+        s.message = Some(
+            "Checking what an interrupted run left against the tenant: the plan waits for it."
+                .into(),
+        );
+        return;
+    }
     if !s.directory_loaded {
         s.message = Some("The directory is not loaded yet.".into());
         return;
