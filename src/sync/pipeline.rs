@@ -330,22 +330,32 @@ pub fn make_plan(
 /// The mass-change guard over user and group ops: blocking sign-in and removing memberships
 /// count; more than the limit (or share of bound users) needs the exact count typed.
 pub fn guard(user_plan: &Plan, group_ops: &[GroupOp], cfg: &GuardConfig) -> Option<GuardTrip> {
-    let blocks = user_plan
+    let blocked: HashSet<i64> = user_plan
         .ops
         .iter()
         .filter(|o| Kind::User(o.kind).destructive())
-        .count();
-    let removes = group_ops
+        .map(|o| o.directory_id)
+        .collect();
+    let removed: Vec<&GroupOp> = group_ops
         .iter()
         .filter(|o| Kind::Group(o.kind).destructive())
-        .count();
-    let total = blocks + removes;
+        .collect();
+    // The users a plan takes something from: a blocked user also removed from its groups
+    // counts once.
+    let mut affected = blocked.clone();
+    affected.extend(
+        removed
+            .iter()
+            .filter_map(|o| o.member.as_ref().map(|m| m.directory_id)),
+    );
+    let total = affected.len();
     let bound = user_plan.bound_before;
     let over_count = total > cfg.max_blocks;
     let over_share = bound > 0 && total as f64 > cfg.max_share * bound as f64;
     if total == 0 || !(over_count || over_share) {
         return None;
     }
+    use crate::format::count;
     let why = match (over_count, over_share) {
         (true, true) => format!(
             "more than {} and more than {:.0}% of the {bound} bound users",
@@ -355,24 +365,22 @@ pub fn guard(user_plan: &Plan, group_ops: &[GroupOp], cfg: &GuardConfig) -> Opti
         (true, false) => format!("more than the limit of {}", cfg.max_blocks),
         _ => format!("more than {:.0}% of the {bound} bound users", cfg.max_share * 100.0),
     };
-    let what = match (blocks, removes) {
-        (b, 0) => format!("blocks sign-in for {}", crate::format::count(b, "user", None)),
-        (0, r) => format!(
-            "removes {} from groups",
-            crate::format::count(r, "member", None)
-        ),
+    let what = match (blocked.len(), removed.len()) {
+        (b, 0) => format!("blocks sign-in for {}", count(b, "user", None)),
+        (0, r) => format!("removes {} from groups", count(r, "membership", None)),
         (b, r) => format!(
             "blocks sign-in for {} and removes {} from groups",
-            crate::format::count(b, "user", None),
-            crate::format::count(r, "member", None)
+            count(b, "user", None),
+            count(r, "membership", None)
         ),
     };
     Some(GuardTrip {
         blocks: total,
         bound,
         message: format!(
-            "This plan {what}: {total} changes, {why}. If that is what you want, confirm by \
-             typing the number {total} (headless: --yes-block {total})."
+            "This plan {what}: {} affected, {why}. If that is what you want, confirm by typing \
+             the number {total} (headless: --yes-block {total}).",
+            count(total, "user", None)
         ),
     })
 }
