@@ -5,12 +5,18 @@ use m365sync::cli::{Cli, Command, DirectoryCommand, PasswordCommand};
 use m365sync::config::Settings;
 
 /// Logs go to a daily file under the data dir, never to the terminal (the TUI owns it), and
-/// never carry a token or secret. `M365SYNC_LOG` sets the filter (default `info`).
+/// never carry a token or secret. `M365SYNC_LOG` sets the filter (default `info`). Logging that
+/// cannot start (a read-only data dir, a log file that is not ours) is one warning on stderr,
+/// never a reason to stop: the command runs without a log.
 fn init_logging(settings: &Settings) -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    let dir = settings.log_dir();
-    std::fs::create_dir_all(&dir).ok()?;
-    let appender = tracing_appender::rolling::daily(dir, "m365sync.log");
-    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let log = match m365sync::logfile::DailyLog::open(&settings.log_dir()) {
+        Ok(log) => log,
+        Err(e) => {
+            eprintln!("warning: logging disabled: {e}");
+            return None;
+        }
+    };
+    let (writer, guard) = tracing_appender::non_blocking(log);
     let filter = tracing_subscriber::EnvFilter::try_from_env("M365SYNC_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()

@@ -39,7 +39,7 @@ pub async fn errors(settings: &Settings, args: &ErrorsArgs, out: &mut dyn Write)
     use crate::directory::JournalState;
     let db = settings.db_path();
     let (failures, journal, users) = tokio::task::spawn_blocking(move || -> Result<_> {
-        let d = Directory::open(&db)?;
+        let d = Directory::open_read_only(&db)?;
         Ok((d.failures()?, d.journal_list(None)?, d.users()?))
     })
     .await??;

@@ -221,3 +221,9 @@ pub async fn session(settings: &Settings, secret: Option<String>) -> Result<Arc<
 fn open_directory(settings: &Settings) -> Result<Directory> {
     Directory::open(&settings.db_path()).context("opening the directory")
 }
+
+/// For the commands that only read: never creates, migrates or writes anything, so they work
+/// in a read-only data dir (a missing database reads as an empty directory).
+fn open_directory_read_only(settings: &Settings) -> Result<Directory> {
+    Directory::open_read_only(&settings.db_path()).context("opening the directory")
+}

@@ -57,7 +57,7 @@ struct UserLine<'a> {
 pub async fn users(settings: &Settings, args: &UsersArgs, out: &mut dyn Write) -> Result<()> {
     let session = session(settings, args.secret.secret()?).await?;
     let db = settings.db_path();
-    let index = tokio::task::spawn_blocking(move || Directory::open(&db)?.index())
+    let index = tokio::task::spawn_blocking(move || Directory::open_read_only(&db)?.index())
         .await?
         .context("reading the directory")?;
     let graph = GraphClient::new(settings.http_client()?, &settings.graph_url, session);
