@@ -12,6 +12,7 @@ pub mod diagnose;
 pub mod directory;
 pub mod graph;
 pub mod keymap;
+pub mod lock;
 pub mod logfile;
 pub mod sim;
 pub mod sync;

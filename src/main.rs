@@ -121,7 +121,8 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            // 75 when another m365sync holds the apply lock, else 1.
+            ExitCode::from(m365sync::cli::exit_code_of(&e))
         }
     }
 }

@@ -35,6 +35,36 @@ pub use password::{password_set, PasswordCommand};
 pub use sync::{sync, SyncArgs};
 pub use users::{users, StatusFilter, UsersArgs};
 
+/// Exit codes of every command (README, "Exit codes").
+pub mod exit {
+    /// Done.
+    pub const OK: u8 = 0;
+    /// An error: nothing or not everything could be tried (the message says why).
+    pub const ERROR: u8 = 1;
+    /// It ran, but something failed or was held back (e.g. `sync`: an op failed, preflight
+    /// held one back, Ctrl-C left ops unsent).
+    pub const INCOMPLETE: u8 = 2;
+    /// Another m365sync is applying changes with the same data dir (sysexits' EX_TEMPFAIL:
+    /// try again later).
+    pub const LOCKED: u8 = 75;
+}
+
+/// The exit code of a command that failed with `err`: [`exit::LOCKED`] when anywhere in its
+/// chain another process holds the apply lock, else [`exit::ERROR`].
+pub fn exit_code_of(err: &anyhow::Error) -> u8 {
+    let held = err.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<crate::lock::LockError>(),
+            Some(crate::lock::LockError::Held(_))
+        )
+    });
+    if held {
+        exit::LOCKED
+    } else {
+        exit::ERROR
+    }
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "m365sync",
@@ -226,4 +256,34 @@ fn open_directory(settings: &Settings) -> Result<Directory> {
 /// in a read-only data dir (a missing database reads as an empty directory).
 fn open_directory_read_only(settings: &Settings) -> Result<Directory> {
     Directory::open_read_only(&settings.db_path()).context("opening the directory")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lock::{Holder, LockError};
+
+    #[test]
+    fn a_held_lock_anywhere_in_the_chain_exits_75_else_1() {
+        let held = || {
+            LockError::Held(Holder {
+                pid: 1,
+                host: "h".into(),
+                command: "sync --apply".into(),
+                since: "2026-12-03T10:00:00Z".into(),
+            })
+        };
+        assert_eq!(exit_code_of(&anyhow::Error::new(held())), exit::LOCKED);
+        let wrapped = Err::<(), _>(held())
+            .context("syncing")
+            .context("sync --apply")
+            .unwrap_err();
+        assert_eq!(exit_code_of(&wrapped), 75);
+        let io = LockError::Io {
+            path: "/x".into(),
+            source: std::io::Error::other("boom"),
+        };
+        assert_eq!(exit_code_of(&anyhow::Error::new(io)), exit::ERROR);
+        assert_eq!(exit_code_of(&anyhow::anyhow!("anything else")), 1);
+    }
 }
