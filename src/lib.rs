@@ -11,6 +11,7 @@ pub mod demo;
 pub mod diagnose;
 pub mod directory;
 pub mod graph;
+pub mod handoff;
 pub mod keymap;
 pub mod lock;
 pub mod logfile;

@@ -355,3 +355,84 @@ async fn preflight_holds_back_what_graph_would_refuse_and_sends_the_rest() {
     );
     assert_eq!(env.sim.users_with_upn_count("hiro@northwind-labs.io"), 0);
 }
+
+/// The hand-off file is a new file or nothing: an existing file, a symlink and a missing
+/// folder are refused before anything is sent (no write reaches the tenant, the existing file
+/// is untouched); a new one is 0600 and holds the header and one row per created account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handoff_file_that_is_not_new_is_refused_before_anything_is_sent() {
+    let env = common::start(SimOptions {
+        users: Some(3),
+        ..common::fast_options()
+    })
+    .await;
+    let dom = env.sim.default_domain.clone();
+    let csv = env.data.path().join("people.csv");
+    std::fs::write(
+        &csv,
+        format!("email,displayName\nann@{dom},Ann Lee\nben@{dom},Ben Ode\n"),
+    )
+    .unwrap();
+    let out = run(&env, &["directory", "import", csv.to_str().unwrap()]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&env, &["bind", "--all"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&env, &["login"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let existing = env.data.path().join("earlier.csv");
+    std::fs::write(&existing, "earlier passwords\n").unwrap();
+    let link = env.data.path().join("link.csv");
+    std::os::unix::fs::symlink(env.data.path().join("elsewhere.csv"), &link).unwrap();
+    let missing = env.data.path().join("no-such-folder/new.csv");
+    let writes = env.sim.write_count();
+    for (path, says) in [
+        (&existing, "already exists: choose a new name"),
+        (&link, "is a symbolic link"),
+        (&missing, "does not exist"),
+    ] {
+        let out = run(
+            &env,
+            &["sync", "--apply", "--handoff", path.to_str().unwrap()],
+        )
+        .await;
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(says), "{}", text(&out.stderr));
+        assert_eq!(env.sim.write_count(), writes, "nothing sent for {path:?}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(&existing).unwrap(),
+        "earlier passwords\n"
+    );
+    assert!(!env.data.path().join("elsewhere.csv").exists());
+
+    let new = env.data.path().join("new.csv");
+    let out = run(
+        &env,
+        &["sync", "--apply", "--handoff", new.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&new).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let h = std::fs::read_to_string(&new).unwrap();
+    let mut lines = h.lines();
+    assert_eq!(
+        lines.next(),
+        Some("email,userPrincipalName,temporaryPassword")
+    );
+    assert_eq!(lines.count(), 2, "{h}");
+
+    // A run that creates nothing leaves no hand-off file behind.
+    let none = env.data.path().join("none.csv");
+    let out = run(
+        &env,
+        &["sync", "--apply", "--handoff", none.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!none.exists());
+}

@@ -1105,14 +1105,14 @@ pub fn terminal_events() -> EventStream {
 }
 
 /// A new file `<prefix>-<unix time>[-n].<ext>` in `dir`, readable by the owner only (mode 0600
-/// from creation, before a byte is written). Never an existing file: an earlier export or
-/// hand-off is never overwritten.
+/// from creation, before a byte is written). Never an existing file nor a symlink: an earlier
+/// export or hand-off is never overwritten. `dir` is created 0700 when missing.
 fn create_private_file(
     dir: &std::path::Path,
     prefix: &str,
     ext: &str,
 ) -> Result<(std::path::PathBuf, std::fs::File), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    crate::config::create_private_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let stamp = unix_now();
     for n in 1..=100 {
         let name = if n == 1 {
@@ -1121,14 +1121,9 @@ fn create_private_file(
             format!("{prefix}-{stamp}-{n}.{ext}")
         };
         let path = dir.join(name);
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        match opts.open(&path) {
+        // The one safe open (O_EXCL, O_NOFOLLOW, 0600 whatever the umask), shared with the
+        // hand-off file of `sync --apply --handoff`.
+        match crate::config::create_new_private_file(&path) {
             Ok(f) => return Ok((path, f)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(format!("{}: {e}", path.display())),

@@ -22,7 +22,8 @@ pub struct SyncArgs {
     /// Confirm a plan that trips the mass-change guard by giving its number of blocks
     #[arg(long, value_name = "COUNT")]
     pub yes_block: Option<usize>,
-    /// Write generated passwords to this CSV (mode 0600) instead of printing them
+    /// Write generated passwords to this new CSV file (mode 0600) instead of printing them;
+    /// an existing file is refused before anything is sent
     #[arg(long, value_name = "FILE")]
     pub handoff: Option<PathBuf>,
     /// The tenant's write budget: writes per window (Graph: 3000 per 150 s)
@@ -119,34 +120,15 @@ fn print_group_plan(ops: &[crate::sync::groups::GroupOp], out: &mut dyn Write) -
     Ok(())
 }
 
-fn write_handoff(
-    path: &std::path::Path,
-    passwords: &[crate::sync::apply::IssuedPassword],
-) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let exists = path.exists();
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("opening the hand-off file {}", path.display()))?;
-    // An existing file keeps its contents but must not stay readable by others.
-    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-    let mut w = csv::Writer::from_writer(f);
-    if !exists {
-        w.write_record(["email", "userPrincipalName", "temporaryPassword"])?;
-    }
-    for p in passwords {
-        w.write_record([&p.email, &p.upn, &p.password])?;
-    }
-    w.flush()?;
-    Ok(())
-}
-
 /// `m365sync sync`: exit code 0 when every op is done, 2 when some failed, 1 on errors.
 pub async fn sync(settings: &Settings, args: &SyncArgs, out: &mut dyn Write) -> Result<u8> {
     use crate::sync::apply::{self, ApplyEvent, ApplyOptions};
+    // The hand-off file is created before anything is sent: an existing file, a symlink or a
+    // missing folder is refused now, not after accounts were created.
+    let mut handoff = match (&args.handoff, args.apply) {
+        (Some(path), true) => Some(crate::handoff::HandoffFile::create(path)?),
+        _ => None,
+    };
     let session = session(settings, args.secret.secret()?).await?;
     let actor = session.identity().await.name;
     let graph = GraphClient::new(settings.http_client()?, &settings.graph_url, session);
@@ -357,15 +339,17 @@ pub async fn sync(settings: &Settings, args: &SyncArgs, out: &mut dyn Write) -> 
     drop(tx);
     let _ = printer.await;
     if !passwords.is_empty() {
-        match &args.handoff {
-            Some(path) => {
-                write_handoff(path, &passwords)?;
+        match &mut handoff {
+            Some(h) => {
+                for p in &passwords {
+                    h.write(p)?;
+                }
                 writeln!(
                     out,
                     "{} temporary password{} written to {} (mode 0600)",
                     passwords.len(),
                     if passwords.len() == 1 { "" } else { "s" },
-                    path.display()
+                    h.path().display()
                 )?;
             }
             None => {
