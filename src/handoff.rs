@@ -130,7 +130,9 @@ impl HandoffFile {
         let mut line = Vec::with_capacity(128);
         {
             let mut w = csv::Writer::from_writer(&mut line);
-            w.write_record(cells)
+            // Spreadsheet-safe cells: an address starting with `-`, `+`, `=` or `@` is not run
+            // as a formula (generated passwords never start so, and are never changed).
+            crate::csvsafe::write_row(&mut w, cells)
                 .map_err(|e| io(&self.path, std::io::Error::other(e)))?;
             w.flush().map_err(|e| io(&self.path, e))?;
         }

