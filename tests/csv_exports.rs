@@ -66,3 +66,21 @@ fn the_console_hand_off_quotes_formula_addresses() {
         );
     }
 }
+
+/// Generated passwords never start with a formula character, so the hand-off never has to
+/// change one (sampled: a start with `=`, `+`, `-` or `@` would be quoted).
+#[test]
+fn a_generated_password_is_never_changed_by_the_hand_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let passwords: Vec<IssuedPassword> = (0..2000)
+        .map(|i| IssuedPassword {
+            email: format!("u{i}@contoso.com"),
+            upn: format!("u{i}@contoso.com"),
+            password: m365sync::sync::password::generate(),
+        })
+        .collect();
+    let path = m365sync::app::runtime::write_handoff(dir.path(), &passwords).unwrap();
+    for (row, p) in rows(&path).iter().zip(&passwords) {
+        assert_eq!(&row[2], p.password);
+    }
+}
