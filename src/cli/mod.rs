@@ -49,6 +49,16 @@ pub mod exit {
     pub const LOCKED: u8 = 75;
 }
 
+/// The exit codes, as `--help` shows them after the commands.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0    done
+  1    error (the message on stderr says what and what to do)
+  2    something failed or was held back (an op Graph refused, one preflight held back)
+  75   locked: another m365sync is applying changes with this data dir; try again later
+  130  interrupted by Ctrl-C (sync --apply instead stops sending, lets the writes on the
+       wire finish and exits 2)";
+
 /// The exit code of a command that failed with `err`: [`exit::LOCKED`] when anywhere in its
 /// chain another process holds the apply lock, else [`exit::ERROR`].
 pub fn exit_code_of(err: &anyhow::Error) -> u8 {
@@ -71,7 +81,8 @@ pub fn exit_code_of(err: &anyhow::Error) -> u8 {
     version,
     about = "Provision your directory's users into a Microsoft 365 tenant, from the terminal.",
     long_about = "Provision your directory's users into a Microsoft 365 tenant, from the terminal.\n\n\
-                  Without a command, opens the console. Try `m365sync demo` for a simulated tenant."
+                  Without a command, opens the console. Try `m365sync demo` for a simulated tenant.",
+    after_help = EXIT_CODES_HELP
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -262,6 +273,32 @@ fn open_directory_read_only(settings: &Settings) -> Result<Directory> {
 mod tests {
     use super::*;
     use crate::lock::{Holder, LockError};
+
+    #[test]
+    fn help_lists_the_exit_codes() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        for help in [
+            Cli::command().render_help().to_string(),
+            Cli::command().render_long_help().to_string(),
+        ] {
+            let codes = help.split("Exit codes:").nth(1).expect(&help);
+            for (code, says) in [
+                (exit::OK, "done"),
+                (exit::ERROR, "error"),
+                (exit::INCOMPLETE, "failed or was held back"),
+                (exit::LOCKED, "locked"),
+                (130, "interrupted"),
+            ] {
+                assert!(
+                    codes.lines().any(
+                        |l| l.trim_start().starts_with(&format!("{code} ")) && l.contains(says)
+                    ),
+                    "{code} {says}:\n{codes}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn a_held_lock_anywhere_in_the_chain_exits_75_else_1() {
