@@ -120,11 +120,11 @@ fn data_dir_with_a_directory(tmp: &Path) -> PathBuf {
     data
 }
 
-/// Under root: whether a child dropped to `nobody` can run the binary at all (the target dir
-/// may sit where `nobody` cannot reach).
-fn nobody_can_run_the_binary() -> bool {
+/// Under root: whether a child dropped to `nobody` can run the binary in `dir` at all (the
+/// target dir, or the temp dir, may sit where `nobody` cannot reach).
+fn nobody_can_run_the_binary_in(dir: &Path) -> bool {
     let mut c = Command::new(env!("CARGO_BIN_EXE_m365sync"));
-    c.arg("--version").uid(NOBODY).gid(NOBODY);
+    c.arg("--version").current_dir(dir).uid(NOBODY).gid(NOBODY);
     c.output().is_ok_and(|o| o.status.success())
 }
 
@@ -140,11 +140,11 @@ fn read_commands_work_in_a_read_only_data_dir_and_write_nothing() {
         "the write command closed cleanly"
     );
 
-    let drop_to_nobody = is_root() && nobody_can_run_the_binary();
+    let drop_to_nobody = is_root() && nobody_can_run_the_binary_in(tmp.path());
     if is_root() && !drop_to_nobody {
         eprintln!(
-            "note: running as root and `nobody` cannot run the binary: file modes do not bind \
-             root, so this run only shows that the read commands write nothing"
+            "note: running as root and `nobody` cannot run the binary here: file modes do not \
+             bind root, so this run only shows that the read commands write nothing"
         );
     }
     if drop_to_nobody {
@@ -349,12 +349,12 @@ fn a_log_that_cannot_be_opened_is_one_warning_and_the_command_works() {
     assert!(!elsewhere.exists(), "nothing written through the symlink");
 
     // A log file owned by another user, mode 000.
-    if is_root() && !nobody_can_run_the_binary() {
-        eprintln!("note: root and `nobody` cannot run the binary: the mode-000 case is skipped");
-        return;
-    }
     let tmp = tempfile::tempdir().unwrap();
     chmod(tmp.path(), 0o755);
+    if is_root() && !nobody_can_run_the_binary_in(tmp.path()) {
+        eprintln!("note: root and `nobody` cannot run the binary here: mode-000 case skipped");
+        return;
+    }
     let data = data_dir_with_a_directory(tmp.path());
     let log = data.join("logs").join(&today);
     if is_root() {
