@@ -164,6 +164,76 @@ pub fn http_client(ca_file: Option<&Path>) -> Result<reqwest::Client> {
     Ok(b.build()?)
 }
 
+// Files m365sync writes are private by construction: new folders 0700, new files 0600, set
+// explicitly after creation so that no umask (0002, 0077, 0277, ...) widens or narrows them.
+// m365sync runs on Unix (file modes, flock, O_NOFOLLOW).
+
+/// Creates `dir` and every missing parent, each new folder with mode 0700 (set explicitly, so
+/// the umask cannot change it). A folder that already exists is left exactly as it is.
+pub fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{} is a file, not a folder", dir.display()),
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_private_dir_all(parent)?;
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => set_mode(dir, 0o700),
+        // Another process created it between the check and here.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Opens a NEW file for writing with mode 0600 and never anything else: not an existing file
+/// (`O_EXCL`), not through a symlink (`O_NOFOLLOW`; with `O_EXCL` a dangling symlink is refused
+/// too), and not in a missing folder. The mode is set again with `fchmod` after creation, so the
+/// umask cannot change it. The one helper behind every private file m365sync creates (the
+/// password hand-off, the errors export).
+pub fn create_new_private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(0o600)
+        .open(path)?;
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    Ok(f)
+}
+
+/// Removes the group and other permission bits of an existing file (0644 -> 0600, 0640 ->
+/// 0600; 0400 stays 0400: never widened). `Ok(false)` when the file does not exist.
+pub fn tighten_private_file(path: &Path) -> std::io::Result<bool> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    if !meta.is_file() {
+        return Ok(true);
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        set_mode(path, mode & 0o700)?;
+    }
+    Ok(true)
+}
+
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode))
+}
+
 /// https anywhere; plain http only to loopback (the simulator), never to a real endpoint.
 pub fn check_endpoint_url(raw: &str) -> Result<()> {
     let url = url::Url::parse(raw).with_context(|| format!("`{raw}` is not a URL"))?;
@@ -236,6 +306,79 @@ mod tests {
         })
         .unwrap_err();
         assert!(format!("{err:#}").contains("tennant"), "{err:#}");
+    }
+
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    /// (The umask is process-wide, so changing it here would race the other tests: the
+    /// end-to-end test `tests/e2e_env.rs` runs the binary under umasks 000 and 277.)
+    #[test]
+    fn private_folders_are_0700_and_files_0600() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/b/data");
+        let file = dir.join("f.csv");
+        create_private_dir_all(&dir).unwrap();
+        create_private_dir_all(&dir).unwrap();
+        create_new_private_file(&file).unwrap();
+        for d in [tmp.path().join("a"), tmp.path().join("a/b"), dir.clone()] {
+            assert_eq!(mode(&d), 0o700, "{}", d.display());
+        }
+        assert_eq!(mode(&file), 0o600);
+    }
+
+    #[test]
+    fn an_existing_folder_is_left_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        set_mode(tmp.path(), 0o750).unwrap();
+        create_private_dir_all(tmp.path()).unwrap();
+        assert_eq!(mode(tmp.path()), 0o750);
+        let file = tmp.path().join("f");
+        std::fs::write(&file, "").unwrap();
+        let e = create_private_dir_all(&file).unwrap_err();
+        assert!(e.to_string().contains("not a folder"), "{e}");
+    }
+
+    #[test]
+    fn a_new_private_file_is_never_an_existing_file_or_a_symlink() {
+        let tmp = tempfile::tempdir().unwrap();
+        let existing = tmp.path().join("existing");
+        std::fs::write(&existing, "keep").unwrap();
+        let e = create_new_private_file(&existing).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read_to_string(&existing).unwrap(), "keep");
+
+        let target = tmp.path().join("target");
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(create_new_private_file(&link).is_err(), "dangling symlink");
+        assert!(!target.exists(), "nothing created through the link");
+        std::fs::write(&target, "keep").unwrap();
+        assert!(create_new_private_file(&link).is_err(), "symlink to a file");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+
+        let e = create_new_private_file(&tmp.path().join("missing/f")).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn tightening_removes_group_and_other_bits_and_never_widens() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = tmp.path().join("f");
+        assert!(!tighten_private_file(&f).unwrap(), "missing is fine");
+        std::fs::write(&f, "").unwrap();
+        for (from, to) in [
+            (0o644, 0o600),
+            (0o660, 0o600),
+            (0o600, 0o600),
+            (0o400, 0o400),
+        ] {
+            set_mode(&f, from).unwrap();
+            assert!(tighten_private_file(&f).unwrap());
+            assert_eq!(mode(&f), to, "{from:o}");
+        }
     }
 
     #[test]

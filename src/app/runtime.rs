@@ -821,44 +821,51 @@ pub fn export_errors(
         }
         ExportFormat::Csv => {
             let mut w = csv::Writer::from_writer(file);
-            w.write_record([
-                "kind",
-                "title",
-                "source",
-                "subject",
-                "what",
-                "why",
-                "steps",
-                "fixes",
-                "permission",
-                "status",
-                "code",
-                "message",
-                "request_id",
-                "trace_id",
-                "date",
-            ])
+            // Every cell spreadsheet-safe: Graph's messages and the subjects are not ours.
+            crate::csvsafe::write_row(
+                &mut w,
+                [
+                    "kind",
+                    "title",
+                    "source",
+                    "subject",
+                    "what",
+                    "why",
+                    "steps",
+                    "fixes",
+                    "permission",
+                    "status",
+                    "code",
+                    "message",
+                    "request_id",
+                    "trace_id",
+                    "date",
+                ],
+            )
             .map_err(|e| io(e.to_string()))?;
             for e in errors {
                 let d = &e.diag;
                 let fixes: Vec<&str> = d.fixes().iter().map(|f| f.id()).collect();
-                w.write_record([
-                    d.kind.as_str(),
-                    &d.title,
-                    e.source.label(),
-                    d.subject.name(),
-                    &d.what,
-                    &d.why,
-                    &d.numbered_steps().join("\n"),
-                    &fixes.join(";"),
-                    d.permission.as_deref().unwrap_or(""),
-                    &e.status.map(|s| s.to_string()).unwrap_or_default(),
-                    &e.code,
-                    &e.message,
-                    e.request_id.as_deref().unwrap_or(""),
-                    e.trace_id.as_deref().unwrap_or(""),
-                    e.at.as_deref().unwrap_or(""),
-                ])
+                crate::csvsafe::write_row(
+                    &mut w,
+                    [
+                        d.kind.as_str(),
+                        &d.title,
+                        e.source.label(),
+                        d.subject.name(),
+                        &d.what,
+                        &d.why,
+                        &d.numbered_steps().join("\n"),
+                        &fixes.join(";"),
+                        d.permission.as_deref().unwrap_or(""),
+                        &e.status.map(|s| s.to_string()).unwrap_or_default(),
+                        &e.code,
+                        &e.message,
+                        e.request_id.as_deref().unwrap_or(""),
+                        e.trace_id.as_deref().unwrap_or(""),
+                        e.at.as_deref().unwrap_or(""),
+                    ],
+                )
                 .map_err(|e| io(e.to_string()))?;
             }
             w.flush().map_err(|e| io(e.to_string()))?;
@@ -874,13 +881,16 @@ pub fn write_handoff(
     let (path, file) = create_private_file(dir, "handoff", "csv")?;
     let mut w = csv::Writer::from_writer(file);
     let io = |e: csv::Error| format!("{}: {e}", path.display());
-    w.write_record(["email", "userPrincipalName", "temporaryPassword"])
-        .map_err(io)?;
+    // The same header and spreadsheet-safe cells as `sync --apply --handoff`.
+    crate::csvsafe::write_row(&mut w, crate::handoff::HEADER).map_err(io)?;
     for p in passwords {
-        w.write_record([&p.email, &p.upn, &p.password])
-            .map_err(io)?;
+        crate::csvsafe::write_row(&mut w, [&p.email, &p.upn, &p.password]).map_err(io)?;
     }
-    w.flush().map_err(|e| format!("{}: {e}", path.display()))?;
+    let file = w
+        .into_inner()
+        .map_err(|e| format!("{}: {}", path.display(), e.error()))?;
+    file.sync_data()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path.display().to_string())
 }
 
@@ -998,14 +1008,14 @@ pub fn terminal_events() -> EventStream {
 }
 
 /// A new file `<prefix>-<unix time>[-n].<ext>` in `dir`, readable by the owner only (mode 0600
-/// from creation, before a byte is written). Never an existing file: an earlier export or
-/// hand-off is never overwritten.
+/// from creation, before a byte is written). Never an existing file nor a symlink: an earlier
+/// export or hand-off is never overwritten. `dir` is created 0700 when missing.
 fn create_private_file(
     dir: &std::path::Path,
     prefix: &str,
     ext: &str,
 ) -> Result<(std::path::PathBuf, std::fs::File), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    crate::config::create_private_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let stamp = unix_now();
     for n in 1..=100 {
         let name = if n == 1 {
@@ -1014,14 +1024,9 @@ fn create_private_file(
             format!("{prefix}-{stamp}-{n}.{ext}")
         };
         let path = dir.join(name);
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        match opts.open(&path) {
+        // The one safe open (O_EXCL, O_NOFOLLOW, 0600 whatever the umask), shared with the
+        // hand-off file of `sync --apply --handoff`.
+        match crate::config::create_new_private_file(&path) {
             Ok(f) => return Ok((path, f)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(format!("{}: {e}", path.display())),

@@ -6,7 +6,7 @@ use clap::Args;
 
 use crate::config::Settings;
 
-use super::open_directory;
+use super::open_directory_read_only;
 
 #[derive(Debug, Clone, Args)]
 pub struct AuditArgs {
@@ -17,7 +17,7 @@ pub struct AuditArgs {
 
 /// `m365sync audit [--json]`.
 pub fn audit(settings: &Settings, args: &AuditArgs, out: &mut dyn Write) -> Result<()> {
-    let d = open_directory(settings)?;
+    let d = open_directory_read_only(settings)?;
     for a in d.audit_list()? {
         if args.json {
             serde_json::to_writer(&mut *out, &a)?;

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 
 use crate::config::Settings;
 
-use super::open_directory;
+use super::{open_directory, open_directory_read_only};
 
 #[derive(Debug, Subcommand)]
 pub enum DirectoryCommand {
@@ -95,7 +95,7 @@ pub fn directory_import(
 
 /// `m365sync directory list [--json]`.
 pub fn directory_list(settings: &Settings, json: bool, out: &mut dyn Write) -> Result<()> {
-    let d = open_directory(settings)?;
+    let d = open_directory_read_only(settings)?;
     for u in d.users()? {
         if json {
             serde_json::to_writer(&mut *out, &u)?;

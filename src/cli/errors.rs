@@ -25,7 +25,7 @@ pub struct ErrorsArgs {
 pub async fn errors(settings: &Settings, args: &ErrorsArgs, out: &mut dyn Write) -> Result<()> {
     let db = settings.db_path();
     let (failures, latest, undelivered) = crate::failure::blocking("reading the directory", move || {
-        let d = Directory::open(&db)?;
+        let d = Directory::open_read_only(&db)?;
         Ok((d.failures()?, d.journal_latest()?, d.passwords_undelivered()?))
     })
     .await?;

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use crate::config::Settings;
 use crate::directory::Directory;
 
-use super::open_directory;
+use super::open_directory_read_only;
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum GroupCommand {
@@ -79,7 +79,7 @@ pub struct GroupLine {
 
 /// `m365sync groups [--json]`.
 pub fn groups(settings: &Settings, args: &GroupsArgs, out: &mut dyn Write) -> Result<()> {
-    let d = open_directory(settings)?;
+    let d = open_directory_read_only(settings)?;
     for g in d.groups()? {
         let line = GroupLine {
             mail_nickname: crate::sync::groups::nickname_for(&g),

@@ -35,13 +35,57 @@ pub use password::{password_set, PasswordCommand};
 pub use sync::{sync, SyncArgs};
 pub use users::{users, StatusFilter, UsersArgs};
 
+/// Exit codes of every command (README, "Exit codes").
+pub mod exit {
+    /// Done.
+    pub const OK: u8 = 0;
+    /// An error: nothing or not everything could be tried (the message says why).
+    pub const ERROR: u8 = 1;
+    /// It ran, but something failed or was held back (e.g. `sync`: an op failed, preflight
+    /// held one back, Ctrl-C left ops unsent).
+    pub const INCOMPLETE: u8 = 2;
+    /// Another m365sync is applying changes with the same data dir (sysexits' EX_TEMPFAIL:
+    /// try again later).
+    pub const LOCKED: u8 = 75;
+}
+
+/// The exit codes, as `--help` shows them after the commands.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0    done
+  1    error (the message on stderr says what and what to do)
+  2    something failed or was held back (an op Graph refused, one preflight held back)
+  75   locked: another m365sync is applying changes with this data dir; try again later
+  130  interrupted by Ctrl-C (sync --apply instead stops sending, lets the writes on the
+       wire finish and exits 2)";
+
+/// The exit code of a command that failed with `err`: [`exit::LOCKED`] when anywhere in its
+/// chain another process holds the apply lock, else [`exit::ERROR`].
+pub fn exit_code_of(err: &anyhow::Error) -> u8 {
+    let held = err.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<crate::lock::LockError>(),
+            Some(crate::lock::LockError::Held(_))
+        ) || matches!(
+            e.downcast_ref::<crate::failure::Failure>(),
+            Some(crate::failure::Failure::Locked(_))
+        )
+    });
+    if held {
+        exit::LOCKED
+    } else {
+        exit::ERROR
+    }
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "m365sync",
     version,
     about = "Provision your directory's users into a Microsoft 365 tenant, from the terminal.",
     long_about = "Provision your directory's users into a Microsoft 365 tenant, from the terminal.\n\n\
-                  Without a command, opens the console. Try `m365sync demo` for a simulated tenant."
+                  Without a command, opens the console. Try `m365sync demo` for a simulated tenant.",
+    after_help = EXIT_CODES_HELP
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -244,4 +288,66 @@ pub async fn pipeline(
 
 fn open_directory(settings: &Settings) -> Result<Directory> {
     Directory::open(&settings.db_path()).context("opening the directory")
+}
+
+/// For the commands that only read: never creates, migrates or writes anything, so they work
+/// in a read-only data dir (a missing database reads as an empty directory).
+fn open_directory_read_only(settings: &Settings) -> Result<Directory> {
+    Directory::open_read_only(&settings.db_path()).context("opening the directory")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lock::{Holder, LockError};
+
+    #[test]
+    fn help_lists_the_exit_codes() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        for help in [
+            Cli::command().render_help().to_string(),
+            Cli::command().render_long_help().to_string(),
+        ] {
+            let codes = help.split("Exit codes:").nth(1).expect(&help);
+            for (code, says) in [
+                (exit::OK, "done"),
+                (exit::ERROR, "error"),
+                (exit::INCOMPLETE, "failed or was held back"),
+                (exit::LOCKED, "locked"),
+                (130, "interrupted"),
+            ] {
+                assert!(
+                    codes.lines().any(
+                        |l| l.trim_start().starts_with(&format!("{code} ")) && l.contains(says)
+                    ),
+                    "{code} {says}:\n{codes}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_held_lock_anywhere_in_the_chain_exits_75_else_1() {
+        let held = || {
+            LockError::Held(Holder {
+                pid: 1,
+                host: "h".into(),
+                command: "sync --apply".into(),
+                since: "2026-12-03T10:00:00Z".into(),
+            })
+        };
+        assert_eq!(exit_code_of(&anyhow::Error::new(held())), exit::LOCKED);
+        let wrapped = Err::<(), _>(held())
+            .context("syncing")
+            .context("sync --apply")
+            .unwrap_err();
+        assert_eq!(exit_code_of(&wrapped), 75);
+        let io = LockError::Io {
+            path: "/x".into(),
+            source: std::io::Error::other("boom"),
+        };
+        assert_eq!(exit_code_of(&anyhow::Error::new(io)), exit::ERROR);
+        assert_eq!(exit_code_of(&anyhow::anyhow!("anything else")), 1);
+    }
 }

@@ -28,7 +28,8 @@ pub struct SyncArgs {
     /// Confirm a plan that blocks the signed-in account (or the service account)
     #[arg(long)]
     pub yes_block_self: bool,
-    /// Write generated passwords to this new CSV (mode 0600) instead of printing them
+    /// Write generated passwords to this new CSV file (mode 0600) instead of printing them;
+    /// an existing file is refused before anything is sent
     #[arg(long, value_name = "FILE")]
     pub handoff: Option<PathBuf>,
     /// The tenant's write budget: writes per window (Graph: 3000 per 150 s)
@@ -73,71 +74,6 @@ impl PasswordSink for StdoutSink {
     }
     fn describe(&self) -> String {
         "standard output".into()
-    }
-}
-
-/// Passwords appended to a new hand-off CSV, each written and flushed to disk as soon as its
-/// account exists.
-struct FileSink {
-    path: PathBuf,
-    writer: csv::Writer<std::fs::File>,
-}
-
-impl FileSink {
-    /// A new file only: an existing file, a symlink or a missing folder is refused before
-    /// anything is sent.
-    fn create(path: &std::path::Path) -> Result<FileSink, crate::failure::Failure> {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc_o_nofollow())
-            .open(path)
-            .map_err(|e| {
-                let why = match e.kind() {
-                    std::io::ErrorKind::AlreadyExists => {
-                        "it already exists: choose a new name (passwords are never appended to \
-                         an existing file)"
-                            .to_string()
-                    }
-                    std::io::ErrorKind::NotFound => "its folder does not exist".to_string(),
-                    _ => e.to_string(),
-                };
-                crate::failure::Failure::file(path, format!("the hand-off file: {why}"))
-            })?;
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| crate::failure::Failure::file(path, e))?;
-        let mut writer = csv::Writer::from_writer(f);
-        writer
-            .write_record(["email", "userPrincipalName", "temporaryPassword"])
-            .and_then(|_| writer.flush().map_err(Into::into))
-            .map_err(|e| crate::failure::Failure::file(path, e))?;
-        Ok(FileSink {
-            path: path.to_path_buf(),
-            writer,
-        })
-    }
-}
-
-fn libc_o_nofollow() -> i32 {
-    // O_NOFOLLOW: the same value on Linux for every architecture m365sync builds for.
-    0o400000
-}
-
-impl PasswordSink for FileSink {
-    fn deliver(&mut self, p: &IssuedPassword) -> Result<(), String> {
-        self.writer
-            .write_record([&p.email, &p.upn, &p.password])
-            .map_err(|e| e.to_string())?;
-        self.writer.flush().map_err(|e| e.to_string())?;
-        self.writer
-            .get_ref()
-            .sync_data()
-            .map_err(|e| e.to_string())
-    }
-    fn describe(&self) -> String {
-        format!("the hand-off file {}", self.path.display())
     }
 }
 
@@ -271,7 +207,10 @@ pub async fn sync(settings: &Settings, args: &SyncArgs, out: &mut dyn Write) -> 
     };
     // The hand-off file first: a path that cannot work is found out before any write.
     let sink: Box<dyn PasswordSink> = match (&args.handoff, args.apply) {
-        (Some(path), true) => Box::new(FileSink::create(path)?),
+        (Some(path), true) => Box::new(
+            crate::handoff::HandoffFile::create(path)
+                .map_err(|e| crate::failure::Failure::file(path, e))?,
+        ),
         _ => Box::new(StdoutSink { header: false }),
     };
     let pipeline = pipeline(settings, args.secret.secret()?, budget).await?;

@@ -57,7 +57,7 @@ struct UserLine<'a> {
 pub async fn users(settings: &Settings, args: &UsersArgs, out: &mut dyn Write) -> Result<()> {
     let session = session(settings, args.secret.secret()?).await?;
     let db = settings.db_path();
-    let index = tokio::task::spawn_blocking(move || Directory::open(&db)?.index())
+    let index = tokio::task::spawn_blocking(move || Directory::open_read_only(&db)?.index())
         .await?
         .context("reading the directory")?;
     let graph = GraphClient::new(settings.http_client()?, &settings.graph_url, session);
@@ -73,7 +73,7 @@ pub async fn users(settings: &Settings, args: &UsersArgs, out: &mut dyn Write) -
     ];
     let mut buf: Vec<u8> = Vec::new();
     if args.csv {
-        csv::Writer::from_writer(&mut buf).write_record(header)?;
+        crate::csvsafe::write_row(&mut csv::Writer::from_writer(&mut buf), header)?;
     }
     while let Some(page) = pages.next().await {
         let page = page.context("listing tenant users")?;
@@ -84,18 +84,22 @@ pub async fn users(settings: &Settings, args: &UsersArgs, out: &mut dyn Write) -
         if args.csv {
             let mut w = csv::Writer::from_writer(&mut buf);
             for (user, status) in shown {
-                w.write_record([
-                    user.id.as_str(),
-                    &user.user_principal_name,
-                    user.mail.as_deref().unwrap_or(""),
-                    user.display_name.as_deref().unwrap_or(""),
-                    match user.account_enabled {
-                        Some(true) => "true",
-                        Some(false) => "false",
-                        None => "",
-                    },
-                    status.label(),
-                ])?;
+                // Spreadsheet-safe: a display name like `=HYPERLINK(...)` stays text.
+                crate::csvsafe::write_row(
+                    &mut w,
+                    [
+                        user.id.as_str(),
+                        &user.user_principal_name,
+                        user.mail.as_deref().unwrap_or(""),
+                        user.display_name.as_deref().unwrap_or(""),
+                        match user.account_enabled {
+                            Some(true) => "true",
+                            Some(false) => "false",
+                            None => "",
+                        },
+                        status.label(),
+                    ],
+                )?;
             }
             w.flush()?;
         } else if args.json {

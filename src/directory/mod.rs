@@ -390,6 +390,23 @@ fn binding_str(b: BindingState) -> &'static str {
     }
 }
 
+/// `directory.sqlite3` -> `directory.sqlite3-wal` (SQLite's names for its side files).
+fn sidecar(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    s.into()
+}
+
+/// `file:///abs/path?mode=ro&immutable=1`, percent-encoded so that no character of the path is
+/// taken for URI syntax.
+fn immutable_uri(path: &Path) -> Result<String, String> {
+    let abs = std::path::absolute(path).map_err(|e| e.to_string())?;
+    let mut url = url::Url::from_file_path(&abs)
+        .map_err(|()| format!("{} cannot be written as a file: URI", abs.display()))?;
+    url.set_query(Some("mode=ro&immutable=1"));
+    Ok(url.to_string())
+}
+
 /// Plausible enough to be a directory key: one `@` with text on both sides, no spaces.
 pub(crate) fn looks_like_email(s: &str) -> bool {
     match s.split_once('@') {
@@ -404,18 +421,134 @@ pub(crate) fn looks_like_email(s: &str) -> bool {
 }
 
 impl Directory {
+    /// Opens the directory for reading and writing, creating it (and the data dir) when
+    /// missing, and upgrades its schema. Private by construction: a new folder is 0700 and a
+    /// new database 0600 (created before SQLite touches it, so it is never briefly 0644); an
+    /// existing database, `-wal` and `-shm` lose their group and other bits. SQLite gives a
+    /// `-wal`/`-shm` it creates the database file's mode (and, as root, its owner).
     pub fn open(path: &Path) -> Result<Directory, DirectoryError> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| DirectoryError::Open {
-                path: parent.display().to_string(),
-                message: e.to_string(),
-            })?;
+        let open_err = |p: &Path, e: &dyn std::fmt::Display| DirectoryError::Open {
+            path: p.display().to_string(),
+            message: e.to_string(),
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            crate::config::create_private_dir_all(parent).map_err(|e| open_err(parent, &e))?;
         }
-        let conn = rusqlite::Connection::open(path).map_err(|e| DirectoryError::Open {
+        match crate::config::create_new_private_file(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(open_err(path, &e)),
+        }
+        for p in [
+            path.to_path_buf(),
+            sidecar(path, "-wal"),
+            sidecar(path, "-shm"),
+        ] {
+            if let Err(e) = crate::config::tighten_private_file(&p) {
+                tracing::warn!(path = %p.display(), error = %e, "cannot make the file private");
+            }
+        }
+        let conn = rusqlite::Connection::open(path).map_err(|e| open_err(path, &e))?;
+        Self::setup(conn, true).map_err(|e| match e {
+            DirectoryError::Sql(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::ReadOnly =>
+            {
+                open_err(
+                    path,
+                    &"the database or its folder is read-only: the commands that only read \
+                      (status, directory list, groups, audit, errors, users) work; this one \
+                      needs write access",
+                )
+            }
+            e => e,
+        })
+    }
+
+    /// Opens the directory for commands that only read (`status`, `directory list`, `audit`,
+    /// `errors`, `groups`, `users`): `SQLITE_OPEN_READ_ONLY`, no migration, no pragma that
+    /// writes, nothing created. Works in a read-only data dir. A database that does not exist
+    /// yet reads as an empty directory; one with an older schema than this m365sync's is
+    /// refused with "run any write command once to upgrade".
+    ///
+    /// WAL and read-only: SQLite reads a WAL database through its `-shm` index, which it
+    /// creates next to the database when it can (a reader leaves an empty `-wal` and a `-shm`
+    /// behind, never a change to the database). In a folder it cannot write, with no `-wal`
+    /// (the last writer closed cleanly, so the database file holds everything), it is opened
+    /// `immutable=1` instead: nobody can write there to change it under the reader. A `-wal`
+    /// left by a writer that crashed, in a read-only folder, cannot be read safely: that is an
+    /// error that says so.
+    pub fn open_read_only(path: &Path) -> Result<Directory, DirectoryError> {
+        use rusqlite::OpenFlags;
+        let open_err = |e: &dyn std::fmt::Display| DirectoryError::Open {
             path: path.display().to_string(),
             message: e.to_string(),
-        })?;
-        Self::setup(conn, true)
+        };
+        match std::fs::metadata(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Self::empty(),
+            Err(e) => return Err(open_err(&e)),
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let version = |conn: &rusqlite::Connection| -> rusqlite::Result<i64> {
+            conn.busy_timeout(std::time::Duration::from_secs(10))?;
+            // The first read is where a WAL database that cannot be read shows (the open is
+            // lazy).
+            conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+        };
+        let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(|e| open_err(&e))?;
+        let (conn, version) = match version(&conn) {
+            Ok(v) => (conn, v),
+            Err(first) => {
+                drop(conn);
+                if sidecar(path, "-wal").exists() {
+                    return Err(open_err(&format!(
+                        "{first}; it has changes in its -wal file that a write command has not \
+                         folded in yet, and they cannot be read from this folder: run any write \
+                         command (e.g. `m365sync directory policy`) once with write access"
+                    )));
+                }
+                let uri = immutable_uri(path).map_err(|e| open_err(&e))?;
+                let conn = rusqlite::Connection::open_with_flags(&uri, flags)
+                    .map_err(|e| open_err(&format!("{first}; read-only fallback: {e}")))?;
+                match version(&conn) {
+                    Ok(v) => (conn, v),
+                    Err(e) => return Err(open_err(&format!("{first}; read-only fallback: {e}"))),
+                }
+            }
+        };
+        let version = usize::try_from(version).unwrap_or(usize::MAX);
+        if version == 0 {
+            // Created and never set up (an empty file): nothing in it to show.
+            return Self::empty();
+        }
+        if version > MIGRATIONS.len() {
+            return Err(DirectoryError::Invalid(format!(
+                "the directory database has schema version {version}, newer than this m365sync \
+                 understands ({}): upgrade m365sync",
+                MIGRATIONS.len()
+            )));
+        }
+        if version < MIGRATIONS.len() {
+            return Err(DirectoryError::Invalid(format!(
+                "the directory database {} has schema version {version}, older than this \
+                 m365sync's ({}): run any write command once to upgrade it (e.g. `m365sync \
+                 directory policy`), then read it again",
+                path.display(),
+                MIGRATIONS.len()
+            )));
+        }
+        // A second guard: a bug that tries to write through this handle fails at once.
+        conn.execute_batch("PRAGMA query_only=ON")?;
+        Ok(Directory { conn })
+    }
+
+    /// An empty directory, in memory (what a database that does not exist yet reads as).
+    fn empty() -> Result<Directory, DirectoryError> {
+        let d = Self::open_in_memory()?;
+        d.conn.execute_batch("PRAGMA query_only=ON")?;
+        Ok(d)
     }
 
     pub fn open_in_memory() -> Result<Directory, DirectoryError> {
@@ -889,6 +1022,118 @@ mod tests {
         drop(d);
         let err = Directory::open(&path).err().expect("newer schema refused");
         assert!(err.to_string().contains("upgrade m365sync"), "{err}");
+    }
+
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn a_new_directory_is_private_and_an_old_one_is_tightened() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        let path = data.join("d.sqlite3");
+        let mut d = Directory::open(&path).unwrap();
+        d.add_user(&new_user("a@example.com")).unwrap();
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&path), 0o600);
+        for side in ["-wal", "-shm"] {
+            let p = sidecar(&path, side);
+            assert!(p.exists(), "{side} exists while open");
+            assert_eq!(mode(&p), 0o600, "{side}");
+        }
+        drop(d);
+        // A database an older m365sync left readable by others.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        Directory::open(&path).unwrap();
+        assert_eq!(mode(&path), 0o600);
+    }
+
+    #[test]
+    fn read_only_reads_what_was_written_and_changes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("d.sqlite3");
+        {
+            let mut d = Directory::open(&path).unwrap();
+            d.add_user(&new_user("a@example.com")).unwrap();
+        }
+        let before = std::fs::read(&path).unwrap();
+        let r = Directory::open_read_only(&path).unwrap();
+        assert_eq!(r.users().unwrap().len(), 1);
+        assert!(r.audit_list().unwrap().is_empty());
+        // query_only: a write through this handle is refused.
+        assert!(r.conn.execute("DELETE FROM users", []).is_err());
+        drop(r);
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "database bytes unchanged"
+        );
+        let wal = sidecar(&path, "-wal");
+        assert!(
+            !wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0,
+            "nothing written to a -wal"
+        );
+    }
+
+    #[test]
+    fn read_only_sees_a_live_writers_committed_rows() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("d.sqlite3");
+        let mut w = Directory::open(&path).unwrap();
+        w.add_user(&new_user("a@example.com")).unwrap();
+        // Still open: the row is in the -wal, not yet in the database file.
+        let r = Directory::open_read_only(&path).unwrap();
+        assert_eq!(r.users().unwrap().len(), 1);
+        w.add_user(&new_user("b@example.com")).unwrap();
+        assert_eq!(r.users().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn read_only_of_a_missing_database_is_an_empty_directory_and_creates_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("none/d.sqlite3");
+        let r = Directory::open_read_only(&path).unwrap();
+        assert!(r.users().unwrap().is_empty());
+        assert!(r.groups().unwrap().is_empty());
+        assert!(!tmp.path().join("none").exists());
+    }
+
+    #[test]
+    fn read_only_of_an_older_schema_says_to_run_a_write_command() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("d.sqlite3");
+        {
+            // What an m365sync of schema 1 wrote.
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+        }
+        let e = Directory::open_read_only(&path).err().expect("refused");
+        assert!(
+            e.to_string()
+                .contains("run any write command once to upgrade"),
+            "{e}"
+        );
+        // A write open upgrades it; then reading works.
+        Directory::open(&path).unwrap();
+        assert!(Directory::open_read_only(&path).is_ok());
+        // Newer than this binary: refused as by the write open.
+        Directory::open(&path)
+            .unwrap()
+            .conn
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        let e = Directory::open_read_only(&path).err().expect("refused");
+        assert!(e.to_string().contains("upgrade m365sync"), "{e}");
+    }
+
+    #[test]
+    fn immutable_uri_escapes_the_path() {
+        let uri = immutable_uri(Path::new("/tmp/a b/x?y#z%.db")).unwrap();
+        assert_eq!(uri, "file:///tmp/a%20b/x%3Fy%23z%25.db?mode=ro&immutable=1");
     }
 
     #[test]

@@ -65,7 +65,9 @@ pub fn check(password: &str) -> Result<(), PasswordError> {
 }
 
 /// A random password that meets the rules (shown once, then forgotten): 16 characters with
-/// every class present, no space and no look-alike-prone quoting symbols.
+/// every class present, no space and no look-alike-prone quoting symbols. It never starts
+/// with `=`, `+`, `-` or `@`: in a CSV hand-off such a start would be run as a formula by a
+/// spreadsheet, and escaping it (`crate::csvsafe`) would change the password.
 pub fn generate() -> String {
     const LOWER: &[u8] = b"abcdefghijkmnopqrstuvwxyz";
     const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
@@ -78,9 +80,21 @@ pub fn generate() -> String {
     while chars.len() < 16 {
         chars.push(pick(&all));
     }
-    chars.shuffle(&mut rand::rng());
+    chars.shuffle(&mut rng);
+    if FORMULA_START.contains(&chars[0]) {
+        // Swap in a letter or digit from elsewhere (there are at least three): the same
+        // characters, so the password still meets every rule.
+        let alnum: Vec<usize> = (1..chars.len())
+            .filter(|&i| chars[i].is_ascii_alphanumeric())
+            .collect();
+        let j = alnum[rng.random_range(0..alnum.len())];
+        chars.swap(0, j);
+    }
     chars.into_iter().collect()
 }
+
+/// What a spreadsheet runs as a formula when a cell starts with it (see `crate::csvsafe`).
+const FORMULA_START: [char; 4] = ['=', '+', '-', '@'];
 
 #[cfg(test)]
 mod tests {
@@ -140,8 +154,39 @@ mod tests {
             assert!(p.chars().any(|c| c.is_ascii_lowercase()));
             assert!(p.chars().any(|c| c.is_ascii_uppercase()));
             assert!(p.chars().any(|c| c.is_ascii_digit()));
+            assert!(
+                !p.starts_with(['=', '+', '-', '@']),
+                "{p}: a spreadsheet would run it as a formula"
+            );
+            assert!(
+                matches!(crate::csvsafe::cell(&p), std::borrow::Cow::Borrowed(_)),
+                "{p}: the hand-off writes it unchanged"
+            );
             seen.insert(p);
         }
         assert_eq!(seen.len(), 5000);
+    }
+
+    #[test]
+    fn the_formula_symbols_are_still_used_after_the_first_character() {
+        let mut later = std::collections::HashSet::new();
+        let mut first = std::collections::HashSet::new();
+        for _ in 0..5000 {
+            let p = generate();
+            let mut chars = p.chars();
+            first.insert(chars.next().unwrap());
+            later.extend(chars.filter(|c| FORMULA_START.contains(c)));
+        }
+        assert_eq!(
+            later.len(),
+            4,
+            "= + - @ all appear after the start: {later:?}"
+        );
+        assert!(first.iter().all(|c| !FORMULA_START.contains(c)));
+        // Every class still starts some password: lower, upper, digit and other symbols.
+        assert!(first.iter().any(|c| c.is_ascii_lowercase()));
+        assert!(first.iter().any(|c| c.is_ascii_uppercase()));
+        assert!(first.iter().any(|c| c.is_ascii_digit()));
+        assert!(first.iter().any(|c| "#$%^&*_!?".contains(*c)));
     }
 }

@@ -492,7 +492,8 @@ impl Pipeline {
                     running = Some(h.to_string());
                     Vec::new()
                 }
-                Err(e) => return Err(Failure::Locked(e.to_string())),
+                // A data dir this user cannot write (read-only): plan without checking.
+                Err(LockError::Io { .. }) => return self.plan_only(listed, now).await,
             },
         };
         let dir = self.directory_state().await?;
@@ -511,15 +512,17 @@ impl Pipeline {
         now: i64,
     ) -> Result<PlanView, Failure> {
         let db = self.db_path.clone();
-        let unchecked = crate::failure::blocking("reading the journal", move || {
-            Ok(Directory::open(&db)?.journal_unfinished()?.len())
+        let tenant = self.tenant.clone();
+        // Read-only: this works on a read-only data dir and never upgrades the database.
+        let (unchecked, dir) = crate::failure::blocking("reading the directory", move || {
+            let d = Directory::open_read_only(&db)?;
+            Ok((d.journal_unfinished()?.len(), DirectoryState::load(&d, &tenant)?))
         })
         .await?;
-        let dir = self.directory_state().await?;
         let tenant = read_tenant(&self.graph, listed, &dir).await?;
         let mut view = make_plan(&dir, &tenant, &self.me, now, self.budget);
         view.unchecked = unchecked;
-        if let Err(LockError::Held(h)) = ApplyLock::holder(&self.data_dir) {
+        if let Ok(Some(h)) = ApplyLock::holder(&self.data_dir) {
             view.running = Some(h.to_string());
         }
         Ok(view)
@@ -603,7 +606,14 @@ pub fn check_confirmed(view: &PlanView, confirm: &Confirm) -> Result<(), Failure
 
 /// Take the apply lock of `data_dir` for `command`.
 pub fn lock(data_dir: &std::path::Path, command: &str) -> Result<ApplyLock, Failure> {
-    ApplyLock::acquire(data_dir, command).map_err(|e| Failure::Locked(e.to_string()))
+    ApplyLock::acquire(data_dir, command).map_err(lock_failure)
+}
+
+fn lock_failure(e: LockError) -> Failure {
+    match e {
+        LockError::Held(h) => Failure::Locked(h.to_string()),
+        LockError::Io { path, source } => Failure::file(&path, source),
+    }
 }
 
 /// Findings of a view as the Errors list and `m365sync errors` show them: every held-back
