@@ -106,7 +106,10 @@ async fn engine(a: &Args, window: Duration, client_budget: u32) -> (f64, usize, 
     let tenant = pipeline::read_tenant(&graph, None, &dir).await.unwrap();
     let view = pipeline::make_plan(&dir, &tenant, &Default::default(), 0, WriteBudget::GRAPH);
     let ops = view.ops();
-    assert_eq!(ops.len(), a.users + a.groups + if a.groups > 0 { a.users } else { 0 });
+    assert_eq!(
+        ops.len(),
+        a.users + a.groups + if a.groups > 0 { a.users } else { 0 }
+    );
     let (tx, mut rx) = mpsc::unbounded_channel();
     tokio::spawn(async move { while rx.recv().await.is_some() {} });
     let opts = ApplyOptions {

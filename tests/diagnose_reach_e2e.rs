@@ -842,12 +842,263 @@ async fn preflight_kinds(r: &mut Reached) {
     sim.shutdown().await;
 }
 
+/// The engine's own failures from real conditions: a busy, full or read-only database, a
+/// hand-off file that exists, the apply lock held, an unconfirmed guard, a password against
+/// the rules, an op whose group does not exist, a password write whose answer was lost, a
+/// create whose password never reached a sink, a run throttled without end.
+async fn engine_kinds(r: &mut Reached) {
+    use m365sync::diagnose::{diagnose_failure, diagnose_stalled, diagnose_undelivered};
+    use m365sync::directory::JournalState;
+    use m365sync::failure::Failure;
+    use m365sync::sync::apply::{self, ApplyOptions, EventSink, Outcome, Stopped};
+    use m365sync::sync::groups::{GroupMember, GroupOp, GroupOpKind};
+    use m365sync::sync::ops::AnyOp;
+    use m365sync::sync::plan::{Op, OpKind};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("directory.sqlite3");
+    // Busy: another connection holds the write lock longer than SQLite waits.
+    let mut d = Directory::open(&db).unwrap();
+    d.set_busy_timeout(Duration::from_millis(20)).unwrap();
+    let other = rusqlite::Connection::open(&db).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let e = d.set_want(&[1], true).expect_err("busy");
+    r.hit(
+        "directory-busy",
+        "a write while another holds the lock",
+        diagnose_failure(&Failure::directory("recording the bindings", e)),
+    );
+    other.execute_batch("ROLLBACK").unwrap();
+    // Full: a database that may not grow.
+    let full = dir.path().join("full.sqlite3");
+    let mut f = Directory::open(&full).unwrap();
+    let c = rusqlite::Connection::open(&full).unwrap();
+    let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+    drop(c);
+    let mut err = None;
+    for i in 0..10_000 {
+        if i == 0 {
+            let c = rusqlite::Connection::open(&full).unwrap();
+            c.execute_batch(&format!("PRAGMA max_page_count = {}", pages + 1))
+                .unwrap();
+            // The limit is per connection: set it on the directory's own one.
+            drop(c);
+            f.set_max_page_count(pages + 1).unwrap();
+        }
+        if let Err(e) = f.add_user(&NewDirectoryUser {
+            email: format!("filler{i}@contoso.com"),
+            display_name: "x".repeat(500),
+            ..Default::default()
+        }) {
+            err = Some(e);
+            break;
+        }
+    }
+    r.hit(
+        "disk-full",
+        "a database at its size limit",
+        diagnose_failure(&Failure::directory("importing", err.expect("full"))),
+    );
+    // Read-only: a write through a read-only open.
+    drop(d);
+    let mut ro = Directory::open_read_only(&db).unwrap();
+    let e = ro.set_want(&[1], true).expect_err("read-only");
+    r.hit(
+        "directory-read-only",
+        "a write to a read-only directory",
+        diagnose_failure(&Failure::directory("recording the bindings", e)),
+    );
+    // A hand-off file that exists is refused before anything is sent.
+    let existing = dir.path().join("pw.csv");
+    std::fs::write(&existing, "x").unwrap();
+    let e = m365sync::handoff::HandoffFile::create(&existing)
+        .err()
+        .unwrap();
+    r.hit(
+        "file-unwritable",
+        "an existing hand-off file",
+        diagnose_failure(&Failure::file(&existing, e)),
+    );
+    // The apply lock, held.
+    let _held = m365sync::sync::pipeline::lock(dir.path(), "test").unwrap();
+    let e = m365sync::sync::pipeline::lock(dir.path(), "second")
+        .err()
+        .unwrap();
+    r.hit("apply-locked", "a second apply", diagnose_failure(&e));
+    // A guard not confirmed.
+    let mut view = m365sync::sync::pipeline::PlanView::default();
+    view.guard = Some(m365sync::sync::plan::GuardTrip {
+        blocks: 60,
+        bound: 100,
+        message: "This plan blocks sign-in for 60 users".into(),
+    });
+    let e = m365sync::sync::pipeline::check_confirmed(&view, &Default::default()).unwrap_err();
+    r.hit("plan-refused", "an unconfirmed guard", diagnose_failure(&e));
+
+    // Against the simulator: the engine's runs.
+    let sim = Sim::start(SimOptions {
+        users: Some(5),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let (id, secret) = sim.apps[0].clone();
+    let token = app_token(&sim, &id, &secret).await.unwrap();
+    let g = graph(&sim, &token);
+    let e = apply::set_password(g.clone(), db.clone(), "nobody@contoso.com", "short", "t")
+        .await
+        .unwrap_err();
+    r.hit(
+        "invalid-input",
+        "a password against the rules",
+        diagnose_failure(&e),
+    );
+    let mut d = Directory::open(&db).unwrap();
+    let ann = d
+        .add_user(&NewDirectoryUser {
+            email: format!("ann@{}", sim.default_domain),
+            display_name: "Ann".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    drop(d);
+    let run = |ops: Vec<AnyOp>, opts: ApplyOptions| {
+        let g = g.clone();
+        let db = db.clone();
+        async move {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(async move { while rx.recv().await.is_some() {} });
+            apply::apply(
+                g,
+                db,
+                ops,
+                opts,
+                Box::new(EventSink(tx.clone())),
+                tx,
+                Default::default(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    // A member add to a group that does not exist: not sent.
+    let add = AnyOp::Group(GroupOp {
+        kind: GroupOpKind::AddMember,
+        group_id: 99,
+        group_name: "Nowhere".into(),
+        mail_nickname: "Nowhere".into(),
+        group_kind: Default::default(),
+        tenant_group_id: None,
+        member: Some(GroupMember {
+            directory_id: ann,
+            email: "ann".into(),
+            tenant_user_id: Some("t-ann".into()),
+        }),
+        reason: String::new(),
+    });
+    let s = run(vec![add.clone()], ApplyOptions::default()).await;
+    let Outcome::Failed(e) = &s.results[0].outcome else {
+        panic!("{s:?}")
+    };
+    r.hit(
+        "not-sent",
+        "a member add to no group",
+        diagnose_graph(e, &Context::for_any_op(&add)),
+    );
+    // A password write the run sent but never heard back from: unknowable.
+    let user_op = |kind| Op {
+        kind,
+        directory_id: ann,
+        email: format!("ann@{}", sim.default_domain),
+        display_name: "Ann".into(),
+        upn: format!("ann@{}", sim.default_domain),
+        tenant_user_id: None,
+        reason: String::new(),
+    };
+    let mut d = Directory::open(&db).unwrap();
+    let ids = d
+        .journal_insert(
+            "killed",
+            &[
+                AnyOp::User(user_op(OpKind::SetPassword)),
+                AnyOp::User(user_op(OpKind::Create)),
+            ],
+        )
+        .unwrap();
+    d.journal_mark(&ids, JournalState::Sent).unwrap();
+    drop(d);
+    // The create happened before the kill: its password died with the run.
+    g.request(
+        Method::POST,
+        "/users",
+        Some(Bytes::from(
+            json!({"accountEnabled": true, "displayName": "Ann", "mailNickname": "ann",
+                "userPrincipalName": format!("ann@{}", sim.default_domain),
+                "passwordProfile": {"password": PW, "forceChangePasswordNextSignIn": true}})
+            .to_string(),
+        )),
+    )
+    .await
+    .expect("created");
+    m365sync::sync::reconcile::reconcile(&g, db.clone(), "t")
+        .await
+        .unwrap();
+    let d = Directory::open(&db).unwrap();
+    let failures = m365sync::sync::pipeline::journal_failures(&d.journal_latest().unwrap());
+    let (_, unknowable) = failures
+        .iter()
+        .find(|(op, _)| op.kind() == m365sync::sync::ops::Kind::User(OpKind::SetPassword))
+        .expect("the password write is a failure now");
+    r.hit(
+        "outcome-unknown",
+        "a lost password write",
+        unknowable.clone(),
+    );
+    let lost = d.passwords_undelivered().unwrap();
+    r.hit(
+        "password-not-delivered",
+        "a killed create",
+        diagnose_undelivered(&lost[0].email, &lost[0].at),
+    );
+    drop(d);
+    // A tenant that throttles every batch: the run stops by itself.
+    sim.faults().add(
+        "POST /v1.0/$batch always 429:1"
+            .parse::<FaultRule>()
+            .unwrap(),
+    );
+    let block = AnyOp::User(Op {
+        tenant_user_id: Some("t-ann".into()),
+        ..user_op(OpKind::Block)
+    });
+    let s = run(
+        vec![block],
+        ApplyOptions {
+            stall_limit: Duration::from_millis(800),
+            ..Default::default()
+        },
+    )
+    .await;
+    let Some(Stopped::Stalled { after, throttled }) = &s.stopped else {
+        panic!("{s:?}")
+    };
+    assert!(*throttled > 0);
+    r.hit(
+        "run-stalled",
+        "a run throttled without end",
+        diagnose_stalled(&format!(
+            "no change finished for {after:?} (throttled {throttled} times)"
+        )),
+    );
+    sim.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_catalog_kind_is_reached_end_to_end() {
     let mut r = Reached::default();
     graph_kinds(&mut r).await;
     auth_kinds(&mut r).await;
     preflight_kinds(&mut r).await;
+    engine_kinds(&mut r).await;
     let catalog: BTreeSet<String> = Catalog::builtin().kinds().map(str::to_string).collect();
     let missing: Vec<&String> = catalog.difference(&r.0).collect();
     let extra: Vec<&String> = r.0.difference(&catalog).collect();

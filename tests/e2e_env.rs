@@ -216,7 +216,7 @@ fn read_commands_work_in_a_read_only_data_dir_and_write_nothing() {
         text(&out.stdout)
     );
     assert!(
-        text(&out.stderr).contains("preflight left out"),
+        text(&out.stderr).contains("findings are left out"),
         "{}",
         text(&out.stderr)
     );

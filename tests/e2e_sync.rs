@@ -7,7 +7,9 @@ use std::time::Duration;
 use m365sync::directory::{Directory, JournalState, NewDirectoryUser};
 use m365sync::graph::{GraphClient, User};
 use m365sync::sim::SimOptions;
-use m365sync::sync::apply::{self, ApplyOptions, ApplySummary, EventSink, SetPasswordOutcome, WriteBudget};
+use m365sync::sync::apply::{
+    self, ApplyOptions, ApplySummary, EventSink, SetPasswordOutcome, WriteBudget,
+};
 use m365sync::sync::ops::AnyOp;
 use m365sync::sync::pipeline::{self, DirectoryState};
 use m365sync::sync::plan::{self, OpKind, Plan, Policy, TenantSnapshot};
@@ -28,8 +30,7 @@ async fn snapshot(g: &GraphClient) -> TenantSnapshot {
 
 /// The user ops the pipeline plans for the directory as it is.
 async fn make_plan(env: &common::Env, g: &GraphClient) -> Plan {
-    let dir = DirectoryState::load(&Directory::open(&env.settings.db_path()).unwrap(), "")
-        .unwrap();
+    let dir = DirectoryState::load(&Directory::open(&env.settings.db_path()).unwrap(), "").unwrap();
     let tenant = pipeline::read_tenant(g, None, &dir).await.unwrap();
     pipeline::make_plan(&dir, &tenant, &Default::default(), 0, WriteBudget::GRAPH).plan
 }
@@ -417,7 +418,9 @@ async fn reconcile_checks_sent_creates_against_the_tenant_and_sends_nothing() {
     assert_eq!(p.count(OpKind::Create), 5);
     // The "killed" run: journaled, marked sent, and the first four applied by the tenant.
     let mut d = Directory::open(&env.settings.db_path()).unwrap();
-    let ids = d.journal_insert("killed-run", &user_ops(p.clone())).unwrap();
+    let ids = d
+        .journal_insert("killed-run", &user_ops(p.clone()))
+        .unwrap();
     d.journal_mark(&ids, JournalState::Sent).unwrap();
     drop(d);
     for op in p.ops.iter().filter(|o| o.email != emails[4]) {
@@ -439,7 +442,10 @@ async fn reconcile_checks_sent_creates_against_the_tenant_and_sends_nothing() {
         .unwrap();
     assert_eq!(env.sim.write_count(), writes, "checking writes nothing");
     let applied = found.iter().filter(|v| v.found == Found::Applied).count();
-    let not = found.iter().filter(|v| v.found == Found::NotApplied).count();
+    let not = found
+        .iter()
+        .filter(|v| v.found == Found::NotApplied)
+        .count();
     assert_eq!((applied, not), (4, 1), "{found:?}");
     let d = Directory::open(&env.settings.db_path()).unwrap();
     assert!(d.journal_unfinished().unwrap().is_empty());
@@ -449,7 +455,11 @@ async fn reconcile_checks_sent_creates_against_the_tenant_and_sends_nothing() {
         "the killed run's passwords are reported lost"
     );
     assert_eq!(
-        d.users().unwrap().iter().filter(|u| u.tenant_user_id.is_some()).count(),
+        d.users()
+            .unwrap()
+            .iter()
+            .filter(|u| u.tenant_user_id.is_some())
+            .count(),
         4
     );
     drop(d);

@@ -121,7 +121,11 @@ async fn sigterm_and_sigkill_at_random_points_lose_no_account_and_no_password_si
         for (round, signal) in ["TERM", "KILL"].into_iter().enumerate() {
             let handoff = env.data.path().join(format!("handoff-{round}.csv"));
             files.push(handoff.clone());
-            let mut child = sync_apply(&env, &handoff).spawn().unwrap();
+            // Nobody reads a killed run's output: a full pipe must not block a SIGTERMed run.
+            let mut child = sync_apply(&env, &handoff)
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
             let after = Duration::from_millis(rng.random_range(150..1800));
             tokio::time::sleep(after).await;
             if child.try_wait().unwrap().is_none() {
@@ -199,7 +203,10 @@ async fn sigterm_and_sigkill_at_random_points_lose_no_account_and_no_password_si
                 delivered.get(&e).copied().unwrap_or(0) > 0 || lost.contains(&e),
                 "trial {trial}: the password of {e} is neither handed off nor reported lost"
             );
-            assert!(delivered.get(&e).copied().unwrap_or(0) <= 1, "{e} handed off twice");
+            assert!(
+                delivered.get(&e).copied().unwrap_or(0) <= 1,
+                "{e} handed off twice"
+            );
         }
         eprintln!(
             "trial {trial}: {} passwords handed off, {} reported lost",

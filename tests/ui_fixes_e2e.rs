@@ -54,7 +54,10 @@ async fn apply(
     m365sync::sync::apply::apply(
         g.clone(),
         db.to_path_buf(),
-        plan.ops.into_iter().map(m365sync::sync::ops::AnyOp::User).collect(),
+        plan.ops
+            .into_iter()
+            .map(m365sync::sync::ops::AnyOp::User)
+            .collect(),
         Default::default(),
         Box::new(m365sync::sync::apply::EventSink(tx.clone())),
         tx,
@@ -121,7 +124,10 @@ async fn restore_and_purge_free_the_addresses_of_soft_deleted_users() {
         pipe(&env, &g),
     )
     .await;
-    assert!(again.unwrap_err().to_string().contains("no soft-deleted user"));
+    assert!(again
+        .unwrap_err()
+        .to_string()
+        .contains("no soft-deleted user"));
 
     // The address is free: a directory user with it is bound by a re-sync, as a new account.
     let olga = {

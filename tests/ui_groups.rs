@@ -228,7 +228,11 @@ fn failed_group_ops_of_a_run_go_to_errors_with_their_kind() {
     // the operation needs, and the request-id.
     assert_eq!(e.kind(), "insufficient-privileges");
     assert!(
-        e.diag.permission.as_deref().unwrap().contains("Group.ReadWrite.All"),
+        e.diag
+            .permission
+            .as_deref()
+            .unwrap()
+            .contains("Group.ReadWrite.All"),
         "{:?}",
         e.diag.permission
     );

@@ -394,10 +394,7 @@ fn sign_in_device_code_approved_then_loading() {
     assert_eq!(s.session, Some(info.clone()));
     assert_eq!(
         fx,
-        vec![
-            Effect::LoadDirectory,
-            Effect::CheckJournal
-        ],
+        vec![Effect::LoadDirectory, Effect::CheckJournal],
         "the directory loads first; an interrupted run is checked against the tenant"
     );
     assert_eq!(s.load, Load::Waiting);
@@ -1524,7 +1521,10 @@ fn an_interrupted_run_is_checked_after_sign_in_and_sends_nothing() {
         },
     );
     assert!(fx.iter().any(|e| matches!(e, Effect::CheckJournal)));
-    assert!(s.checking_journal, "no new plan while the journal is checked");
+    assert!(
+        s.checking_journal,
+        "no new plan while the journal is checked"
+    );
     assert!(!s.applying, "checking sends nothing: the tabs stay usable");
     assert!(cmd(&mut s, Command::Preview).is_empty());
     assert!(s.message.as_deref().unwrap().contains("plan waits"));

@@ -8,10 +8,10 @@ use crate::diagnose::{
     diagnose_auth, diagnose_directory, diagnose_failure, diagnose_graph, diagnose_import,
     diagnose_issue, diagnose_undelivered, Context, Diagnosis, FixAction, Operation, Subject,
 };
-use crate::failure::Failure;
-use crate::sync::ops::AnyOp;
 use crate::directory::ImportFailure;
+use crate::failure::Failure;
 use crate::graph::GraphError;
+use crate::sync::ops::AnyOp;
 use crate::sync::plan::Op;
 use crate::sync::preflight::Issue;
 

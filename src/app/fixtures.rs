@@ -14,8 +14,8 @@ use crate::sync::preflight::{Issue, Severity};
 
 use super::action::{Action, ApplyNews, DirectorySnapshot};
 use super::state::{AppState, Modal, PasswordRule, PlanView, SessionInfo};
-use crate::sync::ops::AnyOp;
 use super::update::update;
+use crate::sync::ops::AnyOp;
 
 /// The fixed "now" of fixtures (unix seconds, 2026-11-27T08:00:00Z).
 pub const NOW: i64 = 1_795_766_400;

@@ -395,10 +395,11 @@ impl Services {
                 let path = self.settings.db_path();
                 self.spawn(
                     async move {
-                        let r = crate::failure::blocking("recording the desired bindings", move || {
-                            Directory::open(&path)?.set_want(&ids, bound)
-                        })
-                        .await;
+                        let r =
+                            crate::failure::blocking("recording the desired bindings", move || {
+                                Directory::open(&path)?.set_want(&ids, bound)
+                            })
+                            .await;
                         Action::WantSaved(r)
                     },
                     |m| Action::WantSaved(Err(m)),
@@ -408,10 +409,11 @@ impl Services {
                 let path = self.settings.db_path();
                 self.spawn(
                     async move {
-                        let r = crate::failure::blocking("recording the desired bindings", move || {
-                            Directory::open(&path)?.set_group_want(&ids, bound)
-                        })
-                        .await;
+                        let r =
+                            crate::failure::blocking("recording the desired bindings", move || {
+                                Directory::open(&path)?.set_group_want(&ids, bound)
+                            })
+                            .await;
                         Action::WantSaved(r)
                     },
                     |m| Action::WantSaved(Err(m)),
@@ -489,7 +491,9 @@ impl Services {
                         // apply running: nothing to check now (its own run records it).
                         let lock = match pipeline.lock("console (checking the journal)") {
                             Ok(l) => l,
-                            Err(Failure::Locked(_)) => return Action::JournalChecked(Ok(Vec::new())),
+                            Err(Failure::Locked(_)) => {
+                                return Action::JournalChecked(Ok(Vec::new()))
+                            }
                             Err(e) => return Action::JournalChecked(Err(e)),
                         };
                         let r = crate::sync::reconcile::reconcile(
@@ -596,10 +600,11 @@ impl Services {
                                 )))
                             }
                         };
-                        let r = crate::failure::blocking("reading the domain settings", move || {
-                            Directory::open(&db)?.domain_settings(&tenant)
-                        })
-                        .await;
+                        let r =
+                            crate::failure::blocking("reading the domain settings", move || {
+                                Directory::open(&db)?.domain_settings(&tenant)
+                            })
+                            .await;
                         Action::DomainsLoaded(r.map(|s| (domains, s)))
                     },
                     |m| Action::DomainsLoaded(Err(m)),
@@ -724,7 +729,11 @@ pub async fn run_fix(
                 .get_user(&tenant_user_id)
                 .await
                 .map_err(|e| {
-                    Failure::graph(Operation::ListUsers, Subject::User(tenant_user_id.clone()), e)
+                    Failure::graph(
+                        Operation::ListUsers,
+                        Subject::User(tenant_user_id.clone()),
+                        e,
+                    )
                 })?;
             blocking(Box::new(move |d| {
                 d.link(directory_id, &user)?;
@@ -736,9 +745,14 @@ pub async fn run_fix(
             let pipeline = pipeline.ok_or_else(not_signed_in)?;
             let _lock = pipeline.lock("console fix (restore)")?;
             let id = deleted_id(&pipeline.graph, &address).await?;
-            pipeline.graph.restore_deleted(&id).await.map(drop).map_err(|e| {
-                Failure::graph(Operation::RestoreUser, Subject::User(address.clone()), e)
-            })?;
+            pipeline
+                .graph
+                .restore_deleted(&id)
+                .await
+                .map(drop)
+                .map_err(|e| {
+                    Failure::graph(Operation::RestoreUser, Subject::User(address.clone()), e)
+                })?;
             Ok(format!("Restored the deleted account {address}."))
         }
         Fix::PurgeDeleted { address } => {
@@ -776,7 +790,11 @@ pub async fn run_fix(
 /// The id of the soft-deleted user whose UPN or mail is `address`.
 async fn deleted_id(graph: &GraphClient, address: &str) -> Result<String, Failure> {
     let deleted = graph.list_deleted_users().await.map_err(|e| {
-        Failure::graph(Operation::ListDeletedUsers, Subject::User(address.into()), e)
+        Failure::graph(
+            Operation::ListDeletedUsers,
+            Subject::User(address.into()),
+            e,
+        )
     })?;
     deleted
         .into_iter()

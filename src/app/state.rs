@@ -520,7 +520,6 @@ impl PartialEq for Preview {
     }
 }
 
-
 impl Preview {
     /// What the admin confirmed so far: the guard's count, then the UPN of a self-block.
     pub fn confirm(&self) -> crate::sync::pipeline::Confirm {
@@ -533,8 +532,7 @@ impl Preview {
             .map(|g| g.blocks);
         crate::sync::pipeline::Confirm {
             yes_block: count_typed,
-            yes_block_self: (self.view.guard.is_none() || self.guard_ok)
-                .then(|| typed.to_string()),
+            yes_block_self: (self.view.guard.is_none() || self.guard_ok).then(|| typed.to_string()),
             yes_block_self_any: false,
         }
     }

@@ -24,11 +24,16 @@ pub struct ErrorsArgs {
 /// `m365sync errors`: the Errors tab, headless.
 pub async fn errors(settings: &Settings, args: &ErrorsArgs, out: &mut dyn Write) -> Result<()> {
     let db = settings.db_path();
-    let (failures, latest, undelivered) = crate::failure::blocking("reading the directory", move || {
-        let d = Directory::open_read_only(&db)?;
-        Ok((d.failures()?, d.journal_latest()?, d.passwords_undelivered()?))
-    })
-    .await?;
+    let (failures, latest, undelivered) =
+        crate::failure::blocking("reading the directory", move || {
+            let d = Directory::open_read_only(&db)?;
+            Ok((
+                d.failures()?,
+                d.journal_latest()?,
+                d.passwords_undelivered()?,
+            ))
+        })
+        .await?;
     let mut found: Vec<(&'static str, Diagnosis)> = Vec::new();
     for f in &failures {
         found.push((

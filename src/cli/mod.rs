@@ -275,7 +275,8 @@ pub async fn pipeline(
 ) -> Result<crate::sync::pipeline::Pipeline> {
     let session = session(settings, secret).await?;
     let name = session.identity().await.name;
-    let graph = crate::graph::GraphClient::new(settings.http_client()?, &settings.graph_url, session);
+    let graph =
+        crate::graph::GraphClient::new(settings.http_client()?, &settings.graph_url, session);
     Ok(crate::sync::pipeline::Pipeline {
         graph,
         data_dir: settings.data_dir.clone(),

@@ -73,7 +73,10 @@ pub async fn password_set(
     };
     // A push writes to the tenant: one apply at a time per data dir.
     let _lock = if bound {
-        Some(crate::sync::pipeline::lock(&settings.data_dir, "password set")?)
+        Some(crate::sync::pipeline::lock(
+            &settings.data_dir,
+            "password set",
+        )?)
     } else {
         None
     };
@@ -98,10 +101,7 @@ pub async fn password_set(
             Ok(0)
         }
         SetPasswordOutcome::Failed(e) => {
-            writeln!(
-                out,
-                "Microsoft 365 refused the password for {email}: {e}"
-            )?;
+            writeln!(out, "Microsoft 365 refused the password for {email}: {e}")?;
             Ok(2)
         }
     }

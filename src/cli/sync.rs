@@ -8,8 +8,10 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::config::Settings;
-use crate::sync::apply::{ApplyEvent, ApplyOptions, IssuedPassword, Outcome, PasswordSink, Stopped};
 use crate::sync::apply::WriteBudget;
+use crate::sync::apply::{
+    ApplyEvent, ApplyOptions, IssuedPassword, Outcome, PasswordSink, Stopped,
+};
 use crate::sync::pipeline::{Confirm, PlanView};
 
 use super::{pipeline, unix_now, SecretArgs};
@@ -89,7 +91,13 @@ fn print_plan(view: &PlanView, budget: WriteBudget, out: &mut dyn Write) -> Resu
         )?;
     }
     for op in &view.plan.ops {
-        writeln!(out, "{:<27} {:<40} {}", op.kind.label(), op.email, op.reason)?;
+        writeln!(
+            out,
+            "{:<27} {:<40} {}",
+            op.kind.label(),
+            op.email,
+            op.reason
+        )?;
     }
     for op in &view.group_ops {
         let target = match &op.member {

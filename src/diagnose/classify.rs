@@ -747,9 +747,12 @@ pub fn diagnose_failure(f: &crate::failure::Failure) -> Diagnosis {
             "directory",
             message,
         ),
-        Failure::File { path, message } => {
-            local("file-unwritable", Subject::Op(path.clone()), "file", message)
-        }
+        Failure::File { path, message } => local(
+            "file-unwritable",
+            Subject::Op(path.clone()),
+            "file",
+            message,
+        ),
         Failure::Locked(m) => local("apply-locked", Subject::Op("apply".into()), "locked", m),
         Failure::Refused(m) => local("plan-refused", Subject::Op("apply".into()), "refused", m),
         Failure::Invalid(m) => local("invalid-input", Subject::None, "invalid", m),
@@ -770,7 +773,9 @@ pub fn diagnose_undelivered(email: &str, at: &str) -> Diagnosis {
         Vars::default(),
         Some(RawError {
             code: "password-not-delivered".into(),
-            message: format!("the account of {email} was created at {at}; its password was not delivered"),
+            message: format!(
+                "the account of {email} was created at {at}; its password was not delivered"
+            ),
             date: Some(at.to_string()),
             ..RawError::default()
         }),

@@ -448,7 +448,10 @@ pub(super) fn set_binding(
     Ok(())
 }
 
-pub(super) fn insert_audit(tx: &rusqlite::Transaction<'_>, a: &AuditEntry) -> Result<(), DirectoryError> {
+pub(super) fn insert_audit(
+    tx: &rusqlite::Transaction<'_>,
+    a: &AuditEntry,
+) -> Result<(), DirectoryError> {
     let at = if a.at.is_empty() {
         now_rfc3339()
     } else {
@@ -473,7 +476,6 @@ pub(super) fn insert_audit(tx: &rusqlite::Transaction<'_>, a: &AuditEntry) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    
 
     const CSV: &str = "email,givenName,surname,displayName,jobTitle,department,shoeSize\n\
         ada@example.com,Ada,Lovelace,Ada Lovelace,Engineer,R&D,38\n\

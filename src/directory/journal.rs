@@ -311,9 +311,11 @@ impl Directory {
     pub fn journal_last_run(&self) -> Result<Option<String>, DirectoryError> {
         Ok(self
             .conn
-            .query_row("SELECT run_id FROM journal ORDER BY id DESC LIMIT 1", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT run_id FROM journal ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
             .optional()?)
     }
 }
@@ -449,7 +451,9 @@ mod tests {
     fn rows_of_older_versions_read_as_user_ops() {
         let d = Directory::open_in_memory().unwrap();
         let op = create(1, "a@example.com");
-        let AnyOp::User(user_op) = &op else { unreachable!() };
+        let AnyOp::User(user_op) = &op else {
+            unreachable!()
+        };
         d.conn
             .execute(
                 "INSERT INTO journal (run_id, seq, kind, directory_id, upn, state, op,

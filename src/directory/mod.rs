@@ -340,9 +340,9 @@ mod fixes;
 mod groups;
 mod journal;
 pub use bindings::{AuditEntry, CsvImportReport, CsvRejected};
-pub use journal::{Change, JournalEntry, JournalState, OpOutcome, UndeliveredPassword};
 pub use fixes::DomainSettings;
 pub use groups::{DirectoryGroup, GroupKind, GroupState};
+pub use journal::{Change, JournalEntry, JournalState, OpOutcome, UndeliveredPassword};
 
 const USER_COLS: &str = "id, email, display_name, given_name, surname, tenant_user_id, binding, \
                          want_bound, job_title, department, password_set_at";
@@ -590,6 +590,19 @@ impl Directory {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Caps the database's size in pages (`PRAGMA max_page_count`): a write past it fails as
+    /// a full disk would. For tests of the full-disk path.
+    pub fn set_max_page_count(&mut self, pages: i64) -> Result<(), DirectoryError> {
+        self.conn
+            .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// How long a statement waits for another connection's write before it fails busy.
+    pub fn set_busy_timeout(&mut self, t: std::time::Duration) -> Result<(), DirectoryError> {
+        Ok(self.conn.busy_timeout(t)?)
     }
 
     pub fn users(&self) -> Result<Vec<DirectoryUser>, DirectoryError> {

@@ -90,6 +90,8 @@ pub struct ApplyOptions {
     /// How long a journal write waits out a busy database (another process writing) before
     /// the run gives up.
     pub busy_limit: Duration,
+    /// SQLite's own wait for a busy database on each statement (`None`: the directory's).
+    pub busy_timeout: Option<Duration>,
 }
 
 impl Default for ApplyOptions {
@@ -102,6 +104,7 @@ impl Default for ApplyOptions {
             max_attempts: 10,
             stall_limit: Duration::from_secs(15 * 60),
             busy_limit: Duration::from_secs(120),
+            busy_timeout: None,
         }
     }
 }
@@ -160,10 +163,19 @@ impl PasswordSink for EventSink {
 #[derive(Debug, Clone)]
 pub enum ApplyEvent {
     Progress(ApplyProgress),
-    OpDone { op: AnyOp, tenant_id: String },
-    OpFailed { op: AnyOp, error: GraphError },
+    OpDone {
+        op: AnyOp,
+        tenant_id: String,
+    },
+    OpFailed {
+        op: AnyOp,
+        error: GraphError,
+    },
     /// Never sent: why.
-    OpNotSent { op: AnyOp, why: String },
+    OpNotSent {
+        op: AnyOp,
+        why: String,
+    },
     PasswordIssued(IssuedPassword),
 }
 
@@ -344,7 +356,9 @@ fn first_error(s: &ApplySummary) -> Option<GraphError> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SetPasswordOutcome {
     /// Pushed to the bound account (and the account re-enabled if it was blocked).
-    Pushed { re_enabled: bool },
+    Pushed {
+        re_enabled: bool,
+    },
     /// No bound account: the directory records when it was set.
     RecordedOnly,
     Failed(GraphError),
@@ -362,6 +376,10 @@ async fn run(
     cancel: CancellationToken,
 ) -> Result<ApplySummary, Failure> {
     let mut db = Directory::open(&db_path).map_err(|e| Failure::directory("opening", e))?;
+    if let Some(t) = opts.busy_timeout {
+        db.set_busy_timeout(t)
+            .map_err(|e| Failure::directory("opening", e))?;
+    }
     let run_id = uuid::Uuid::new_v4().to_string();
     let jids = db
         .journal_insert(&run_id, &ops)
@@ -386,6 +404,9 @@ struct Work {
     phase: Phase,
     password: Option<String>,
     attempts: u32,
+    /// Sent, and it may have been applied without us knowing (an answer lost, a 5xx): if
+    /// the run stops now it stays `unknown` and is checked before the next plan.
+    uncertain: bool,
     /// Step requests sent so far (0: never on the wire).
     sent: u32,
     not_before: Instant,
@@ -552,7 +573,10 @@ impl Engine {
                         d.push(g);
                     }
                     if o.kind == GroupOpKind::AddMember {
-                        if let Some(&u) = o.member.as_ref().and_then(|m| account_of.get(&m.directory_id))
+                        if let Some(&u) = o
+                            .member
+                            .as_ref()
+                            .and_then(|m| account_of.get(&m.directory_id))
                         {
                             d.push(u);
                         }
@@ -593,6 +617,7 @@ impl Engine {
                 phase: Phase::Step(0),
                 password,
                 attempts: 0,
+                uncertain: false,
                 sent: 0,
                 not_before: now,
             };
@@ -764,7 +789,7 @@ impl Engine {
         parked.sort_by_key(|w| w.idx);
         left.extend(parked);
         for w in left {
-            if w.sent == 0 {
+            if !w.uncertain && !(w.sent > 0 && matches!(w.phase, Phase::Step(s) if s > 0)) {
                 self.not_sent(w.idx, w.jid, &why)?;
             } else {
                 self.db_write(|d| d.journal_mark(&[w.jid], JournalState::Unknown))?;
@@ -840,8 +865,7 @@ impl Engine {
                     )),
                 };
                 let throttled = e.status() == Some(429);
-                self.limiter
-                    .answer(n, if throttled { 0 } else { n }, now);
+                self.limiter.answer(n, if throttled { 0 } else { n }, now);
                 if throttled {
                     self.throttle(e.retry_after(), now);
                 } else {
@@ -958,6 +982,9 @@ impl Engine {
             GraphError::Auth(_) => false,
         };
         let retryable = throttled || maybe_applied || status == Some(503);
+        // A refusal (429, 503) says this attempt was not applied; a lost answer does not say
+        // (and an earlier lost answer stays a doubt).
+        w.uncertain |= maybe_applied;
         // A create answered "already exists" after an earlier attempt whose outcome is
         // unknown: it may have been ours.
         let conflict_after_unknown = w.op.check_before_resend(step)

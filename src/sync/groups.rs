@@ -17,9 +17,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::directory::{
-    DirectoryGroup, DirectoryUser, GroupKind,
-};
+use crate::directory::{DirectoryGroup, DirectoryUser, GroupKind};
 use crate::graph::{GraphClient, GraphError};
 
 /// Characters Graph refuses in a group's mailNickname (graph-notes §4), besides spaces and

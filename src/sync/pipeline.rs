@@ -72,7 +72,10 @@ pub struct DirectoryState {
 }
 
 impl DirectoryState {
-    pub fn load(db: &Directory, tenant: &str) -> Result<DirectoryState, crate::directory::DirectoryError> {
+    pub fn load(
+        db: &Directory,
+        tenant: &str,
+    ) -> Result<DirectoryState, crate::directory::DirectoryError> {
         let (policy, guard) = db.policy()?;
         Ok(DirectoryState {
             users: db.users()?,
@@ -263,7 +266,11 @@ pub fn make_plan(
         .into_iter()
         .filter(|i| touched.contains(&i.directory_id))
         .map(|i| {
-            let e = email.get(&i.directory_id).copied().unwrap_or("").to_string();
+            let e = email
+                .get(&i.directory_id)
+                .copied()
+                .unwrap_or("")
+                .to_string();
             (i, e)
         })
         .collect();
@@ -301,7 +308,11 @@ pub fn make_plan(
         .ops
         .iter()
         .map(|o| u64::from(Kind::User(o.kind).writes()))
-        .chain(group_ops.iter().map(|o| u64::from(Kind::Group(o.kind).writes())))
+        .chain(
+            group_ops
+                .iter()
+                .map(|o| u64::from(Kind::Group(o.kind).writes())),
+        )
         .sum();
     let guard = guard(&user_plan, &group_ops, &dir.guard);
     let self_block = self_block(&user_plan, me);
@@ -363,7 +374,10 @@ pub fn guard(user_plan: &Plan, group_ops: &[GroupOp], cfg: &GuardConfig) -> Opti
             cfg.max_share * 100.0
         ),
         (true, false) => format!("more than the limit of {}", cfg.max_blocks),
-        _ => format!("more than {:.0}% of the {bound} bound users", cfg.max_share * 100.0),
+        _ => format!(
+            "more than {:.0}% of the {bound} bound users",
+            cfg.max_share * 100.0
+        ),
     };
     let what = match (blocked.len(), removed.len()) {
         (b, 0) => format!("blocks sign-in for {}", count(b, "user", None)),
@@ -482,14 +496,15 @@ impl Pipeline {
     ) -> Result<PlanView, Failure> {
         let mut running = None;
         let verified = match lock {
-            Some(_) => reconcile::reconcile(&self.graph, self.db_path.clone(), &self.me.actor).await?,
+            Some(_) => {
+                reconcile::reconcile(&self.graph, self.db_path.clone(), &self.me.actor).await?
+            }
             None => match ApplyLock::acquire(&self.data_dir, "plan (checking the journal)") {
                 Ok(_held) => {
-                    reconcile::reconcile(&self.graph, self.db_path.clone(), &self.me.actor)
-                        .await?
+                    reconcile::reconcile(&self.graph, self.db_path.clone(), &self.me.actor).await?
                 }
-                Err(LockError::Held(h)) => {
-                    running = Some(h.to_string());
+                Err(held @ LockError::Held(_)) => {
+                    running = Some(held.to_string());
                     Vec::new()
                 }
                 // A data dir this user cannot write (read-only): plan without checking.
@@ -516,14 +531,17 @@ impl Pipeline {
         // Read-only: this works on a read-only data dir and never upgrades the database.
         let (unchecked, dir) = crate::failure::blocking("reading the directory", move || {
             let d = Directory::open_read_only(&db)?;
-            Ok((d.journal_unfinished()?.len(), DirectoryState::load(&d, &tenant)?))
+            Ok((
+                d.journal_unfinished()?.len(),
+                DirectoryState::load(&d, &tenant)?,
+            ))
         })
         .await?;
         let tenant = read_tenant(&self.graph, listed, &dir).await?;
         let mut view = make_plan(&dir, &tenant, &self.me, now, self.budget);
         view.unchecked = unchecked;
         if let Ok(Some(h)) = ApplyLock::holder(&self.data_dir) {
-            view.running = Some(h.to_string());
+            view.running = Some(LockError::Held(h).to_string());
         }
         Ok(view)
     }
@@ -560,8 +578,7 @@ impl Pipeline {
         .await?;
         if last_run != view.last_run || open > 0 {
             return Err(Failure::Refused(
-                "another run changed the tenant since this plan was made: preview it again"
-                    .into(),
+                "another run changed the tenant since this plan was made: preview it again".into(),
             ));
         }
         let opts = ApplyOptions {
@@ -611,7 +628,7 @@ pub fn lock(data_dir: &std::path::Path, command: &str) -> Result<ApplyLock, Fail
 
 fn lock_failure(e: LockError) -> Failure {
     match e {
-        LockError::Held(h) => Failure::Locked(h.to_string()),
+        held @ LockError::Held(_) => Failure::Locked(held.to_string()),
         LockError::Io { path, source } => Failure::file(&path, source),
     }
 }
@@ -660,10 +677,8 @@ pub fn journal_failures(
                 date: Some(e.updated_at.clone()),
                 retry_after: None,
             };
-            let d = crate::diagnose::diagnose_graph(
-                &err,
-                &crate::diagnose::Context::for_any_op(&e.op),
-            );
+            let d =
+                crate::diagnose::diagnose_graph(&err, &crate::diagnose::Context::for_any_op(&e.op));
             (e.op.clone(), d)
         })
         .collect()

@@ -611,6 +611,10 @@ mod tests {
         let p = plan(&dirs, &s, &Policy::default(), 0);
         assert_eq!(p.count(OpKind::Takeover), 40_000);
         assert_eq!(p.count(OpKind::Create), 10_000);
-        assert!(t.elapsed() < std::time::Duration::from_secs(5), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            t.elapsed()
+        );
     }
 }

@@ -95,10 +95,7 @@ pub async fn reconcile(
         .into_iter()
         .partition(|e| e.state == JournalState::Planned);
     // The checks: a few at a time, each bounded by the Graph client's retries and deadline.
-    let checks: Vec<_> = sent
-        .iter()
-        .map(|e| (e.id, e.op.verify(&ctx)))
-        .collect();
+    let checks: Vec<_> = sent.iter().map(|e| (e.id, e.op.verify(&ctx))).collect();
     let found: Vec<(i64, Result<super::ops::Found, _>)> = futures::stream::iter(checks)
         .map(|(id, check)| async move { (id, run_check(graph, &check).await) })
         .buffered(8)
@@ -119,13 +116,7 @@ pub async fn reconcile(
         });
     }
     for (e, (_, result)) in sent.iter().zip(found) {
-        let found = result.map_err(|err| {
-            Failure::graph(
-                Operation::Other,
-                e.op.subject(),
-                err,
-            )
-        })?;
+        let found = result.map_err(|err| Failure::graph(Operation::Other, e.op.subject(), err))?;
         let verdict = e.op.verdict(&found);
         let audit = |outcome: &str, detail: String| AuditEntry {
             actor: actor.to_string(),

@@ -110,3 +110,50 @@ impl Env {
         Session::start(auth, self.cache(), tokens, None).unwrap()
     }
 }
+
+impl Env {
+    /// The real binary pointed at the simulator, signed in app-only (first seeded app).
+    pub fn bin(&self) -> std::process::Command {
+        let (app_id, secret) = self.sim.apps[0].clone();
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_m365sync"));
+        c.arg("--authority")
+            .arg(&self.settings.authority)
+            .arg("--graph-url")
+            .arg(&self.settings.graph_url)
+            .arg("--tenant")
+            .arg(self.settings.tenant.as_deref().unwrap())
+            .arg("--client-id")
+            .arg(app_id)
+            .arg("--data-dir")
+            .arg(&self.settings.data_dir)
+            .env("M365SYNC_CLIENT_SECRET", secret)
+            .stdin(std::process::Stdio::null());
+        c
+    }
+
+    /// Run the binary with `args` to the end.
+    pub async fn run(&self, args: &[&str]) -> std::process::Output {
+        let mut c = self.bin();
+        c.args(args);
+        tokio::task::spawn_blocking(move || c.output().unwrap())
+            .await
+            .unwrap()
+    }
+
+    /// Run the binary; panic with its output unless it exits 0. Its stdout.
+    pub async fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args).await;
+        assert!(
+            o.status.success(),
+            "{args:?} exited {:?}: {}{}",
+            o.status.code(),
+            text(&o.stdout),
+            text(&o.stderr)
+        );
+        text(&o.stdout)
+    }
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}

@@ -5,10 +5,11 @@
 
 use m365sync::auth::AuthError;
 use m365sync::diagnose::{
-    diagnose_auth, diagnose_directory, diagnose_graph, diagnose_import, Context, Diagnosis,
-    Operation, Subject,
+    diagnose_auth, diagnose_directory, diagnose_failure, diagnose_graph, diagnose_import,
+    diagnose_stalled, diagnose_undelivered, Context, Diagnosis, Operation, Subject,
 };
 use m365sync::directory::{BindingState, DirectoryUser};
+use m365sync::failure::{DirectoryProblem, Failure};
 use m365sync::graph::{Domain, GraphError};
 use m365sync::sync::preflight::{check_group_name, preflight, PreflightOptions};
 
@@ -28,6 +29,14 @@ pub fn body(code: &str, message: &str, details: Option<(&str, &str)>) -> String 
         r#"{{"error":{{"code":"{code}","message":{}{det},{INNER}}}}}"#,
         serde_json::to_string(message).unwrap()
     )
+}
+
+pub fn dir_failure(problem: DirectoryProblem, message: &str) -> Diagnosis {
+    diagnose_failure(&Failure::Directory {
+        doing: "writing the journal".into(),
+        problem,
+        message: message.into(),
+    })
 }
 
 pub fn graph(status: u16, body: &str, op: Operation, value: Option<&str>) -> Diagnosis {
@@ -795,6 +804,111 @@ pub fn cases() -> Vec<Case> {
                     None,
                 ))
             }),
+        ),
+        (
+            "directory-busy",
+            "a directory another process held too long",
+            Box::new(|| g(dir_failure(DirectoryProblem::Busy, "database is locked"))),
+        ),
+        (
+            "disk-full",
+            "a full disk",
+            Box::new(|| {
+                g(dir_failure(
+                    DirectoryProblem::Full,
+                    "database or disk is full",
+                ))
+            }),
+        ),
+        (
+            "directory-read-only",
+            "a read-only data dir",
+            Box::new(|| {
+                g(dir_failure(
+                    DirectoryProblem::ReadOnly,
+                    "attempt to write a readonly database",
+                ))
+            }),
+        ),
+        (
+            "file-unwritable",
+            "a hand-off file that exists",
+            Box::new(|| {
+                g(diagnose_failure(&Failure::File {
+                    path: "/tmp/pw.csv".into(),
+                    message: "it already exists".into(),
+                }))
+            }),
+        ),
+        (
+            "apply-locked",
+            "the apply lock held",
+            Box::new(|| {
+                g(diagnose_failure(&Failure::Locked(
+                    "another m365sync is applying changes to this tenant: pid 7".into(),
+                )))
+            }),
+        ),
+        (
+            "plan-refused",
+            "the guard not confirmed",
+            Box::new(|| {
+                g(diagnose_failure(&Failure::Refused(
+                    "refused: type 60".into(),
+                )))
+            }),
+        ),
+        (
+            "invalid-input",
+            "a password against the rules",
+            Box::new(|| {
+                g(diagnose_failure(&Failure::Invalid(
+                    "8 to 256 characters".into(),
+                )))
+            }),
+        ),
+        (
+            "not-sent",
+            "an op whose dependency failed",
+            Box::new(|| {
+                g(graph(
+                    0,
+                    &body(
+                        "not-sent",
+                        "the group Sales does not exist in Microsoft 365",
+                        None,
+                    ),
+                    Operation::AddMember,
+                    None,
+                ))
+            }),
+        ),
+        (
+            "outcome-unknown",
+            "a password write whose answer was lost",
+            Box::new(|| {
+                g(graph(
+                    0,
+                    &body("outcome-unknown", "set it again", None),
+                    Operation::SetPassword,
+                    None,
+                ))
+            }),
+        ),
+        (
+            "password-not-delivered",
+            "a create whose password never reached a sink",
+            Box::new(|| {
+                g(diagnose_undelivered(
+                    "ann@contoso.com",
+                    "2026-12-01T10:00:00Z",
+                ))
+            }),
+        ),
+        (
+            "run-stalled",
+            "a run throttled without end",
+            Box::new(|| g(diagnose_stalled("no change finished for 15 min"))),
         ),
         (
             "directory-unavailable",

@@ -63,11 +63,9 @@ impl Spec<GroupOp> for AddMember {
     fn request(&self, op: &GroupOp, _step: u32, ctx: &Ctx) -> Result<Request, NotSendable> {
         let (group, user) = ids(op, ctx)?;
         Ok(
-            Request::new(Method::POST, crate::graph::paths::members_ref(&group)).with_body(
-                json!({
-                    "@odata.id": crate::graph::paths::directory_object_url(ctx.base, &user)
-                }),
-            ),
+            Request::new(Method::POST, crate::graph::paths::members_ref(&group)).with_body(json!({
+                "@odata.id": crate::graph::paths::directory_object_url(ctx.base, &user)
+            })),
         )
     }
     fn answered(&self, _op: &GroupOp, _step: u32, _body: &Value, _ctx: &Ctx) -> Answer {

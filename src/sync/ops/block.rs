@@ -2,7 +2,10 @@
 //! what an expired directory password leads to.
 use serde_json::{json, Value};
 
-use super::{enabled_verdict, link, patch_user, Answer, Check, Ctx, Found, NotSendable, Request, Spec, Verdict};
+use super::{
+    enabled_verdict, link, patch_user, Answer, Check, Ctx, Found, NotSendable, Request, Spec,
+    Verdict,
+};
 use crate::directory::BindingState;
 use crate::graph::GraphError;
 use crate::sync::plan::Op;

@@ -226,7 +226,11 @@ pub enum Verdict {
     /// The write happened: record this change.
     Applied { tenant_id: String, change: Change },
     /// Only the first steps happened; `step` is the next one, `change` what holds already.
-    Partly { step: u32, tenant_id: String, change: Change },
+    Partly {
+        step: u32,
+        tenant_id: String,
+        change: Change,
+    },
     /// Nothing happened.
     NotApplied,
     /// Nothing can tell: why.

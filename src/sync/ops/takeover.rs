@@ -2,7 +2,10 @@
 //! enable sign-in (`PATCH accountEnabled: true`) instead of creating a duplicate.
 use serde_json::{json, Value};
 
-use super::{enabled_verdict, link, patch_user, Answer, Check, Ctx, Found, NotSendable, Request, Spec, Verdict};
+use super::{
+    enabled_verdict, link, patch_user, Answer, Check, Ctx, Found, NotSendable, Request, Spec,
+    Verdict,
+};
 use crate::directory::BindingState;
 use crate::graph::GraphError;
 use crate::sync::plan::Op;

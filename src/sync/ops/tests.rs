@@ -75,7 +75,10 @@ fn user(id: &str, enabled: bool) -> User {
 fn create_posts_the_user_with_its_password_and_links_it() {
     let m = Maps::new();
     let op = AnyOp::User(user_op(OpKind::Create, None));
-    assert!(op.request(0, &m.ctx(None)).is_err(), "no password, no request");
+    assert!(
+        op.request(0, &m.ctx(None)).is_err(),
+        "no password, no request"
+    );
     let r = op.request(0, &m.ctx(Some("Pw-1234567a"))).unwrap();
     assert_eq!((r.method, r.url.as_str()), (Method::POST, "/users"));
     let b = r.body.unwrap();
@@ -97,7 +100,10 @@ fn create_posts_the_user_with_its_password_and_links_it() {
         other => panic!("{other:?}"),
     }
     assert!(op.check_before_resend(0), "a second POST would duplicate");
-    assert_eq!(op.verify(&m.ctx(None)), Check::User("ann#x@contoso.com".into()));
+    assert_eq!(
+        op.verify(&m.ctx(None)),
+        Check::User("ann#x@contoso.com".into())
+    );
     assert!(matches!(
         op.verdict(&Found::User(Some(user("t1", true)))),
         Verdict::Applied { .. }
@@ -115,7 +121,13 @@ fn block_and_re_enable_patch_the_linked_account_and_check_account_enabled() {
     assert!(!block.check_before_resend(0), "PATCH is idempotent");
     assert!(matches!(
         block.verdict(&Found::User(Some(user("t1", false)))),
-        Verdict::Applied { change: Change::User { binding: BindingState::Blocked, .. }, .. }
+        Verdict::Applied {
+            change: Change::User {
+                binding: BindingState::Blocked,
+                ..
+            },
+            ..
+        }
     ));
     assert_eq!(
         block.verdict(&Found::User(Some(user("t1", true)))),
@@ -169,7 +181,10 @@ fn a_password_write_can_never_be_verified() {
     let m = Maps::new();
     let op = AnyOp::User(user_op(OpKind::SetPassword, Some("t1")));
     assert!(matches!(op.verify(&m.ctx(None)), Check::Impossible(_)));
-    assert!(matches!(op.verdict(&Found::Nothing), Verdict::Unknowable(_)));
+    assert!(matches!(
+        op.verdict(&Found::Nothing),
+        Verdict::Unknowable(_)
+    ));
     assert!(op.request(0, &m.ctx(None)).is_err(), "the password is gone");
 }
 
@@ -206,11 +221,24 @@ fn member_ops_resolve_ids_made_earlier_in_the_run() {
             member: "t7".into()
         }
     );
-    assert!(matches!(add.verdict(&Found::Member(true)), Verdict::Applied { .. }));
-    let rm = AnyOp::Group(group_op(GroupOpKind::RemoveMember, Some("g1"), Some(Some("t7"))));
+    assert!(matches!(
+        add.verdict(&Found::Member(true)),
+        Verdict::Applied { .. }
+    ));
+    let rm = AnyOp::Group(group_op(
+        GroupOpKind::RemoveMember,
+        Some("g1"),
+        Some(Some("t7")),
+    ));
     let r = rm.request(0, &m.ctx(None)).unwrap();
-    assert_eq!((r.method, r.url.as_str()), (Method::DELETE, "/groups/g1/members/t7/$ref"));
-    assert!(matches!(rm.verdict(&Found::Member(false)), Verdict::Applied { .. }));
+    assert_eq!(
+        (r.method, r.url.as_str()),
+        (Method::DELETE, "/groups/g1/members/t7/$ref")
+    );
+    assert!(matches!(
+        rm.verdict(&Found::Member(false)),
+        Verdict::Applied { .. }
+    ));
     assert!(Kind::Group(GroupOpKind::RemoveMember).destructive());
 }
 
