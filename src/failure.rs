@@ -33,7 +33,7 @@ pub enum Failure {
     Graph {
         operation: Operation,
         subject: Subject,
-        error: GraphError,
+        error: Box<GraphError>,
     },
     /// Signing in or refreshing the token failed.
     #[error("sign-in: {0}")]
@@ -68,7 +68,7 @@ impl Failure {
         Failure::Graph {
             operation,
             subject,
-            error,
+            error: Box::new(error),
         }
     }
 

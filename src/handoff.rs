@@ -152,6 +152,17 @@ fn folder_of(path: &Path) -> &Path {
     }
 }
 
+/// The hand-off file as the apply engine's password sink: each password on disk as soon as its
+/// account exists.
+impl crate::sync::apply::PasswordSink for HandoffFile {
+    fn deliver(&mut self, p: &IssuedPassword) -> Result<(), String> {
+        self.write(p).map_err(|e| e.to_string())
+    }
+    fn describe(&self) -> String {
+        format!("the hand-off file {}", self.path.display())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,16 +263,5 @@ mod tests {
         drop(h);
         assert!(!path.exists());
         HandoffFile::create(&path).expect("the name is free again");
-    }
-}
-
-/// The hand-off file as the apply engine's password sink: each password on disk as soon as its
-/// account exists.
-impl crate::sync::apply::PasswordSink for HandoffFile {
-    fn deliver(&mut self, p: &IssuedPassword) -> Result<(), String> {
-        self.write(p).map_err(|e| e.to_string())
-    }
-    fn describe(&self) -> String {
-        format!("the hand-off file {}", self.path.display())
     }
 }

@@ -925,12 +925,14 @@ async fn engine_kinds(r: &mut Reached) {
         .unwrap();
     r.hit("apply-locked", "a second apply", diagnose_failure(&e));
     // A guard not confirmed.
-    let mut view = m365sync::sync::pipeline::PlanView::default();
-    view.guard = Some(m365sync::sync::plan::GuardTrip {
-        blocks: 60,
-        bound: 100,
-        message: "This plan blocks sign-in for 60 users".into(),
-    });
+    let view = m365sync::sync::pipeline::PlanView {
+        guard: Some(m365sync::sync::plan::GuardTrip {
+            blocks: 60,
+            bound: 100,
+            message: "This plan blocks sign-in for 60 users".into(),
+        }),
+        ..Default::default()
+    };
     let e = m365sync::sync::pipeline::check_confirmed(&view, &Default::default()).unwrap_err();
     r.hit("plan-refused", "an unconfirmed guard", diagnose_failure(&e));
 

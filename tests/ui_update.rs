@@ -1526,6 +1526,8 @@ fn an_interrupted_run_is_checked_after_sign_in_and_sends_nothing() {
         "no new plan while the journal is checked"
     );
     assert!(!s.applying, "checking sends nothing: the tabs stay usable");
+    cmd(&mut s, Command::TabBindings);
+    assert_eq!(s.tab, Tab::Bindings);
     assert!(cmd(&mut s, Command::Preview).is_empty());
     assert!(s.message.as_deref().unwrap().contains("plan waits"));
     let op = m365sync::sync::ops::AnyOp::User(fixtures::op(OpKind::Create, 2));
@@ -1552,4 +1554,73 @@ fn an_interrupted_run_is_checked_after_sign_in_and_sends_nothing() {
     s.checking_journal = true;
     assert!(update(&mut s, Action::JournalChecked(Ok(vec![]))).is_empty());
     assert!(!s.checking_journal);
+}
+
+/// A plan that blocks the account m365sync acts for: `y` is refused until that UPN is typed
+/// (every key goes to the box then, Enter applies); with a guard too, its count comes first.
+#[test]
+fn blocking_ones_own_account_needs_its_upn_typed() {
+    use m365sync::sync::pipeline::SelfBlock;
+    let me = "admin@contoso.onmicrosoft.com";
+    let with_self = |guard: bool| {
+        let mut s = fixtures::bindings_state();
+        let mut v = fixtures::plan_view(1, if guard { 60 } else { 1 }, guard);
+        v.self_block = Some(SelfBlock {
+            upn: me.into(),
+            message: format!("This plan blocks sign-in for {me}"),
+        });
+        s.plan_gen = 1;
+        s.modal = Modal::Planning { gen: 1 };
+        update(
+            &mut s,
+            Action::PlanReady {
+                gen: 1,
+                result: Ok(Box::new(v)),
+            },
+        );
+        s
+    };
+    let type_keys = |s: &mut AppState, text: &str| {
+        for c in text.chars() {
+            let a = key_action(s, &key(KeyCode::Char(c))).expect("a key");
+            assert_eq!(a, Action::DialogInput(InputRequest::InsertChar(c)), "{c}");
+            update(s, a);
+        }
+    };
+    let mut s = with_self(false);
+    assert!(cmd(&mut s, Command::Confirm).is_empty());
+    assert!(s.message.as_deref().unwrap().contains(me));
+    // `y` and `q` are letters of the UPN now, not commands.
+    type_keys(&mut s, "admin@contoso.onmicrosoft.co");
+    assert_eq!(
+        key_action(&s, &key(KeyCode::Enter)),
+        Some(Action::Command(Command::Confirm))
+    );
+    assert!(
+        cmd(&mut s, Command::Confirm).is_empty(),
+        "not the whole UPN"
+    );
+    type_keys(&mut s, "m");
+    let fx = cmd(&mut s, Command::Confirm);
+    let [Effect::Apply { confirm, .. }] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(confirm.yes_block_self.as_deref(), Some(me));
+    // Guard and self-block: the count first (digits), then the UPN in the same box.
+    let mut s = with_self(true);
+    type_keys(&mut s, "60");
+    let Modal::Preview(p) = &s.modal else {
+        panic!()
+    };
+    assert!(p.guard_ok && p.guard_input.value().is_empty());
+    assert_eq!(p.expected().as_deref(), Some(me));
+    type_keys(&mut s, me);
+    let fx = cmd(&mut s, Command::Confirm);
+    let [Effect::Apply { confirm, .. }] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(
+        (confirm.yes_block, confirm.yes_block_self.as_deref()),
+        (Some(60), Some(me))
+    );
 }

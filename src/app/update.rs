@@ -2344,6 +2344,24 @@ pub fn key_action(s: &AppState, ev: &KeyEvent) -> Option<Action> {
                 Modal::Export => {
                     km.lookup(&[Context::Export, Context::Dialog, Context::Global], key)
                 }
+                // Typing a UPN to confirm blocking one's own account: every character goes to
+                // the box, Enter applies, Esc goes back.
+                Modal::Preview(p)
+                    if p.view.self_block.is_some() && (p.view.guard.is_none() || p.guard_ok) =>
+                {
+                    use crossterm::event::KeyCode;
+                    match key.code {
+                        KeyCode::Enter => return Some(Action::Command(Command::Confirm)),
+                        KeyCode::Esc => return Some(Action::Command(Command::Back)),
+                        _ if text || key.code == KeyCode::Backspace => {
+                            return tui_input::backend::crossterm::to_input_request(&Event::Key(
+                                *ev,
+                            ))
+                            .map(Action::DialogInput);
+                        }
+                        _ => km.lookup(&[Context::Dialog, Context::Global], key),
+                    }
+                }
                 // The guard box takes the count; the other keys act.
                 Modal::Preview(p) if p.view.guard.is_some() => {
                     let digit = matches!(key.code, crossterm::event::KeyCode::Char(c) if c.is_ascii_digit());

@@ -47,6 +47,8 @@ pub mod exit {
     /// Another m365sync is applying changes with the same data dir (sysexits' EX_TEMPFAIL:
     /// try again later).
     pub const LOCKED: u8 = 75;
+    /// `sync --apply` stopped by Ctrl-C, SIGTERM or SIGHUP (what was on the wire recorded).
+    pub const INTERRUPTED: u8 = 130;
 }
 
 /// The exit codes, as `--help` shows them after the commands.
@@ -56,8 +58,8 @@ Exit codes:
   1    error (the message on stderr says what and what to do)
   2    something failed or was held back (an op Graph refused, one preflight held back)
   75   locked: another m365sync is applying changes with this data dir; try again later
-  130  interrupted by Ctrl-C (sync --apply instead stops sending, lets the writes on the
-       wire finish and exits 2)";
+  130  sync --apply stopped by Ctrl-C, SIGTERM or SIGHUP: it stopped sending, let the
+       writes on the wire finish and recorded them";
 
 /// The exit code of a command that failed with `err`: [`exit::LOCKED`] when anywhere in its
 /// chain another process holds the apply lock, else [`exit::ERROR`].

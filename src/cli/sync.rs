@@ -50,9 +50,6 @@ pub struct SyncArgs {
     pub secret: SecretArgs,
 }
 
-/// The exit code of a run that was interrupted by a signal.
-pub const EXIT_INTERRUPTED: u8 = 130;
-
 /// Passwords printed on stdout, each as soon as its account exists.
 struct StdoutSink {
     header: bool,
@@ -339,10 +336,10 @@ pub async fn sync(settings: &Settings, args: &SyncArgs, out: &mut dyn Write) -> 
         .iter()
         .any(|r| !matches!(r.outcome, Outcome::Done));
     if unfinished || !s.passwords_lost.is_empty() {
-        code = 2;
+        code = super::exit::INCOMPLETE;
     }
     if s.stopped == Some(Stopped::Cancelled) {
-        code = EXIT_INTERRUPTED;
+        code = super::exit::INTERRUPTED;
     }
     Ok(code)
 }

@@ -789,7 +789,9 @@ impl Engine {
         parked.sort_by_key(|w| w.idx);
         left.extend(parked);
         for w in left {
-            if !w.uncertain && !(w.sent > 0 && matches!(w.phase, Phase::Step(s) if s > 0)) {
+            // Sent with no answer, or half done (a restore not yet enabled): checked later.
+            let half_done = w.sent > 0 && matches!(w.phase, Phase::Step(s) if s > 0);
+            if !(w.uncertain || half_done) {
                 self.not_sent(w.idx, w.jid, &why)?;
             } else {
                 self.db_write(|d| d.journal_mark(&[w.jid], JournalState::Unknown))?;

@@ -28,7 +28,7 @@ pub fn list_rows(s: &AppState) -> usize {
             // Summary (2), warnings, list header, guard box, key line.
             2 + p.view.warnings.len()
                 + 1
-                + if p.view.guard.is_some() { 4 } else { 0 }
+                + if p.expected().is_some() { 4 } else { 0 }
                 + held_rows(p)
                 + group_rows(p)
                 + 1
@@ -266,7 +266,7 @@ fn preview(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, p: &P
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
     let warn_h = p.view.warnings.len() as u16;
-    let guard_h = if p.view.guard.is_some() { 4 } else { 0 };
+    let guard_h = if p.expected().is_some() { 4 } else { 0 };
     let held_h = held_rows(p) as u16;
     let groups_h = group_rows(p) as u16;
     let [summary, warnings, list, groups, held, guard, keys] = Layout::vertical([
@@ -414,18 +414,24 @@ fn preview(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, p: &P
         },
     );
 
-    if let Some(g) = &p.view.guard {
+    if let Some(want) = p.expected() {
         let ok = p.confirmed();
+        // The guard's count first, then the UPN of an account m365sync acts for.
+        let (title, message) = match (&p.view.guard, &p.view.self_block) {
+            (Some(g), _) if !p.guard_ok => (" Mass-change guard ", g.message.clone()),
+            (_, Some(b)) => (" Blocking your own account ", b.message.clone()),
+            _ => (" Confirm ", String::new()),
+        };
         let block = Block::default()
             .borders(Borders::ALL)
             .border_style(if ok { theme.ok() } else { theme.error() })
-            .title(Span::styled(" Mass-change guard ", theme.error()));
+            .title(Span::styled(title, theme.error()));
         let gi = block.inner(guard);
         frame.render_widget(block, guard);
-        let prompt = format!(" Type {} to confirm: ", g.blocks);
+        let prompt = format!(" Type {want} to confirm: ");
         let lines = vec![
             Line::from(Span::styled(
-                fit(&format!(" {}", g.message), gi.width as usize),
+                fit(&format!(" {message}"), gi.width as usize),
                 theme.warn(),
             )),
             Line::from(vec![
