@@ -464,4 +464,39 @@ mod tests {
             .unwrap();
         assert_eq!(d.journal_unfinished().unwrap()[0].op, op);
     }
+
+    #[test]
+    fn creates_of_runs_before_the_delivery_column_are_not_reported_lost() {
+        let mut d = Directory::open_in_memory().unwrap();
+        let a = d
+            .add_user(&crate::directory::NewDirectoryUser {
+                email: "a@example.com".into(),
+                display_name: "A".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        // Back to schema 3, with a create an older version recorded as done.
+        d.conn
+            .execute_batch(
+                "DROP INDEX journal_subject;
+                 ALTER TABLE journal DROP COLUMN group_id;
+                 ALTER TABLE journal DROP COLUMN delivered;
+                 ALTER TABLE journal DROP COLUMN note;
+                 PRAGMA user_version = 3;",
+            )
+            .unwrap();
+        let AnyOp::User(op) = create(a, "a@example.com") else {
+            unreachable!()
+        };
+        d.conn
+            .execute(
+                "INSERT INTO journal (run_id, seq, kind, directory_id, upn, state, op,
+                                      created_at, updated_at)
+                 VALUES ('old', 0, 'create', ?1, 'a@example.com', 'done', ?2, '', '')",
+                rusqlite::params![a, serde_json::to_string(&op).unwrap()],
+            )
+            .unwrap();
+        d.migrate().unwrap();
+        assert!(d.passwords_undelivered().unwrap().is_empty());
+    }
 }

@@ -328,7 +328,10 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE journal ADD COLUMN group_id INTEGER;
     ALTER TABLE journal ADD COLUMN delivered INTEGER;
     ALTER TABLE journal ADD COLUMN note TEXT;
-    CREATE INDEX journal_subject ON journal(kind, directory_id, group_id);",
+    CREATE INDEX journal_subject ON journal(kind, directory_id, group_id);
+    -- Runs before this version showed or wrote their passwords at the end and reported the
+    -- lost ones themselves: their creates are not reported again.
+    UPDATE journal SET delivered = 1 WHERE kind = 'create' AND state = 'done';",
 ];
 
 pub struct Directory {
