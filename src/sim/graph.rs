@@ -18,6 +18,8 @@ use super::writes;
 const JSON_CT: &str =
     "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
 const SKIPTOKEN_PREFIX: &str = "RFNwdAIAAQAAA";
+/// Clauses joined by `or` the directory takes without the advanced-query mode.
+const MAX_OR_CLAUSES: usize = 15;
 
 /// Per-request facts for Graph answers.
 pub struct GCtx {
@@ -879,9 +881,34 @@ fn parse_filter(g: &GCtx, headers: &HeaderMap, q: &Query) -> Result<Option<Filte
                     &format!("Unsupported or invalid query filter clause specified for property '{p}' of resource 'User'."),
                 )))
             }
+            // Graph's wording for a filter nested too deeply (its own bound is far lower,
+            // graph-notes: "excessive height: 4. Max allowed: 3"); ours is only a stack guard,
+            // so the height is not counted past it.
+            Err(filter::FilterError::TooDeep) => {
+                return Err(Box::new(g.bad_request(
+                    "Request_UnsupportedQuery",
+                    &format!(
+                        "Search filter expression has excessive height: more than {max}. Max allowed: {max}.",
+                        max = filter::MAX_DEPTH
+                    ),
+                )))
+            }
         },
     };
     if let Some(f) = &filter {
+        // Outside the advanced-query mode the directory takes at most 15 clauses joined by
+        // `or` (an `in` list counts its values). Wire text seen in microsoft-graph-docs-contrib
+        // #1238 (2023); the code is UNVERIFIED (Request_UnsupportedQuery, as for other
+        // query limits).
+        let wide = f.widest_or();
+        if wide > MAX_OR_CLAUSES && !adv {
+            return Err(Box::new(g.bad_request(
+                "Request_UnsupportedQuery",
+                &format!(
+                    "Too many child clauses specified in search filter expression containing 'OR' operators: {wide}. Max allowed: {MAX_OR_CLAUSES}"
+                ),
+            )));
+        }
         if let Some(op) = f.advanced_operator() {
             if !adv {
                 return Err(Box::new(g.bad_request(
@@ -1016,9 +1043,7 @@ impl Filter {
             Filter::Not(_) => Some("not"),
             Filter::Cmp { negate: true, .. } => Some("ne"),
             Filter::EndsWith(..) => Some("endsWith"),
-            Filter::And(a, b) | Filter::Or(a, b) => {
-                a.advanced_operator().or_else(|| b.advanced_operator())
-            }
+            Filter::And(all) | Filter::Or(all) => all.iter().find_map(Filter::advanced_operator),
             _ => None,
         }
     }
