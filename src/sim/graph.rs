@@ -175,6 +175,7 @@ pub fn check_bearer(st: &State, headers: &HeaderMap) -> Result<Caller, &'static 
         return Ok(Caller {
             principal: grant.principal.clone(),
             client_id: grant.client_id.clone(),
+            permissions: grant.permissions.clone(),
         });
     }
     if !token.contains('.') {
@@ -282,6 +283,8 @@ pub fn is_write(m: &Method) -> bool {
 pub struct Caller {
     pub principal: Principal,
     pub client_id: String,
+    /// What the token grants: an app token's `roles`, a delegated token's `scp`.
+    pub permissions: Vec<String>,
 }
 
 pub async fn graph(AxState(st): AxState<Arc<State>>, req: Request) -> Response {
@@ -384,29 +387,25 @@ pub fn execute(st: &State, g: &GCtx, caller: &Caller, call: &Call) -> Response {
     resp
 }
 
-/// Refusals that come before the route: an app token without the permission for the request
-/// (403, graph-notes §9), a read-only tenant, the directory object quota.
+/// Refusals that come before the route: a token without a permission the request needs
+/// (403, module `perms`), a read-only tenant, the directory object quota.
 fn refusal(st: &State, g: &GCtx, caller: &Caller, call: &Call) -> Option<Response> {
-    if let Principal::App = caller.principal {
-        let app = st.fixed.app(&caller.client_id)?;
-        let roles = if app.admin_consent {
-            super::identity::app_roles(app)
-        } else {
-            Vec::new()
-        };
-        let has = |p: &str| roles.iter().any(|r| r.eq_ignore_ascii_case(p));
-        let allowed = if call.is_write() {
-            has("User.ReadWrite.All") || has("Directory.ReadWrite.All")
-        } else {
-            roles.iter().any(|r| r.contains(".Read"))
-        };
-        if !allowed {
-            return Some(g.error(
-                StatusCode::FORBIDDEN,
-                "Authorization_RequestDenied",
-                "Insufficient privileges to complete the operation.",
-            ));
-        }
+    let path = call.uri.path();
+    let segs: Vec<String> = path
+        .strip_prefix("/v1.0")
+        .unwrap_or(path)
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(util::pct_decode)
+        .collect();
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let app_only = matches!(caller.principal, Principal::App);
+    if !super::perms::need(&call.method, &segs, &call.body).allows(app_only, &caller.permissions) {
+        return Some(g.error(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        ));
     }
     if !call.is_write() {
         return None;
@@ -421,7 +420,6 @@ fn refusal(st: &State, g: &GCtx, caller: &Caller, call: &Call) -> Option<Respons
             "This operation is not supported: the directory of this tenant is read-only.",
         ));
     }
-    let path = call.uri.path();
     let rest = path
         .strip_prefix("/v1.0")
         .unwrap_or(path)

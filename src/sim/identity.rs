@@ -663,17 +663,30 @@ fn delegated_response(
             granted.push(r.into());
         }
     }
-    let scp: Vec<String> = resource_scopes
-        .iter()
-        .flat_map(|s| {
-            let short = s.rsplit('/').next().unwrap_or(s);
-            if short == ".default" {
-                APP_ROLES.iter().map(|r| r.to_string()).collect::<Vec<_>>()
-            } else {
-                vec![short.to_owned()]
-            }
-        })
-        .collect();
+    // The token carries the scopes asked for plus every delegated permission an admin has
+    // consented to for the app (Entra puts all consented scopes of the resource in `scp`, not
+    // only the requested ones); `.default` asks for exactly the consented set.
+    let consented: Vec<String> = match st.fixed.app(client_id) {
+        Some(app) if app.admin_consent => app_roles(app),
+        _ => Vec::new(),
+    };
+    let mut scp: Vec<String> = Vec::new();
+    for s in &resource_scopes {
+        let short = s.rsplit('/').next().unwrap_or(s);
+        if short == ".default" {
+            scp.extend(consented.iter().cloned());
+        } else {
+            scp.push(short.to_owned());
+        }
+    }
+    if scp.is_empty() {
+        scp.push("User.Read".into());
+    }
+    for c in consented {
+        if !scp.iter().any(|x| x.eq_ignore_ascii_case(&c)) {
+            scp.push(c);
+        }
+    }
     let now = util::unix_now();
     let lifetime = st.token_lifetime.as_secs();
     let access_token = mint_access_token(
@@ -698,6 +711,7 @@ fn delegated_response(
         Principal::User {
             id: user.id.clone(),
         },
+        scp,
     );
     let mut body = json!({
         "token_type": "Bearer",
@@ -741,7 +755,12 @@ fn delegated_response(
     ctx.json(StatusCode::OK, &body)
 }
 
-fn mint_access_token(st: &State, claims: Value, principal: Principal) -> String {
+fn mint_access_token(
+    st: &State,
+    claims: Value,
+    principal: Principal,
+    permissions: Vec<String>,
+) -> String {
     let header = json!({
         "typ": "JWT",
         "nonce": util::random_b64url(32),
@@ -757,6 +776,7 @@ fn mint_access_token(st: &State, claims: Value, principal: Principal) -> String 
             expires: SystemTime::now() + st.token_lifetime,
             principal,
             client_id,
+            permissions,
         },
     );
     token
@@ -841,6 +861,11 @@ fn client_credentials_grant(
     let now = util::unix_now();
     let lifetime = st.token_lifetime.as_secs();
     let sp_id = service_principal_id(&app.client_id);
+    let roles = if app.admin_consent {
+        app_roles(app)
+    } else {
+        Vec::new()
+    };
     let access_token = mint_access_token(
         st,
         json!({
@@ -852,13 +877,14 @@ fn client_credentials_grant(
             "idtyp": "app",
             "oid": sp_id,
             // Without admin consent the identity platform still issues the token, with no roles.
-            "roles": if app.admin_consent { app_roles(app) } else { Vec::new() },
+            "roles": roles,
             "sub": sp_id,
             "tid": st.fixed.id,
             "uti": util::random_b64url(16),
             "ver": "1.0",
         }),
         Principal::App,
+        roles,
     );
     ctx.json(
         StatusCode::OK,

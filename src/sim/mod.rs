@@ -33,7 +33,9 @@
 //! Every Graph request (batch items one by one) goes through `graph::execute`: throttling budgets
 //! per app (module `budget`: resource units per 10 s, writes per window; 429 with `Retry-After`,
 //! `x-ms-throttle-scope`, `x-ms-throttle-information`; `x-ms-resource-unit` on every answer), then
-//! the random 5xx of `--error-rate` (never applied), then the route. `--reset-rate` drops
+//! the random 5xx of `--error-rate` (never applied), then the permission check (module `perms`:
+//! the token's `roles` or `scp` must hold one of the permissions Graph lists for the operation,
+//! else `403 Authorization_RequestDenied`; purging a user is delegated-only), then the route. `--reset-rate` drops
 //! connections before routing; `--ambiguous-rate` applies a write and then drops the connection
 //! (module `fault`, `Chaos`).
 //!
@@ -49,6 +51,7 @@ mod filter;
 mod graph;
 mod groups;
 mod identity;
+mod perms;
 mod server;
 mod state;
 mod tenant;

@@ -181,6 +181,8 @@ pub struct AccessGrant {
     pub principal: Principal,
     /// The app the token was issued to (`appid`): the throttling scope is (app, tenant).
     pub client_id: String,
+    /// What the token grants Graph: an app token's `roles`, a delegated token's `scp`.
+    pub permissions: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
