@@ -655,6 +655,15 @@ impl SimArgs {
 /// app, flushes stdout, and serves until Ctrl-C.
 pub async fn run_cli(args: SimArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
+    // The simulator's own log lines (accept trouble, and with M365SYNC_LOG=debug every
+    // request) go to stderr; in-process (demo, tests) they follow the host's subscriber.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("M365SYNC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("m365sync::sim=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
     let sim = Sim::start(args.options()).await?;
     {
         let mut out = std::io::stdout().lock();

@@ -1,7 +1,12 @@
 //! The accept loop: plain TCP or TLS, HTTP/1.1 and HTTP/2, with latency, fault injection and
 //! request counting in front of the axum router.
+//!
+//! Accept errors (out of file descriptors: EMFILE/ENFILE, or out of memory) pause accepting
+//! for 50 ms, doubling to 1 s while they last, logged once per episode ([`AcceptBackoff`]);
+//! finished connections keep being reaped meanwhile, which frees descriptors.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::StatusCode;
@@ -11,6 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
@@ -96,6 +102,50 @@ async fn handle(
     Ok(resp)
 }
 
+/// When to stop accepting for a while: accept errors that are about this server (out of file
+/// descriptors, buffers or memory) would come back at once, so the loop sleeps 50 ms, doubling
+/// to 1 s while they last; an error about one connection (aborted, reset, refused before it
+/// was accepted) is skipped at once. Pure, so the policy is unit-tested.
+#[derive(Debug, Default)]
+pub(crate) struct AcceptBackoff {
+    /// The pause after the last failure; zero while accepting works.
+    delay: Duration,
+    /// Failures in the current episode.
+    failures: u64,
+}
+
+impl AcceptBackoff {
+    pub const FIRST: Duration = Duration::from_millis(50);
+    pub const MAX: Duration = Duration::from_secs(1);
+
+    /// After a failed accept: how long to pause (None: try again at once), and whether this
+    /// failure starts an episode (the one to log).
+    pub fn failed(&mut self, e: &std::io::Error) -> (Option<Duration>, bool) {
+        use std::io::ErrorKind::*;
+        if matches!(
+            e.kind(),
+            ConnectionAborted | ConnectionReset | ConnectionRefused | Interrupted | WouldBlock
+        ) {
+            return (None, false);
+        }
+        let first = self.failures == 0;
+        self.failures += 1;
+        self.delay = if first {
+            Self::FIRST
+        } else {
+            (self.delay * 2).min(Self::MAX)
+        };
+        (Some(self.delay), first)
+    }
+
+    /// After a successful accept: the failures of the episode that just ended (0 if none).
+    pub fn succeeded(&mut self) -> u64 {
+        let n = self.failures;
+        *self = AcceptBackoff::default();
+        n
+    }
+}
+
 pub async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
@@ -104,11 +154,32 @@ pub async fn serve(
     cancel: CancellationToken,
 ) {
     let mut conns = JoinSet::new();
+    let mut backoff = AcceptBackoff::default();
+    let mut paused_until: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
-            accepted = listener.accept() => {
-                let Ok((stream, _peer)) = accepted else { continue };
+            _ = tokio::time::sleep_until(paused_until.unwrap_or_else(Instant::now)), if paused_until.is_some() => {
+                paused_until = None;
+            }
+            accepted = listener.accept(), if paused_until.is_none() => {
+                let stream = match accepted {
+                    Ok((stream, _peer)) => {
+                        let failures = backoff.succeeded();
+                        if failures > 0 {
+                            tracing::warn!(target: "m365sync::sim", "accepting connections again after {failures} failed accepts");
+                        }
+                        stream
+                    }
+                    Err(e) => {
+                        let (pause, first) = backoff.failed(&e);
+                        if first {
+                            tracing::warn!(target: "m365sync::sim", "accept failed: {e}; pausing accepts ({} ms, doubling up to {} ms) until it succeeds", AcceptBackoff::FIRST.as_millis(), AcceptBackoff::MAX.as_millis());
+                        }
+                        paused_until = pause.map(|d| Instant::now() + d);
+                        continue;
+                    }
+                };
                 let _ = stream.set_nodelay(true);
                 let st = st.clone();
                 let router = router.clone();
@@ -177,4 +248,38 @@ pub fn make_tls() -> anyhow::Result<(TlsAcceptor, String)> {
         .with_single_cert(vec![leaf_cert.der().clone(), ca_cert.der().clone()], key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok((TlsAcceptor::from(Arc::new(config)), ca_cert.pem()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn accept_backoff_doubles_to_a_cap_logs_once_and_resets() {
+        let mut b = AcceptBackoff::default();
+        let emfile = Error::from_raw_os_error(24); // EMFILE: too many open files
+        let (d, first) = b.failed(&emfile);
+        assert_eq!((d, first), (Some(Duration::from_millis(50)), true));
+        let pauses: Vec<_> = (0..8).map(|_| b.failed(&emfile)).collect();
+        assert!(
+            pauses.iter().all(|(_, first)| !first),
+            "logged once per episode"
+        );
+        let ms: Vec<u128> = pauses.iter().map(|(d, _)| d.unwrap().as_millis()).collect();
+        assert_eq!(ms, [100, 200, 400, 800, 1000, 1000, 1000, 1000]);
+        assert_eq!(b.succeeded(), 9);
+        assert_eq!(b.succeeded(), 0);
+        // A new episode starts from the beginning, and is logged again.
+        assert_eq!(
+            b.failed(&Error::from_raw_os_error(23)),
+            (Some(Duration::from_millis(50)), true)
+        );
+        // One connection's own trouble is not a reason to stop accepting.
+        let mut b = AcceptBackoff::default();
+        for kind in [ErrorKind::ConnectionAborted, ErrorKind::ConnectionReset] {
+            assert_eq!(b.failed(&Error::from(kind)), (None, false));
+        }
+        assert_eq!(b.succeeded(), 0);
+    }
 }
