@@ -1,7 +1,121 @@
-//! The simulator against hostile or broken clients: an accept loop out of file descriptors
-//! (it pauses instead of spinning, logs once, and recovers).
+//! The simulator against hostile or broken clients: a `$filter` nested thousands deep (refused
+//! with a 400, the server stays up), too many `or` clauses, and an accept loop out of file
+//! descriptors (it pauses instead of spinning, logs once, and recovers).
 
 use std::time::{Duration, Instant};
+
+use m365sync::sim::{Sim, SimOptions};
+use serde_json::json;
+
+mod sim_common;
+use sim_common::*;
+
+async fn still_answers(g: &Graph) {
+    let (s, _, b) = g.get("/users?$top=1&$select=id").await;
+    assert_eq!(s, 200, "{b}");
+}
+
+#[tokio::test]
+async fn a_filter_nested_5000_deep_is_a_400_and_the_server_stays_up() {
+    let sim = Sim::start(SimOptions::default()).await.unwrap();
+    let g = Graph::new(&sim).await;
+    let deep_parens = format!("{}mail eq 'x'{}", "(".repeat(5000), ")".repeat(5000));
+    let deep_nots = format!("{}mail eq 'x'", "not ".repeat(5000));
+    let message = "Search filter expression has excessive height: more than 100. Max allowed: 100.";
+    for f in [&deep_parens, &deep_nots] {
+        let (s, _, b) = g.get(&format!("/users?$filter={f}")).await;
+        assert_eq!(s, 400, "{b}");
+        assert_graph_error(&b, "Request_UnsupportedQuery", message);
+        still_answers(&g).await;
+    }
+    // With the advanced-query headers too, on deleted items, and inside $batch.
+    let (s, _, b) = g
+        .send(
+            g.c.get(g.url(&format!("/users?$count=true&$filter={deep_nots}")))
+                .bearer_auth(&g.token)
+                .header("ConsistencyLevel", "eventual"),
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert_graph_error(&b, "Request_UnsupportedQuery", message);
+    let (s, _, b) = g
+        .get(&format!(
+            "/directory/deletedItems/microsoft.graph.user?$filter={deep_parens}"
+        ))
+        .await;
+    assert_eq!(s, 400);
+    assert_graph_error(&b, "Request_UnsupportedQuery", message);
+    let (s, _, b) = g
+        .batch(vec![
+            json!({"id": "deep", "method": "GET", "url": format!("/users?$filter={deep_parens}")}),
+            json!({"id": "fine", "method": "GET", "url": "/users?$top=1"}),
+        ])
+        .await;
+    assert_eq!(s, 200);
+    let item = |id: &str| {
+        b["responses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(item("deep")["status"], 400);
+    assert_eq!(item("fine")["status"], 200);
+    // Nesting a real query would use still works.
+    let (s, _, b) = g
+        .get("/users?$filter=((startswith(displayName,'A')))&$select=displayName")
+        .await;
+    assert_eq!(s, 200, "{b}");
+    // A chain of thousands of clauses adds no depth: it meets the directory's own limit on
+    // `or` clauses outside the advanced-query mode, and nothing else.
+    let chain = vec!["mail eq 'x'"; 2000].join(" or ");
+    let (s, _, b) = g.get(&format!("/users?$filter={chain}")).await;
+    assert_eq!(s, 400);
+    assert_graph_error(
+        &b,
+        "Request_UnsupportedQuery",
+        "Too many child clauses specified in search filter expression containing 'OR' operators: 2000. Max allowed: 15",
+    );
+    still_answers(&g).await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn more_than_15_or_clauses_need_the_advanced_query_mode() {
+    let sim = Sim::start(SimOptions::default()).await.unwrap();
+    let g = Graph::new(&sim).await;
+    let (_, _, some) = g.get("/users?$top=16&$select=userPrincipalName").await;
+    let upns: Vec<String> = some["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| format!("'{}'", u["userPrincipalName"].as_str().unwrap()))
+        .collect();
+    let in15 = format!("userPrincipalName in ({})", upns[..15].join(","));
+    let (s, _, b) = g.get(&format!("/users?$filter={in15}")).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["value"].as_array().unwrap().len(), 15);
+    let in16 = format!("userPrincipalName in ({})", upns.join(","));
+    let (s, _, b) = g.get(&format!("/users?$filter={in16}")).await;
+    assert_eq!(s, 400);
+    assert_graph_error(
+        &b,
+        "Request_UnsupportedQuery",
+        "Too many child clauses specified in search filter expression containing 'OR' operators: 16. Max allowed: 15",
+    );
+    let (s, _, b) = g
+        .send(
+            g.c.get(g.url(&format!("/users?$count=true&$filter={in16}")))
+                .bearer_auth(&g.token)
+                .header("ConsistencyLevel", "eventual"),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["@odata.count"], 16);
+    sim.shutdown().await;
+}
 
 /// Runs `m365sync sim` with few file descriptors, opens many more connections than it may
 /// hold, and checks that while accept fails with EMFILE the loop pauses (the process uses
