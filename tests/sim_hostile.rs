@@ -1,14 +1,43 @@
 //! The simulator against hostile or broken clients: a `$filter` nested thousands deep (refused
-//! with a 400, the server stays up), too many `or` clauses, and an accept loop out of file
-//! descriptors (it pauses instead of spinning, logs once, and recovers).
+//! with a 400, the server stays up), too many `or` clauses, connections that send nothing or
+//! their head a byte at a time or go quiet (closed within the configured bound), bodies over
+//! the limit (413) or that never finish, and an accept loop out of file descriptors (it
+//! pauses instead of spinning, logs once, and recovers).
 
 use std::time::{Duration, Instant};
 
 use m365sync::sim::{Sim, SimOptions};
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 mod sim_common;
 use sim_common::*;
+
+fn addr(sim: &Sim) -> String {
+    sim.base_url
+        .trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .to_owned()
+}
+
+/// Reads until the server closes the connection (EOF or reset); the bytes it sent, and how
+/// long it took. Panics if the connection is still open after `limit`.
+async fn until_closed(s: &mut TcpStream, limit: Duration) -> (Vec<u8>, Duration) {
+    let t0 = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at((t0 + limit).into(), s.read(&mut buf)).await {
+            Err(_) => panic!(
+                "connection still open after {limit:?}; got {:?}",
+                String::from_utf8_lossy(&got)
+            ),
+            Ok(Ok(0)) | Ok(Err(_)) => return (got, t0.elapsed()),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
 
 async fn still_answers(g: &Graph) {
     let (s, _, b) = g.get("/users?$top=1&$select=id").await;
@@ -117,6 +146,163 @@ async fn more_than_15_or_clauses_need_the_advanced_query_mode() {
     sim.shutdown().await;
 }
 
+fn bounded(header: Duration, idle: Duration) -> SimOptions {
+    SimOptions {
+        header_timeout: header,
+        idle_timeout: idle,
+        ..SimOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn silent_and_slow_clients_are_disconnected_within_the_bound() {
+    let bound = Duration::from_millis(600);
+    let sim = Sim::start(bounded(bound, Duration::from_secs(30)))
+        .await
+        .unwrap();
+    let g = Graph::new(&sim).await;
+    let deadline = Duration::from_secs(5);
+
+    // Connects and sends nothing.
+    let mut s = TcpStream::connect(addr(&sim)).await.unwrap();
+    let (got, took) = until_closed(&mut s, deadline).await;
+    assert!(got.is_empty());
+    assert!(took >= bound - Duration::from_millis(50), "{took:?}");
+
+    // Half a request line, then nothing.
+    let mut s = TcpStream::connect(addr(&sim)).await.unwrap();
+    s.write_all(b"GET /v1.0/us").await.unwrap();
+    let (got, took) = until_closed(&mut s, deadline).await;
+    assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got));
+    assert!(took >= bound - Duration::from_millis(50), "{took:?}");
+
+    // A head sent one byte every 100 ms: the bound counts from the connection, not per byte.
+    let mut s = TcpStream::connect(addr(&sim)).await.unwrap();
+    let head = b"GET /v1.0/users HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let t0 = Instant::now();
+    let mut cut = false;
+    for b in head {
+        if s.write_all(&[*b]).await.is_err() {
+            cut = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if t0.elapsed() > deadline {
+            break;
+        }
+    }
+    if !cut {
+        let (got, _) = until_closed(&mut s, deadline).await;
+        assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got));
+    }
+    let took = t0.elapsed();
+    assert!(
+        took < bound + Duration::from_millis(1500),
+        "closed after {took:?}, bound {bound:?}"
+    );
+
+    // HTTP/2 preface started and stalled (the protocol sniffing waits on it).
+    let mut s = TcpStream::connect(addr(&sim)).await.unwrap();
+    s.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+    until_closed(&mut s, deadline).await;
+
+    // A head that promises a body which never comes.
+    let mut s = TcpStream::connect(addr(&sim)).await.unwrap();
+    s.write_all(b"POST /v1.0/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        .await
+        .unwrap();
+    until_closed(&mut s, deadline).await;
+
+    still_answers(&g).await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_silent_tls_handshake_is_dropped_too() {
+    let bound = Duration::from_millis(500);
+    let sim = Sim::start(SimOptions {
+        tls: true,
+        ..bounded(bound, Duration::from_secs(30))
+    })
+    .await
+    .unwrap();
+    let mut s = TcpStream::connect(addr(&sim)).await.unwrap();
+    let (_, took) = until_closed(&mut s, Duration::from_secs(5)).await;
+    assert!(took >= bound - Duration::from_millis(50), "{took:?}");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_idle_bound() {
+    let idle = Duration::from_millis(800);
+    let sim = Sim::start(bounded(Duration::from_secs(30), idle))
+        .await
+        .unwrap();
+    let mut s = TcpStream::connect(addr(&sim)).await.unwrap();
+    // Two requests on one connection, then silence.
+    for _ in 0..2 {
+        s.write_all(b"GET /v1.0/users HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = vec![0u8; 8192];
+        let n = s.read(&mut buf).await.unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+        // A slow client between requests: still within the idle bound.
+        tokio::time::sleep(idle / 2).await;
+    }
+    let (_, took) = until_closed(&mut s, Duration::from_secs(5)).await;
+    assert!(took >= idle / 2 - Duration::from_millis(100), "{took:?}");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_a_413_and_the_server_goes_on() {
+    let sim = Sim::start(SimOptions::default()).await.unwrap();
+    let g = Graph::new(&sim).await;
+    let big = json!({"displayName": "x".repeat(5 << 20)});
+    let (s, _, b) = g.post("/users", &big).await;
+    assert_eq!(s, 413);
+    assert_graph_error(&b, "BadRequest", "Maximum request length exceeded.");
+    let (s, _, b) = g.post("/$batch", &big).await;
+    assert_eq!(s, 413, "{b}");
+    assert_eq!(sim.write_count(), 0);
+    // Without a Content-Length (chunked): refused once it streams past the limit.
+    let mut s = TcpStream::connect(addr(&sim)).await.unwrap();
+    s.write_all(
+        b"POST /v1.0/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let chunk = vec![b' '; 1 << 20];
+    for _ in 0..6 {
+        s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .await
+            .unwrap();
+        s.write_all(&chunk).await.unwrap();
+        s.write_all(b"\r\n").await.unwrap();
+    }
+    s.write_all(b"0\r\n\r\n").await.unwrap();
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 413");
+    // Identity routes have the same limit.
+    let r =
+        g.c.post(format!("{}/organizations/oauth2/v2.0/token", sim.base_url))
+            .body(vec![b'a'; 5 << 20])
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), 413);
+    // Just under the limit is read and validated as usual.
+    let ok_size = json!({"displayName": "x".repeat(3 << 20)});
+    let (s, _, b) = g.post("/users", &ok_size).await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(b["error"]["code"], "Request_BadRequest", "{b}");
+    still_answers(&g).await;
+    sim.shutdown().await;
+}
+
 /// Runs `m365sync sim` with few file descriptors, opens many more connections than it may
 /// hold, and checks that while accept fails with EMFILE the loop pauses (the process uses
 /// almost no CPU, where a loop that retries at once spins a core), logs it once, and that it
@@ -131,7 +317,7 @@ fn accept_backs_off_when_out_of_file_descriptors_and_recovers() {
     let bin = env!("CARGO_BIN_EXE_m365sync");
     let mut child = Command::new("sh")
         .arg("-c")
-        .arg("ulimit -n 64 && exec \"$0\" sim --listen 127.0.0.1:0")
+        .arg("ulimit -n 64 && exec \"$0\" sim --listen 127.0.0.1:0 --header-timeout-secs 120")
         .arg(bin)
         .env_remove("M365SYNC_LOG")
         .stdin(Stdio::null())

@@ -290,7 +290,8 @@ pub struct Caller {
 pub async fn graph(AxState(st): AxState<Arc<State>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let g = GCtx::new(&st, &parts.headers, &parts.uri);
-    let body = match axum::body::to_bytes(body, 16 << 20).await {
+    // Already read whole, and bounded by `max_body_bytes`, by the accept loop.
+    let body = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(b) => b,
         Err(_) => return g.bad_request("BadRequest", "The request body is too large."),
     };

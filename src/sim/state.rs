@@ -77,6 +77,13 @@ pub struct State {
     pub password_grant: bool,
     pub device_code_lifetime: Duration,
     pub latency: Duration,
+    /// A connection's first request (TLS handshake and head included), and any request's
+    /// body, must arrive within this (`SimOptions::header_timeout`).
+    pub header_timeout: Duration,
+    /// A kept-alive connection with no new request for this long is closed.
+    pub idle_timeout: Duration,
+    /// Request bodies larger than this are refused with 413.
+    pub max_body_bytes: usize,
     pub faults: FaultPlan,
     pub auth: Mutex<AuthStore>,
     pub counts: Mutex<HashMap<(String, String), usize>>,
