@@ -1,6 +1,7 @@
 //! The simulator's groups over real HTTP: create (security and Microsoft 365 groups) with Graph's
 //! exact mailNickname errors, list with paging/$select/$filter, members add/list/remove with the
-//! real errors, inside $batch too, and the members list's throttling cost.
+//! real errors, inside $batch too, and the members list's throttling cost; and the group
+//! permissions: writes refused with 403 for an app that may only manage users.
 
 use m365sync::sim::{Sim, SimOptions};
 use serde_json::{json, Value};
@@ -328,5 +329,146 @@ async fn group_writes_inside_batch_and_throttled_by_the_write_budget() {
     assert!(sim.throttled_count() >= 1);
     let added = statuses.iter().filter(|s| **s == 204).count();
     assert_eq!(sim.group_members(&gid).unwrap().len(), added);
+    sim.shutdown().await;
+}
+
+fn assert_denied(b: &Value) {
+    assert_graph_error(
+        b,
+        "Authorization_RequestDenied",
+        "Insufficient privileges to complete the operation.",
+    );
+}
+
+/// An app with user permissions but no group permission (the seed's "users only" app) is
+/// refused every group write and read with Graph's 403, directly and item by item inside
+/// $batch, while the full-permission app goes on working; the read-only app reads groups but
+/// cannot write them.
+#[tokio::test]
+async fn group_writes_need_a_group_permission() {
+    let sim = Sim::start(SimOptions::default()).await.unwrap();
+    let full = Graph::new(&sim).await;
+    let users_only = Graph::as_app(&sim, USERS_ONLY_APP).await;
+    let (uid, _) = user_ids(&full, 1).await.remove(0);
+
+    // Users: granted.
+    let (s, _, b) = users_only.get("/users?$top=1").await;
+    assert_eq!(s, 200, "{b}");
+    // Groups: POST refused, nothing created, nothing counted as applied.
+    let (s, _, b) = users_only.post("/groups", &security("Ops", "Ops")).await;
+    assert_eq!(s, 403);
+    assert_denied(&b);
+    assert_eq!(sim.group_count(), 0);
+    assert_eq!(sim.write_count(), 0);
+    let (s, _, b) = users_only.get("/groups").await;
+    assert_eq!(s, 403);
+    assert_denied(&b);
+
+    // The full app creates the group and a member; the users-only app may not change members.
+    let (s, _, b) = full.post("/groups", &security("Ops", "Ops")).await;
+    assert_eq!(s, 201, "{b}");
+    let gid = b["id"].as_str().unwrap().to_string();
+    let (s, _, b) = users_only
+        .post(&format!("/groups/{gid}/members/$ref"), &odata_id(&uid))
+        .await;
+    assert_eq!(s, 403);
+    assert_denied(&b);
+    assert_eq!(sim.group_members(&gid).unwrap().len(), 0);
+    let (s, _, _) = full
+        .post(&format!("/groups/{gid}/members/$ref"), &odata_id(&uid))
+        .await;
+    assert_eq!(s, 204);
+    let (s, _, b) = users_only
+        .delete(&format!("/groups/{gid}/members/{uid}/$ref"))
+        .await;
+    assert_eq!(s, 403);
+    assert_denied(&b);
+    assert_eq!(sim.group_members(&gid).unwrap().len(), 1);
+    for (s, b) in [
+        {
+            let (s, _, b) = users_only
+                .patch(&format!("/groups/{gid}"), &json!({"description": "x"}))
+                .await;
+            (s, b)
+        },
+        {
+            let (s, _, b) = users_only.delete(&format!("/groups/{gid}")).await;
+            (s, b)
+        },
+    ] {
+        assert_eq!(s, 403);
+        assert_denied(&b);
+    }
+
+    // Inside $batch each item is checked on its own: the group items get their own 403, the
+    // user read next to them succeeds.
+    let (s, _, b) = users_only
+        .batch(vec![
+            json!({"id": "create", "method": "POST", "url": "/groups", "headers": {"Content-Type": "application/json"}, "body": security("Ops2", "Ops2")}),
+            json!({"id": "add", "method": "POST", "url": format!("/groups/{gid}/members/$ref"), "headers": {"Content-Type": "application/json"}, "body": odata_id(&uid)}),
+            json!({"id": "remove", "method": "DELETE", "url": format!("/groups/{gid}/members/{uid}/$ref")}),
+            json!({"id": "read", "method": "GET", "url": "/users?$top=1"}),
+        ])
+        .await;
+    assert_eq!(s, 200);
+    let item = |id: &str| {
+        b["responses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    for id in ["create", "add", "remove"] {
+        assert_eq!(item(id)["status"], 403, "{id}: {b}");
+        assert_denied(&item(id)["body"]);
+    }
+    assert_eq!(item("read")["status"], 200);
+    assert_eq!(sim.group_count(), 1);
+    assert_eq!(sim.group_members(&gid).unwrap().len(), 1);
+
+    // The full-permission app, in a batch too.
+    let (s, _, b) = full
+        .batch(vec![
+            json!({"id": "create", "method": "POST", "url": "/groups", "headers": {"Content-Type": "application/json"}, "body": security("Ops2", "Ops2")}),
+            json!({"id": "remove", "method": "DELETE", "url": format!("/groups/{gid}/members/{uid}/$ref")}),
+        ])
+        .await;
+    assert_eq!(s, 200);
+    let statuses: Vec<_> = b["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_i64().unwrap())
+        .collect();
+    assert!(statuses.contains(&201) && statuses.contains(&204), "{b}");
+    assert_eq!(sim.group_count(), 2);
+    assert_eq!(sim.group_members(&gid).unwrap().len(), 0);
+
+    // The read-only app (Group.Read.All) reads groups and is refused writes.
+    let ro = Graph::as_app(&sim, READ_ONLY_APP).await;
+    assert_eq!(ro.get("/groups").await.0, 200);
+    let (s, _, b) = ro.post("/groups", &security("Ops3", "Ops3")).await;
+    assert_eq!(s, 403);
+    assert_denied(&b);
+    sim.shutdown().await;
+}
+
+/// A delegated token carries the scopes asked for plus what an admin consented to for the app
+/// (the console's defaults include Group.ReadWrite.All), so a signed-in admin creates groups
+/// even when the sign-in asked only for user scopes.
+#[tokio::test]
+async fn delegated_tokens_carry_the_consented_group_scopes() {
+    let sim = Sim::start(SimOptions::default()).await.unwrap();
+    let admin = Graph::delegated(
+        &sim,
+        "https://graph.microsoft.com/User.ReadWrite.All offline_access",
+    )
+    .await;
+    let (s, _, b) = admin
+        .post("/groups", &security("Delegated", "Delegated"))
+        .await;
+    assert_eq!(s, 201, "{b}");
     sim.shutdown().await;
 }

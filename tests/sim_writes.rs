@@ -321,8 +321,20 @@ async fn a_soft_deleted_users_address_blocks_create_until_restore_or_purge() {
         g.post("/users", &new_user(&farid)).await.2["error"]["message"],
         proxy_msg
     );
+    // Purging a user has no application permission (graph-notes §16): a signed-in admin does it.
+    let (s, _, e) = g.delete(&format!("/directory/deletedItems/{id}")).await;
+    assert_eq!(s, 403);
+    assert_graph_error(
+        &e,
+        "Authorization_RequestDenied",
+        "Insufficient privileges to complete the operation.",
+    );
+    let admin = Graph::delegated(&sim, "User.ReadWrite.All").await;
     assert_eq!(
-        g.delete(&format!("/directory/deletedItems/{id}")).await.0,
+        admin
+            .delete(&format!("/directory/deletedItems/{id}"))
+            .await
+            .0,
         204
     );
     assert_eq!(g.get(&format!("/directory/deletedItems/{id}")).await.0, 404);
@@ -939,5 +951,75 @@ async fn parallel_creates_of_one_upn_succeed_exactly_once() {
     );
     assert_eq!(sim.users_with_upn_count(&upn), 1);
     assert_eq!(sim.write_count(), 1);
+    sim.shutdown().await;
+}
+
+/// Restore needs a user write permission (User.ReadWrite.All, User.DeleteRestore.All or
+/// Directory.ReadWrite.All); purge has no application permission at all, only delegated;
+/// listing deleted users needs a user read permission.
+#[tokio::test]
+async fn restore_needs_a_write_permission_and_purge_a_signed_in_user() {
+    const OLGA: &str = "9a3e6b42-17cd-4f58-a0b9-6c1e2d3f4a57";
+    const FARID: &str = "5f0c7d1e-8b2a-4c3f-9e61-2a7d4b8c9e10";
+    let (sim, full) = start(SimOptions::default()).await;
+    let denied = |e: &Value| {
+        assert_graph_error(
+            e,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        )
+    };
+    let ro = Graph::as_app(&sim, READ_ONLY_APP).await;
+    let (s, _, list) = ro.get("/directory/deletedItems/microsoft.graph.user").await;
+    assert_eq!(s, 200, "User.Read.All lists deleted users: {list}");
+    let (s, _, e) = ro
+        .post(
+            &format!("/directory/deletedItems/{OLGA}/restore"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(s, 403);
+    denied(&e);
+    // Also inside a batch, item by item.
+    let (s, _, b) = ro
+        .batch(vec![json!({"id": "r", "method": "POST", "url": format!("/directory/deletedItems/{OLGA}/restore")})])
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(b["responses"][0]["status"], 403);
+    denied(&b["responses"][0]["body"]);
+    assert_eq!(sim.deleted_count(), 2);
+    assert_eq!(sim.write_count(), 0);
+    // No app token purges, whatever it holds; the full app still restores.
+    let (s, _, e) = full
+        .delete(&format!("/directory/deletedItems/{OLGA}"))
+        .await;
+    assert_eq!(s, 403);
+    denied(&e);
+    let users_only = Graph::as_app(&sim, USERS_ONLY_APP).await;
+    assert_eq!(
+        users_only
+            .delete(&format!("/directory/deletedItems/{OLGA}"))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(sim.deleted_count(), 2);
+    let (s, _, r) = users_only
+        .post(
+            &format!("/directory/deletedItems/{FARID}/restore"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(s, 200, "User.ReadWrite.All restores: {r}");
+    // A signed-in admin purges.
+    let admin = Graph::delegated(&sim, "User.ReadWrite.All").await;
+    assert_eq!(
+        admin
+            .delete(&format!("/directory/deletedItems/{OLGA}"))
+            .await
+            .0,
+        204
+    );
+    assert_eq!(sim.deleted_count(), 0);
     sim.shutdown().await;
 }

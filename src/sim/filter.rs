@@ -1,5 +1,10 @@
 //! OData `$filter` and `$search` for users: a small parser and an evaluator that uses the
 //! tenant's indexes where it can (eq on id/UPN/mail, startswith on UPN/mail/displayName).
+//!
+//! Bounded against hostile input: the parser recurses only into `( ... )` and `not`, and
+//! refuses nesting deeper than [`MAX_DEPTH`] (`FilterError::TooDeep`) before its stack could
+//! overflow; `and`/`or` chains are parsed in a loop into one n-ary node, so a long chain adds
+//! no depth to the parser, the evaluator or the tree's drop. `$search` is parsed in a loop.
 
 use std::collections::HashSet;
 
@@ -28,15 +33,44 @@ pub enum Filter {
         value: String,
     },
     Not(Box<Filter>),
-    And(Box<Filter>, Box<Filter>),
-    Or(Box<Filter>, Box<Filter>),
+    /// Two or more clauses, all true (a chain `a and b and c` is one node).
+    And(Vec<Filter>),
+    /// Two or more clauses, any true (a chain `a or b or c` is one node).
+    Or(Vec<Filter>),
 }
+
+/// How deeply `( ... )` and `not` may nest. Microsoft's directory allows far less without the
+/// advanced-query mode (`search filter expression has excessive height: 4. Max allowed: 3`,
+/// seen in microsoft-graph-docs #3641); this bound only keeps a hostile `$filter` from
+/// exhausting the stack, so every filter a real tenant accepts is accepted here too.
+pub const MAX_DEPTH: usize = 100;
 
 #[derive(Debug)]
 pub enum FilterError {
     Syntax(String),
     UnknownProperty(String),
     Unsupported(String),
+    /// Nested deeper than [`MAX_DEPTH`].
+    TooDeep,
+}
+
+impl Filter {
+    /// The most clauses joined by `or` in one place (an `in (...)` list counts its values):
+    /// what Graph's directory limits to 15 outside the advanced-query mode.
+    pub fn widest_or(&self) -> usize {
+        match self {
+            Filter::In(_, v) => v.len(),
+            Filter::Or(v) => v
+                .iter()
+                .map(Filter::widest_or)
+                .max()
+                .unwrap_or(0)
+                .max(v.len()),
+            Filter::And(v) => v.iter().map(Filter::widest_or).max().unwrap_or(0),
+            Filter::Not(f) => f.widest_or(),
+            _ => 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -127,6 +161,8 @@ struct Parser {
     toks: Vec<Tok>,
     pos: usize,
     src: String,
+    /// Open `(` and `not` around the current position: the parser's recursion depth.
+    depth: usize,
 }
 
 impl Parser {
@@ -155,28 +191,45 @@ impl Parser {
         matches!(self.peek(), Some(Tok::Ident(w)) if w.eq_ignore_ascii_case(kw))
     }
 
+    /// Enters one level of `(` or `not`; refused past [`MAX_DEPTH`].
+    fn deeper(&mut self) -> Result<(), FilterError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(FilterError::TooDeep);
+        }
+        Ok(())
+    }
     fn or(&mut self) -> Result<Filter, FilterError> {
-        let mut left = self.and()?;
+        let first = self.and()?;
+        if !self.keyword("or") {
+            return Ok(first);
+        }
+        let mut all = vec![first];
         while self.keyword("or") {
             self.pos += 1;
-            let right = self.and()?;
-            left = Filter::Or(Box::new(left), Box::new(right));
+            all.push(self.and()?);
         }
-        Ok(left)
+        Ok(Filter::Or(all))
     }
     fn and(&mut self) -> Result<Filter, FilterError> {
-        let mut left = self.unary()?;
+        let first = self.unary()?;
+        if !self.keyword("and") {
+            return Ok(first);
+        }
+        let mut all = vec![first];
         while self.keyword("and") {
             self.pos += 1;
-            let right = self.unary()?;
-            left = Filter::And(Box::new(left), Box::new(right));
+            all.push(self.unary()?);
         }
-        Ok(left)
+        Ok(Filter::And(all))
     }
     fn unary(&mut self) -> Result<Filter, FilterError> {
         if self.keyword("not") {
             self.pos += 1;
-            return Ok(Filter::Not(Box::new(self.unary()?)));
+            self.deeper()?;
+            let f = self.unary()?;
+            self.depth -= 1;
+            return Ok(Filter::Not(Box::new(f)));
         }
         self.primary()
     }
@@ -198,8 +251,10 @@ impl Parser {
     fn primary(&mut self) -> Result<Filter, FilterError> {
         match self.next() {
             Some(Tok::LParen) => {
+                self.deeper()?;
                 let f = self.or()?;
                 self.expect(Tok::RParen)?;
+                self.depth -= 1;
                 Ok(f)
             }
             Some(Tok::Ident(name)) => {
@@ -330,6 +385,7 @@ pub fn parse(s: &str) -> Result<Filter, FilterError> {
         toks,
         pos: 0,
         src: s.to_owned(),
+        depth: 0,
     };
     let f = p.or()?;
     if p.pos != p.toks.len() {
@@ -412,8 +468,8 @@ pub fn matches(u: &User, f: &Filter) -> bool {
             })
         }
         Filter::Not(f) => !matches(u, f),
-        Filter::And(a, b) => matches(u, a) && matches(u, b),
-        Filter::Or(a, b) => matches(u, a) || matches(u, b),
+        Filter::And(all) => all.iter().all(|f| matches(u, f)),
+        Filter::Or(all) => all.iter().any(|f| matches(u, f)),
     }
 }
 
@@ -571,7 +627,7 @@ mod tests {
         ));
         assert!(matches!(
             parse("accountEnabled eq false and startswith(displayName, 'A')"),
-            Ok(Filter::And(..))
+            Ok(Filter::And(ref v)) if v.len() == 2
         ));
         assert!(matches!(
             parse("proxyAddresses/any(x:x eq 'smtp:a@b.com')"),
@@ -590,5 +646,47 @@ mod tests {
         assert!(
             matches!(parse("mail eq 'it''s'"), Ok(Filter::Cmp { value: Lit::Str(ref s), .. }) if s == "it's")
         );
+    }
+
+    #[test]
+    fn chains_are_flat_and_precedence_holds() {
+        let f = parse("mail eq 'a' or mail eq 'b' and mail eq 'c' or mail eq 'd'").unwrap();
+        let Filter::Or(v) = &f else { panic!("{f:?}") };
+        assert_eq!(v.len(), 3);
+        assert!(matches!(&v[1], Filter::And(a) if a.len() == 2));
+        assert_eq!(f.widest_or(), 3);
+        assert_eq!(parse("id in ('a','b','c','d')").unwrap().widest_or(), 4);
+        // A chain of thousands is one node: no depth, no deep recursion anywhere.
+        let long = vec!["mail eq 'x'"; 5000].join(" or ");
+        assert_eq!(parse(&long).unwrap().widest_or(), 5000);
+    }
+
+    #[test]
+    fn nesting_is_bounded_not_a_stack_overflow() {
+        let ok = format!(
+            "{}mail eq 'x'{}",
+            "(".repeat(MAX_DEPTH),
+            ")".repeat(MAX_DEPTH)
+        );
+        assert!(parse(&ok).is_ok());
+        let deep = format!(
+            "{}mail eq 'x'{}",
+            "(".repeat(MAX_DEPTH + 1),
+            ")".repeat(MAX_DEPTH + 1)
+        );
+        assert!(matches!(parse(&deep), Err(FilterError::TooDeep)));
+        for n in [5_000, 200_000] {
+            let parens = format!("{}mail eq 'x'{}", "(".repeat(n), ")".repeat(n));
+            assert!(matches!(parse(&parens), Err(FilterError::TooDeep)));
+            let nots = format!("{}mail eq 'x'", "not ".repeat(n));
+            assert!(matches!(parse(&nots), Err(FilterError::TooDeep)));
+            let mixed = format!("{}mail eq 'x'{}", "not (".repeat(n), ")".repeat(n));
+            assert!(matches!(parse(&mixed), Err(FilterError::TooDeep)));
+            // Unbalanced: never closed.
+            assert!(matches!(parse(&"(".repeat(n)), Err(FilterError::TooDeep)));
+        }
+        // Depth is released after each group: many groups side by side are fine.
+        let wide = vec!["(((mail eq 'x')))"; 500].join(" and ");
+        assert!(parse(&wide).is_ok());
     }
 }

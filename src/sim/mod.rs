@@ -33,7 +33,9 @@
 //! Every Graph request (batch items one by one) goes through `graph::execute`: throttling budgets
 //! per app (module `budget`: resource units per 10 s, writes per window; 429 with `Retry-After`,
 //! `x-ms-throttle-scope`, `x-ms-throttle-information`; `x-ms-resource-unit` on every answer), then
-//! the random 5xx of `--error-rate` (never applied), then the route. `--reset-rate` drops
+//! the random 5xx of `--error-rate` (never applied), then the permission check (module `perms`:
+//! the token's `roles` or `scp` must hold one of the permissions Graph lists for the operation,
+//! else `403 Authorization_RequestDenied`; purging a user is delegated-only), then the route. `--reset-rate` drops
 //! connections before routing; `--ambiguous-rate` applies a write and then drops the connection
 //! (module `fault`, `Chaos`).
 //!
@@ -49,6 +51,7 @@ mod filter;
 mod graph;
 mod groups;
 mod identity;
+mod perms;
 mod server;
 mod state;
 mod tenant;
@@ -119,7 +122,24 @@ pub struct SimOptions {
     /// Serve the resource owner password grant (`grant_type=password`, ROPC) for public
     /// clients. Default false: answered `unsupported_grant_type` as before.
     pub password_grant: bool,
+    /// A connection must bring its first complete request (TLS handshake, protocol preface and
+    /// request head) within this long of being accepted, and a request's body must arrive
+    /// within this long; else the connection is dropped. Default 30 s.
+    pub header_timeout: Duration,
+    /// A kept-alive connection that sends no new request for this long after the last answer
+    /// is closed (gracefully: HTTP/2 gets a GOAWAY). Default 120 s.
+    pub idle_timeout: Duration,
+    /// Largest request body accepted; larger ones are answered 413. Default 4 MiB (Microsoft
+    /// Graph takes at most 4 MB a request).
+    pub max_body_bytes: usize,
 }
+
+/// Default of [`SimOptions::header_timeout`].
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default of [`SimOptions::idle_timeout`].
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default of [`SimOptions::max_body_bytes`].
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 << 20;
 
 /// What a tenant's Conditional Access asks of a delegated sign-in (graph-notes §9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -154,6 +174,9 @@ impl Default for SimOptions {
             object_quota: None,
             sign_in_policy: None,
             password_grant: false,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
 }
@@ -251,6 +274,9 @@ impl Sim {
             password_grant: opts.password_grant,
             device_code_lifetime: opts.device_code_lifetime,
             latency: opts.latency,
+            header_timeout: opts.header_timeout,
+            idle_timeout: opts.idle_timeout,
+            max_body_bytes: opts.max_body_bytes,
             faults: FaultPlan::with_rules(opts.faults.clone()),
             auth: Mutex::new(state::AuthStore::default()),
             counts: Mutex::new(HashMap::new()),
@@ -509,6 +535,9 @@ mod tests {
         assert!(Cli::try_parse_from(["sim", "--fault", "GET /x 418"]).is_err());
         assert_eq!(o.write_budget, None);
         assert_eq!(o.error_rate, 0.0);
+        assert_eq!(o.header_timeout, Duration::from_secs(30));
+        assert_eq!(o.idle_timeout, Duration::from_secs(120));
+        assert_eq!(o.max_body_bytes, 4 << 20);
 
         let cli = Cli::try_parse_from([
             "sim",
@@ -526,6 +555,12 @@ mod tests {
             "0.02",
             "--fault-seed",
             "42",
+            "--header-timeout-secs",
+            "0.5",
+            "--idle-timeout-secs",
+            "2",
+            "--max-body-bytes",
+            "1024",
         ])
         .unwrap();
         let o = cli.args.options();
@@ -536,6 +571,9 @@ mod tests {
         assert_eq!(o.reset_rate, 0.01);
         assert_eq!(o.ambiguous_rate, 0.02);
         assert_eq!(o.fault_seed, Some(42));
+        assert_eq!(o.header_timeout, Duration::from_millis(500));
+        assert_eq!(o.idle_timeout, Duration::from_secs(2));
+        assert_eq!(o.max_body_bytes, 1024);
     }
 }
 
@@ -615,6 +653,25 @@ pub struct SimArgs {
     /// 50053 Smart Lockout after 10 failures.
     #[arg(long)]
     pub password_grant: bool,
+    /// Seconds a connection has to bring its first complete request (TLS handshake and head),
+    /// and a request its body; slower connections are dropped.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_HEADER_TIMEOUT.as_secs_f64())]
+    pub header_timeout_secs: f64,
+    /// Seconds a kept-alive connection may stay without a new request before it is closed.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs_f64())]
+    pub idle_timeout_secs: f64,
+    /// Largest request body accepted, in bytes (larger: 413).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+}
+
+/// A positive, finite number of seconds, or the default.
+fn secs(s: f64, default: Duration) -> Duration {
+    if s.is_finite() && s > 0.0 {
+        Duration::from_secs_f64(s)
+    } else {
+        default
+    }
 }
 
 impl SimArgs {
@@ -643,6 +700,9 @@ impl SimArgs {
             object_quota: self.object_quota,
             sign_in_policy: self.sign_in_policy,
             password_grant: self.password_grant,
+            header_timeout: secs(self.header_timeout_secs, DEFAULT_HEADER_TIMEOUT),
+            idle_timeout: secs(self.idle_timeout_secs, DEFAULT_IDLE_TIMEOUT),
+            max_body_bytes: self.max_body_bytes,
         }
     }
 }
@@ -652,6 +712,15 @@ impl SimArgs {
 /// app, flushes stdout, and serves until Ctrl-C.
 pub async fn run_cli(args: SimArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
+    // The simulator's own log lines (accept trouble, and with M365SYNC_LOG=debug every
+    // request) go to stderr; in-process (demo, tests) they follow the host's subscriber.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("M365SYNC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("m365sync::sim=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
     let sim = Sim::start(args.options()).await?;
     {
         let mut out = std::io::stdout().lock();

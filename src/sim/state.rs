@@ -77,6 +77,13 @@ pub struct State {
     pub password_grant: bool,
     pub device_code_lifetime: Duration,
     pub latency: Duration,
+    /// A connection's first request (TLS handshake and head included), and any request's
+    /// body, must arrive within this (`SimOptions::header_timeout`).
+    pub header_timeout: Duration,
+    /// A kept-alive connection with no new request for this long is closed.
+    pub idle_timeout: Duration,
+    /// Request bodies larger than this are refused with 413.
+    pub max_body_bytes: usize,
     pub faults: FaultPlan,
     pub auth: Mutex<AuthStore>,
     pub counts: Mutex<HashMap<(String, String), usize>>,
@@ -111,11 +118,26 @@ impl State {
         self.auth.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Counts a request by method and path. Bounded: paths are cut to 256 bytes, and past
+    /// 10,000 distinct (method, path) pairs new ones are counted under the path `…` (a
+    /// client sending random paths cannot grow this without limit).
     pub fn count(&self, method: &str, path: &str) {
+        const MAX_KEYS: usize = 10_000;
+        const MAX_PATH: usize = 256;
+        let mut cut = path.len().min(MAX_PATH);
+        while !path.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let method = if method.len() > 16 { "…" } else { method };
+        let mut key = (method.to_owned(), path[..cut].to_owned());
         let mut c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        *c.entry((method.to_owned(), path.to_owned())).or_insert(0) += 1;
+        if c.len() >= MAX_KEYS && !c.contains_key(&key) {
+            key.1 = "…".to_owned();
+        }
+        *c.entry(key).or_insert(0) += 1;
     }
 
+    /// Requests counted whose method is `method` (`*` = any) and path starts with `prefix`.
     pub fn request_count(&self, method: &str, prefix: &str) -> usize {
         let c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         c.iter()
@@ -181,6 +203,8 @@ pub struct AccessGrant {
     pub principal: Principal,
     /// The app the token was issued to (`appid`): the throttling scope is (app, tenant).
     pub client_id: String,
+    /// What the token grants Graph: an app token's `roles`, a delegated token's `scp`.
+    pub permissions: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -209,6 +233,10 @@ pub struct DeviceFlow {
     pub status: FlowStatus,
 }
 
+/// Issued tokens and device flows. Anyone may ask for tokens and device codes in a loop, so
+/// each collection is bounded: at its cap, what has expired goes first, then the entries that
+/// expire soonest (refresh tokens, which do not expire here, are dropped in no order), a
+/// tenth of the cap at a time. Far above what a test or a demo holds.
 #[derive(Debug, Default)]
 pub struct AuthStore {
     pub access: HashMap<String, AccessGrant>,
@@ -218,4 +246,173 @@ pub struct AuthStore {
     pub by_user_code: HashMap<String, String>,
     /// Failed password sign-ins (ROPC) by lower-case user id: count, and locked until when.
     pub failed_sign_ins: HashMap<String, (u32, Option<Instant>)>,
+}
+
+pub const MAX_ACCESS_TOKENS: usize = 100_000;
+pub const MAX_REFRESH_TOKENS: usize = 100_000;
+pub const MAX_DEVICE_FLOWS: usize = 10_000;
+
+/// The keys of the `cap / 10` entries with the smallest `key_of` (e.g. the soonest expiry).
+fn soonest<K: Clone, V, T: Ord + Copy>(
+    m: &HashMap<K, V>,
+    cap: usize,
+    key_of: impl Fn(&V) -> T,
+) -> Vec<K> {
+    let mut all: Vec<(T, &K)> = m.iter().map(|(k, v)| (key_of(v), k)).collect();
+    let n = (cap / 10).clamp(1, all.len().max(1));
+    if all.len() > n {
+        all.select_nth_unstable_by_key(n, |(t, _)| *t);
+        all.truncate(n);
+    }
+    all.into_iter().map(|(_, k)| k.clone()).collect()
+}
+
+impl AuthStore {
+    pub fn add_access(&mut self, token: String, grant: AccessGrant) {
+        if self.access.len() >= MAX_ACCESS_TOKENS {
+            let now = SystemTime::now();
+            self.access.retain(|_, g| g.expires > now);
+            if self.access.len() >= MAX_ACCESS_TOKENS {
+                for k in soonest(&self.access, MAX_ACCESS_TOKENS, |g| g.expires) {
+                    self.access.remove(&k);
+                }
+            }
+        }
+        self.access.insert(token, grant);
+    }
+
+    pub fn add_refresh(&mut self, token: String, grant: RefreshGrant) {
+        if self.refresh.len() >= MAX_REFRESH_TOKENS {
+            let drop: Vec<String> = self
+                .refresh
+                .keys()
+                .take(MAX_REFRESH_TOKENS / 10)
+                .cloned()
+                .collect();
+            for k in drop {
+                self.refresh.remove(&k);
+            }
+        }
+        self.refresh.insert(token, grant);
+    }
+
+    /// Remembers a refresh token that was redeemed (a second use is refused as revoked).
+    pub fn spend_refresh(&mut self, token: String) {
+        if self.spent_refresh.len() >= MAX_REFRESH_TOKENS {
+            let drop: Vec<String> = self
+                .spent_refresh
+                .iter()
+                .take(MAX_REFRESH_TOKENS / 10)
+                .cloned()
+                .collect();
+            for k in drop {
+                self.spent_refresh.remove(&k);
+            }
+        }
+        self.spent_refresh.insert(token);
+    }
+
+    pub fn add_flow(&mut self, device_code: String, flow: DeviceFlow) {
+        if self.flows.len() >= MAX_DEVICE_FLOWS {
+            let now = Instant::now();
+            let expired: Vec<String> = self
+                .flows
+                .iter()
+                .filter(|(_, f)| f.expires <= now)
+                .map(|(k, _)| k.clone())
+                .collect();
+            let drop = if self.flows.len() - expired.len() >= MAX_DEVICE_FLOWS {
+                soonest(&self.flows, MAX_DEVICE_FLOWS, |f| f.expires)
+            } else {
+                expired
+            };
+            for k in drop {
+                if let Some(f) = self.flows.remove(&k) {
+                    self.by_user_code.remove(&f.user_code);
+                }
+            }
+        }
+        self.by_user_code
+            .insert(flow.user_code.clone(), device_code.clone());
+        self.flows.insert(device_code, flow);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(expires: SystemTime) -> AccessGrant {
+        AccessGrant {
+            expires,
+            principal: Principal::App,
+            client_id: "c".into(),
+            permissions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn token_stores_are_bounded_expired_first() {
+        let mut a = AuthStore::default();
+        let now = SystemTime::now();
+        let past = now - Duration::from_secs(10);
+        let later = now + Duration::from_secs(3600);
+        for i in 0..MAX_ACCESS_TOKENS {
+            a.add_access(
+                format!("old{i}"),
+                grant(if i % 2 == 0 { past } else { later }),
+            );
+        }
+        assert_eq!(a.access.len(), MAX_ACCESS_TOKENS);
+        a.add_access("new".into(), grant(later));
+        assert_eq!(
+            a.access.len(),
+            MAX_ACCESS_TOKENS / 2 + 1,
+            "the expired half went"
+        );
+        for i in 0..MAX_ACCESS_TOKENS {
+            a.add_access(
+                format!("more{i}"),
+                grant(later + Duration::from_secs(i as u64)),
+            );
+        }
+        assert!(a.access.len() <= MAX_ACCESS_TOKENS);
+        assert!(a
+            .access
+            .contains_key(&format!("more{}", MAX_ACCESS_TOKENS - 1)));
+
+        for i in 0..MAX_REFRESH_TOKENS + 10 {
+            a.add_refresh(
+                format!("rt{i}"),
+                RefreshGrant {
+                    client_id: "c".into(),
+                    user_id: "u".into(),
+                    scope: "s".into(),
+                },
+            );
+            a.spend_refresh(format!("spent{i}"));
+        }
+        assert!(a.refresh.len() <= MAX_REFRESH_TOKENS);
+        assert!(a.spent_refresh.len() <= MAX_REFRESH_TOKENS);
+
+        for i in 0..MAX_DEVICE_FLOWS * 2 {
+            a.add_flow(
+                format!("dc{i}"),
+                DeviceFlow {
+                    user_code: format!("UC{i}"),
+                    client_id: "c".into(),
+                    scope: "s".into(),
+                    expires: Instant::now() + Duration::from_secs(900),
+                    interval: 5,
+                    last_poll: None,
+                    status: FlowStatus::Pending,
+                },
+            );
+        }
+        assert!(a.flows.len() <= MAX_DEVICE_FLOWS);
+        assert_eq!(a.flows.len(), a.by_user_code.len());
+        assert!(a
+            .by_user_code
+            .contains_key(&format!("UC{}", MAX_DEVICE_FLOWS * 2 - 1)));
+    }
 }

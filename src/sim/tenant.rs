@@ -15,7 +15,19 @@ pub const BUILTIN_SEED: &str = include_str!("../../assets/demo-tenant.json");
 /// `adminUserPrincipalName` (one of the users: device-code approval signs in as them), `apps [{clientId,
 /// displayName, publicClient, secrets, expiredSecrets?, permissions?, adminConsent?}]` (at least one public client), `domains` (Graph domain objects, exactly
 /// one `isInitial`, one `isDefault`), `users` (Graph user objects, camelCase; `id`, `userPrincipalName` and
-/// `displayName` required).
+/// `displayName` required), `deletedUsers?` (soft-deleted users, restorable).
+///
+/// `permissions` are the Microsoft Graph permission names an admin consented to for the app,
+/// e.g. `["User.ReadWrite.All", "Domain.Read.All"]`: an app token carries them as `roles`, a
+/// delegated token adds them to its `scp`; absent = everything the console needs
+/// (`User.ReadWrite.All`, `Group.ReadWrite.All`, `GroupMember.ReadWrite.All`, `Domain.Read.All`,
+/// `Directory.Read.All`, `User.EnableDisableAccount.All`). Each request needs one of the
+/// permissions Graph lists for it (module `perms`), else `403 Authorization_RequestDenied`.
+/// The built-in seed has, besides the full-permission apps: `m365sync reporting (read-only)`
+/// (`User.Read.All`, `Group.Read.All`, `Domain.Read.All`: no write, no restore) and
+/// `m365sync automation (users only)` (`User.ReadWrite.All`, `Domain.Read.All`: users yes,
+/// groups no). An app cannot restore without `User.ReadWrite.All`, `User.DeleteRestore.All` or
+/// `Directory.ReadWrite.All`; no app token can purge a deleted user (delegated only).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Seed {
@@ -52,8 +64,8 @@ pub struct App {
     /// Secrets past their end date: AADSTS7000222.
     #[serde(default)]
     pub expired_secrets: Vec<String>,
-    /// Application permissions granted (app token `roles`); absent = everything the console
-    /// needs. An app granted only read permissions is refused writes with 403.
+    /// Graph permissions an admin consented to (app token `roles`, added to a delegated
+    /// token's `scp`); absent = everything the console needs. See the seed format above.
     #[serde(default)]
     pub permissions: Option<Vec<String>>,
     /// False: no admin has consented to the app's permissions (AADSTS65001). Default true.

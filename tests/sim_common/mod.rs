@@ -9,9 +9,58 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
-/// An app-only token from the client-credentials grant.
+/// The seed's app that may manage users but holds no group permission.
+pub const USERS_ONLY_APP: (&str, &str) = (
+    "7d2f4b9c-5e1a-4c3d-8f6b-2a9e0c4d6b18",
+    "Usr8Q~Kp4Lm7Nq2Rs5Tv8Wx1Yz3Ab6Cd9Ef2GhJm",
+);
+/// The seed's read-only app (User.Read.All, Group.Read.All, Domain.Read.All).
+pub const READ_ONLY_APP: (&str, &str) = (
+    "5b1f7a0e-3c2d-4e8f-9a61-7d4c2b9e0f13",
+    "Rpt8Q~Vh3kLmN2pQrS5tUvW7xYz9AbCdEfGhIjKl",
+);
+
+/// An app-only token from the client-credentials grant (the full-permission app).
 pub async fn app_token(c: &reqwest::Client, sim: &Sim) -> String {
     let (id, secret) = &sim.apps[0];
+    app_token_of(c, sim, id, secret).await
+}
+
+/// A delegated token for the seed's admin: device code, approved at once, redeemed.
+pub async fn delegated_token(c: &reqwest::Client, sim: &Sim, scope: &str) -> String {
+    let dc: Value = c
+        .post(format!(
+            "{}/organizations/oauth2/v2.0/devicecode",
+            sim.base_url
+        ))
+        .form(&[
+            ("client_id", sim.public_client_id.as_str()),
+            ("scope", scope),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(sim.approve(dc["user_code"].as_str().unwrap()), "{dc}");
+    let r = c
+        .post(format!("{}/organizations/oauth2/v2.0/token", sim.base_url))
+        .form(&[
+            ("grant_type", "device_code"),
+            ("client_id", sim.public_client_id.as_str()),
+            ("device_code", dc["device_code"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    v["access_token"].as_str().unwrap().to_owned()
+}
+
+/// An app-only token for the app `id` with `secret`.
+pub async fn app_token_of(c: &reqwest::Client, sim: &Sim, id: &str, secret: &str) -> String {
     let r = c
         .post(format!(
             "{}/{}/oauth2/v2.0/token",
@@ -43,6 +92,21 @@ impl Graph {
     pub async fn new(sim: &Sim) -> Graph {
         let c = client();
         let token = app_token(&c, sim).await;
+        Graph::with_token(sim, c, token)
+    }
+    /// As the app `(client id, secret)` (app-only).
+    pub async fn as_app(sim: &Sim, app: (&str, &str)) -> Graph {
+        let c = client();
+        let token = app_token_of(&c, sim, app.0, app.1).await;
+        Graph::with_token(sim, c, token)
+    }
+    /// As the seed's admin, signed in through the device code (delegated).
+    pub async fn delegated(sim: &Sim, scope: &str) -> Graph {
+        let c = client();
+        let token = delegated_token(&c, sim, scope).await;
+        Graph::with_token(sim, c, token)
+    }
+    pub fn with_token(sim: &Sim, c: reqwest::Client, token: String) -> Graph {
         Graph {
             c,
             base: format!("{}/v1.0", sim.base_url),

@@ -189,6 +189,11 @@ tenant = {
         {"clientId": "c3a9e1f5-7b2d-4c6e-8a0f-1d3b5c7e9a24", "displayName": "m365sync automation (rotated secret)",
          "publicClient": False, "secrets": ["Rot8Q~Zx1Cv2Bn3Mq4Wr5Ty6Ui7Op8As9Df0GhJk"],
          "expiredSecrets": ["Old8Q~Pl0Ok9Ij8Uh7Yg6Tf5Rd4Es3Wa2Qz1XcVb"]},
+        # Can manage users but holds no group permission: POST /groups and member changes
+        # answer 403 Authorization_RequestDenied (and so does reading groups).
+        {"clientId": "7d2f4b9c-5e1a-4c3d-8f6b-2a9e0c4d6b18", "displayName": "m365sync automation (users only)",
+         "publicClient": False, "secrets": ["Usr8Q~Kp4Lm7Nq2Rs5Tv8Wx1Yz3Ab6Cd9Ef2GhJm"],
+         "permissions": ["User.ReadWrite.All", "Domain.Read.All"]},
     ],
     "domains": domains,
     "users": users,
