@@ -608,3 +608,129 @@ async fn a_busy_database_is_waited_out_not_fatal() {
     assert_eq!((s.done, s.failed), (40, 0));
     env.sim.shutdown().await;
 }
+
+/// A client signed in app-only as the seeded app `(id, secret)`.
+async fn app_graph(env: &common::Env, (id, secret): (&str, &str)) -> GraphClient {
+    let auth = m365sync::auth::Authenticator::new(
+        env.http(),
+        &env.settings.authority,
+        env.settings.tenant.as_deref().unwrap(),
+        id,
+    );
+    let tokens = auth.client_credentials(secret).await.unwrap();
+    let session =
+        m365sync::auth::Session::start(auth, env.cache(), tokens, Some(secret.to_string()))
+            .unwrap();
+    GraphClient::new(env.http(), &env.settings.graph_url, session)
+}
+
+/// A signed-in app without group permissions: its group create is refused by Graph with 403,
+/// and the failure keeps its type to the Errors list: insufficient privileges, naming the
+/// permission the operation needs, with the request-id. A restore refused to an app that may
+/// only read is diagnosed the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_403_is_diagnosed_as_the_missing_permission() {
+    use m365sync::app::explain::ErrorEntry;
+    use m365sync::sync::apply::{self, ApplyOptions, EventSink, Outcome};
+    use m365sync::sync::groups::{GroupOp, GroupOpKind};
+    use m365sync::sync::ops::AnyOp;
+    const USERS_ONLY: (&str, &str) = (
+        "7d2f4b9c-5e1a-4c3d-8f6b-2a9e0c4d6b18",
+        "Usr8Q~Kp4Lm7Nq2Rs5Tv8Wx1Yz3Ab6Cd9Ef2GhJm",
+    );
+    const READ_ONLY: (&str, &str) = (
+        "5b1f7a0e-3c2d-4e8f-9a61-7d4c2b9e0f13",
+        "Rpt8Q~Vh3kLmN2pQrS5tUvW7xYz9AbCdEfGhIjKl",
+    );
+    let env = common::start(SimOptions {
+        users: Some(5),
+        ..common::fast_options()
+    })
+    .await;
+    let g = app_graph(&env, USERS_ONLY).await;
+    let create = AnyOp::Group(GroupOp {
+        kind: GroupOpKind::CreateGroup,
+        group_id: 1,
+        group_name: "Field Team".into(),
+        mail_nickname: "FieldTeam".into(),
+        group_kind: Default::default(),
+        tenant_group_id: None,
+        member: None,
+        reason: String::new(),
+    });
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    Directory::open(&env.settings.db_path()).unwrap();
+    let s = apply::apply(
+        g,
+        env.settings.db_path(),
+        vec![create.clone()],
+        ApplyOptions::default(),
+        Box::new(EventSink(tx.clone())),
+        tx,
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let Outcome::Failed(e) = &s.results[0].outcome else {
+        panic!("{s:?}")
+    };
+    let entry = ErrorEntry::from_op(&create, e);
+    assert_eq!(entry.kind(), "insufficient-privileges");
+    assert!(
+        entry
+            .diag
+            .permission
+            .as_deref()
+            .unwrap()
+            .contains("Group.ReadWrite.All")
+            || entry
+                .diag
+                .permission
+                .as_deref()
+                .unwrap()
+                .contains("Group.Create"),
+        "{:?}",
+        entry.diag.permission
+    );
+    assert!(entry.request_id.is_some(), "the request-id for support");
+    assert_eq!(env.sim.group_count(), 0);
+    // The same through the journal, as `m365sync errors` and the console read it later.
+    let d = Directory::open(&env.settings.db_path()).unwrap();
+    let failures = m365sync::sync::pipeline::journal_failures(&d.journal_latest().unwrap());
+    assert_eq!(failures[0].1.kind, "insufficient-privileges");
+    assert!(failures[0].1.permission.is_some());
+    drop(d);
+
+    // A restore refused to an app that may only read.
+    let deleted = live_users(&app_graph(&env, USERS_ONLY).await).await[1].clone();
+    assert!(env.sim.soft_delete(&deleted.user_principal_name));
+    let ro = app_graph(&env, READ_ONLY).await;
+    let pipeline = Pipeline {
+        graph: ro,
+        data_dir: env.settings.data_dir.clone(),
+        db_path: env.settings.db_path(),
+        tenant: String::new(),
+        me: Me::default(),
+        budget: Default::default(),
+    };
+    let e = m365sync::app::runtime::run_fix(
+        m365sync::app::effect::Fix::RestoreDeleted {
+            address: deleted.user_principal_name.clone(),
+        },
+        env.settings.db_path(),
+        Some(pipeline),
+    )
+    .await
+    .unwrap_err();
+    let entry = ErrorEntry::from_failure(&e);
+    assert_eq!(entry.kind(), "insufficient-privileges", "{e}");
+    assert!(entry
+        .diag
+        .permission
+        .as_deref()
+        .unwrap()
+        .contains("User.DeleteRestore.All"));
+    assert!(entry.request_id.is_some());
+    env.sim.shutdown().await;
+}

@@ -88,12 +88,32 @@ async fn restore_and_purge_free_the_addresses_of_soft_deleted_users() {
     .await
     .unwrap();
     assert!(done.contains("Restored"), "{done}");
-    let done = run_fix(
+    // Purging a user has no application permission (graph-notes §16): app-only it is
+    // refused, and the Errors tab says which permission (delegated) it needs.
+    let refused = run_fix(
         Fix::PurgeDeleted {
             address: "olga.petrov@northwindtraders.com".into(),
         },
         db.clone(),
         pipe(&env, &g),
+    )
+    .await
+    .unwrap_err();
+    let d = m365sync::diagnose::diagnose_failure(&refused);
+    assert_eq!(d.kind, "insufficient-privileges", "{d:?}");
+    assert!(d.permission.is_some());
+    // Signed in as an admin (device code), the purge goes through.
+    let admin = GraphClient::new(
+        env.http(),
+        &env.settings.graph_url,
+        env.device_session().await,
+    );
+    let done = run_fix(
+        Fix::PurgeDeleted {
+            address: "olga.petrov@northwindtraders.com".into(),
+        },
+        db.clone(),
+        pipe(&env, &admin),
     )
     .await
     .unwrap();
@@ -121,7 +141,7 @@ async fn restore_and_purge_free_the_addresses_of_soft_deleted_users() {
             address: "olga.petrov@northwindtraders.com".into(),
         },
         db.clone(),
-        pipe(&env, &g),
+        pipe(&env, &admin),
     )
     .await;
     assert!(again

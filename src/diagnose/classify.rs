@@ -49,8 +49,11 @@ impl Operation {
             Operation::SetPassword => {
                 "User-PasswordProfile.ReadWrite.All (app-only: plus the User Administrator role)"
             }
-            Operation::RestoreUser | Operation::PurgeDeletedUser => {
-                "User.DeleteRestore.All (or User.ReadWrite.All)"
+            Operation::RestoreUser => "User.DeleteRestore.All (or User.ReadWrite.All)",
+            // graph-notes §16: no application permission purges a user.
+            Operation::PurgeDeletedUser => {
+                "User.ReadWrite.All, delegated only: sign in as a User Administrator (an \
+                 app-only session cannot purge users)"
             }
             Operation::ListGroups => "Group.Read.All",
             Operation::CreateGroup => "Group.ReadWrite.All (or Group.Create)",
