@@ -318,7 +318,7 @@ mod tests {
                 (exit::ERROR, "error"),
                 (exit::INCOMPLETE, "failed or was held back"),
                 (exit::LOCKED, "locked"),
-                (130, "interrupted"),
+                (exit::INTERRUPTED, "stopped by Ctrl-C"),
             ] {
                 assert!(
                     codes.lines().any(
