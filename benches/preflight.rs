@@ -28,6 +28,7 @@ fn user(id: i64, email: String) -> DirectoryUser {
         job_title: None,
         department: None,
         password_set_at: None,
+        bound_via: Vec::new(),
     }
 }
 

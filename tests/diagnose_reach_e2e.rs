@@ -144,6 +144,7 @@ fn dir_user(id: i64, email: &str) -> DirectoryUser {
         job_title: None,
         department: None,
         password_set_at: None,
+        bound_via: Vec::new(),
     }
 }
 

@@ -320,8 +320,16 @@ async fn typed_helpers_read_and_write_deleted_users_groups_and_members() {
             .user_principal_name,
         upn
     );
-    graph.purge_deleted(&other.id).await.unwrap();
+    // Purging a user is delegated-only (graph-notes §16): app-only it is refused.
+    let refused = graph.purge_deleted(&other.id).await.unwrap_err();
+    assert_eq!(refused.status(), Some(403));
+    let admin = GraphClient::new(
+        env.http(),
+        &env.settings.graph_url,
+        env.device_session().await,
+    );
+    admin.purge_deleted(&other.id).await.unwrap();
     assert_eq!(graph.list_deleted_users().await.unwrap().len(), before);
-    let gone = graph.purge_deleted(&other.id).await.unwrap_err();
+    let gone = admin.purge_deleted(&other.id).await.unwrap_err();
     assert_eq!(gone.code(), "Request_ResourceNotFound");
 }

@@ -191,19 +191,22 @@ async fn bind_a_group_sync_membership_and_unbind() {
     assert!(out.contains("remove group member"), "{out}");
     assert_eq!(members(&env, "Sales (EU)"), vec![ann.clone(), ben.clone()]);
 
-    // Ben is unbound: blocked, and removed from the group.
+    // Ben is unbound directly, but he is a member of the bound group: still bound through it.
     ok(&env, &["unbind", &ben]).await;
-    let out = ok(&env, &["sync", "--apply", "--yes-block", "1"]).await;
-    assert!(out.contains("2 done, 0 failed"), "block and remove: {out}");
-    assert_eq!(members(&env, "Sales (EU)"), vec![ann.clone()]);
+    let out = ok(&env, &["sync", "--apply"]).await;
+    assert!(out.contains("Nothing to do"), "{out}");
+    assert_eq!(members(&env, "Sales (EU)"), vec![ann.clone(), ben.clone()]);
 
-    // Unbinding the group stops syncing it and leaves the M365 group as it is.
+    // Unbinding the group stops syncing it and leaves the M365 group as it is; Ben has no
+    // other reason to be bound any more: blocked (through the guard), kept in the group.
     let out = ok(&env, &["unbind", "--group", "sales (eu)"]).await;
     assert!(out.contains("1 group marked to unbind"), "{out}");
-    ok(&env, &["bind", &ben]).await;
-    let out = ok(&env, &["sync", "--apply"]).await;
+    assert!(out.contains("1 member has no other reason"), "{out}");
+    let out = ok(&env, &["sync", "--apply", "--yes-block", "1"]).await;
+    assert!(out.contains("1 done, 0 failed"), "{out}");
     assert!(!out.contains("group member"), "{out}");
-    assert_eq!(members(&env, "Sales (EU)"), vec![ann.clone()]);
+    assert_eq!(env.sim.user_by_upn(&ben).unwrap()["accountEnabled"], false);
+    assert_eq!(members(&env, "Sales (EU)"), vec![ann.clone(), ben.clone()]);
     assert_eq!(env.sim.group_count(), 1);
     let gs = groups_json(&env).await;
     assert_eq!(group(&gs, "Sales (EU)")["state"], "kept");

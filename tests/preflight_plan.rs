@@ -25,6 +25,7 @@ fn du(id: i64, email: &str, want: bool, linked: Option<&str>) -> DirectoryUser {
         job_title: None,
         department: None,
         password_set_at: None,
+        bound_via: Vec::new(),
     }
 }
 

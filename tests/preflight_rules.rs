@@ -24,6 +24,7 @@ fn user(id: i64, email: &str) -> DirectoryUser {
         job_title: None,
         department: None,
         password_set_at: None,
+        bound_via: Vec::new(),
     }
 }
 

@@ -142,6 +142,7 @@ pub fn directory_users(n: usize) -> Vec<DirectoryUser> {
                 surname: u.surname.clone(),
                 tenant_user_id: (binding != BindingState::Unbound).then(|| u.id.clone()),
                 binding,
+                bound_via: Vec::new(),
             }
         })
         .collect()

@@ -386,7 +386,7 @@ impl PendingOp {
     }
     /// The op a user's wish asks for, if it differs from what the account is.
     pub fn of(u: &DirectoryUser) -> Option<PendingOp> {
-        match (u.want_bound, u.binding) {
+        match (u.wanted(), u.binding) {
             (true, BindingState::Unbound) => Some(PendingOp::Create),
             (true, BindingState::Blocked) => Some(PendingOp::ReEnable),
             (false, BindingState::Bound) => Some(PendingOp::Block),

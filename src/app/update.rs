@@ -1160,11 +1160,28 @@ fn set_want(s: &mut AppState, want: Option<bool>, fx: &mut Vec<Effect>) {
         ));
         return;
     }
+    // A member of a bound group stays bound through it, whatever its direct wish.
+    let via = if bound {
+        0
+    } else {
+        s.directory
+            .users
+            .iter()
+            .filter(|u| ids.contains(&u.id) && !u.bound_via.is_empty())
+            .count()
+    };
     s.message = Some(format!(
-        "{} {} {}: p previews the changes.",
+        "{} {}: p previews the changes.{}",
         if bound { "Bind" } else { "Unbind" },
-        fmt_count(ids.len()),
-        if ids.len() == 1 { "user" } else { "users" }
+        crate::format::count(ids.len(), "user", None),
+        if via > 0 {
+            format!(
+                " {} bound through a bound group.",
+                crate::format::count(via, "stays", Some("stay")).replacen(' ', " of them ", 1)
+            )
+        } else {
+            String::new()
+        }
     ));
     s.wants_in_flight += 1;
     fx.push(Effect::SetWant { ids, bound });

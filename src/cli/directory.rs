@@ -103,9 +103,12 @@ pub fn directory_list(settings: &Settings, json: bool, out: &mut dyn Write) -> R
         } else {
             writeln!(
                 out,
-                "{:<8} {:<7} {:<40} {:<30} {}",
+                "{:<8} {:<24} {:<40} {:<30} {}",
                 u.binding.label(),
-                if u.want_bound { "want" } else { "-" },
+                match u.reason() {
+                    r if r.is_empty() => "-".to_string(),
+                    r => r,
+                },
                 u.email,
                 u.display_name,
                 u.tenant_user_id.as_deref().unwrap_or("")
@@ -186,17 +189,39 @@ pub fn set_want(
                 unknown.join(", ")
             );
         }
+        let wanted = |d: &crate::directory::Directory| -> Result<std::collections::HashSet<i64>> {
+            Ok(d.users()?
+                .into_iter()
+                .filter(|u| u.wanted())
+                .map(|u| u.id)
+                .collect())
+        };
+        let before = wanted(&d)?;
         let changed = d.set_group_want(&ids, bound)?;
+        let after = wanted(&d)?;
+        use crate::format::count;
         writeln!(
             out,
-            "{changed} group{} marked to {verb}; run `m365sync sync --dry-run` to preview{}",
-            if changed == 1 { "" } else { "s" },
-            if bound {
-                ""
-            } else {
-                " (unbinding stops syncing a group; the M365 group and its members are kept)"
-            }
+            "{} marked to {verb}; run `m365sync sync --dry-run` to preview",
+            count(changed, "group", None)
         )?;
+        if bound {
+            let n = after.difference(&before).count();
+            writeln!(
+                out,
+                "{} bound through {} (members not bound before)",
+                count(n, "member is", Some("members are")),
+                if ids.len() == 1 { "it" } else { "them" }
+            )?;
+        } else {
+            let n = before.difference(&after).count();
+            writeln!(
+                out,
+                "{} no other reason to be bound: the next sync blocks their sign-in (the M365 \
+                 group and its members are kept; it is no longer synced)",
+                count(n, "member has", Some("members have"))
+            )?;
+        }
         return Ok(());
     }
     let changed = if args.all {

@@ -52,7 +52,7 @@ pub async fn password_set(
         .find_by_email(email)?
         .with_context(|| format!("no directory user has the email {email}"))?;
     drop(d);
-    let bound = user.want_bound && user.tenant_user_id.is_some();
+    let bound = user.wanted() && user.tenant_user_id.is_some();
     let (graph, actor) = if bound {
         let session = session(settings, secret.secret()?).await?;
         let actor = session.identity().await.name;

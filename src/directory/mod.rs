@@ -40,10 +40,11 @@ impl ImportStatus {
 }
 
 /// Binding of a directory user to an M365 account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum BindingState {
     /// No M365 account linked.
+    #[default]
     Unbound,
     /// Linked, sign-in enabled.
     Bound,
@@ -61,7 +62,7 @@ impl BindingState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct DirectoryUser {
     pub id: i64,
     pub email: String,
@@ -78,6 +79,31 @@ pub struct DirectoryUser {
     /// When the directory password was last set (RFC 3339); the password itself is never
     /// stored.
     pub password_set_at: Option<String>,
+    /// The bound directory groups this user is a member of (each one a reason to be bound,
+    /// besides `want_bound`), by name.
+    #[serde(default)]
+    pub bound_via: Vec<String>,
+}
+
+impl DirectoryUser {
+    /// Whether the directory wants this user bound: asked for directly, or a member of a
+    /// bound group.
+    pub fn wanted(&self) -> bool {
+        self.want_bound || !self.bound_via.is_empty()
+    }
+
+    /// Why the user is wanted bound, in words: `direct`, `via Field Team`, `direct, via
+    /// Field Team`; empty when not wanted.
+    pub fn reason(&self) -> String {
+        let via =
+            (!self.bound_via.is_empty()).then(|| format!("via {}", self.bound_via.join(", ")));
+        match (self.want_bound, via) {
+            (true, Some(v)) => format!("direct, {v}"),
+            (true, None) => "direct".into(),
+            (false, Some(v)) => v,
+            (false, None) => String::new(),
+        }
+    }
 }
 
 /// A directory user to add (CSV import, demo seed, import from the tenant).
@@ -348,7 +374,10 @@ pub use groups::{DirectoryGroup, GroupKind, GroupState};
 pub use journal::{Change, JournalEntry, JournalState, OpOutcome, UndeliveredPassword};
 
 const USER_COLS: &str = "id, email, display_name, given_name, surname, tenant_user_id, binding, \
-                         want_bound, job_title, department, password_set_at";
+                         want_bound, job_title, department, password_set_at, \
+                         (SELECT group_concat(g.name, char(31)) FROM group_members gm \
+                          JOIN groups g ON g.id = gm.group_id \
+                          WHERE gm.user_id = users.id AND g.want_bound <> 0)";
 
 fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DirectoryUser> {
     Ok(DirectoryUser {
@@ -363,6 +392,14 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DirectoryUser> {
         job_title: r.get(8)?,
         department: r.get(9)?,
         password_set_at: r.get(10)?,
+        bound_via: r
+            .get::<_, Option<String>>(11)?
+            .map(|s| {
+                let mut v: Vec<String> = s.split('\u{1f}').map(str::to_string).collect();
+                v.sort_by_key(|n| n.to_lowercase());
+                v
+            })
+            .unwrap_or_default(),
     })
 }
 

@@ -262,7 +262,7 @@ pub async fn set_password(
     })
     .await?;
     let now = crate::directory::now_rfc3339();
-    let Some(tenant_id) = user.tenant_user_id.clone().filter(|_| user.want_bound) else {
+    let Some(tenant_id) = user.tenant_user_id.clone().filter(|_| user.wanted()) else {
         let db = db_path.clone();
         let actor = actor.to_string();
         crate::failure::blocking("recording the password", move || {

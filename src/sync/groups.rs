@@ -235,7 +235,7 @@ pub fn plan_groups(
         let mut wanted: HashSet<&str> = HashSet::new();
         for uid in &g.members {
             let Some(u) = by_id.get(uid) else { continue };
-            if !u.want_bound {
+            if !u.wanted() {
                 continue;
             }
             if let Some(t) = u.tenant_user_id.as_deref() {
@@ -410,6 +410,7 @@ mod tests {
             job_title: None,
             department: None,
             password_set_at: None,
+            bound_via: Vec::new(),
         }
     }
 

@@ -265,14 +265,24 @@ pub fn plan(
             }
         }
         let expired = password_expired(d, policy, now);
-        if !d.want_bound {
+        // Why it is wanted: asked for directly, or through a bound group.
+        let bind = if d.bound_via.is_empty() {
+            "bind requested".to_string()
+        } else if d.want_bound {
+            format!("bind requested (also via {})", d.bound_via.join(", "))
+        } else {
+            format!("bound via {}", d.bound_via.join(", "))
+        };
+        if !d.wanted() {
             if let Some(acc) = live {
                 if acc.account_enabled != Some(false) {
                     out.ops.push(op(
                         OpKind::Block,
                         &acc.user_principal_name,
                         Some(&acc.id),
-                        "unbind requested; the account is kept with sign-in blocked".into(),
+                        "unbind requested (not bound directly nor through a bound group); the account \
+                         is kept with sign-in blocked"
+                            .into(),
                     ));
                 }
             }
@@ -295,7 +305,7 @@ pub fn plan(
                     OpKind::ReEnable,
                     &acc.user_principal_name,
                     Some(&acc.id),
-                    "bind requested; the linked account has sign-in blocked".into(),
+                    format!("{bind}; the linked account has sign-in blocked"),
                 )),
                 _ => {}
             }
@@ -310,7 +320,7 @@ pub fn plan(
                 OpKind::Restore,
                 &del.user_principal_name,
                 Some(&del.id),
-                "bind requested; the linked account was deleted and can be restored".into(),
+                format!("{bind}; the linked account was deleted and can be restored"),
             ));
             continue;
         }
@@ -321,8 +331,8 @@ pub fn plan(
                 &acc.user_principal_name,
                 Some(&acc.id),
                 format!(
-                    "bind requested; the account {} already has this address: link it instead \
-                     of creating a duplicate",
+                    "{bind}; the account {} already has this address: link it instead of \
+                     creating a duplicate",
                     acc.user_principal_name
                 ),
             ));
@@ -331,14 +341,14 @@ pub fn plan(
                 OpKind::Restore,
                 &del.user_principal_name,
                 Some(&del.id),
-                "bind requested; a deleted account holds this address: restore it".into(),
+                format!("{bind}; a deleted account holds this address: restore it"),
             ));
         } else {
             out.ops.push(op(
                 OpKind::Create,
                 d.email.trim(),
                 None,
-                "bind requested; no account has this address".into(),
+                format!("{bind}; no account has this address"),
             ));
         }
     }
@@ -367,6 +377,7 @@ mod tests {
             job_title: None,
             department: None,
             password_set_at: None,
+            bound_via: Vec::new(),
         }
     }
 
