@@ -81,6 +81,7 @@ pub fn tenant_user(i: usize) -> User {
         given_name: Some(first.to_string()),
         surname: Some(last.to_string()),
         account_enabled: Some(i % 11 != 5),
+        ..Default::default()
     }
 }
 
