@@ -29,6 +29,7 @@ fn user(id: i64, email: String) -> DirectoryUser {
         department: None,
         password_set_at: None,
         bound_via: Vec::new(),
+        attributes: Default::default(),
     }
 }
 

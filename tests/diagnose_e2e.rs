@@ -104,6 +104,7 @@ fn dir_user(id: i64, email: &str) -> DirectoryUser {
         department: None,
         password_set_at: None,
         bound_via: Vec::new(),
+        attributes: Default::default(),
     }
 }
 

@@ -145,6 +145,7 @@ fn dir_user(id: i64, email: &str) -> DirectoryUser {
         department: None,
         password_set_at: None,
         bound_via: Vec::new(),
+        attributes: Default::default(),
     }
 }
 
@@ -631,6 +632,104 @@ async fn auth_kinds(r: &mut Reached) {
     r.hit("sign-in-settings", "a corrupt token cache", au(e));
 }
 
+/// Attribute sync: the directory's values checked by preflight as the pipeline runs it, and
+/// an account mastered on-premises (a real listing's `onPremisesSyncEnabled`) that the plan
+/// never edits.
+async fn attribute_kinds(r: &mut Reached) {
+    use m365sync::graph::model::UserAttr;
+    use m365sync::sync::pipeline::{make_plan, DirectoryState, TenantState};
+    let sim = Sim::start(SimOptions::default()).await.unwrap();
+    let (id, secret) = sim.apps[0].clone();
+    let g = graph(&sim, &app_token(&sim, &id, &secret).await.unwrap());
+    let mut tenant = m365sync::sync::pipeline::read_tenant(&g, None, &Default::default())
+        .await
+        .unwrap();
+    let mut users = Vec::new();
+    let mut add = |id: i64, attr: &str, value: &str, link: Option<&User>| {
+        let mut u = DirectoryUser {
+            id,
+            email: format!("attr{id}@northwindtraders.com"),
+            display_name: format!("Attr {id}"),
+            want_bound: true,
+            ..Default::default()
+        };
+        if let Some(acc) = link {
+            u.email = acc.email().to_string();
+            u.tenant_user_id = Some(acc.id.clone());
+            u.binding = BindingState::Bound;
+        }
+        u.attributes.insert(attr.into(), value.into());
+        users.push(u);
+    };
+    add(1, "employeeId", &"9".repeat(17), None);
+    add(2, "city", "Par\u{7}is", None);
+    add(3, "usageLocation", "XX", None);
+    add(4, "preferredLanguage", "english", None);
+    // A live account mastered on-premises, whose department the directory holds otherwise.
+    let pages = std::mem::take(&mut tenant.users.pages);
+    let mut live: Vec<User> = pages.iter().flat_map(|p| p.iter().cloned()).collect();
+    let acc = live
+        .iter_mut()
+        .find(|u| u.account_enabled == Some(true) && u.mail.is_some())
+        .unwrap();
+    acc.on_premises_sync_enabled = true;
+    acc.set_attr(UserAttr::Department, Some("Sales"));
+    let acc = acc.clone();
+    tenant.users.pages = vec![Arc::new(live)];
+    add(5, "department", "Finance", Some(&acc));
+    let dir = DirectoryState {
+        users,
+        ..Default::default()
+    };
+    let view = make_plan(
+        &dir,
+        &TenantState {
+            users: tenant.users,
+            groups: Default::default(),
+        },
+        &Default::default(),
+        0,
+        Default::default(),
+    );
+    let by_user = |id: i64| {
+        view.issues
+            .iter()
+            .find(|(i, _)| i.directory_id == id)
+            .map(|(i, email)| diagnose_issue(i, Subject::User(email.clone())))
+            .unwrap_or_else(|| panic!("no finding for {id}: {:?}", view.issues))
+    };
+    r.hit("attribute-too-long", "an employeeId of 17", by_user(1));
+    r.hit(
+        "attribute-invalid",
+        "a city with a control character",
+        by_user(2),
+    );
+    r.hit("usage-location-invalid", "usageLocation XX", by_user(3));
+    r.hit(
+        "preferred-language-invalid",
+        "preferredLanguage english",
+        by_user(4),
+    );
+    r.hit(
+        "synced-from-on-premises",
+        "an on-premises account",
+        by_user(5),
+    );
+    assert!(
+        !view.plan.ops.iter().any(|o| o.directory_id == 5),
+        "an on-premises account is never edited"
+    );
+    assert!(
+        view.held
+            .iter()
+            .filter(|(o, _)| o.directory_id <= 4)
+            .count()
+            == 4,
+        "the creates with bad values are held back"
+    );
+    sim.shutdown().await;
+}
+
 /// Preflight over directory users and the simulator's real domains and users.
 async fn preflight_kinds(r: &mut Reached) {
     let sim = Sim::start(SimOptions::default()).await.unwrap();
@@ -1016,6 +1115,7 @@ async fn engine_kinds(r: &mut Reached) {
         upn: format!("ann@{}", sim.default_domain),
         tenant_user_id: None,
         reason: String::new(),
+        changes: Vec::new(),
     };
     let mut d = Directory::open(&db).unwrap();
     let ids = d
@@ -1101,6 +1201,7 @@ async fn every_catalog_kind_is_reached_end_to_end() {
     graph_kinds(&mut r).await;
     auth_kinds(&mut r).await;
     preflight_kinds(&mut r).await;
+    attribute_kinds(&mut r).await;
     engine_kinds(&mut r).await;
     let catalog: BTreeSet<String> = Catalog::builtin().kinds().map(str::to_string).collect();
     let missing: Vec<&String> = catalog.difference(&r.0).collect();

@@ -427,6 +427,7 @@ async fn reconcile_checks_sent_creates_against_the_tenant_and_sends_nothing() {
         let body = serde_json::json!({
             "accountEnabled": true, "displayName": op.display_name,
             "mailNickname": plan::mail_nickname(&op.upn), "userPrincipalName": op.upn,
+            "givenName": "Given", "surname": "Sur",
             "passwordProfile": {"password": "Killed-run-pw-1", "forceChangePasswordNextSignIn": true}});
         g.request(
             reqwest::Method::POST,
@@ -499,6 +500,7 @@ async fn expired_password_blocks_and_a_new_password_re_enables() {
     d.set_password_set_at(u.id, "2020-01-01T00:00:00Z").unwrap();
     let policy = Policy {
         password_max_age_days: Some(90),
+        attributes: Default::default(),
     };
     d.set_policy(&policy, &Default::default()).unwrap();
     let users = d.users().unwrap();

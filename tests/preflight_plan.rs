@@ -26,6 +26,7 @@ fn du(id: i64, email: &str, want: bool, linked: Option<&str>) -> DirectoryUser {
         department: None,
         password_set_at: None,
         bound_via: Vec::new(),
+        attributes: Default::default(),
     }
 }
 

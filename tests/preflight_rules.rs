@@ -25,6 +25,7 @@ fn user(id: i64, email: &str) -> DirectoryUser {
         department: None,
         password_set_at: None,
         bound_via: Vec::new(),
+        attributes: Default::default(),
     }
 }
 
@@ -492,6 +493,7 @@ fn op(kind: OpKind, id: i64) -> Op {
         upn: format!("u{id}@contoso.com"),
         tenant_user_id: None,
         reason: String::new(),
+        changes: Vec::new(),
     }
 }
 

@@ -144,6 +144,7 @@ pub fn directory_users(n: usize) -> Vec<DirectoryUser> {
                 tenant_user_id: (binding != BindingState::Unbound).then(|| u.id.clone()),
                 binding,
                 bound_via: Vec::new(),
+                attributes: Default::default(),
             }
         })
         .collect()
@@ -227,7 +228,9 @@ pub fn op(kind: OpKind, i: usize) -> Op {
             OpKind::ReEnable => "bind requested; the account is blocked".into(),
             OpKind::Block => "unbind requested; sign-in will be blocked".into(),
             OpKind::SetPassword => "a new directory password".into(),
+            OpKind::UpdateAttributes => "the directory holds other values".into(),
         },
+        changes: Vec::new(),
     }
 }
 
@@ -244,6 +247,7 @@ pub fn plan_view(creates: usize, blocks: usize, guard: bool) -> PlanView {
     let plan = Plan {
         ops,
         bound_before: bound,
+        synced: Vec::new(),
     };
     let writes = plan.ops.len() as u64;
     PlanView::new(

@@ -39,6 +39,10 @@ pub struct PolicyArgs {
     /// (a Microsoft 365 group); groups already created keep their kind
     #[arg(long, value_name = "KIND", value_parser = ["security", "m365"])]
     pub group_kind: Option<String>,
+    /// Which attributes flow from the directory to the accounts, e.g.
+    /// `jobTitle=ignore,department=sync` (every attribute syncs unless set to ignore)
+    #[arg(long, value_name = "ATTR=sync|ignore,...")]
+    pub attributes: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -124,7 +128,14 @@ pub fn directory_policy(settings: &Settings, args: &PolicyArgs, out: &mut dyn Wr
     let (mut policy, mut guard) = d.policy()?;
     let changing = args.password_max_age_days.is_some()
         || args.guard_max_blocks.is_some()
-        || args.guard_max_share.is_some();
+        || args.guard_max_share.is_some()
+        || args.attributes.is_some();
+    if let Some(spec) = &args.attributes {
+        policy
+            .attributes
+            .apply(spec)
+            .map_err(|e| anyhow::anyhow!("--attributes: {e}"))?;
+    }
     if let Some(days) = args.password_max_age_days {
         policy.password_max_age_days = (days > 0).then_some(days);
     }
@@ -161,6 +172,7 @@ pub fn directory_policy(settings: &Settings, args: &PolicyArgs, out: &mut dyn Wr
         guard.max_blocks,
         guard.max_share * 100.0
     )?;
+    writeln!(out, "attributes: {}", policy.attributes.describe())?;
     Ok(())
 }
 

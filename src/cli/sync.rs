@@ -95,6 +95,12 @@ fn print_plan(view: &PlanView, budget: WriteBudget, out: &mut dyn Write) -> Resu
             op.email,
             op.reason
         )?;
+        // The field-level diff an update (or a takeover, a re-enable) applies.
+        if op.kind != crate::sync::plan::OpKind::Create {
+            for c in &op.changes {
+                writeln!(out, "{:<27} {}", "", c.describe())?;
+            }
+        }
     }
     for op in &view.group_ops {
         let target = match &op.member {
@@ -131,6 +137,13 @@ fn print_plan(view: &PlanView, budget: WriteBudget, out: &mut dyn Write) -> Resu
     }
     for w in &view.warnings {
         writeln!(out, "warning: {w}")?;
+    }
+    for (issue, _) in view
+        .issues
+        .iter()
+        .filter(|(i, _)| i.kind == "synced-from-on-premises")
+    {
+        writeln!(out, "not edited: {}", issue.message)?;
     }
     if let Some(t) = &view.guard {
         writeln!(out, "guard: {}", t.message)?;

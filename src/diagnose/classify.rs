@@ -103,6 +103,7 @@ impl Operation {
             OpKind::Restore => Operation::RestoreUser,
             OpKind::Block => Operation::DisableUser,
             OpKind::SetPassword => Operation::SetPassword,
+            OpKind::UpdateAttributes => Operation::UpdateUser,
         }
     }
 }
@@ -396,6 +397,17 @@ fn by_message(message: &str, ctx: &Context) -> &'static str {
         }
     } else if contains_ci(m, "property 'mailNickname'") {
         nickname_kind(ctx.value.as_deref())
+    } else if contains_ci(m, "on-premises mastered") {
+        "synced-from-on-premises"
+    } else if contains_ci(m, "Invalid value specified for property 'usageLocation'") {
+        "usage-location-invalid"
+    } else if contains_ci(
+        m,
+        "Invalid value specified for property 'preferredLanguage'",
+    ) {
+        "preferred-language-invalid"
+    } else if contains_ci(m, "Invalid value specified for property '") {
+        "attribute-invalid"
     } else if contains_ci(m, "onPremisesImmutableId") && contains_ci(m, "required") {
         "federated-domain-needs-immutable-id"
     } else if contains_ci(m, "mail-enabled security group") {

@@ -380,6 +380,10 @@ impl Directory {
             password_max_age_days: self
                 .setting("password_max_age_days")?
                 .and_then(|v| v.parse().ok()),
+            attributes: self
+                .setting("attribute_policy")?
+                .and_then(|v| serde_json::from_str(&v).ok())
+                .unwrap_or_default(),
         };
         if let Some(v) = self
             .setting("guard_max_blocks")?
@@ -413,9 +417,12 @@ impl Directory {
                 [],
             )?,
         };
+        let attributes = serde_json::to_string(&policy.attributes)
+            .map_err(|e| DirectoryError::Invalid(e.to_string()))?;
         for (k, v) in [
             ("guard_max_blocks", guard.max_blocks.to_string()),
             ("guard_max_share", guard.max_share.to_string()),
+            ("attribute_policy", attributes),
         ] {
             tx.execute(
                 "INSERT INTO settings (key, value) VALUES (?1, ?2)
@@ -580,6 +587,7 @@ mod tests {
         };
         let p2 = Policy {
             password_max_age_days: Some(90),
+            attributes: Default::default(),
         };
         d.set_policy(&p2, &g2).unwrap();
         assert_eq!(d.policy().unwrap(), (p2, g2));

@@ -376,6 +376,7 @@ mod tests {
             upn: email.into(),
             tenant_user_id: None,
             reason: "r".into(),
+            changes: Vec::new(),
         })
     }
 
@@ -478,7 +479,8 @@ mod tests {
         // Back to schema 3, with a create an older version recorded as done.
         d.conn
             .execute_batch(
-                "DROP INDEX journal_subject;
+                "ALTER TABLE users DROP COLUMN attributes;
+                 DROP INDEX journal_subject;
                  ALTER TABLE journal DROP COLUMN group_id;
                  ALTER TABLE journal DROP COLUMN delivered;
                  ALTER TABLE journal DROP COLUMN note;

@@ -83,6 +83,11 @@ pub struct DirectoryUser {
     /// besides `want_bound`), by name.
     #[serde(default)]
     pub bound_via: Vec<String>,
+    /// Synced attributes the directory holds beyond the columns above, by their Graph name
+    /// (`officeLocation`, `manager` = the manager's email): an empty value clears the
+    /// account's, an attribute absent here is left alone (`sync::attributes`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub attributes: std::collections::BTreeMap<String, String>,
 }
 
 impl DirectoryUser {
@@ -358,6 +363,9 @@ const MIGRATIONS: &[&str] = &[
     -- Runs before this version showed or wrote their passwords at the end and reported the
     -- lost ones themselves: their creates are not reported again.
     UPDATE journal SET delivered = 1 WHERE kind = 'create' AND state = 'done';",
+    // 5: attribute sync (issue 10): the synced attributes beyond the name and job columns, as
+    // a JSON object of Graph name -> value ("" = cleared; absent = not managed).
+    "ALTER TABLE users ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}';",
 ];
 
 pub struct Directory {
@@ -377,7 +385,7 @@ const USER_COLS: &str = "id, email, display_name, given_name, surname, tenant_us
                          want_bound, job_title, department, password_set_at, \
                          (SELECT group_concat(g.name, char(31)) FROM group_members gm \
                           JOIN groups g ON g.id = gm.group_id \
-                          WHERE gm.user_id = users.id AND g.want_bound <> 0)";
+                          WHERE gm.user_id = users.id AND g.want_bound <> 0), attributes";
 
 fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DirectoryUser> {
     Ok(DirectoryUser {
@@ -400,6 +408,7 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DirectoryUser> {
                 v
             })
             .unwrap_or_default(),
+        attributes: serde_json::from_str(&r.get::<_, String>(12)?).unwrap_or_default(),
     })
 }
 
@@ -638,6 +647,69 @@ impl Directory {
         self.conn
             .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
         Ok(())
+    }
+
+    /// Sets (or, with None, stops managing) synced attributes of a directory user, merged
+    /// into what it holds; a name that is a column (`jobTitle`, `department`, `givenName`,
+    /// `surname`, `displayName`) goes to its column. How many users changed (0 or 1).
+    pub fn set_attributes(
+        &mut self,
+        id: i64,
+        values: &[(String, Option<String>)],
+    ) -> Result<usize, DirectoryError> {
+        let tx = self.immediate()?;
+        let cur: String =
+            tx.query_row("SELECT attributes FROM users WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })?;
+        let mut map: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(&cur).unwrap_or_default();
+        let before = map.clone();
+        let mut changed = false;
+        let now = now_rfc3339();
+        for (name, value) in values {
+            let column = match name.as_str() {
+                "displayName" => Some("display_name"),
+                "givenName" => Some("given_name"),
+                "surname" => Some("surname"),
+                "jobTitle" => Some("job_title"),
+                "department" => Some("department"),
+                _ => None,
+            };
+            match column {
+                Some(col) => {
+                    if col == "display_name" && value.as_deref().unwrap_or("").trim().is_empty() {
+                        continue;
+                    }
+                    changed |= tx.execute(
+                        &format!(
+                            "UPDATE users SET {col} = ?2, updated_at = ?3
+                             WHERE id = ?1 AND {col} IS NOT ?2"
+                        ),
+                        rusqlite::params![id, value, now],
+                    )? > 0;
+                }
+                None => match value {
+                    Some(v) => {
+                        map.insert(name.clone(), v.clone());
+                    }
+                    None => {
+                        map.remove(name);
+                    }
+                },
+            }
+        }
+        if map != before {
+            let json =
+                serde_json::to_string(&map).map_err(|e| DirectoryError::Invalid(e.to_string()))?;
+            tx.execute(
+                "UPDATE users SET attributes = ?2, updated_at = ?3 WHERE id = ?1",
+                rusqlite::params![id, json, now],
+            )?;
+            changed = true;
+        }
+        tx.commit()?;
+        Ok(usize::from(changed))
     }
 
     /// How long a statement waits for another connection's write before it fails busy.

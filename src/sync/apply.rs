@@ -288,6 +288,7 @@ pub async fn set_password(
         upn: user.email.clone(),
         tenant_user_id: Some(tenant_id),
         reason: "the admin set a new password".into(),
+        changes: Vec::new(),
     };
     let opts = ApplyOptions {
         actor: actor.into(),

@@ -411,6 +411,7 @@ mod tests {
             department: None,
             password_set_at: None,
             bound_via: Vec::new(),
+            attributes: Default::default(),
         }
     }
 

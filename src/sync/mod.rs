@@ -1,6 +1,7 @@
 //! Making the tenant match the directory: the plan (a pure diff), password rules, and the
 //! apply engine (JSON batching, throttling, a crash-safe journal, the audit log).
 pub mod apply;
+pub mod attributes;
 pub mod groups;
 pub mod ops;
 pub mod password;

@@ -250,10 +250,42 @@ pub fn make_plan(
         enabled_domains: dir.domains.enabled.clone(),
         default_domain: dir.domains.default.clone(),
         upn_overrides: dir.upn_overrides.clone(),
+        attributes: dir.policy.attributes.clone(),
         ..Default::default()
     };
-    let (user_plan, held, issues) =
+    let synced = users_plan.synced.clone();
+    let (mut user_plan, held, mut issues) =
         preflight::check_plan(users_plan, &dir.users, &tenant.users, &opts);
+    // An attribute Graph would refuse is taken out of a takeover or a re-enable: the account
+    // is enabled, that value left as it is (the finding says why).
+    let bad_attr: HashSet<(i64, &str)> = issues
+        .iter()
+        .filter(|i| i.severity == preflight::Severity::Error)
+        .filter(|i| preflight::ATTRIBUTE_KINDS.contains(&i.kind.as_str()))
+        .map(|i| (i.directory_id, i.field.as_str()))
+        .collect();
+    for op in &mut user_plan.ops {
+        op.changes
+            .retain(|c| !bad_attr.contains(&(op.directory_id, c.attr.wire())));
+    }
+    // Accounts mastered on-premises are never edited: said, not sent.
+    for (id, upn, n) in synced {
+        issues.push(Issue {
+            directory_id: id,
+            kind: "synced-from-on-premises".into(),
+            field: "onPremisesSyncEnabled".into(),
+            value: upn.clone(),
+            message: format!(
+                "The account {upn} is synced from on-premises Active Directory: {} the \
+                 directory holds other values for cannot be changed in Microsoft 365 (Graph \
+                 refuses); change them in Active Directory.",
+                crate::format::count(n, "attribute", None)
+            ),
+            suggestion: None,
+            severity: preflight::Severity::Warning,
+            holder: None,
+        });
+    }
     // Findings about users the plan touches, each with its email.
     let touched: HashSet<i64> = user_plan
         .ops
@@ -264,7 +296,7 @@ pub fn make_plan(
     let email: HashMap<i64, &str> = dir.users.iter().map(|u| (u.id, u.email.as_str())).collect();
     let issues: Vec<(Issue, String)> = issues
         .into_iter()
-        .filter(|i| touched.contains(&i.directory_id))
+        .filter(|i| touched.contains(&i.directory_id) || i.kind == "synced-from-on-premises")
         .map(|i| {
             let e = email
                 .get(&i.directory_id)

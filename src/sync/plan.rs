@@ -25,14 +25,17 @@ pub enum OpKind {
     Block,
     /// PATCH passwordProfile with a password the admin just set.
     SetPassword,
+    /// PATCH the attributes of a bound account that differ from the directory.
+    UpdateAttributes,
 }
 
 impl OpKind {
-    pub const ALL: [OpKind; 6] = [
+    pub const ALL: [OpKind; 7] = [
         OpKind::Create,
         OpKind::Takeover,
         OpKind::Restore,
         OpKind::ReEnable,
+        OpKind::UpdateAttributes,
         OpKind::Block,
         OpKind::SetPassword,
     ];
@@ -45,13 +48,7 @@ impl OpKind {
             OpKind::ReEnable => "re-enable",
             OpKind::Block => "block sign-in",
             OpKind::SetPassword => "set password",
-        }
-    }
-    /// Graph writes this op costs (for the ETA against the write budget).
-    pub fn writes(self) -> u32 {
-        match self {
-            OpKind::Restore => 2, // restore, then enable
-            _ => 1,
+            OpKind::UpdateAttributes => "update attributes",
         }
     }
 }
@@ -69,6 +66,10 @@ pub struct Op {
     pub tenant_user_id: Option<String>,
     /// Why, in plain words ("bind requested; no account has this address").
     pub reason: String,
+    /// The attributes this op sets on the account, field by field (an update; the
+    /// attributes a takeover or a re-enable aligns in the same request).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<super::attributes::AttrChange>,
 }
 
 /// The tenant as the plan sees it: pages as they were listed (shared, not copied), the
@@ -85,6 +86,9 @@ pub struct TenantSnapshot {
 pub struct Policy {
     /// A bound user whose directory password is older than this is blocked at the next sync.
     pub password_max_age_days: Option<u32>,
+    /// Which attributes flow from the directory to the accounts.
+    #[serde(default)]
+    pub attributes: super::attributes::AttributePolicy,
 }
 
 /// Refuse, unless confirmed, a plan that blocks many bound users at once.
@@ -114,6 +118,9 @@ pub struct GuardTrip {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Plan {
     pub ops: Vec<Op>,
+    /// Bound accounts synced from on-premises AD whose attributes differ from the directory:
+    /// never edited (Graph refuses), shown with the reason: (directory id, UPN, fields).
+    pub synced: Vec<(i64, String, usize)>,
     /// Bound users before the plan (the guard's denominator).
     pub bound_before: usize,
 }
@@ -245,6 +252,7 @@ pub fn plan(
         .collect();
     let ix = Index::new(tenant, &linked);
     let mut out = Plan::default();
+    let mut out_synced = Vec::new();
     for d in directory {
         let op = |kind: OpKind, upn: &str, id: Option<&str>, reason: String| Op {
             kind,
@@ -254,6 +262,19 @@ pub fn plan(
             upn: upn.to_string(),
             tenant_user_id: id.map(str::to_string),
             reason,
+            changes: Vec::new(),
+        };
+        // The attribute diff of a linked account (none for one mastered on-premises: Graph
+        // refuses to edit it; it is noted instead).
+        let mut changes_of = |acc: &User| {
+            let c = super::attributes::diff(d, acc, &policy.attributes);
+            if acc.on_premises_sync_enabled {
+                if !c.is_empty() {
+                    out_synced.push((d.id, acc.user_principal_name.clone(), c.len()));
+                }
+                return Vec::new();
+            }
+            c
         };
         let live = d
             .tenant_user_id
@@ -301,13 +322,30 @@ pub fn plan(
                         policy.password_max_age_days.unwrap_or(0)
                     ),
                 )),
-                (false, false) => out.ops.push(op(
-                    OpKind::ReEnable,
-                    &acc.user_principal_name,
-                    Some(&acc.id),
-                    format!("{bind}; the linked account has sign-in blocked"),
-                )),
-                _ => {}
+                (false, false) => out.ops.push(Op {
+                    changes: changes_of(acc),
+                    ..op(
+                        OpKind::ReEnable,
+                        &acc.user_principal_name,
+                        Some(&acc.id),
+                        format!("{bind}; the linked account has sign-in blocked"),
+                    )
+                }),
+                (true, false) => {
+                    let changes = changes_of(acc);
+                    if !changes.is_empty() {
+                        out.ops.push(Op {
+                            changes,
+                            ..op(
+                                OpKind::UpdateAttributes,
+                                &acc.user_principal_name,
+                                Some(&acc.id),
+                                "the directory holds other values for these attributes".into(),
+                            )
+                        });
+                    }
+                }
+                (false, true) => {}
             }
             continue;
         }
@@ -326,16 +364,19 @@ pub fn plan(
         }
         let email = lc(&d.email);
         if let Some(acc) = ix.live_by_addr.get(email.as_ref()) {
-            out.ops.push(op(
-                OpKind::Takeover,
-                &acc.user_principal_name,
-                Some(&acc.id),
-                format!(
-                    "{bind}; the account {} already has this address: link it instead of \
-                     creating a duplicate",
-                    acc.user_principal_name
-                ),
-            ));
+            out.ops.push(Op {
+                changes: changes_of(acc),
+                ..op(
+                    OpKind::Takeover,
+                    &acc.user_principal_name,
+                    Some(&acc.id),
+                    format!(
+                        "{bind}; the account {} already has this address: link it instead of \
+                         creating a duplicate",
+                        acc.user_principal_name
+                    ),
+                )
+            });
         } else if let Some(del) = ix.deleted_by_addr.get(email.as_ref()) {
             out.ops.push(op(
                 OpKind::Restore,
@@ -344,14 +385,25 @@ pub fn plan(
                 format!("{bind}; a deleted account holds this address: restore it"),
             ));
         } else {
-            out.ops.push(op(
-                OpKind::Create,
-                d.email.trim(),
-                None,
-                format!("{bind}; no account has this address"),
-            ));
+            out.ops.push(Op {
+                changes: super::attributes::create_values(d, &policy.attributes)
+                    .into_iter()
+                    .map(|(attr, v)| super::attributes::AttrChange {
+                        attr,
+                        old: None,
+                        new: Some(v),
+                    })
+                    .collect(),
+                ..op(
+                    OpKind::Create,
+                    d.email.trim(),
+                    None,
+                    format!("{bind}; no account has this address"),
+                )
+            });
         }
     }
+    out.synced = out_synced;
     out
 }
 
@@ -378,6 +430,7 @@ mod tests {
             department: None,
             password_set_at: None,
             bound_via: Vec::new(),
+            attributes: Default::default(),
         }
     }
 
@@ -397,6 +450,13 @@ mod tests {
             deleted,
             domains: vec![],
         }
+    }
+
+    /// A policy that syncs no attribute: these tests are about bindings.
+    fn pol() -> Policy {
+        let mut p = Policy::default();
+        p.attributes.ignore = crate::sync::attributes::Attr::all().collect();
+        p
     }
 
     fn kinds(p: &Plan) -> Vec<OpKind> {
@@ -485,9 +545,9 @@ mod tests {
         ];
         for (name, link, live, deleted, want_bound, want_unbound) in cases {
             let s = snap(live, deleted);
-            let p = plan(&[dir(1, e, link, true)], &s, &Policy::default(), 0);
+            let p = plan(&[dir(1, e, link, true)], &s, &pol(), 0);
             assert_eq!(kinds(&p), want_bound, "{name}, want bound");
-            let p = plan(&[dir(1, e, link, false)], &s, &Policy::default(), 0);
+            let p = plan(&[dir(1, e, link, false)], &s, &pol(), 0);
             assert_eq!(kinds(&p), want_unbound, "{name}, want unbound");
         }
     }
@@ -498,12 +558,7 @@ mod tests {
             vec![acc("t9", "ada@x.com", Some("ada@x.com"), true)],
             vec![],
         );
-        let p = plan(
-            &[dir(1, "Ada@X.com", None, true)],
-            &s,
-            &Policy::default(),
-            0,
-        );
+        let p = plan(&[dir(1, "Ada@X.com", None, true)], &s, &pol(), 0);
         assert_eq!(p.ops.len(), 1);
         assert_eq!(p.ops[0].kind, OpKind::Takeover);
         assert_eq!(p.ops[0].tenant_user_id.as_deref(), Some("t9"));
@@ -515,7 +570,7 @@ mod tests {
                 dir(2, "b@x.com", Some("t9"), true),
             ],
             &s,
-            &Policy::default(),
+            &pol(),
             0,
         );
         assert_eq!(kinds(&p), vec![OpKind::Create]);
@@ -524,12 +579,7 @@ mod tests {
     #[test]
     fn restore_of_a_soft_deleted_holder_uses_its_id() {
         let s = snap(vec![], vec![acc("d1", "Gone@x.com", None, true)]);
-        let p = plan(
-            &[dir(1, "gone@x.com", None, true)],
-            &s,
-            &Policy::default(),
-            0,
-        );
+        let p = plan(&[dir(1, "gone@x.com", None, true)], &s, &pol(), 0);
         assert_eq!(p.ops[0].kind, OpKind::Restore);
         assert_eq!(p.ops[0].tenant_user_id.as_deref(), Some("d1"));
         assert_eq!(p.ops[0].upn, "Gone@x.com");
@@ -546,6 +596,7 @@ mod tests {
         };
         let policy = Policy {
             password_max_age_days: Some(90),
+            attributes: pol().attributes,
         };
         let s = snap(vec![acc("t", "a@x.com", None, true)], vec![]);
         let mut u = dir(1, "a@x.com", Some("t"), true);
@@ -559,7 +610,7 @@ mod tests {
             .is_empty());
         // No policy: never expires. Expired and already blocked: stays blocked.
         u.password_set_at = Some(at(1000));
-        assert!(plan(std::slice::from_ref(&u), &s, &Policy::default(), now)
+        assert!(plan(std::slice::from_ref(&u), &s, &pol(), now)
             .ops
             .is_empty());
         let s2 = snap(vec![acc("t", "a@x.com", None, false)], vec![]);
@@ -578,7 +629,7 @@ mod tests {
         let p = plan(
             &[dir(1, "J.Doe@x.com", None, true)],
             &snap(vec![], vec![]),
-            &Policy::default(),
+            &pol(),
             0,
         );
         assert_eq!(p.ops[0].upn, "J.Doe@x.com");
@@ -596,14 +647,14 @@ mod tests {
         let c = plan(
             &[dir(1, "n@x.com", None, true)],
             &snap(vec![], vec![]),
-            &Policy::default(),
+            &pol(),
             0,
         );
         assert!(c.warnings().iter().any(|w| w.contains("welcome email")));
         let b = plan(
             &[dir(1, "a@x.com", Some("t"), false)],
             &snap(vec![acc("t", "a@x.com", None, true)], vec![]),
-            &Policy::default(),
+            &pol(),
             0,
         );
         assert!(b.warnings().iter().any(|w| w.contains("deletes nothing")));
@@ -619,7 +670,7 @@ mod tests {
             .map(|i| dir(i, &format!("u{}@x.com", i * 5), None, true))
             .collect();
         let t = std::time::Instant::now();
-        let p = plan(&dirs, &s, &Policy::default(), 0);
+        let p = plan(&dirs, &s, &pol(), 0);
         assert_eq!(p.count(OpKind::Takeover), 40_000);
         assert_eq!(p.count(OpKind::Create), 10_000);
         assert!(

@@ -69,6 +69,8 @@ pub struct PreflightOptions {
     pub passwords: HashMap<i64, String>,
     /// Directory users that carry an onPremisesImmutableId (federated domains need one).
     pub immutable_ids: HashSet<i64>,
+    /// Which attributes are synced (their values are checked).
+    pub attributes: crate::sync::attributes::AttributePolicy,
 }
 
 // ---------------------------------------------------------------- single-value rules
@@ -607,6 +609,31 @@ pub fn preflight(
                 ));
             }
         }
+        // Attributes the directory syncs: Graph's lengths and formats (graph-notes §17).
+        for a in crate::sync::attributes::Attr::all() {
+            if !opts.attributes.syncs(a) || a == crate::sync::attributes::Attr::Manager {
+                continue;
+            }
+            let Some(v) = crate::sync::attributes::directory_value(u, a) else {
+                continue;
+            };
+            if v.is_empty() && a != crate::sync::attributes::Attr::DisplayName {
+                continue;
+            }
+            if let Some((kind, message)) = a.check(v.trim()) {
+                let shown: String = v.chars().take(40).collect();
+                out.push(issue(
+                    kind,
+                    a.wire(),
+                    &if v.chars().count() > 40 {
+                        format!("{shown}…")
+                    } else {
+                        shown
+                    },
+                    message,
+                ));
+            }
+        }
         if u.tenant_user_id.is_some() {
             continue;
         }
@@ -792,11 +819,21 @@ pub fn blocks(kind: &str, op: OpKind) -> bool {
     match op {
         OpKind::Block | OpKind::ReEnable => false,
         OpKind::SetPassword => kind.starts_with("password-"),
+        OpKind::UpdateAttributes => ATTRIBUTE_KINDS.contains(&kind),
         OpKind::Create => true,
         OpKind::Takeover => matches!(kind, "email-duplicate" | "upn-exists"),
         OpKind::Restore => kind == "email-duplicate",
     }
 }
+
+/// The catalog kinds of attribute findings: they hold back a create or an update, and take
+/// the attribute out of a takeover or a re-enable (the account is enabled, the value left).
+pub const ATTRIBUTE_KINDS: &[&str] = &[
+    "attribute-too-long",
+    "attribute-invalid",
+    "usage-location-invalid",
+    "preferred-language-invalid",
+];
 
 /// Splits a plan into the ops to send and the ops held back with the (first) error that holds
 /// each. Warnings never hold an op back.

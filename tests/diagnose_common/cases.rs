@@ -31,6 +31,24 @@ pub fn body(code: &str, message: &str, details: Option<(&str, &str)>) -> String 
     )
 }
 
+/// The preflight finding of a directory user holding `value` for `attr`.
+pub fn attr_issue(attr: &str, value: &str) -> Diagnosis {
+    let mut u = DirectoryUser {
+        id: 1,
+        email: "ann@contoso.com".into(),
+        display_name: "Ann".into(),
+        want_bound: true,
+        ..Default::default()
+    };
+    u.attributes.insert(attr.into(), value.into());
+    let issues = preflight(&[u], &[], None, &PreflightOptions::default());
+    let i = issues
+        .iter()
+        .find(|i| i.field == attr)
+        .unwrap_or_else(|| panic!("{issues:?}"));
+    m365sync::diagnose::diagnose_issue(i, Subject::User("ann@contoso.com".into()))
+}
+
 pub fn dir_failure(problem: DirectoryProblem, message: &str) -> Diagnosis {
     diagnose_failure(&Failure::Directory {
         doing: "writing the journal".into(),
@@ -76,6 +94,7 @@ pub fn dir_user(id: i64, email: &str) -> DirectoryUser {
         department: None,
         password_set_at: None,
         bound_via: Vec::new(),
+        attributes: Default::default(),
     }
 }
 
@@ -802,6 +821,53 @@ pub fn cases() -> Vec<Case> {
                     "missing-email",
                     "x@contoso.com",
                     "no mail",
+                    None,
+                ))
+            }),
+        ),
+        (
+            "attribute-too-long",
+            "an employeeId of 17 in the directory",
+            Box::new(|| g(attr_issue("employeeId", &"9".repeat(17)))),
+        ),
+        (
+            "attribute-invalid",
+            "graph 400 invalid value for jobTitle",
+            Box::new(|| {
+                g(graph(
+                    400,
+                    &body(
+                        "Request_BadRequest",
+                        "Invalid value specified for property 'jobTitle' of resource 'User'.",
+                        None,
+                    ),
+                    Operation::UpdateUser,
+                    None,
+                ))
+            }),
+        ),
+        (
+            "usage-location-invalid",
+            "usageLocation XX in the directory",
+            Box::new(|| g(attr_issue("usageLocation", "XX"))),
+        ),
+        (
+            "preferred-language-invalid",
+            "preferredLanguage english in the directory",
+            Box::new(|| g(attr_issue("preferredLanguage", "english"))),
+        ),
+        (
+            "synced-from-on-premises",
+            "graph 400 on-premises mastered",
+            Box::new(|| {
+                g(graph(
+                    400,
+                    &body(
+                        "Request_BadRequest",
+                        "Unable to update the specified properties for on-premises mastered Directory Sync objects or objects currently undergoing migration.",
+                        None,
+                    ),
+                    Operation::UpdateUser,
                     None,
                 ))
             }),

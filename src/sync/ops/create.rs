@@ -38,18 +38,11 @@ impl Spec<Op> for Create {
                 "forceChangePasswordNextSignIn": true,
             },
         });
-        if let Some(d) = ctx.directory.get(&op.directory_id) {
-            for (k, v) in [
-                ("givenName", &d.given_name),
-                ("surname", &d.surname),
-                ("jobTitle", &d.job_title),
-                ("department", &d.department),
-            ] {
-                if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
-                    body[k] = json!(v);
-                }
-            }
-        }
+        // The directory's attributes, set from the start (the plan put them in `changes`).
+        crate::sync::attributes::write_into(
+            &mut body,
+            op.changes.iter().map(|c| (c.attr, c.new.clone())),
+        );
         Ok(Request::new(Method::POST, crate::graph::paths::USERS).with_body(body))
     }
     fn answered(&self, op: &Op, _step: u32, body: &Value, _ctx: &Ctx) -> Answer {

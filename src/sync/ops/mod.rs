@@ -28,6 +28,7 @@ mod remove_member;
 mod restore;
 mod set_password;
 mod takeover;
+mod update_attributes;
 
 /// One planned change of either family, as the engine runs it and the journal keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -271,6 +272,7 @@ pub fn spec(kind: OpKind) -> &'static dyn Spec<Op> {
         OpKind::ReEnable => &re_enable::RE_ENABLE,
         OpKind::Block => &block::BLOCK,
         OpKind::SetPassword => &set_password::SET_PASSWORD,
+        OpKind::UpdateAttributes => &update_attributes::UPDATE_ATTRIBUTES,
     }
 }
 
@@ -354,14 +356,19 @@ fn patch_user(op: &Op, ctx: &Ctx, body: Value) -> Request {
 /// The verdict of a check of `accountEnabled == want` on a linked account.
 fn enabled_verdict(op: &Op, found: &Found, want: bool, binding: BindingState) -> Verdict {
     match found {
-        Found::User(Some(u)) if u.account_enabled == Some(want) => Verdict::Applied {
-            tenant_id: u.id.clone(),
-            change: Change::User {
-                directory_id: op.directory_id,
-                tenant_user_id: u.id.clone(),
-                binding,
-            },
-        },
+        Found::User(Some(u))
+            if u.account_enabled == Some(want)
+                && (op.changes.is_empty() || update_attributes::holds(op, found)) =>
+        {
+            Verdict::Applied {
+                tenant_id: u.id.clone(),
+                change: Change::User {
+                    directory_id: op.directory_id,
+                    tenant_user_id: u.id.clone(),
+                    binding,
+                },
+            }
+        }
         _ => Verdict::NotApplied,
     }
 }

@@ -27,7 +27,9 @@ impl Spec<Op> for Takeover {
         false
     }
     fn request(&self, op: &Op, _step: u32, ctx: &Ctx) -> Result<Request, NotSendable> {
-        Ok(patch_user(op, ctx, json!({"accountEnabled": true})))
+        let mut body = crate::sync::attributes::patch_body(&op.changes);
+        body["accountEnabled"] = json!(true);
+        Ok(patch_user(op, ctx, body))
     }
     fn answered(&self, op: &Op, _step: u32, _body: &Value, ctx: &Ctx) -> Answer {
         link(op, ctx, BindingState::Bound)

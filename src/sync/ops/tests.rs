@@ -17,6 +17,7 @@ fn user_op(kind: OpKind, id: Option<&str>) -> Op {
         upn: "ann#x@contoso.com".into(),
         tenant_user_id: id.map(Into::into),
         reason: String::new(),
+        changes: Vec::new(),
     }
 }
 
