@@ -156,11 +156,20 @@ mod tests {
         let c = clean(hostile);
         assert_eq!(c, "Ann]52;c;aGVsbG8= [2JLee31m gpj.exe");
         assert!(!c.chars().any(is_control));
-        for ok in ["Zoë Åström", "李小龍", "Ana 👩‍💻", "e\u{301}", "a\u{200d}b", "plain"] {
+        for ok in [
+            "Zoë Åström",
+            "李小龍",
+            "Ana 👩‍💻",
+            "e\u{301}",
+            "a\u{200d}b",
+            "plain",
+        ] {
             assert!(matches!(clean(ok), Cow::Borrowed(_)), "{ok:?}");
         }
         assert_eq!(clean("two\nlines\r\n\ttab"), "two lines   tab");
-        for c in ['\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{202a}', '\u{85}'] {
+        for c in [
+            '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{202a}', '\u{85}',
+        ] {
             assert!(is_control(c), "{c:?}");
         }
         assert!(!is_control('\u{200b}') && !is_control('é') && !is_control(' '));
@@ -217,7 +226,10 @@ mod tests {
     fn json_keeps_its_value_and_loses_raw_controls() {
         let name = "Ann\u{1b}]52;c;x\u{7}\u{202e}\u{9b}\u{7f}Lee";
         let raw = serde_json::to_string(&serde_json::json!({ "displayName": name })).unwrap();
-        assert!(raw.contains('\u{202e}'), "serde_json leaves bidi raw: {raw}");
+        assert!(
+            raw.contains('\u{202e}'),
+            "serde_json leaves bidi raw: {raw}"
+        );
         let safe = escape_json(&raw);
         assert!(!safe.chars().any(is_control), "{safe}");
         let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
