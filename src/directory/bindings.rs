@@ -31,6 +31,19 @@ pub struct CsvRejected {
     pub reason: String,
 }
 
+/// What [`Directory::disconnect`] cleared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DisconnectReport {
+    /// Directory users whose binding wish or account link was cleared.
+    pub users: usize,
+    /// Directory groups whose binding wish, M365 group link or last error was cleared.
+    pub groups: usize,
+    /// UPN overrides removed.
+    pub upn_overrides: usize,
+    /// Import records removed (tenant users whose import had failed).
+    pub import_records: usize,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct CsvImportReport {
     pub added: usize,
@@ -516,19 +529,39 @@ impl Directory {
         Ok(())
     }
 
-    /// Forget the tenant: clear every desired binding and every link (binding Unbound).
-    /// Nothing in Microsoft 365 changes. Returns how many users had a link or a selection.
-    pub fn disconnect(&mut self) -> Result<usize, DirectoryError> {
+    /// Forget the tenant: clear every desired binding and every link of users and groups
+    /// (users Unbound; groups unbound, their M365 group id and last error gone), the UPN
+    /// overrides (they name the tenant's domains) and the import records (the Import tab's
+    /// failed imports). Kept: the directory users, groups and memberships, the policy, the
+    /// per-tenant domain settings, the journal and the audit log. Nothing in Microsoft 365
+    /// changes.
+    pub fn disconnect(&mut self) -> Result<DisconnectReport, DirectoryError> {
+        let now = now_rfc3339();
         let tx = self.immediate()?;
-        let n = tx.execute(
+        let users = tx.execute(
             "UPDATE users SET want_bound = 0, tenant_user_id = NULL, binding = 'unbound',
                     updated_at = ?1
              WHERE want_bound <> 0 OR tenant_user_id IS NOT NULL OR binding <> 'unbound'",
-            [now_rfc3339()],
+            [&now],
         )?;
-        tx.execute("DELETE FROM import_records", [])?;
+        let groups = tx.execute(
+            "UPDATE groups SET want_bound = 0, tenant_group_id = NULL, last_error = NULL,
+                    updated_at = ?1
+             WHERE want_bound <> 0 OR tenant_group_id IS NOT NULL OR last_error IS NOT NULL",
+            [&now],
+        )?;
+        let upn_overrides = tx.execute(
+            "DELETE FROM settings WHERE key LIKE 'upn\\_override.%' ESCAPE '\\'",
+            [],
+        )?;
+        let import_records = tx.execute("DELETE FROM import_records", [])?;
         tx.commit()?;
-        Ok(n)
+        Ok(DisconnectReport {
+            users,
+            groups,
+            upn_overrides,
+            import_records,
+        })
     }
 
     pub fn audit_append(&mut self, entry: &AuditEntry) -> Result<(), DirectoryError> {
@@ -940,11 +973,46 @@ mod tests {
         assert_eq!(d.set_want_all(true).unwrap(), 1);
         d.record_binding(ada.id, "t-ada", BindingState::Bound)
             .unwrap();
-        assert_eq!(d.disconnect().unwrap(), 2);
+        let g = d.add_group("Sales").unwrap();
+        d.set_group_members(g, &[ada.id]).unwrap();
+        d.set_group_want(&[g], true).unwrap();
+        d.record_group_outcome(g, Some("tg-1"), None).unwrap();
+        d.set_upn_override(ada.id, Some("ada@contoso.onmicrosoft.com"))
+            .unwrap();
+        let domains = crate::directory::DomainSettings {
+            enabled: None,
+            default: Some("contoso.onmicrosoft.com".into()),
+        };
+        d.set_domain_settings("contoso", &domains).unwrap();
+        d.audit_append(&AuditEntry {
+            action: "create".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            d.disconnect().unwrap(),
+            DisconnectReport {
+                users: 2,
+                groups: 1,
+                upn_overrides: 1,
+                import_records: 0
+            }
+        );
         for u in d.users().unwrap() {
             assert!(!u.want_bound && u.tenant_user_id.is_none());
             assert_eq!(u.binding, BindingState::Unbound);
         }
+        let sales = d.group(g).unwrap().unwrap();
+        assert!(!sales.want_bound && sales.tenant_group_id.is_none());
+        assert_eq!(
+            sales.members,
+            vec![ada.id],
+            "memberships are the directory's"
+        );
+        assert!(d.upn_overrides().unwrap().is_empty());
+        assert_eq!(d.domain_settings("contoso").unwrap(), domains, "kept");
+        assert_eq!(d.audit_list().unwrap().len(), 1, "the audit log is kept");
+        assert_eq!(d.users().unwrap().len(), 2, "directory users are kept");
         let (p, g) = d.policy().unwrap();
         assert_eq!(
             (p.password_max_age_days, g.clone()),
