@@ -180,7 +180,7 @@ async fn bind_a_group_sync_membership_and_unbind() {
     write_csv("");
     let out = ok(&env, &["directory", "import", csv_s]).await;
     assert!(
-        out.contains("groups: 0 added, 1 memberships changed"),
+        out.contains("groups: 0 added, 1 membership changed"),
         "{out}"
     );
     // Removing members is guarded like blocking: 1 of 3 bound users is over 10%.
