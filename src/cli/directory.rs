@@ -243,12 +243,12 @@ pub fn directory_policy(settings: &Settings, args: &PolicyArgs, out: &mut dyn Wr
         "password max age: {}",
         policy
             .password_max_age_days
-            .map_or("none".to_string(), |d| format!("{d} days"))
+            .map_or("none".to_string(), |d| count(d as usize, "day", None))
     )?;
     writeln!(
         out,
-        "guard: more than {} blocks or {:.0}% of bound users needs confirmation",
-        guard.max_blocks,
+        "guard: more than {} or {:.0}% of bound users needs confirmation",
+        count(guard.max_blocks, "block", None),
         guard.max_share * 100.0
     )?;
     Ok(())

@@ -123,9 +123,13 @@ pub async fn errors(settings: &Settings, args: &ErrorsArgs, out: &mut dyn Write)
             }
             if view.unchecked > 0 {
                 eprintln!(
-                    "note: {} an interrupted run left are not checked yet; `m365sync sync \
-                     --dry-run` checks them against the tenant",
-                    crate::format::count(view.unchecked, "op", None)
+                    "note: {} not checked yet; `m365sync sync --dry-run` checks them against \
+                     the tenant",
+                    crate::format::count(
+                        view.unchecked,
+                        "op an interrupted run left is",
+                        Some("ops an interrupted run left are")
+                    )
                 );
             }
         }

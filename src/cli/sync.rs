@@ -131,10 +131,10 @@ fn print_plan(view: &PlanView, budget: WriteBudget, out: &mut dyn Write) -> Resu
         writeln!(out, "{}: {}", count(total, "op", None), parts.join(", "))?;
         writeln!(
             out,
-            "ETA: about {} for {} at the write budget of {} writes per {} s",
+            "ETA: about {} for {} at the write budget of {} per {} s",
             duration(view.eta),
             count(view.writes as usize, "write", None),
-            budget.writes,
+            count(budget.writes as usize, "write", None),
             budget.window.as_secs()
         )?;
     }
