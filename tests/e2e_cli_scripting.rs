@@ -478,3 +478,58 @@ fn disconnect_asks_or_takes_yes_and_respects_the_apply_lock() {
     let v: serde_json::Value = serde_json::from_str(list.trim()).unwrap();
     assert_eq!(v["wantBound"], false);
 }
+
+/// On a terminal (a pty from util-linux's `script`), `disconnect` says what it clears and
+/// keeps and asks: `n` changes nothing (exit 1), the tenant typed disconnects.
+#[test]
+fn disconnect_on_a_terminal_asks_for_the_tenant_or_y() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` (util-linux) to give the command a terminal");
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let cache = d.join("tokens").join("contoso.json");
+    std::fs::create_dir_all(cache.parent().unwrap()).unwrap();
+    std::fs::write(&cache, "{}").unwrap();
+    let on_a_terminal = |answer: &str| -> Output {
+        let cmd = format!(
+            "'{}' --data-dir '{}' --tenant contoso disconnect",
+            env!("CARGO_BIN_EXE_m365sync"),
+            d.display()
+        );
+        let mut child = Command::new("script")
+            .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+            .env("RUST_BACKTRACE", "0")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(answer.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = on_a_terminal("n\n");
+    let o = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{o}");
+    for says in [
+        "Disconnect from tenant contoso?",
+        "the binding wish and account link of every directory user",
+        "Kept: directory users, groups and memberships",
+        "Type the tenant (contoso) or y to disconnect:",
+        "not confirmed: nothing changed",
+    ] {
+        assert!(o.contains(says), "{says}\n{o}");
+    }
+    assert!(cache.exists());
+    let out = on_a_terminal("CONTOSO\n");
+    let o = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{o}");
+    assert!(o.contains("Disconnected from tenant contoso:"), "{o}");
+    assert!(!cache.exists());
+}
