@@ -61,9 +61,13 @@ pub fn logout(settings: &Settings, out: &mut dyn Write) -> Result<()> {
 pub fn status(settings: &Settings, out: &mut dyn Write) -> Result<bool> {
     let cache = cache(settings)?;
     writeln!(out, "tenant:     {}", clean(settings.tenant()?))?;
-    writeln!(out, "authority:  {}", settings.authority)?;
-    writeln!(out, "graph:      {}", settings.graph_url)?;
-    writeln!(out, "data dir:   {}", settings.data_dir.display())?;
+    writeln!(out, "authority:  {}", clean(&settings.authority))?;
+    writeln!(out, "graph:      {}", clean(&settings.graph_url))?;
+    writeln!(
+        out,
+        "data dir:   {}",
+        clean(&settings.data_dir.display().to_string())
+    )?;
     match cache.load()? {
         None => {
             writeln!(out, "signed in:  no (run `m365sync login`)")?;
