@@ -109,15 +109,30 @@ impl Settings {
         self.data_dir.join("tokens").join(format!("{safe}.json"))
     }
 
+    /// The config file's full path, as messages name it (a relative `--data-dir` made
+    /// absolute).
+    pub fn config_path_shown(&self) -> String {
+        let p = self.config_path();
+        std::path::absolute(&p).unwrap_or(p).display().to_string()
+    }
+
     pub fn tenant(&self) -> Result<&str> {
-        self.tenant.as_deref().context(
-            "no tenant configured: pass --tenant, set M365SYNC_TENANT, or add `tenant = \"...\"` to config.toml",
-        )
+        self.tenant.as_deref().with_context(|| {
+            format!(
+                "no tenant configured: pass --tenant, set M365SYNC_TENANT, or add \
+                 `tenant = \"...\"` to {}",
+                self.config_path_shown()
+            )
+        })
     }
     pub fn client_id(&self) -> Result<&str> {
-        self.client_id.as_deref().context(
-            "no client id configured: pass --client-id, set M365SYNC_CLIENT_ID, or add `client_id = \"...\"` to config.toml",
-        )
+        self.client_id.as_deref().with_context(|| {
+            format!(
+                "no client id configured: pass --client-id, set M365SYNC_CLIENT_ID, or add \
+                 `client_id = \"...\"` to {}",
+                self.config_path_shown()
+            )
+        })
     }
 
     /// The one HTTP client every request goes through: rustls (ring), the extra CA if any,

@@ -20,4 +20,5 @@ pub mod lock;
 pub mod logfile;
 pub mod sim;
 pub mod sync;
+pub mod text;
 pub mod ui;

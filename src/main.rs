@@ -1,7 +1,9 @@
 use std::process::ExitCode;
 
+use std::io::IsTerminal;
+
 use clap::Parser;
-use m365sync::cli::{Cli, Command, DirectoryCommand, PasswordCommand};
+use m365sync::cli::{exit, Cli, Command, DirectoryCommand, PasswordCommand};
 use m365sync::config::Settings;
 
 /// Logs go to a daily file under the data dir, never to the terminal (the TUI owns it), and
@@ -28,6 +30,19 @@ fn init_logging(settings: &Settings) -> Option<tracing_appender::non_blocking::W
     Some(guard)
 }
 
+/// The console and the demo draw the whole screen and read keys: they need a terminal on
+/// both sides, else they would write escape sequences into a file or a pipe.
+fn need_terminal(what: &str) -> anyhow::Result<()> {
+    if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{what} needs a terminal: it runs the full-screen console, so run it in a terminal \
+         without redirecting its input or output (for scripts, see the commands in \
+         `m365sync --help`)"
+    )
+}
+
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout();
     match cli.command {
@@ -36,10 +51,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Demo) => {
+            need_terminal("m365sync demo")?;
             m365sync::demo::run().await?;
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Completions { shell }) => {
+            m365sync::cli::completions(shell, &mut stdout)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Manpage) => {
+            m365sync::cli::manpage(&mut stdout)?;
+            Ok(ExitCode::SUCCESS)
+        }
         command => {
+            if command.is_none() {
+                need_terminal("the console (m365sync without a command)")?;
+            }
             let settings = cli.global.settings()?;
             let _guard = init_logging(&settings);
             match command {
@@ -63,8 +90,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         return Ok(ExitCode::FAILURE);
                     }
                 }
-                Some(Command::Directory(DirectoryCommand::List { json })) => {
-                    m365sync::cli::directory_list(&settings, json, &mut stdout)?
+                Some(Command::Directory(DirectoryCommand::List(args))) => {
+                    m365sync::cli::directory_list(&settings, &args, &mut stdout)?
                 }
                 Some(Command::Directory(DirectoryCommand::Policy(args))) => {
                     m365sync::cli::directory_policy(&settings, &args, &mut stdout)?
@@ -94,8 +121,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(Command::Errors(args)) => {
                     m365sync::cli::errors(&settings, &args, &mut stdout).await?
                 }
-                Some(Command::Disconnect) => m365sync::cli::disconnect(&settings, &mut stdout)?,
-                Some(Command::Sim(_)) | Some(Command::Demo) => unreachable!(),
+                Some(Command::Disconnect(args)) => {
+                    m365sync::cli::disconnect(&settings, &args, &mut stdout)?
+                }
+                Some(
+                    Command::Sim(_)
+                    | Command::Demo
+                    | Command::Completions { .. }
+                    | Command::Manpage,
+                ) => unreachable!(),
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -103,7 +137,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A bad command line exits 64 (sysexits' EX_USAGE), not clap's 2, which means "something
+    // failed or was held back" here; --help and --version exit 0.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -120,8 +166,10 @@ fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {e:#}");
-            // 75 when another m365sync holds the apply lock, else 1.
+            // Graph's messages, names and paths are not ours: nothing in them reaches the
+            // terminal as a control sequence.
+            eprintln!("error: {}", m365sync::text::clean(&format!("{e:#}")));
+            // 75 when another m365sync holds the apply lock, 64 for a usage error, else 1.
             ExitCode::from(m365sync::cli::exit_code_of(&e))
         }
     }

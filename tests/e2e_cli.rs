@@ -137,7 +137,8 @@ async fn login_status_users_logout() {
     }
     let out = output({
         let mut c = m365sync(&env);
-        c.args(["users", "--status", "imported", "--csv"]);
+        // The word as printed, in any case.
+        c.args(["users", "--status", "Imported", "--csv"]);
         c
     })
     .await;
@@ -146,11 +147,14 @@ async fn login_status_users_logout() {
     let mut rows = csv.lines();
     assert_eq!(
         rows.next().unwrap(),
-        "id,userPrincipalName,mail,displayName,accountEnabled,importStatus"
+        "id,userPrincipalName,mail,displayName,givenName,surname,accountEnabled,importStatus"
     );
     let rows: Vec<&str> = rows.collect();
     assert_eq!(rows.len(), 40);
-    assert!(rows.iter().all(|r| r.ends_with(",Imported")));
+    assert!(
+        rows.iter().all(|r| r.ends_with(",imported")),
+        "the same word as --json"
+    );
 
     let out = output({
         let mut c = m365sync(&env);

@@ -192,7 +192,7 @@ fn read_commands_work_in_a_read_only_data_dir_and_write_nothing() {
     );
     assert!(
         list.lines()
-            .any(|l| l.contains("ann@contoso.com") && l.contains("want")),
+            .any(|l| l.contains("ann@contoso.com") && l.contains("direct")),
         "{list}"
     );
 

@@ -111,7 +111,7 @@ async fn bind_a_group_sync_membership_and_unbind() {
     let gs = groups_json(&env).await;
     assert_eq!(gs.len(), 2);
     let sales = group(&gs, "Sales (EU)");
-    assert_eq!(sales["mail_nickname"], "SalesEU");
+    assert_eq!(sales["mailNickname"], "SalesEU");
     assert_eq!(sales["state"], "unbound");
     assert_eq!(sales["members"], 3);
     assert_eq!(sales["kind"], "security");
@@ -171,7 +171,7 @@ async fn bind_a_group_sync_membership_and_unbind() {
     let gs = groups_json(&env).await;
     let sales = group(&gs, "Sales (EU)");
     assert_eq!(sales["state"], "bound");
-    assert_eq!(sales["tenant_group_id"], g["id"]);
+    assert_eq!(sales["tenantGroupId"], g["id"]);
     // In sync: nothing more to do.
     let out = ok(&env, &["sync", "--dry-run"]).await;
     assert!(out.contains("Nothing to do"), "{out}");
@@ -180,7 +180,7 @@ async fn bind_a_group_sync_membership_and_unbind() {
     write_csv("");
     let out = ok(&env, &["directory", "import", csv_s]).await;
     assert!(
-        out.contains("groups: 0 added, 1 memberships changed"),
+        out.contains("groups: 0 added, 1 membership changed"),
         "{out}"
     );
     // Removing members is guarded like blocking: 1 of 3 bound users is over 10%.
@@ -277,7 +277,7 @@ async fn nicknames_graph_refuses_surface_as_failed_ops() {
     let gs = groups_json(&env).await;
     let failed = group(&gs, "Finance:");
     assert_eq!(failed["state"], "failed");
-    assert!(failed["last_error"]
+    assert!(failed["lastError"]
         .as_str()
         .unwrap()
         .contains("already exists"));
@@ -286,7 +286,7 @@ async fn nicknames_graph_refuses_surface_as_failed_ops() {
         "pending",
         "held back, still wanted"
     );
-    assert_eq!(group(&gs, "()")["mail_nickname"], "");
+    assert_eq!(group(&gs, "()")["mailNickname"], "");
     env.sim.shutdown().await;
 }
 
@@ -370,8 +370,8 @@ async fn a_group_a_killed_run_created_is_linked_not_duplicated() {
         vec![format!("ann@{dom}")]
     );
     let gs = groups_json(&env).await;
-    assert_eq!(group(&gs, "R&D; Ops")["tenant_group_id"], existing.as_str());
-    assert_eq!(group(&gs, "R&D; Ops")["mail_nickname"], "R&DOps");
+    assert_eq!(group(&gs, "R&D; Ops")["tenantGroupId"], existing.as_str());
+    assert_eq!(group(&gs, "R&D; Ops")["mailNickname"], "R&DOps");
     env.sim.shutdown().await;
 }
 

@@ -151,7 +151,7 @@ async fn import_bind_sync_password_audit_disconnect() {
         .collect();
     assert!(lines
         .iter()
-        .all(|u| u["binding"] == "bound" && u["want_bound"] == true));
+        .all(|u| u["binding"] == "bound" && u["wantBound"] == true));
 
     // The guard: 2 blocks of 2 bound users trips the 10% share.
     let out = run(&env, &["unbind", "--all"]).await;
@@ -228,7 +228,13 @@ async fn import_bind_sync_password_audit_disconnect() {
     );
 
     let users_before = env.sim.user_count();
+    // Not on a terminal: disconnect asks for --yes and changes nothing without it.
     let out = run(&env, &["disconnect"]).await;
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--yes"), "{}", text(&out.stderr));
+    assert!(env.cache_path().exists(), "nothing cleared");
+    let out = run(&env, &["disconnect", "--yes"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let o = text(&out.stdout);
     assert!(
         o.contains("2 directory users") && o.contains("No Microsoft 365 account was changed"),
@@ -241,11 +247,10 @@ async fn import_bind_sync_password_audit_disconnect() {
         true
     );
     let out = run(&env, &["directory", "list"]).await;
-    assert!(
-        text(&out.stdout).lines().all(|l| l.starts_with("Unbound")),
-        "{}",
-        text(&out.stdout)
-    );
+    let list = text(&out.stdout);
+    let mut lines = list.lines();
+    assert!(lines.next().unwrap().starts_with("BINDING"), "{list}");
+    assert!(lines.all(|l| l.starts_with("Unbound")), "{list}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

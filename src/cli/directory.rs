@@ -6,20 +6,20 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 
 use crate::config::Settings;
+use crate::format::count;
+use crate::text::clean;
 
-use super::{open_directory, open_directory_read_only};
+use super::output::{self, Format, FormatArgs, Record};
+use super::{open_directory, open_directory_read_only, UsageError};
 
 #[derive(Debug, Subcommand)]
 pub enum DirectoryCommand {
     /// Add or update directory users from a CSV with a header row: email, givenName, surname,
-    /// displayName, optional jobTitle, department (other columns ignored)
+    /// displayName, optional jobTitle, department, groups (other columns ignored; a column
+    /// the file lacks leaves that field as it is, an empty cell clears it)
     Import { file: PathBuf },
-    /// Directory users with their binding state
-    List {
-        /// One JSON object per line
-        #[arg(long)]
-        json: bool,
-    },
+    /// Directory users with their binding state, wish and linked account
+    List(FormatArgs),
     /// Show or change the directory policy (password maximum age, mass-change guard)
     Policy(PolicyArgs),
 }
@@ -69,14 +69,17 @@ pub fn directory_import(
 ) -> Result<bool> {
     let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let mut d = open_directory(settings)?;
-    let r = d.import_csv(std::io::BufReader::new(f))?;
+    let r = d
+        .import_csv(std::io::BufReader::new(f))
+        .with_context(|| format!("importing {}", file.display()))?;
+    let path = file.display().to_string();
     for rej in &r.rejected {
         writeln!(
             out,
             "{}:{}: rejected: {}",
-            file.display(),
+            clean(&path),
             rej.line,
-            rej.reason
+            clean(&rej.reason)
         )?;
     }
     writeln!(
@@ -90,33 +93,140 @@ pub fn directory_import(
     if r.groups_added > 0 || r.memberships_changed > 0 {
         writeln!(
             out,
-            "groups: {} added, {} memberships changed",
-            r.groups_added, r.memberships_changed
+            "groups: {} added, {} changed",
+            r.groups_added,
+            count(r.memberships_changed, "membership", None)
         )?;
     }
     Ok(r.rejected.is_empty())
 }
 
-/// `m365sync directory list [--json]`.
-pub fn directory_list(settings: &Settings, json: bool, out: &mut dyn Write) -> Result<()> {
+/// One directory user as `directory list --json|--csv` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryUserLine {
+    pub email: String,
+    /// The UPN its account has or gets: the override (the use-default-domain fix), else the
+    /// email.
+    pub user_principal_name: String,
+    pub display_name: String,
+    pub given_name: Option<String>,
+    pub surname: Option<String>,
+    pub job_title: Option<String>,
+    pub department: Option<String>,
+    /// `unbound`, `bound` or `blocked`.
+    pub binding: crate::directory::BindingState,
+    /// The admin's wish (bind): a sync makes the binding match it.
+    pub want_bound: bool,
+    /// The bound groups the user is a member of: each one a reason to be bound too.
+    pub bound_via: Vec<String>,
+    /// Graph object id of the linked account.
+    pub tenant_user_id: Option<String>,
+    /// When the directory password was last set (RFC 3339); never the password.
+    pub password_set_at: Option<String>,
+}
+
+impl DirectoryUserLine {
+    /// Why the user is bound: `direct`, `via Field Team`, both; empty when not wanted.
+    pub fn reason(&self) -> String {
+        let via =
+            (!self.bound_via.is_empty()).then(|| format!("via {}", self.bound_via.join(", ")));
+        match (self.want_bound, via) {
+            (true, Some(v)) => format!("direct, {v}"),
+            (true, None) => "direct".into(),
+            (false, Some(v)) => v,
+            (false, None) => String::new(),
+        }
+    }
+}
+
+impl Record for DirectoryUserLine {
+    const FIELDS: &'static [&'static str] = &[
+        "email",
+        "userPrincipalName",
+        "displayName",
+        "givenName",
+        "surname",
+        "jobTitle",
+        "department",
+        "binding",
+        "wantBound",
+        "boundVia",
+        "tenantUserId",
+        "passwordSetAt",
+    ];
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.email.clone(),
+            self.user_principal_name.clone(),
+            self.display_name.clone(),
+            output::opt(&self.given_name),
+            output::opt(&self.surname),
+            output::opt(&self.job_title),
+            output::opt(&self.department),
+            output::word(&self.binding),
+            self.want_bound.to_string(),
+            self.bound_via.join(";"),
+            output::opt(&self.tenant_user_id),
+            output::opt(&self.password_set_at),
+        ]
+    }
+}
+
+/// `m365sync directory list [--json|--csv]`.
+pub fn directory_list(settings: &Settings, args: &FormatArgs, out: &mut dyn Write) -> Result<()> {
     let d = open_directory_read_only(settings)?;
+    let overrides = d.upn_overrides()?;
+    let format = args.format();
+    match format {
+        Format::Csv => output::csv_header::<DirectoryUserLine>(out)?,
+        Format::Text => output::row(
+            out,
+            &[
+                ("BINDING", 8),
+                ("WHY BOUND", 24),
+                ("EMAIL", 40),
+                ("DISPLAY NAME", 30),
+                ("M365 USER ID", 0),
+            ],
+        )?,
+        Format::Json => {}
+    }
     for u in d.users()? {
-        if json {
-            serde_json::to_writer(&mut *out, &u)?;
-            writeln!(out)?;
-        } else {
-            writeln!(
+        let line = DirectoryUserLine {
+            user_principal_name: overrides
+                .get(&u.id)
+                .cloned()
+                .unwrap_or_else(|| u.email.clone()),
+            email: u.email,
+            display_name: u.display_name,
+            given_name: u.given_name,
+            surname: u.surname,
+            job_title: u.job_title,
+            department: u.department,
+            binding: u.binding,
+            want_bound: u.want_bound,
+            bound_via: u.bound_via,
+            tenant_user_id: u.tenant_user_id,
+            password_set_at: u.password_set_at,
+        };
+        if format == Format::Text {
+            let reason = match line.reason() {
+                r if r.is_empty() => "-".to_string(),
+                r => r,
+            };
+            output::row(
                 out,
-                "{:<8} {:<24} {:<40} {:<30} {}",
-                u.binding.label(),
-                match u.reason() {
-                    r if r.is_empty() => "-".to_string(),
-                    r => r,
-                },
-                u.email,
-                u.display_name,
-                u.tenant_user_id.as_deref().unwrap_or("")
+                &[
+                    (line.binding.label(), 8),
+                    (&reason, 24),
+                    (&line.email, 40),
+                    (&line.display_name, 30),
+                    (line.tenant_user_id.as_deref().unwrap_or(""), 0),
+                ],
             )?;
+        } else {
+            output::record(out, format, &line)?;
         }
     }
     Ok(())
@@ -144,7 +254,10 @@ pub fn directory_policy(settings: &Settings, args: &PolicyArgs, out: &mut dyn Wr
     }
     if let Some(s) = args.guard_max_share {
         if !(0.0..=1.0).contains(&s) {
-            bail!("--guard-max-share is a share between 0 and 1, not {s}");
+            return Err(UsageError(format!(
+                "--guard-max-share is a share between 0 and 1, not {s}"
+            ))
+            .into());
         }
         guard.max_share = s;
     }
@@ -164,12 +277,12 @@ pub fn directory_policy(settings: &Settings, args: &PolicyArgs, out: &mut dyn Wr
         "password max age: {}",
         policy
             .password_max_age_days
-            .map_or("none".to_string(), |d| format!("{d} days"))
+            .map_or("none".to_string(), |d| count(d as usize, "day", None))
     )?;
     writeln!(
         out,
-        "guard: more than {} blocks or {:.0}% of bound users needs confirmation",
-        guard.max_blocks,
+        "guard: more than {} or {:.0}% of bound users needs confirmation",
+        count(guard.max_blocks, "block", None),
         guard.max_share * 100.0
     )?;
     writeln!(out, "attributes: {}", policy.attributes.describe())?;
@@ -192,7 +305,7 @@ pub fn set_want(
         for name in &args.group {
             match d.find_group(name)? {
                 Some(g) => ids.push(g.id),
-                None => unknown.push(format!("`{name}`")),
+                None => unknown.push(format!("`{}`", clean(name))),
             }
         }
         if !unknown.is_empty() {
@@ -255,7 +368,7 @@ pub fn set_want(
         for e in &emails {
             match d.find_by_email(e)? {
                 Some(u) => ids.push(u.id),
-                None => unknown.push(e.clone()),
+                None => unknown.push(clean(e).into_owned()),
             }
         }
         if !unknown.is_empty() {
@@ -269,8 +382,8 @@ pub fn set_want(
     };
     writeln!(
         out,
-        "{changed} directory user{} marked to {verb}; run `m365sync sync --dry-run` to preview",
-        if changed == 1 { "" } else { "s" }
+        "{} marked to {verb}; run `m365sync sync --dry-run` to preview",
+        count(changed, "directory user", None)
     )?;
     Ok(())
 }

@@ -5,6 +5,7 @@ use anyhow::Result;
 
 use crate::auth::Session;
 use crate::config::Settings;
+use crate::text::clean;
 
 use super::{authenticator, cache, relative, unix_now, SecretArgs};
 
@@ -16,7 +17,7 @@ pub async fn login(settings: &Settings, secret: &SecretArgs, out: &mut dyn Write
         Some(secret) => auth.client_credentials(secret).await?,
         None => {
             let start = auth.start_device_code().await?;
-            writeln!(out, "{}", start.message)?;
+            writeln!(out, "{}", clean(&start.message))?;
             out.flush()?;
             auth.poll_device_code(&start).await?
         }
@@ -27,8 +28,8 @@ pub async fn login(settings: &Settings, secret: &SecretArgs, out: &mut dyn Write
     writeln!(
         out,
         "Signed in to tenant {} as {}. Token expires {}; cached in {}.",
-        settings.tenant()?,
-        who.name,
+        clean(settings.tenant()?),
+        clean(&who.name),
         relative(expires - unix_now()),
         session.cache.path.display()
     )?;
@@ -43,11 +44,15 @@ pub fn logout(settings: &Settings, out: &mut dyn Write) -> Result<()> {
         writeln!(
             out,
             "Signed out of tenant {}: removed {}.",
-            settings.tenant()?,
+            clean(settings.tenant()?),
             cache.path.display()
         )?;
     } else {
-        writeln!(out, "Not signed in to tenant {}.", settings.tenant()?)?;
+        writeln!(
+            out,
+            "Not signed in to tenant {}.",
+            clean(settings.tenant()?)
+        )?;
     }
     Ok(())
 }
@@ -55,10 +60,14 @@ pub fn logout(settings: &Settings, out: &mut dyn Write) -> Result<()> {
 /// Exit status 0 when signed in (the token may be due a refresh), 1 when not.
 pub fn status(settings: &Settings, out: &mut dyn Write) -> Result<bool> {
     let cache = cache(settings)?;
-    writeln!(out, "tenant:     {}", settings.tenant()?)?;
-    writeln!(out, "authority:  {}", settings.authority)?;
-    writeln!(out, "graph:      {}", settings.graph_url)?;
-    writeln!(out, "data dir:   {}", settings.data_dir.display())?;
+    writeln!(out, "tenant:     {}", clean(settings.tenant()?))?;
+    writeln!(out, "authority:  {}", clean(&settings.authority))?;
+    writeln!(out, "graph:      {}", clean(&settings.graph_url))?;
+    writeln!(
+        out,
+        "data dir:   {}",
+        clean(&settings.data_dir.display().to_string())
+    )?;
     match cache.load()? {
         None => {
             writeln!(out, "signed in:  no (run `m365sync login`)")?;
@@ -73,7 +82,12 @@ pub fn status(settings: &Settings, out: &mut dyn Write) -> Result<bool> {
             } else {
                 format!("expired {}; run `m365sync login`", relative(left))
             };
-            writeln!(out, "signed in:  {} ({})", t.identity.name, t.grant)?;
+            writeln!(
+                out,
+                "signed in:  {} ({})",
+                clean(&t.identity.name),
+                clean(&t.grant)
+            )?;
             writeln!(out, "token:      {state}")?;
             writeln!(out, "cache:      {}", cache.path.display())?;
             Ok(left > 0 || t.refresh_token.is_some() || t.grant == "client_credentials")

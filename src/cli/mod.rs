@@ -18,7 +18,9 @@ mod disconnect;
 mod errors;
 mod groups;
 mod login;
+mod output;
 mod password;
+mod shell;
 mod sync;
 mod users;
 
@@ -27,11 +29,13 @@ pub use directory::{
     directory_import, directory_list, directory_policy, set_want, DirectoryCommand, PolicyArgs,
     SelectArgs,
 };
-pub use disconnect::disconnect;
+pub use disconnect::{disconnect, DisconnectArgs};
 pub use errors::{errors, ErrorsArgs};
 pub use groups::{group_fix, groups, GroupCommand, GroupLine, GroupsArgs};
 pub use login::{login, logout, status};
+pub use output::{Format, FormatArgs};
 pub use password::{password_set, PasswordCommand};
+pub use shell::{completions, manpage};
 pub use sync::{sync, SyncArgs};
 pub use users::{users, StatusFilter, UsersArgs};
 
@@ -44,6 +48,9 @@ pub mod exit {
     /// It ran, but something failed or was held back (e.g. `sync`: an op failed, preflight
     /// held one back, Ctrl-C left ops unsent).
     pub const INCOMPLETE: u8 = 2;
+    /// The command line was wrong: a bad flag or value, `sync` without --dry-run or --apply,
+    /// `disconnect` off a terminal without --yes (sysexits' EX_USAGE). Nothing was done.
+    pub const USAGE: u8 = 64;
     /// Another m365sync is applying changes with the same data dir (sysexits' EX_TEMPFAIL:
     /// try again later).
     pub const LOCKED: u8 = 75;
@@ -57,13 +64,25 @@ Exit codes:
   0    done
   1    error (the message on stderr says what and what to do)
   2    something failed or was held back (an op Graph refused, one preflight held back)
+  64   usage: a bad flag or value, sync without --dry-run or --apply, disconnect off a
+       terminal without --yes (nothing was done)
   75   locked: another m365sync is applying changes with this data dir; try again later
-  130  sync --apply stopped by Ctrl-C, SIGTERM or SIGHUP: it stopped sending, let the
-       writes on the wire finish and recorded them";
+  130  interrupted: sync --apply stopped by Ctrl-C, SIGTERM or SIGHUP; it stopped
+       sending, let the writes on the wire finish and recorded them";
+
+/// A command line that cannot be run as given (exit [`exit::USAGE`]): the message says what
+/// to type instead.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
 
 /// The exit code of a command that failed with `err`: [`exit::LOCKED`] when anywhere in its
-/// chain another process holds the apply lock, else [`exit::ERROR`].
+/// chain another process holds the apply lock, [`exit::USAGE`] for a [`UsageError`], else
+/// [`exit::ERROR`].
 pub fn exit_code_of(err: &anyhow::Error) -> u8 {
+    if err.chain().any(|e| e.is::<UsageError>()) {
+        return exit::USAGE;
+    }
     let held = err.chain().any(|e| {
         matches!(
             e.downcast_ref::<crate::lock::LockError>(),
@@ -99,6 +118,7 @@ pub struct Cli {
 /// Where to sign in and what to talk to. Flags beat environment variables, which beat
 /// `config.toml` in the data dir.
 #[derive(Debug, Clone, Args, Default)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Identity platform base URL [default: https://login.microsoftonline.com]
     #[arg(long, global = true, env = "M365SYNC_AUTHORITY")]
@@ -205,9 +225,18 @@ pub enum Command {
     /// Every known failure explained: import failures, failed ops of the last runs, and what
     /// preflight says Graph would refuse (the last needs a sign-in for the tenant's domains)
     Errors(ErrorsArgs),
-    /// Forget the tenant: clear every binding selection, every link and the token cache.
-    /// Microsoft 365 accounts are left exactly as they are.
-    Disconnect,
+    /// Forget the tenant: clear the binding wishes and links of users and groups, the UPN
+    /// overrides, the failed-import records and the token cache (asks first, or --yes).
+    /// Microsoft 365 accounts are left exactly as they are
+    Disconnect(DisconnectArgs),
+    /// Print a shell completion script: `m365sync completions bash > /etc/bash_completion.d/m365sync`
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `m365sync manpage > m365sync.1; man ./m365sync.1`
+    Manpage,
 }
 
 fn authenticator(settings: &Settings) -> Result<Authenticator> {
@@ -317,6 +346,7 @@ mod tests {
                 (exit::OK, "done"),
                 (exit::ERROR, "error"),
                 (exit::INCOMPLETE, "failed or was held back"),
+                (exit::USAGE, "usage"),
                 (exit::LOCKED, "locked"),
                 (exit::INTERRUPTED, "stopped by Ctrl-C"),
             ] {
@@ -328,6 +358,43 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The global options have their own heading, in the top-level help and in a command's.
+    #[test]
+    fn global_options_are_under_their_own_heading() {
+        use clap::CommandFactory;
+        let mut cmd = Cli::command();
+        let top = cmd.render_help().to_string();
+        let sub = cmd
+            .find_subcommand_mut("sync")
+            .unwrap()
+            .render_help()
+            .to_string();
+        for help in [top, sub] {
+            let (before, globals) = help.split_once("Global options:").expect(&help);
+            for flag in ["--tenant", "--client-id", "--data-dir", "--graph-url"] {
+                assert!(
+                    globals.contains(flag) && !before.contains(flag),
+                    "{flag}\n{help}"
+                );
+            }
+        }
+    }
+
+    /// Usage errors exit 64, --help and --version 0 (main maps clap's errors so).
+    #[test]
+    fn usage_errors_are_64() {
+        let e = Cli::try_parse_from(["m365sync", "--no-such-flag"]).unwrap_err();
+        assert!(e.use_stderr());
+        let e = Cli::try_parse_from(["m365sync", "--help"]).unwrap_err();
+        assert!(!e.use_stderr());
+        let e = Cli::try_parse_from(["m365sync", "--version"]).unwrap_err();
+        assert!(!e.use_stderr());
+        let wrapped = Err::<(), _>(UsageError("use --dry-run or --apply".into()))
+            .context("sync")
+            .unwrap_err();
+        assert_eq!(exit_code_of(&wrapped), exit::USAGE);
     }
 
     #[test]

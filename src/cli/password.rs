@@ -7,6 +7,7 @@ use clap::Subcommand;
 
 use crate::config::Settings;
 use crate::graph::GraphClient;
+use crate::text::clean;
 
 use super::{open_directory, session, SecretArgs};
 
@@ -50,7 +51,7 @@ pub async fn password_set(
     let d = open_directory(settings)?;
     let user = d
         .find_by_email(email)?
-        .with_context(|| format!("no directory user has the email {email}"))?;
+        .with_context(|| format!("no directory user has the email {}", clean(email)))?;
     drop(d);
     let bound = user.wanted() && user.tenant_user_id.is_some();
     let (graph, actor) = if bound {
@@ -80,11 +81,12 @@ pub async fn password_set(
     } else {
         None
     };
+    let shown = clean(email);
     match apply::set_password(graph, settings.db_path(), email, &password, &actor).await? {
         SetPasswordOutcome::Pushed { re_enabled } => {
             writeln!(
                 out,
-                "Password set for {email} and pushed to its Microsoft 365 account{}.",
+                "Password set for {shown} and pushed to its Microsoft 365 account{}.",
                 if re_enabled {
                     "; sign-in re-enabled"
                 } else {
@@ -96,12 +98,16 @@ pub async fn password_set(
         SetPasswordOutcome::RecordedOnly => {
             writeln!(
                 out,
-                "Password set for {email} (not bound: nothing pushed to Microsoft 365)."
+                "Password set for {shown} (not bound: nothing pushed to Microsoft 365)."
             )?;
             Ok(0)
         }
         SetPasswordOutcome::Failed(e) => {
-            writeln!(out, "Microsoft 365 refused the password for {email}: {e}")?;
+            writeln!(
+                out,
+                "Microsoft 365 refused the password for {shown}: {}",
+                clean(&e.to_string())
+            )?;
             Ok(2)
         }
     }

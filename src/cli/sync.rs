@@ -14,12 +14,14 @@ use crate::sync::apply::{
 };
 use crate::sync::pipeline::{Confirm, PlanView};
 
-use super::{pipeline, unix_now, SecretArgs};
+use crate::text::clean;
+
+use super::{pipeline, unix_now, SecretArgs, UsageError};
 
 #[derive(Debug, Clone, Args)]
 pub struct SyncArgs {
-    /// Print the plan and change nothing
-    #[arg(long, required_unless_present = "apply", conflicts_with = "apply")]
+    /// Print the plan and change nothing (one of --dry-run or --apply is needed)
+    #[arg(long, conflicts_with = "apply")]
     pub dry_run: bool,
     /// Apply the plan (after checking what an interrupted run left in the journal)
     #[arg(long)]
@@ -66,7 +68,7 @@ impl PasswordSink for StdoutSink {
                 )?;
                 self.header = true;
             }
-            writeln!(out, "{}\t{}", p.upn, p.password)?;
+            writeln!(out, "{}\t{}", clean(&p.upn), p.password)?;
             out.flush()
         })();
         r.map_err(|e| format!("stdout: {e}"))
@@ -79,21 +81,22 @@ impl PasswordSink for StdoutSink {
 fn print_plan(view: &PlanView, budget: WriteBudget, out: &mut dyn Write) -> Result<()> {
     use crate::format::{count, duration};
     for v in &view.verified {
-        writeln!(out, "checked: {}", v.describe())?;
+        writeln!(out, "checked: {}", clean(&v.describe()))?;
     }
     if let Some(who) = &view.running {
         writeln!(
             out,
-            "note: {who}; what it has not finished was not checked, and applying must wait for it"
+            "note: {}; what it has not finished was not checked, and applying must wait for it",
+            clean(who)
         )?;
     }
     for op in &view.plan.ops {
         writeln!(
             out,
-            "{:<27} {:<40} {}",
+            "{:<27} {} {}",
             op.kind.label(),
-            op.email,
-            op.reason
+            crate::text::pad(&op.email, 40),
+            clean(&op.reason)
         )?;
         // The field-level diff an update (or a takeover, a re-enable) applies.
         if op.kind != crate::sync::plan::OpKind::Create {
@@ -107,7 +110,13 @@ fn print_plan(view: &PlanView, budget: WriteBudget, out: &mut dyn Write) -> Resu
             Some(m) => format!("{}: {}", op.group_name, m.email),
             None => format!("{} ({})", op.group_name, op.mail_nickname),
         };
-        writeln!(out, "{:<27} {:<40} {}", op.kind.label(), target, op.reason)?;
+        writeln!(
+            out,
+            "{:<27} {} {}",
+            op.kind.label(),
+            crate::text::pad(&target, 40),
+            clean(&op.reason)
+        )?;
     }
     if view.in_sync() {
         writeln!(out, "Nothing to do: the tenant matches the directory.")?;
@@ -125,18 +134,18 @@ fn print_plan(view: &PlanView, budget: WriteBudget, out: &mut dyn Write) -> Resu
             })
             .collect();
         let total = view.plan.ops.len() + view.group_ops.len();
-        writeln!(out, "{total} ops: {}", parts.join(", "))?;
+        writeln!(out, "{}: {}", count(total, "op", None), parts.join(", "))?;
         writeln!(
             out,
-            "ETA: about {} for {} at the write budget of {} writes per {} s",
+            "ETA: about {} for {} at the write budget of {} per {} s",
             duration(view.eta),
             count(view.writes as usize, "write", None),
-            budget.writes,
+            count(budget.writes as usize, "write", None),
             budget.window.as_secs()
         )?;
     }
     for w in &view.warnings {
-        writeln!(out, "warning: {w}")?;
+        writeln!(out, "warning: {}", clean(w))?;
     }
     for (issue, _) in view
         .issues
@@ -146,10 +155,10 @@ fn print_plan(view: &PlanView, budget: WriteBudget, out: &mut dyn Write) -> Resu
         writeln!(out, "not edited: {}", issue.message)?;
     }
     if let Some(t) = &view.guard {
-        writeln!(out, "guard: {}", t.message)?;
+        writeln!(out, "guard: {}", clean(&t.message))?;
     }
     if let Some(s) = &view.self_block {
-        writeln!(out, "guard: {}", s.message)?;
+        writeln!(out, "guard: {}", clean(&s.message))?;
     }
     for (issue, subject, op) in crate::sync::pipeline::findings(view) {
         let Some(op) = op else { continue };
@@ -172,22 +181,24 @@ fn print_plan(view: &PlanView, budget: WriteBudget, out: &mut dyn Write) -> Resu
         };
         writeln!(
             out,
-            "held back: {} {}: {} ({}); fix: {fix}",
+            "held back: {} {}: {} ({}); fix: {}",
             op.kind().label(),
-            target,
-            d.title,
-            issue.message,
+            clean(&target),
+            clean(&d.title),
+            clean(&issue.message),
+            clean(&fix),
         )?;
     }
     for (op, issue) in &view.member_held {
         let who = op.member.as_ref().map(|m| m.email.as_str()).unwrap_or("?");
         writeln!(
             out,
-            "held back: {} {}: {}: waits for {who} ({})",
+            "held back: {} {}: {}: waits for {} ({})",
             op.kind.label(),
-            op.group_name,
-            who,
-            issue.message
+            clean(&op.group_name),
+            clean(who),
+            clean(who),
+            clean(&issue.message)
         )?;
     }
     Ok(())
@@ -219,6 +230,14 @@ fn stop_on_signals(cancel: tokio_util::sync::CancellationToken) {
 /// `m365sync sync`: exit 0 when every op is done, 2 when some failed, were held back or not
 /// sent, 1 on errors, 75 when another apply holds the lock, 130 when stopped by a signal.
 pub async fn sync(settings: &Settings, args: &SyncArgs, out: &mut dyn Write) -> Result<u8> {
+    if !args.dry_run && !args.apply {
+        return Err(UsageError(
+            "use --dry-run or --apply: `m365sync sync --dry-run` prints the plan and changes \
+             nothing, `m365sync sync --apply` applies it"
+                .into(),
+        )
+        .into());
+    }
     let budget = WriteBudget {
         writes: args.write_budget.max(1),
         window: Duration::from_secs(args.budget_window_secs.max(1)),
@@ -248,11 +267,11 @@ pub async fn sync(settings: &Settings, args: &SyncArgs, out: &mut dyn Write) -> 
         .await?
     };
     for u in &undelivered {
+        let email = clean(&u.email);
         writeln!(
             out,
-            "note: the account of {} was created but its temporary password was never \
-             delivered; set one with `m365sync password set {}`",
-            u.email, u.email
+            "note: the account of {email} was created but its temporary password was never \
+             delivered; set one with `m365sync password set {email}`"
         )?;
     }
     out.flush()?;
@@ -291,10 +310,20 @@ pub async fn sync(settings: &Settings, args: &SyncArgs, out: &mut dyn Write) -> 
                     );
                 }
                 ApplyEvent::OpFailed { op, error } => {
-                    eprintln!("failed: {} {}: {error}", op.kind().label(), op.target());
+                    eprintln!(
+                        "failed: {} {}: {}",
+                        op.kind().label(),
+                        clean(&op.target()),
+                        clean(&error.to_string())
+                    );
                 }
                 ApplyEvent::OpNotSent { op, why } => {
-                    eprintln!("not sent: {} {}: {why}", op.kind().label(), op.target());
+                    eprintln!(
+                        "not sent: {} {}: {}",
+                        op.kind().label(),
+                        clean(&op.target()),
+                        clean(&why.to_string())
+                    );
                 }
                 _ => {}
             }
@@ -328,6 +357,7 @@ pub async fn sync(settings: &Settings, args: &SyncArgs, out: &mut dyn Write) -> 
         )?;
     }
     for e in &s.passwords_lost {
+        let e = clean(e);
         writeln!(
             out,
             "note: the account of {e} was created but its temporary password could not be \
@@ -341,7 +371,7 @@ pub async fn sync(settings: &Settings, args: &SyncArgs, out: &mut dyn Write) -> 
              sent is planned again by the next sync",
             crate::format::duration(*after)
         )?,
-        Some(Stopped::SinkFailed(e)) => writeln!(out, "stopped: {e}")?,
+        Some(Stopped::SinkFailed(e)) => writeln!(out, "stopped: {}", clean(e))?,
         Some(Stopped::Cancelled) | None => {}
     }
     let unfinished = s

@@ -9,6 +9,7 @@ use crate::config::Settings;
 use crate::directory::{Directory, ImportStatus};
 use crate::graph::GraphClient;
 
+use super::output::{self, Format, FormatArgs, Record};
 use super::{session, SecretArgs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -32,25 +33,73 @@ impl From<StatusFilter> for ImportStatus {
 
 #[derive(Debug, Clone, Args)]
 pub struct UsersArgs {
-    /// Only users with this import status
-    #[arg(long)]
+    /// Only users with this import status (as printed: New, Imported, Conflict, Failed; any
+    /// case)
+    #[arg(long, ignore_case = true)]
     pub status: Option<StatusFilter>,
-    /// One JSON object per line (Graph's property names plus importStatus)
-    #[arg(long, conflicts_with = "csv")]
-    pub json: bool,
-    /// CSV with a header row
-    #[arg(long)]
-    pub csv: bool,
+    #[command(flatten)]
+    pub format: FormatArgs,
     #[command(flatten)]
     pub secret: SecretArgs,
 }
 
-#[derive(serde::Serialize)]
+/// One tenant user as `users --json|--csv` prints it: Graph's properties and its import
+/// status.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-struct UserLine<'a> {
-    #[serde(flatten)]
-    user: &'a crate::graph::User,
-    import_status: ImportStatus,
+pub struct UserLine<'a> {
+    pub id: &'a str,
+    pub user_principal_name: &'a str,
+    pub mail: Option<&'a str>,
+    pub display_name: Option<&'a str>,
+    pub given_name: Option<&'a str>,
+    pub surname: Option<&'a str>,
+    pub account_enabled: Option<bool>,
+    /// `new`, `imported`, `conflict` or `failed`.
+    pub import_status: ImportStatus,
+}
+
+impl<'a> UserLine<'a> {
+    fn new(u: &'a crate::graph::User, import_status: ImportStatus) -> Self {
+        UserLine {
+            id: &u.id,
+            user_principal_name: &u.user_principal_name,
+            mail: u.mail.as_deref(),
+            display_name: u.display_name.as_deref(),
+            given_name: u.given_name.as_deref(),
+            surname: u.surname.as_deref(),
+            account_enabled: u.account_enabled,
+            import_status,
+        }
+    }
+}
+
+impl Record for UserLine<'_> {
+    const FIELDS: &'static [&'static str] = &[
+        "id",
+        "userPrincipalName",
+        "mail",
+        "displayName",
+        "givenName",
+        "surname",
+        "accountEnabled",
+        "importStatus",
+    ];
+    fn cells(&self) -> Vec<String> {
+        let s = |v: Option<&str>| v.unwrap_or_default().to_string();
+        vec![
+            self.id.to_string(),
+            self.user_principal_name.to_string(),
+            s(self.mail),
+            s(self.display_name),
+            s(self.given_name),
+            s(self.surname),
+            self.account_enabled
+                .map(|b| b.to_string())
+                .unwrap_or_default(),
+            output::word(&self.import_status),
+        ]
+    }
 }
 
 /// `m365sync users`: the same client and classification as the Import tab, streamed.
@@ -63,17 +112,19 @@ pub async fn users(settings: &Settings, args: &UsersArgs, out: &mut dyn Write) -
     let graph = GraphClient::new(settings.http_client()?, &settings.graph_url, session);
     let mut pages = graph.list_users(999);
     let wanted: Option<ImportStatus> = args.status.map(Into::into);
-    let header = [
-        "id",
-        "userPrincipalName",
-        "mail",
-        "displayName",
-        "accountEnabled",
-        "importStatus",
-    ];
+    let format = args.format.format();
     let mut buf: Vec<u8> = Vec::new();
-    if args.csv {
-        crate::csvsafe::write_row(&mut csv::Writer::from_writer(&mut buf), header)?;
+    match format {
+        Format::Csv => output::csv_header::<UserLine>(&mut buf)?,
+        Format::Text => output::row(
+            &mut buf,
+            &[
+                ("STATUS", 9),
+                ("USER PRINCIPAL NAME", 40),
+                ("DISPLAY NAME", 0),
+            ],
+        )?,
+        Format::Json => {}
     }
     while let Some(page) = pages.next().await {
         let page = page.context("listing tenant users")?;
@@ -81,47 +132,19 @@ pub async fn users(settings: &Settings, args: &UsersArgs, out: &mut dyn Write) -
             .iter()
             .map(|u| (u, index.classify(u)))
             .filter(|(_, status)| wanted.is_none_or(|w| w == *status));
-        if args.csv {
-            let mut w = csv::Writer::from_writer(&mut buf);
-            for (user, status) in shown {
-                // Spreadsheet-safe: a display name like `=HYPERLINK(...)` stays text.
-                crate::csvsafe::write_row(
-                    &mut w,
-                    [
-                        user.id.as_str(),
-                        &user.user_principal_name,
-                        user.mail.as_deref().unwrap_or(""),
-                        user.display_name.as_deref().unwrap_or(""),
-                        match user.account_enabled {
-                            Some(true) => "true",
-                            Some(false) => "false",
-                            None => "",
-                        },
-                        status.label(),
+        for (user, status) in shown {
+            if format == Format::Text {
+                output::row(
+                    &mut buf,
+                    &[
+                        (status.label(), 9),
+                        (&user.user_principal_name, 40),
+                        (user.display_name.as_deref().unwrap_or(""), 0),
                     ],
                 )?;
-            }
-            w.flush()?;
-        } else if args.json {
-            for (user, status) in shown {
-                serde_json::to_writer(
-                    &mut buf,
-                    &UserLine {
-                        user,
-                        import_status: status,
-                    },
-                )?;
-                buf.push(b'\n');
-            }
-        } else {
-            for (user, status) in shown {
-                writeln!(
-                    buf,
-                    "{:<9} {:<40} {}",
-                    status.label(),
-                    user.user_principal_name,
-                    user.display_name.as_deref().unwrap_or("")
-                )?;
+            } else {
+                // CSV cells spreadsheet-safe: a display name like `=HYPERLINK(...)` stays text.
+                output::record(&mut buf, format, &UserLine::new(user, status))?;
             }
         }
         // Stream page by page: a script sees the first users at once, and a million-user
@@ -130,5 +153,52 @@ pub async fn users(settings: &Settings, args: &UsersArgs, out: &mut dyn Write) -
         out.flush()?;
         buf.clear();
     }
+    if !buf.is_empty() {
+        out.write_all(&buf)?;
+        out.flush()?;
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn users_json_and_csv_have_the_same_camel_case_fields() {
+        let u = crate::graph::User {
+            id: "1".into(),
+            user_principal_name: "ann@contoso.com".into(),
+            mail: None,
+            display_name: Some("Ann".into()),
+            given_name: Some("Ann".into()),
+            surname: None,
+            account_enabled: Some(false),
+            ..Default::default()
+        };
+        output::tests::same_fields_in_json_and_csv(&UserLine::new(&u, ImportStatus::Conflict));
+    }
+
+    #[test]
+    fn status_takes_the_printed_words_in_any_case() {
+        for (word, want) in [
+            ("Imported", StatusFilter::Imported),
+            ("imported", StatusFilter::Imported),
+            ("CONFLICT", StatusFilter::Conflict),
+            ("New", StatusFilter::New),
+            ("failed", StatusFilter::Failed),
+        ] {
+            let cli =
+                crate::cli::Cli::try_parse_from(["m365sync", "users", "--status", word]).unwrap();
+            match cli.command {
+                Some(crate::cli::Command::Users(a)) => assert_eq!(a.status, Some(want)),
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(
+                ImportStatus::from(want).label().to_lowercase(),
+                word.to_lowercase()
+            );
+        }
+    }
 }

@@ -376,7 +376,7 @@ mod bindings;
 mod fixes;
 mod groups;
 mod journal;
-pub use bindings::{AuditEntry, CsvImportReport, CsvRejected};
+pub use bindings::{AuditEntry, CsvImportReport, CsvRejected, DisconnectReport};
 pub use fixes::DomainSettings;
 pub use groups::{DirectoryGroup, GroupKind, GroupState};
 pub use journal::{Change, JournalEntry, JournalState, OpOutcome, UndeliveredPassword};
