@@ -197,17 +197,17 @@ pub fn check_bearer(st: &State, headers: &HeaderMap) -> Result<Caller, &'static 
 }
 
 /// Query options, keyed without the `$` and lower-cased (Graph accepts both spellings).
-struct Query {
+pub(super) struct Query {
     pairs: Vec<(String, String)>,
 }
 
 impl Query {
-    fn parse(uri: &Uri) -> Query {
+    pub(super) fn parse(uri: &Uri) -> Query {
         Query {
             pairs: util::parse_form(uri.query().unwrap_or("")),
         }
     }
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.pairs
             .iter()
             .find(|(k, _)| k.trim_start_matches('$').eq_ignore_ascii_case(name))
@@ -330,7 +330,12 @@ fn resource_units(call: &Call) -> u32 {
     let path = call.uri.path();
     let rest = path.strip_prefix("/v1.0").unwrap_or(path).trim_matches('/');
     let segs: Vec<&str> = rest.split('/').collect();
-    let mut ru: i32 = if rest.eq_ignore_ascii_case("users") {
+    let mut ru: i32 = if rest.eq_ignore_ascii_case("users")
+        || (segs.len() == 2
+            && segs[0].eq_ignore_ascii_case("users")
+            && super::delta::is_delta_segment(segs[1]))
+    {
+        // UNVERIFIED for delta: costed as the listing it replaces.
         2
     } else if segs.len() == 3
         && segs[0].eq_ignore_ascii_case("groups")
@@ -496,6 +501,12 @@ fn route(st: &State, g: &GCtx, caller: &Caller, call: &Call) -> Response {
         }
         [users, id] if eq(users, "users") && *id != "$count" && m == Method::DELETE => {
             return writes::delete_user(st, g, id)
+        }
+        [users, func] if eq(users, "users") && super::delta::is_delta_segment(func) => {
+            if !get {
+                return g.method_not_allowed();
+            }
+            return super::delta::handle(st, g, h, &q, func);
         }
         [dir, del, more @ ..] if eq(dir, "directory") && eq(del, "deletedItems") => {
             return deleted_items(st, g, h, m, &q, more, &call.body)
@@ -688,7 +699,7 @@ fn organization(t: &Tenant, g: &GCtx) -> serde_json::Value {
 }
 
 /// Parses `$select`; `None` = the default property set.
-fn selection(g: &GCtx, q: &Query) -> Result<Option<Vec<Prop>>, Box<Response>> {
+pub(super) fn selection(g: &GCtx, q: &Query) -> Result<Option<Vec<Prop>>, Box<Response>> {
     let Some(sel) = q.get("select").filter(|s| !s.trim().is_empty()) else {
         return Ok(None);
     };
@@ -709,7 +720,7 @@ fn selection(g: &GCtx, q: &Query) -> Result<Option<Vec<Prop>>, Box<Response>> {
     Ok(Some(props))
 }
 
-fn projection(props: &Option<Vec<Prop>>) -> String {
+pub(super) fn projection(props: &Option<Vec<Prop>>) -> String {
     match props {
         None => String::new(),
         Some(p) => format!(

@@ -14,6 +14,10 @@
 //!   signs in as the seed's admin
 //! - `GET /v1.0/users` (`$select $top $skiptoken $filter $orderby $count $search`), `GET /v1.0/users/$count`,
 //!   `GET /v1.0/users/{id|upn}`, `GET /v1.0/me`, `GET /v1.0/domains[/{id}]`, `GET /v1.0/organization`
+//! - `GET /v1.0/users/delta` (= `/users/microsoft.graph.delta`, module `delta`): rounds of
+//!   `$skiptoken` pages ending in a `$deltatoken` link, `$select` and `$filter` by ids kept in
+//!   the tokens, `@removed` annotations, `Prefer: return=minimal`, `$deltatoken=latest`, tokens
+//!   that expire (`delta_token_ttl`) or outlive the change log (`delta_log_cap`)
 //! - writes (module `writes`): `POST /v1.0/users` (required properties, UPN/domain/federation,
 //!   mailNickname and password policies, UPN and proxy-address uniqueness — soft-deleted users keep
 //!   their addresses until purged), `PATCH /v1.0/users/{id|upn}` (204), `DELETE /v1.0/users/{id|upn}`
@@ -46,6 +50,7 @@
 
 mod batch;
 mod budget;
+mod delta;
 mod fault;
 mod filter;
 mod graph;
@@ -132,6 +137,14 @@ pub struct SimOptions {
     /// Largest request body accepted; larger ones are answered 413. Default 4 MiB (Microsoft
     /// Graph takes at most 4 MB a request).
     pub max_body_bytes: usize,
+    /// How long a `/users/delta` token stays valid; an older one answers `400
+    /// syncStateNotFound`. Default 7 days (graph-notes §18); tests shrink it.
+    pub delta_token_ttl: Duration,
+    /// Items per `/users/delta` page (`$top` is ignored there). Default 200.
+    pub delta_page_size: usize,
+    /// Changes the tenant remembers for delta rounds; a token older than the oldest one kept
+    /// answers `400 syncStateNotFound`. Default 100,000.
+    pub delta_log_cap: usize,
 }
 
 /// Default of [`SimOptions::header_timeout`].
@@ -177,6 +190,9 @@ impl Default for SimOptions {
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            delta_token_ttl: delta::DEFAULT_TOKEN_TTL,
+            delta_page_size: delta::DEFAULT_PAGE_SIZE,
+            delta_log_cap: delta::DEFAULT_LOG_CAP,
         }
     }
 }
@@ -214,8 +230,9 @@ impl Sim {
             None => tenant::BUILTIN_SEED.to_owned(),
         };
         let users = opts.users;
-        let tenant =
+        let mut tenant =
             tokio::task::spawn_blocking(move || tenant::Tenant::load(&seed_json, users)).await??;
+        tenant.changes = delta::ChangeLog::new(opts.delta_log_cap, opts.delta_token_ttl);
         let listener = tokio::net::TcpListener::bind(opts.listen).await?;
         let addr = listener.local_addr()?;
         let host = match addr.ip() {
@@ -278,6 +295,12 @@ impl Sim {
             idle_timeout: opts.idle_timeout,
             max_body_bytes: opts.max_body_bytes,
             faults: FaultPlan::with_rules(opts.faults.clone()),
+            delta: delta::Settings {
+                ttl: opts.delta_token_ttl,
+                page_size: opts.delta_page_size.max(1),
+                instance: rand::random(),
+                started: Instant::now(),
+            },
             auth: Mutex::new(state::AuthStore::default()),
             counts: Mutex::new(HashMap::new()),
         });
@@ -538,6 +561,8 @@ mod tests {
         assert_eq!(o.header_timeout, Duration::from_secs(30));
         assert_eq!(o.idle_timeout, Duration::from_secs(120));
         assert_eq!(o.max_body_bytes, 4 << 20);
+        assert_eq!(o.delta_token_ttl, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(o.delta_page_size, 200);
 
         let cli = Cli::try_parse_from([
             "sim",
@@ -663,6 +688,15 @@ pub struct SimArgs {
     /// Largest request body accepted, in bytes (larger: 413).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
+    /// Seconds a /users/delta token stays valid (older: 400 syncStateNotFound).
+    #[arg(long, value_name = "SECS", default_value_t = delta::DEFAULT_TOKEN_TTL.as_secs_f64())]
+    pub delta_token_ttl_secs: f64,
+    /// Items per /users/delta page.
+    #[arg(long, value_name = "N", default_value_t = delta::DEFAULT_PAGE_SIZE)]
+    pub delta_page_size: usize,
+    /// Changes remembered for delta rounds (a token older than the oldest kept is expired).
+    #[arg(long, value_name = "N", default_value_t = delta::DEFAULT_LOG_CAP)]
+    pub delta_log_cap: usize,
 }
 
 /// A positive, finite number of seconds, or the default.
@@ -703,6 +737,9 @@ impl SimArgs {
             header_timeout: secs(self.header_timeout_secs, DEFAULT_HEADER_TIMEOUT),
             idle_timeout: secs(self.idle_timeout_secs, DEFAULT_IDLE_TIMEOUT),
             max_body_bytes: self.max_body_bytes,
+            delta_token_ttl: secs(self.delta_token_ttl_secs, delta::DEFAULT_TOKEN_TTL),
+            delta_page_size: self.delta_page_size.max(1),
+            delta_log_cap: self.delta_log_cap.max(1),
         }
     }
 }

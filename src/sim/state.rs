@@ -85,6 +85,8 @@ pub struct State {
     /// Request bodies larger than this are refused with 413.
     pub max_body_bytes: usize,
     pub faults: FaultPlan,
+    /// `/users/delta` settings (token lifetime, page size, this run's identity).
+    pub delta: super::delta::Settings,
     pub auth: Mutex<AuthStore>,
     pub counts: Mutex<HashMap<(String, String), usize>>,
 }

@@ -156,11 +156,14 @@ pub struct Tenant {
     pub proxies: HashMap<String, String>,
     /// Groups (module `groups`), in creation order.
     pub groups: Vec<super::groups::Group>,
-    /// indexes sorted by lower-case UPN / mail / displayName, for `startswith` and `$orderby`,
-    /// built on first use so a large tenant starts fast
+    /// What changed, for delta rounds (module `delta`).
+    pub changes: super::delta::ChangeLog,
+    /// indexes sorted by lower-case UPN / mail / displayName / id, for `startswith`,
+    /// `$orderby` and the initial delta round, built on first use so a large tenant starts fast
     sorted_upn: OnceLock<Vec<u32>>,
     sorted_mail: OnceLock<Vec<u32>>,
     sorted_display: OnceLock<Vec<u32>>,
+    sorted_id: OnceLock<Vec<u32>>,
 }
 
 impl Tenant {
@@ -220,9 +223,11 @@ impl Tenant {
             deleted: seed.deleted_users,
             proxies: HashMap::new(),
             groups: Vec::new(),
+            changes: super::delta::ChangeLog::default(),
             sorted_upn: OnceLock::new(),
             sorted_mail: OnceLock::new(),
             sorted_display: OnceLock::new(),
+            sorted_id: OnceLock::new(),
         };
         t.reindex()?;
         for u in &mut t.deleted {
@@ -247,6 +252,7 @@ impl Tenant {
         self.sorted_upn = OnceLock::new();
         self.sorted_mail = OnceLock::new();
         self.sorted_display = OnceLock::new();
+        self.sorted_id = OnceLock::new();
     }
 
     /// Index of a live user by id or UPN (case-insensitive).
@@ -305,7 +311,10 @@ impl Tenant {
                 self.by_mail.entry(m).or_insert(i);
             }
         }
-        self.invalidate_sorted();
+        // The id order stays: ids never change.
+        self.sorted_upn = OnceLock::new();
+        self.sorted_mail = OnceLock::new();
+        self.sorted_display = OnceLock::new();
     }
 
     /// Who holds `addr` (lower-cased SMTP address), if anyone.
@@ -363,6 +372,12 @@ impl Tenant {
     pub fn sorted_mail(&self) -> &[u32] {
         self.sorted_mail
             .get_or_init(|| self.sorted_by(|u| u.mail.as_deref()))
+    }
+
+    /// User indexes ordered by lower-case id.
+    pub fn sorted_id(&self) -> &[u32] {
+        self.sorted_id
+            .get_or_init(|| self.sorted_by(|u| Some(&u.id)))
     }
 
     /// User indexes ordered by lower-case displayName.
@@ -890,6 +905,14 @@ impl Prop {
             })
     }
 
+    /// One bit per modeled property, for change tracking (delta); 0 for unmodeled ones.
+    pub fn bit(self) -> u128 {
+        MODELED
+            .iter()
+            .position(|(_, p)| *p == self)
+            .map_or(0, |i| 1u128 << i)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Prop::Unmodeled(n, _) => n,
@@ -934,37 +957,58 @@ pub fn write_user(out: &mut Vec<u8>, u: &User, props: &[Prop]) {
         }
         write_str(out, p.name());
         out.push(b':');
-        match p {
-            Prop::BusinessPhones => write_list(out, &u.business_phones),
-            Prop::DisplayName => write_str(out, &u.display_name),
-            Prop::GivenName => write_opt(out, &u.given_name),
-            Prop::JobTitle => write_opt(out, &u.job_title),
-            Prop::Mail => write_opt(out, &u.mail),
-            Prop::MobilePhone => write_opt(out, &u.mobile_phone),
-            Prop::OfficeLocation => write_opt(out, &u.office_location),
-            Prop::PreferredLanguage => write_opt(out, &u.preferred_language),
-            Prop::Surname => write_opt(out, &u.surname),
-            Prop::UserPrincipalName => write_str(out, &u.user_principal_name),
-            Prop::Id => write_str(out, &u.id),
-            Prop::AccountEnabled => {
-                out.extend_from_slice(if u.account_enabled { b"true" } else { b"false" })
-            }
-            Prop::Department => write_opt(out, &u.department),
-            Prop::MailNickname => write_opt(out, &u.mail_nickname),
-            Prop::UserType => write_opt(out, &u.user_type),
-            Prop::CreatedDateTime => write_opt(out, &u.created_date_time),
-            Prop::UsageLocation => write_opt(out, &u.usage_location),
-            Prop::CompanyName => write_opt(out, &u.company_name),
-            Prop::EmployeeId => write_opt(out, &u.employee_id),
-            Prop::OnPremisesImmutableId => write_opt(out, &u.on_premises_immutable_id),
-            Prop::ProxyAddresses => write_list(out, &u.proxy_addresses),
-            Prop::PasswordPolicies => write_opt(out, &u.password_policies),
-            Prop::DeletedDateTime => write_opt(out, &u.deleted_date_time),
-            Prop::Unmodeled(_, true) => out.extend_from_slice(b"[]"),
-            Prop::Unmodeled(_, false) => out.extend_from_slice(b"null"),
-        }
+        write_value(out, u, *p);
     }
     out.push(b'}');
+}
+
+/// Writes the JSON value of one property of a user.
+pub fn write_value(out: &mut Vec<u8>, u: &User, p: Prop) {
+    match p {
+        Prop::BusinessPhones => write_list(out, &u.business_phones),
+        Prop::DisplayName => write_str(out, &u.display_name),
+        Prop::GivenName => write_opt(out, &u.given_name),
+        Prop::JobTitle => write_opt(out, &u.job_title),
+        Prop::Mail => write_opt(out, &u.mail),
+        Prop::MobilePhone => write_opt(out, &u.mobile_phone),
+        Prop::OfficeLocation => write_opt(out, &u.office_location),
+        Prop::PreferredLanguage => write_opt(out, &u.preferred_language),
+        Prop::Surname => write_opt(out, &u.surname),
+        Prop::UserPrincipalName => write_str(out, &u.user_principal_name),
+        Prop::Id => write_str(out, &u.id),
+        Prop::AccountEnabled => {
+            out.extend_from_slice(if u.account_enabled { b"true" } else { b"false" })
+        }
+        Prop::Department => write_opt(out, &u.department),
+        Prop::MailNickname => write_opt(out, &u.mail_nickname),
+        Prop::UserType => write_opt(out, &u.user_type),
+        Prop::CreatedDateTime => write_opt(out, &u.created_date_time),
+        Prop::UsageLocation => write_opt(out, &u.usage_location),
+        Prop::CompanyName => write_opt(out, &u.company_name),
+        Prop::EmployeeId => write_opt(out, &u.employee_id),
+        Prop::OnPremisesImmutableId => write_opt(out, &u.on_premises_immutable_id),
+        Prop::ProxyAddresses => write_list(out, &u.proxy_addresses),
+        Prop::PasswordPolicies => write_opt(out, &u.password_policies),
+        Prop::DeletedDateTime => write_opt(out, &u.deleted_date_time),
+        Prop::Unmodeled(_, true) => out.extend_from_slice(b"[]"),
+        Prop::Unmodeled(_, false) => out.extend_from_slice(b"null"),
+    }
+}
+
+/// The bits ([`Prop::bit`]) of the modeled properties whose values differ between `a` and `b`.
+pub fn changed_props(a: &User, b: &User) -> u128 {
+    let (mut x, mut y) = (Vec::with_capacity(64), Vec::with_capacity(64));
+    let mut bits = 0;
+    for (_, p) in MODELED {
+        x.clear();
+        y.clear();
+        write_value(&mut x, a, *p);
+        write_value(&mut y, b, *p);
+        if x != y {
+            bits |= p.bit();
+        }
+    }
+    bits
 }
 
 #[cfg(test)]

@@ -12,9 +12,10 @@ use axum::http::{header, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
+use super::delta::What;
 use super::graph::GCtx;
 use super::state::State;
-use super::tenant::{smtp_addresses, write_user, Prop, Tenant, User, DEFAULT_PROPS};
+use super::tenant::{changed_props, smtp_addresses, write_user, Prop, Tenant, User, DEFAULT_PROPS};
 use super::util::{self, hv};
 
 pub const UPN_INVALID: &str = "Property userPrincipalName is invalid.";
@@ -413,6 +414,7 @@ pub fn create_user(st: &State, g: &GCtx, body: &[u8]) -> Response {
         g.base, t.id, u.id
     );
     let mut resp = entity(g, StatusCode::CREATED, "users/$entity", false, &u);
+    t.changes.record(&u.id, What::Created);
     t.insert_user(u);
     drop(t);
     st.note_write();
@@ -548,6 +550,8 @@ pub fn update_user(st: &State, g: &GCtx, key: &str, body: &[u8]) -> Response {
     u.password_policies = policies;
     u.on_premises_immutable_id = immutable;
     let id = u.id.clone();
+    t.changes
+        .record(&id, What::Updated(changed_props(&cur, &u)));
     t.users[idx] = u;
     if let Some(a) = new_address {
         t.proxies.insert(a, id);
@@ -564,6 +568,7 @@ pub fn update_user(st: &State, g: &GCtx, key: &str, body: &[u8]) -> Response {
 pub fn soft_delete_at(t: &mut Tenant, idx: usize) {
     let mut u = t.remove_user(idx);
     u.deleted_date_time = Some(now_iso());
+    t.changes.record(&u.id, What::SoftDeleted);
     t.deleted.push(u);
 }
 
@@ -675,6 +680,7 @@ pub fn restore(st: &State, g: &GCtx, id: &str, body: &[u8]) -> Response {
     u.user_principal_name = upn;
     u.deleted_date_time = None;
     let resp = entity(g, StatusCode::OK, "directoryObjects/$entity", true, &u);
+    t.changes.record(&u.id, What::Restored);
     t.insert_user(u);
     drop(t);
     st.note_write();
@@ -689,6 +695,7 @@ pub fn purge(st: &State, g: &GCtx, id: &str) -> Response {
     };
     let u = t.deleted.remove(di);
     t.release_addresses(&u.id);
+    t.changes.record(&u.id, What::Purged);
     drop(t);
     st.note_write();
     g.no_content()

@@ -175,6 +175,8 @@ async def graph_checks(info):
         check(e.response_status_code == 404 and e.error.code == "Request_ResourceNotFound",
               "msgraph-sdk surfaces Request_ResourceNotFound")
 
+    await delta_checks(graph)
+
     def prompt(verification_uri, user_code, expires_on):
         print("  prompt:", verification_uri, user_code)
         approve_soon(base, user_code, delay=0.5)
@@ -183,6 +185,45 @@ async def graph_checks(info):
                                  disable_instance_discovery=True, prompt_callback=prompt)
     me = await client_for(dcred).me.get()
     check(me.user_principal_name.startswith("admin@"), f"azure-identity DeviceCodeCredential + /me: {me.user_principal_name}")
+
+
+async def delta_checks(graph):
+    """msgraph-sdk's delta request builder (`/users/delta()`): a round with $select followed
+    through odata_next_link to odata_delta_link, then the changes of a later round."""
+    from kiota_abstractions.base_request_configuration import RequestConfiguration
+    from msgraph.generated.models.user import User
+    from msgraph.generated.users.delta.delta_request_builder import DeltaRequestBuilder
+
+    query = DeltaRequestBuilder.DeltaRequestBuilderGetQueryParameters(
+        select=["id", "displayName", "accountEnabled"], top=999)
+    page = await graph.users.delta.get(request_configuration=RequestConfiguration(query_parameters=query))
+    seen, pages, both = {}, 1, False
+    while True:
+        for u in page.value:
+            seen[u.id] = u
+        if page.odata_next_link:
+            both |= page.odata_delta_link is not None
+            page = await graph.users.delta.with_url(page.odata_next_link).get()
+            pages += 1
+            continue
+        break
+    check(not both, "no delta page has both links")
+    delta_link = page.odata_delta_link
+    check(len(seen) == 2500 and pages == 13 and "$deltatoken=" in delta_link,
+          f"msgraph-sdk users.delta: {len(seen)} users in {pages} pages, then a deltaLink")
+    check(all(u.user_principal_name is None and u.display_name for u in seen.values()),
+          "the $select is kept in the tokens")
+    renamed, removed = sorted(seen)[5], sorted(seen)[6]
+    await graph.users.by_user_id(renamed).patch(User(display_name="Compat Delta"))
+    await graph.users.by_user_id(removed).delete()
+    page = await graph.users.delta.with_url(delta_link).get()
+    got = {u.id: u for u in page.value}
+    check(got[renamed].display_name == "Compat Delta" and page.odata_delta_link and not page.odata_next_link,
+          "msgraph-sdk delta round sees the update")
+    check(got[removed].additional_data.get("@removed") == {"reason": "changed"},
+          "msgraph-sdk delta round sees the soft delete as @removed changed")
+    page = await graph.users.delta.with_url(page.odata_delta_link).get()
+    check(page.value == [] and page.odata_delta_link, "an empty round still ends with a deltaLink")
 
 
 def main():
