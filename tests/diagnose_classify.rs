@@ -92,6 +92,7 @@ fn insufficient_privileges_names_the_permission_per_operation() {
         tenant_user_id: Some("t".into()),
         reason: String::new(),
         changes: Vec::new(),
+        manager_id: None,
     };
     let e = GraphError::from_response(403, b.as_bytes(), None, None);
     let d = diagnose_graph(&e, &Context::for_op(&op));

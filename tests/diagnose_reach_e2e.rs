@@ -677,6 +677,13 @@ async fn attribute_kinds(r: &mut Reached) {
     let acc = acc.clone();
     tenant.users.pages = vec![Arc::new(live)];
     add(5, "department", "Finance", Some(&acc));
+    // Managers: unknown, not bound, in a loop.
+    add(6, "manager", "nobody@northwindtraders.com", None);
+    add(7, "manager", "attr10@northwindtraders.com", None);
+    add(8, "manager", "attr9@northwindtraders.com", None);
+    add(9, "manager", "attr8@northwindtraders.com", None);
+    add(10, "jobTitle", "Not bound", None);
+    users.last_mut().unwrap().want_bound = false;
     let dir = DirectoryState {
         users,
         ..Default::default()
@@ -686,6 +693,7 @@ async fn attribute_kinds(r: &mut Reached) {
         &TenantState {
             users: tenant.users,
             groups: Default::default(),
+            managers: Default::default(),
         },
         &Default::default(),
         0,
@@ -715,6 +723,17 @@ async fn attribute_kinds(r: &mut Reached) {
         "an on-premises account",
         by_user(5),
     );
+    r.hit(
+        "manager-unknown",
+        "a manager no directory user has",
+        by_user(6),
+    );
+    r.hit(
+        "manager-not-bound",
+        "a manager who is not bound",
+        by_user(7),
+    );
+    r.hit("manager-loop", "two managers of each other", by_user(8));
     assert!(
         !view.plan.ops.iter().any(|o| o.directory_id == 5),
         "an on-premises account is never edited"
@@ -1116,6 +1135,7 @@ async fn engine_kinds(r: &mut Reached) {
         tenant_user_id: None,
         reason: String::new(),
         changes: Vec::new(),
+        manager_id: None,
     };
     let mut d = Directory::open(&db).unwrap();
     let ids = d

@@ -153,3 +153,75 @@ async fn a_takeover_shows_and_applies_its_diff() {
     );
     env.sim.shutdown().await;
 }
+
+/// Managers from the directory's `manager` column (the manager's email): set after the
+/// accounts they need, changed, and removed by an empty cell; the next plan is empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn managers_follow_the_directory() {
+    let env = common::start(SimOptions {
+        users: Some(5),
+        ..common::fast_options()
+    })
+    .await;
+    let dom = env.sim.default_domain.clone();
+    let csv = env.data.path().join("people.csv");
+    let write = |ann_mgr: &str, cat_mgr: &str| {
+        std::fs::write(
+            &csv,
+            format!(
+                "email,displayName,manager\n\
+                 ann@{dom},Ann,{ann_mgr}\n\
+                 ben@{dom},Ben,\n\
+                 cat@{dom},Cat,{cat_mgr}\n"
+            ),
+        )
+        .unwrap();
+    };
+    write(&format!("ben@{dom}"), &format!("ann@{dom}"));
+    let csv_s = csv.to_str().unwrap();
+    env.ok(&["directory", "import", csv_s]).await;
+    env.ok(&["bind", "--all"]).await;
+    env.ok(&["login"]).await;
+    let dry = env.ok(&["sync", "--dry-run"]).await;
+    assert!(dry.contains("2 set manager"), "{dry}");
+    let out = env.ok(&["sync", "--apply"]).await;
+    assert!(
+        out.contains("5 done, 0 failed"),
+        "3 creates, 2 managers: {out}"
+    );
+    let g = m365sync::graph::GraphClient::new(
+        env.http(),
+        &env.settings.graph_url,
+        env.app_session().await,
+    );
+    let id = |n: &str| {
+        env.sim.user_by_upn(&format!("{n}@{dom}")).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(g.manager_of(&id("ann")).await.unwrap(), Some(id("ben")));
+    assert_eq!(g.manager_of(&id("cat")).await.unwrap(), Some(id("ann")));
+    assert_eq!(g.manager_of(&id("ben")).await.unwrap(), None);
+    let dry = env.ok(&["sync", "--dry-run"]).await;
+    assert!(dry.contains("Nothing to do"), "{dry}");
+
+    // Cat now reports to Ben; Ann's manager is cleared.
+    write("", &format!("ben@{dom}"));
+    env.ok(&["directory", "import", csv_s]).await;
+    let dry = env.ok(&["sync", "--dry-run"]).await;
+    assert!(
+        dry.contains(&format!("manager: \"ann@{dom}\" -> \"ben@{dom}\"")),
+        "{dry}"
+    );
+    assert!(
+        dry.contains(&format!("manager: \"ben@{dom}\" -> (none)")),
+        "{dry}"
+    );
+    env.ok(&["sync", "--apply"]).await;
+    assert_eq!(g.manager_of(&id("cat")).await.unwrap(), Some(id("ben")));
+    assert_eq!(g.manager_of(&id("ann")).await.unwrap(), None);
+    let dry = env.ok(&["sync", "--dry-run"]).await;
+    assert!(dry.contains("Nothing to do"), "{dry}");
+    env.sim.shutdown().await;
+}

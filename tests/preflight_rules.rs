@@ -494,6 +494,7 @@ fn op(kind: OpKind, id: i64) -> Op {
         tenant_user_id: None,
         reason: String::new(),
         changes: Vec::new(),
+        manager_id: None,
     }
 }
 

@@ -229,8 +229,10 @@ pub fn op(kind: OpKind, i: usize) -> Op {
             OpKind::Block => "unbind requested; sign-in will be blocked".into(),
             OpKind::SetPassword => "a new directory password".into(),
             OpKind::UpdateAttributes => "the directory holds other values".into(),
+            OpKind::SetManager => "the directory names another manager".into(),
         },
         changes: Vec::new(),
+        manager_id: None,
     }
 }
 

@@ -103,7 +103,7 @@ impl Operation {
             OpKind::Restore => Operation::RestoreUser,
             OpKind::Block => Operation::DisableUser,
             OpKind::SetPassword => Operation::SetPassword,
-            OpKind::UpdateAttributes => Operation::UpdateUser,
+            OpKind::UpdateAttributes | OpKind::SetManager => Operation::UpdateUser,
         }
     }
 }

@@ -377,6 +377,7 @@ mod tests {
             tenant_user_id: None,
             reason: "r".into(),
             changes: Vec::new(),
+            manager_id: None,
         })
     }
 

@@ -69,6 +69,22 @@ pub fn member_ref(group_id: &str, member_id: &str) -> String {
     )
 }
 
+/// `/users/{id}/manager`: read the manager (404 `Request_ResourceNotFound` when none).
+pub fn manager(user_id: &str) -> String {
+    format!("/users/{}/manager", segment(user_id))
+}
+
+/// `/users/{id}/manager/$ref`: set (PUT with an `@odata.id` body) or remove (DELETE) the
+/// manager.
+pub fn manager_ref(user_id: &str) -> String {
+    format!("/users/{}/manager/$ref", segment(user_id))
+}
+
+/// `{base}/users/{id}`: the absolute `@odata.id` of a user, as a manager `$ref` names it.
+pub fn user_url(base: &str, id: &str) -> String {
+    format!("{}/users/{}", base.trim_end_matches('/'), segment(id))
+}
+
 /// `/directory/deletedItems/{id}`: get or purge (DELETE) a soft-deleted object.
 pub fn deleted_item(id: &str) -> String {
     format!("/directory/deletedItems/{}", segment(id))

@@ -26,3 +26,58 @@ impl GraphClient {
         Ok(out)
     }
 }
+
+impl GraphClient {
+    /// The manager of each of `users` (object ids): `GET /users/{id}/manager?$select=id`, 20
+    /// to a `$batch`; None when a user has none (404). Permission: User.Read.All.
+    pub async fn managers(
+        &self,
+        users: &[String],
+    ) -> Result<std::collections::HashMap<String, Option<String>>, GraphError> {
+        use super::batch::{self, BatchRequest};
+        let mut out = std::collections::HashMap::with_capacity(users.len());
+        for chunk in users.chunks(batch::MAX_BATCH) {
+            let requests: Vec<BatchRequest> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    BatchRequest::new(
+                        (i + 1).to_string(),
+                        reqwest::Method::GET,
+                        format!("{}?$select=id", super::paths::manager(id)),
+                    )
+                })
+                .collect();
+            let answers = batch::execute(self, &requests, &self.retry).await?;
+            for (id, answer) in chunk.iter().zip(answers) {
+                let manager = match answer {
+                    Ok(item) => item
+                        .body
+                        .get("id")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string),
+                    Err(e) if e.status() == Some(404) => None,
+                    Err(e) => return Err(e),
+                };
+                out.insert(id.clone(), manager);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The manager of one user (None when it has none).
+    pub async fn manager_of(&self, user: &str) -> Result<Option<String>, GraphError> {
+        match self
+            .get(&format!("{}?$select=id", super::paths::manager(user)))
+            .await
+        {
+            Ok(r) => Ok(r
+                .json::<serde_json::Value>()?
+                .get("id")
+                .and_then(|v| v.as_str())
+                .map(str::to_string)),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}

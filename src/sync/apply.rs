@@ -289,6 +289,7 @@ pub async fn set_password(
         tenant_user_id: Some(tenant_id),
         reason: "the admin set a new password".into(),
         changes: Vec::new(),
+        manager_id: None,
     };
     let opts = ApplyOptions {
         actor: actor.into(),
@@ -568,6 +569,14 @@ impl Engine {
         }
         ops.iter()
             .map(|op| match op {
+                // A manager reference needs both accounts.
+                AnyOp::User(o) if o.kind == OpKind::SetManager => {
+                    [Some(o.directory_id), o.manager_id]
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|id| account_of.get(&id).copied())
+                        .collect()
+                }
                 AnyOp::Group(o) if o.member.is_some() => {
                     let mut d = Vec::new();
                     if let Some(&g) = group_of.get(&o.group_id) {
@@ -1301,6 +1310,7 @@ pub(crate) async fn run_check(graph: &GraphClient, check: &Check) -> Result<Foun
             Err(e) if e.status() == Some(404) => Ok(Found::Member(false)),
             Err(e) => Err(e),
         },
+        Check::Manager(user) => graph.manager_of(user).await.map(Found::Manager),
         Check::Impossible(_) | Check::NeverSent => Ok(Found::Nothing),
     }
 }

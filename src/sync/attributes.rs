@@ -313,6 +313,135 @@ pub fn patch_body(changes: &[AttrChange]) -> Value {
     body
 }
 
+/// The manager references the directory wants: a set-manager op for each wanted user whose
+/// account's manager differs from the directory's (`manager` attribute: the manager's email,
+/// "" to remove it), and the findings that hold one back: a manager who is not a directory
+/// user, one who is not bound, a loop. `current` holds the managers read from the tenant (by
+/// the account's object id); `new_accounts` the users whose account this plan makes.
+pub fn plan_managers(
+    users: &[DirectoryUser],
+    live: &std::collections::HashSet<&str>,
+    new_accounts: &std::collections::HashSet<i64>,
+    current: &std::collections::HashMap<String, Option<String>>,
+    policy: &AttributePolicy,
+) -> (
+    Vec<crate::sync::plan::Op>,
+    Vec<crate::sync::preflight::Issue>,
+) {
+    use crate::sync::plan::{Op, OpKind};
+    use crate::sync::preflight::{Issue, Severity};
+    use std::collections::HashMap;
+    let mut ops = Vec::new();
+    let mut issues = Vec::new();
+    if !policy.syncs(Attr::Manager) {
+        return (ops, issues);
+    }
+    let by_email: HashMap<String, &DirectoryUser> = users
+        .iter()
+        .map(|u| (u.email.trim().to_lowercase(), u))
+        .collect();
+    let by_account: HashMap<&str, &DirectoryUser> = users
+        .iter()
+        .filter_map(|u| u.tenant_user_id.as_deref().map(|t| (t, u)))
+        .collect();
+    let manager_of = |u: &DirectoryUser| -> Option<&DirectoryUser> {
+        let m = u.attributes.get("manager")?.trim().to_lowercase();
+        by_email.get(&m).copied()
+    };
+    for u in users.iter().filter(|u| u.wanted()) {
+        let Some(want) = u.attributes.get("manager").map(|m| m.trim()) else {
+            continue;
+        };
+        let account = u.tenant_user_id.as_deref().filter(|t| live.contains(t));
+        if account.is_none() && !new_accounts.contains(&u.id) {
+            continue;
+        }
+        let issue = |kind: &str, message: String| Issue {
+            directory_id: u.id,
+            kind: kind.into(),
+            field: "manager".into(),
+            value: want.to_string(),
+            message,
+            suggestion: None,
+            severity: Severity::Error,
+            holder: None,
+        };
+        let have = account.and_then(|t| current.get(t).cloned().flatten());
+        let have_email = have.as_deref().map(|id| {
+            by_account
+                .get(id)
+                .map_or_else(|| id.to_string(), |m| m.email.clone())
+        });
+        let manager = if want.is_empty() {
+            None
+        } else {
+            let Some(m) = by_email.get(&want.to_lowercase()).copied() else {
+                issues.push(issue(
+                    "manager-unknown",
+                    format!("The manager {want} of {} is not a directory user.", u.email),
+                ));
+                continue;
+            };
+            if !m.wanted() {
+                issues.push(issue(
+                    "manager-not-bound",
+                    format!(
+                        "The manager {want} of {} is not bound: bind the manager too.",
+                        u.email
+                    ),
+                ));
+                continue;
+            }
+            // A loop: following the managers comes back to this user.
+            let mut seen = std::collections::HashSet::from([u.id]);
+            let mut next = Some(m);
+            let mut looped = false;
+            while let Some(x) = next {
+                if !seen.insert(x.id) {
+                    looped = x.id == u.id;
+                    break;
+                }
+                next = manager_of(x);
+            }
+            if looped || m.id == u.id {
+                issues.push(issue(
+                    "manager-loop",
+                    format!(
+                        "The managers of {} lead back to {} itself.",
+                        u.email, u.email
+                    ),
+                ));
+                continue;
+            }
+            Some(m)
+        };
+        let in_sync = match (manager, have.as_deref()) {
+            (None, None) => true,
+            (Some(m), Some(h)) => m.tenant_user_id.as_deref() == Some(h),
+            _ => false,
+        };
+        if in_sync {
+            continue;
+        }
+        ops.push(Op {
+            kind: OpKind::SetManager,
+            directory_id: u.id,
+            email: u.email.clone(),
+            display_name: u.display_name.clone(),
+            upn: u.email.trim().to_string(),
+            tenant_user_id: account.map(str::to_string),
+            reason: "the directory names another manager".into(),
+            changes: vec![AttrChange {
+                attr: Attr::Manager,
+                old: have_email,
+                new: manager.map(|m| m.email.clone()),
+            }],
+            manager_id: manager.map(|m| m.id),
+        });
+    }
+    (ops, issues)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

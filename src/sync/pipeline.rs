@@ -96,6 +96,9 @@ pub struct TenantState {
     pub users: TenantSnapshot,
     /// Every group, and the members of the groups bound groups are linked to.
     pub groups: GroupSnapshot,
+    /// The managers of the bound accounts whose manager the directory manages, by the
+    /// account's object id (None: no manager).
+    pub managers: HashMap<String, Option<String>>,
 }
 
 /// The blocking of an account the admin must confirm by typing its UPN.
@@ -286,6 +289,49 @@ pub fn make_plan(
             holder: None,
         });
     }
+    // Managers: after the accounts they need (the engine orders them by dependency).
+    let mut held = held;
+    {
+        let live: HashSet<&str> = tenant
+            .users
+            .pages
+            .iter()
+            .flat_map(|p| p.iter().map(|u| u.id.as_str()))
+            .collect();
+        let new_accounts: HashSet<i64> = user_plan
+            .ops
+            .iter()
+            .filter(|o| matches!(o.kind, OpKind::Create | OpKind::Restore | OpKind::Takeover))
+            .map(|o| o.directory_id)
+            .collect();
+        let (manager_ops, manager_issues) = super::attributes::plan_managers(
+            &dir.users,
+            &live,
+            &new_accounts,
+            &tenant.managers,
+            &dir.policy.attributes,
+        );
+        let held_issue: HashMap<i64, Issue> = held
+            .iter()
+            .map(|(o, i)| (o.directory_id, i.clone()))
+            .collect();
+        for op in manager_ops {
+            // A manager reference of a user (or to a manager) whose account is held back
+            // waits with it.
+            match [Some(op.directory_id), op.manager_id]
+                .into_iter()
+                .flatten()
+                .find_map(|id| held_issue.get(&id))
+            {
+                Some(issue) => held.push((op, issue.clone())),
+                None => user_plan.ops.push(op),
+            }
+        }
+        for i in manager_issues {
+            // The user's op is held back with the finding (if any).
+            issues.push(i);
+        }
+    }
     // Findings about users the plan touches, each with its email.
     let touched: HashSet<i64> = user_plan
         .ops
@@ -296,7 +342,11 @@ pub fn make_plan(
     let email: HashMap<i64, &str> = dir.users.iter().map(|u| (u.id, u.email.as_str())).collect();
     let issues: Vec<(Issue, String)> = issues
         .into_iter()
-        .filter(|i| touched.contains(&i.directory_id) || i.kind == "synced-from-on-premises")
+        .filter(|i| {
+            touched.contains(&i.directory_id)
+                || i.kind == "synced-from-on-premises"
+                || i.kind.starts_with("manager-")
+        })
         .map(|i| {
             let e = email
                 .get(&i.directory_id)
@@ -489,6 +539,35 @@ pub async fn read_tenant(
     } else {
         GroupSnapshot::default()
     };
+    // Managers are a relationship, not on the listed user: read for the bound accounts whose
+    // manager the directory manages (20 to a $batch).
+    let managers = if dir
+        .policy
+        .attributes
+        .syncs(super::attributes::Attr::Manager)
+    {
+        let live: HashSet<&str> = pages
+            .iter()
+            .flat_map(|p| p.iter().map(|u| u.id.as_str()))
+            .collect();
+        let ids: Vec<String> = dir
+            .users
+            .iter()
+            .filter(|u| u.wanted() && u.attributes.contains_key("manager"))
+            .filter_map(|u| u.tenant_user_id.clone())
+            .filter(|t| live.contains(t.as_str()))
+            .collect();
+        if ids.is_empty() {
+            HashMap::new()
+        } else {
+            graph
+                .managers(&ids)
+                .await
+                .map_err(|e| Failure::graph(Operation::ListUsers, Subject::None, e))?
+        }
+    } else {
+        HashMap::new()
+    };
     Ok(TenantState {
         users: TenantSnapshot {
             pages,
@@ -496,6 +575,7 @@ pub async fn read_tenant(
             domains,
         },
         groups,
+        managers,
     })
 }
 

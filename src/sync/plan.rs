@@ -27,15 +27,18 @@ pub enum OpKind {
     SetPassword,
     /// PATCH the attributes of a bound account that differ from the directory.
     UpdateAttributes,
+    /// PUT (or DELETE) the account's manager reference, as the directory says.
+    SetManager,
 }
 
 impl OpKind {
-    pub const ALL: [OpKind; 7] = [
+    pub const ALL: [OpKind; 8] = [
         OpKind::Create,
         OpKind::Takeover,
         OpKind::Restore,
         OpKind::ReEnable,
         OpKind::UpdateAttributes,
+        OpKind::SetManager,
         OpKind::Block,
         OpKind::SetPassword,
     ];
@@ -49,6 +52,7 @@ impl OpKind {
             OpKind::Block => "block sign-in",
             OpKind::SetPassword => "set password",
             OpKind::UpdateAttributes => "update attributes",
+            OpKind::SetManager => "set manager",
         }
     }
 }
@@ -70,6 +74,9 @@ pub struct Op {
     /// attributes a takeover or a re-enable aligns in the same request).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<super::attributes::AttrChange>,
+    /// A set-manager op: the directory user who is the manager (None: remove the manager).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager_id: Option<i64>,
 }
 
 /// The tenant as the plan sees it: pages as they were listed (shared, not copied), the
@@ -263,6 +270,7 @@ pub fn plan(
             tenant_user_id: id.map(str::to_string),
             reason,
             changes: Vec::new(),
+            manager_id: None,
         };
         // The attribute diff of a linked account (none for one mastered on-premises: Graph
         // refuses to edit it; it is noted instead).

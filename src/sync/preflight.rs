@@ -820,6 +820,7 @@ pub fn blocks(kind: &str, op: OpKind) -> bool {
         OpKind::Block | OpKind::ReEnable => false,
         OpKind::SetPassword => kind.starts_with("password-"),
         OpKind::UpdateAttributes => ATTRIBUTE_KINDS.contains(&kind),
+        OpKind::SetManager => kind.starts_with("manager-"),
         OpKind::Create => true,
         OpKind::Takeover => matches!(kind, "email-duplicate" | "upn-exists"),
         OpKind::Restore => kind == "email-duplicate",

@@ -31,6 +31,40 @@ pub fn body(code: &str, message: &str, details: Option<(&str, &str)>) -> String 
     )
 }
 
+/// The manager finding of Ann, whose manager is `manager`; Ben (bound when `ben_bound`) has
+/// Ann as manager.
+pub fn manager_issue(manager: &str, ben_bound: bool) -> Diagnosis {
+    let mk = |id: i64, email: &str, manager: &str, bound: bool| {
+        let mut u = DirectoryUser {
+            id,
+            email: email.into(),
+            display_name: email.into(),
+            want_bound: bound,
+            tenant_user_id: Some(format!("t{id}")),
+            ..Default::default()
+        };
+        u.attributes.insert("manager".into(), manager.into());
+        u
+    };
+    let users = vec![
+        mk(1, "ann@contoso.com", manager, true),
+        mk(2, "ben@contoso.com", "ann@contoso.com", ben_bound),
+    ];
+    let live = std::collections::HashSet::from(["t1", "t2"]);
+    let (_, issues) = m365sync::sync::attributes::plan_managers(
+        &users,
+        &live,
+        &Default::default(),
+        &Default::default(),
+        &Default::default(),
+    );
+    let i = issues
+        .iter()
+        .find(|i| i.directory_id == 1)
+        .unwrap_or_else(|| panic!("{issues:?}"));
+    m365sync::diagnose::diagnose_issue(i, Subject::User("ann@contoso.com".into()))
+}
+
 /// The preflight finding of a directory user holding `value` for `attr`.
 pub fn attr_issue(attr: &str, value: &str) -> Diagnosis {
     let mut u = DirectoryUser {
@@ -871,6 +905,21 @@ pub fn cases() -> Vec<Case> {
                     None,
                 ))
             }),
+        ),
+        (
+            "manager-unknown",
+            "a manager who is not a directory user",
+            Box::new(|| g(manager_issue("nobody@contoso.com", true))),
+        ),
+        (
+            "manager-not-bound",
+            "a manager who is not bound",
+            Box::new(|| g(manager_issue("ben@contoso.com", false))),
+        ),
+        (
+            "manager-loop",
+            "managers that loop",
+            Box::new(|| g(manager_issue("ben@contoso.com", true))),
         ),
         (
             "directory-busy",

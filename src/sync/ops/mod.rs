@@ -26,6 +26,7 @@ mod link_group;
 mod re_enable;
 mod remove_member;
 mod restore;
+mod set_manager;
 mod set_password;
 mod takeover;
 mod update_attributes;
@@ -206,6 +207,8 @@ pub enum Check {
     Group { name: String, nickname: String },
     /// Whether `member` is in the members of `group` (`GET /groups/{id}/members`).
     Member { group: String, member: String },
+    /// The manager of the user (`GET /users/{id}/manager`).
+    Manager(String),
     /// Nothing Graph shows can tell (a password is never readable): the reason.
     Impossible(&'static str),
     /// Nothing to check: the op could not have been sent (an object it needs has no id).
@@ -218,6 +221,8 @@ pub enum Found {
     User(Option<User>),
     Group(Option<Group>),
     Member(bool),
+    /// The manager's object id (None: no manager).
+    Manager(Option<String>),
     Nothing,
 }
 
@@ -273,6 +278,7 @@ pub fn spec(kind: OpKind) -> &'static dyn Spec<Op> {
         OpKind::Block => &block::BLOCK,
         OpKind::SetPassword => &set_password::SET_PASSWORD,
         OpKind::UpdateAttributes => &update_attributes::UPDATE_ATTRIBUTES,
+        OpKind::SetManager => &set_manager::SET_MANAGER,
     }
 }
 

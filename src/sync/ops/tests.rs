@@ -18,6 +18,7 @@ fn user_op(kind: OpKind, id: Option<&str>) -> Op {
         tenant_user_id: id.map(Into::into),
         reason: String::new(),
         changes: Vec::new(),
+        manager_id: None,
     }
 }
 
