@@ -541,7 +541,7 @@ fn list_members(st: &State, g: &GCtx, uri: &axum::http::Uri, id: &str) -> Respon
 }
 
 /// The object id at the end of an `@odata.id` (`.../directoryObjects/{id}` or `.../users/{id}`).
-fn ref_id(v: &str) -> Option<&str> {
+pub(super) fn ref_id(v: &str) -> Option<&str> {
     let v = v.trim_end_matches('/');
     let (head, id) = v.rsplit_once('/')?;
     let kind = head.rsplit('/').next()?;

@@ -21,7 +21,14 @@
 //! - writes (module `writes`): `POST /v1.0/users` (required properties, UPN/domain/federation,
 //!   mailNickname and password policies, UPN and proxy-address uniqueness — soft-deleted users keep
 //!   their addresses until purged), `PATCH /v1.0/users/{id|upn}` (204), `DELETE /v1.0/users/{id|upn}`
-//!   (204, to the deleted items)
+//!   (204, to the deleted items); PATCH takes every attribute m365sync syncs (displayName,
+//!   givenName, surname, jobTitle, department, officeLocation, mobilePhone, businessPhones,
+//!   employeeId, companyName, city, state, country, postalCode, streetAddress, usageLocation,
+//!   preferredLanguage, employeeType) with Graph's limits and formats, and users synced from
+//!   on-premises AD (`onPremisesSyncEnabled`) refuse their on-premises-mastered ones
+//! - `PUT|DELETE /v1.0/users/{id}/manager/$ref`, `GET /v1.0/users/{id}/manager`,
+//!   `POST /v1.0/users/{id}/revokeSignInSessions` (and `/me/...`; later refresh tokens of that
+//!   user get AADSTS50173)
 //! - `GET /v1.0/directory/deletedItems/microsoft.graph.user` (paged), `GET|DELETE
 //!   /v1.0/directory/deletedItems/{id}`, `POST /v1.0/directory/deletedItems/{id}/restore`; the bare
 //!   `/directory/deletedItems` answers 400

@@ -159,6 +159,15 @@ for g, dom in [("Lena", "fabrikam.com"), ("Tom", "contoso-partners.net"), ("Yuki
 # ~15 disabled accounts (leavers), never the admin
 for u in rng.sample(users[2:292], 15):
     u["accountEnabled"] = False
+# Guests are invited (graph-notes §20) and have no usage location by default (§14.3). No random
+# draws here, so everything generated after stays as it was.
+for u, state, changed in zip([u for u in users if u["userType"] == "Guest"],
+                             ["Accepted", "Accepted", "PendingAcceptance"],
+                             ["2025-03-11T10:02:44Z", "2025-09-30T15:47:09Z", "2026-11-20T08:31:55Z"]):
+    u["usageLocation"] = None
+    u["creationType"] = "Invitation"
+    u["externalUserState"] = state
+    u["externalUserStateChangeDateTime"] = changed
 for u in users:
     if u["mail"] is None and u["userType"] == "Member":
         u["proxyAddresses"] = []
@@ -216,6 +225,43 @@ def former(uid, given, surname, dept, title, deleted):
         "deletedDateTime": deleted,
     }
 
+
+def synced(uid, given, surname, sam, rid, title, dept, street, city, state, postal, manager=None):
+    """A user synced from on-premises AD (onPremisesSyncEnabled: true): Graph refuses edits of
+    its on-premises-mastered properties. Fixed values, outside the random stream."""
+    nick = (given + "." + surname).lower()
+    upn = nick + "@" + FEDERATED
+    u = {
+        "id": uid, "userPrincipalName": upn, "mail": upn, "displayName": given + " " + surname,
+        "givenName": given, "surname": surname, "jobTitle": title, "department": dept,
+        "officeLocation": city, "mobilePhone": None, "businessPhones": ["+1 206 555 %04d" % rid],
+        "preferredLanguage": "en-US", "accountEnabled": True, "mailNickname": nick, "userType": "Member",
+        "createdDateTime": "2021-02-08T07:12:33Z", "usageLocation": "US", "companyName": "Northwind Traders",
+        "employeeId": "AD%04d" % rid, "employeeType": "Employee",
+        "streetAddress": street, "city": city, "state": state, "country": "United States", "postalCode": postal,
+        "onPremisesImmutableId": __import__("base64").b64encode(uuid.UUID(uid).bytes_le).decode(),
+        "onPremisesSyncEnabled": True, "onPremisesLastSyncDateTime": "2026-11-27T06:10:41Z",
+        "onPremisesSamAccountName": sam, "onPremisesDomainName": FEDERATED,
+        "onPremisesUserPrincipalName": upn,
+        "onPremisesDistinguishedName": "CN=%s %s,OU=Staff,DC=corp,DC=northwindtraders,DC=com" % (given, surname),
+        "onPremisesSecurityIdentifier": "S-1-5-21-3623811015-3361044348-30300820-%d" % rid,
+        "proxyAddresses": ["SMTP:" + upn, "smtp:" + nick + "@" + INITIAL],
+    }
+    if manager:
+        u["manager"] = manager
+    return u
+
+
+# Synced from the on-premises AD of corp.northwindtraders.com; Rosa manages the other two.
+ROSA = "3c6f0e1a-92b4-4d7e-a5c8-1f2e3d4c5b6a"
+tenant["users"] += [
+    synced(ROSA, "Rosa", "Delgado", "rdelgado", 1104, "Plant Manager", "Operations",
+           "1 Harbor Way", "Tacoma", "WA", "98402"),
+    synced("8b2d4f6a-0c1e-4a3b-9d5f-7e6a8c0b2d4f", "Tobias", "Brandt", "tbrandt", 1187, "Shift Supervisor",
+           "Operations", "1 Harbor Way", "Tacoma", "WA", "98402", manager=ROSA),
+    synced("e1f3a5c7-9b2d-4e6f-8a0c-2b4d6f8a0c1e", "Ngozi", "Eze", "neze", 1203, "Quality Engineer",
+           "Operations", "1 Harbor Way", "Tacoma", "WA", "98402", manager=ROSA),
+]
 
 # Farid Haddad is also a directory-only user in the demo: binding him meets his own old account.
 tenant["deletedUsers"] = [
