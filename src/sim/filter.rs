@@ -376,6 +376,8 @@ fn filterable(name: &str) -> Result<Prop, FilterError> {
             | Prop::ExternalUserStateChangeDateTime
             | Prop::OnPremisesLastSyncDateTime
             | Prop::SignInSessionsValidFromDateTime
+            | Prop::AssignedLicenses
+            | Prop::LicenseAssignmentStates
             | Prop::Unmodeled(..)),
         ) => Err(FilterError::Unsupported(p.name().to_owned())),
         Some(p) => Ok(p),

@@ -528,6 +528,21 @@ fn route(st: &State, g: &GCtx, caller: &Caller, call: &Call) -> Response {
             };
             return writes::revoke_sessions(st, g, id);
         }
+        [skus, more @ ..] if eq(skus, "subscribedSkus") => {
+            return super::licences::skus(st, g, m, &call.uri, more)
+        }
+        [users, id, action] if eq(users, "users") && is_action(action, "assignLicense") => {
+            if m != Method::POST {
+                return g.method_not_allowed();
+            }
+            return super::licences::assign_user(st, g, id, &call.body);
+        }
+        [groups, id, action] if eq(groups, "groups") && is_action(action, "assignLicense") => {
+            if m != Method::POST {
+                return g.method_not_allowed();
+            }
+            return super::licences::assign_group(st, g, id, &call.body);
+        }
         [users, func] if eq(users, "users") && super::delta::is_delta_segment(func) => {
             if !get {
                 return g.method_not_allowed();
@@ -585,6 +600,14 @@ fn route(st: &State, g: &GCtx, caller: &Caller, call: &Call) -> Response {
                 g.not_implemented(m, path)
             } else {
                 g.method_not_allowed()
+            }
+        }
+        [users, id, nav]
+            if users.eq_ignore_ascii_case("users") && eq(nav, "licenseDetails") && get =>
+        {
+            match t.user(id) {
+                Some(u) => super::licences::license_details(t, g, u),
+                None => g.not_found(id),
             }
         }
         [users, id, nav] if users.eq_ignore_ascii_case("users") && eq(nav, "manager") && get => {
@@ -666,7 +689,6 @@ fn route(st: &State, g: &GCtx, caller: &Caller, call: &Call) -> Response {
                 "directoryObjects",
                 "applications",
                 "servicePrincipals",
-                "subscribedSkus",
                 "directoryRoles",
                 "invitations",
             ]

@@ -29,6 +29,11 @@
 //! - `PUT|DELETE /v1.0/users/{id}/manager/$ref`, `GET /v1.0/users/{id}/manager`,
 //!   `POST /v1.0/users/{id}/revokeSignInSessions` (and `/me/...`; later refresh tokens of that
 //!   user get AADSTS50173)
+//! - licences (module `licences`): `GET /v1.0/subscribedSkus[/{tenantId}_{skuId}]` (seeded SKUs,
+//!   `consumedUnits` kept exact), `POST /v1.0/users/{id}/assignLicense` (and
+//!   `/microsoft.graph.assignLicense`) with Graph's refusals, `POST /v1.0/groups/{id}/assignLicense`
+//!   (members inherit; what does not fit is an error state on the member), `GET
+//!   /v1.0/users/{id}/licenseDetails`; a soft delete frees seats, a restore takes them back
 //! - `GET /v1.0/directory/deletedItems/microsoft.graph.user` (paged), `GET|DELETE
 //!   /v1.0/directory/deletedItems/{id}`, `POST /v1.0/directory/deletedItems/{id}/restore`; the bare
 //!   `/directory/deletedItems` answers 400
@@ -63,6 +68,7 @@ mod filter;
 mod graph;
 mod groups;
 mod identity;
+mod licences;
 mod perms;
 mod server;
 mod state;
@@ -412,6 +418,7 @@ impl Sim {
             mail: unified.then(|| format!("{mail_nickname}@{}", t.initial_domain)),
             created_date_time: writes::now_iso(),
             members: Vec::new(),
+            licences: Vec::new(),
         };
         let id = g.id.clone();
         t.groups.push(g);

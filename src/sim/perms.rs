@@ -71,6 +71,29 @@ const USER_REVOKE: &[&str] = &[
     "Directory.ReadWrite.All",
     "Directory.AccessAsUser.All",
 ];
+/// `assignLicense` on a user (graph-notes §14.2: least `LicenseAssignment.ReadWrite.All`,
+/// higher `User.ReadWrite.All`, `Directory.ReadWrite.All`).
+const LICENCE_ASSIGN: &[&str] = &[
+    "LicenseAssignment.ReadWrite.All",
+    "User.ReadWrite.All",
+    "Directory.ReadWrite.All",
+    "Directory.AccessAsUser.All",
+];
+/// `assignLicense` on a group (graph-notes §14.4).
+const GROUP_LICENCE_ASSIGN: &[&str] = &[
+    "LicenseAssignment.ReadWrite.All",
+    "Group.ReadWrite.All",
+    "Directory.ReadWrite.All",
+    "Directory.AccessAsUser.All",
+];
+/// `GET /subscribedSkus` (graph-notes §14.1: least `Organization.Read.All`).
+const SKU_READ: &[&str] = &[
+    "Organization.Read.All",
+    "Organization.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+    "Directory.AccessAsUser.All",
+];
 /// Listing deleted users (graph-notes §2: `User.Read.All`, and anything above it).
 const DELETED_READ: &[&str] = &[
     "User.Read.All",
@@ -197,6 +220,13 @@ pub fn need(method: &Method, segs: &[&str], body: &[u8]) -> Need {
         [users, _, a] if eq(users, "users") && action(a, "revokeSignInSessions") && post => {
             Need::both(USER_REVOKE)
         }
+        [users, _, a] if eq(users, "users") && action(a, "assignLicense") && post => {
+            Need::both(LICENCE_ASSIGN)
+        }
+        [groups, _, a] if eq(groups, "groups") && action(a, "assignLicense") && post => {
+            Need::both(GROUP_LICENCE_ASSIGN)
+        }
+        [skus, ..] if eq(skus, "subscribedSkus") && get => Need::both(SKU_READ),
         [me, a] if eq(me, "me") && action(a, "revokeSignInSessions") && post => Need {
             app: None,
             delegated: Some(USER_REVOKE),
@@ -327,6 +357,29 @@ mod tests {
         assert!(!need(&Method::GET, &["me"], b"").allows(false, &[]));
         assert!(need(&Method::GET, &[], b"").allows(true, &[]));
         assert!(need(&Method::POST, &["subscribedSkus"], b"").allows(true, &[]));
+    }
+
+    #[test]
+    fn licences() {
+        let assign = need(&Method::POST, &["users", "u", "assignLicense"], b"{}");
+        assert_eq!(
+            assign,
+            need(
+                &Method::POST,
+                &["users", "u", "microsoft.graph.assignLicense"],
+                b"{}"
+            )
+        );
+        assert!(assign.allows(true, &granted(&["LicenseAssignment.ReadWrite.All"])));
+        assert!(assign.allows(true, &granted(&["User.ReadWrite.All"])));
+        assert!(!assign.allows(true, &granted(&["User.Read.All", "Organization.Read.All"])));
+        let group = need(&Method::POST, &["groups", "g", "assignLicense"], b"{}");
+        assert!(group.allows(true, &granted(&["Group.ReadWrite.All"])));
+        assert!(!group.allows(true, &granted(&["User.ReadWrite.All"])));
+        let skus = need(&Method::GET, &["subscribedSkus"], b"");
+        assert!(skus.allows(true, &granted(&["Organization.Read.All"])));
+        assert!(skus.allows(true, &granted(&["Directory.Read.All"])));
+        assert!(!skus.allows(true, &granted(&["User.Read.All", "User.ReadWrite.All"])));
     }
 
     #[test]

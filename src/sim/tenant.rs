@@ -28,6 +28,15 @@ pub const BUILTIN_SEED: &str = include_str!("../../assets/demo-tenant.json");
 /// `PendingAcceptance`, no usage location) and three users synced from AD on
 /// `corp.northwindtraders.com` (Rosa Delgado, who manages Tobias Brandt and Ngozi Eze).
 ///
+/// Licences: `subscribedSkus` (Graph `subscribedSku` objects without `id`, `accountId`,
+/// `accountName`, `consumedUnits`: the simulator fills them in, seats from the users),
+/// `mutuallyExclusivePlans` (pairs of service plan ids one user cannot have enabled together;
+/// not a Graph field), and per user `assignedLicenses` (direct assignments). The built-in seed:
+/// Microsoft 365 E3 (`SPE_E3`, 250 seats, 200 used), Power BI Pro (25, 24 used), Exchange
+/// Online Plan 1 (10, 2 used; its mailbox plan excludes E3's), Office 365 E1 (50 + 5 in grace,
+/// none used), and an app `m365sync licensing (least privilege)` (`User.Read.All`,
+/// `LicenseAssignment.ReadWrite.All`, `Organization.Read.All`).
+///
 /// `permissions` are the Microsoft Graph permission names an admin consented to for the app,
 /// e.g. `["User.ReadWrite.All", "Domain.Read.All"]`: an app token carries them as `roles`, a
 /// delegated token adds them to its `scp`; absent = everything the console needs
@@ -51,6 +60,12 @@ pub struct Seed {
     /// addresses until permanently deleted.
     #[serde(default)]
     pub deleted_users: Vec<User>,
+    /// The tenant's licences (Graph `subscribedSku` objects; `consumedUnits` is computed).
+    #[serde(default)]
+    pub subscribed_skus: Vec<super::licences::Sku>,
+    /// Pairs of service plan ids that cannot be enabled together for one user.
+    #[serde(default)]
+    pub mutually_exclusive_plans: Vec<[String; 2]>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -175,6 +190,12 @@ pub struct Extra {
     pub sessions_valid_from_ms: Option<u64>,
     /// The manager's object id (`PUT /users/{id}/manager/$ref`).
     pub manager: Option<String>,
+    /// Licences assigned directly (`assignedLicenses` in the seed; module `licences`).
+    #[serde(rename = "assignedLicenses")]
+    pub licences: Vec<super::licences::AssignedLicense>,
+    /// Licences through groups, with their state.
+    #[serde(skip)]
+    pub inherited: Vec<super::licences::Inherited>,
 }
 
 /// [`Extra`], boxed when any of it is set.
@@ -224,6 +245,10 @@ pub struct Tenant {
     pub proxies: HashMap<String, String>,
     /// Groups (module `groups`), in creation order.
     pub groups: Vec<super::groups::Group>,
+    /// Licences (module `licences`), with their consumed seats.
+    pub skus: Vec<super::licences::Sku>,
+    /// Service plans that exclude each other.
+    pub exclusive_plans: Vec<[String; 2]>,
     /// What changed, for delta rounds (module `delta`).
     pub changes: super::delta::ChangeLog,
     /// indexes sorted by lower-case UPN / mail / displayName / id, for `startswith`,
@@ -291,6 +316,8 @@ impl Tenant {
             deleted: seed.deleted_users,
             proxies: HashMap::new(),
             groups: Vec::new(),
+            skus: seed.subscribed_skus,
+            exclusive_plans: seed.mutually_exclusive_plans,
             changes: super::delta::ChangeLog::default(),
             sorted_upn: OnceLock::new(),
             sorted_mail: OnceLock::new(),
@@ -312,6 +339,20 @@ impl Tenant {
         for (a, id) in holders {
             t.proxies.entry(a).or_insert(id);
         }
+        // A seeded licence was assigned when its user was created.
+        for u in t.users.iter_mut().chain(t.deleted.iter_mut()) {
+            if u.ext.get().licences.is_empty() {
+                continue;
+            }
+            let when = u
+                .created_date_time
+                .clone()
+                .unwrap_or_else(|| "2019-03-14T09:21:07Z".into());
+            for l in &mut u.ext.get_mut().licences {
+                l.updated = when.clone();
+            }
+        }
+        super::licences::count_all(&mut t);
         Ok(t)
     }
 
@@ -891,6 +932,8 @@ pub enum Prop {
     OnPremisesDistinguishedName,
     OnPremisesSecurityIdentifier,
     SignInSessionsValidFromDateTime,
+    AssignedLicenses,
+    LicenseAssignmentStates,
     /// A real user property the simulator does not model: always `null` (or `[]`).
     Unmodeled(&'static str, bool),
 }
@@ -968,6 +1011,8 @@ const MODELED: &[(&str, Prop)] = &[
         "signInSessionsValidFromDateTime",
         Prop::SignInSessionsValidFromDateTime,
     ),
+    ("assignedLicenses", Prop::AssignedLicenses),
+    ("licenseAssignmentStates", Prop::LicenseAssignmentStates),
 ];
 
 /// Every modeled property (what `Sim::user_by_upn` shows).
@@ -990,7 +1035,6 @@ const UNMODELED: &[(&str, bool)] = &[
     ("isResourceAccount", false),
     ("otherMails", true),
     ("imAddresses", true),
-    ("assignedLicenses", true),
     ("assignedPlans", true),
     ("identities", true),
 ];
@@ -1104,6 +1148,8 @@ pub fn str_value(u: &User, p: Prop) -> Option<Option<&str>> {
         | Prop::ProxyAddresses
         | Prop::AccountEnabled
         | Prop::OnPremisesSyncEnabled
+        | Prop::AssignedLicenses
+        | Prop::LicenseAssignmentStates
         | Prop::Unmodeled(_, true) => return None,
     })
 }
@@ -1130,6 +1176,8 @@ pub fn write_value(out: &mut Vec<u8>, u: &User, p: Prop) {
                 None => b"null",
             })
         }
+        Prop::AssignedLicenses => super::licences::write_assigned(out, u),
+        Prop::LicenseAssignmentStates => super::licences::write_states(out, u),
         _ => out.extend_from_slice(b"[]"),
     }
 }

@@ -717,6 +717,7 @@ pub fn update_user(st: &State, g: &GCtx, key: &str, body: &[u8]) -> Response {
 /// Moves the live user at `idx` to the deleted items; its addresses stay held.
 pub fn soft_delete_at(t: &mut Tenant, idx: usize) {
     let mut u = t.remove_user(idx);
+    super::licences::release(t, &u);
     u.deleted_date_time = Some(now_iso());
     t.changes.record(&u.id, What::SoftDeleted);
     t.deleted.push(u);
@@ -831,6 +832,7 @@ pub fn restore(st: &State, g: &GCtx, id: &str, body: &[u8]) -> Response {
     u.deleted_date_time = None;
     let resp = entity(g, StatusCode::OK, "directoryObjects/$entity", true, &u);
     t.changes.record(&u.id, What::Restored);
+    super::licences::retake(&mut t, &u);
     t.insert_user(u);
     drop(t);
     st.note_write();
