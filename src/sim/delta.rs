@@ -40,7 +40,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use super::filter::{self, Filter, Lit};
-use super::graph::{projection, selection, GCtx, Query};
+use super::graph::{parse_select, projection, GCtx, Query};
 use super::state::State;
 use super::tenant::{Prop, Tenant, User, DEFAULT_PROPS};
 use super::util::{self, hv};
@@ -66,6 +66,8 @@ pub enum What {
     SoftDeleted,
     Restored,
     Purged,
+    /// The manager changed; the one before.
+    Manager(Option<String>),
 }
 
 #[derive(Debug, Clone)]
@@ -141,8 +143,16 @@ impl ChangeLog {
     }
 
     /// The users changed in `(from, to]`, one item each, in the order of their last change;
-    /// `tracked` = the bits of the selected properties; `ids` (lower-case) narrows to them.
-    fn changed(&self, from: u64, to: u64, tracked: u128, ids: &[String]) -> Vec<Agg> {
+    /// `tracked` = the bits of the selected properties, `manager` = is it selected; `ids`
+    /// (lower-case) narrows to them.
+    fn changed(
+        &self,
+        from: u64,
+        to: u64,
+        tracked: u128,
+        manager: bool,
+        ids: &[String],
+    ) -> Vec<Agg> {
         let start = self.entries.partition_point(|e| e.seq <= from);
         let mut by_id: HashMap<String, usize> = HashMap::new();
         let mut out: Vec<Agg> = Vec::new();
@@ -160,6 +170,7 @@ impl ChangeLog {
                     bits: 0,
                     whole: false,
                     removed: false,
+                    manager_before: None,
                     last: 0,
                 });
                 out.len() - 1
@@ -170,9 +181,16 @@ impl ChangeLog {
                 What::Created | What::Restored => a.whole = true,
                 What::Updated(b) => a.bits |= b,
                 What::SoftDeleted | What::Purged => a.removed = true,
+                What::Manager(ref old) => {
+                    if a.manager_before.is_none() {
+                        a.manager_before = Some(old.clone());
+                    }
+                }
             }
         }
-        out.retain(|a| a.whole || a.removed || a.bits & tracked != 0);
+        out.retain(|a| {
+            a.whole || a.removed || a.bits & tracked != 0 || (manager && a.manager_before.is_some())
+        });
         out.sort_by_key(|a| a.last);
         out
     }
@@ -187,6 +205,8 @@ struct Agg {
     whole: bool,
     /// Soft-deleted or purged at some point in the round.
     removed: bool,
+    /// The manager changed in the round: the one it had before.
+    manager_before: Option<Option<String>>,
     last: u64,
 }
 
@@ -217,6 +237,13 @@ struct Tok {
     /// `$filter` ids (lower-case; empty = every user).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     ids: Vec<String>,
+    /// `manager` was selected (`manager@delta`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    m: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -382,8 +409,36 @@ fn is_unset(u: &User, p: Prop) -> bool {
     b == b"null" || b == b"[]"
 }
 
-/// Writes `"name":value` pairs of `props` for which `keep` says so, then `"id"`.
-fn write_item(out: &mut Vec<u8>, u: &User, props: &[Prop], keep: impl Fn(Prop) -> bool) {
+/// `"manager@delta"` (graph-notes §17: `$select=manager` on users/delta): the manager as a
+/// one-item list, or the one removed with `@removed`. UNVERIFIED: the shape of a removal (the
+/// `members@delta` form of groups is used).
+fn manager_delta(now: Option<&str>, before: Option<&Option<String>>) -> Option<Vec<u8>> {
+    let one = |id: &str, removed: bool| {
+        let mut v = br##"[{"@odata.type":"#microsoft.graph.user","id":"##.to_vec();
+        let _ = serde_json::to_writer(&mut v, id);
+        if removed {
+            v.extend_from_slice(br#","@removed":{"reason":"deleted"}"#);
+        }
+        v.extend_from_slice(b"}]");
+        v
+    };
+    match (now, before) {
+        (Some(m), _) => Some(one(m, false)),
+        (None, Some(Some(old))) => Some(one(old, true)),
+        (None, Some(None)) => Some(b"[]".to_vec()),
+        (None, None) => None,
+    }
+}
+
+/// Writes `"name":value` pairs of `props` for which `keep` says so, then `"id"`, then
+/// `manager@delta` when given.
+fn write_item(
+    out: &mut Vec<u8>,
+    u: &User,
+    props: &[Prop],
+    keep: impl Fn(Prop) -> bool,
+    manager: Option<Vec<u8>>,
+) {
     out.push(b'{');
     for p in props {
         if !keep(*p) {
@@ -396,6 +451,10 @@ fn write_item(out: &mut Vec<u8>, u: &User, props: &[Prop], keep: impl Fn(Prop) -
     }
     out.extend_from_slice(b"\"id\":");
     let _ = serde_json::to_writer(&mut *out, &u.id);
+    if let Some(m) = manager {
+        out.extend_from_slice(b",\"manager@delta\":");
+        out.extend_from_slice(&m);
+    }
     out.push(b'}');
 }
 
@@ -512,10 +571,26 @@ pub fn handle(st: &State, g: &GCtx, headers: &HeaderMap, q: &Query, func: &str) 
             return change_page(&t, g, set, round, prefers_minimal(headers), &link);
         }
     }
-    // A first request: its options go into the tokens.
-    let props = match selection(g, q) {
-        Ok(p) => p,
-        Err(r) => return *r,
+    // A first request: its options go into the tokens. `manager` is a navigation property
+    // delta may select (graph-notes §17); the others are properties.
+    let mut manager = false;
+    let props = match q.get("select").filter(|s| !s.trim().is_empty()) {
+        None => None,
+        Some(sel) => {
+            let rest: Vec<&str> = sel
+                .split(',')
+                .map(str::trim)
+                .filter(|p| {
+                    let m = p.eq_ignore_ascii_case("manager");
+                    manager |= m;
+                    !m && !p.is_empty()
+                })
+                .collect();
+            match parse_select(g, &rest.join(",")) {
+                Ok(p) => Some(p),
+                Err(r) => return *r,
+            }
+        }
     };
     let ids = match filter_ids(g, q) {
         Ok(ids) => ids,
@@ -531,6 +606,7 @@ pub fn handle(st: &State, g: &GCtx, headers: &HeaderMap, q: &Query, func: &str) 
         a: None,
         s: select_names(&props),
         ids,
+        m: manager,
     };
     if q.get("deltatoken").is_some() {
         // `$deltatoken=latest`: from now on, no data.
@@ -593,7 +669,11 @@ fn initial_page(
             items.push(b',');
         }
         let u = &t.users[i as usize];
-        write_item(&mut items, u, &props, |p| !is_unset(u, p));
+        let m = tok
+            .m
+            .then(|| manager_delta(u.ext.get().manager.as_deref(), None))
+            .flatten();
+        write_item(&mut items, u, &props, |p| !is_unset(u, p), m);
     }
     let next = if more {
         let last = picked
@@ -629,7 +709,7 @@ fn change_page(
 ) -> Response {
     let props = props_of(&tok.s);
     let tracked = props.iter().fold(0u128, |b, p| b | p.bit());
-    let all = t.changes.changed(tok.f, tok.g, tracked, &tok.ids);
+    let all = t.changes.changed(tok.f, tok.g, tracked, tok.m, &tok.ids);
     let start = (tok.p as usize).min(all.len());
     let end = (start + set.page_size).min(all.len());
     let mut items = Vec::with_capacity((end - start) * 256);
@@ -637,12 +717,30 @@ fn change_page(
         if n > 0 {
             items.push(b',');
         }
-        match t.user(&a.id).filter(|u| u.id.eq_ignore_ascii_case(&a.id)) {
-            Some(u) if a.whole => write_item(&mut items, u, &props, |p| !is_unset(u, p)),
-            Some(u) if minimal => write_item(&mut items, u, &props, |p| a.bits & p.bit() != 0),
-            Some(u) => write_item(&mut items, u, &props, |p| {
-                a.bits & p.bit() != 0 || !is_unset(u, p)
-            }),
+        let user = t.user(&a.id).filter(|u| u.id.eq_ignore_ascii_case(&a.id));
+        let manager = |u: &User| {
+            let now = u.ext.get().manager.as_deref();
+            match (tok.m, &a.manager_before) {
+                (false, _) => None,
+                (true, Some(before)) if !a.whole => manager_delta(now, Some(before)),
+                (true, _) if minimal && !a.whole => None,
+                (true, _) => manager_delta(now, None),
+            }
+        };
+        match user {
+            Some(u) if a.whole => {
+                write_item(&mut items, u, &props, |p| !is_unset(u, p), manager(u))
+            }
+            Some(u) if minimal => {
+                write_item(&mut items, u, &props, |p| a.bits & p.bit() != 0, manager(u))
+            }
+            Some(u) => write_item(
+                &mut items,
+                u,
+                &props,
+                |p| a.bits & p.bit() != 0 || !is_unset(u, p),
+                manager(u),
+            ),
             None if t.deleted.iter().any(|d| d.id.eq_ignore_ascii_case(&a.id)) => {
                 write_removed(&mut items, &a.id, "changed")
             }
@@ -686,6 +784,7 @@ mod tests {
             a: Some("abc".into()),
             s: Some(vec!["displayName".into()]),
             ids: vec![],
+            m: false,
         };
         let s = encode(&tok);
         let back = decode(&s).unwrap();
@@ -709,13 +808,13 @@ mod tests {
         log.record("a", What::Updated(0b01));
         log.record("b", What::Updated(0)); // no change: not recorded
         assert_eq!(log.generation(), 3);
-        let all = log.changed(0, 3, 0b11, &[]);
+        let all = log.changed(0, 3, 0b11, false, &[]);
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].id, "b", "ordered by last change");
         assert!(all[1].whole && all[1].bits == 0b01);
         // Untracked changes do not show.
-        assert_eq!(log.changed(0, 3, 0b100, &[]).len(), 1);
-        assert_eq!(log.changed(0, 3, 0b11, &["b".into()]).len(), 1);
+        assert_eq!(log.changed(0, 3, 0b100, false, &[]).len(), 1);
+        assert_eq!(log.changed(0, 3, 0b11, false, &["b".into()]).len(), 1);
         log.record("c", What::SoftDeleted);
         log.record("d", What::Purged);
         assert!(log.holds_since(1) && !log.holds_since(0), "the oldest went");

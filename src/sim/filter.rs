@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 
-use super::tenant::{Prop, Tenant, User};
+use super::tenant::{str_value, Prop, Tenant, User};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Lit {
@@ -373,6 +373,11 @@ fn filterable(name: &str) -> Result<Prop, FilterError> {
             | Prop::CreatedDateTime
             | Prop::PasswordPolicies
             | Prop::DeletedDateTime
+            | Prop::ExternalUserStateChangeDateTime
+            | Prop::OnPremisesLastSyncDateTime
+            | Prop::SignInSessionsValidFromDateTime
+            | Prop::AssignedLicenses
+            | Prop::LicenseAssignmentStates
             | Prop::Unmodeled(..)),
         ) => Err(FilterError::Unsupported(p.name().to_owned())),
         Some(p) => Ok(p),
@@ -399,34 +404,17 @@ enum Val<'a> {
     Bool(bool),
 }
 
-fn s(o: &Option<String>) -> Option<&str> {
-    o.as_deref()
-}
-
 fn value(u: &User, p: Prop) -> Val<'_> {
+    if let Some(v) = str_value(u, p) {
+        return Val::Str(v);
+    }
     match p {
         Prop::AccountEnabled => Val::Bool(u.account_enabled),
-        Prop::DisplayName => Val::Str(Some(&u.display_name)),
-        Prop::UserPrincipalName => Val::Str(Some(&u.user_principal_name)),
-        Prop::Id => Val::Str(Some(&u.id)),
-        Prop::GivenName => Val::Str(s(&u.given_name)),
-        Prop::JobTitle => Val::Str(s(&u.job_title)),
-        Prop::Mail => Val::Str(s(&u.mail)),
-        Prop::MobilePhone => Val::Str(s(&u.mobile_phone)),
-        Prop::OfficeLocation => Val::Str(s(&u.office_location)),
-        Prop::PreferredLanguage => Val::Str(s(&u.preferred_language)),
-        Prop::Surname => Val::Str(s(&u.surname)),
-        Prop::Department => Val::Str(s(&u.department)),
-        Prop::MailNickname => Val::Str(s(&u.mail_nickname)),
-        Prop::UserType => Val::Str(s(&u.user_type)),
-        Prop::CreatedDateTime => Val::Str(s(&u.created_date_time)),
-        Prop::UsageLocation => Val::Str(s(&u.usage_location)),
-        Prop::CompanyName => Val::Str(s(&u.company_name)),
-        Prop::EmployeeId => Val::Str(s(&u.employee_id)),
-        Prop::OnPremisesImmutableId => Val::Str(s(&u.on_premises_immutable_id)),
-        Prop::PasswordPolicies => Val::Str(s(&u.password_policies)),
-        Prop::DeletedDateTime => Val::Str(s(&u.deleted_date_time)),
-        Prop::BusinessPhones | Prop::ProxyAddresses | Prop::Unmodeled(..) => Val::Str(None),
+        Prop::OnPremisesSyncEnabled => match u.ext.get().on_premises_sync_enabled {
+            Some(b) => Val::Bool(b),
+            None => Val::Str(None),
+        },
+        _ => Val::Str(None),
     }
 }
 

@@ -502,6 +502,47 @@ fn route(st: &State, g: &GCtx, caller: &Caller, call: &Call) -> Response {
         [users, id] if eq(users, "users") && *id != "$count" && m == Method::DELETE => {
             return writes::delete_user(st, g, id)
         }
+        [users, id, nav, r] if eq(users, "users") && eq(nav, "manager") && *r == "$ref" => {
+            if m == Method::PUT {
+                return writes::put_manager(st, g, id, &call.body);
+            }
+            if m == Method::DELETE {
+                return writes::delete_manager(st, g, id);
+            }
+        }
+        [users, id, action] if eq(users, "users") && is_action(action, "revokeSignInSessions") => {
+            if m != Method::POST {
+                return g.method_not_allowed();
+            }
+            return writes::revoke_sessions(st, g, id);
+        }
+        [me, action] if eq(me, "me") && is_action(action, "revokeSignInSessions") => {
+            if m != Method::POST {
+                return g.method_not_allowed();
+            }
+            let Principal::User { id } = &caller.principal else {
+                return g.bad_request(
+                    "BadRequest",
+                    "/me request is only valid with delegated authentication flow.",
+                );
+            };
+            return writes::revoke_sessions(st, g, id);
+        }
+        [skus, more @ ..] if eq(skus, "subscribedSkus") => {
+            return super::licences::skus(st, g, m, &call.uri, more)
+        }
+        [users, id, action] if eq(users, "users") && is_action(action, "assignLicense") => {
+            if m != Method::POST {
+                return g.method_not_allowed();
+            }
+            return super::licences::assign_user(st, g, id, &call.body);
+        }
+        [groups, id, action] if eq(groups, "groups") && is_action(action, "assignLicense") => {
+            if m != Method::POST {
+                return g.method_not_allowed();
+            }
+            return super::licences::assign_group(st, g, id, &call.body);
+        }
         [users, func] if eq(users, "users") && super::delta::is_delta_segment(func) => {
             if !get {
                 return g.method_not_allowed();
@@ -561,6 +602,20 @@ fn route(st: &State, g: &GCtx, caller: &Caller, call: &Call) -> Response {
                 g.method_not_allowed()
             }
         }
+        [users, id, nav]
+            if users.eq_ignore_ascii_case("users") && eq(nav, "licenseDetails") && get =>
+        {
+            match t.user(id) {
+                Some(u) => super::licences::license_details(t, g, u),
+                None => g.not_found(id),
+            }
+        }
+        [users, id, nav] if users.eq_ignore_ascii_case("users") && eq(nav, "manager") && get => {
+            match t.user(id) {
+                Some(u) => get_manager(t, g, u, &q),
+                None => g.not_found(id),
+            }
+        }
         [users, id, nav, ..] if users.eq_ignore_ascii_case("users") => {
             if t.user(id).is_none() {
                 return g.not_found(id);
@@ -580,6 +635,7 @@ fn route(st: &State, g: &GCtx, caller: &Caller, call: &Call) -> Response {
             match more {
                 [] if get => one_user(g, u, &q),
                 [] => g.method_not_allowed(),
+                [nav] if get && eq(nav, "manager") => get_manager(t, g, u, &q),
                 [nav, ..] => user_nav(g, m, path, nav),
             }
         }
@@ -633,7 +689,6 @@ fn route(st: &State, g: &GCtx, caller: &Caller, call: &Call) -> Response {
                 "directoryObjects",
                 "applications",
                 "servicePrincipals",
-                "subscribedSkus",
                 "directoryRoles",
                 "invitations",
             ]
@@ -644,6 +699,39 @@ fn route(st: &State, g: &GCtx, caller: &Caller, call: &Call) -> Response {
         }
         [first, ..] => g.segment_not_found(first),
     }
+}
+
+/// `action` or its qualified form `microsoft.graph.{action}`.
+fn is_action(seg: &str, action: &str) -> bool {
+    seg.eq_ignore_ascii_case(action)
+        || seg
+            .strip_prefix("microsoft.graph.")
+            .is_some_and(|s| s.eq_ignore_ascii_case(action))
+}
+
+/// `GET /users/{id}/manager`: the manager as a directoryObject (`@odata.type`), default or
+/// selected properties; 404 with Graph's text when there is none (graph-notes §17).
+fn get_manager(t: &Tenant, g: &GCtx, u: &User, q: &Query) -> Response {
+    let Some(mgr) = writes::manager_of(t, u) else {
+        return g.error(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            writes::MANAGER_MISSING,
+        );
+    };
+    let props = match selection(g, q) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let mut out = Vec::with_capacity(1024);
+    out.extend_from_slice(b"{\"@odata.context\":");
+    let ctx = format!("{}/v1.0/$metadata#directoryObjects/$entity", g.base);
+    let _ = serde_json::to_writer(&mut out, &ctx);
+    out.extend_from_slice(b",\"@odata.type\":\"#microsoft.graph.user\",");
+    let mut obj = Vec::with_capacity(1024);
+    write_user(&mut obj, mgr, props.as_deref().unwrap_or(DEFAULT_PROPS));
+    out.extend_from_slice(&obj[1..]);
+    g.raw(StatusCode::OK, out)
 }
 
 fn user_nav(g: &GCtx, m: &Method, path: &str, nav: &str) -> Response {
@@ -700,9 +788,14 @@ fn organization(t: &Tenant, g: &GCtx) -> serde_json::Value {
 
 /// Parses `$select`; `None` = the default property set.
 pub(super) fn selection(g: &GCtx, q: &Query) -> Result<Option<Vec<Prop>>, Box<Response>> {
-    let Some(sel) = q.get("select").filter(|s| !s.trim().is_empty()) else {
-        return Ok(None);
-    };
+    match q.get("select").filter(|s| !s.trim().is_empty()) {
+        None => Ok(None),
+        Some(sel) => parse_select(g, sel).map(Some),
+    }
+}
+
+/// The properties of a `$select` value, each once, in the order given.
+pub(super) fn parse_select(g: &GCtx, sel: &str) -> Result<Vec<Prop>, Box<Response>> {
     let mut props = Vec::new();
     for name in sel.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let Some(p) = Prop::parse(name) else {
@@ -717,7 +810,7 @@ pub(super) fn selection(g: &GCtx, q: &Query) -> Result<Option<Vec<Prop>>, Box<Re
             props.push(p);
         }
     }
-    Ok(Some(props))
+    Ok(props)
 }
 
 pub(super) fn projection(props: &Option<Vec<Prop>>) -> String {

@@ -44,6 +44,8 @@ pub struct Group {
     pub created_date_time: String,
     /// Object ids of the members (users), in the order they were added.
     pub members: Vec<String>,
+    /// Licences its members get (group-based licensing, module `licences`).
+    pub licences: Vec<super::licences::AssignedLicense>,
 }
 
 impl Group {
@@ -430,6 +432,7 @@ fn create(st: &State, g: &GCtx, body: &[u8]) -> Response {
         description,
         created_date_time: super::writes::now_iso(),
         members: Vec::new(),
+        licences: Vec::new(),
     };
     let mut v = gr.to_json(None);
     v["@odata.context"] = json!(format!("{}/v1.0/$metadata#groups/$entity", g.base));
@@ -541,7 +544,7 @@ fn list_members(st: &State, g: &GCtx, uri: &axum::http::Uri, id: &str) -> Respon
 }
 
 /// The object id at the end of an `@odata.id` (`.../directoryObjects/{id}` or `.../users/{id}`).
-fn ref_id(v: &str) -> Option<&str> {
+pub(super) fn ref_id(v: &str) -> Option<&str> {
     let v = v.trim_end_matches('/');
     let (head, id) = v.rsplit_once('/')?;
     let kind = head.rsplit('/').next()?;
@@ -588,7 +591,12 @@ fn add_member(st: &State, g: &GCtx, id: &str, body: &[u8]) -> Response {
     {
         return bad(g, MEMBER_EXISTS);
     }
-    t.groups[gi].members.push(uid);
+    t.groups[gi].members.push(uid.clone());
+    if !t.groups[gi].licences.is_empty() {
+        if let Some(i) = t.user_index(&uid) {
+            super::licences::reinherit(&mut t, i);
+        }
+    }
     drop(t);
     st.note_write();
     g.no_content()
@@ -606,7 +614,15 @@ fn remove_member(st: &State, g: &GCtx, id: &str, member: &str) -> Response {
     else {
         return bad(g, MEMBER_MISSING);
     };
-    t.groups[gi].members.remove(pos);
+    let uid = t.groups[gi].members.remove(pos);
+    if !t.groups[gi].licences.is_empty() {
+        if let Some(i) = t
+            .user_index(&uid)
+            .filter(|&i| t.users[i].id.eq_ignore_ascii_case(&uid))
+        {
+            super::licences::reinherit(&mut t, i);
+        }
+    }
     drop(t);
     st.note_write();
     g.no_content()

@@ -749,6 +749,7 @@ fn delegated_response(
                 client_id: client_id.to_owned(),
                 user_id: user.id.clone(),
                 scope: scope.to_owned(),
+                issued_ms: util::unix_now_ms(),
             },
         );
         body["refresh_token"] = json!(rt);
@@ -936,6 +937,16 @@ fn service_principal_id(client_id: &str) -> String {
         .to_string()
 }
 
+/// `2022-03-31T12:30:07.5130000Z` (7 fractional digits, as Entra writes instants).
+fn iso_ms(ms: u64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let f = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]0000Z"
+    );
+    t.format(&f).unwrap_or_default()
+}
+
 fn refresh_grant(st: &State, ctx: &Ctx, form: &[(String, String)], client_id: &str) -> Response {
     let Some(rt) = form_get(form, "refresh_token").filter(|s| !s.is_empty()) else {
         return ctx.missing("refresh_token");
@@ -982,6 +993,29 @@ fn refresh_grant(st: &State, ctx: &Ctx, form: &[(String, String)], client_id: &s
             "The provided grant has expired due to it being revoked, a fresh auth token is needed.",
         );
     };
+    // Signed out everywhere (`revokeSignInSessions`) after this grant was issued (in the same
+    // millisecond counts as after: the revoke wins). The text is
+    // AADSTS50173's as widely quoted (UNVERIFIED in the notes, which cite only its first
+    // sentence).
+    if let Some(valid_from) = user
+        .ext
+        .get()
+        .sessions_valid_from_ms
+        .filter(|v| grant.issued_ms <= *v)
+    {
+        return ctx.error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            Some(50173),
+            &format!(
+                "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user \
+                 might have changed or reset their password. The grant was issued on '{}' and the TokensValidFrom \
+                 date (before which tokens are not valid) for this user is '{}'.",
+                iso_ms(grant.issued_ms),
+                iso_ms(valid_from)
+            ),
+        );
+    }
     // A refresh keeps offline access; the requested scope (if any) narrows the resource scopes.
     let mut scope = form_get(form, "scope")
         .filter(|s| !s.trim().is_empty())

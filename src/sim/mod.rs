@@ -21,7 +21,19 @@
 //! - writes (module `writes`): `POST /v1.0/users` (required properties, UPN/domain/federation,
 //!   mailNickname and password policies, UPN and proxy-address uniqueness — soft-deleted users keep
 //!   their addresses until purged), `PATCH /v1.0/users/{id|upn}` (204), `DELETE /v1.0/users/{id|upn}`
-//!   (204, to the deleted items)
+//!   (204, to the deleted items); PATCH takes every attribute m365sync syncs (displayName,
+//!   givenName, surname, jobTitle, department, officeLocation, mobilePhone, businessPhones,
+//!   employeeId, companyName, city, state, country, postalCode, streetAddress, usageLocation,
+//!   preferredLanguage, employeeType) with Graph's limits and formats, and users synced from
+//!   on-premises AD (`onPremisesSyncEnabled`) refuse their on-premises-mastered ones
+//! - `PUT|DELETE /v1.0/users/{id}/manager/$ref`, `GET /v1.0/users/{id}/manager`,
+//!   `POST /v1.0/users/{id}/revokeSignInSessions` (and `/me/...`; later refresh tokens of that
+//!   user get AADSTS50173)
+//! - licences (module `licences`): `GET /v1.0/subscribedSkus[/{tenantId}_{skuId}]` (seeded SKUs,
+//!   `consumedUnits` kept exact), `POST /v1.0/users/{id}/assignLicense` (and
+//!   `/microsoft.graph.assignLicense`) with Graph's refusals, `POST /v1.0/groups/{id}/assignLicense`
+//!   (members inherit; what does not fit is an error state on the member), `GET
+//!   /v1.0/users/{id}/licenseDetails`; a soft delete frees seats, a restore takes them back
 //! - `GET /v1.0/directory/deletedItems/microsoft.graph.user` (paged), `GET|DELETE
 //!   /v1.0/directory/deletedItems/{id}`, `POST /v1.0/directory/deletedItems/{id}/restore`; the bare
 //!   `/directory/deletedItems` answers 400
@@ -56,6 +68,7 @@ mod filter;
 mod graph;
 mod groups;
 mod identity;
+mod licences;
 mod perms;
 mod server;
 mod state;
@@ -405,6 +418,7 @@ impl Sim {
             mail: unified.then(|| format!("{mail_nickname}@{}", t.initial_domain)),
             created_date_time: writes::now_iso(),
             members: Vec::new(),
+            licences: Vec::new(),
         };
         let id = g.id.clone();
         t.groups.push(g);

@@ -62,6 +62,38 @@ const USER_PURGE: &[&str] = &[
     "User.ReadWrite.All",
     "Directory.AccessAsUser.All",
 ];
+/// `revokeSignInSessions` (graph-notes §15: delegated least `User.ReadWrite.All`, application
+/// `Directory.ReadWrite.All` and `User.ReadWrite.All` on the older page; the newer
+/// least-privileged `User.RevokeSessions.All`).
+const USER_REVOKE: &[&str] = &[
+    "User.RevokeSessions.All",
+    "User.ReadWrite.All",
+    "Directory.ReadWrite.All",
+    "Directory.AccessAsUser.All",
+];
+/// `assignLicense` on a user (graph-notes §14.2: least `LicenseAssignment.ReadWrite.All`,
+/// higher `User.ReadWrite.All`, `Directory.ReadWrite.All`).
+const LICENCE_ASSIGN: &[&str] = &[
+    "LicenseAssignment.ReadWrite.All",
+    "User.ReadWrite.All",
+    "Directory.ReadWrite.All",
+    "Directory.AccessAsUser.All",
+];
+/// `assignLicense` on a group (graph-notes §14.4).
+const GROUP_LICENCE_ASSIGN: &[&str] = &[
+    "LicenseAssignment.ReadWrite.All",
+    "Group.ReadWrite.All",
+    "Directory.ReadWrite.All",
+    "Directory.AccessAsUser.All",
+];
+/// `GET /subscribedSkus` (graph-notes §14.1: least `Organization.Read.All`).
+const SKU_READ: &[&str] = &[
+    "Organization.Read.All",
+    "Organization.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+    "Directory.AccessAsUser.All",
+];
 /// Listing deleted users (graph-notes §2: `User.Read.All`, and anything above it).
 const DELETED_READ: &[&str] = &[
     "User.Read.All",
@@ -171,7 +203,34 @@ pub fn need(method: &Method, segs: &[&str], body: &[u8]) -> Need {
         *method == Method::PATCH,
         *method == Method::DELETE,
     );
+    let put = *method == Method::PUT;
+    let action = |seg: &str, name: &str| {
+        eq(seg, name)
+            || seg
+                .strip_prefix("microsoft.graph.")
+                .is_some_and(|s| eq(s, name))
+    };
     match segs {
+        // The manager reference (graph-notes §17: User.ReadWrite.All, Directory.ReadWrite.All).
+        [users, _, mgr, r]
+            if eq(users, "users") && eq(mgr, "manager") && *r == "$ref" && (put || delete) =>
+        {
+            Need::both(USER_WRITE)
+        }
+        [users, _, a] if eq(users, "users") && action(a, "revokeSignInSessions") && post => {
+            Need::both(USER_REVOKE)
+        }
+        [users, _, a] if eq(users, "users") && action(a, "assignLicense") && post => {
+            Need::both(LICENCE_ASSIGN)
+        }
+        [groups, _, a] if eq(groups, "groups") && action(a, "assignLicense") && post => {
+            Need::both(GROUP_LICENCE_ASSIGN)
+        }
+        [skus, ..] if eq(skus, "subscribedSkus") && get => Need::both(SKU_READ),
+        [me, a] if eq(me, "me") && action(a, "revokeSignInSessions") && post => Need {
+            app: None,
+            delegated: Some(USER_REVOKE),
+        },
         [users, ..] if eq(users, "users") => match segs.len() {
             1 if get => Need::both(USER_READ),
             1 if post => Need::both(USER_WRITE),
@@ -298,5 +357,54 @@ mod tests {
         assert!(!need(&Method::GET, &["me"], b"").allows(false, &[]));
         assert!(need(&Method::GET, &[], b"").allows(true, &[]));
         assert!(need(&Method::POST, &["subscribedSkus"], b"").allows(true, &[]));
+    }
+
+    #[test]
+    fn licences() {
+        let assign = need(&Method::POST, &["users", "u", "assignLicense"], b"{}");
+        assert_eq!(
+            assign,
+            need(
+                &Method::POST,
+                &["users", "u", "microsoft.graph.assignLicense"],
+                b"{}"
+            )
+        );
+        assert!(assign.allows(true, &granted(&["LicenseAssignment.ReadWrite.All"])));
+        assert!(assign.allows(true, &granted(&["User.ReadWrite.All"])));
+        assert!(!assign.allows(true, &granted(&["User.Read.All", "Organization.Read.All"])));
+        let group = need(&Method::POST, &["groups", "g", "assignLicense"], b"{}");
+        assert!(group.allows(true, &granted(&["Group.ReadWrite.All"])));
+        assert!(!group.allows(true, &granted(&["User.ReadWrite.All"])));
+        let skus = need(&Method::GET, &["subscribedSkus"], b"");
+        assert!(skus.allows(true, &granted(&["Organization.Read.All"])));
+        assert!(skus.allows(true, &granted(&["Directory.Read.All"])));
+        assert!(!skus.allows(true, &granted(&["User.Read.All", "User.ReadWrite.All"])));
+    }
+
+    #[test]
+    fn manager_and_revoke() {
+        let put = need(&Method::PUT, &["users", "u", "manager", "$ref"], b"{}");
+        assert!(!put.allows(true, &granted(&["User.Read.All"])));
+        assert!(put.allows(true, &granted(&["User.ReadWrite.All"])));
+        let del = need(&Method::DELETE, &["users", "u", "manager", "$ref"], b"");
+        assert_eq!(del, put);
+        let get = need(&Method::GET, &["users", "u", "manager"], b"");
+        assert!(get.allows(true, &granted(&["User.Read.All"])));
+        for seg in [
+            "revokeSignInSessions",
+            "microsoft.graph.revokeSignInSessions",
+        ] {
+            let r = need(&Method::POST, &["users", "u", seg], b"");
+            assert!(r.allows(true, &granted(&["User.RevokeSessions.All"])));
+            assert!(r.allows(true, &granted(&["Directory.ReadWrite.All"])));
+            assert!(!r.allows(
+                true,
+                &granted(&["User.Read.All", "User.EnableDisableAccount.All"])
+            ));
+        }
+        let me = need(&Method::POST, &["me", "revokeSignInSessions"], b"");
+        assert!(!me.allows(false, &granted(&["User.Read"])));
+        assert!(me.allows(false, &granted(&["User.ReadWrite.All"])));
     }
 }

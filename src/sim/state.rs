@@ -214,6 +214,8 @@ pub struct RefreshGrant {
     pub client_id: String,
     pub user_id: String,
     pub scope: String,
+    /// When it was issued (ms since the Unix epoch): `revokeSignInSessions` after it revokes it.
+    pub issued_ms: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -390,6 +392,7 @@ mod tests {
                     client_id: "c".into(),
                     user_id: "u".into(),
                     scope: "s".into(),
+                    issued_ms: 0,
                 },
             );
             a.spend_refresh(format!("spent{i}"));

@@ -17,6 +17,26 @@ pub const BUILTIN_SEED: &str = include_str!("../../assets/demo-tenant.json");
 /// one `isInitial`, one `isDefault`), `users` (Graph user objects, camelCase; `id`, `userPrincipalName` and
 /// `displayName` required), `deletedUsers?` (soft-deleted users, restorable).
 ///
+/// Besides the default properties a seed user may carry `city`, `state`, `country`,
+/// `postalCode`, `streetAddress`, `employeeType`; guest facts (`userType: Guest`,
+/// `creationType: Invitation`, `externalUserState`, `externalUserStateChangeDateTime`);
+/// on-premises facts (`onPremisesSyncEnabled: true` marks a user synced from AD, whose
+/// on-premises-mastered properties refuse edits, and `onPremisesLastSyncDateTime`,
+/// `onPremisesSamAccountName`, `onPremisesDomainName`, `onPremisesUserPrincipalName`,
+/// `onPremisesDistinguishedName`, `onPremisesSecurityIdentifier`); `manager` (the manager's id).
+/// The built-in seed has three invited guests (`…#EXT#@northwindtraders.onmicrosoft.com`, one
+/// `PendingAcceptance`, no usage location) and three users synced from AD on
+/// `corp.northwindtraders.com` (Rosa Delgado, who manages Tobias Brandt and Ngozi Eze).
+///
+/// Licences: `subscribedSkus` (Graph `subscribedSku` objects without `id`, `accountId`,
+/// `accountName`, `consumedUnits`: the simulator fills them in, seats from the users),
+/// `mutuallyExclusivePlans` (pairs of service plan ids one user cannot have enabled together;
+/// not a Graph field), and per user `assignedLicenses` (direct assignments). The built-in seed:
+/// Microsoft 365 E3 (`SPE_E3`, 250 seats, 200 used), Power BI Pro (25, 24 used), Exchange
+/// Online Plan 1 (10, 2 used; its mailbox plan excludes E3's), Office 365 E1 (50 + 5 in grace,
+/// none used), and an app `m365sync licensing (least privilege)` (`User.Read.All`,
+/// `LicenseAssignment.ReadWrite.All`, `Organization.Read.All`).
+///
 /// `permissions` are the Microsoft Graph permission names an admin consented to for the app,
 /// e.g. `["User.ReadWrite.All", "Domain.Read.All"]`: an app token carries them as `roles`, a
 /// delegated token adds them to its `scp`; absent = everything the console needs
@@ -40,6 +60,12 @@ pub struct Seed {
     /// addresses until permanently deleted.
     #[serde(default)]
     pub deleted_users: Vec<User>,
+    /// The tenant's licences (Graph `subscribedSku` objects; `consumedUnits` is computed).
+    #[serde(default)]
+    pub subscribed_skus: Vec<super::licences::Sku>,
+    /// Pairs of service plan ids that cannot be enabled together for one user.
+    #[serde(default)]
+    pub mutually_exclusive_plans: Vec<[String; 2]>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,6 +146,9 @@ pub struct User {
     /// Set while the user is soft-deleted.
     #[serde(default)]
     pub deleted_date_time: Option<String>,
+    /// The properties most users lack (address, guest and on-premises facts, manager, ...).
+    #[serde(flatten)]
+    pub ext: Ext,
     /// The password the last create/update set (never returned by Graph).
     #[serde(skip)]
     pub password: Option<String>,
@@ -129,6 +158,66 @@ pub struct User {
 
 fn yes() -> bool {
     true
+}
+
+/// What most users lack, kept out of line so a generated user pays one pointer for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Extra {
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub country: Option<String>,
+    pub postal_code: Option<String>,
+    pub street_address: Option<String>,
+    pub employee_type: Option<String>,
+    /// `Invitation` for guests (graph-notes §20); read-only.
+    pub creation_type: Option<String>,
+    /// `PendingAcceptance` | `Accepted` (guests); read-only.
+    pub external_user_state: Option<String>,
+    pub external_user_state_change_date_time: Option<String>,
+    /// True: synced from on-premises AD; its on-premises-mastered properties refuse edits.
+    pub on_premises_sync_enabled: Option<bool>,
+    pub on_premises_last_sync_date_time: Option<String>,
+    pub on_premises_sam_account_name: Option<String>,
+    pub on_premises_domain_name: Option<String>,
+    pub on_premises_user_principal_name: Option<String>,
+    pub on_premises_distinguished_name: Option<String>,
+    pub on_premises_security_identifier: Option<String>,
+    /// Set by `revokeSignInSessions`; read-only.
+    pub sign_in_sessions_valid_from_date_time: Option<String>,
+    /// The same instant in ms since the Unix epoch: refresh tokens issued before it are revoked.
+    #[serde(skip)]
+    pub sessions_valid_from_ms: Option<u64>,
+    /// The manager's object id (`PUT /users/{id}/manager/$ref`).
+    pub manager: Option<String>,
+    /// Licences assigned directly (`assignedLicenses` in the seed; module `licences`).
+    #[serde(rename = "assignedLicenses")]
+    pub licences: Vec<super::licences::AssignedLicense>,
+    /// Licences through groups, with their state.
+    #[serde(skip)]
+    pub inherited: Vec<super::licences::Inherited>,
+}
+
+/// [`Extra`], boxed when any of it is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ext(Option<Box<Extra>>);
+
+static NO_EXTRA: std::sync::LazyLock<Extra> = std::sync::LazyLock::new(Extra::default);
+
+impl Ext {
+    pub fn get(&self) -> &Extra {
+        self.0.as_deref().unwrap_or(&NO_EXTRA)
+    }
+    pub fn get_mut(&mut self) -> &mut Extra {
+        self.0.get_or_insert_with(Default::default)
+    }
+}
+
+impl<'de> Deserialize<'de> for Ext {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Ext, D::Error> {
+        let e = Extra::deserialize(d)?;
+        Ok(Ext((e != Extra::default()).then(|| Box::new(e))))
+    }
 }
 
 /// Everything the simulator knows about its tenant.
@@ -156,6 +245,10 @@ pub struct Tenant {
     pub proxies: HashMap<String, String>,
     /// Groups (module `groups`), in creation order.
     pub groups: Vec<super::groups::Group>,
+    /// Licences (module `licences`), with their consumed seats.
+    pub skus: Vec<super::licences::Sku>,
+    /// Service plans that exclude each other.
+    pub exclusive_plans: Vec<[String; 2]>,
     /// What changed, for delta rounds (module `delta`).
     pub changes: super::delta::ChangeLog,
     /// indexes sorted by lower-case UPN / mail / displayName / id, for `startswith`,
@@ -223,6 +316,8 @@ impl Tenant {
             deleted: seed.deleted_users,
             proxies: HashMap::new(),
             groups: Vec::new(),
+            skus: seed.subscribed_skus,
+            exclusive_plans: seed.mutually_exclusive_plans,
             changes: super::delta::ChangeLog::default(),
             sorted_upn: OnceLock::new(),
             sorted_mail: OnceLock::new(),
@@ -244,6 +339,20 @@ impl Tenant {
         for (a, id) in holders {
             t.proxies.entry(a).or_insert(id);
         }
+        // A seeded licence was assigned when its user was created.
+        for u in t.users.iter_mut().chain(t.deleted.iter_mut()) {
+            if u.ext.get().licences.is_empty() {
+                continue;
+            }
+            let when = u
+                .created_date_time
+                .clone()
+                .unwrap_or_else(|| "2019-03-14T09:21:07Z".into());
+            for l in &mut u.ext.get_mut().licences {
+                l.updated = when.clone();
+            }
+        }
+        super::licences::count_all(&mut t);
         Ok(t)
     }
 
@@ -752,6 +861,7 @@ fn generate(list: &mut Vec<User>, n: usize, domain: &str) {
             on_premises_immutable_id: None,
             password_policies: None,
             deleted_date_time: None,
+            ext: Ext::default(),
             password: None,
             force_change_password_next_sign_in: false,
         });
@@ -805,6 +915,25 @@ pub enum Prop {
     ProxyAddresses,
     PasswordPolicies,
     DeletedDateTime,
+    City,
+    State,
+    Country,
+    PostalCode,
+    StreetAddress,
+    EmployeeType,
+    CreationType,
+    ExternalUserState,
+    ExternalUserStateChangeDateTime,
+    OnPremisesSyncEnabled,
+    OnPremisesLastSyncDateTime,
+    OnPremisesSamAccountName,
+    OnPremisesDomainName,
+    OnPremisesUserPrincipalName,
+    OnPremisesDistinguishedName,
+    OnPremisesSecurityIdentifier,
+    SignInSessionsValidFromDateTime,
+    AssignedLicenses,
+    LicenseAssignmentStates,
     /// A real user property the simulator does not model: always `null` (or `[]`).
     Unmodeled(&'static str, bool),
 }
@@ -847,6 +976,43 @@ const MODELED: &[(&str, Prop)] = &[
     ("proxyAddresses", Prop::ProxyAddresses),
     ("passwordPolicies", Prop::PasswordPolicies),
     ("deletedDateTime", Prop::DeletedDateTime),
+    ("city", Prop::City),
+    ("state", Prop::State),
+    ("country", Prop::Country),
+    ("postalCode", Prop::PostalCode),
+    ("streetAddress", Prop::StreetAddress),
+    ("employeeType", Prop::EmployeeType),
+    ("creationType", Prop::CreationType),
+    ("externalUserState", Prop::ExternalUserState),
+    (
+        "externalUserStateChangeDateTime",
+        Prop::ExternalUserStateChangeDateTime,
+    ),
+    ("onPremisesSyncEnabled", Prop::OnPremisesSyncEnabled),
+    (
+        "onPremisesLastSyncDateTime",
+        Prop::OnPremisesLastSyncDateTime,
+    ),
+    ("onPremisesSamAccountName", Prop::OnPremisesSamAccountName),
+    ("onPremisesDomainName", Prop::OnPremisesDomainName),
+    (
+        "onPremisesUserPrincipalName",
+        Prop::OnPremisesUserPrincipalName,
+    ),
+    (
+        "onPremisesDistinguishedName",
+        Prop::OnPremisesDistinguishedName,
+    ),
+    (
+        "onPremisesSecurityIdentifier",
+        Prop::OnPremisesSecurityIdentifier,
+    ),
+    (
+        "signInSessionsValidFromDateTime",
+        Prop::SignInSessionsValidFromDateTime,
+    ),
+    ("assignedLicenses", Prop::AssignedLicenses),
+    ("licenseAssignmentStates", Prop::LicenseAssignmentStates),
 ];
 
 /// Every modeled property (what `Sim::user_by_upn` shows).
@@ -857,27 +1023,10 @@ pub fn all_modeled_props() -> Vec<Prop> {
 /// Real properties we answer with null (false = scalar, true = collection -> `[]`).
 const UNMODELED: &[(&str, bool)] = &[
     ("ageGroup", false),
-    ("city", false),
-    ("country", false),
-    ("state", false),
-    ("postalCode", false),
-    ("streetAddress", false),
     ("faxNumber", false),
-    ("employeeType", false),
     ("employeeHireDate", false),
     ("employeeLeaveDateTime", false),
-    ("externalUserState", false),
-    ("externalUserStateChangeDateTime", false),
-    ("creationType", false),
-    ("onPremisesSyncEnabled", false),
-    ("onPremisesDistinguishedName", false),
-    ("onPremisesDomainName", false),
-    ("onPremisesSamAccountName", false),
-    ("onPremisesUserPrincipalName", false),
-    ("onPremisesLastSyncDateTime", false),
-    ("onPremisesSecurityIdentifier", false),
     ("lastPasswordChangeDateTime", false),
-    ("signInSessionsValidFromDateTime", false),
     ("securityIdentifier", false),
     ("showInAddressList", false),
     ("legalAgeGroupClassification", false),
@@ -886,7 +1035,6 @@ const UNMODELED: &[(&str, bool)] = &[
     ("isResourceAccount", false),
     ("otherMails", true),
     ("imAddresses", true),
-    ("assignedLicenses", true),
     ("assignedPlans", true),
     ("identities", true),
 ];
@@ -930,13 +1078,6 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
     let _ = serde_json::to_writer(&mut *out, s);
 }
 
-fn write_opt(out: &mut Vec<u8>, s: &Option<String>) {
-    match s {
-        Some(s) => write_str(out, s),
-        None => out.extend_from_slice(b"null"),
-    }
-}
-
 fn write_list(out: &mut Vec<u8>, items: &[String]) {
     out.push(b'[');
     for (i, s) in items.iter().enumerate() {
@@ -962,36 +1103,82 @@ pub fn write_user(out: &mut Vec<u8>, u: &User, props: &[Prop]) {
     out.push(b'}');
 }
 
+/// The value of a string property (`None` inside = null); `None` for other kinds.
+pub fn str_value(u: &User, p: Prop) -> Option<Option<&str>> {
+    let x = u.ext.get();
+    Some(match p {
+        Prop::DisplayName => Some(u.display_name.as_str()),
+        Prop::UserPrincipalName => Some(u.user_principal_name.as_str()),
+        Prop::Id => Some(u.id.as_str()),
+        Prop::GivenName => u.given_name.as_deref(),
+        Prop::JobTitle => u.job_title.as_deref(),
+        Prop::Mail => u.mail.as_deref(),
+        Prop::MobilePhone => u.mobile_phone.as_deref(),
+        Prop::OfficeLocation => u.office_location.as_deref(),
+        Prop::PreferredLanguage => u.preferred_language.as_deref(),
+        Prop::Surname => u.surname.as_deref(),
+        Prop::Department => u.department.as_deref(),
+        Prop::MailNickname => u.mail_nickname.as_deref(),
+        Prop::UserType => u.user_type.as_deref(),
+        Prop::CreatedDateTime => u.created_date_time.as_deref(),
+        Prop::UsageLocation => u.usage_location.as_deref(),
+        Prop::CompanyName => u.company_name.as_deref(),
+        Prop::EmployeeId => u.employee_id.as_deref(),
+        Prop::OnPremisesImmutableId => u.on_premises_immutable_id.as_deref(),
+        Prop::PasswordPolicies => u.password_policies.as_deref(),
+        Prop::DeletedDateTime => u.deleted_date_time.as_deref(),
+        Prop::City => x.city.as_deref(),
+        Prop::State => x.state.as_deref(),
+        Prop::Country => x.country.as_deref(),
+        Prop::PostalCode => x.postal_code.as_deref(),
+        Prop::StreetAddress => x.street_address.as_deref(),
+        Prop::EmployeeType => x.employee_type.as_deref(),
+        Prop::CreationType => x.creation_type.as_deref(),
+        Prop::ExternalUserState => x.external_user_state.as_deref(),
+        Prop::ExternalUserStateChangeDateTime => x.external_user_state_change_date_time.as_deref(),
+        Prop::OnPremisesLastSyncDateTime => x.on_premises_last_sync_date_time.as_deref(),
+        Prop::OnPremisesSamAccountName => x.on_premises_sam_account_name.as_deref(),
+        Prop::OnPremisesDomainName => x.on_premises_domain_name.as_deref(),
+        Prop::OnPremisesUserPrincipalName => x.on_premises_user_principal_name.as_deref(),
+        Prop::OnPremisesDistinguishedName => x.on_premises_distinguished_name.as_deref(),
+        Prop::OnPremisesSecurityIdentifier => x.on_premises_security_identifier.as_deref(),
+        Prop::SignInSessionsValidFromDateTime => x.sign_in_sessions_valid_from_date_time.as_deref(),
+        Prop::Unmodeled(_, false) => None,
+        Prop::BusinessPhones
+        | Prop::ProxyAddresses
+        | Prop::AccountEnabled
+        | Prop::OnPremisesSyncEnabled
+        | Prop::AssignedLicenses
+        | Prop::LicenseAssignmentStates
+        | Prop::Unmodeled(_, true) => return None,
+    })
+}
+
 /// Writes the JSON value of one property of a user.
 pub fn write_value(out: &mut Vec<u8>, u: &User, p: Prop) {
+    if let Some(v) = str_value(u, p) {
+        match v {
+            Some(s) => write_str(out, s),
+            None => out.extend_from_slice(b"null"),
+        }
+        return;
+    }
     match p {
         Prop::BusinessPhones => write_list(out, &u.business_phones),
-        Prop::DisplayName => write_str(out, &u.display_name),
-        Prop::GivenName => write_opt(out, &u.given_name),
-        Prop::JobTitle => write_opt(out, &u.job_title),
-        Prop::Mail => write_opt(out, &u.mail),
-        Prop::MobilePhone => write_opt(out, &u.mobile_phone),
-        Prop::OfficeLocation => write_opt(out, &u.office_location),
-        Prop::PreferredLanguage => write_opt(out, &u.preferred_language),
-        Prop::Surname => write_opt(out, &u.surname),
-        Prop::UserPrincipalName => write_str(out, &u.user_principal_name),
-        Prop::Id => write_str(out, &u.id),
+        Prop::ProxyAddresses => write_list(out, &u.proxy_addresses),
         Prop::AccountEnabled => {
             out.extend_from_slice(if u.account_enabled { b"true" } else { b"false" })
         }
-        Prop::Department => write_opt(out, &u.department),
-        Prop::MailNickname => write_opt(out, &u.mail_nickname),
-        Prop::UserType => write_opt(out, &u.user_type),
-        Prop::CreatedDateTime => write_opt(out, &u.created_date_time),
-        Prop::UsageLocation => write_opt(out, &u.usage_location),
-        Prop::CompanyName => write_opt(out, &u.company_name),
-        Prop::EmployeeId => write_opt(out, &u.employee_id),
-        Prop::OnPremisesImmutableId => write_opt(out, &u.on_premises_immutable_id),
-        Prop::ProxyAddresses => write_list(out, &u.proxy_addresses),
-        Prop::PasswordPolicies => write_opt(out, &u.password_policies),
-        Prop::DeletedDateTime => write_opt(out, &u.deleted_date_time),
-        Prop::Unmodeled(_, true) => out.extend_from_slice(b"[]"),
-        Prop::Unmodeled(_, false) => out.extend_from_slice(b"null"),
+        Prop::OnPremisesSyncEnabled => {
+            out.extend_from_slice(match u.ext.get().on_premises_sync_enabled {
+                Some(true) => b"true",
+                Some(false) => b"false",
+                None => b"null",
+            })
+        }
+        Prop::AssignedLicenses => super::licences::write_assigned(out, u),
+        Prop::LicenseAssignmentStates => super::licences::write_states(out, u),
+        _ => out.extend_from_slice(b"[]"),
     }
 }
 

@@ -53,12 +53,22 @@ enum Kind {
     Bool,
     /// string, with a maximum length; `true` = may be null (cleared)
     Str(usize, bool),
-    StrList,
+    /// `businessPhones`: "only one number can be set" (graph-notes §17); each at most 64
+    /// characters (UNVERIFIED: the notes give no per-item length; mobilePhone's is used).
+    Phones,
+    /// `usageLocation`: an ISO 3166-1 alpha-2 code (graph-notes §14.3, §17), or null.
+    Country,
+    /// `preferredLanguage`: an RFC 4646 tag such as `en-US` (graph-notes §17), or null.
+    Language,
     PasswordProfile,
     /// any string: the UPN policy (with its own message) decides
     Upn,
 }
 
+/// Limits from graph-notes §17 (the user resource page); where the notes have none the choice
+/// is said: officeLocation 128 (the B2C attribute table), employeeType 64 (UNVERIFIED: a
+/// third-party provider's bound), passwordPolicies/onPremisesImmutableId/mail 256 and
+/// userType 16 (UNVERIFIED: generous bounds).
 const WRITABLE: &[(&str, Kind)] = &[
     ("accountEnabled", Kind::Bool),
     ("displayName", Kind::Str(256, false)),
@@ -68,11 +78,17 @@ const WRITABLE: &[(&str, Kind)] = &[
     ("department", Kind::Str(64, true)),
     ("officeLocation", Kind::Str(128, true)),
     ("mobilePhone", Kind::Str(64, true)),
-    ("businessPhones", Kind::StrList),
-    ("preferredLanguage", Kind::Str(64, true)),
-    ("usageLocation", Kind::Str(2, true)),
+    ("businessPhones", Kind::Phones),
+    ("preferredLanguage", Kind::Language),
+    ("usageLocation", Kind::Country),
     ("companyName", Kind::Str(64, true)),
     ("employeeId", Kind::Str(16, true)),
+    ("employeeType", Kind::Str(64, true)),
+    ("city", Kind::Str(128, true)),
+    ("state", Kind::Str(128, true)),
+    ("country", Kind::Str(128, true)),
+    ("postalCode", Kind::Str(40, true)),
+    ("streetAddress", Kind::Str(1024, true)),
     ("mailNickname", Kind::Str(64, false)),
     ("userPrincipalName", Kind::Upn),
     ("mail", Kind::Str(256, true)),
@@ -82,9 +98,84 @@ const WRITABLE: &[(&str, Kind)] = &[
     ("userType", Kind::Str(16, true)),
 ];
 
-/// Properties that exist but cannot be written. UNVERIFIED text (the notes give none):
-/// `Property '{name}' is read-only and cannot be set.` (400 Request_BadRequest).
-const READ_ONLY: &[&str] = &["id", "createdDateTime", "deletedDateTime", "proxyAddresses"];
+/// What a user synced from on-premises AD still takes from the cloud; every other property is
+/// mastered on-premises. UNVERIFIED (graph-notes §20 leaves the list open): usageLocation
+/// (licensing is cloud-only) and passwordPolicies (password expiry is set in the cloud).
+const CLOUD_WRITABLE_WHEN_SYNCED: &[&str] = &["usageLocation", "passwordPolicies"];
+
+pub const ON_PREMISES_MASTERED: &str = "Unable to update the specified properties for \
+     on-premises mastered Directory Sync objects or objects currently undergoing migration.";
+
+/// `GET`/`DELETE /users/{id}/manager` when there is none (graph-notes §17).
+pub const MANAGER_MISSING: &str = "Resource 'manager' does not exist or one of its queried \
+     reference-property objects are not present.";
+
+/// Properties that exist but cannot be written. UNVERIFIED text for most (graph-notes §20 has it
+/// for `onPremisesSyncEnabled` of the organization): `Property '{name}' is read-only and cannot
+/// be set.` (400 Request_BadRequest).
+const READ_ONLY: &[&str] = &[
+    "id",
+    "createdDateTime",
+    "deletedDateTime",
+    "proxyAddresses",
+    "creationType",
+    "externalUserState",
+    "externalUserStateChangeDateTime",
+    "onPremisesSyncEnabled",
+    "onPremisesLastSyncDateTime",
+    "onPremisesSamAccountName",
+    "onPremisesDomainName",
+    "onPremisesUserPrincipalName",
+    "onPremisesDistinguishedName",
+    "onPremisesSecurityIdentifier",
+    "signInSessionsValidFromDateTime",
+    "assignedLicenses",
+    "assignedPlans",
+    "licenseAssignmentStates",
+];
+
+/// ISO 3166-1 alpha-2, the officially assigned codes.
+const ISO_3166: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ \
+    BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE \
+    DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR \
+    GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP \
+    KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT \
+    MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW \
+    PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG \
+    TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
+
+/// A usage location: two letters that are an ISO 3166-1 alpha-2 code (either case; kept as
+/// sent: whether Graph upper-cases it is UNVERIFIED).
+pub fn country_code_ok(s: &str) -> bool {
+    s.len() == 2
+        && s.chars().all(|c| c.is_ascii_alphabetic())
+        && ISO_3166
+            .split_ascii_whitespace()
+            .any(|c| c.eq_ignore_ascii_case(s))
+}
+
+/// An RFC 4646 language tag as Graph's examples use them: a 2-3 letter language, an optional
+/// 4-letter script, an optional 2-letter or 3-digit region (`en`, `en-US`, `zh-Hans-CN`).
+/// UNVERIFIED: Graph's exact rule (the notes give the format, not the check).
+pub fn language_tag_ok(s: &str) -> bool {
+    let mut parts = s.split('-');
+    let lang = parts.next().unwrap_or_default();
+    if !(2..=3).contains(&lang.len()) || !lang.chars().all(|c| c.is_ascii_alphabetic()) {
+        return false;
+    }
+    let rest: Vec<&str> = parts.collect();
+    let script = |p: &str| p.len() == 4 && p.chars().all(|c| c.is_ascii_alphabetic());
+    let region = |p: &str| {
+        (p.len() == 2 && p.chars().all(|c| c.is_ascii_alphabetic()))
+            || (p.len() == 3 && p.chars().all(|c| c.is_ascii_digit()))
+    };
+    match rest.as_slice() {
+        [] => true,
+        [a] => script(a) || region(a),
+        [a, b] => script(a) && region(b),
+        _ => false,
+    }
+}
 
 /// Checks each property of a create/update body: known, writable, well-typed.
 /// Returns the canonical (camelCase) name of each property with its value.
@@ -124,9 +215,21 @@ fn check_props(
                 Value::String(s) => s.chars().count() <= max && (nullable || !s.trim().is_empty()),
                 _ => false,
             },
-            Kind::StrList => v
-                .as_array()
-                .is_some_and(|a| a.iter().all(|x| x.as_str().is_some_and(|s| s.len() <= 64))),
+            Kind::Phones => v.as_array().is_some_and(|a| {
+                a.len() <= 1
+                    && a.iter()
+                        .all(|x| x.as_str().is_some_and(|s| s.chars().count() <= 64))
+            }),
+            Kind::Country => match v {
+                Value::Null => true,
+                Value::String(s) => country_code_ok(s),
+                _ => false,
+            },
+            Kind::Language => match v {
+                Value::Null => true,
+                Value::String(s) => language_tag_ok(s),
+                _ => false,
+            },
             Kind::PasswordProfile => v.is_object(),
             Kind::Upn => v.is_string(),
         };
@@ -309,6 +412,51 @@ fn entity(g: &GCtx, status: StatusCode, context: &str, odata_type: bool, u: &Use
     g.raw(status, out)
 }
 
+/// Synced from on-premises AD (graph-notes §20): its on-premises-mastered properties refuse edits.
+pub fn synced(u: &User) -> bool {
+    u.ext.get().on_premises_sync_enabled == Some(true)
+}
+
+/// The writable string properties kept in [`super::tenant::Extra`].
+const EXTRA_STRINGS: &[&str] = &[
+    "city",
+    "state",
+    "country",
+    "postalCode",
+    "streetAddress",
+    "employeeType",
+];
+
+/// Sets a writable string property by its Graph name (`None` clears it).
+fn set_string(u: &mut User, name: &str, v: Option<String>) {
+    let extra = |u: &mut User, f: &dyn Fn(&mut super::tenant::Extra)| {
+        if v.is_some() || u.ext != Default::default() {
+            f(u.ext.get_mut());
+        }
+    };
+    match name {
+        "displayName" => u.display_name = v.clone().unwrap_or_default(),
+        "givenName" => u.given_name = v,
+        "surname" => u.surname = v,
+        "jobTitle" => u.job_title = v,
+        "department" => u.department = v,
+        "officeLocation" => u.office_location = v,
+        "mobilePhone" => u.mobile_phone = v,
+        "preferredLanguage" => u.preferred_language = v,
+        "usageLocation" => u.usage_location = v,
+        "companyName" => u.company_name = v,
+        "employeeId" => u.employee_id = v,
+        "userType" => u.user_type = v,
+        "city" => extra(u, &|x| x.city = v.clone()),
+        "state" => extra(u, &|x| x.state = v.clone()),
+        "country" => extra(u, &|x| x.country = v.clone()),
+        "postalCode" => extra(u, &|x| x.postal_code = v.clone()),
+        "streetAddress" => extra(u, &|x| x.street_address = v.clone()),
+        "employeeType" => extra(u, &|x| x.employee_type = v.clone()),
+        _ => {}
+    }
+}
+
 pub fn now_iso() -> String {
     format!("{}Z", util::graph_date())
 }
@@ -406,9 +554,16 @@ pub fn create_user(st: &State, g: &GCtx, body: &[u8]) -> Response {
         proxy_addresses: vec![format!("SMTP:{primary}")],
         password_policies: policies,
         deleted_date_time: None,
+        ext: Default::default(),
         password,
         force_change_password_next_sign_in: force.unwrap_or(true),
     };
+    let mut u = u;
+    for (name, v) in &props {
+        if EXTRA_STRINGS.contains(name) {
+            set_string(&mut u, name, opt_str(v));
+        }
+    }
     let location = format!(
         "{}/v2/{}/directoryObjects/{}/Microsoft.DirectoryServices.User",
         g.base, t.id, u.id
@@ -436,6 +591,13 @@ pub fn update_user(st: &State, g: &GCtx, key: &str, body: &[u8]) -> Response {
     let Some(idx) = t.user_index(key) else {
         return g.not_found(key);
     };
+    if synced(&t.users[idx])
+        && props
+            .iter()
+            .any(|(n, _)| !CLOUD_WRITABLE_WHEN_SYNCED.contains(n))
+    {
+        return bad(g, ON_PREMISES_MASTERED);
+    }
     let s = |n: &str| get(&props, n).and_then(opt_str);
     let cur = t.users[idx].clone();
     let mut u = cur.clone();
@@ -516,24 +678,12 @@ pub fn update_user(st: &State, g: &GCtx, key: &str, body: &[u8]) -> Response {
         u.mail = mail;
     }
     for (name, v) in &props {
-        let sv = opt_str(v);
         match *name {
             "accountEnabled" => u.account_enabled = v.as_bool().unwrap_or(u.account_enabled),
             "displayName" => {
-                keys_changed |= sv.as_deref() != Some(cur.display_name.as_str());
-                u.display_name = sv.unwrap_or_default();
+                keys_changed |= v.as_str() != Some(cur.display_name.as_str());
+                set_string(&mut u, name, opt_str(v));
             }
-            "givenName" => u.given_name = sv,
-            "surname" => u.surname = sv,
-            "jobTitle" => u.job_title = sv,
-            "department" => u.department = sv,
-            "officeLocation" => u.office_location = sv,
-            "mobilePhone" => u.mobile_phone = sv,
-            "preferredLanguage" => u.preferred_language = sv,
-            "usageLocation" => u.usage_location = sv,
-            "companyName" => u.company_name = sv,
-            "employeeId" => u.employee_id = sv,
-            "userType" => u.user_type = sv,
             "businessPhones" => {
                 u.business_phones = v
                     .as_array()
@@ -544,7 +694,7 @@ pub fn update_user(st: &State, g: &GCtx, key: &str, body: &[u8]) -> Response {
                     })
                     .unwrap_or_default()
             }
-            _ => {}
+            other => set_string(&mut u, other, opt_str(v)),
         }
     }
     u.password_policies = policies;
@@ -567,6 +717,7 @@ pub fn update_user(st: &State, g: &GCtx, key: &str, body: &[u8]) -> Response {
 /// Moves the live user at `idx` to the deleted items; its addresses stay held.
 pub fn soft_delete_at(t: &mut Tenant, idx: usize) {
     let mut u = t.remove_user(idx);
+    super::licences::release(t, &u);
     u.deleted_date_time = Some(now_iso());
     t.changes.record(&u.id, What::SoftDeleted);
     t.deleted.push(u);
@@ -681,6 +832,7 @@ pub fn restore(st: &State, g: &GCtx, id: &str, body: &[u8]) -> Response {
     u.deleted_date_time = None;
     let resp = entity(g, StatusCode::OK, "directoryObjects/$entity", true, &u);
     t.changes.record(&u.id, What::Restored);
+    super::licences::retake(&mut t, &u);
     t.insert_user(u);
     drop(t);
     st.note_write();
@@ -699,6 +851,105 @@ pub fn purge(st: &State, g: &GCtx, id: &str) -> Response {
     drop(t);
     st.note_write();
     g.no_content()
+}
+
+/// `PUT /users/{id|upn}/manager/$ref` with `{"@odata.id": ".../users/{id}"}` (or
+/// `.../directoryObjects/{id}`): 204 (graph-notes §17). The manager must be a live user of the
+/// tenant (404 otherwise, as for any missing object). A user synced from on-premises AD has its
+/// manager mastered there (400). UNVERIFIED: the answer to a body without `@odata.id` (the
+/// groups' `Invalid object identifier` wording is used) and whether a user may be their own
+/// manager (accepted: no rule found).
+pub fn put_manager(st: &State, g: &GCtx, key: &str, body: &[u8]) -> Response {
+    let body = match body_object(g, body, false) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let Some(target) = body
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("@odata.id"))
+        .and_then(|(_, v)| v.as_str())
+    else {
+        return bad(g, "Invalid object identifier ''.");
+    };
+    let Some(manager) = super::groups::ref_id(target) else {
+        return bad(g, &format!("Invalid object identifier '{target}'."));
+    };
+    let mut t = st.tenant_mut();
+    let Some(idx) = t.user_index(key) else {
+        return g.not_found(key);
+    };
+    let Some(mid) = t
+        .user(manager)
+        .filter(|m| m.id.eq_ignore_ascii_case(manager))
+        .map(|m| m.id.clone())
+    else {
+        return g.not_found(manager);
+    };
+    if synced(&t.users[idx]) {
+        return bad(g, ON_PREMISES_MASTERED);
+    }
+    let old = t.users[idx].ext.get().manager.clone();
+    if old.as_deref() != Some(mid.as_str()) {
+        t.users[idx].ext.get_mut().manager = Some(mid);
+        let id = t.users[idx].id.clone();
+        t.changes.record(&id, What::Manager(old));
+    }
+    drop(t);
+    st.note_write();
+    g.no_content()
+}
+
+/// The live manager of the user at `idx`, if any (a soft-deleted manager is not present).
+pub fn manager_of<'t>(t: &'t Tenant, u: &User) -> Option<&'t User> {
+    let mid = u.ext.get().manager.as_deref()?;
+    t.user(mid).filter(|m| m.id.eq_ignore_ascii_case(mid))
+}
+
+/// `DELETE /users/{id|upn}/manager/$ref`: 204; 404 when there is no manager.
+pub fn delete_manager(st: &State, g: &GCtx, key: &str) -> Response {
+    let mut t = st.tenant_mut();
+    let Some(idx) = t.user_index(key) else {
+        return g.not_found(key);
+    };
+    if manager_of(&t, &t.users[idx]).is_none() {
+        return g.error(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            MANAGER_MISSING,
+        );
+    }
+    if synced(&t.users[idx]) {
+        return bad(g, ON_PREMISES_MASTERED);
+    }
+    let old = t.users[idx].ext.get_mut().manager.take();
+    let id = t.users[idx].id.clone();
+    t.changes.record(&id, What::Manager(old));
+    drop(t);
+    st.note_write();
+    g.no_content()
+}
+
+/// `POST /users/{id|upn}/revokeSignInSessions` (and `/me/...`): 200 with an `Edm.Boolean`
+/// `true` (graph-notes §15: Graph answers 200 although 204 was meant), sets
+/// `signInSessionsValidFromDateTime`; refresh tokens issued before it are refused from then on
+/// (module `identity`, AADSTS50173). Guests and synced users answer the same.
+pub fn revoke_sessions(st: &State, g: &GCtx, key: &str) -> Response {
+    let mut t = st.tenant_mut();
+    let Some(idx) = t.user_index(key) else {
+        return g.not_found(key);
+    };
+    let cur = t.users[idx].clone();
+    let x = t.users[idx].ext.get_mut();
+    x.sign_in_sessions_valid_from_date_time = Some(now_iso());
+    x.sessions_valid_from_ms = Some(util::unix_now_ms());
+    let bits = changed_props(&cur, &t.users[idx]);
+    t.changes.record(&cur.id, What::Updated(bits));
+    drop(t);
+    st.note_write();
+    g.ok(&json!({
+        "@odata.context": format!("{}/v1.0/$metadata#Edm.Boolean", g.base),
+        "value": true,
+    }))
 }
 
 #[cfg(test)]

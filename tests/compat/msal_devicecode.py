@@ -176,6 +176,7 @@ async def graph_checks(info):
               "msgraph-sdk surfaces Request_ResourceNotFound")
 
     await delta_checks(graph)
+    await licence_checks(graph)
 
     def prompt(verification_uri, user_code, expires_on):
         print("  prompt:", verification_uri, user_code)
@@ -224,6 +225,44 @@ async def delta_checks(graph):
           "msgraph-sdk delta round sees the soft delete as @removed changed")
     page = await graph.users.delta.with_url(page.odata_delta_link).get()
     check(page.value == [] and page.odata_delta_link, "an empty round still ends with a deltaLink")
+
+
+async def licence_checks(graph):
+    """msgraph-sdk's subscribedSkus and assignLicense builders: seats move by one, a refusal
+    surfaces as an APIError with Graph's code and message."""
+    import uuid
+    from kiota_abstractions.api_error import APIError
+    from msgraph.generated.models.assigned_license import AssignedLicense
+    from msgraph.generated.users.item.assign_license.assign_license_post_request_body import \
+        AssignLicensePostRequestBody
+
+    def seats(skus):
+        return {k.sku_part_number: k.consumed_units for k in skus.value}
+
+    before = seats(await graph.subscribed_skus.get())
+    check(before.get("STANDARDPACK") == 0 and before.get("POWER_BI_PRO") == 24,
+          f"msgraph-sdk subscribed_skus: {before}")
+    e1 = uuid.UUID("18181a46-0d4e-45cd-891e-60aabd171b4e")
+    from kiota_abstractions.base_request_configuration import RequestConfiguration
+    from msgraph.generated.users.users_request_builder import UsersRequestBuilder
+    query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(select=["id"], top=999)
+    page = await graph.users.get(request_configuration=RequestConfiguration(query_parameters=query))
+    uid = page.value[-1].id  # a generated user: a usage location, no licence
+    body = AssignLicensePostRequestBody(add_licenses=[AssignedLicense(sku_id=e1, disabled_plans=[])],
+                                        remove_licenses=[])
+    user = await graph.users.by_user_id(uid).assign_license.post(body)
+    check(user.id == uid and [l.sku_id for l in user.assigned_licenses] == [e1],
+          "msgraph-sdk assign_license returns the user with the licence")
+    after = seats(await graph.subscribed_skus.get())
+    check(after["STANDARDPACK"] == 1, "consumedUnits moved by one")
+    try:
+        await graph.users.by_user_id(uid).assign_license.post(
+            AssignLicensePostRequestBody(add_licenses=[], remove_licenses=[]))
+        check(False, "400 expected")
+    except APIError as e:
+        check(e.response_status_code == 400 and e.error.code == "Request_BadRequest"
+              and e.error.message.startswith("No license changes provided"),
+              "msgraph-sdk surfaces the assignLicense refusal")
 
 
 def main():

@@ -159,6 +159,15 @@ for g, dom in [("Lena", "fabrikam.com"), ("Tom", "contoso-partners.net"), ("Yuki
 # ~15 disabled accounts (leavers), never the admin
 for u in rng.sample(users[2:292], 15):
     u["accountEnabled"] = False
+# Guests are invited (graph-notes §20) and have no usage location by default (§14.3). No random
+# draws here, so everything generated after stays as it was.
+for u, state, changed in zip([u for u in users if u["userType"] == "Guest"],
+                             ["Accepted", "Accepted", "PendingAcceptance"],
+                             ["2025-03-11T10:02:44Z", "2025-09-30T15:47:09Z", "2026-11-20T08:31:55Z"]):
+    u["usageLocation"] = None
+    u["creationType"] = "Invitation"
+    u["externalUserState"] = state
+    u["externalUserStateChangeDateTime"] = changed
 for u in users:
     if u["mail"] is None and u["userType"] == "Member":
         u["proxyAddresses"] = []
@@ -216,6 +225,98 @@ def former(uid, given, surname, dept, title, deleted):
         "deletedDateTime": deleted,
     }
 
+
+def synced(uid, given, surname, sam, rid, title, dept, street, city, state, postal, manager=None):
+    """A user synced from on-premises AD (onPremisesSyncEnabled: true): Graph refuses edits of
+    its on-premises-mastered properties. Fixed values, outside the random stream."""
+    nick = (given + "." + surname).lower()
+    upn = nick + "@" + FEDERATED
+    u = {
+        "id": uid, "userPrincipalName": upn, "mail": upn, "displayName": given + " " + surname,
+        "givenName": given, "surname": surname, "jobTitle": title, "department": dept,
+        "officeLocation": city, "mobilePhone": None, "businessPhones": ["+1 206 555 %04d" % rid],
+        "preferredLanguage": "en-US", "accountEnabled": True, "mailNickname": nick, "userType": "Member",
+        "createdDateTime": "2021-02-08T07:12:33Z", "usageLocation": "US", "companyName": "Northwind Traders",
+        "employeeId": "AD%04d" % rid, "employeeType": "Employee",
+        "streetAddress": street, "city": city, "state": state, "country": "United States", "postalCode": postal,
+        "onPremisesImmutableId": __import__("base64").b64encode(uuid.UUID(uid).bytes_le).decode(),
+        "onPremisesSyncEnabled": True, "onPremisesLastSyncDateTime": "2026-11-27T06:10:41Z",
+        "onPremisesSamAccountName": sam, "onPremisesDomainName": FEDERATED,
+        "onPremisesUserPrincipalName": upn,
+        "onPremisesDistinguishedName": "CN=%s %s,OU=Staff,DC=corp,DC=northwindtraders,DC=com" % (given, surname),
+        "onPremisesSecurityIdentifier": "S-1-5-21-3623811015-3361044348-30300820-%d" % rid,
+        "proxyAddresses": ["SMTP:" + upn, "smtp:" + nick + "@" + INITIAL],
+    }
+    if manager:
+        u["manager"] = manager
+    return u
+
+
+# Synced from the on-premises AD of corp.northwindtraders.com; Rosa manages the other two.
+ROSA = "3c6f0e1a-92b4-4d7e-a5c8-1f2e3d4c5b6a"
+tenant["users"] += [
+    synced(ROSA, "Rosa", "Delgado", "rdelgado", 1104, "Plant Manager", "Operations",
+           "1 Harbor Way", "Tacoma", "WA", "98402"),
+    synced("8b2d4f6a-0c1e-4a3b-9d5f-7e6a8c0b2d4f", "Tobias", "Brandt", "tbrandt", 1187, "Shift Supervisor",
+           "Operations", "1 Harbor Way", "Tacoma", "WA", "98402", manager=ROSA),
+    synced("e1f3a5c7-9b2d-4e6f-8a0c-2b4d6f8a0c1e", "Ngozi", "Eze", "neze", 1203, "Quality Engineer",
+           "Operations", "1 Harbor Way", "Tacoma", "WA", "98402", manager=ROSA),
+]
+
+# Licences (graph-notes §14.1; real SKU and service plan ids). Microsoft 365 E3 with room,
+# Power BI Pro nearly full (1 seat free), Exchange Online (Plan 1) whose mailbox plan excludes
+# E3's (Exchange Online Plan 2), and Office 365 E1, unused, 5 units in their grace period.
+# consumedUnits is computed by the simulator from the users' assignedLicenses.
+EXO_P2, EXO_P1 = "efb87545-963c-4e0d-99df-69c6916d9eb0", "9aaf7827-d63c-4b61-89c3-182f06f82e5c"
+SPO_P2, SPO_P1 = "5dbe027f-2339-4123-9542-606e4d348a72", "c7699d2e-19aa-44de-8edf-1736da088ca1"
+TEAMS, SKYPE = "57ff2da0-773e-42df-b2af-ffb7a2317929", "0feaeb32-d00e-4d66-bd5a-43b5b83db82c"
+SKU_E3, SKU_PBI = "05e9a617-0261-4cee-bb44-138d3ef5d965", "f8a1db68-be16-40ed-86d5-cb42ce701560"
+SKU_EXO1, SKU_E1 = "4b9405b0-7788-4568-add1-99614e613b69", "18181a46-0d4e-45cd-891e-60aabd171b4e"
+
+
+def plan(pid, name, target="User"):
+    return {"servicePlanId": pid, "servicePlanName": name, "provisioningStatus": "Success", "appliesTo": target}
+
+
+def sku(sid, part, enabled, plans, subscription, warning=0):
+    return {"skuId": sid, "skuPartNumber": part, "appliesTo": "User", "capabilityStatus": "Enabled",
+            "prepaidUnits": {"enabled": enabled, "lockedOut": 0, "suspended": 0, "warning": warning},
+            "servicePlans": plans, "subscriptionIds": [subscription]}
+
+
+tenant["subscribedSkus"] = [
+    sku(SKU_E3, "SPE_E3", 250, [plan(EXO_P2, "EXCHANGE_S_ENTERPRISE"), plan(SPO_P2, "SHAREPOINTENTERPRISE"),
+                                plan(TEAMS, "TEAMS1"), plan(SKYPE, "MCOSTANDARD"),
+                                plan("43de0ff5-c92c-492b-9116-175376d08c38", "OFFICESUBSCRIPTION"),
+                                plan("c1ec4a95-1f05-45b3-a911-aa3fa01094f5", "INTUNE_A"),
+                                plan("41781fb2-bc02-4b7c-bd55-b576c07bb09d", "AAD_PREMIUM")],
+        "7a1c3e5f-2b4d-4f6a-8c0e-1d3f5a7c9e2b"),
+    sku(SKU_PBI, "POWER_BI_PRO", 25, [plan("70d33638-9c74-4d01-bfd3-562de28bd4ba", "BI_AZURE_P2"),
+                                      plan("113feb6c-3fe4-4440-bddc-54d774bf0318", "EXCHANGE_S_FOUNDATION",
+                                           "Company")],
+        "4e6a8c0e-3f5b-4d7a-9e1c-2b4d6f8a0c3d"),
+    sku(SKU_EXO1, "EXCHANGESTANDARD", 10, [plan(EXO_P1, "EXCHANGE_S_STANDARD")],
+        "9c1e3a5b-7d2f-4b6e-8a0c-4e6a8c0e2f5a"),
+    sku(SKU_E1, "STANDARDPACK", 50, [plan(EXO_P1, "EXCHANGE_S_STANDARD"), plan(SPO_P1, "SHAREPOINTSTANDARD"),
+                                     plan(TEAMS, "TEAMS1"), plan(SKYPE, "MCOSTANDARD")],
+        "2d4f6a8c-0e1b-4c3d-a5e7-6f8a0c2e4b6d", warning=5),
+]
+# Not in Graph's SKU data: which plans the simulator refuses together (both mailboxes, both sites).
+tenant["mutuallyExclusivePlans"] = [[EXO_P1, EXO_P2], [SPO_P1, SPO_P2]]
+licensable = [u for u in tenant["users"]
+              if u["userType"] == "Member" and u["accountEnabled"] and u["mail"] and u["usageLocation"]]
+for n, u in enumerate(licensable[:202]):
+    if n < 200:
+        u["assignedLicenses"] = [{"disabledPlans": [], "skuId": SKU_E3}]
+        if n < 24:
+            u["assignedLicenses"].append({"disabledPlans": [], "skuId": SKU_PBI})
+    else:
+        u["assignedLicenses"] = [{"disabledPlans": [], "skuId": SKU_EXO1}]
+# Assigns licences and reads SKUs, and reads users, nothing more.
+tenant["apps"].append(
+    {"clientId": "2f6e8a1c-4b3d-4e5f-9a7b-6c8d0e2f4a61", "displayName": "m365sync licensing (least privilege)",
+     "publicClient": False, "secrets": ["Lic8Q~Mn3Bv5Cx7Zl9Kj2Hg4Fd6Sa8Qw0ErTyUi"],
+     "permissions": ["User.Read.All", "LicenseAssignment.ReadWrite.All", "Organization.Read.All"]})
 
 # Farid Haddad is also a directory-only user in the demo: binding him meets his own old account.
 tenant["deletedUsers"] = [
