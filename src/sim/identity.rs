@@ -749,7 +749,7 @@ fn delegated_response(
                 client_id: client_id.to_owned(),
                 user_id: user.id.clone(),
                 scope: scope.to_owned(),
-                issued_ms: util::unix_now_ms(),
+                issued_ms: util::unique_now_ms(),
             },
         );
         body["refresh_token"] = json!(rt);
@@ -993,10 +993,9 @@ fn refresh_grant(st: &State, ctx: &Ctx, form: &[(String, String)], client_id: &s
             "The provided grant has expired due to it being revoked, a fresh auth token is needed.",
         );
     };
-    // Signed out everywhere (`revokeSignInSessions`) after this grant was issued (in the same
-    // millisecond counts as after: the revoke wins). The text is
-    // AADSTS50173's as widely quoted (UNVERIFIED in the notes, which cite only its first
-    // sentence).
+    // Signed out everywhere (`revokeSignInSessions`) after this grant was issued (both stamps
+    // come from one strictly increasing clock, so there is no tie). The text is AADSTS50173's
+    // as widely quoted (UNVERIFIED in the notes, which cite only its first sentence).
     if let Some(valid_from) = user
         .ext
         .get()

@@ -15,6 +15,22 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// A strictly increasing millisecond stamp: the wall clock, moved on by one when two events
+/// fall in the same millisecond, so "issued before" and "revoked after" are never a tie.
+pub fn unique_now_ms() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = unix_now_ms();
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(last + 1);
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => last = seen,
+        }
+    }
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn unix_now_ms() -> u64 {
     SystemTime::now()

@@ -941,7 +941,7 @@ pub fn revoke_sessions(st: &State, g: &GCtx, key: &str) -> Response {
     let cur = t.users[idx].clone();
     let x = t.users[idx].ext.get_mut();
     x.sign_in_sessions_valid_from_date_time = Some(now_iso());
-    x.sessions_valid_from_ms = Some(util::unix_now_ms());
+    x.sessions_valid_from_ms = Some(util::unique_now_ms());
     let bits = changed_props(&cur, &t.users[idx]);
     t.changes.record(&cur.id, What::Updated(bits));
     drop(t);
