@@ -19,5 +19,6 @@ pub mod keymap;
 pub mod lock;
 pub mod logfile;
 pub mod sim;
+pub mod snapshot;
 pub mod sync;
 pub mod ui;

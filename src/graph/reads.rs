@@ -9,10 +9,9 @@ impl GraphClient {
     /// a group create whose answer was lost is found again. Permission: Group.Read.All.
     pub async fn find_groups_by_nickname(&self, nickname: &str) -> Result<Vec<Group>, GraphError> {
         let quoted = format!("'{}'", nickname.replace('\'', "''"));
-        let filter: String = url::form_urlencoded::byte_serialize(
-            format!("mailNickname eq {quoted}").as_bytes(),
-        )
-        .collect();
+        let filter: String =
+            url::form_urlencoded::byte_serialize(format!("mailNickname eq {quoted}").as_bytes())
+                .collect();
         let mut out = Vec::new();
         let mut pages = self.pages::<Group>(format!(
             "{}/{}?$filter={}&$select={}",
