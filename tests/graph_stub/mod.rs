@@ -318,7 +318,8 @@ fn count_users(t: &Tenant, headers: &HeaderMap, q: &[(String, String)]) -> Respo
 fn delta(t: &mut Tenant, q: &[(String, String)]) -> Response {
     let link = |t: &Tenant, token: &str| format!("{}/v1.0/users/delta?$deltatoken={token}", t.base);
     if let Some(fail) = &t.delta_fail {
-        if get(q, "deltatoken").is_some() || get(q, "skiptoken").is_some() {
+        // Only saved tokens are refused: a new `latest` link still works.
+        if get(q, "deltatoken").is_some_and(|d| d != "latest") || get(q, "skiptoken").is_some() {
             return match fail {
                 DeltaFail::Expired => envelope(
                     StatusCode::BAD_REQUEST,
