@@ -8,6 +8,7 @@ mod common;
 mod graph_stub;
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use futures::StreamExt;
 use graph_stub::{props, Case};
@@ -165,6 +166,52 @@ async fn counts_that_do_not_add_up_list_both_cases_and_keep_each_user_once() {
     assert_eq!(case_rule, CaseRule::Unknown);
     assert!(shards >= 69, "{shards}");
     assert_eq!(ids, sequential_ids(&graph).await);
+}
+
+#[tokio::test]
+async fn a_429_on_one_shard_pauses_every_shard_for_its_retry_after() {
+    let (st, _) = stub_with(Case::Insensitive).await;
+    {
+        let mut t = st.lock().unwrap();
+        // A shard that runs early (a child of the big `m`), on a Graph slow enough that the
+        // other shards still have work then.
+        t.throttle_once.insert("ma".into());
+        t.delay = Duration::from_millis(10);
+    }
+    // The default retry policy (it would wait out a 1 s Retry-After by itself).
+    let graph = GraphClient::new(
+        m365sync::config::http_client(None).unwrap(),
+        &format!("{}/v1.0", st.lock().unwrap().base),
+        std::sync::Arc::new(m365sync::graph::StaticToken("t".into())),
+    );
+    let (l, ids, restarts) = cold(&graph, &small_shards()).await;
+    assert!(restarts.is_empty(), "{restarts:?}");
+    assert!(
+        matches!(l.mode, ListingMode::Sharded { .. }),
+        "{:?}",
+        l.mode
+    );
+    assert_eq!(ids, sequential_ids(&graph).await);
+    let t = st.lock().unwrap();
+    let (at, _) = t
+        .times
+        .iter()
+        .find(|(_, q)| {
+            q.contains("filter=startswith%28userPrincipalName%2C%27ma%27%29")
+                && !q.contains("skiptoken")
+        })
+        .expect("the throttled request");
+    // Requests already on the wire may land just after the 429; then nothing for the
+    // Retry-After (1 s), from any shard.
+    let quiet = t
+        .times
+        .iter()
+        .filter(|(when, _)| {
+            *when > *at + Duration::from_millis(150) && *when < *at + Duration::from_millis(900)
+        })
+        .count();
+    assert_eq!(quiet, 0, "every shard waited out the Retry-After");
+    assert!(t.times.last().unwrap().0 >= *at + Duration::from_millis(950));
 }
 
 #[tokio::test]

@@ -282,6 +282,9 @@ pub struct GraphClient {
     pub(crate) batch_timeout: Duration,
     /// Pages one listing may have.
     pub(crate) max_pages: usize,
+    /// A 429 is handed to the caller at once instead of waited out here: a sharded listing
+    /// pauses every shard for the `Retry-After` (see `graph::listing`).
+    pub(crate) throttling_to_caller: bool,
 }
 
 impl GraphClient {
@@ -297,6 +300,7 @@ impl GraphClient {
             timeout: DEFAULT_TIMEOUT,
             batch_timeout: DEFAULT_BATCH_TIMEOUT,
             max_pages: DEFAULT_MAX_PAGES,
+            throttling_to_caller: false,
         }
     }
 
@@ -850,7 +854,8 @@ impl GraphClient {
                 });
             }
             let retryable = match status.as_u16() {
-                429 | 503 => true,
+                429 => !self.throttling_to_caller,
+                503 => true,
                 504 => idempotent,
                 500 | 502 => read,
                 _ => false,

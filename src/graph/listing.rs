@@ -271,49 +271,55 @@ struct Plan {
 struct Fallback(String);
 
 impl GraphClient {
-    /// A GET paced by `pacer`: 429s that outlast the client's own retries pause every
-    /// request of the listing for `Retry-After` and are sent again (bounded).
-    async fn paced_get(
-        &self,
-        pacer: &Pacer,
-        url: &str,
-    ) -> Result<super::GraphResponse, GraphError> {
+    /// A request paced by `pacer`. The client hands a 429 back at once (not waited out for
+    /// this request alone): every request of the listing pauses for its `Retry-After` (or a
+    /// backoff without one), then this one is sent again; at most [`MAX_THROTTLED`] times.
+    async fn paced<T, F, Fut>(&self, pacer: &Pacer, send: F) -> Result<T, GraphError>
+    where
+        F: Fn(GraphClient) -> Fut,
+        Fut: std::future::Future<Output = Result<T, GraphError>>,
+    {
+        let mut client = self.clone();
+        client.throttling_to_caller = true;
         let mut throttled = 0u32;
         loop {
             pacer.acquire(1.0).await;
-            match self.get(url).await {
-                Ok(r) => {
-                    pacer.observe(&r.headers);
-                    return Ok(r);
-                }
+            match send(client.clone()).await {
                 Err(e) if e.status() == Some(429) && throttled < MAX_THROTTLED => {
                     throttled += 1;
                     let wait = e
                         .retry_after()
                         .unwrap_or_else(|| self.retry_policy().backoff(throttled));
-                    tracing::warn!(?wait, throttled, "listing throttled, pausing every shard");
-                    pacer.pause(wait);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    async fn paced_count(&self, pacer: &Pacer, filter: &str) -> Result<u64, GraphError> {
-        let mut throttled = 0u32;
-        loop {
-            pacer.acquire(1.0).await;
-            match self.count_users_where(Some(filter)).await {
-                Err(e) if e.status() == Some(429) && throttled < MAX_THROTTLED => {
-                    throttled += 1;
-                    let wait = e
-                        .retry_after()
-                        .unwrap_or_else(|| self.retry_policy().backoff(throttled));
+                    tracing::warn!(
+                        ?wait,
+                        throttled,
+                        "listing throttled (429): every shard waits"
+                    );
                     pacer.pause(wait);
                 }
                 r => return r,
             }
         }
+    }
+
+    async fn paced_get(
+        &self,
+        pacer: &Pacer,
+        url: &str,
+    ) -> Result<super::GraphResponse, GraphError> {
+        let r = self
+            .paced(pacer, |c| async move { c.get(url).await })
+            .await?;
+        pacer.observe(&r.headers);
+        Ok(r)
+    }
+
+    async fn paced_count(&self, pacer: &Pacer, filter: &str) -> Result<u64, GraphError> {
+        self.paced(
+            pacer,
+            |c| async move { c.count_users_where(Some(filter)).await },
+        )
+        .await
     }
 
     fn users_url(&self, filter: Option<&str>, page_size: u32) -> String {

@@ -64,6 +64,12 @@ pub struct Tenant {
     pub case: Case,
     /// Listing pages of these prefixes answer 400 (their counts work).
     pub refuse: HashSet<String>,
+    /// The next listing page of these prefixes answers 429 with `Retry-After: 1` (once).
+    pub throttle_once: HashSet<String>,
+    /// Every answer waits this long (a slower Graph).
+    pub delay: std::time::Duration,
+    /// When each request arrived.
+    pub times: Vec<(std::time::Instant, String)>,
     /// Added to the count of a prefix (an eventually consistent count lagging).
     pub count_skew: std::collections::HashMap<String, i64>,
     pub delta_fail: Option<DeltaFail>,
@@ -252,8 +258,28 @@ fn matching<'a>(t: &'a Tenant, filter: Option<&str>) -> Result<Vec<&'a StubUser>
         .collect())
 }
 
-fn list_users(t: &Tenant, q: &[(String, String)]) -> Response {
+fn list_users(t: &mut Tenant, q: &[(String, String)]) -> Response {
     let filter = get(q, "filter");
+    if let Some(p) = filter.and_then(prefix_of) {
+        if t.throttle_once.remove(&p) {
+            let mut r = envelope(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "Too many requests.",
+            );
+            let h = r.headers_mut();
+            h.insert("retry-after", "1".parse().unwrap());
+            h.insert(
+                "x-ms-throttle-information",
+                "ResourceUnitLimitExceeded".parse().unwrap(),
+            );
+            h.insert(
+                "x-ms-throttle-scope",
+                "Tenant_Application/ReadWrite/app/tenant".parse().unwrap(),
+            );
+            return r;
+        }
+    }
     if let Some(p) = filter.and_then(prefix_of) {
         if t.refuse.contains(&p) {
             return envelope(
@@ -426,10 +452,15 @@ async fn handle(State(st): State<Shared>, req: Request) -> Response {
     let raw = req.uri().query().unwrap_or("").to_string();
     let q = query_pairs(&raw);
     let headers = req.headers().clone();
+    let delay = st.lock().unwrap().delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let mut t = st.lock().unwrap();
     t.log.push(format!("{} {path}?{raw}", req.method()));
+    t.times.push((std::time::Instant::now(), raw.clone()));
     match path.trim_start_matches("/v1.0") {
-        "/users" => list_users(&t, &q),
+        "/users" => list_users(&mut t, &q),
         "/users/$count" => count_users(&t, &headers, &q),
         "/users/delta" | "/users/microsoft.graph.delta" => delta(&mut t, &q),
         "/directory/deletedItems/microsoft.graph.user" => deleted_items(&t),
@@ -449,6 +480,9 @@ pub async fn start() -> Shared {
         case: Case::Insensitive,
         refuse: HashSet::new(),
         count_skew: Default::default(),
+        throttle_once: HashSet::new(),
+        delay: std::time::Duration::ZERO,
+        times: Vec::new(),
         delta_fail: None,
         page: 999,
         delta_page: 3,
