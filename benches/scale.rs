@@ -5,7 +5,8 @@
 //! loaded user. Ratios against (a) measured in the same run; never wall-clock asserts.
 //!
 //! `cargo bench --bench scale -- --users 100000 --latency-ms 100 [--concurrency 16]
-//!  [--loads 3]`
+//!  [--loads 3]`; `cargo bench --bench scale -- --synthetic 1000000`: only (e) and (f), for a
+//! snapshot of that many made-up users (no simulator).
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -108,21 +109,112 @@ async fn raw_paging(http: &reqwest::Client, base: &str, token: &str) -> (usize, 
     (pages, bytes)
 }
 
+/// CPU time (user + system) of this process so far.
+fn cpu_time() -> Duration {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct it is given.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
 /// The child: loads the snapshot at `path` in a fresh process and prints what it cost.
 fn load_only(path: &str) {
     let store = SnapshotStore::open_path(std::path::Path::new(path)).unwrap();
     let before = rss_kib("VmRSS:");
+    let cpu = cpu_time();
     let t = Instant::now();
     let snap = store.load().unwrap().unwrap();
     let took = t.elapsed();
+    let cpu = cpu_time() - cpu;
     let after = rss_kib("VmRSS:");
     let users = snap.users().count();
     println!(
-        "LOAD users={users} secs={} rss_kib={}",
+        "LOAD users={users} secs={} cpu={} rss_kib={}",
         took.as_secs_f64(),
+        cpu.as_secs_f64(),
         after.saturating_sub(before)
     );
     std::mem::forget(snap); // exit without the drop
+}
+
+/// Loads of the snapshot at `path` in fresh processes: (median wall time, median CPU time,
+/// RSS KiB of the last).
+fn loads_in_children(
+    path: &std::path::Path,
+    users: usize,
+    loads: usize,
+) -> (Duration, Duration, u64) {
+    let mut times = Vec::new();
+    let mut cpus = Vec::new();
+    let mut rss = 0u64;
+    for _ in 0..loads.max(1) {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args(["--load-only", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("LOAD"))
+            .expect("child output");
+        let field = |k: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(k))
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(field("users=").parse::<usize>().unwrap(), users);
+        times.push(Duration::from_secs_f64(field("secs=").parse().unwrap()));
+        cpus.push(Duration::from_secs_f64(field("cpu=").parse().unwrap()));
+        rss = field("rss_kib=").parse().unwrap();
+    }
+    (median(times), median(cpus), rss)
+}
+
+/// `--synthetic N`: a snapshot of N Graph-like users written and loaded, no simulator.
+fn synthetic(users: usize, loads: usize) {
+    let data = tempfile::tempdir().unwrap();
+    let store = SnapshotStore::open(data.path(), "synthetic").unwrap();
+    let t = Instant::now();
+    let mut w = store.begin_full().unwrap();
+    let mut page = Vec::with_capacity(999);
+    for i in 0..users {
+        let upn = format!("given{}.surname{i}@contoso.onmicrosoft.com", i % 977);
+        page.push(m365sync::graph::User {
+            id: uuid::Uuid::new_v4().to_string(),
+            mail: (i % 10 != 0).then(|| upn.clone()),
+            user_principal_name: upn,
+            display_name: Some(format!("Given{} Surname{i}", i % 977)),
+            given_name: Some(format!("Given{}", i % 977)),
+            surname: Some(format!("Surname{i}")),
+            account_enabled: Some(i % 13 != 0),
+        });
+        if page.len() == 999 {
+            w.write_page(&page).unwrap();
+            page.clear();
+        }
+    }
+    w.write_page(&page).unwrap();
+    w.commit(FullListingEnd {
+        graph_base: "https://graph.microsoft.com/v1.0".into(),
+        as_of: time::OffsetDateTime::now_utc(),
+        delta_link: Some("https://graph.microsoft.com/v1.0/users/delta?$deltatoken=x".into()),
+        deleted: vec![],
+        domains: vec![],
+    })
+    .unwrap();
+    let save = t.elapsed();
+    let (load, cpu, rss) = loads_in_children(store.path(), users, loads);
+    let size = store.size_on_disk();
+    println!(
+        "synthetic snapshot of {users} users: written in {save:.2?}; load (fresh process, \
+         median of {loads}) {load:.2?} ({cpu:.2?} CPU); {:.1} MiB on disk ({:.0} bytes per user); RSS {:.0} \
+         bytes per user",
+        size as f64 / (1 << 20) as f64,
+        size as f64 / users as f64,
+        rss as f64 * 1024.0 / users as f64
+    );
 }
 
 fn main() {
@@ -138,6 +230,14 @@ fn main() {
             "--concurrency" => concurrency = args.next().unwrap().parse().unwrap(),
             "--loads" => loads = args.next().unwrap().parse().unwrap(),
             "--load-only" => return load_only(&args.next().unwrap()),
+            "--synthetic" => {
+                let n = args.next().unwrap().parse().unwrap();
+                let loads = std::env::args()
+                    .skip_while(|a| a != "--loads")
+                    .nth(1)
+                    .map_or(3, |v| v.parse().unwrap());
+                return synthetic(n, loads);
+            }
             _ => {} // cargo passes --bench
         }
     }
@@ -237,33 +337,11 @@ fn main() {
     drop(listing);
 
     // (e) + (f): loads in fresh processes, as a start is.
-    let mut times = Vec::new();
-    let mut rss = 0u64;
-    for _ in 0..loads.max(1) {
-        let out = Command::new(std::env::current_exe().unwrap())
-            .args(["--load-only", store.path().to_str().unwrap()])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        let line = text
-            .lines()
-            .find(|l| l.starts_with("LOAD"))
-            .expect("child output");
-        let field = |k: &str| {
-            line.split_whitespace()
-                .find_map(|w| w.strip_prefix(k))
-                .unwrap()
-                .to_string()
-        };
-        assert_eq!(field("users=").parse::<usize>().unwrap(), users);
-        times.push(Duration::from_secs_f64(field("secs=").parse().unwrap()));
-        rss = field("rss_kib=").parse().unwrap();
-    }
-    let load = median(times);
+    let (load, cpu, rss) = loads_in_children(store.path(), users, loads);
     let size = store.size_on_disk();
     println!(
         "(e) snapshot load (fresh process):      {load:>10.2?}  load/a = {:.4}  (median of \
-         {loads}; {:.1} MiB on disk, {:.0} bytes per user)",
+         {loads}, {cpu:.2?} CPU; {:.1} MiB on disk, {:.0} bytes per user)",
         load.as_secs_f64() / a.as_secs_f64(),
         size as f64 / (1 << 20) as f64,
         size as f64 / users as f64

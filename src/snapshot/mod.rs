@@ -438,31 +438,17 @@ impl SnapshotStore {
                 overlay.insert(id, (seq, user));
             }
         }
-        let mut pages = Vec::new();
-        let mut placed: HashSet<String> = HashSet::new();
+        let mut blobs: Vec<(usize, Vec<u8>)> = Vec::new();
         {
             let mut st = tx.prepare("SELECT users, data FROM pages WHERE gen = ?1 ORDER BY seq")?;
             let mut rows = st.query([head.gen])?;
             while let Some(r) = rows.next()? {
                 let n: i64 = r.get(0)?;
-                let blob = r.get_ref(1)?.as_blob()?;
-                let mut users = Vec::with_capacity(n.max(0) as usize);
-                if overlay.is_empty() {
-                    codec::decode_page_with(blob, &mut users, Some)?;
-                } else {
-                    codec::decode_page_with(blob, &mut users, |u| match overlay.get(&u.id) {
-                        None => Some(u),
-                        Some((_, change)) => {
-                            placed.insert(u.id);
-                            change.clone()
-                        }
-                    })?;
-                }
-                if !users.is_empty() {
-                    pages.push(Arc::new(users));
-                }
+                blobs.push((n.max(0) as usize, r.get_ref(1)?.as_blob()?.to_vec()));
             }
         }
+        let (mut pages, placed) = decode_pages(&blobs, &overlay)?;
+        drop(blobs);
         // Users created since the listing, in the order the rounds first saw them.
         let mut created: Vec<(i64, User)> = overlay
             .into_iter()
@@ -621,6 +607,67 @@ impl SnapshotStore {
         tx.commit()?;
         Ok((next, summary))
     }
+}
+
+/// Decodes page blobs on every core (up to 8), applying the rounds' changes (`overlay`): the
+/// pages in order, and the ids of the changed users found in them.
+#[allow(clippy::type_complexity)]
+fn decode_pages(
+    blobs: &[(usize, Vec<u8>)],
+    overlay: &HashMap<String, (i64, Option<User>)>,
+) -> Result<(Vec<Arc<Vec<User>>>, HashSet<String>), SnapshotError> {
+    type Part = (Vec<Arc<Vec<User>>>, HashSet<String>);
+    let decode = |part: &[(usize, Vec<u8>)]| -> Result<Part, codec::Corrupt> {
+        let mut pages = Vec::with_capacity(part.len());
+        let mut placed = HashSet::new();
+        for (n, blob) in part {
+            let mut users = Vec::with_capacity(*n);
+            if overlay.is_empty() {
+                codec::decode_page_with(blob, &mut users, Some)?;
+            } else {
+                codec::decode_page_with(blob, &mut users, |u| match overlay.get(&u.id) {
+                    None => Some(u),
+                    Some((_, change)) => {
+                        placed.insert(u.id);
+                        change.clone()
+                    }
+                })?;
+            }
+            if !users.is_empty() {
+                pages.push(Arc::new(users));
+            }
+        }
+        Ok((pages, placed))
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8)
+        .min(blobs.len().div_ceil(64).max(1));
+    if threads <= 1 {
+        return Ok(decode(blobs)?);
+    }
+    let chunk = blobs.len().div_ceil(threads);
+    let parts: Vec<Result<Part, codec::Corrupt>> = std::thread::scope(|s| {
+        let handles: Vec<_> = blobs
+            .chunks(chunk)
+            .map(|part| s.spawn(move || decode(part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(codec::Corrupt("a page decoder panicked".into())))
+            })
+            .collect()
+    });
+    let mut pages = Vec::with_capacity(blobs.len());
+    let mut placed = HashSet::new();
+    for part in parts {
+        let (p, s) = part?;
+        pages.extend(p);
+        placed.extend(s);
+    }
+    Ok((pages, placed))
 }
 
 /// A generation number no table uses yet.
