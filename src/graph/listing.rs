@@ -552,7 +552,8 @@ impl GraphClient {
                         (c, n)
                     }
                 })
-                .buffered(opts.concurrency.max(1))
+                // One cheap request each (1 RU): all in one wave, within the pacing.
+                .buffered(firsts.len())
                 .collect()
                 .await;
         *requests += counts.len() as u64;

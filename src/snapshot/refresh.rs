@@ -194,9 +194,13 @@ pub async fn full_refresh(
     opts: &ColdListingOptions,
     on_event: &mut (dyn FnMut(ListingEvent) + Send),
 ) -> Result<(Snapshot, ListingMode), RefreshError> {
-    let listing = graph.cold_listing(opts, on_event).await?;
-    let (deleted, domains) = tokio::join!(graph.list_deleted_users(), graph.list_domains());
-    let (deleted, domains) = (deleted?, domains?);
+    // The soft-deleted users and the domains beside the listing (a few requests).
+    let (listing, deleted, domains) = tokio::join!(
+        graph.cold_listing(opts, on_event),
+        graph.list_deleted_users(),
+        graph.list_domains()
+    );
+    let (listing, deleted, domains) = (listing?, deleted?, domains?);
     let end = FullListingEnd {
         graph_base: graph.base().to_string(),
         as_of: listing.started_at,
