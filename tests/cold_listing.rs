@@ -73,6 +73,7 @@ fn small_shards() -> ColdListingOptions {
         ru_per_10s: 100_000,
         min_users_to_shard: 0,
         max_prefix_len: 2,
+        expected_users: None,
     }
 }
 
@@ -121,6 +122,18 @@ async fn sharded_equals_sequential_with_a_case_insensitive_startswith() {
     assert_eq!(ids, sequential_ids(&graph).await);
     assert_eq!(ids.len(), UPN_FIRST_CHARS.len() * 3 + 450);
     assert!(l.delta_link.is_some(), "taken before the shards");
+    // The size known beforehand: the prefix counts go out with the first requests.
+    let hinted = ColdListingOptions {
+        expected_users: Some(ids.len() as u64),
+        ..small_shards()
+    };
+    let (l2, ids2, _) = cold(&graph, &hinted).await;
+    assert!(
+        matches!(l2.mode, ListingMode::Sharded { .. }),
+        "{:?}",
+        l2.mode
+    );
+    assert_eq!(ids2, ids);
     let t = st.lock().unwrap();
     let latest = t
         .log
@@ -300,6 +313,7 @@ async fn sharded_equals_sequential_against_the_simulator() {
         ru_per_10s: 8_000,
         min_users_to_shard: 0,
         max_prefix_len: 2,
+        expected_users: None,
     };
     let (l, ids, restarts) = cold(&graph, &opts).await;
     assert!(restarts.is_empty(), "{restarts:?}");

@@ -57,6 +57,9 @@ pub struct ColdListingOptions {
     pub min_users_to_shard: u64,
     /// The longest prefix a shard is split to (1 = never split).
     pub max_prefix_len: usize,
+    /// The users the tenant had last time (the snapshot's count), if known: when it is worth
+    /// sharding, the prefix counts go out with the first requests (one round trip less).
+    pub expected_users: Option<u64>,
 }
 
 impl Default for ColdListingOptions {
@@ -67,6 +70,7 @@ impl Default for ColdListingOptions {
             ru_per_10s: 4_000,
             min_users_to_shard: 10_000,
             max_prefix_len: 2,
+            expected_users: None,
         }
     }
 }
@@ -350,7 +354,21 @@ impl GraphClient {
         let pacer = Arc::new(Pacer::new(opts.ru_per_10s));
         let mut requests = 2u64;
         // The link first ("from now"), with the count beside it: both before any page.
-        let (delta, count) = tokio::join!(self.users_delta_latest(), self.count_users());
+        let early = opts.concurrency > 1
+            && opts
+                .expected_users
+                .is_some_and(|n| n >= opts.min_users_to_shard);
+        let (delta, count, early_counts) =
+            tokio::join!(self.users_delta_latest(), self.count_users(), async {
+                if early {
+                    Some(self.prefix_counts(&pacer).await)
+                } else {
+                    None
+                }
+            });
+        if let Some(c) = &early_counts {
+            requests += c.len() as u64;
+        }
         let (delta_link, delta_error) = match delta {
             Ok(l) => (Some(l), None),
             Err(e) => {
@@ -394,7 +412,7 @@ impl GraphClient {
             ));
         }
         let sharded = self
-            .sharded(opts, &pacer, total, &mut requests, on_event)
+            .sharded(opts, &pacer, total, early_counts, &mut requests, on_event)
             .await?;
         match sharded {
             Ok((pages, users, plan_len, case_rule)) => Ok(done(
@@ -462,10 +480,19 @@ impl GraphClient {
         opts: &ColdListingOptions,
         pacer: &Arc<Pacer>,
         total: u64,
+        counts: Option<PrefixCounts>,
         requests: &mut u64,
         on_event: &mut (dyn FnMut(ListingEvent) + Send),
     ) -> Result<Result<(Vec<Arc<Vec<User>>>, u64, usize, CaseRule), Fallback>, GraphError> {
-        let plan = match self.plan(opts, pacer, total, requests).await? {
+        let counts = match counts {
+            Some(c) => c,
+            None => {
+                let c = self.prefix_counts(pacer).await;
+                *requests += c.len() as u64;
+                c
+            }
+        };
+        let plan = match plan(opts, total, counts)? {
             Ok(p) => p,
             Err(f) => return Ok(Err(f)),
         };
@@ -532,103 +559,139 @@ impl GraphClient {
         Ok(Ok((pages, found, n_shards, plan.case_rule)))
     }
 
-    /// Counts every first character, learns the case rule, splits the big prefixes.
-    async fn plan(
-        &self,
-        opts: &ColdListingOptions,
-        pacer: &Arc<Pacer>,
-        total: u64,
-        requests: &mut u64,
-    ) -> Result<Result<Plan, Fallback>, GraphError> {
-        let firsts: Vec<char> = UPN_FIRST_CHARS.chars().collect();
-        let counts: Vec<(char, Result<u64, GraphError>)> =
-            futures::stream::iter(firsts.iter().copied())
-                .map(|c| {
-                    let pacer = pacer.clone();
-                    async move {
-                        let n = self
-                            .paced_count(&pacer, &upn_prefix_filter(&c.to_string()))
-                            .await;
-                        (c, n)
-                    }
-                })
-                // One cheap request each (1 RU): all in one wave, within the pacing.
-                .buffered(firsts.len())
-                .collect()
-                .await;
-        *requests += counts.len() as u64;
-        let mut count = std::collections::HashMap::new();
-        for (c, n) in counts {
-            match n {
-                Ok(n) => {
-                    count.insert(c, n);
+    /// The users of every allowed first character (69 counts, one cheap request each: all in
+    /// one wave, within the pacing).
+    async fn prefix_counts(&self, pacer: &Arc<Pacer>) -> PrefixCounts {
+        futures::stream::iter(UPN_FIRST_CHARS.chars())
+            .map(|c| {
+                let pacer = pacer.clone();
+                async move {
+                    let n = self
+                        .paced_count(&pacer, &upn_prefix_filter(&c.to_string()))
+                        .await;
+                    (c, n)
                 }
-                Err(e) if e.status() == Some(400) => {
-                    return Ok(Err(Fallback(format!(
-                        "Graph refused to count the UPNs starting with `{c}` ({e})"
-                    ))));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        let is_upper = |c: &char| c.is_ascii_uppercase();
-        let merged: u64 = firsts
-            .iter()
-            .filter(|c| !is_upper(c))
-            .map(|c| count[c])
-            .sum();
-        let all: u64 = firsts.iter().map(|c| count[c]).sum();
-        let letters_alike = ('a'..='z').all(|c| count[&c] == count[&c.to_ascii_uppercase()]);
-        let case_rule = if letters_alike && merged == total {
-            CaseRule::Insensitive
-        } else if all == total {
-            CaseRule::Sensitive
-        } else {
-            CaseRule::Unknown
-        };
-        let alphabet: Vec<char> = match case_rule {
-            CaseRule::Insensitive => firsts.iter().copied().filter(|c| !is_upper(c)).collect(),
-            _ => firsts.clone(),
-        };
-        let page = u64::from(opts.page_size.max(1));
-        let total_pages = total.div_ceil(page);
-        // A shard longer than its share of the work would be the last one running.
-        let share = total_pages.div_ceil(opts.concurrency.max(1) as u64).max(4);
-        let mut shards = Vec::new();
-        let mut queue: Vec<Shard> = alphabet
-            .iter()
-            .map(|c| Shard {
-                prefix: c.to_string(),
-                estimate: count[c],
             })
-            .collect();
-        // Second characters: the alphabet, and `@` (a one-character local part).
-        let mut seconds = alphabet.clone();
-        seconds.push('@');
-        while let Some(s) = queue.pop() {
-            let pages = s.estimate.div_ceil(page);
-            if pages > share && s.prefix.chars().count() < opts.max_prefix_len {
-                let each = s.estimate.div_ceil(seconds.len() as u64);
-                queue.extend(seconds.iter().map(|c| Shard {
-                    prefix: format!("{}{c}", s.prefix),
-                    estimate: each,
-                }));
-            } else {
-                shards.push(s);
-            }
-        }
-        // The longest first, so the last shards to finish are short ones.
-        shards.sort_by(|a, b| b.estimate.cmp(&a.estimate).then(a.prefix.cmp(&b.prefix)));
-        tracing::info!(
-            shards = shards.len(),
-            ?case_rule,
-            total,
-            merged,
-            all,
-            "sharded listing planned"
-        );
-        Ok(Ok(Plan { shards, case_rule }))
+            .buffered(UPN_FIRST_CHARS.len())
+            .collect()
+            .await
     }
+}
+
+type PrefixCounts = Vec<(char, Result<u64, GraphError>)>;
+
+/// From the counts of every first character: the case rule and the shards (the big prefixes
+/// split), or why to list sequentially.
+fn plan(
+    opts: &ColdListingOptions,
+    total: u64,
+    counts: PrefixCounts,
+) -> Result<Result<Plan, Fallback>, GraphError> {
+    let firsts: Vec<char> = UPN_FIRST_CHARS.chars().collect();
+    let mut count = std::collections::HashMap::new();
+    for (c, n) in counts {
+        match n {
+            Ok(n) => {
+                count.insert(c, n);
+            }
+            Err(e) if e.status() == Some(400) => {
+                return Ok(Err(Fallback(format!(
+                    "Graph refused to count the UPNs starting with `{c}` ({e})"
+                ))));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let is_upper = |c: &char| c.is_ascii_uppercase();
+    let merged: u64 = firsts
+        .iter()
+        .filter(|c| !is_upper(c))
+        .map(|c| count[c])
+        .sum();
+    let all: u64 = firsts.iter().map(|c| count[c]).sum();
+    let letters_alike = ('a'..='z').all(|c| count[&c] == count[&c.to_ascii_uppercase()]);
+    let case_rule = if letters_alike && merged == total {
+        CaseRule::Insensitive
+    } else if all == total {
+        CaseRule::Sensitive
+    } else {
+        CaseRule::Unknown
+    };
+    let alphabet: Vec<char> = match case_rule {
+        CaseRule::Insensitive => firsts.iter().copied().filter(|c| !is_upper(c)).collect(),
+        _ => firsts.clone(),
+    };
+    // Second characters: the alphabet, and `@` (a one-character local part).
+    let mut seconds = alphabet.clone();
+    seconds.push('@');
+    let level1 = alphabet
+        .iter()
+        .map(|c| Shard {
+            prefix: c.to_string(),
+            estimate: count[c],
+        })
+        .collect();
+    let shards = split_shards(
+        level1,
+        &seconds,
+        u64::from(opts.page_size.max(1)),
+        opts.concurrency.max(1) as u64,
+        opts.max_prefix_len,
+    );
+    tracing::info!(
+        shards = shards.len(),
+        ?case_rule,
+        total,
+        merged,
+        all,
+        "sharded listing planned"
+    );
+    Ok(Ok(Plan { shards, case_rule }))
+}
+
+/// Requests a shard of `estimate` users costs (an empty one still costs one).
+fn requests_of(estimate: u64, page: u64) -> u64 {
+    estimate.div_ceil(page).max(1)
+}
+
+/// Splits shards by one more character while it pays. With `concurrency` shards in flight the
+/// listing takes about `max(requests / concurrency, pages of the longest shard)` round trips:
+/// the longest shard is split (into one child per character of `seconds`, each an equal
+/// share of it) while it is longer than the work per slot, and the split itself (a request
+/// per child, most of them small) is counted. The result, longest first, so the last shards
+/// to finish are short ones.
+fn split_shards(
+    mut shards: Vec<Shard>,
+    seconds: &[char],
+    page: u64,
+    concurrency: u64,
+    max_prefix_len: usize,
+) -> Vec<Shard> {
+    let mut requests: u64 = shards.iter().map(|s| requests_of(s.estimate, page)).sum();
+    loop {
+        let biggest = shards
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.prefix.chars().count() < max_prefix_len)
+            .max_by_key(|(_, s)| s.estimate)
+            .map(|(i, s)| (i, requests_of(s.estimate, page)));
+        let Some((i, pages)) = biggest else { break };
+        if pages <= requests.div_ceil(concurrency) {
+            break;
+        }
+        let parent = shards.swap_remove(i);
+        let each = parent.estimate.div_ceil(seconds.len() as u64);
+        requests -= pages;
+        for c in seconds {
+            requests += requests_of(each, page);
+            shards.push(Shard {
+                prefix: format!("{}{c}", parent.prefix),
+                estimate: each,
+            });
+        }
+    }
+    shards.sort_by(|a, b| b.estimate.cmp(&a.estimate).then(a.prefix.cmp(&b.prefix)));
+    shards
 }
 
 #[cfg(test)]
@@ -643,6 +706,34 @@ mod tests {
         for c in "'.-_!#^~".chars() {
             assert!(set.contains(&c));
         }
+    }
+
+    #[test]
+    fn only_shards_longer_than_the_work_per_slot_are_split() {
+        let seconds: Vec<char> = "ab@".chars().collect();
+        let shard = |p: &str, n: u64| Shard {
+            prefix: p.into(),
+            estimate: n,
+        };
+        // 10 pages of `a` against 1 + 1 pages: with 4 in flight, `a` is the whole listing.
+        let out = split_shards(
+            vec![shard("a", 1000), shard("b", 100), shard("c", 100)],
+            &seconds,
+            100,
+            4,
+            2,
+        );
+        let prefixes: Vec<&str> = out.iter().map(|s| s.prefix.as_str()).collect();
+        assert_eq!(prefixes, vec!["a@", "aa", "ab", "b", "c"]);
+        // One in flight: splitting never pays.
+        let out = split_shards(vec![shard("a", 1000), shard("b", 100)], &seconds, 100, 1, 2);
+        assert_eq!(out.len(), 2);
+        // Never beyond the longest prefix.
+        let out = split_shards(vec![shard("a", 100_000)], &seconds, 100, 64, 1);
+        assert_eq!(out.len(), 1);
+        // Balanced shards stay as they are.
+        let even: Vec<Shard> = (0..20).map(|i| shard(&i.to_string(), 500)).collect();
+        assert_eq!(split_shards(even, &seconds, 100, 8, 2).len(), 20);
     }
 
     #[test]

@@ -132,7 +132,12 @@ pub async fn refresh(
         },
     };
     tracing::info!(reason = %reason.plain(), "full listing");
-    let (snapshot, mode) = full_refresh(graph, store, &opts.listing, on_event).await?;
+    let mut listing = opts.listing.clone();
+    if listing.expected_users.is_none() {
+        // The last count tells whether to count the prefixes with the first requests.
+        listing.expected_users = current.map(|s| s.head.users);
+    }
+    let (snapshot, mode) = full_refresh(graph, store, &listing, on_event).await?;
     Ok(Refreshed {
         snapshot,
         kind: RefreshKind::Full { reason, mode },
