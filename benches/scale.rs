@@ -220,7 +220,7 @@ fn synthetic(users: usize, loads: usize) {
 fn main() {
     let mut users = 100_000usize;
     let mut latency = 100u64;
-    let mut concurrency = 16usize;
+    let mut concurrency = ColdListingOptions::default().concurrency;
     let mut loads = 3usize;
     let mut max_prefix_len = ColdListingOptions::default().max_prefix_len;
     let mut args = std::env::args().skip(1);
@@ -253,7 +253,19 @@ fn main() {
     let http = m365sync::config::http_client(None).unwrap();
     let (graph, token) = rt.block_on(async {
         let auth = Authenticator::new(http.clone(), &sim.base, &sim.tenant, &sim.app.0);
-        let tokens = auth.client_credentials(&sim.app.1).await.unwrap();
+        // The simulator has been seen to reset the very first connection: try again.
+        let mut tries = 0;
+        let tokens = loop {
+            match auth.client_credentials(&sim.app.1).await {
+                Ok(t) => break t,
+                Err(e) if tries < 5 => {
+                    tries += 1;
+                    eprintln!("token: {e}; again");
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                Err(e) => panic!("token: {e}"),
+            }
+        };
         let token = tokens.access_token.clone();
         let session = Session::start(
             auth,

@@ -47,7 +47,10 @@ pub const UPN_FIRST_CHARS: &str =
 pub struct ColdListingOptions {
     /// `$top` of every page (1..=999).
     pub page_size: u32,
-    /// Shards (and counts) in flight at once; each has at most one request on the wire.
+    /// Shards in flight at once; each has at most one request on the wire. The read budget
+    /// (`ru_per_10s`) is what protects the tenant's quota; this bounds the connections. 24:
+    /// on a 100k-user tenant the shards' fixed cost (a request per shard, most of them short)
+    /// needs about that many to make the listing 7-8 times faster than paging through it.
     pub concurrency: usize,
     /// Resource units the listing may spend per 10 s (Graph's quota for a large tenant is
     /// 8,000 per app and tenant: the default takes half, leaving room for everything else).
@@ -66,7 +69,7 @@ impl Default for ColdListingOptions {
     fn default() -> Self {
         ColdListingOptions {
             page_size: 999,
-            concurrency: 16,
+            concurrency: 24,
             ru_per_10s: 4_000,
             min_users_to_shard: 10_000,
             max_prefix_len: 2,
