@@ -55,6 +55,8 @@ fn start_sim(users: usize, latency_ms: u64) -> SimProcess {
             _ => {}
         }
     }
+    // Keep reading: a closed pipe would kill the simulator at its next line (EPIPE).
+    std::thread::spawn(move || for _ in lines {});
     SimProcess {
         child,
         base,
@@ -253,19 +255,7 @@ fn main() {
     let http = m365sync::config::http_client(None).unwrap();
     let (graph, token) = rt.block_on(async {
         let auth = Authenticator::new(http.clone(), &sim.base, &sim.tenant, &sim.app.0);
-        // The simulator has been seen to reset the very first connection: try again.
-        let mut tries = 0;
-        let tokens = loop {
-            match auth.client_credentials(&sim.app.1).await {
-                Ok(t) => break t,
-                Err(e) if tries < 5 => {
-                    tries += 1;
-                    eprintln!("token: {e}; again");
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                }
-                Err(e) => panic!("token: {e}"),
-            }
-        };
+        let tokens = auth.client_credentials(&sim.app.1).await.unwrap();
         let token = tokens.access_token.clone();
         let session = Session::start(
             auth,
