@@ -884,7 +884,7 @@ impl GraphClient {
 
     /// An absolute URL under the base URL's origin (never send the bearer token elsewhere),
     /// or a path relative to the base.
-    pub(crate) fn resolve(&self, url: &str) -> Result<String, GraphError> {
+    fn resolve(&self, url: &str) -> Result<String, GraphError> {
         if url.starts_with("https://") || url.starts_with("http://") {
             let u = url::Url::parse(url)
                 .map_err(|e| GraphError::Malformed(format!("bad URL from Graph `{url}`: {e}")))?;
