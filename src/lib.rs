@@ -19,6 +19,7 @@ pub mod keymap;
 pub mod lock;
 pub mod logfile;
 pub mod sim;
+pub mod snapshot;
 pub mod sync;
 pub mod text;
 pub mod ui;

@@ -249,6 +249,26 @@ struct Call<'a> {
     deadline: Duration,
 }
 
+/// A request that failed, with the headers of Graph's answer when there was one.
+pub(crate) struct CallFailure {
+    pub(crate) error: GraphError,
+    pub(crate) headers: Option<HeaderMap>,
+}
+
+impl CallFailure {
+    fn bare(error: GraphError) -> CallFailure {
+        CallFailure {
+            error,
+            headers: None,
+        }
+    }
+}
+
+/// How a page stream fetches one page: [`GraphClient::get`] for plain listings; delta rounds
+/// and shards bring their own (to keep a 410's headers, to pace requests).
+pub(crate) type PageFetch<E> =
+    Arc<dyn Fn(String) -> BoxFuture<'static, Result<GraphResponse, E>> + Send + Sync>;
+
 #[derive(Clone)]
 pub struct GraphClient {
     pub(crate) http: reqwest::Client,
@@ -262,6 +282,9 @@ pub struct GraphClient {
     pub(crate) batch_timeout: Duration,
     /// Pages one listing may have.
     pub(crate) max_pages: usize,
+    /// A 429 is handed to the caller at once instead of waited out here: a sharded listing
+    /// pauses every shard for the `Retry-After` (see `graph::listing`).
+    pub(crate) throttling_to_caller: bool,
 }
 
 impl GraphClient {
@@ -277,6 +300,7 @@ impl GraphClient {
             timeout: DEFAULT_TIMEOUT,
             batch_timeout: DEFAULT_BATCH_TIMEOUT,
             max_pages: DEFAULT_MAX_PAGES,
+            throttling_to_caller: false,
         }
     }
 
@@ -362,15 +386,38 @@ impl GraphClient {
     where
         T: DeserializeOwned + Send + 'static,
     {
-        type Fetch = AbortOnDropHandle<Result<GraphResponse, GraphError>>;
-        enum Next {
+        let client = self.clone();
+        let fetch: PageFetch<GraphError> = Arc::new(move |url: String| {
+            let client = client.clone();
+            Box::pin(async move { client.get(&url).await })
+        });
+        self.page_stream::<Page<T>, GraphError>(first_url, fetch)
+            .map(|page| page.map(|p| p.value))
+            .boxed()
+    }
+
+    /// The loop behind [`GraphClient::pages`], for any page shape `P` (a delta page keeps its
+    /// `@odata.deltaLink`) and any way of fetching a page (`fetch`): follows
+    /// `@odata.nextLink` with the same bounds (a link already followed, the page cap), one
+    /// page in flight ahead of the caller.
+    pub(crate) fn page_stream<P, E>(
+        &self,
+        first_url: String,
+        fetch: PageFetch<E>,
+    ) -> BoxStream<'static, Result<P, E>>
+    where
+        P: DeserializeOwned + Send + 'static,
+        E: From<GraphError> + Send + 'static,
+    {
+        type Fetch<E> = AbortOnDropHandle<Result<GraphResponse, E>>;
+        enum Next<E> {
             Start(String),
-            InFlight(Fetch),
+            InFlight(Fetch<E>),
             Fail(GraphError),
             Done,
         }
-        struct Listing {
-            next: Next,
+        struct Listing<E> {
+            next: Next<E>,
             /// Hashes of the links followed (the first URL too), with this listing's keys.
             seen: HashSet<u64>,
             hasher: RandomState,
@@ -384,12 +431,9 @@ impl GraphClient {
             #[serde(rename = "@odata.nextLink", default)]
             next_link: Option<String>,
         }
-        let client = self.clone();
         let max_pages = self.max_pages;
-        let fetch = move |url: String| -> Fetch {
-            let client = client.clone();
-            AbortOnDropHandle::new(tokio::spawn(async move { client.get(&url).await }))
-        };
+        let spawn =
+            move |url: String| -> Fetch<E> { AbortOnDropHandle::new(tokio::spawn(fetch(url))) };
         let start = Listing {
             next: Next::Start(first_url),
             seen: HashSet::new(),
@@ -397,15 +441,15 @@ impl GraphClient {
             requested: 0,
         };
         futures::stream::unfold(start, move |mut st| {
-            let fetch = fetch.clone();
+            let spawn = spawn.clone();
             async move {
                 let handle = match std::mem::replace(&mut st.next, Next::Done) {
                     Next::Done => return None,
-                    Next::Fail(e) => return Some((Err(e), st)),
+                    Next::Fail(e) => return Some((Err(e.into()), st)),
                     Next::Start(url) => {
                         st.seen.insert(st.hasher.hash_one(&url));
                         st.requested = 1;
-                        fetch(url)
+                        spawn(url)
                     }
                     Next::InFlight(handle) => handle,
                 };
@@ -414,12 +458,12 @@ impl GraphClient {
                     Ok(Err(e)) => return Some((Err(e), st)),
                     Err(e) => {
                         let e = GraphError::Malformed(format!("reading a page failed: {e}"));
-                        return Some((Err(e), st));
+                        return Some((Err(e.into()), st));
                     }
                 };
                 let link: Link = match resp.json() {
                     Ok(l) => l,
-                    Err(e) => return Some((Err(e), st)),
+                    Err(e) => return Some((Err(e.into()), st)),
                 };
                 if let Some(link) = link.next_link {
                     st.next = if !st.seen.insert(st.hasher.hash_one(&link)) {
@@ -437,15 +481,15 @@ impl GraphClient {
                         )))
                     } else {
                         st.requested += 1;
-                        Next::InFlight(fetch(link))
+                        Next::InFlight(spawn(link))
                     };
                 }
-                match resp.json::<Page<T>>() {
-                    Ok(page) => Some((Ok(page.value), st)),
+                match resp.json::<P>() {
+                    Ok(page) => Some((Ok(page), st)),
                     Err(e) => {
                         // Drops (aborts) the next page in flight.
                         st.next = Next::Done;
-                        Some((Err(e), st))
+                        Some((Err(e.into()), st))
                     }
                 }
             }
@@ -571,7 +615,21 @@ impl GraphClient {
     /// `text/plain` answer); eventually consistent, so recent changes may be missing.
     /// Permission: `User.Read.All`.
     pub async fn count_users(&self) -> Result<u64, GraphError> {
-        let url = format!("{}{}/$count", self.base, paths::USERS);
+        self.count_users_where(None).await
+    }
+
+    /// The number of users matching an OData `$filter` (`None`: every user), as
+    /// [`GraphClient::count_users`] (the filter is percent-encoded here).
+    pub async fn count_users_where(&self, filter: Option<&str>) -> Result<u64, GraphError> {
+        let url = match filter {
+            None => format!("{}{}/$count", self.base, paths::USERS),
+            Some(f) => format!(
+                "{}{}/$count?$filter={}",
+                self.base,
+                paths::USERS,
+                paths::query_value(f)
+            ),
+        };
         let resp = self
             .call(Call {
                 method: Method::GET,
@@ -594,6 +652,22 @@ impl GraphClient {
                     clip(text.trim(), 80)
                 ))
             })
+    }
+
+    /// [`GraphClient::get`], keeping the headers of an error answer (a 410's `Location`).
+    pub(crate) async fn get_keeping_headers(
+        &self,
+        url: &str,
+    ) -> Result<GraphResponse, CallFailure> {
+        self.call_full(Call {
+            method: Method::GET,
+            url,
+            body: None,
+            accept: "application/json",
+            headers: &[],
+            deadline: self.timeout,
+        })
+        .await
     }
 
     /// GET with bearer, 401-refresh and retry. `url` is absolute (under the base URL's
@@ -646,6 +720,11 @@ impl GraphClient {
     }
 
     async fn call(&self, c: Call<'_>) -> Result<GraphResponse, GraphError> {
+        self.call_full(c).await.map_err(|f| f.error)
+    }
+
+    /// [`GraphClient::call`], keeping the headers of an error answer (a 410's `Location`).
+    async fn call_full(&self, c: Call<'_>) -> Result<GraphResponse, CallFailure> {
         let Call {
             method,
             url,
@@ -654,7 +733,7 @@ impl GraphClient {
             headers: extra,
             deadline,
         } = c;
-        let url = self.resolve(url)?;
+        let url = self.resolve(url).map_err(CallFailure::bare)?;
         let idempotent = matches!(
             method,
             Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
@@ -671,12 +750,12 @@ impl GraphClient {
                 match tokio::time::timeout(deadline, self.tokens.token(rejected.take().as_deref()))
                     .await
                 {
-                    Ok(t) => t?,
+                    Ok(t) => t.map_err(CallFailure::bare)?,
                     Err(_) => {
-                        return Err(GraphError::Transport(format!(
+                        return Err(CallFailure::bare(GraphError::Transport(format!(
                             "no access token within {}: the sign-in service did not answer",
                             human(deadline)
-                        )))
+                        ))))
                     }
                 };
             let mut req = self
@@ -707,12 +786,12 @@ impl GraphClient {
             let (status, headers, body) = match outcome {
                 Ok(x) => x,
                 Err(Failure::TooLarge(n)) => {
-                    return Err(GraphError::Malformed(format!(
+                    return Err(CallFailure::bare(GraphError::Malformed(format!(
                         "the answer to {method} {} is {n} bytes or more, over the {} MiB m365sync \
                          reads",
                         path_of(&url),
                         MAX_BODY_BYTES >> 20
-                    )))
+                    ))))
                 }
                 Err(f) => {
                     let err = GraphError::Transport(match f {
@@ -730,7 +809,7 @@ impl GraphClient {
                         tokio::time::sleep(wait).await;
                         continue;
                     }
-                    return Err(err);
+                    return Err(CallFailure::bare(err));
                 }
             };
             tracing::debug!(%method, %url, status = status.as_u16(), attempt, "Graph answer");
@@ -775,17 +854,26 @@ impl GraphClient {
                 });
             }
             let retryable = match status.as_u16() {
-                429 | 503 => true,
+                429 => !self.throttling_to_caller,
+                503 => true,
                 504 => idempotent,
                 500 | 502 => read,
                 _ => false,
             };
             if !retryable || attempt >= self.retry.max_attempts {
-                return Err(err);
+                return Err(CallFailure {
+                    error: err,
+                    headers: Some(headers),
+                });
             }
             let wait = match ra {
                 // Waiting longer than we are prepared to: hand the wait to the caller.
-                Some(d) if d > self.retry.max_delay => return Err(err),
+                Some(d) if d > self.retry.max_delay => {
+                    return Err(CallFailure {
+                        error: err,
+                        headers: Some(headers),
+                    })
+                }
                 Some(d) => d,
                 None => self.retry.backoff(attempt),
             };

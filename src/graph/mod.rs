@@ -5,7 +5,9 @@
 //! deleted-item writes.
 pub mod batch;
 pub mod client;
+pub mod delta;
 pub mod error;
+pub mod listing;
 pub mod model;
 pub mod paths;
 mod reads;
@@ -16,5 +18,7 @@ pub use client::{
     normalize_base, parse_retry_after, GraphClient, GraphResponse, RetryPolicy, StaticToken,
     TokenSource,
 };
+pub use delta::{DeltaChange, DeltaError, DeltaRound, StartOver, UserDelta};
 pub use error::{GraphError, UNKNOWN_ENDPOINT};
+pub use listing::{CaseRule, ColdListing, ColdListingOptions, ListingEvent, ListingMode};
 pub use model::{DeletedUser, DirectoryObject, Domain, Group, Page, User};

@@ -23,6 +23,15 @@ pub fn segment(s: &str) -> String {
     out
 }
 
+/// A query option's value (`$filter=...`), percent-encoded as [`segment`] does: quotes, `#`,
+/// `&`, `+`, `=` and spaces reach Graph as written (`@` is literal in a query too).
+pub fn query_value(s: &str) -> String {
+    segment(s)
+}
+
+/// `/users/delta`: the users' change feed (graph-notes §7, §18).
+pub const USERS_DELTA: &str = "/users/delta";
+
 /// `/users`: list (GET) or create (POST) users.
 pub const USERS: &str = "/users";
 
