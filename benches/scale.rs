@@ -7,6 +7,7 @@
 //! `cargo bench --bench scale -- --users 100000 --latency-ms 100 [--concurrency 16]
 //!  [--loads 3]`; `cargo bench --bench scale -- --synthetic 1000000`: only (e) and (f), for a
 //! snapshot of that many made-up users (no simulator).
+use m365sync::graph::UserAttr;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -191,6 +192,14 @@ fn synthetic(users: usize, loads: usize) {
             given_name: Some(format!("Given{}", i % 977)),
             surname: Some(format!("Surname{i}")),
             account_enabled: Some(i % 13 != 0),
+            // What a real tenant's users typically carry.
+            attrs: vec![
+                (UserAttr::JobTitle, format!("Title {}", i % 50).into()),
+                (UserAttr::Department, format!("Dept {}", i % 20).into()),
+                (UserAttr::UsageLocation, "US".into()),
+            ]
+            .into_boxed_slice(),
+            ..m365sync::graph::User::default()
         });
         if page.len() == 999 {
             w.write_page(&page).unwrap();

@@ -5,7 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
-use m365sync::graph::{DeletedUser, DeltaChange, DeltaRound, Domain, User, UserDelta};
+use m365sync::graph::{DeletedUser, DeltaChange, DeltaRound, Domain, User, UserAttr, UserDelta};
 use m365sync::snapshot::{
     path_for, Fresh, FullListingEnd, Snapshot, SnapshotError, SnapshotStore, PAGE_USERS,
 };
@@ -20,6 +20,17 @@ fn user(i: usize) -> User {
         given_name: (i % 5 != 0).then(|| "Given".to_string()),
         surname: Some(format!("S{i}")),
         account_enabled: Some(i % 7 != 0),
+        attrs: if i % 3 == 0 {
+            vec![
+                (UserAttr::JobTitle, format!("Title {i}").into()),
+                (UserAttr::City, "Oslo".into()),
+            ]
+            .into_boxed_slice()
+        } else {
+            Box::default()
+        },
+        on_premises_sync_enabled: i % 11 == 0,
+        guest: i % 13 == 0,
     }
 }
 
@@ -226,6 +237,12 @@ fn upsert(u: &User) -> DeltaChange {
         given_name: u.given_name.clone().map(Some),
         surname: Some(u.surname.clone()),
         account_enabled: Some(u.account_enabled),
+        attrs: UserAttr::ALL
+            .iter()
+            .map(|&a| (a, u.attr(a).map(str::to_string)))
+            .collect(),
+        on_premises_sync_enabled: Some(u.on_premises_sync_enabled),
+        guest: Some(u.guest),
     })
 }
 
@@ -261,6 +278,8 @@ fn a_delta_round_is_applied_saved_and_loads_back_as_applied() {
                 given_name: None,
                 surname: None,
                 account_enabled: Some(Some(true)),
+                attrs: vec![(UserAttr::Department, Some("Sales".into()))],
+                ..UserDelta::default()
             }),
             // updated: only some properties sent, the rest kept
             DeltaChange::Upsert(UserDelta {
@@ -310,6 +329,8 @@ fn a_delta_round_is_applied_saved_and_loads_back_as_applied() {
         given_name: None,
         surname: None,
         account_enabled: Some(true),
+        attrs: vec![(UserAttr::Department, "Sales".into())].into_boxed_slice(),
+        ..User::default()
     });
     expected.push(user(900_800));
     expected.sort_by(|a, b| a.id.cmp(&b.id));

@@ -17,7 +17,7 @@ use serde::{Deserialize, Deserializer};
 use time::OffsetDateTime;
 
 use super::client::{CallFailure, PageFetch};
-use super::model::{User, USER_SELECT};
+use super::model::{User, UserAttr, USER_SELECT};
 use super::{paths, GraphClient, GraphError};
 
 /// A created, restored or updated user as a delta round carries it: every property Graph
@@ -32,6 +32,12 @@ pub struct UserDelta {
     pub given_name: Option<Option<String>>,
     pub surname: Option<Option<String>>,
     pub account_enabled: Option<Option<bool>>,
+    /// The synced attributes sent: `Some(v)` sets, `None` (sent as null or empty) clears.
+    pub attrs: Vec<(UserAttr, Option<String>)>,
+    /// `onPremisesSyncEnabled` when sent (null = not synced).
+    pub on_premises_sync_enabled: Option<bool>,
+    /// `userType` when sent: whether it is Guest.
+    pub guest: Option<bool>,
 }
 
 impl UserDelta {
@@ -58,6 +64,15 @@ impl UserDelta {
         }
         if let Some(v) = self.account_enabled {
             u.account_enabled = v;
+        }
+        for (a, v) in &self.attrs {
+            u.set_attr(*a, v.as_deref());
+        }
+        if let Some(v) = self.on_premises_sync_enabled {
+            u.on_premises_sync_enabled = v;
+        }
+        if let Some(v) = self.guest {
+            u.guest = v;
         }
         u
     }
@@ -227,6 +242,25 @@ struct Item {
     surname: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     account_enabled: Option<Option<bool>>,
+    #[serde(default, deserialize_with = "present")]
+    on_premises_sync_enabled: Option<Option<bool>>,
+    #[serde(default, deserialize_with = "present")]
+    user_type: Option<Option<String>>,
+    /// Every other property sent: the synced attributes are taken from here, the rest (and
+    /// annotations such as `manager@delta`) ignored.
+    #[serde(flatten)]
+    other: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A synced attribute's value as delta sends it: a string, or for `businessPhones` an array
+/// whose first number counts; null, empty or anything else clears.
+fn attr_value(a: UserAttr, v: &serde_json::Value) -> Option<String> {
+    let s = match (a, v) {
+        (UserAttr::BusinessPhones, serde_json::Value::Array(items)) => items.first()?.as_str()?,
+        (_, serde_json::Value::String(s)) => s.as_str(),
+        _ => return None,
+    };
+    (!s.is_empty()).then(|| s.to_string())
 }
 
 impl Item {
@@ -252,6 +286,15 @@ impl Item {
                 given_name: self.given_name,
                 surname: self.surname,
                 account_enabled: self.account_enabled,
+                attrs: self
+                    .other
+                    .iter()
+                    .filter_map(|(k, v)| UserAttr::from_wire(k).map(|a| (a, attr_value(a, v))))
+                    .collect(),
+                on_premises_sync_enabled: self.on_premises_sync_enabled.map(|v| v.unwrap_or(false)),
+                guest: self
+                    .user_type
+                    .map(|t| t.is_some_and(|t| t.eq_ignore_ascii_case("guest"))),
             }),
         }
     }
@@ -372,6 +415,12 @@ mod tests {
             given_name: Some("Dee".into()),
             surname: None,
             account_enabled: Some(true),
+            attrs: vec![
+                (UserAttr::JobTitle, "Old".into()),
+                (UserAttr::City, "Oslo".into()),
+            ]
+            .into_boxed_slice(),
+            ..User::default()
         };
         let new = d.apply_to(Some(&old));
         assert_eq!(

@@ -21,4 +21,4 @@ pub use client::{
 pub use delta::{DeltaChange, DeltaError, DeltaRound, StartOver, UserDelta};
 pub use error::{GraphError, UNKNOWN_ENDPOINT};
 pub use listing::{CaseRule, ColdListing, ColdListingOptions, ListingEvent, ListingMode};
-pub use model::{DeletedUser, DirectoryObject, Domain, Group, Page, User};
+pub use model::{DeletedUser, DirectoryObject, Domain, Group, Page, User, UserAttr};

@@ -6,10 +6,15 @@
 //! id is 16 bytes when it is a GUID in Graph's form (lower-case, hyphenated) and a string
 //! otherwise, a string is `length (varint) | UTF-8`, and the flags say which optional
 //! properties follow (a mail equal to the UPN is not written twice) and `accountEnabled`.
-use crate::graph::{DeletedUser, User};
+//! Version 2 adds `more (1 byte: on-premises synced, guest) | count (varint) | (attr, value)*`
+//! with the attribute as its position in [`UserAttr::ALL`] (one byte). Version 1 pages (no
+//! attributes) still read.
+use crate::graph::{DeletedUser, User, UserAttr};
 
 /// The version byte of a page blob.
-pub const PAGE_VERSION: u8 = 1;
+pub const PAGE_VERSION: u8 = 2;
+const SYNCED: u8 = 1;
+const GUEST: u8 = 1 << 1;
 
 const ID_GUID: u8 = 1;
 const MAIL: u8 = 1 << 1;
@@ -88,6 +93,23 @@ pub fn encode_user(out: &mut Vec<u8>, u: &User) {
     {
         put_str(out, s);
     }
+    let mut more = 0u8;
+    if u.on_premises_sync_enabled {
+        more |= SYNCED;
+    }
+    if u.guest {
+        more |= GUEST;
+    }
+    out.push(more);
+    put_varint(out, u.attrs.len() as u64);
+    for (a, v) in u.attrs.iter() {
+        let at = UserAttr::ALL
+            .iter()
+            .position(|x| x == a)
+            .expect("every UserAttr is in ALL");
+        out.push(at as u8);
+        put_str(out, v);
+    }
 }
 
 /// One blob for a page of users.
@@ -120,11 +142,16 @@ pub fn encode_deleted(d: &DeletedUser) -> Vec<u8> {
 pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    version: u8,
 }
 
 impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Reader<'a> {
-        Reader { buf, pos: 0 }
+        Reader {
+            buf,
+            pos: 0,
+            version: PAGE_VERSION,
+        }
     }
 
     fn corrupt(&self, what: &str) -> Corrupt {
@@ -208,7 +235,7 @@ impl<'a> Reader<'a> {
             2 => Some(true),
             _ => return Err(self.corrupt("accountEnabled flag")),
         };
-        Ok(User {
+        let mut u = User {
             id,
             user_principal_name,
             mail,
@@ -216,7 +243,26 @@ impl<'a> Reader<'a> {
             given_name,
             surname,
             account_enabled,
-        })
+            ..User::default()
+        };
+        if self.version >= 2 {
+            let more = self.byte()?;
+            u.on_premises_sync_enabled = more & SYNCED != 0;
+            u.guest = more & GUEST != 0;
+            let n = self.varint()?;
+            if n > UserAttr::ALL.len() as u64 {
+                return Err(self.corrupt("attribute count"));
+            }
+            let mut attrs = Vec::with_capacity(n as usize);
+            for _ in 0..n {
+                let at = *UserAttr::ALL
+                    .get(usize::from(self.byte()?))
+                    .ok_or_else(|| self.corrupt("attribute"))?;
+                attrs.push((at, self.str()?.into_boxed_str()));
+            }
+            u.attrs = attrs.into_boxed_slice();
+        }
+        Ok(u)
     }
 
     fn end(&self) -> Result<(), Corrupt> {
@@ -236,11 +282,12 @@ pub fn decode_page_with(
 ) -> Result<(), Corrupt> {
     let mut r = Reader::new(blob);
     let version = r.byte()?;
-    if version != PAGE_VERSION {
+    if version == 0 || version > PAGE_VERSION {
         return Err(Corrupt(format!(
             "page version {version}, expected {PAGE_VERSION}"
         )));
     }
+    r.version = version;
     let n = r.varint()?;
     // Never trust a count to size an allocation: a user is at least 3 bytes.
     out.reserve((n as usize).min(blob.len() / 3));
@@ -284,6 +331,34 @@ pub fn decode_deleted(blob: &[u8]) -> Result<DeletedUser, Corrupt> {
 mod tests {
     use super::*;
 
+    /// Attributes are written as their position in `UserAttr::ALL`: a reordering must bump
+    /// `PAGE_VERSION` (and then this list).
+    #[test]
+    fn the_attribute_order_is_the_one_version_2_pages_were_written_with() {
+        let wire: Vec<&str> = UserAttr::ALL.iter().map(|a| a.wire()).collect();
+        assert_eq!(PAGE_VERSION, 2);
+        assert_eq!(
+            wire,
+            [
+                "jobTitle",
+                "department",
+                "officeLocation",
+                "mobilePhone",
+                "businessPhones",
+                "employeeId",
+                "companyName",
+                "city",
+                "state",
+                "country",
+                "postalCode",
+                "streetAddress",
+                "usageLocation",
+                "preferredLanguage",
+                "employeeType"
+            ]
+        );
+    }
+
     fn users() -> Vec<User> {
         vec![
             User {
@@ -294,6 +369,13 @@ mod tests {
                 given_name: Some("Ann".into()),
                 surname: Some(String::new()),
                 account_enabled: Some(true),
+                attrs: vec![
+                    (UserAttr::JobTitle, "Lead".into()),
+                    (UserAttr::EmployeeType, "Contractor ✓".into()),
+                ]
+                .into_boxed_slice(),
+                on_premises_sync_enabled: true,
+                guest: false,
             },
             User {
                 // Upper-case GUID: kept as a string, so it comes back exactly.
@@ -304,6 +386,8 @@ mod tests {
                 given_name: None,
                 surname: None,
                 account_enabled: Some(false),
+                guest: true,
+                ..User::default()
             },
             User {
                 id: "id-3".into(),
@@ -345,9 +429,21 @@ mod tests {
         let mut extra = blob.clone();
         extra.push(0);
         assert!(decode_page(&extra).is_err());
-        let mut v2 = blob.clone();
-        v2[0] = 2;
-        assert!(decode_page(&v2).is_err());
+        let mut next = blob.clone();
+        next[0] = PAGE_VERSION + 1;
+        assert!(decode_page(&next).is_err(), "a newer version is refused");
+        // A version 1 page (written before attributes) reads, with none.
+        let mut v1 = vec![1u8];
+        put_varint(&mut v1, 1);
+        let plain = User {
+            id: "id-9".into(),
+            user_principal_name: "z@contoso.com".into(),
+            ..User::default()
+        };
+        let mut one = Vec::new();
+        encode_user(&mut one, &plain);
+        v1.extend_from_slice(&one[..one.len() - 2]); // without `more` and the count
+        assert_eq!(decode_page(&v1).unwrap(), vec![plain]);
         // A huge count does not allocate: it runs out of bytes.
         let mut huge = vec![PAGE_VERSION];
         put_varint(&mut huge, u64::MAX);
