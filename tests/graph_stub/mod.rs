@@ -233,6 +233,7 @@ fn upn_matches(case: Case, upn: &str, prefix: &str) -> bool {
     }
 }
 
+#[allow(clippy::result_large_err)] // an axum Response as the refusal, as the handlers return it
 fn matching<'a>(t: &'a Tenant, filter: Option<&str>) -> Result<Vec<&'a StubUser>, Response> {
     let prefix = match filter {
         None => None,
