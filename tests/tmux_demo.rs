@@ -175,7 +175,7 @@ impl Tmux {
     fn preview_and_apply(&self, expect: &[&str]) -> String {
         // The plan needs every tenant user: after a run they are listed again.
         self.wait_for("the listing to end", Duration::from_secs(60), |s| {
-            !s.contains("loading users") && !s.contains("interrupted run")
+            !s.contains("listing") && !s.contains("interrupted run")
         });
         self.keys(&["p"]);
         let preview = self.wait_for("the preview", Duration::from_secs(30), |s| {
@@ -200,7 +200,7 @@ fn demo_in_tmux_binds_and_unbinds_users() {
     });
     tmux.keys(&["2"]);
     tmux.wait_for("the Bindings tab", Duration::from_secs(30), |s| {
-        s.contains("Account / last error")
+        s.contains("Account UPN")
     });
 
     // Bind two directory-only people (no account yet) and unbind a bound one.
@@ -233,11 +233,16 @@ fn demo_in_tmux_binds_and_unbinds_users() {
     assert!(summary.contains("aiyana.whitehorse@"), "{summary}");
     tmux.keys(&["c"]);
     tmux.wait_for("the copy", Duration::from_secs(30), |s| {
-        s.contains("OSC 52")
+        s.contains("OSC 52") && s.contains("copied")
     });
+    // One of the two passwords is neither copied nor written: closing asks first.
     tmux.keys(&["Escape"]);
+    tmux.wait_for("the question", Duration::from_secs(30), |s| {
+        s.contains("Close and forget the passwords?") && s.contains("1 temporary password")
+    });
+    tmux.keys(&["y"]);
     tmux.wait_for("the panel to close", Duration::from_secs(30), |s| {
-        !s.contains("temporary passwords")
+        !s.contains("temporary password")
     });
 
     // The directory was read again: the rows show what the tenant now holds.
@@ -267,7 +272,7 @@ fn demo_in_tmux_binds_and_unbinds_users() {
     assert!(!summary.contains("temporary passwords"), "{summary}");
     tmux.keys(&["Escape"]);
     tmux.wait_for("the summary to close", Duration::from_secs(30), |s| {
-        !s.contains("Applied 2")
+        !s.contains("╭ Done")
     });
     tmux.find("Aiyana Whitehorse");
     tmux.wait_for("Aiyana blocked", Duration::from_secs(30), |s| {
@@ -293,7 +298,7 @@ fn demo_in_tmux_fixes_an_unverified_domain_from_the_errors_tab() {
     });
     tmux.keys(&["2"]);
     tmux.wait_for("the Bindings tab", Duration::from_secs(30), |s| {
-        s.contains("Account / last error")
+        s.contains("Account UPN")
     });
     tmux.find("Hiroshi Tanabe");
     assert!(
@@ -311,7 +316,7 @@ fn demo_in_tmux_fixes_an_unverified_domain_from_the_errors_tab() {
     // The preview holds him back and sends nothing.
     tmux.keys(&["p"]);
     let preview = tmux.wait_for("the held-back preview", Duration::from_secs(30), |s| {
-        s.contains("Plan:") && s.contains("held back: 1")
+        s.contains("Plan:") && s.contains("Held back, never sent: 1")
     });
     assert!(
         preview.contains("hiroshi.tanabe@northwind-labs.io"),
@@ -357,7 +362,7 @@ fn demo_in_tmux_fixes_an_unverified_domain_from_the_errors_tab() {
     // `p` again: his account is created, on the default domain.
     tmux.keys(&["2"]);
     tmux.wait_for("the Bindings tab", Duration::from_secs(30), |s| {
-        s.contains("Account / last error")
+        s.contains("Account UPN")
     });
     tmux.keys(&["p"]);
     let preview = tmux.wait_for("the preview", Duration::from_secs(30), |s| {
@@ -370,9 +375,14 @@ fn demo_in_tmux_fixes_an_unverified_domain_from_the_errors_tab() {
         s.contains("Applied") && s.contains("done")
     });
     assert!(summary.contains("1 done"), "{summary}");
+    // His temporary password was neither copied nor written: closing asks.
     tmux.keys(&["Escape"]);
+    tmux.wait_for("the question", Duration::from_secs(30), |s| {
+        s.contains("Close and forget the passwords?")
+    });
+    tmux.keys(&["y"]);
     tmux.wait_for("the panel to close", Duration::from_secs(30), |s| {
-        !s.contains("temporary passwords")
+        !s.contains("temporary password")
     });
     tmux.find("Hiroshi Tanabe");
     tmux.wait_for("Hiroshi bound", Duration::from_secs(30), |s| {
@@ -396,10 +406,8 @@ fn demo_in_tmux_fixes_the_sales_eu_group() {
         s.contains("Irvin Sayers") && s.contains("loaded")
     });
     tmux.keys(&["2"]);
-    tmux.wait_for("the Bindings tab", wait, |s| {
-        s.contains("Account / last error")
-    });
-    tmux.keys(&["g"]);
+    tmux.wait_for("the Bindings tab", wait, |s| s.contains("Account UPN"));
+    tmux.keys(&["t"]);
     let groups = tmux.wait_for("the groups", wait, |s| {
         s.contains("Groups") && s.contains("Nickname") && s.contains("Sales (EU)")
     });
@@ -419,11 +427,11 @@ fn demo_in_tmux_fixes_the_sales_eu_group() {
     tmux.clear_filter();
 
     tmux.wait_for("the listing to end", Duration::from_secs(60), |s| {
-        !s.contains("loading users") && !s.contains("interrupted run")
+        !s.contains("listing") && !s.contains("interrupted run")
     });
     tmux.keys(&["p"]);
     let preview = tmux.wait_for("the held-back preview", wait, |s| {
-        s.contains("Plan:") && s.contains("held back:") && s.contains("Sales (EU)")
+        s.contains("Plan:") && s.contains("Held back, never sent:") && s.contains("Sales (EU)")
     });
     assert!(preview.contains("mailnickname"), "{preview}");
     tmux.keys(&["Escape"]);
@@ -436,7 +444,7 @@ fn demo_in_tmux_fixes_the_sales_eu_group() {
     tmux.keys(&["-l", "Sales"]);
     tmux.keys(&["Enter"]);
     tmux.wait_for("the group's finding", wait, |s| {
-        s.contains("Sales (EU)") && s.contains(" 1/1 ")
+        s.contains("Sales (EU)") && s.contains("·  1/1")
     });
     tmux.keys(&["f"]);
     let fix = tmux.wait_for("the fix preview", wait, |s| {
@@ -461,9 +469,7 @@ fn demo_in_tmux_fixes_the_sales_eu_group() {
         s.contains("Applied") && s.contains("done")
     });
     tmux.keys(&["Escape"]);
-    tmux.wait_for("the panel to close", wait, |s| {
-        !s.contains("Applied:") || !s.contains("╭")
-    });
+    tmux.wait_for("the panel to close", wait, |s| !s.contains("╭ Done"));
     tmux.find("Sales (EU)");
     tmux.wait_for("Sales (EU) bound", wait, |s| {
         s.lines()

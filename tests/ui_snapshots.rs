@@ -24,7 +24,7 @@ fn draw(state: &AppState, w: u16, h: u16) -> Buffer {
         },
     );
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| m365sync::ui::draw(f, &s)).unwrap();
+    t.draw(|f| m365sync::app::draw(f, &s)).unwrap();
     t.backend().buffer().clone()
 }
 
@@ -51,8 +51,8 @@ fn cmd(s: &mut AppState, c: Command) {
 
 fn signin(si: SignIn) -> AppState {
     let mut s = AppState::new("contoso.onmicrosoft.com");
-    s.now = NOW;
-    s.phase = Phase::SignIn(si);
+    s.data.now = NOW;
+    s.data.phase = Phase::SignIn(si);
     s
 }
 
@@ -91,7 +91,7 @@ fn signin_declined_and_expired() {
 #[test]
 fn not_set_up() {
     let mut s = AppState::new("");
-    s.phase = Phase::Config {
+    s.data.phase = Phase::Config {
         message: "no tenant configured: pass --tenant, set M365SYNC_TENANT, or add `tenant = \"...\"` to config.toml".into(),
     };
     insta::assert_snapshot!("config_missing_80x24", text(&draw(&s, 80, 24)));
@@ -99,7 +99,7 @@ fn not_set_up() {
 
 fn loaded() -> AppState {
     let mut s = fixtures::with_directory(fixtures::loaded_state(1000), 40, vec![]);
-    s.banner = Some("DEMO — simulated tenant".into());
+    s.data.banner = Some("DEMO — simulated tenant".into());
     cmd(&mut s, Command::Down);
     cmd(&mut s, Command::ToggleMark);
     cmd(&mut s, Command::ToggleMark);
@@ -110,18 +110,18 @@ fn loaded() -> AppState {
 #[test]
 fn import_loading() {
     let mut s = fixtures::loaded_state(2997);
-    s.load = Load::Loading { pages: 3 };
-    s.expected = None;
+    s.data.load = Load::Loading { pages: 3 };
+    s.data.expected = None;
     snap_all("import_loading", &s);
     // A reload of a tenant whose size is known shows a real ratio.
-    s.expected = Some(12_000);
+    s.data.expected = Some(12_000);
     insta::assert_snapshot!("import_reloading_80x24", text(&draw(&s, 80, 24)));
 }
 
 #[test]
 fn import_waiting_for_the_first_page() {
     let mut s = fixtures::loaded_state(0);
-    s.load = Load::Loading { pages: 0 };
+    s.data.load = Load::Loading { pages: 0 };
     insta::assert_snapshot!("import_first_page_80x24", text(&draw(&s, 80, 24)));
 }
 
@@ -144,7 +144,7 @@ fn import_filtered_while_typing() {
 #[test]
 fn bindings_tab() {
     let mut s = loaded();
-    cmd(&mut s, Command::TabBindings);
+    cmd(&mut s, Command::GoTab(2));
     cmd(&mut s, Command::Down);
     snap_all("bindings", &s);
 }
@@ -155,7 +155,7 @@ fn with_errors() -> AppState {
         5,
         vec![fixtures::email_exists_failure(8)],
     );
-    s.errors.push(ErrorEntry::from_graph(
+    s.data.errors.push(ErrorEntry::from_graph(
         "list tenant users",
         &GraphError::Api {
             status: 403,
@@ -166,8 +166,8 @@ fn with_errors() -> AppState {
             retry_after: None,
         },
     ));
-    s.errors_tab.view.shown.push(1);
-    s.errors.push(ErrorEntry::from_auth(
+    s.tabs.errors.view.shown.push(1);
+    s.data.errors.push(ErrorEntry::from_auth(
         "refresh cached sign-in",
         &AuthError::OAuth {
             error: "invalid_grant".into(),
@@ -176,8 +176,8 @@ fn with_errors() -> AppState {
             trace_id: Some("5e6f7a8b-0000-4000-8000-000000000099".into()),
         },
     ));
-    s.errors_tab.view.shown.push(2);
-    cmd(&mut s, Command::TabErrors);
+    s.tabs.errors.view.shown.push(2);
+    cmd(&mut s, Command::GoTab(3));
     s
 }
 
@@ -192,7 +192,7 @@ fn errors_tab_with_detail() {
 #[test]
 fn errors_tab_empty() {
     let mut s = fixtures::loaded_state(3);
-    cmd(&mut s, Command::TabErrors);
+    cmd(&mut s, Command::GoTab(3));
     insta::assert_snapshot!("errors_empty_80x24", text(&draw(&s, 80, 24)));
 }
 
@@ -210,7 +210,7 @@ fn import_styles_with_and_without_colour() {
     let s = loaded();
     insta::assert_debug_snapshot!("import_loaded_styles_80x24", draw(&s, 80, 24));
     let mut s = loaded();
-    s.no_color = true;
+    s.data.no_color = true;
     let buf = draw(&s, 80, 24);
     // The selected row (row 4 of the list, screen line 8) is reversed, nothing is coloured.
     for y in 0..24 {
@@ -229,7 +229,7 @@ fn import_styles_with_and_without_colour() {
 #[test]
 fn signin_requesting_after_a_failed_refresh() {
     let mut s = signin(SignIn::Requesting);
-    s.signin_note = Some(
+    s.data.signin_note = Some(
         "The cached sign-in could not be refreshed (invalid_grant: AADSTS700082: The refresh token has expired due to inactivity.); sign in again.".into(),
     );
     insta::assert_snapshot!("signin_requesting_80x24", text(&draw(&s, 80, 24)));
@@ -250,8 +250,8 @@ fn import_after_an_import_with_a_failure_and_a_failed_load() {
     );
     insta::assert_snapshot!("import_after_import_80x24", text(&draw(&s, 80, 24)));
     let mut s = fixtures::loaded_state(0);
-    s.load = Load::Loading { pages: 0 };
-    let gen = s.load_gen;
+    s.data.load = Load::Loading { pages: 0 };
+    let gen = s.data.load_gen;
     update(
         &mut s,
         Action::UsersFailed {
@@ -266,7 +266,7 @@ fn import_after_an_import_with_a_failure_and_a_failed_load() {
 
 fn bindings_marked() -> AppState {
     let mut s = fixtures::bindings_state();
-    s.banner = Some("DEMO — simulated tenant".into());
+    s.data.banner = Some("DEMO — simulated tenant".into());
     cmd(&mut s, Command::Down);
     cmd(&mut s, Command::MarkRow);
     cmd(&mut s, Command::MarkRow);
@@ -461,7 +461,7 @@ fn export_dialog_and_domain_settings() {
 #[test]
 fn errors_preflight_no_color_keeps_the_selection() {
     let mut s = fixtures::preflight_errors_state();
-    s.no_color = true;
+    s.data.no_color = true;
     let buf = draw(&s, 80, 24);
     for y in 0..24 {
         for x in 0..80 {

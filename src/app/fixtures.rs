@@ -13,7 +13,7 @@ use crate::sync::plan::{GuardTrip, Op, OpKind, Plan};
 use crate::sync::preflight::{Issue, Severity};
 
 use super::action::{Action, ApplyNews, DirectorySnapshot};
-use super::state::{AppState, Modal, PasswordRule, PlanView, SessionInfo};
+use super::state::{AppState, Modal, PasswordRule, PlanView, Planning, SessionInfo};
 use super::update::update;
 use crate::sync::ops::AnyOp;
 
@@ -100,7 +100,7 @@ pub fn status_of(i: usize) -> ImportStatus {
 }
 
 /// Signed in, `n` tenant users loaded (statuses from [`status_of`]), at [`NOW`], 80x24.
-/// The benchmark's 100k-row state: `fixtures::loaded_state(100_000)`.
+/// The benchmark's big states: `fixtures::loaded_state(1_000_000)`.
 pub fn loaded_state(n: usize) -> AppState {
     let mut s = AppState::with_classified_users(
         tenant_users(n)
@@ -109,15 +109,15 @@ pub fn loaded_state(n: usize) -> AppState {
             .map(|(i, u)| (u, status_of(i)))
             .collect(),
     );
-    s.now = NOW;
-    s.session = Some(SessionInfo {
+    s.data.now = NOW;
+    s.data.session = Some(SessionInfo {
         identity: Identity {
             name: "admin@contoso.onmicrosoft.com".into(),
             tenant_id: Some("11111111-2222-3333-4444-555555555555".into()),
         },
         expires_at: NOW + 52 * 60 + 10,
     });
-    s.dirty = false;
+    s.data.dirty = false;
     s
 }
 
@@ -171,6 +171,7 @@ pub fn directory_snapshot(n: usize, failures: Vec<ImportFailure>) -> DirectorySn
         groups: Vec::new(),
         undelivered: Vec::new(),
         journal_failures: Vec::new(),
+        ..Default::default()
     }
 }
 
@@ -180,7 +181,7 @@ pub fn with_directory(mut s: AppState, dir: usize, failures: Vec<ImportFailure>)
         &mut s,
         Action::DirectoryLoaded(Ok(directory_snapshot(dir, failures))),
     );
-    s.dirty = false;
+    s.data.dirty = false;
     s
 }
 
@@ -274,6 +275,7 @@ pub fn bindings_state() -> AppState {
             groups: Vec::new(),
             undelivered: Vec::new(),
             journal_failures: Vec::new(),
+            ..Default::default()
         })),
     );
     update(
@@ -290,16 +292,16 @@ pub fn bindings_state() -> AppState {
             },
         }),
     );
-    update(&mut s, Action::Command(Command::TabBindings));
-    s.dirty = false;
+    update(&mut s, Action::Command(Command::GoTab(2)));
+    s.data.dirty = false;
     s
 }
 
 /// `bindings_state()` with the preview of `plan_view(creates, blocks, guard)` open.
 pub fn preview_state(creates: usize, blocks: usize, guard: bool) -> AppState {
     let mut s = bindings_state();
-    s.plan_gen = 1;
-    s.modal = Modal::Planning { gen: 1 };
+    s.data.plan_gen = 1;
+    s.modal = Modal::Planning(Planning { gen: 1 });
     update(
         &mut s,
         Action::PlanReady {
@@ -307,7 +309,7 @@ pub fn preview_state(creates: usize, blocks: usize, guard: bool) -> AppState {
             result: Ok(Box::new(plan_view(creates, blocks, guard))),
         },
     );
-    s.dirty = false;
+    s.data.dirty = false;
     s
 }
 
@@ -342,7 +344,7 @@ pub fn run_state() -> AppState {
             rate: 6.5,
         })),
     );
-    s.dirty = false;
+    s.data.dirty = false;
     s
 }
 
@@ -376,7 +378,7 @@ pub fn passwords_state() -> AppState {
             ..ApplySummary::default()
         })),
     );
-    s.dirty = false;
+    s.data.dirty = false;
     s
 }
 
@@ -408,7 +410,7 @@ pub fn password_rule(p: &str) -> Result<(), PasswordError> {
 /// `bindings_state()` with the password input of the selected user open, `typed` typed.
 pub fn password_input_state(typed: &str) -> AppState {
     let mut s = bindings_state();
-    s.password_rule = PasswordRule(password_rule);
+    s.data.password_rule = PasswordRule(password_rule);
     update(&mut s, Action::Command(Command::SetPassword));
     for c in typed.chars() {
         update(
@@ -416,7 +418,7 @@ pub fn password_input_state(typed: &str) -> AppState {
             Action::DialogInput(tui_input::InputRequest::InsertChar(c)),
         );
     }
-    s.dirty = false;
+    s.data.dirty = false;
     s
 }
 
@@ -475,13 +477,13 @@ pub fn plan_view_with_held() -> PlanView {
 /// saved as `contoso.com`).
 pub fn held_preview_state() -> AppState {
     let mut s = bindings_state();
-    s.domain_settings.default = Some("contoso.com".into());
-    if let Some(u) = s.directory.users.iter_mut().find(|u| u.id == 3) {
+    s.data.domain_settings.default = Some("contoso.com".into());
+    if let Some(u) = s.data.directory.users.iter_mut().find(|u| u.id == 3) {
         u.email = "hiroshi.tanabe@northwind-labs.io".into();
         u.display_name = "Hiroshi Tanabe".into();
     }
-    s.plan_gen = 1;
-    s.modal = Modal::Planning { gen: 1 };
+    s.data.plan_gen = 1;
+    s.modal = Modal::Planning(Planning { gen: 1 });
     update(
         &mut s,
         Action::PlanReady {
@@ -489,7 +491,7 @@ pub fn held_preview_state() -> AppState {
             result: Ok(Box::new(plan_view_with_held())),
         },
     );
-    s.dirty = false;
+    s.data.dirty = false;
     s
 }
 
@@ -498,18 +500,19 @@ pub fn held_preview_state() -> AppState {
 pub fn preflight_errors_state() -> AppState {
     let mut s = held_preview_state();
     update(&mut s, Action::Command(Command::Back));
-    update(&mut s, Action::Command(Command::TabErrors));
+    update(&mut s, Action::Command(Command::GoTab(3)));
     let row = s
-        .errors_tab
+        .tabs
+        .errors
         .view
         .shown
         .iter()
-        .position(|&r| s.errors[r as usize].kind() == "upn-domain-unverified")
+        .position(|&r| s.data.errors[r as usize].kind() == "upn-domain-unverified")
         .expect("the Hiroshi finding");
     for _ in 0..row {
         update(&mut s, Action::Command(Command::Down));
     }
-    s.dirty = false;
+    s.data.dirty = false;
     s
 }
 
@@ -570,10 +573,11 @@ pub fn groups_state() -> AppState {
             groups: directory_groups(),
             undelivered: Vec::new(),
             journal_failures: Vec::new(),
+            ..Default::default()
         })),
     );
     update(&mut s, Action::Command(Command::ToggleGroups));
-    s.dirty = false;
+    s.data.dirty = false;
     s
 }
 
@@ -627,8 +631,8 @@ pub fn plan_view_with_groups() -> PlanView {
 /// `groups_state()` with the preview of `plan_view_with_groups()` open.
 pub fn groups_preview_state() -> AppState {
     let mut s = groups_state();
-    s.plan_gen = 1;
-    s.modal = Modal::Planning { gen: 1 };
+    s.data.plan_gen = 1;
+    s.modal = Modal::Planning(Planning { gen: 1 });
     update(
         &mut s,
         Action::PlanReady {
@@ -636,7 +640,7 @@ pub fn groups_preview_state() -> AppState {
             result: Ok(Box::new(plan_view_with_groups())),
         },
     );
-    s.dirty = false;
+    s.data.dirty = false;
     s
 }
 
