@@ -1681,3 +1681,252 @@ fn blocking_ones_own_account_needs_its_upn_typed() {
         (Some(60), Some(me))
     );
 }
+
+// ---- Input as a person gives it: paste, Esc, g, mouse, quit ----
+
+use m365sync::app::action::Mouse;
+use m365sync::app::state::Question;
+
+/// A paste is text for the focused field: its newline never presses Enter and its letters
+/// never run commands; with no field focused it is refused, said, and nothing runs.
+#[test]
+fn a_paste_goes_into_the_focused_field_only() {
+    let mut s = fixtures::loaded_state(50);
+    let before = s.clone();
+    let fx = update(&mut s, Action::Paste("Suzuki\nai".into()));
+    assert!(fx.is_empty());
+    assert!(s.tabs.import.marks.is_empty(), "a did not mark all");
+    assert!(s.data.importing.is_none(), "i did not import");
+    assert_eq!(s.tabs.import.view.shown, before.tabs.import.view.shown);
+    assert!(s.data.message().unwrap().contains("/ starts a filter"));
+    // In the filter: all of it is the filter's text, on one line; it stays open.
+    cmd(&mut s, Command::Filter);
+    let fx = update(&mut s, Action::Paste("Megan\nai\r\n".into()));
+    assert!(fx.is_empty());
+    assert_eq!(s.tabs.import.view.input.value(), "Megan ai");
+    assert!(
+        s.tabs.import.view.editing,
+        "the newline did not keep the filter"
+    );
+    assert!(s.tabs.import.marks.is_empty() && s.data.importing.is_none());
+    // A password input takes it; a guard box takes its digits only.
+    let mut s = fixtures::password_input_state("");
+    update(&mut s, Action::Paste("Tr0ub4dor&3\n".into()));
+    let Modal::Password(p) = &s.modal else {
+        panic!()
+    };
+    assert_eq!(p.input.value(), "Tr0ub4dor&3");
+    let mut s = fixtures::preview_state(3, 60, true);
+    update(&mut s, Action::Paste("6x0\n".into()));
+    let Modal::Preview(p) = &s.modal else {
+        panic!()
+    };
+    assert_eq!(p.guard_input.value(), "60");
+}
+
+/// `g` and Home are the first row on every tab (the groups toggle is `t`).
+#[test]
+fn g_and_home_go_to_the_first_row_on_every_tab() {
+    let mut s = fixtures::preflight_errors_state();
+    for tab in [1u8, 2, 3] {
+        cmd(&mut s, Command::GoTab(tab));
+        for k in [KeyCode::Char('g'), KeyCode::Home] {
+            cmd(&mut s, Command::Bottom);
+            let a = key_action(&s, &key(k)).unwrap();
+            assert_eq!(a, Action::Command(Command::Top), "{k:?} on tab {tab}");
+            update(&mut s, a);
+            let v = match tab {
+                1 => &s.tabs.import.view,
+                2 => &s.tabs.bindings.view,
+                _ => &s.tabs.errors.view,
+            };
+            assert_eq!((v.selected, v.offset), (0, 0), "tab {tab}");
+        }
+    }
+    cmd(&mut s, Command::GoTab(2));
+    assert_eq!(
+        key_action(&s, &key(KeyCode::Char('t'))),
+        Some(Action::Command(Command::ToggleGroups))
+    );
+}
+
+/// Esc does the same on every tab: the filter first, then the marks, then nothing.
+#[test]
+fn esc_clears_the_filter_then_the_marks_then_nothing_on_every_tab() {
+    let mut s = fixtures::preflight_errors_state();
+    for tab in [1u8, 2] {
+        cmd(&mut s, Command::GoTab(tab));
+        cmd(&mut s, Command::MarkAll);
+        cmd(&mut s, Command::Filter);
+        update(&mut s, Action::FilterInput(InputRequest::InsertChar('a')));
+        cmd(&mut s, Command::FilterKeep);
+        let marks = |s: &AppState| match tab {
+            1 => s.tabs.import.marks.len(),
+            _ => s.tabs.bindings.marks.len(),
+        };
+        let filter = |s: &AppState| match tab {
+            1 => s.tabs.import.view.input.value().to_string(),
+            _ => s.tabs.bindings.view.input.value().to_string(),
+        };
+        assert!(marks(&s) > 0 && !filter(&s).is_empty());
+        cmd(&mut s, Command::Back);
+        assert!(filter(&s).is_empty() && marks(&s) > 0, "the filter first");
+        cmd(&mut s, Command::Back);
+        assert_eq!(marks(&s), 0, "then the marks");
+        let before = s.clone();
+        assert!(cmd(&mut s, Command::Back).is_empty());
+        assert_eq!(s.tabs, before.tabs, "then nothing");
+    }
+}
+
+/// `q` during an apply asks; yes stops sending and the console ends when the run has
+/// stopped, unless it issued passwords nobody saved.
+#[test]
+fn q_during_an_apply_asks_and_a_confirmed_quit_waits_for_the_run() {
+    let mut s = fixtures::run_state();
+    assert!(cmd(&mut s, Command::Quit).is_empty());
+    assert_eq!(s.question, Some(Question::QuitDuringApply));
+    assert!(!s.data.quit);
+    // No goes back: the run goes on.
+    assert_eq!(
+        key_action(&s, &key(KeyCode::Char('n'))),
+        Some(Action::Command(Command::Back))
+    );
+    cmd(&mut s, Command::Back);
+    assert_eq!(s.question, None);
+    // Yes: stop sending, wait.
+    cmd(&mut s, Command::Quit);
+    assert_eq!(cmd(&mut s, Command::Confirm), vec![Effect::CancelApply]);
+    assert!(s.data.quitting && !s.data.quit);
+    let Modal::Run(r) = &s.modal else { panic!() };
+    assert!(r.stopping);
+    update(
+        &mut s,
+        Action::ApplyFinished(Ok(ApplySummary {
+            done: 17,
+            failed: 2,
+            cancelled: 21,
+            ..ApplySummary::default()
+        })),
+    );
+    assert!(s.data.quit, "stopped cleanly: the console ends");
+    // With passwords issued before the stop, it shows them instead of ending.
+    let mut s = fixtures::run_state();
+    cmd(&mut s, Command::Quit);
+    cmd(&mut s, Command::Confirm);
+    update(
+        &mut s,
+        Action::Apply(ApplyNews::PasswordIssued(fixtures::issued_password(2))),
+    );
+    update(
+        &mut s,
+        Action::ApplyFinished(Ok(ApplySummary {
+            done: 1,
+            ..ApplySummary::default()
+        })),
+    );
+    assert!(!s.data.quit);
+    assert!(s.data.message().unwrap().contains("copy or write them"));
+    // And `q` then asks about them.
+    cmd(&mut s, Command::Quit);
+    assert_eq!(s.question, Some(Question::QuitWithPasswords { unsaved: 1 }));
+    // A second Ctrl-C over a quit question means yes.
+    let a = key_action(
+        &s,
+        &KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),
+    )
+    .unwrap();
+    update(&mut s, a);
+    assert!(s.data.quit);
+}
+
+/// The wheel moves the selection; a click selects the row under it or the tab under it.
+#[test]
+fn the_mouse_scrolls_selects_rows_and_switches_tabs() {
+    let mut s = fixtures::loaded_state(100);
+    update(&mut s, Action::Mouse(Mouse::ScrollDown));
+    assert_eq!(s.tabs.import.view.selected, 3);
+    update(&mut s, Action::Mouse(Mouse::ScrollUp));
+    assert_eq!(s.tabs.import.view.selected, 0);
+    // Row 5 of the list: line 4 (header, status, toolbar, list header) + 5.
+    update(&mut s, Action::Mouse(Mouse::Click { column: 10, row: 9 }));
+    assert_eq!(s.tabs.import.view.selected, 5);
+    // The Bindings tab's title in the header.
+    let x = m365sync::app::view::header_tabs(&s)
+        .into_iter()
+        .find(|(t, _, _)| *t == Tab::Bindings)
+        .map(|(_, x, _)| x)
+        .unwrap();
+    update(
+        &mut s,
+        Action::Mouse(Mouse::Click {
+            column: x + 1,
+            row: 0,
+        }),
+    );
+    assert_eq!(s.tab, Tab::Bindings);
+}
+
+/// Keys pressed fast, with the list changing between them (the directory read again, a new
+/// user ahead, the row no longer passing the filter), act on the user under the cursor.
+#[test]
+fn rapid_keys_act_on_the_user_under_the_cursor_though_the_list_changed() {
+    let mut s = fixtures::bindings_state();
+    while s.tabs.bindings.state != Some(StateFilter::Pending) {
+        cmd(&mut s, Command::CycleStatus);
+    }
+    cmd(&mut s, Command::Down);
+    let row = s.tabs.bindings.view.selected_row().unwrap();
+    let id = s.data.directory.users[row as usize].id;
+    let fx = cmd(&mut s, Command::ToggleWant);
+    let [Effect::SetWant { ids, bound }] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(ids, &vec![id]);
+    let first = *bound;
+    // The save lands and the directory is read again, with a new user first.
+    update(&mut s, Action::WantSaved(Ok(1)));
+    let mut users = s.data.directory.users.clone();
+    let mut extra = users[0].clone();
+    extra.id = 999;
+    users.insert(0, extra);
+    update(
+        &mut s,
+        Action::DirectoryLoaded(Ok(m365sync::app::action::DirectorySnapshot {
+            users,
+            ..Default::default()
+        })),
+    );
+    let fx = cmd(&mut s, Command::ToggleWant);
+    assert_eq!(
+        fx,
+        vec![Effect::SetWant {
+            ids: vec![id],
+            bound: !first
+        }],
+        "the second Space is on the same user, back as it was"
+    );
+    // `i` on Import keeps the cursor where it was.
+    let mut s = fixtures::loaded_state(30);
+    cmd(&mut s, Command::CycleStatus); // New
+    for _ in 0..4 {
+        cmd(&mut s, Command::Down);
+    }
+    let row = s.tabs.import.view.selected_row();
+    cmd(&mut s, Command::Import);
+    update(&mut s, Action::ImportDone(Ok(vec![])));
+    let gen = s.data.load_gen;
+    let v = s.data.index_version;
+    let mut statuses: Vec<_> = (0..30).map(fixtures::status_of).collect();
+    statuses[row.unwrap() as usize] = ImportStatus::Imported;
+    update(
+        &mut s,
+        Action::Reclassified {
+            gen,
+            index_version: v,
+            first_row: 0,
+            statuses,
+        },
+    );
+    assert_eq!(s.tabs.import.view.selected_row(), row, "i kept the cursor");
+}

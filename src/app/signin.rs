@@ -174,7 +174,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &Data, theme: &Theme, si: &Sig
             let left = expires_at - state.now;
             lines.push(Line::from(vec![
                 Span::raw("1. On any device, open  "),
-                Span::styled(start.verification_uri.clone(), theme.accent()),
+                crate::ui::widgets::safe(&start.verification_uri, theme.accent()),
             ]));
             lines.push(Line::from("2. Enter this code:"));
             lines.push(Line::from(""));
@@ -238,12 +238,12 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &Data, theme: &Theme, si: &Sig
                         lines.push(Line::from(vec![
                             Span::styled("Code      ", theme.dim()),
                             Span::styled(format!("AADSTS{c}"), theme.error()),
-                            Span::styled(format!("  ({error})"), theme.dim()),
+                            crate::ui::widgets::safe(&format!("  ({error})"), theme.dim()),
                         ]));
                     } else {
                         lines.push(Line::from(vec![
                             Span::styled("Code      ", theme.dim()),
-                            Span::styled(error.clone(), theme.error()),
+                            crate::ui::widgets::safe(error, theme.error()),
                         ]));
                     }
                     lines.extend(labeled(

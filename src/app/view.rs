@@ -247,7 +247,10 @@ fn draw_status(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
         .find(|f| crate::ui::text::width(f) <= room)
         .cloned()
         .unwrap_or_else(|| fit(forms.last().expect("one form"), room));
-    let mut spans = vec![Span::styled(left, theme.bold())];
+    let mut spans = vec![Span::styled(
+        crate::ui::text::clean(&left).into_owned(),
+        theme.bold(),
+    )];
     spans.extend(right);
     let used = w(&spans) + w(&work);
     if work.is_empty() {

@@ -461,3 +461,106 @@ impl Dialog for Detail {
         Outcome::Ignored
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::fixtures;
+
+    fn text(lines: &[Line]) -> String {
+        lines
+            .iter()
+            .map(|l| {
+                l.spans
+                    .iter()
+                    .map(|s| s.content.as_ref())
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn a_conflict_says_who_holds_its_address_and_enter_links_it() {
+        let mut s = fixtures::bindings_state();
+        // Tenant row 8 is a Conflict; the directory user 9 has its address.
+        let mut idx = crate::directory::DirectoryIndex::default();
+        let u = s.data.rows.user(8).clone();
+        idx.by_email.insert(u.email().to_lowercase(), (9, None));
+        s.data.index = std::sync::Arc::new(idx);
+        let mut d = Detail::tenant_user(&s.data, 8);
+        let t = text(&d.lines(&s.data, 100, &Theme::new(true)));
+        assert!(
+            t.contains("Why Conflict") && t.contains(&s.data.directory.users[8].email),
+            "{t}"
+        );
+        assert!(d.commands(&s.data).contains(&Command::Link));
+        let mut fx = Vec::new();
+        assert_eq!(
+            d.command(&mut s.data, Command::Submit, &mut fx),
+            Outcome::Close
+        );
+        assert_eq!(
+            fx,
+            vec![Effect::Fix {
+                fix: Fix::Link {
+                    directory_id: 9,
+                    tenant_user_id: u.id.clone()
+                },
+                key: None
+            }]
+        );
+        // Not a Conflict: Enter closes, nothing is sent.
+        let mut d = Detail::tenant_user(&s.data, 0);
+        fx.clear();
+        assert_eq!(
+            d.command(&mut s.data, Command::Submit, &mut fx),
+            Outcome::Close
+        );
+        assert!(fx.is_empty());
+    }
+
+    #[test]
+    fn a_directory_user_shows_its_upn_wish_groups_and_last_error() {
+        let mut s = fixtures::groups_state();
+        s.data
+            .directory
+            .upn_overrides
+            .insert(11, "lynne@contoso.com".into());
+        let d = Detail::directory_user(11);
+        let t = text(&d.lines(&s.data, 120, &Theme::new(true)));
+        assert!(
+            t.contains("lynne@contoso.com (used at bind: the default-domain fix"),
+            "{t}"
+        );
+        assert!(
+            t.contains("Last error") && t.contains("create account failed"),
+            "{t}"
+        );
+        assert!(t.contains("Groups       —"), "in no group: {t}");
+        let t = text(&Detail::directory_user(10).lines(&s.data, 120, &Theme::new(true)));
+        assert!(t.contains("R&D; Ops"), "its group: {t}");
+        let g = Detail::group(2);
+        let t = text(&g.lines(&s.data, 120, &Theme::new(true)));
+        assert!(
+            t.contains("Members: 3") && t.contains(&s.data.directory.users[0].email),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn scrolling_stops_at_the_last_line() {
+        let mut s = fixtures::groups_state();
+        s.data.height = 12;
+        let mut d = Detail::group(1);
+        let mut fx = Vec::new();
+        for _ in 0..50 {
+            d.command(&mut s.data, Command::Down, &mut fx);
+        }
+        let [text_area] = Detail::areas(&s.data);
+        let n = d
+            .lines(&s.data, text_area.width as usize, &Theme::new(true))
+            .len();
+        assert_eq!(d.scroll, n.saturating_sub(text_area.height as usize));
+    }
+}

@@ -151,3 +151,21 @@ impl Dialog for Disconnect {
         Outcome::Ignored
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::fixtures;
+
+    #[test]
+    fn it_asks_then_disconnects_once() {
+        let mut d = fixtures::bindings_state().data;
+        let mut q = Disconnect::default();
+        let mut fx = Vec::new();
+        assert_eq!(q.command(&mut d, Command::Back, &mut fx), Outcome::Close);
+        assert_eq!(q.command(&mut d, Command::Confirm, &mut fx), Outcome::Done);
+        assert_eq!(fx, vec![Effect::Disconnect]);
+        assert!(q.busy && q.commands(&d).is_empty());
+        assert_eq!(q.command(&mut d, Command::Back, &mut fx), Outcome::Ignored);
+    }
+}

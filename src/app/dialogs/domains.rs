@@ -298,8 +298,11 @@ impl Component for DomainsView {
         }
         match (&self.domains, &self.error) {
             (_, Some(e)) => frame.render_widget(
-                Paragraph::new(Line::from(Span::styled(format!(" {e}"), theme.error())))
-                    .wrap(Wrap { trim: true }),
+                Paragraph::new(Line::from(crate::ui::widgets::safe(
+                    &format!(" {e}"),
+                    theme.error(),
+                )))
+                .wrap(Wrap { trim: true }),
                 list,
             ),
             (None, None) => frame.render_widget(
@@ -384,5 +387,46 @@ impl Component for DomainsView {
 impl Dialog for DomainsView {
     fn sync(&mut self, _: &mut Data) -> Outcome {
         Outcome::Ignored
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::fixtures;
+
+    fn view() -> (DomainsView, Data) {
+        let d = fixtures::preflight_errors_state().data;
+        let v = DomainsView {
+            domains: Some(fixtures::domains()),
+            settings: DomainSettings::default(),
+            ..DomainsView::default()
+        };
+        (v, d)
+    }
+
+    #[test]
+    fn ticking_an_unverified_domain_warns_and_making_it_default_is_refused() {
+        let (mut v, mut d) = view();
+        let mut fx = Vec::new();
+        v.selected = 3; // northwind-labs.io, not verified
+        v.command(&mut d, Command::ToggleDomain, &mut fx);
+        let (note, tone) = v.note.clone().unwrap();
+        assert_eq!(tone, Tone::Warn);
+        assert!(note.contains("not verified"), "{note}");
+        assert!(
+            matches!(fx.as_slice(), [Effect::SaveDomains { .. }]),
+            "saved"
+        );
+        fx.clear();
+        v.command(&mut d, Command::DefaultDomain, &mut fx);
+        let (note, tone) = v.note.clone().unwrap();
+        assert_eq!(tone, Tone::Bad);
+        assert!(note.contains("cannot be the default"), "{note}");
+        assert!(fx.is_empty(), "nothing saved");
+        v.selected = 1; // contoso.com
+        v.command(&mut d, Command::DefaultDomain, &mut fx);
+        assert_eq!(v.settings.default.as_deref(), Some("contoso.com"));
+        assert_eq!(d.domain_settings.default.as_deref(), Some("contoso.com"));
     }
 }

@@ -107,3 +107,25 @@ impl Dialog for Export {
         Outcome::Ignored
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::fixtures;
+
+    #[test]
+    fn it_exports_the_errors_shown_when_it_opened() {
+        let mut d = fixtures::preflight_errors_state().data;
+        let mut e = Export::new(vec![2, 0]);
+        let mut fx = Vec::new();
+        assert_eq!(
+            e.command(&mut d, Command::ExportJson, &mut fx),
+            Outcome::Close
+        );
+        let [Effect::ExportErrors { format, errors }] = fx.as_slice() else {
+            panic!("{fx:?}")
+        };
+        assert_eq!(*format, ExportFormat::Json);
+        assert_eq!(errors, &vec![d.errors[2].clone(), d.errors[0].clone()]);
+    }
+}

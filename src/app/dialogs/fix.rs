@@ -405,9 +405,13 @@ pub fn done(
 impl FixDialog {
     /// Whether applying it would do something (a value to write, or an action of its own).
     fn ready(&self) -> bool {
-        self.value.is_some()
-            || (self.input.is_some() && self.problem.is_none())
-            || matches!(self.action, Some(FixAction::Retry | FixAction::SignInAgain))
+        match &self.input {
+            Some(_) => self.problem.is_none(),
+            None => {
+                self.value.is_some()
+                    || matches!(self.action, Some(FixAction::Retry | FixAction::SignInAgain))
+            }
+        }
     }
 
     fn many(&self, data: &Data) -> bool {
@@ -712,5 +716,112 @@ impl Dialog for FixDialog {
                 Outcome::Close
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::explain::ErrorEntry;
+    use crate::app::fixtures;
+
+    fn with_error(e: ErrorEntry) -> Data {
+        let mut d = fixtures::bindings_state().data;
+        d.errors = vec![e];
+        d
+    }
+
+    #[test]
+    fn a_group_name_with_nothing_to_trim_says_so_and_offers_no_apply() {
+        let issue = fixtures::issue(0, "group-name-extra-space", "displayName", "Finance", None);
+        let d = with_error(ErrorEntry::from_group_issue(&issue, "Finance"));
+        let f = preview(&d, 0, FixAction::TrimGroupName);
+        assert!(f.change[0].contains("nothing to trim"), "{:?}", f.change);
+        assert!(!f.commands(&d).contains(&Command::Confirm));
+        let issue = fixtures::issue(
+            0,
+            "group-name-extra-space",
+            "displayName",
+            "Engineering ",
+            None,
+        );
+        let d = with_error(ErrorEntry::from_group_issue(&issue, "Engineering "));
+        let f = preview(&d, 0, FixAction::TrimGroupName);
+        assert_eq!(f.value.as_deref(), Some("Engineering"));
+        assert!(f.commands(&d).contains(&Command::Confirm));
+    }
+
+    #[test]
+    fn the_nickname_is_labelled_mailnickname_and_checked_as_one() {
+        let mut issue = fixtures::issue(
+            3,
+            "mailnickname-forbidden-char",
+            "mailNickname",
+            "Sales(EU)",
+            None,
+        );
+        issue.suggestion = Some("SalesEU".into());
+        let mut d = with_error(ErrorEntry::from_group_issue(&issue, "Sales (EU)"));
+        let mut f = preview(&d, 0, FixAction::SanitizeNickname);
+        assert_eq!(f.label, "mailNickname");
+        assert_eq!(f.problem, None);
+        f.input(&mut d, InputRequest::InsertChar('('));
+        assert!(f.problem.is_some(), "a ( is refused in a mailNickname");
+        assert!(!f.commands(&d).contains(&Command::Submit));
+    }
+
+    #[test]
+    fn edit_email_saves_or_says_why_not() {
+        // An import conflict: the directory user holding the address is found by it.
+        let mut s = fixtures::bindings_state();
+        let failure = fixtures::email_exists_failure(4);
+        s.data.errors = vec![ErrorEntry::from_import(&failure)];
+        let d = &mut s.data;
+        let mut f = preview(d, 0, FixAction::EditEmail);
+        assert_eq!(f.label, "Email");
+        assert!(
+            f.change[0].contains(&d.directory.users[4].email),
+            "{:?}",
+            f.change
+        );
+        for _ in 0..40 {
+            f.input(d, InputRequest::DeletePrevChar);
+        }
+        for c in "henrietta@contoso.com".chars() {
+            f.input(d, InputRequest::InsertChar(c));
+        }
+        assert_eq!(f.problem, None);
+        let mut fx = Vec::new();
+        assert_eq!(f.command(d, Command::Submit, &mut fx), Outcome::Close);
+        assert_eq!(
+            fx,
+            vec![Effect::Fix {
+                fix: Fix::SetEmail {
+                    directory_id: 5,
+                    email: "henrietta@contoso.com".into()
+                },
+                key: s.data.errors[0].key.clone(),
+            }]
+        );
+        // Unchanged: Enter says why instead of doing nothing.
+        let mut d = s.data.clone();
+        let mut f = preview(&d, 0, FixAction::EditEmail);
+        let mut fx = Vec::new();
+        assert_eq!(f.command(&mut d, Command::Submit, &mut fx), Outcome::Done);
+        assert!(fx.is_empty());
+        assert!(f.problem.as_deref().unwrap().contains("Unchanged"));
+    }
+
+    #[test]
+    fn a_fix_follows_its_error_or_closes_when_it_is_gone() {
+        let mut d = fixtures::preflight_errors_state().data;
+        let mut f = preview(&d, 1, d.errors[1].fixes()[0]);
+        let e = d.errors.remove(1);
+        d.errors.push(e);
+        assert_eq!(f.sync(&mut d), Outcome::Done);
+        assert_eq!(f.error, d.errors.len() - 1);
+        d.errors.pop();
+        assert_eq!(f.sync(&mut d), Outcome::Close);
+        assert!(d.message().unwrap().contains("gone"));
     }
 }

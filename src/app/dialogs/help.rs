@@ -150,3 +150,31 @@ impl Component for Help {
         frame.render_widget(Paragraph::new(skip(right)), r);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::app::fixtures;
+    use crate::app::update::help_for;
+
+    fn keys(h: &super::Help) -> Vec<String> {
+        h.own
+            .iter()
+            .chain(&h.shared)
+            .flat_map(|(_, rows)| rows.iter().map(|(k, _)| k.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn the_help_lists_only_what_works_where_you_are() {
+        // The group list: no marks, no passwords.
+        let s = fixtures::groups_state();
+        let k = keys(&help_for(&s));
+        assert!(!k.iter().any(|k| k == "v" || k == "P"), "{k:?}");
+        assert!(k.iter().any(|k| k == "t"), "{k:?}");
+        // A preview: its keys and the dialog's, never the tab's.
+        let s = fixtures::preview_state(1, 1, false);
+        let k = keys(&help_for(&s));
+        assert!(k.iter().any(|k| k == "y"), "{k:?}");
+        assert!(!k.iter().any(|k| k == "p" || k == "Space"), "{k:?}");
+    }
+}

@@ -268,3 +268,53 @@ impl Dialog for PasswordInput {
         Outcome::Ignored
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::fixtures;
+    use crate::directory::BindingState;
+
+    #[test]
+    fn an_unbound_user_is_told_nothing_is_sent_and_nothing_kept() {
+        let mut u = fixtures::directory_users(3)[2].clone();
+        assert_eq!(u.binding, BindingState::Unbound);
+        let p = PasswordInput::new(&u, PasswordRule(fixtures::password_rule));
+        assert!(!p.bound);
+        let said: String = p.what_happens().into_iter().map(|(t, _)| t).collect();
+        assert!(said.contains("nothing is sent now"), "{said}");
+        assert!(said.contains("not kept"), "{said}");
+        assert!(said.contains("generated temporary password"), "{said}");
+        u.binding = BindingState::Bound;
+        u.want_bound = true;
+        u.tenant_user_id = Some("t".into());
+        let p = PasswordInput::new(&u, PasswordRule(fixtures::password_rule));
+        assert!(p.bound);
+        assert!(p.what_happens()[0].0.contains("Sent at once"));
+    }
+
+    #[test]
+    fn the_outcome_is_said_as_it_is() {
+        let mut d = Data::default();
+        let mut fx = Vec::new();
+        password_set(
+            &mut d,
+            "a@x.com".into(),
+            Ok(PasswordOutcome::RecordedOnly),
+            &mut fx,
+        );
+        let m = d.message().unwrap();
+        assert!(
+            m.contains("Nothing was sent") && !m.contains("set on its account"),
+            "{m}"
+        );
+        password_set(
+            &mut d,
+            "a@x.com".into(),
+            Ok(PasswordOutcome::Pushed { re_enabled: true }),
+            &mut fx,
+        );
+        assert!(d.message().unwrap().contains("sign-in enabled again"));
+        assert_eq!(fx, vec![Effect::LoadDirectory, Effect::LoadDirectory]);
+    }
+}

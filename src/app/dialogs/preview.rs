@@ -898,3 +898,97 @@ pub fn tone_style(theme: &Theme, tone: Tone) -> Style {
         Tone::Bad => theme.error(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::fixtures;
+
+    fn preview(s: &crate::app::AppState) -> Preview {
+        match &s.modal {
+            Modal::Preview(p) => (**p).clone(),
+            m => panic!("{m:?}"),
+        }
+    }
+
+    #[test]
+    fn every_held_back_item_is_a_line_and_the_ends_are_reachable() {
+        let s = fixtures::held_preview_state();
+        let (mut p, mut d) = (preview(&s), s.data);
+        let held: Vec<usize> = p
+            .rows
+            .iter()
+            .filter_map(|r| match r {
+                Row::Held(i) => Some(*i),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            held,
+            (0..p.view.held.len()).collect::<Vec<_>>(),
+            "every one listed"
+        );
+        // Each says why, on the line under it.
+        let why = p
+            .rows
+            .iter()
+            .filter(
+                |r| matches!(r, Row::Note(t, Tone::Bad) if t.contains("↳ upn-domain-unverified")),
+            )
+            .count();
+        assert_eq!(why, 1);
+        let mut fx = Vec::new();
+        p.command(&mut d, Command::Bottom, &mut fx);
+        assert_eq!(p.selected, p.rows.len() - 1);
+        let rows = p.areas(&d)[1].height as usize;
+        assert!(
+            p.offset + rows >= p.rows.len(),
+            "the last line is on screen"
+        );
+        p.command(&mut d, Command::Top, &mut fx);
+        assert_eq!((p.selected, p.offset), (0, 0));
+        assert!(fx.is_empty());
+    }
+
+    #[test]
+    fn the_eta_is_never_faster_than_the_budget_the_round_trips_or_the_last_run() {
+        let e = estimate(7, 7, None);
+        assert_eq!(e.eta, Duration::from_secs(1), "one round of $batch");
+        assert!(e.basis.contains("write budget"));
+        let e = estimate(6000, 6000, None);
+        assert_eq!(e.eta, Duration::from_secs(300), "3,000 writes per 150 s");
+        let e = estimate(600, 600, Some(2.0));
+        assert_eq!(e.eta, Duration::from_secs(300), "the last run managed 2/s");
+        assert!(e.basis.contains("last run"));
+    }
+
+    #[test]
+    fn y_starts_the_run_with_the_view_and_what_was_confirmed() {
+        let s = fixtures::preview_state(2, 1, false);
+        let (mut p, mut d) = (preview(&s), s.data);
+        let mut fx = Vec::new();
+        let o = p.command(&mut d, Command::Confirm, &mut fx);
+        assert!(matches!(o, Outcome::Open(Modal::Run(_))), "{o:?}");
+        assert!(d.applying);
+        assert!(matches!(fx.as_slice(), [Effect::Apply { view, .. }] if view.plan.ops.len() == 5));
+        // Enter never applies.
+        let s = fixtures::preview_state(2, 1, false);
+        let (mut p, mut d) = (preview(&s), s.data);
+        assert_eq!(
+            p.command(&mut d, Command::Submit, &mut fx),
+            Outcome::Ignored
+        );
+    }
+
+    #[test]
+    fn the_guard_box_takes_digits_only() {
+        let s = fixtures::preview_state(3, 60, true);
+        let (mut p, mut d) = (preview(&s), s.data);
+        assert_eq!(p.text_mode(&d), TextMode::Digits);
+        assert!(!p.input(&mut d, InputRequest::InsertChar('x')));
+        assert!(p.input(&mut d, InputRequest::InsertChar('6')));
+        assert!(p.input(&mut d, InputRequest::InsertChar('0')));
+        assert!(p.confirmed());
+        assert!(p.commands(&d).contains(&Command::Confirm));
+    }
+}

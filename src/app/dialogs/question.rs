@@ -128,3 +128,20 @@ impl Component for Question {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn y_answers_yes_and_n_or_esc_no() {
+        let mut d = Data::default();
+        let mut q = Question::QuitDuringApply;
+        let mut fx = Vec::new();
+        assert_eq!(q.command(&mut d, Command::Confirm, &mut fx), Outcome::Yes);
+        assert_eq!(q.command(&mut d, Command::Back, &mut fx), Outcome::Close);
+        assert_eq!(q.command(&mut d, Command::Down, &mut fx), Outcome::Ignored);
+        assert!(fx.is_empty());
+        assert!(q.is_quit() && !Question::ClosePasswords { unsaved: 1 }.is_quit());
+    }
+}

@@ -770,3 +770,97 @@ impl Run {
         frame.render_widget(Paragraph::new(out), area);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::fixtures;
+
+    fn run(s: &crate::app::AppState) -> Run {
+        match &s.modal {
+            Modal::Run(r) => (**r).clone(),
+            m => panic!("{m:?}"),
+        }
+    }
+
+    #[test]
+    fn closing_with_passwords_neither_copied_nor_written_asks() {
+        let s = fixtures::passwords_state();
+        let (mut r, mut d) = (run(&s), s.data);
+        let mut fx = Vec::new();
+        assert_eq!(r.unsaved(), 3);
+        assert_eq!(
+            r.command(&mut d, Command::Back, &mut fx),
+            Outcome::Ask(Question::ClosePasswords { unsaved: 3 })
+        );
+        // `c` copies the selected one and says so.
+        r.command(&mut d, Command::CopyPassword, &mut fx);
+        assert!(matches!(fx.as_slice(), [Effect::Osc52 { .. }]));
+        let m = d.message().unwrap();
+        assert!(
+            m.contains("Copied the password of") && m.contains("2 not copied yet"),
+            "{m}"
+        );
+        assert_eq!(r.unsaved(), 2);
+        // The hand-off file saves them all: closing no longer asks.
+        r.handoff = Some("/x/handoff.csv".into());
+        assert_eq!(r.unsaved(), 0);
+        assert_eq!(r.command(&mut d, Command::Submit, &mut fx), Outcome::Close);
+    }
+
+    #[test]
+    fn the_title_counts_what_was_done_not_what_was_planned() {
+        let mut r = Run {
+            total: 40,
+            ..Run::default()
+        };
+        assert_eq!(r.title(), "Applying 40 changes");
+        r.finished = Some(RunEnd::Done {
+            done: 20,
+            failed: 2,
+            cancelled: 18,
+        });
+        assert_eq!(r.title(), "Stopped: 20 done, 2 failed, 18 not sent");
+        r.finished = Some(RunEnd::Done {
+            done: 1,
+            failed: 0,
+            cancelled: 0,
+        });
+        assert_eq!(r.title(), "Done: 1 change");
+        r.finished = Some(RunEnd::Done {
+            done: 0,
+            failed: 3,
+            cancelled: 0,
+        });
+        assert_eq!(r.title(), "Nothing done, 3 failed");
+    }
+
+    #[test]
+    fn the_live_eta_follows_the_measured_rate_never_beating_the_budget() {
+        let mut r = Run {
+            total: 100,
+            writes: 100,
+            ..Run::default()
+        };
+        r.progress.remaining = 60;
+        r.progress.rate = 2.0;
+        assert_eq!(r.live_eta(), Duration::from_secs(30));
+        r.progress.rate = 1000.0;
+        assert_eq!(r.live_eta(), super::super::preview::BUDGET.eta(60));
+    }
+
+    #[test]
+    fn esc_while_running_stops_sending_once() {
+        let s = fixtures::run_state();
+        let (mut r, mut d) = (run(&s), s.data);
+        let mut fx = Vec::new();
+        assert_eq!(r.command(&mut d, Command::Back, &mut fx), Outcome::Done);
+        assert_eq!(fx, vec![Effect::CancelApply]);
+        assert!(r.stopping);
+        assert_eq!(r.command(&mut d, Command::Back, &mut fx), Outcome::Ignored);
+        assert!(
+            r.commands(&d).is_empty(),
+            "nothing more to offer while it stops"
+        );
+    }
+}

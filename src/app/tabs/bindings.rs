@@ -628,7 +628,11 @@ impl Component for BindingsTab {
             theme.bold(),
         ));
         spans.push(Span::styled(
-            format!("  {} shown", thousands(self.view.shown.len())),
+            format!(
+                "  {} shown · {}",
+                thousands(self.view.shown.len()),
+                crate::ui::widgets::position(self.view.selected, self.view.shown.len())
+            ),
             theme.dim(),
         ));
         if self.view.stale {
@@ -953,5 +957,145 @@ impl TabView for BindingsTab {
             self.seen = data.directory_gen;
             self.follow_directory(data);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::action::{Action, DirectorySnapshot};
+    use crate::app::fixtures;
+    use crate::app::state::Load;
+
+    fn tab_and_data() -> (BindingsTab, Data) {
+        let s = fixtures::bindings_state();
+        (s.tabs.bindings, s.data)
+    }
+
+    #[test]
+    fn toggled_rows_stay_under_the_state_filter_until_refresh_and_counts_agree() {
+        let (mut t, mut d) = tab_and_data();
+        let mut fx = Vec::new();
+        while t.state != Some(StateFilter::Pending) {
+            t.command(&mut d, Command::CycleStatus, &mut fx);
+        }
+        let shown = t.view.shown.clone();
+        let row = t.view.selected_row().unwrap();
+        let pending = d.directory.pending_total();
+        // Space: the row is no longer pending, yet it stays where it is, under the cursor.
+        t.command(&mut d, Command::ToggleWant, &mut fx);
+        assert!(t.view.stale);
+        assert_eq!(t.view.shown, shown);
+        assert_eq!(t.view.selected_row(), Some(row));
+        assert_eq!(
+            d.directory.pending_total(),
+            pending - 1,
+            "the bar counts it at once"
+        );
+        // The directory is read again: still there (the wish saved), still selected.
+        let mut users = d.directory.users.clone();
+        users.swap(0, 5);
+        d.directory.users = users;
+        d.directory_gen += 1;
+        t.sync(&d);
+        assert_eq!(t.view.shown.len(), shown.len(), "kept until r");
+        assert_eq!(
+            t.view
+                .selected_row()
+                .map(|r| d.directory.users[r as usize].id),
+            Some(row as i64 + 1),
+            "the selection follows its user to its new row"
+        );
+        // `r`: the rows that stopped passing go.
+        t.refresh(&d);
+        assert!(!t.view.stale);
+        assert_eq!(t.view.shown.len(), shown.len() - 1);
+        assert_eq!(
+            t.view.shown.len(),
+            d.directory.pending_total() - 1,
+            "user 10 is an Error"
+        );
+    }
+
+    #[test]
+    fn the_group_list_offers_no_marks_and_no_passwords() {
+        let s = fixtures::groups_state();
+        let (t, d) = (s.tabs.bindings, s.data);
+        let c = t.commands(&d);
+        for no in [
+            Command::MarkRow,
+            Command::MarkAll,
+            Command::InvertMarks,
+            Command::SetPassword,
+        ] {
+            assert!(!c.contains(&no), "{no:?}");
+        }
+        for yes in [
+            Command::ToggleWant,
+            Command::ToggleGroups,
+            Command::Preview,
+            Command::Open,
+        ] {
+            assert!(c.contains(&yes), "{yes:?}");
+        }
+        let (t, d) = tab_and_data();
+        assert!(t.commands(&d).contains(&Command::SetPassword));
+    }
+
+    #[test]
+    fn p_while_listing_opens_the_preview_when_the_listing_ends() {
+        let mut s = fixtures::bindings_state();
+        s.data.load = Load::Loading { pages: 2 };
+        let mut fx = Vec::new();
+        let o = s
+            .tabs
+            .bindings
+            .command(&mut s.data, Command::Preview, &mut fx);
+        assert_eq!(o, Outcome::Done);
+        assert!(fx.is_empty());
+        assert!(s.data.preview_after_listing);
+        let m = s.data.message().unwrap();
+        assert!(
+            m.contains("opens by itself") && m.contains("p again"),
+            "{m}"
+        );
+        let gen = s.data.load_gen;
+        let mut fx = crate::app::update(&mut s, Action::UsersDone { gen });
+        assert!(
+            matches!(fx.as_slice(), [Effect::Plan { .. }]),
+            "the plan is asked for: {fx:?}"
+        );
+        assert!(matches!(s.modal, Modal::Planning(_)));
+        // A stopped listing says how to go on.
+        let mut s = fixtures::bindings_state();
+        s.data.load = Load::Cancelled;
+        fx.clear();
+        s.tabs
+            .bindings
+            .command(&mut s.data, Command::Preview, &mut fx);
+        assert!(fx.is_empty());
+        assert!(s
+            .data
+            .message()
+            .unwrap()
+            .contains("r lists them again, then p"));
+    }
+
+    #[test]
+    fn a_directory_read_with_new_users_keeps_marks_on_their_users() {
+        let mut s = fixtures::bindings_state();
+        s.tabs.bindings.marks.insert(5);
+        let mut users = fixtures::directory_users_with_wishes(40);
+        let mut extra = users[0].clone();
+        extra.id = 999;
+        users.insert(0, extra);
+        crate::app::update(
+            &mut s,
+            Action::DirectoryLoaded(Ok(DirectorySnapshot {
+                users,
+                ..Default::default()
+            })),
+        );
+        assert_eq!(s.tabs.bindings.marks.iter().collect::<Vec<_>>(), vec![6]);
     }
 }

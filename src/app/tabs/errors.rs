@@ -49,6 +49,9 @@ pub struct ErrorsTab {
     pub detail_of: Option<u32>,
     /// `Data::errors_gen` last followed.
     seen: u64,
+    /// The error selected when the list was last followed: the selection stays on it when
+    /// the errors change (a re-check replaces the findings).
+    remember: Option<(u32, Box<ErrorEntry>)>,
 }
 
 impl ErrorsTab {
@@ -103,11 +106,14 @@ impl ErrorsTab {
             }
         }
         let rows = self.rows_on_screen(data);
-        let keep = self
-            .view
-            .selected_row()
-            .and_then(|r| data.errors.get(r as usize))
-            .cloned();
+        let keep = match &self.remember {
+            Some((_, e)) => Some((**e).clone()),
+            None => self
+                .view
+                .selected_row()
+                .and_then(|r| data.errors.get(r as usize))
+                .cloned(),
+        };
         let mut shown: Vec<u32> = (0..data.errors.len())
             .filter(|&r| self.passes(&data.errors[r], data))
             .map(|r| r as u32)
@@ -129,6 +135,7 @@ impl ErrorsTab {
         self.view.shown = shown;
         let keep = keep.and_then(|k| data.errors.iter().position(|e| *e == k).map(|i| i as u32));
         self.view.reselect(keep, rows);
+        self.remember = None;
     }
 
     fn selected<'a>(&self, data: &'a Data) -> Option<(usize, &'a ErrorEntry)> {
@@ -604,8 +611,104 @@ impl TabView for ErrorsTab {
             self.seen = data.errors_gen;
             self.rescan(data);
         }
+        let row = self.view.selected_row();
+        if self.remember.as_ref().map(|(r, _)| *r) != row {
+            self.remember = row.and_then(|r| {
+                data.errors
+                    .get(r as usize)
+                    .map(|e| (r, Box::new(e.clone())))
+            });
+        }
     }
     fn refresh(&mut self, data: &Data) {
         self.rescan(data);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::fixtures;
+
+    #[test]
+    fn the_detail_pane_scrolls_and_starts_at_the_top_for_another_error() {
+        let s = fixtures::preflight_errors_state();
+        let (mut t, mut d) = (s.tabs.errors, s.data);
+        let mut fx = Vec::new();
+        assert_eq!(t.scroll(), 0);
+        t.command(&mut d, Command::DetailDown, &mut fx);
+        t.command(&mut d, Command::DetailDown, &mut fx);
+        assert_eq!(t.scroll(), 2);
+        t.command(&mut d, Command::DetailUp, &mut fx);
+        assert_eq!(t.scroll(), 1);
+        for _ in 0..200 {
+            t.command(&mut d, Command::DetailDown, &mut fx);
+        }
+        assert!(t.scroll() < 40, "bounded by the detail's length");
+        t.view.nav(Command::Down, 5);
+        assert_eq!(t.scroll(), 0, "another error's detail starts at its top");
+    }
+
+    #[test]
+    fn errors_name_directory_users_never_their_ids() {
+        let s = fixtures::bindings_state();
+        let u = &s.data.directory.users[2];
+        let t = name_ids(
+            &format!("directory user {} already has the email", u.id),
+            &s.data,
+        );
+        assert_eq!(
+            t,
+            format!(
+                "directory user {} <{}> already has the email",
+                u.display_name, u.email
+            )
+        );
+        assert_eq!(
+            name_ids("directory user 123456 is gone", &s.data),
+            "directory user 123456 is gone",
+            "an id nobody has is left as it is"
+        );
+    }
+
+    #[test]
+    fn enter_opens_the_whole_detail_and_f_the_fix() {
+        let s = fixtures::preflight_errors_state();
+        let (mut t, mut d) = (s.tabs.errors, s.data);
+        let mut fx = Vec::new();
+        assert!(matches!(
+            t.command(&mut d, Command::Open, &mut fx),
+            Outcome::Open(Modal::Detail(_))
+        ));
+        assert!(matches!(
+            t.command(&mut d, Command::Fix, &mut fx),
+            Outcome::Open(Modal::Fix(_))
+        ));
+        assert!(matches!(
+            t.command(&mut d, Command::Domains, &mut fx),
+            Outcome::Open(Modal::Domains(_))
+        ));
+        assert_eq!(
+            fx,
+            vec![Effect::LoadDomains {
+                tenant: d.tenant.clone()
+            }]
+        );
+    }
+
+    #[test]
+    fn a_new_error_keeps_the_selection_on_the_same_error() {
+        let s = fixtures::preflight_errors_state();
+        let (mut t, mut d) = (s.tabs.errors, s.data);
+        t.sync(&d);
+        let before = t.view.selected_row().map(|r| d.errors[r as usize].clone());
+        let e = d.errors.remove(0);
+        d.errors.push(e);
+        d.errors_gen += 1;
+        t.sync(&d);
+        assert_eq!(
+            t.view.selected_row().map(|r| d.errors[r as usize].clone()),
+            before
+        );
     }
 }

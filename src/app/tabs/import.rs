@@ -511,11 +511,18 @@ impl Component for ImportTab {
             self.status.map(|s| theme.status(s)).unwrap_or(theme.bold()),
         ));
         spans.push(Span::styled(
-            format!("  {} shown", thousands(self.view.shown.len())),
+            format!(
+                "  {} shown · {}",
+                thousands(self.view.shown.len()),
+                crate::ui::widgets::position(self.view.selected, self.view.shown.len())
+            ),
             theme.dim(),
         ));
         if self.view.stale {
-            spans.push(Span::styled(" (r refreshes)", theme.warn()));
+            spans.push(Span::styled(
+                " (changed rows kept: r refreshes)",
+                theme.warn(),
+            ));
         }
         if !self.marks.is_empty() {
             spans.push(Span::styled(
@@ -698,5 +705,160 @@ fn draw_progress(frame: &mut Frame, area: Rect, data: &Data, theme: &Theme) {
         Load::Cancelled => right(frame, format!("stopped at {} ", thousands(n)), theme.warn()),
         Load::Waiting => right(frame, "reading directory… ".into(), theme.dim()),
         Load::Idle => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::fixtures;
+    use crate::app::state::Modal as M;
+
+    fn tab_and_data(n: usize) -> (ImportTab, Data) {
+        let s = fixtures::loaded_state(n);
+        (s.tabs.import, s.data)
+    }
+
+    #[test]
+    fn space_marks_and_moves_esc_clears_the_marks_then_does_nothing() {
+        let (mut t, mut d) = tab_and_data(20);
+        let mut fx = Vec::new();
+        assert_eq!(
+            t.command(&mut d, Command::ToggleMark, &mut fx),
+            Outcome::Done
+        );
+        assert!(t.marks.contains(0));
+        assert_eq!(t.view.selected, 1, "Space moves on");
+        assert_eq!(t.command(&mut d, Command::Back, &mut fx), Outcome::Done);
+        assert!(t.marks.is_empty());
+        assert_eq!(
+            t.command(&mut d, Command::Back, &mut fx),
+            Outcome::Ignored,
+            "nothing left for Esc: it does nothing"
+        );
+        assert!(fx.is_empty());
+    }
+
+    #[test]
+    fn i_on_a_conflict_offers_its_link_and_a_mixed_marking_imports_the_others() {
+        let (mut t, mut d) = tab_and_data(20);
+        let mut fx = Vec::new();
+        // Row 8 is a Conflict (fixtures::status_of).
+        t.view.selected = 8;
+        let o = t.command(&mut d, Command::Import, &mut fx);
+        let Outcome::Open(M::Detail(detail)) = o else {
+            panic!("{o:?}")
+        };
+        assert!(
+            matches!(
+                &detail.of,
+                crate::app::dialogs::detail::Of::TenantUser { row: 8, .. }
+            ),
+            "{detail:?}"
+        );
+        assert!(fx.is_empty(), "nothing imported");
+        assert!(d.message().unwrap().contains("linked, not imported"));
+        for r in [7, 8, 9] {
+            t.marks.insert(r);
+        }
+        t.command(&mut d, Command::Import, &mut fx);
+        let [Effect::Import { users }] = fx.as_slice() else {
+            panic!("{fx:?}")
+        };
+        assert_eq!(users.len(), 2, "the Conflict is left out");
+        assert!(d.message().unwrap().contains("1 Conflict left out"));
+    }
+
+    #[test]
+    fn a_text_sort_is_made_off_the_ui_thread_and_a_status_sort_here() {
+        let (mut t, mut d) = tab_and_data(30);
+        let mut fx = Vec::new();
+        // `>`: the first sortable column, Status, sorted at once (a counting sort).
+        t.command(&mut d, Command::SortNext, &mut fx);
+        assert!(fx.is_empty());
+        let st: Vec<_> = t
+            .view
+            .shown
+            .iter()
+            .map(|&r| d.rows.status[r as usize])
+            .collect();
+        assert!(st.windows(2).all(|w| {
+            crate::app::state::status_slot(w[0]) <= crate::app::state::status_slot(w[1])
+        }));
+        // `>` again: Display name, asked of the runtime.
+        t.command(&mut d, Command::SortNext, &mut fx);
+        let [Effect::SortRows { gen, key, pages }] = fx.as_slice() else {
+            panic!("{fx:?}")
+        };
+        let (gen, key, pages) = (*gen, *key, pages.clone());
+        assert_eq!(key, SortKey::DisplayName);
+        assert!(t.sorting);
+        let order = sort_order(&pages, key);
+        assert!(t.sorted(&d, gen, key, order.clone()));
+        let names: Vec<String> = t
+            .view
+            .shown
+            .iter()
+            .map(|&r| d.rows.user(r).display_name.clone().unwrap().to_lowercase())
+            .collect();
+        assert!(names.windows(2).all(|w| w[0] <= w[1]), "{names:?}");
+        // `~` reverses; a stale answer is dropped.
+        fx.clear();
+        t.command(&mut d, Command::SortReverse, &mut fx);
+        assert!(!t.sorted(&d, gen + 1, SortKey::DisplayName, order));
+        // While listing, a sort waits and says why.
+        d.load = Load::Loading { pages: 1 };
+        fx.clear();
+        t.command(&mut d, Command::SortNext, &mut fx);
+        assert!(fx.is_empty());
+        assert!(d.message().unwrap().contains("waits for the listing"));
+    }
+
+    #[test]
+    fn reclassified_rows_stay_on_screen_under_a_status_filter() {
+        let (mut t, mut d) = tab_and_data(20);
+        let mut fx = Vec::new();
+        t.command(&mut d, Command::CycleStatus, &mut fx); // New only
+        let shown = t.view.shown.clone();
+        t.view.selected = 2;
+        let row = t.view.selected_row();
+        d.rows.set_status(shown[2] as usize, ImportStatus::Imported);
+        t.statuses_changed();
+        assert!(t.view.stale);
+        assert_eq!(t.view.shown, shown, "nothing moved");
+        assert_eq!(t.view.selected_row(), row, "the cursor is on the same user");
+        t.rescan(&d);
+        assert!(!t.view.stale && t.view.shown.len() == shown.len() - 1);
+    }
+
+    #[test]
+    fn next_sort_cycles_columns_then_none() {
+        let cols = [1, 2, 3];
+        let mut s = None;
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            s = next_sort(s, Command::SortNext, &cols);
+            seen.push(s.map(|x| x.column));
+        }
+        assert_eq!(seen, vec![Some(1), Some(2), Some(3), None]);
+        assert_eq!(
+            next_sort(None, Command::SortPrev, &cols).map(|x| x.column),
+            Some(3)
+        );
+        let r = next_sort(
+            Some(Sort {
+                column: 2,
+                descending: false,
+            }),
+            Command::SortReverse,
+            &cols,
+        );
+        assert_eq!(
+            r,
+            Some(Sort {
+                column: 2,
+                descending: true
+            })
+        );
     }
 }
