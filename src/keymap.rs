@@ -350,8 +350,15 @@ impl Keymap {
         offered: impl Fn(Command) -> bool,
     ) -> Vec<(String, String, String)> {
         let mut out: Vec<(String, String, String)> = Vec::new();
+        // A key a more specific section binds (with a hint or not) is that section's.
         let mut seen: Vec<Key> = Vec::new();
         for sec in sections {
+            let here: Vec<Key> = self
+                .bindings
+                .iter()
+                .filter(|b| b.section == *sec)
+                .map(|b| b.key)
+                .collect();
             for b in self.bindings.iter().filter(|b| b.section == *sec) {
                 let Some(hint) = &b.hint else { continue };
                 if self.lookup(sections, b.key) != Some(b.command)
@@ -360,7 +367,6 @@ impl Keymap {
                 {
                     continue;
                 }
-                seen.push(b.key);
                 match out.iter_mut().find(|(_, h, _)| h == hint) {
                     Some((keys, _, _)) => {
                         let k = b.key.to_string();
@@ -372,6 +378,7 @@ impl Keymap {
                     None => out.push((b.key.to_string(), hint.clone(), sec.to_string())),
                 }
             }
+            seen.extend(here);
         }
         out
     }

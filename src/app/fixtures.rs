@@ -375,9 +375,95 @@ pub fn passwords_state() -> AppState {
             cancelled: 0,
             passwords: Vec::new(),
             passwords_lost: Vec::new(),
+            results: results(),
             ..ApplySummary::default()
         })),
     );
+    s.data.dirty = false;
+    s
+}
+
+/// What a run of `run_state()` reports per op: creates done, a failure, a block not sent.
+pub fn results() -> Vec<crate::sync::apply::OpResult> {
+    use crate::sync::apply::{OpResult, Outcome};
+    let mut v: Vec<OpResult> = [2, 10, 26]
+        .iter()
+        .map(|&i| OpResult {
+            op: AnyOp::User(op(OpKind::Create, i)),
+            outcome: Outcome::Done,
+        })
+        .collect();
+    v.push(OpResult {
+        op: AnyOp::User(op(OpKind::Create, 18)),
+        outcome: Outcome::Failed(GraphError::Api {
+            status: 400,
+            code: "Request_BadRequest".into(),
+            message: "The domain portion of the userPrincipalName property is invalid.".into(),
+            request_id: None,
+            date: None,
+            retry_after: None,
+        }),
+    });
+    v.push(OpResult {
+        op: AnyOp::User(op(OpKind::Block, 5)),
+        outcome: Outcome::NotSent("the run was stopped before it was sent".into()),
+    });
+    v.push(OpResult {
+        op: AnyOp::User(op(OpKind::ReEnable, 3)),
+        outcome: Outcome::Unknown,
+    });
+    v
+}
+
+/// A tenant and a directory whose names and emails hold what a terminal would act on:
+/// escape sequences (colour, an OSC 52 clipboard write), BEL, NUL, a right-to-left override,
+/// zero-width characters, and wide characters; an error message with the same.
+pub fn hostile_state() -> AppState {
+    let evil = [
+        "Eve\x1b[31mRed\x1b[0m",
+        "Mal\x1b]52;c;cm0gLXJmIH4=\x07lory",
+        "Bell\x07\x07 Ringer",
+        "Nul\0l Byte",
+        "ann\u{202E}moc.evil\u{202C}",
+        "Ze\u{200B}ro\u{200D}Width\u{FEFF}",
+        "山田 太郎",
+        "Zoë Ångström",
+    ];
+    let users: Vec<(User, ImportStatus)> = (0..20)
+        .map(|i| {
+            let mut u = tenant_user(i);
+            if let Some(name) = evil.get(i) {
+                u.display_name = Some(name.to_string());
+                u.mail = Some(format!(
+                    "{}@contoso.com",
+                    name.to_lowercase().replace(' ', ".")
+                ));
+            }
+            (u, status_of(i))
+        })
+        .collect();
+    let mut s = AppState::with_classified_users(users);
+    s.data.now = NOW;
+    let mut dir = directory_users(12);
+    for (u, name) in dir.iter_mut().zip(evil) {
+        u.display_name = name.to_string();
+        u.email = format!("{}@contoso.com", name.to_lowercase().replace(' ', "."));
+    }
+    update(
+        &mut s,
+        Action::DirectoryLoaded(Ok(DirectorySnapshot {
+            users: dir,
+            ..Default::default()
+        })),
+    );
+    let mut failure = email_exists_failure(1);
+    failure.message = format!("the directory already has {}", evil[1]);
+    failure.user_principal_name = evil[4].to_string();
+    update(
+        &mut s,
+        Action::ImportDone(Ok(vec![crate::directory::ImportOutcome::Failed(failure)])),
+    );
+    s.data.message = None;
     s.data.dirty = false;
     s
 }

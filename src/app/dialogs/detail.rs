@@ -331,11 +331,11 @@ impl Detail {
                     let text = match data.directory.user(*m) {
                         Some(u) => {
                             let st = RowState::of(u, &data.row_failures);
-                            format!("   {} <{}>  {}", u.display_name, u.email, st.label())
+                            format!("{} <{}>  {}", u.display_name, u.email, st.label())
                         }
-                        None => "   (a user no longer in the directory)".into(),
+                        None => "(a user no longer in the directory)".into(),
                     };
-                    out.extend(labeled("", 0, &text, width, Style::new(), Style::new()));
+                    out.extend(labeled("", 3, &text, width, Style::new(), Style::new()));
                 }
             }
             Of::Error(e) => out = detail_lines(data, e, width, theme),

@@ -73,14 +73,18 @@ impl DomainsView {
         })
     }
 
-    /// Intro, note, list (the keys are in the hint bar under it).
-    fn areas(data: &Data) -> [Rect; 3] {
+    /// Intro, note (as tall as it is), list (the keys are in the hint bar under it).
+    fn areas(&self, data: &Data) -> [Rect; 3] {
+        let inner = layout::dialog_inner(data);
+        let note = self.note.as_ref().map_or(1, |(t, _)| {
+            crate::ui::text::wrap(t, (inner.width as usize).saturating_sub(1)).len() as u16
+        });
         Layout::vertical([
             Constraint::Length(2),
-            Constraint::Length(2),
+            Constraint::Length(note + 1),
             Constraint::Fill(1),
         ])
-        .areas(layout::dialog_inner(data))
+        .areas(inner)
     }
 
     fn enabled_list(&self) -> Vec<String> {
@@ -167,7 +171,7 @@ impl Component for DomainsView {
     }
     fn command(&mut self, data: &mut Data, c: Command, fx: &mut Vec<Effect>) -> Outcome {
         let len = self.domains.as_ref().map_or(0, |d| d.len());
-        let rows = layout::list_rows(Self::areas(data)[2]);
+        let rows = layout::list_rows(self.areas(data)[2]);
         match c {
             Command::Back | Command::Submit => Outcome::Close,
             c if is_move(c) => {
@@ -205,9 +209,9 @@ impl Component for DomainsView {
                         } else {
                             (
                                 format!(
-                                    "{} is not verified: Graph refuses accounts on it until it is \
-                                     verified in the Microsoft 365 admin center; until then \
-                                     preflight holds them back.",
+                                    "{} is not verified: Graph refuses accounts on it until you \
+                                     verify it (Microsoft 365 admin center > Settings > Domains); \
+                                     until then preflight holds them back.",
                                     d.id
                                 ),
                                 Tone::Warn,
@@ -262,7 +266,7 @@ impl Component for DomainsView {
         frame.render_widget(Clear, rect);
         let block = frame_block(format!("Domains of {}", data.tenant), theme);
         frame.render_widget(block, rect);
-        let [intro, note, list] = Self::areas(data);
+        let [intro, note, list] = self.areas(data);
         let default = self.default_domain();
         frame.render_widget(
             Paragraph::new(vec![

@@ -414,6 +414,21 @@ pub fn handoff_written(data: &mut Data, modal: &mut Modal, result: Result<String
     }
 }
 
+/// A result's mark, outcome word, why, and style.
+fn outcome_cells(r: &OpResult, theme: &Theme) -> (&'static str, &'static str, String, Style) {
+    match &r.outcome {
+        OpOutcome::Done => (" ✓", "done", String::new(), theme.ok()),
+        OpOutcome::Failed(e) => (" ✗", "failed", e.to_string(), theme.error()),
+        OpOutcome::NotSent(why) => (" ·", "not sent", why.clone(), theme.warn()),
+        OpOutcome::Unknown => (
+            " ?",
+            "unknown",
+            "the answer was lost: checked before the next plan".into(),
+            theme.warn(),
+        ),
+    }
+}
+
 impl Component for Run {
     fn sections(&self, _: &Data) -> Vec<Section> {
         match self.finished {
@@ -714,6 +729,31 @@ impl Run {
         let rows = area.height as usize;
         let offset = self.offset.min(lines.len().saturating_sub(rows));
         let upn_w = (w / 2).max(20).min(w.saturating_sub(4));
+        // The outcome columns: what happened, the kind, the UPN or group (as wide as it is),
+        // and why.
+        let (mut kind_w, mut target_w, mut why_w) = (4, 10, 10);
+        for l in lines.iter().skip(offset).take(rows) {
+            if let Item::Result(_, r) = l {
+                kind_w = kind_w.max(crate::ui::text::width(r.op.kind().label()));
+                target_w = target_w.max(crate::ui::text::width(&r.op.target()));
+                why_w = why_w.max(crate::ui::text::width(&outcome_cells(r, theme).2));
+            }
+        }
+        use crate::ui::widgets::Col;
+        let widths = crate::ui::widgets::flex_widths(
+            &[
+                Col::Fixed(2),
+                Col::Fixed(8),
+                Col::Fixed(kind_w),
+                // The UPN first: whole when the line allows it.
+                Col::Fixed(target_w.min(w.saturating_sub(2 + 8 + kind_w + 4 + 10))),
+                Col::Text {
+                    want: why_w,
+                    min: 10,
+                },
+            ],
+            area.width,
+        );
         let mut out = Vec::with_capacity(rows);
         for l in lines.iter().skip(offset).take(rows) {
             let line = match l {
@@ -741,28 +781,23 @@ impl Run {
                     }
                 }
                 Item::Result(i, r) => {
-                    let (mark, what, style) = match &r.outcome {
-                        OpOutcome::Done => ("✓", "done".to_string(), theme.ok()),
-                        OpOutcome::Failed(e) => ("✗", format!("failed: {}", e), theme.error()),
-                        OpOutcome::NotSent(why) => ("·", format!("not sent: {why}"), theme.warn()),
-                        OpOutcome::Unknown => (
-                            "?",
-                            "unknown: checked before the next plan".to_string(),
-                            theme.warn(),
-                        ),
-                    };
-                    let head = format!(" {mark} {} {}", r.op.kind().label(), r.op.target());
-                    let head_w = crate::ui::text::width(&head).min(w * 3 / 5);
-                    let line = Line::from(vec![
-                        Span::styled(fit(&head, head_w), style),
-                        Span::raw(" "),
-                        Span::styled(fit(&what, w.saturating_sub(head_w + 1)), theme.dim()),
-                    ]);
-                    if *i == self.selected {
-                        line.style(theme.selected())
-                    } else {
-                        line
-                    }
+                    let (mark, word, why, style) = outcome_cells(r, theme);
+                    let cells = vec![
+                        (mark.to_string(), style),
+                        (word.to_string(), style),
+                        (r.op.kind().label().to_string(), Style::new()),
+                        (r.op.target(), theme.bold()),
+                        (why, theme.dim()),
+                    ];
+                    crate::ui::widgets::table_line(
+                        cells,
+                        &widths,
+                        if *i == self.selected {
+                            theme.selected()
+                        } else {
+                            Style::new()
+                        },
+                    )
                 }
             };
             out.push(line);
