@@ -11,12 +11,14 @@ use crate::sync::pipeline::{Confirm, PlanView};
 use super::explain::ErrorEntry;
 use crate::directory::DomainSettings;
 
-/// A text column the Import tab sorts by (off the UI thread: a million names).
+/// A column the Import tab sorts by (off the UI thread: a million rows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortKey {
+    Status,
     DisplayName,
     Upn,
     Mail,
+    Enabled,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +98,7 @@ pub enum Effect {
         gen: u64,
         key: SortKey,
         pages: Vec<Arc<Vec<User>>>,
+        statuses: Vec<crate::directory::ImportStatus>,
     },
     /// Import these tenant users into the directory -> `ImportDone`.
     Import { users: Vec<User> },

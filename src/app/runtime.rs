@@ -379,11 +379,16 @@ impl Services {
                     },
                 );
             }
-            Effect::SortRows { gen, key, pages } => {
+            Effect::SortRows {
+                gen,
+                key,
+                pages,
+                statuses,
+            } => {
                 self.spawn(
                     async move {
                         let order = tokio::task::spawn_blocking(move || {
-                            super::tabs::import::sort_order(&pages, key)
+                            super::tabs::import::sort_order(&pages, &statuses, key)
                         })
                         .await
                         .unwrap_or_default();

@@ -352,9 +352,12 @@ fn step(s: &mut AppState, action: Action, fx: &mut Vec<Effect>) -> bool {
             s.tabs.import.listing_done(&s.data, fx);
             if std::mem::take(&mut s.data.preview_after_listing) {
                 if s.modal.is_open() || s.question.is_some() {
+                    let p = s
+                        .data
+                        .tab_key(super::tabs::bindings::SECTION.name, Command::Preview);
                     s.data.say(
                         Topic::Plan,
-                        "Every tenant user is listed: p previews the plan.",
+                        format!("Every tenant user is listed: {p} previews the plan."),
                     );
                 } else {
                     let o = preview::start_plan(&mut s.data, fx);
@@ -649,13 +652,16 @@ fn answer(s: &mut AppState, q: Question, fx: &mut Vec<Effect>) -> bool {
                 Topic::Apply,
                 Tone::Warn,
                 format!(
-                    "{} forgotten without being saved: {} a new password (P on Bindings).",
+                    "{} forgotten without being saved: {} a new password ({} on {}).",
                     crate::format::count(unsaved, "password", None),
                     if unsaved == 1 {
                         "that account needs"
                     } else {
                         "those accounts need"
-                    }
+                    },
+                    s.data
+                        .tab_key(super::tabs::bindings::SECTION.name, Command::SetPassword),
+                    Tab::Bindings.title()
                 ),
             );
         }
@@ -766,9 +772,11 @@ fn directory_loaded(
         Ok(snap) => {
             let d = &mut data.directory;
             d.hay.clear();
+            d.flags.clear();
             d.counts = [0; 3];
             d.pending = [0; 3];
             for u in &snap.users {
+                d.flags.push(pack(u.want_bound, u.binding));
                 d.hay.push(&[&u.display_name, &u.email]);
                 d.counts[binding_slot(u.binding)] += 1;
                 if let Some(p) = PendingOp::of(u) {

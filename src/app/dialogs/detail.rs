@@ -228,7 +228,10 @@ impl Detail {
                     ImportStatus::New => field(
                         &mut out,
                         " Import",
-                        "Not in the directory yet: i on its row imports it.",
+                        &format!(
+                            "Not in the directory yet: {} on its row imports it.",
+                            data.tab_key(super::super::tabs::import::SECTION.name, Command::Import)
+                        ),
                         Style::new(),
                     ),
                 }
@@ -253,9 +256,10 @@ impl Detail {
                 field(&mut out, " UPN", &upn_note, Style::new());
                 let wish = match PendingOp::of(u) {
                     Some(p) => format!(
-                        "{} — the next sync will {} (p previews it)",
+                        "{} — the next sync will {} ({} previews it)",
                         if u.want_bound { "bound" } else { "unbound" },
-                        p.word()
+                        p.word(),
+                        data.tab_key(super::super::tabs::bindings::SECTION.name, Command::Preview)
                     ),
                     None => format!(
                         "{} — nothing to do",

@@ -349,9 +349,10 @@ fn retry(data: &mut Data, e: &ErrorEntry, fx: &mut Vec<Effect>) -> Outcome {
                 Outcome::Close
             }
             None => {
+                let r = data.tab_key(crate::keymap::section::LIST, Command::Refresh);
                 data.say(
                     Topic::Fix,
-                    "That tenant user is not listed: press r to list the users again.",
+                    format!("That tenant user is not listed: press {r} to list the users again."),
                 );
                 Outcome::Close
             }

@@ -449,8 +449,9 @@ pub fn plan_ready(
         match result {
             Ok(view) => {
                 set_preflight_errors(data, &view);
+                let p = data.tab_key(super::super::tabs::bindings::SECTION.name, Command::Preview);
                 let msg = match view.held_count() {
-                    0 => "Re-checked: nothing is held back now; p previews the plan.".to_string(),
+                    0 => format!("Re-checked: nothing is held back now; {p} previews the plan."),
                     n => format!(
                         "Re-checked: {} still held back ({}).",
                         thousands(n),

@@ -27,7 +27,7 @@ use super::super::dialogs::{preview, Modal};
 use super::super::effect::Effect;
 use super::super::explain::ErrorEntry;
 use super::super::layout;
-use super::super::list::{self, ListView};
+use super::super::list::{self, ListView, Needle};
 use super::super::state::{binding_slot, Data, Marks, PendingOp, RowState, StateFilter, Topic};
 use super::import::{next_sort, titles_with_sort};
 
@@ -134,12 +134,11 @@ impl BindingsTab {
         layout::list_rows(self.list_area(data, layout::screen_of(data).body))
     }
 
-    fn user_passes(&self, data: &Data, r: usize) -> bool {
+    fn user_passes(&self, data: &Data, r: usize, q: &Needle) -> bool {
         let d = &data.directory;
-        let q = &self.view.query;
         self.state
-            .is_none_or(|f| RowState::of(&d.users[r], &data.row_failures).filter() == f)
-            && (q.is_empty() || d.hay.get(r).contains(q.as_str()))
+            .is_none_or(|f| RowState::of_row(d, r, &data.row_failures).filter() == f)
+            && (q.is_empty() || q.is_in(d.hay.get(r)))
     }
 
     fn group_passes(&self, data: &Data, r: usize) -> bool {
@@ -157,12 +156,10 @@ impl BindingsTab {
         }
     }
 
-    /// Row indices in the sort's order (as the directory lists them when not sorted).
-    fn ordered(&self, data: &Data) -> Vec<u32> {
+    /// Row indices in the sort's order (None: as the directory lists them).
+    fn ordered(&self, data: &Data) -> Option<Vec<u32>> {
+        let sort = self.view.sort?;
         let mut rows: Vec<u32> = (0..self.len(data) as u32).collect();
-        let Some(sort) = self.view.sort else {
-            return rows;
-        };
         let d = &data.directory;
         if self.groups {
             let key = |r: &u32| {
@@ -190,24 +187,29 @@ impl BindingsTab {
         if sort.descending {
             rows.reverse();
         }
-        rows
+        Some(rows)
+    }
+
+    /// The rows that pass `keep`, in the list's order.
+    fn collect(&self, data: &Data, mut keep: impl FnMut(u32) -> bool) -> Vec<u32> {
+        match self.ordered(data) {
+            Some(order) => order.into_iter().filter(|&r| keep(r)).collect(),
+            None => (0..self.len(data) as u32).filter(|&r| keep(r)).collect(),
+        }
     }
 
     /// Every row again, filtered: the rows kept on screen go.
     pub fn rescan(&mut self, data: &Data) {
         let rows = self.rows_on_screen(data);
         let keep = self.view.selected_row();
-        let order = self.ordered(data);
-        self.view.shown = order
-            .into_iter()
-            .filter(|&r| {
-                if self.groups {
-                    self.group_passes(data, r as usize)
-                } else {
-                    self.user_passes(data, r as usize)
-                }
-            })
-            .collect();
+        let q = Needle::new(&self.view.query);
+        self.view.shown = self.collect(data, |r| {
+            if self.groups {
+                self.group_passes(data, r as usize)
+            } else {
+                self.user_passes(data, r as usize, &q)
+            }
+        });
         self.view.stale = false;
         self.view.reselect(keep, rows);
     }
@@ -217,53 +219,64 @@ impl BindingsTab {
     /// until `r` or a filter change (the list never moves under the cursor).
     fn follow_directory(&mut self, data: &Data) {
         let d = &data.directory;
-        let row_of: HashMap<i64, u32> = d
-            .users
-            .iter()
-            .enumerate()
-            .map(|(r, u)| (u.id, r as u32))
-            .collect();
-        let moved = |r: u32, ids: &[i64]| -> Option<u32> {
-            ids.get(r as usize).and_then(|id| row_of.get(id)).copied()
-        };
         let old = std::mem::take(&mut self.ids);
-        if !old.is_empty() {
-            let marks: Vec<u32> = self.marks.iter().filter_map(|r| moved(r, &old)).collect();
+        let new: Vec<i64> = d.users.iter().map(|u| u.id).collect();
+        // Usually the same users in the same rows (a wish saved): nothing moves.
+        let same = old == new;
+        let filtered = self.state.is_some() || !self.view.query.is_empty();
+        let row_of: HashMap<i64, u32> = if same
+            || old.is_empty()
+            || (self.marks.is_empty() && self.anchor.is_none() && !filtered)
+        {
+            HashMap::new()
+        } else {
+            new.iter()
+                .enumerate()
+                .map(|(r, id)| (*id, r as u32))
+                .collect()
+        };
+        let moved = |r: u32| -> Option<u32> {
+            if same {
+                return Some(r);
+            }
+            let id = old.get(r as usize)?;
+            match row_of.get(id) {
+                Some(&r) => Some(r),
+                None if row_of.is_empty() => new.iter().position(|x| x == id).map(|r| r as u32),
+                None => None,
+            }
+        };
+        if !old.is_empty() && !same {
+            let marks: Vec<u32> = self.marks.iter().filter_map(moved).collect();
             self.marks.clear();
             for r in marks {
                 self.marks.insert(r);
             }
-            self.anchor = self.anchor.and_then(|r| moved(r, &old));
+            self.anchor = self.anchor.and_then(moved);
         }
-        self.ids = d.users.iter().map(|u| u.id).collect();
+        let keep = self.view.selected_row().and_then(moved);
+        // The rows on screen stay (under a filter, those that stopped passing too).
+        let kept: std::collections::HashSet<u32> = if old.is_empty() || !filtered {
+            Default::default()
+        } else {
+            self.view.shown.iter().filter_map(|&r| moved(r)).collect()
+        };
+        self.ids = new;
         if self.groups {
             self.rescan(data);
             return;
         }
         let rows = self.rows_on_screen(data);
-        let keep = self.view.selected_row().and_then(|r| moved(r, &old));
-        let kept: std::collections::HashSet<u32> = if old.is_empty() {
-            Default::default()
-        } else {
-            self.view
-                .shown
-                .iter()
-                .filter_map(|&r| moved(r, &old))
-                .collect()
-        };
-        let order = self.ordered(data);
         let mut stale = false;
-        self.view.shown = order
-            .into_iter()
-            .filter(|&r| {
-                let pass = self.user_passes(data, r as usize);
-                if !pass && kept.contains(&r) {
-                    stale = true;
-                    return true;
-                }
-                pass
-            })
-            .collect();
+        let q = Needle::new(&self.view.query);
+        self.view.shown = self.collect(data, |r| {
+            let pass = self.user_passes(data, r as usize, &q);
+            if !pass && kept.contains(&r) {
+                stale = true;
+                return true;
+            }
+            pass
+        });
         self.view.stale = stale;
         self.view.reselect(keep, rows);
     }
@@ -302,6 +315,9 @@ impl BindingsTab {
             if let Some(p) = PendingOp::of(u) {
                 data.directory.pending[p.slot()] += 1;
             }
+            if let Some(f) = data.directory.flags.get_mut(r as usize) {
+                *f = crate::app::state::pack(bound, u.binding);
+            }
             // A new wish replaces the last failure.
             let id = u.id;
             data.row_failures.remove(&id);
@@ -327,10 +343,11 @@ impl BindingsTab {
             );
             return;
         }
+        let p = data.tab_key(SECTION.name, Command::Preview);
         data.say(
             Topic::Wish,
             format!(
-                "{} {}: p previews the changes (nothing is sent yet).",
+                "{} {}: {p} previews the changes (nothing is sent yet).",
                 if bound { "Bind" } else { "Unbind" },
                 count(ids.len(), "user", None),
             ),
@@ -370,10 +387,11 @@ impl BindingsTab {
         if self.state.is_some() {
             self.view.stale = true;
         }
+        let p = data.tab_key(SECTION.name, Command::Preview);
         data.say(
             Topic::Wish,
             format!(
-                "{} group {name}: p previews the changes (nothing is sent yet).",
+                "{} group {name}: {p} previews the changes (nothing is sent yet).",
                 if bound { "Bind" } else { "Unbind" },
             ),
         );
@@ -637,7 +655,10 @@ impl Component for BindingsTab {
         ));
         if self.view.stale {
             spans.push(Span::styled(
-                " (changed rows kept: r refreshes)",
+                format!(
+                    " (changed rows kept: {} refreshes)",
+                    data.tab_key(SECTION.name, Command::Refresh)
+                ),
                 theme.warn(),
             ));
         }
@@ -927,8 +948,8 @@ impl TabView for BindingsTab {
         if !self.groups && q.contains(v.query.as_str()) {
             // A longer query only narrows what is shown, O(shown).
             let hay = &data.directory.hay;
-            v.shown
-                .retain(|&r| hay.get(r as usize).contains(q.as_str()));
+            let needle = Needle::new(&q);
+            v.shown.retain(|&r| needle.is_in(hay.get(r as usize)));
             v.query = q;
             v.reselect(keep, rows);
         } else {
@@ -996,6 +1017,7 @@ mod tests {
         let mut users = d.directory.users.clone();
         users.swap(0, 5);
         d.directory.users = users;
+        d.directory.flags.swap(0, 5);
         d.directory_gen += 1;
         t.sync(&d);
         assert_eq!(t.view.shown.len(), shown.len(), "kept until r");

@@ -25,7 +25,7 @@ use super::super::dialogs::Modal;
 use super::super::effect::{Effect, SortKey};
 use super::super::explain::ErrorEntry;
 use super::super::layout;
-use super::super::list::{self, ListView, Sort};
+use super::super::list::{self, ListView, Needle, Sort};
 use super::super::state::{Data, Load, Marks, TenantRows, Topic};
 
 pub const SECTION: Section = Section {
@@ -86,16 +86,15 @@ impl ImportTab {
         )
     }
 
-    fn matches(rows: &TenantRows, r: usize, q: &str, status: Option<ImportStatus>) -> bool {
-        status.is_none_or(|st| rows.status[r] == st)
-            && (q.is_empty() || rows.hay.get(r).contains(q))
+    fn matches(rows: &TenantRows, r: usize, q: &Needle, status: Option<ImportStatus>) -> bool {
+        status.is_none_or(|st| rows.status[r] == st) && (q.is_empty() || q.is_in(rows.hay.get(r)))
     }
 
     /// Every row again, filtered: O(rows). The rows kept on screen go (`stale` ends).
     pub fn rescan(&mut self, data: &Data) {
         let rows = self.rows_on_screen(data);
         let keep = self.view.selected_row();
-        let (q, st) = (self.view.query.clone(), self.status);
+        let (q, st) = (Needle::new(&self.view.query), self.status);
         let r = &data.rows;
         self.view.shown = match &self.order {
             Some(order) => order
@@ -114,9 +113,9 @@ impl ImportTab {
 
     /// A page arrived (rows `first..`): those that pass the filters are shown. O(page).
     pub fn rows_appended(&mut self, data: &Data, first: u32) {
-        let q = &self.view.query;
+        let q = Needle::new(&self.view.query);
         for r in first as usize..data.rows.len() {
-            if Self::matches(&data.rows, r, q, self.status) {
+            if Self::matches(&data.rows, r, &q, self.status) {
                 self.view.shown.push(r as u32);
             }
         }
@@ -152,7 +151,7 @@ impl ImportTab {
         let Some(sort) = self.view.sort else {
             return false;
         };
-        if gen != data.load_gen || sort_key(sort.column) != Some(key) || !self.sorting {
+        if gen != data.load_gen || sort_key(sort.column) != key || !self.sorting {
             return false;
         }
         let mut order = order;
@@ -166,32 +165,20 @@ impl ImportTab {
     }
 
     fn request_sort(&mut self, data: &Data, fx: &mut Vec<Effect>) {
-        let Some(sort) = self.view.sort else {
+        let Some(key) = self.view.sort.map(|s| sort_key(s.column)) else {
             self.order = None;
             self.sorting = false;
             self.rescan(data);
             return;
         };
-        match sort_key(sort.column) {
-            Some(key) => {
-                self.sorting = true;
-                fx.push(Effect::SortRows {
-                    gen: data.load_gen,
-                    key,
-                    pages: data.rows.pages.clone(),
-                });
-            }
-            None => {
-                // Status and Enabled: a counting sort, O(rows), here.
-                let mut order = bucket_order(&data.rows, sort.column);
-                if sort.descending {
-                    order.reverse();
-                }
-                self.order = Some(Arc::new(order));
-                self.sorting = false;
-                self.rescan(data);
-            }
-        }
+        // A million rows are sorted off the UI thread, whatever the column.
+        self.sorting = true;
+        fx.push(Effect::SortRows {
+            gen: data.load_gen,
+            key,
+            pages: data.rows.pages.clone(),
+            statuses: data.rows.status.clone(),
+        });
     }
 
     fn sort_command(&mut self, data: &mut Data, c: Command, fx: &mut Vec<Effect>) -> Outcome {
@@ -270,52 +257,52 @@ impl ImportTab {
     }
 }
 
-/// The runtime's key for a sort by `column` (None: sorted here).
-fn sort_key(column: usize) -> Option<SortKey> {
+/// The runtime's key for a sort by `column`.
+fn sort_key(column: usize) -> SortKey {
     match column {
-        2 => Some(SortKey::DisplayName),
-        3 => Some(SortKey::Upn),
-        4 => Some(SortKey::Mail),
-        _ => None,
+        1 => SortKey::Status,
+        2 => SortKey::DisplayName,
+        3 => SortKey::Upn,
+        4 => SortKey::Mail,
+        _ => SortKey::Enabled,
     }
 }
 
-/// Rows by status (`ImportStatus::ALL` order) or by Enabled (yes, no, unknown), stable.
-fn bucket_order(rows: &TenantRows, column: usize) -> Vec<u32> {
-    let slot = |r: usize| -> usize {
-        if column == 1 {
-            super::super::state::status_slot(rows.status[r])
-        } else {
-            match rows.user(r as u32).account_enabled {
+/// The order of every row sorted by `key` (ascending; text lower-cased; ties by row): the
+/// runtime runs it off the UI thread. Status and Enabled are a counting sort.
+pub fn sort_order(pages: &[Arc<Vec<User>>], statuses: &[ImportStatus], key: SortKey) -> Vec<u32> {
+    let users = pages.iter().flat_map(|p| p.iter());
+    let slot = |u: &User, r: usize| -> Option<usize> {
+        match key {
+            SortKey::Status => Some(super::super::state::status_slot(
+                statuses.get(r).copied().unwrap_or(ImportStatus::New),
+            )),
+            SortKey::Enabled => Some(match u.account_enabled {
                 Some(true) => 0,
                 Some(false) => 1,
                 None => 2,
-            }
+            }),
+            _ => None,
         }
     };
-    let mut buckets: [Vec<u32>; 4] = Default::default();
-    for r in 0..rows.len() {
-        buckets[slot(r)].push(r as u32);
+    if matches!(key, SortKey::Status | SortKey::Enabled) {
+        let mut buckets: [Vec<u32>; 4] = Default::default();
+        for (r, u) in users.enumerate() {
+            buckets[slot(u, r).unwrap_or(0)].push(r as u32);
+        }
+        return buckets.concat();
     }
-    buckets.concat()
-}
-
-/// The order of every row sorted by `key` (ascending, lower-cased, ties by row): the runtime
-/// runs it off the UI thread.
-pub fn sort_order(pages: &[Arc<Vec<User>>], key: SortKey) -> Vec<u32> {
-    let mut keys: Vec<(String, u32)> = Vec::with_capacity(pages.iter().map(|p| p.len()).sum());
-    let mut row = 0u32;
-    for p in pages {
-        for u in p.iter() {
+    let mut keys: Vec<(String, u32)> = users
+        .enumerate()
+        .map(|(r, u)| {
             let k = match key {
                 SortKey::DisplayName => u.display_name.as_deref().unwrap_or(""),
                 SortKey::Upn => &u.user_principal_name,
-                SortKey::Mail => u.mail.as_deref().unwrap_or(""),
+                _ => u.mail.as_deref().unwrap_or(""),
             };
-            keys.push((k.to_lowercase(), row));
-            row += 1;
-        }
-    }
+            (k.to_lowercase(), r as u32)
+        })
+        .collect();
     keys.sort_unstable();
     keys.into_iter().map(|(_, r)| r).collect()
 }
@@ -520,7 +507,10 @@ impl Component for ImportTab {
         ));
         if self.view.stale {
             spans.push(Span::styled(
-                " (changed rows kept: r refreshes)",
+                format!(
+                    " (changed rows kept: {} refreshes)",
+                    data.tab_key(SECTION.name, Command::Refresh)
+                ),
                 theme.warn(),
             ));
         }
@@ -543,13 +533,18 @@ impl Component for ImportTab {
         let titles = titles_with_sort(&TITLES, self.view.sort);
         let titles: Vec<&str> = titles.iter().map(String::as_str).collect();
         let header = crate::ui::widgets::header_line(&titles, &widths, theme);
+        let r = data.tab_key(SECTION.name, Command::Refresh);
         let empty = match &data.load {
-            _ if !data.rows.is_empty() => "No user matches the filter.",
-            Load::Waiting => "Reading the local directory…",
-            Load::Loading { .. } => "Waiting for the first page of users from Microsoft Graph…",
-            Load::Failed { .. } => "Loading the users failed (see the Errors tab); r tries again.",
-            Load::Cancelled => "Listing was stopped: r lists the users again.",
-            _ => "The tenant has no users.",
+            _ if !data.rows.is_empty() => "No user matches the filter.".to_string(),
+            Load::Waiting => "Reading the local directory…".into(),
+            Load::Loading { .. } => {
+                "Waiting for the first page of users from Microsoft Graph…".into()
+            }
+            Load::Failed { .. } => {
+                format!("Loading the users failed (see the Errors tab); {r} tries again.")
+            }
+            Load::Cancelled => format!("Listing was stopped: {r} lists the users again."),
+            _ => "The tenant has no users.".into(),
         };
         let v = &self.view;
         draw_list(
@@ -559,7 +554,7 @@ impl Component for ImportTab {
                 header,
                 len: v.shown.len(),
                 offset: v.offset,
-                empty,
+                empty: &empty,
             },
             theme,
             |i| {
@@ -640,8 +635,8 @@ impl TabView for ImportTab {
         if q.contains(v.query.as_str()) {
             // Every row matching the longer query matched the shorter one: O(shown).
             let hay = &data.rows.hay;
-            v.shown
-                .retain(|&r| hay.get(r as usize).contains(q.as_str()));
+            let needle = Needle::new(&q);
+            v.shown.retain(|&r| needle.is_in(hay.get(r as usize)));
             v.query = q;
             v.reselect(keep, rows);
         } else {
@@ -770,12 +765,24 @@ mod tests {
     }
 
     #[test]
-    fn a_text_sort_is_made_off_the_ui_thread_and_a_status_sort_here() {
+    fn sorts_are_made_off_the_ui_thread_and_applied_when_they_come_back() {
         let (mut t, mut d) = tab_and_data(30);
         let mut fx = Vec::new();
-        // `>`: the first sortable column, Status, sorted at once (a counting sort).
+        // `>`: the first sortable column, Status, asked of the runtime.
         t.command(&mut d, Command::SortNext, &mut fx);
-        assert!(fx.is_empty());
+        let [Effect::SortRows {
+            gen,
+            key,
+            pages,
+            statuses,
+        }] = fx.as_slice()
+        else {
+            panic!("{fx:?}")
+        };
+        let (gen, key, pages, statuses) = (*gen, *key, pages.clone(), statuses.clone());
+        assert_eq!(key, SortKey::Status);
+        assert!(t.sorting);
+        assert!(t.sorted(&d, gen, key, sort_order(&pages, &statuses, key)));
         let st: Vec<_> = t
             .view
             .shown
@@ -785,16 +792,15 @@ mod tests {
         assert!(st.windows(2).all(|w| {
             crate::app::state::status_slot(w[0]) <= crate::app::state::status_slot(w[1])
         }));
-        // `>` again: Display name, asked of the runtime.
+        // `>` again: Display name.
+        fx.clear();
         t.command(&mut d, Command::SortNext, &mut fx);
-        let [Effect::SortRows { gen, key, pages }] = fx.as_slice() else {
+        let [Effect::SortRows { key, .. }] = fx.as_slice() else {
             panic!("{fx:?}")
         };
-        let (gen, key, pages) = (*gen, *key, pages.clone());
-        assert_eq!(key, SortKey::DisplayName);
-        assert!(t.sorting);
-        let order = sort_order(&pages, key);
-        assert!(t.sorted(&d, gen, key, order.clone()));
+        assert_eq!(*key, SortKey::DisplayName);
+        let order = sort_order(&pages, &statuses, SortKey::DisplayName);
+        assert!(t.sorted(&d, gen, SortKey::DisplayName, order.clone()));
         let names: Vec<String> = t
             .view
             .shown
