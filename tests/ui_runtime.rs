@@ -199,3 +199,49 @@ fn the_handoff_csv_is_owner_only_and_never_overwritten() {
     assert_ne!(again, path, "a second hand-off gets its own file");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
 }
+
+/// The loop turns a terminal's paste into one `Paste` (a newline in it is no Enter, its
+/// letters no commands) and the wheel and a click into `Mouse` actions.
+#[tokio::test]
+async fn pastes_and_the_mouse_reach_update_as_such() {
+    use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let state = fixtures::loaded_state(200);
+    let key = |c| Ok(Event::Key(KeyEvent::new(c, KeyModifiers::NONE)));
+    let mouse = |kind, row| {
+        Ok(Event::Mouse(MouseEvent {
+            kind,
+            column: 10,
+            row,
+            modifiers: KeyModifiers::NONE,
+        }))
+    };
+    let evs: Vec<std::io::Result<Event>> = vec![
+        mouse(MouseEventKind::ScrollDown, 10),
+        mouse(MouseEventKind::Down(MouseButton::Left), 9),
+        key(KeyCode::Char('/')),
+        Ok(Event::Paste("meg\nai".into())),
+        key(KeyCode::Enter),
+        key(KeyCode::Char('q')),
+    ];
+    let events = futures::stream::iter(evs)
+        .then(|e| async {
+            tokio::time::sleep(Duration::from_millis(15)).await;
+            e
+        })
+        .chain(futures::stream::pending())
+        .boxed();
+    let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let services = Services::new(settings(), None, tx.clone());
+    let end = tokio::time::timeout(
+        Duration::from_secs(10),
+        run(&mut t, state, services, rx, events, Vec::new()),
+    )
+    .await
+    .expect("the loop ends on q")
+    .unwrap();
+    assert!(end.data.quit);
+    assert_eq!(end.tabs.import.view.input.value(), "meg ai");
+    assert!(end.tabs.import.marks.is_empty(), "a did not mark");
+    assert!(end.data.importing.is_none(), "i did not import");
+}
