@@ -113,26 +113,6 @@ pub fn header_line<'a>(titles: &[&str], widths: &[usize], theme: &Theme) -> Line
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn text_columns_get_what_they_need_and_share_the_rest() {
-        let t = |want| Col::Text { want, min: 6 };
-        // Room for everything: each gets its want, the last takes what is left.
-        assert_eq!(
-            flex_widths(&[Col::Fixed(1), t(10), t(20)], 60),
-            vec![1, 10, 47]
-        );
-        // Short of room: the narrow column keeps its want, the wide ones split the rest.
-        assert_eq!(flex_widths(&[t(8), t(40), t(40)], 62), vec![8, 26, 26]);
-        // Far too narrow: equal shares, never a panic.
-        assert_eq!(flex_widths(&[t(30), t(30)], 5), vec![2, 2]);
-        assert_eq!(flex_widths(&[Col::Fixed(10), t(5)], 3), vec![10, 0]);
-    }
-}
-
 /// A span of outside text, cleaned (no escape sequence, no bidi control reaches the terminal).
 pub fn safe<'a>(text: &str, style: Style) -> Span<'a> {
     Span::styled(super::text::clean(text).into_owned(), style)
@@ -277,4 +257,24 @@ pub fn hint_spans<'a>(items: &[(String, String)], theme: &Theme) -> Vec<Span<'a>
         spans.push(Span::raw("   "));
     }
     spans
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_columns_get_what_they_need_and_share_the_rest() {
+        let t = |want| Col::Text { want, min: 6 };
+        // Room for everything: each gets its want, the last takes what is left.
+        assert_eq!(
+            flex_widths(&[Col::Fixed(1), t(10), t(20)], 60),
+            vec![1, 10, 47]
+        );
+        // Short of room: the narrow column keeps its want, the wide ones split the rest.
+        assert_eq!(flex_widths(&[t(8), t(40), t(40)], 62), vec![8, 26, 26]);
+        // Far too narrow: equal shares, never a panic.
+        assert_eq!(flex_widths(&[t(30), t(30)], 5), vec![2, 2]);
+        assert_eq!(flex_widths(&[Col::Fixed(10), t(5)], 3), vec![10, 0]);
+    }
 }

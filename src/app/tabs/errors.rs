@@ -21,7 +21,6 @@ use crate::ui::Theme;
 
 use super::super::component::{Component, Outcome, Section, TabView, TextMode};
 use super::super::dialogs::detail::Detail;
-use super::super::dialogs::domains::DomainsView;
 use super::super::dialogs::export::Export;
 use super::super::dialogs::{fix, Modal};
 use super::super::effect::Effect;
@@ -368,7 +367,7 @@ impl Component for ErrorsTab {
                 fx.push(Effect::LoadDomains {
                     tenant: data.tenant.clone(),
                 });
-                return Outcome::Open(Modal::Domains(Box::new(DomainsView::default())));
+                return Outcome::Open(Modal::Domains(Box::default()));
             }
             Command::Open => {
                 let Some((_, e)) = self.selected(data) else {
