@@ -122,8 +122,8 @@ async fn full_listing(
         tc += t.elapsed();
         let t = Instant::now();
         let page = Action::UsersPage {
-            gen: state.load_gen,
-            index_version: state.index_version,
+            gen: state.data.load_gen,
+            index_version: state.data.index_version,
             users,
             statuses,
         };
@@ -203,7 +203,7 @@ fn listing(rt: &tokio::runtime::Runtime, users: usize, latency_ms: u64, rounds: 
         full.push(t.elapsed());
         cl.push(c);
         st.push(s);
-        assert_eq!(state.rows.len(), users);
+        assert_eq!(state.data.rows.len(), users);
         kept = Some(state);
     }
     let rss_after = rss_kib("VmRSS:");
@@ -271,7 +271,7 @@ fn main() {
     let mut draw = |state: &AppState| {
         best_of(50, || {
             let t = Instant::now();
-            term.draw(|f| m365sync::ui::draw(f, state)).unwrap();
+            term.draw(|f| m365sync::app::draw(f, state)).unwrap();
             t.elapsed()
         })
     };
@@ -305,7 +305,7 @@ fn main() {
         );
         println!(
             "  {c:?}: {d:>10.2?} -> {} rows shown",
-            typing.import.view.shown.len()
+            typing.tabs.import.view.shown.len()
         );
         worst = worst.max(d);
     }

@@ -37,6 +37,27 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
+/// An estimate of time left, as people say it: `under a second`, `about 40 s`, `about 3 min`,
+/// `about 2.5 h`.
+pub fn eta(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        "under a second".into()
+    } else {
+        format!("about {}", duration(d))
+    }
+}
+
+/// A rate of changes: `6.5 changes/s`, `1 change/s`.
+pub fn rate(per_sec: f64) -> String {
+    if (per_sec - 1.0).abs() < 0.05 {
+        "1 change/s".into()
+    } else if per_sec >= 10.0 {
+        format!("{per_sec:.0} changes/s")
+    } else {
+        format!("{per_sec:.1} changes/s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +73,11 @@ mod tests {
         assert_eq!(duration(Duration::from_secs(45)), "45 s");
         assert_eq!(duration(Duration::from_secs(150)), "3 min");
         assert_eq!(duration(Duration::from_secs(9000)), "2.5 h");
+        assert_eq!(eta(Duration::from_millis(400)), "under a second");
+        assert_eq!(eta(Duration::from_secs(40)), "about 40 s");
+        assert_eq!(eta(Duration::from_secs(150)), "about 3 min");
+        assert_eq!(rate(6.54), "6.5 changes/s");
+        assert_eq!(rate(1.0), "1 change/s");
+        assert_eq!(rate(20.0), "20 changes/s");
     }
 }

@@ -1,6 +1,7 @@
-//! Key -> intent. Keys are data: `{ on, action, desc }` rows in `assets/keymap.toml`, grouped by
-//! context; `desc` feeds the help overlay and `hint` the bottom hint bar. A user's
-//! `keymap.toml` in the data directory is merged in front of the defaults.
+//! Key -> intent. Keys are data: `{ on, action, desc }` rows in `assets/keymap.toml`, grouped in
+//! sections (one per screen: `global`, `list`, each tab's, each dialog's); `desc` feeds the help
+//! overlay and `hint` the bottom hint bar, both filtered by what the focused screen offers. A
+//! user's `keymap.toml` in the data directory is merged in front of the defaults.
 use std::fmt;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -9,7 +10,8 @@ use serde::Deserialize;
 /// The default bindings, compiled in.
 pub const DEFAULT_KEYMAP: &str = include_str!("../assets/keymap.toml");
 
-/// What a key asks for. Names are the `action` strings of keymap.toml.
+/// What a key asks for. Names are the `action` strings of keymap.toml (`go_tab` takes the tab's
+/// number: `action = { go_tab = 2 }`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Command {
@@ -17,9 +19,8 @@ pub enum Command {
     Help,
     NextTab,
     PrevTab,
-    TabImport,
-    TabBindings,
-    TabErrors,
+    /// The n-th tab (1 = the first of the registry).
+    GoTab(u8),
     Down,
     Up,
     Top,
@@ -38,7 +39,23 @@ pub enum Command {
     UnmarkAll,
     Import,
     Refresh,
+    /// Stop listing the tenant users (never Esc: it must not cancel a reload by surprise).
+    StopLoad,
     RetrySignIn,
+    /// Open the detail of the selected row.
+    Open,
+    /// Link a Conflict to the directory user holding its address.
+    Link,
+    /// Sort by the next / previous column; reverse the order.
+    SortNext,
+    SortPrev,
+    SortReverse,
+    /// The next / previous row matching the last filter text, in the whole list.
+    SearchNext,
+    SearchPrev,
+    /// Scroll a detail pane.
+    DetailDown,
+    DetailUp,
     /// Bindings: toggle the desired binding of the marked rows, else of this row.
     ToggleWant,
     /// Bindings: switch the list between directory users and directory groups.
@@ -63,7 +80,7 @@ pub enum Command {
     Disconnect,
     /// In a dialog: apply the plan, yes to the question (`y`, never Enter).
     Confirm,
-    /// In a dialog: set the typed password, close a finished run (Enter).
+    /// In a dialog: set the typed password, save the typed value, close a finished run (Enter).
     Submit,
     /// Passwords panel: copy the selected one to the clipboard (OSC 52).
     CopyPassword,
@@ -86,60 +103,16 @@ pub enum Command {
     DefaultDomain,
 }
 
-/// Where a binding applies, most specific first when a key is resolved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Context {
-    Filter,
-    /// The export dialog of the Errors tab (CSV or JSON).
-    Export,
-    /// A dialog over the Bindings tab: preview, progress, passwords, password input, confirm.
-    Dialog,
-    SignIn,
-    Import,
-    Bindings,
-    Errors,
-    List,
-    Global,
-}
-
-impl Context {
-    pub const ALL: [Context; 9] = [
-        Context::Filter,
-        Context::Export,
-        Context::Dialog,
-        Context::SignIn,
-        Context::Import,
-        Context::Bindings,
-        Context::Errors,
-        Context::List,
-        Context::Global,
-    ];
-    pub fn title(self) -> &'static str {
-        match self {
-            Context::Filter => "While filtering",
-            Context::Export => "Export dialog",
-            Context::Dialog => "Dialogs (preview, progress, passwords)",
-            Context::SignIn => "Sign-in",
-            Context::Import => "Import tab",
-            Context::Bindings => "Bindings tab",
-            Context::Errors => "Errors tab",
-            Context::List => "Lists",
-            Context::Global => "Everywhere",
-        }
-    }
-    fn key(self) -> &'static str {
-        match self {
-            Context::Filter => "filter",
-            Context::Export => "export",
-            Context::Dialog => "dialog",
-            Context::SignIn => "signin",
-            Context::Import => "import",
-            Context::Bindings => "bindings",
-            Context::Errors => "errors",
-            Context::List => "list",
-            Context::Global => "global",
-        }
-    }
+/// The sections of keymap.toml every screen shares; tabs and dialogs name their own.
+pub mod section {
+    /// Everywhere (tabs, help, quit).
+    pub const GLOBAL: &str = "global";
+    /// Every tab's list: moving, filtering, sorting, detail.
+    pub const LIST: &str = "list";
+    /// While typing a `/` filter.
+    pub const FILTER: &str = "filter";
+    /// Every dialog: back, scrolling.
+    pub const DIALOG: &str = "dialog";
 }
 
 /// A key as written in keymap.toml: a code plus Ctrl/Alt/Shift. Shift is part of the
@@ -269,7 +242,8 @@ impl fmt::Display for Key {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Binding {
-    pub context: Context,
+    /// The section of keymap.toml: `global`, `list`, a tab's or a dialog's.
+    pub section: String,
     pub key: Key,
     pub command: Command,
     pub desc: String,
@@ -291,29 +265,6 @@ struct Row {
     hint: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct File {
-    #[serde(default)]
-    filter: Vec<Row>,
-    #[serde(default)]
-    export: Vec<Row>,
-    #[serde(default)]
-    dialog: Vec<Row>,
-    #[serde(default)]
-    signin: Vec<Row>,
-    #[serde(default)]
-    import: Vec<Row>,
-    #[serde(default)]
-    bindings: Vec<Row>,
-    #[serde(default)]
-    errors: Vec<Row>,
-    #[serde(default)]
-    list: Vec<Row>,
-    #[serde(default)]
-    global: Vec<Row>,
-}
-
 impl Default for Keymap {
     fn default() -> Self {
         Keymap::from_toml(DEFAULT_KEYMAP).expect("assets/keymap.toml is valid")
@@ -321,29 +272,23 @@ impl Default for Keymap {
 }
 
 impl Keymap {
+    /// Every section of `text` (`name = [ { on, action, desc, hint } ... ]`); which sections
+    /// exist is checked by [`Keymap::check_sections`] against the screens that use them.
     pub fn from_toml(text: &str) -> Result<Keymap, String> {
-        let file: File = toml::from_str(text).map_err(|e| e.to_string())?;
+        let table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
         let mut bindings = Vec::new();
-        for ctx in Context::ALL {
-            let rows = match ctx {
-                Context::Filter => &file.filter,
-                Context::Export => &file.export,
-                Context::Dialog => &file.dialog,
-                Context::SignIn => &file.signin,
-                Context::Import => &file.import,
-                Context::Bindings => &file.bindings,
-                Context::Errors => &file.errors,
-                Context::List => &file.list,
-                Context::Global => &file.global,
-            };
+        for (section, rows) in table {
+            let rows: Vec<Row> = rows
+                .try_into()
+                .map_err(|e: toml::de::Error| format!("[{section}] {}", e.message()))?;
             for r in rows {
-                let key = Key::parse(&r.on).map_err(|e| format!("[{}] {e}", ctx.key()))?;
+                let key = Key::parse(&r.on).map_err(|e| format!("[{section}] {e}"))?;
                 bindings.push(Binding {
-                    context: ctx,
+                    section: section.clone(),
                     key,
                     command: r.action,
-                    desc: r.desc.clone(),
-                    hint: r.hint.clone(),
+                    desc: r.desc,
+                    hint: r.hint,
                 });
             }
         }
@@ -357,18 +302,36 @@ impl Keymap {
         Ok(km)
     }
 
-    /// The command bound to `key` in the first of `contexts` that binds it; a shifted arrow
+    /// A section no screen uses is a typo in a user's file: say which, and what exists.
+    pub fn check_sections(&self, known: &[&str]) -> Result<(), String> {
+        let mut unknown: Vec<&str> = self
+            .bindings
+            .iter()
+            .map(|b| b.section.as_str())
+            .filter(|s| !known.contains(s))
+            .collect();
+        unknown.dedup();
+        match unknown.first() {
+            None => Ok(()),
+            Some(s) => Err(format!(
+                "unknown section `{s}`; the sections are: {}",
+                known.join(", ")
+            )),
+        }
+    }
+
+    /// The command bound to `key` in the first of `sections` that binds it; a shifted arrow
     /// nothing binds acts as the plain one.
-    pub fn lookup(&self, contexts: &[Context], key: Key) -> Option<Command> {
-        let found = contexts.iter().find_map(|ctx| {
+    pub fn lookup(&self, sections: &[&str], key: Key) -> Option<Command> {
+        let found = sections.iter().find_map(|sec| {
             self.bindings
                 .iter()
-                .find(|b| b.context == *ctx && b.key == key)
+                .find(|b| b.section == *sec && b.key == key)
                 .map(|b| b.command)
         });
         match found {
             None if key.shift => self.lookup(
-                contexts,
+                sections,
                 Key {
                     shift: false,
                     ..key
@@ -378,50 +341,88 @@ impl Keymap {
         }
     }
 
-    /// Hint bar entries for `contexts`: rows with a `hint`, grouped by hint word, keys joined
-    /// with `/` (`j/k move`). A key shadowed by a more specific context is left out.
-    pub fn hints(&self, contexts: &[Context]) -> Vec<(String, String, Context)> {
-        self.hints_where(contexts, |_| true)
-    }
-
-    /// `hints` of the commands `offered` says do something now (a dialog offers few).
-    pub fn hints_where(
+    /// Hint bar entries for `sections`, of the commands `offered` says do something now: rows
+    /// with a `hint`, grouped by hint word, keys joined with `/` (`j/k move`). A key shadowed
+    /// by a more specific section is left out. (keys, word, section)
+    pub fn hints(
         &self,
-        contexts: &[Context],
+        sections: &[&str],
         offered: impl Fn(Command) -> bool,
-    ) -> Vec<(String, String, Context)> {
-        let mut out: Vec<(String, String, Context)> = Vec::new();
-        for ctx in contexts {
-            for b in self.bindings.iter().filter(|b| b.context == *ctx) {
+    ) -> Vec<(String, String, String)> {
+        let mut out: Vec<(String, String, String)> = Vec::new();
+        // A key a more specific section binds (with a hint or not) is that section's.
+        let mut seen: Vec<Key> = Vec::new();
+        for sec in sections {
+            let here: Vec<Key> = self
+                .bindings
+                .iter()
+                .filter(|b| b.section == *sec)
+                .map(|b| b.key)
+                .collect();
+            for b in self.bindings.iter().filter(|b| b.section == *sec) {
                 let Some(hint) = &b.hint else { continue };
-                if self.lookup(contexts, b.key) != Some(b.command) || !offered(b.command) {
+                if self.lookup(sections, b.key) != Some(b.command)
+                    || !offered(b.command)
+                    || seen.contains(&b.key)
+                {
                     continue;
                 }
                 match out.iter_mut().find(|(_, h, _)| h == hint) {
                     Some((keys, _, _)) => {
-                        keys.push('/');
-                        keys.push_str(&b.key.to_string());
+                        let k = b.key.to_string();
+                        if !keys.split('/').any(|x| x == k) {
+                            keys.push('/');
+                            keys.push_str(&k);
+                        }
                     }
-                    None => out.push((b.key.to_string(), hint.clone(), b.context)),
+                    None => out.push((b.key.to_string(), hint.clone(), sec.to_string())),
                 }
             }
+            seen.extend(here);
         }
         out
     }
 
-    /// Help overlay rows of one context: keys with the same description joined (`j ↓`).
-    pub fn help_rows(&self, ctx: Context) -> Vec<(String, String)> {
+    /// Help rows of one section, of the commands `offered` says do something now (keys with
+    /// the same description joined: `j ↓`). A key shadowed by a section before it in
+    /// `sections` is left out.
+    pub fn help_rows(
+        &self,
+        sections: &[&str],
+        section: &str,
+        offered: impl Fn(Command) -> bool,
+    ) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = Vec::new();
-        for b in self.bindings.iter().filter(|b| b.context == ctx) {
+        for b in self.bindings.iter().filter(|b| b.section == section) {
+            if !offered(b.command) || self.lookup(sections, b.key) != Some(b.command) {
+                continue;
+            }
             match out.iter_mut().find(|(_, d)| *d == b.desc) {
                 Some((keys, _)) => {
-                    keys.push(' ');
-                    keys.push_str(&b.key.to_string());
+                    let k = b.key.to_string();
+                    if !keys.split(' ').any(|x| x == k) {
+                        keys.push(' ');
+                        keys.push_str(&k);
+                    }
                 }
                 None => out.push((b.key.to_string(), b.desc.clone())),
             }
         }
         out
+    }
+
+    /// The first key that gives `c` in `sections` (for "press r to reload"), or "".
+    pub fn key_for(&self, sections: &[&str], c: Command) -> String {
+        sections
+            .iter()
+            .find_map(|sec| {
+                self.bindings
+                    .iter()
+                    .find(|b| b.section == *sec && b.command == c)
+                    .filter(|b| self.lookup(sections, b.key) == Some(c))
+                    .map(|b| b.key.to_string())
+            })
+            .unwrap_or_default()
     }
 }
 
@@ -434,22 +435,31 @@ pub fn is_press(ev: &KeyEvent) -> bool {
 mod tests {
     use super::*;
 
+    const TAB: &[&str] = &["import", "list", "global"];
+
     #[test]
-    fn default_keymap_parses_and_resolves_by_context() {
+    fn default_keymap_parses_and_resolves_by_section() {
         let km = Keymap::default();
         let r = Key::parse("r").unwrap();
         assert_eq!(
-            km.lookup(&[Context::SignIn, Context::Global], r),
+            km.lookup(&["signin", "global"], r),
             Some(Command::RetrySignIn)
         );
-        assert_eq!(
-            km.lookup(&[Context::Import, Context::List, Context::Global], r),
-            Some(Command::Refresh)
-        );
+        assert_eq!(km.lookup(TAB, r), Some(Command::Refresh));
         let g = Key::parse("G").unwrap();
-        assert_eq!(km.lookup(&[Context::List], g), Some(Command::Bottom));
+        assert_eq!(km.lookup(&["list"], g), Some(Command::Bottom));
+        // `g` and Home mean the first row everywhere, the groups toggle included.
+        for tab in ["import", "bindings", "errors"] {
+            for k in ["g", "home"] {
+                assert_eq!(
+                    km.lookup(&[tab, "list", "global"], Key::parse(k).unwrap()),
+                    Some(Command::Top),
+                    "{k} on {tab}"
+                );
+            }
+        }
         let cd = Key::parse("ctrl-d").unwrap();
-        assert_eq!(km.lookup(&[Context::List], cd), Some(Command::HalfDown));
+        assert_eq!(km.lookup(&["list"], cd), Some(Command::HalfDown));
         assert_eq!(Key::parse("shift-tab").unwrap().code, KeyCode::BackTab);
         assert!(Key::parse("nope").is_err());
         let sd = Key::parse("shift-down").unwrap();
@@ -458,41 +468,49 @@ mod tests {
         let ev = KeyEvent::new(KeyCode::Down, KeyModifiers::SHIFT);
         assert_eq!(Key::from_event(&ev), sd);
         assert_eq!(
-            km.lookup(&[Context::Bindings, Context::List], sd),
+            km.lookup(&["bindings", "list"], sd),
             Some(Command::MarkDown)
         );
         // Where nothing binds shift-down it moves like down.
-        assert_eq!(km.lookup(&[Context::List], sd), Some(Command::Down));
+        assert_eq!(km.lookup(&["list"], sd), Some(Command::Down));
         // Shift is part of a character: `V` from a terminal that reports SHIFT is still `V`.
         let v = KeyEvent::new(KeyCode::Char('V'), KeyModifiers::SHIFT);
         assert_eq!(Key::from_event(&v), Key::parse("V").unwrap());
+        assert_eq!(
+            km.lookup(&["global"], Key::parse("3").unwrap()),
+            Some(Command::GoTab(3))
+        );
     }
 
     #[test]
-    fn hints_group_keys_by_word() {
+    fn hints_group_keys_by_word_and_only_offered_commands() {
         let km = Keymap::default();
-        let h = km.hints(&[Context::Import, Context::List, Context::Global]);
-        assert!(
-            h.contains(&("j/k".into(), "move".into(), Context::List)),
-            "{h:?}"
-        );
-        assert!(h.contains(&("i".into(), "import".into(), Context::Import)));
+        let h = km.hints(TAB, |_| true);
+        assert!(h.iter().any(|(k, w, _)| k == "j/k" && w == "move"), "{h:?}");
+        assert!(h.iter().any(|(k, w, _)| k == "i" && w == "import"));
         // `r` means reload here: the sign-in `r` is not offered.
         assert!(!h.iter().any(|(_, w, _)| w == "new code"));
+        let h = km.hints(TAB, |c| c != Command::Import);
+        assert!(!h.iter().any(|(_, w, _)| w == "import"));
+        assert_eq!(km.key_for(TAB, Command::Refresh), "r");
     }
 
     #[test]
-    fn overrides_come_first() {
+    fn overrides_come_first_and_unknown_sections_are_named() {
         let km = Keymap::with_overrides(
             "list = [ { on = \"n\", action = \"down\", desc = \"next\" } ]\n",
         )
         .unwrap();
         assert_eq!(
-            km.lookup(&[Context::List], Key::parse("n").unwrap()),
+            km.lookup(&["list"], Key::parse("n").unwrap()),
             Some(Command::Down)
         );
         assert!(
             Keymap::from_toml("list = [ { on = \"n\", action = \"fly\", desc = \"x\" } ]").is_err()
         );
+        let typo = Keymap::from_toml("lsit = [ { on = \"n\", action = \"down\", desc = \"x\" } ]")
+            .unwrap();
+        let e = typo.check_sections(&["list", "global"]).unwrap_err();
+        assert!(e.contains("lsit") && e.contains("list, global"), "{e}");
     }
 }

@@ -332,8 +332,8 @@ async fn dry_run_errors_and_the_console_name_the_same_held_back_subjects() {
     };
     let view = pipeline.prepare(None, None, 0).await.unwrap();
     let mut s = AppState::new("t");
-    s.plan_gen = 1;
-    s.check_gen = Some(1);
+    s.data.plan_gen = 1;
+    s.data.check_gen = Some(1);
     update(
         &mut s,
         Action::PlanReady {
@@ -342,6 +342,7 @@ async fn dry_run_errors_and_the_console_name_the_same_held_back_subjects() {
         },
     );
     let console_subjects: BTreeSet<String> = s
+        .data
         .errors
         .iter()
         .filter(|e| e.source == ErrorSource::Preflight)

@@ -1,7 +1,10 @@
 //! The demo as a person sees it: run `m365sync demo` in tmux at 100x30, wait for the users,
 //! filter by a name, see the row, quit, and check the exit code and that the terminal came back.
 //! A second session binds and unbinds users for real: toggle, `p`, `y`, the summary, the
-//! passwords panel, and the rows' new state (needs the engine and the simulator's writes).
+//! passwords panel (closing it with a password unsaved asks), and the rows' new state. Others:
+//! pastes stay text, `g` is the top of every tab, Enter links a Conflict; and the console
+//! against a throttling simulator at 80x24: a preview longer than the screen scrolls to its
+//! last held-back item, `q` during an apply asks and a confirmed quit stops cleanly.
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -175,7 +178,7 @@ impl Tmux {
     fn preview_and_apply(&self, expect: &[&str]) -> String {
         // The plan needs every tenant user: after a run they are listed again.
         self.wait_for("the listing to end", Duration::from_secs(60), |s| {
-            !s.contains("loading users") && !s.contains("interrupted run")
+            !s.contains("listing") && !s.contains("interrupted run")
         });
         self.keys(&["p"]);
         let preview = self.wait_for("the preview", Duration::from_secs(30), |s| {
@@ -200,7 +203,7 @@ fn demo_in_tmux_binds_and_unbinds_users() {
     });
     tmux.keys(&["2"]);
     tmux.wait_for("the Bindings tab", Duration::from_secs(30), |s| {
-        s.contains("Account / last error")
+        s.contains("Account UPN")
     });
 
     // Bind two directory-only people (no account yet) and unbind a bound one.
@@ -233,11 +236,16 @@ fn demo_in_tmux_binds_and_unbinds_users() {
     assert!(summary.contains("aiyana.whitehorse@"), "{summary}");
     tmux.keys(&["c"]);
     tmux.wait_for("the copy", Duration::from_secs(30), |s| {
-        s.contains("OSC 52")
+        s.contains("OSC 52") && s.contains("copied")
     });
+    // One of the two passwords is neither copied nor written: closing asks first.
     tmux.keys(&["Escape"]);
+    tmux.wait_for("the question", Duration::from_secs(30), |s| {
+        s.contains("Close and forget the passwords?") && s.contains("1 temporary password")
+    });
+    tmux.keys(&["y"]);
     tmux.wait_for("the panel to close", Duration::from_secs(30), |s| {
-        !s.contains("temporary passwords")
+        !s.contains("temporary password")
     });
 
     // The directory was read again: the rows show what the tenant now holds.
@@ -267,7 +275,7 @@ fn demo_in_tmux_binds_and_unbinds_users() {
     assert!(!summary.contains("temporary passwords"), "{summary}");
     tmux.keys(&["Escape"]);
     tmux.wait_for("the summary to close", Duration::from_secs(30), |s| {
-        !s.contains("Applied 2")
+        !s.contains("╭ Done")
     });
     tmux.find("Aiyana Whitehorse");
     tmux.wait_for("Aiyana blocked", Duration::from_secs(30), |s| {
@@ -293,7 +301,7 @@ fn demo_in_tmux_fixes_an_unverified_domain_from_the_errors_tab() {
     });
     tmux.keys(&["2"]);
     tmux.wait_for("the Bindings tab", Duration::from_secs(30), |s| {
-        s.contains("Account / last error")
+        s.contains("Account UPN")
     });
     tmux.find("Hiroshi Tanabe");
     assert!(
@@ -311,7 +319,7 @@ fn demo_in_tmux_fixes_an_unverified_domain_from_the_errors_tab() {
     // The preview holds him back and sends nothing.
     tmux.keys(&["p"]);
     let preview = tmux.wait_for("the held-back preview", Duration::from_secs(30), |s| {
-        s.contains("Plan:") && s.contains("held back: 1")
+        s.contains("Plan:") && s.contains("Held back, never sent: 1")
     });
     assert!(
         preview.contains("hiroshi.tanabe@northwind-labs.io"),
@@ -357,7 +365,7 @@ fn demo_in_tmux_fixes_an_unverified_domain_from_the_errors_tab() {
     // `p` again: his account is created, on the default domain.
     tmux.keys(&["2"]);
     tmux.wait_for("the Bindings tab", Duration::from_secs(30), |s| {
-        s.contains("Account / last error")
+        s.contains("Account UPN")
     });
     tmux.keys(&["p"]);
     let preview = tmux.wait_for("the preview", Duration::from_secs(30), |s| {
@@ -370,9 +378,14 @@ fn demo_in_tmux_fixes_an_unverified_domain_from_the_errors_tab() {
         s.contains("Applied") && s.contains("done")
     });
     assert!(summary.contains("1 done"), "{summary}");
+    // His temporary password was neither copied nor written: closing asks.
     tmux.keys(&["Escape"]);
+    tmux.wait_for("the question", Duration::from_secs(30), |s| {
+        s.contains("Close and forget the passwords?")
+    });
+    tmux.keys(&["y"]);
     tmux.wait_for("the panel to close", Duration::from_secs(30), |s| {
-        !s.contains("temporary passwords")
+        !s.contains("temporary password")
     });
     tmux.find("Hiroshi Tanabe");
     tmux.wait_for("Hiroshi bound", Duration::from_secs(30), |s| {
@@ -396,10 +409,8 @@ fn demo_in_tmux_fixes_the_sales_eu_group() {
         s.contains("Irvin Sayers") && s.contains("loaded")
     });
     tmux.keys(&["2"]);
-    tmux.wait_for("the Bindings tab", wait, |s| {
-        s.contains("Account / last error")
-    });
-    tmux.keys(&["g"]);
+    tmux.wait_for("the Bindings tab", wait, |s| s.contains("Account UPN"));
+    tmux.keys(&["t"]);
     let groups = tmux.wait_for("the groups", wait, |s| {
         s.contains("Groups") && s.contains("Nickname") && s.contains("Sales (EU)")
     });
@@ -419,11 +430,11 @@ fn demo_in_tmux_fixes_the_sales_eu_group() {
     tmux.clear_filter();
 
     tmux.wait_for("the listing to end", Duration::from_secs(60), |s| {
-        !s.contains("loading users") && !s.contains("interrupted run")
+        !s.contains("listing") && !s.contains("interrupted run")
     });
     tmux.keys(&["p"]);
     let preview = tmux.wait_for("the held-back preview", wait, |s| {
-        s.contains("Plan:") && s.contains("held back:") && s.contains("Sales (EU)")
+        s.contains("Plan:") && s.contains("Held back, never sent:") && s.contains("Sales (EU)")
     });
     assert!(preview.contains("mailnickname"), "{preview}");
     tmux.keys(&["Escape"]);
@@ -436,7 +447,7 @@ fn demo_in_tmux_fixes_the_sales_eu_group() {
     tmux.keys(&["-l", "Sales"]);
     tmux.keys(&["Enter"]);
     tmux.wait_for("the group's finding", wait, |s| {
-        s.contains("Sales (EU)") && s.contains(" 1/1 ")
+        s.contains("Sales (EU)") && s.contains("·  1/1")
     });
     tmux.keys(&["f"]);
     let fix = tmux.wait_for("the fix preview", wait, |s| {
@@ -461,9 +472,7 @@ fn demo_in_tmux_fixes_the_sales_eu_group() {
         s.contains("Applied") && s.contains("done")
     });
     tmux.keys(&["Escape"]);
-    tmux.wait_for("the panel to close", wait, |s| {
-        !s.contains("Applied:") || !s.contains("╭")
-    });
+    tmux.wait_for("the panel to close", wait, |s| !s.contains("╭ Done"));
     tmux.find("Sales (EU)");
     tmux.wait_for("Sales (EU) bound", wait, |s| {
         s.lines()
@@ -471,4 +480,295 @@ fn demo_in_tmux_fixes_the_sales_eu_group() {
     });
 
     tmux.quit(&exit_file);
+}
+
+impl Tmux {
+    /// Pastes `text` as a terminal does (bracketed, since the console asks for it).
+    fn paste(&self, text: &str) {
+        self.run(&["set-buffer", "-b", "p", text]);
+        self.run(&["paste-buffer", "-p", "-b", "p", "-t", "demo"]);
+    }
+
+    /// The device code on the sign-in screen (the boxed, spaced line).
+    fn device_code(&self) -> String {
+        let screen = self.wait_for("the device code", Duration::from_secs(120), |s| {
+            s.contains("devicelogin") && s.contains('┌')
+        });
+        let lines: Vec<&str> = screen.lines().collect();
+        let at = lines.iter().position(|l| l.contains('┌')).unwrap();
+        lines[at + 1]
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect()
+    }
+}
+
+/// As a person: a paste into the filter with a newline and command letters stays text
+/// (nothing is marked or imported); a paste with no field focused is refused and said; `g`
+/// goes to the first row on every tab; Enter on a Conflict row, then Enter, links it.
+#[test]
+fn demo_in_tmux_paste_stays_text_g_goes_to_the_top_enter_links_a_conflict() {
+    let dir = tempfile::tempdir().unwrap();
+    let exit_file = dir.path().join("exit");
+    let tmux = Tmux::start_demo("paste", &exit_file);
+    let wait = Duration::from_secs(30);
+    tmux.wait_for("tenant users", Duration::from_secs(60), |s| {
+        s.contains("Irvin Sayers") && s.contains("all ") && s.contains("loaded")
+    });
+
+    // No field has the focus: the paste is refused, none of its letters runs.
+    tmux.paste("ai\n");
+    let s = tmux.wait_for("the refusal", wait, |s| {
+        s.contains("Pasted text goes into a text field")
+    });
+    assert!(!s.contains("marked") && !s.contains("Importing"), "{s}");
+
+    // In the filter: the newline is a space, `a` and `i` are letters.
+    tmux.keys(&["/"]);
+    tmux.paste("Suzuki\nai");
+    let s = tmux.wait_for("the pasted filter", wait, |s| s.contains("/ Suzuki ai"));
+    assert!(!s.contains("marked") && !s.contains("Importing"), "{s}");
+    assert!(s.contains("Enter keep"), "still typing the filter: {s}");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the filter cleared", wait, |s| s.contains("/ filter"));
+
+    // `g` is the first row on every tab.
+    let first = |s: &str| s.contains("· 1/") || s.contains("·  1/");
+    for (tab, what) in [("1", "Display name"), ("2", "Account UPN"), ("3", "kinds")] {
+        tmux.keys(&[tab]);
+        tmux.wait_for(what, wait, |s| s.contains(what));
+        tmux.keys(&["G"]);
+        tmux.wait_for("the last row", wait, |s| !first(s));
+        tmux.keys(&["g"]);
+        tmux.wait_for("the first row", wait, first);
+    }
+
+    // A Conflict: Enter says why and offers the link; Enter links it.
+    tmux.keys(&["1"]);
+    tmux.keys(&["s", "s", "s"]);
+    let s = tmux.wait_for("the Conflicts", wait, |s| s.contains("status Conflict"));
+    let row = s
+        .lines()
+        .find(|l| l.trim_start().starts_with("Conflict"))
+        .expect("a Conflict row")
+        .to_string();
+    let name: String = row
+        .trim_start()
+        .trim_start_matches("Conflict")
+        .trim()
+        .split("  ")
+        .next()
+        .unwrap()
+        .to_string();
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the Conflict's detail", wait, |s| {
+        s.contains("Why Conflict") && s.contains("links the directory user")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the row linked", Duration::from_secs(60), |s| {
+        s.lines()
+            .any(|l| l.contains(&name) && l.trim_start().starts_with("Imported"))
+    });
+
+    tmux.quit(&exit_file);
+}
+
+/// The simulator in its own process, for a console session with faults.
+struct Sim {
+    child: std::process::Child,
+    base: String,
+    tenant: String,
+    client: String,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Sim {
+    fn start(args: &[&str]) -> Sim {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_m365sync"))
+            .args([
+                "sim",
+                "--listen",
+                "127.0.0.1:0",
+                "--device-code-interval",
+                "1",
+            ])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the simulator");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (mut base, mut tenant, mut client) = (None, None, None);
+        while base.is_none() || tenant.is_none() || client.is_none() {
+            let line = lines.next().expect("simulator output").unwrap();
+            let w: Vec<&str> = line.split_whitespace().collect();
+            match w.as_slice() {
+                ["listening", "on", url, ..] => base = Some(url.to_string()),
+                ["tenant", t, ..] => tenant = Some(t.to_string()),
+                ["client", c, ..] => client = Some(c.to_string()),
+                _ => {}
+            }
+        }
+        Sim {
+            child,
+            base: base.unwrap(),
+            tenant: tenant.unwrap(),
+            client: client.unwrap(),
+        }
+    }
+
+    fn approve(&self, code: &str) {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+            .args(["-d", &format!("user_code={code}&action=approve")])
+            .arg(format!("{}/devicelogin", self.base))
+            .output()
+            .expect("curl");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "200",
+            "approving {code}"
+        );
+    }
+}
+
+/// The console (not the demo) against a simulator that throttles every $batch: a directory
+/// of 5 users to create and 30 held back (their domain is not verified), at 80x24. The
+/// preview lists all 30 held back and scrolls to the last; `q` during the apply asks; `n`
+/// goes on; `q`, `y` stops sending and the console ends once the run has stopped.
+#[test]
+fn console_in_tmux_scrolls_a_long_preview_and_q_during_an_apply_asks() {
+    let sim = Sim::start(&["--fault", "POST /v1.0/$batch always 429:2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let csv = dir.path().join("people.csv");
+    let mut rows = String::from("email,givenName,surname,displayName\n");
+    for i in 1..=5 {
+        rows.push_str(&format!(
+            "send{i:02}@northwindtraders.com,Send,{i:02},Send {i:02}\n"
+        ));
+    }
+    for i in 1..=30 {
+        rows.push_str(&format!(
+            "held{i:02}@northwind-labs.io,Held,{i:02},Held {i:02}\n"
+        ));
+    }
+    std::fs::write(&csv, rows).unwrap();
+    let bin = env!("CARGO_BIN_EXE_m365sync");
+    let cli = |args: &[&str]| {
+        let out = Command::new(bin)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    cli(&["directory", "import", csv.to_str().unwrap()]);
+    cli(&["bind", "--all"]);
+
+    let exit_file = dir.path().join("exit");
+    let tmux = Tmux {
+        socket: format!("m365sync-test-apply-{}", std::process::id()),
+    };
+    let script = format!(
+        "{bin} --data-dir {data} --authority {base} --graph-url {base}/v1.0 --tenant {t} \
+         --client-id {c}; echo $? > {exit}; exec sleep 600",
+        data = data.display(),
+        base = sim.base,
+        t = sim.tenant,
+        c = sim.client,
+        exit = exit_file.display()
+    );
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "demo",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let code = tmux.device_code();
+    sim.approve(&code);
+    // Generous: the machine may be busy (two cores shared with builds).
+    let wait = Duration::from_secs(120);
+    tmux.wait_for("the listing", wait, |s| {
+        s.contains("all ") && s.contains("loaded")
+    });
+
+    // The preview: 30 held back, more than fit; G reaches the last.
+    tmux.keys(&["2"]);
+    tmux.wait_for("the Bindings tab", wait, |s| s.contains("35 pending"));
+    tmux.keys(&["p"]);
+    let s = tmux.wait_for("the preview", wait, |s| {
+        s.contains("Plan: 5 changes") && s.contains("Held back, never sent: 30")
+    });
+    assert!(
+        !s.contains("held30@"),
+        "the last held-back user is below the screen: {s}"
+    );
+    tmux.keys(&["G"]);
+    let s = tmux.wait_for("the last held-back user", wait, |s| {
+        s.contains("held30@northwind-labs.io")
+    });
+    assert!(s.contains("upn-domain-unverified"), "{s}");
+
+    // The apply, throttled: q asks; n goes on.
+    tmux.keys(&["y"]);
+    tmux.wait_for("the run", wait, |s| s.contains("Applying 5 changes"));
+    tmux.keys(&["q"]);
+    tmux.wait_for("the question", wait, |s| s.contains("Quit while applying?"));
+    tmux.keys(&["n"]);
+    tmux.wait_for("the run again", wait, |s| {
+        !s.contains("Quit while applying?") && s.contains("Applying 5 changes")
+    });
+    assert!(!exit_file.exists());
+    // q, y: it stops sending and ends once the run has stopped.
+    tmux.keys(&["q"]);
+    tmux.wait_for("the question", wait, |s| s.contains("Quit while applying?"));
+    tmux.keys(&["y"]);
+    let start = Instant::now();
+    while !exit_file.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the console did not end after the run stopped:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let code = std::fs::read_to_string(&exit_file).unwrap();
+    assert_eq!(code.trim(), "0");
+    // Nothing was sent (every $batch was refused): no account was made, the wishes stay
+    // for the next plan.
+    let out = Command::new(bin)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["directory", "list"])
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&out.stdout);
+    let sends: Vec<&str> = list.lines().filter(|l| l.contains("send0")).collect();
+    assert_eq!(sends.len(), 5, "{list}");
+    assert!(
+        sends
+            .iter()
+            .all(|l| l.starts_with("Unbound") && l.contains("want")),
+        "{list}"
+    );
 }

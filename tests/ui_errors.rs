@@ -5,7 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use m365sync::app::effect::{ExportFormat, Fix};
 use m365sync::app::explain::{ErrorEntry, ErrorSource};
 use m365sync::app::fixtures::{self};
-use m365sync::app::state::{ErrorsTab, Modal, Phase, SignIn, Tab};
+use m365sync::app::state::{ErrorsTab, Modal, Phase, Planning, SignIn, Tab};
 use m365sync::app::update::key_action;
 use m365sync::app::{update, Action, AppState, Effect};
 use m365sync::auth::AuthError;
@@ -22,13 +22,14 @@ fn cmd(s: &mut AppState, c: Command) -> Vec<Effect> {
 
 fn select_kind(s: &mut AppState, kind: &str) {
     let row = s
-        .errors_tab
+        .tabs
+        .errors
         .view
         .shown
         .iter()
-        .position(|&r| s.errors[r as usize].kind() == kind)
+        .position(|&r| s.data.errors[r as usize].kind() == kind)
         .unwrap_or_else(|| panic!("no {kind} shown"));
-    s.errors_tab.view.selected = row;
+    s.tabs.errors.view.selected = row;
 }
 
 fn fix_dialog(s: &AppState) -> &m365sync::app::state::FixDialog {
@@ -103,6 +104,7 @@ fn every_error_source_becomes_a_diagnosis_of_its_kind() {
     // An apply OpFailed keeps the op (retry re-sends it) and the directory user.
     let s = fixtures::bindings_state();
     let op_err = s
+        .data
         .errors
         .iter()
         .find(|e| e.op.is_some())
@@ -115,7 +117,7 @@ fn every_error_source_becomes_a_diagnosis_of_its_kind() {
 #[test]
 fn preflight_findings_go_to_errors_grouped_by_kind() {
     let s = fixtures::held_preview_state();
-    let kinds = ErrorsTab::kinds(&s.errors);
+    let kinds = ErrorsTab::kinds(&s.data.errors);
     assert_eq!(
         kinds,
         vec![
@@ -125,6 +127,7 @@ fn preflight_findings_go_to_errors_grouped_by_kind() {
         ]
     );
     let pre: Vec<&ErrorEntry> = s
+        .data
         .errors
         .iter()
         .filter(|e| e.source == ErrorSource::Preflight)
@@ -134,8 +137,8 @@ fn preflight_findings_go_to_errors_grouped_by_kind() {
     // A second plan replaces the findings instead of adding to them.
     let mut s = s;
     cmd(&mut s, Command::Back);
-    s.plan_gen = 2;
-    s.modal = Modal::Planning { gen: 2 };
+    s.data.plan_gen = 2;
+    s.modal = Modal::Planning(Planning { gen: 2 });
     update(
         &mut s,
         Action::PlanReady {
@@ -144,7 +147,8 @@ fn preflight_findings_go_to_errors_grouped_by_kind() {
         },
     );
     assert_eq!(
-        s.errors
+        s.data
+            .errors
             .iter()
             .filter(|e| e.source == ErrorSource::Preflight)
             .count(),
@@ -172,8 +176,8 @@ fn a_plan_with_only_held_back_ops_opens_the_preview_but_sends_nothing() {
     let mut s = fixtures::bindings_state();
     let mut v = fixtures::plan_view_with_held();
     v.plan.ops.clear();
-    s.plan_gen = 1;
-    s.modal = Modal::Planning { gen: 1 };
+    s.data.plan_gen = 1;
+    s.modal = Modal::Planning(Planning { gen: 1 });
     update(
         &mut s,
         Action::PlanReady {
@@ -189,16 +193,16 @@ fn a_plan_with_only_held_back_ops_opens_the_preview_but_sends_nothing() {
 #[test]
 fn kind_filter_cycles_through_the_kinds_present() {
     let mut s = fixtures::preflight_errors_state();
-    assert_eq!(s.errors_tab.view.shown.len(), 3);
+    assert_eq!(s.tabs.errors.view.shown.len(), 3);
     cmd(&mut s, Command::CycleStatus);
-    assert_eq!(s.errors_tab.kind.as_deref(), Some("upn-exists"));
-    assert_eq!(s.errors_tab.view.shown.len(), 1);
+    assert_eq!(s.tabs.errors.kind.as_deref(), Some("upn-exists"));
+    assert_eq!(s.tabs.errors.view.shown.len(), 1);
     cmd(&mut s, Command::CycleStatus);
     cmd(&mut s, Command::CycleStatus);
-    assert_eq!(s.errors_tab.kind.as_deref(), Some("proxy-address-held"));
+    assert_eq!(s.tabs.errors.kind.as_deref(), Some("proxy-address-held"));
     cmd(&mut s, Command::CycleStatus);
-    assert_eq!(s.errors_tab.kind, None);
-    assert_eq!(s.errors_tab.view.shown.len(), 3);
+    assert_eq!(s.tabs.errors.kind, None);
+    assert_eq!(s.tabs.errors.view.shown.len(), 3);
 }
 
 #[test]
@@ -229,8 +233,12 @@ fn use_default_domain_previews_the_upn_then_stores_the_override() {
         },
     );
     assert_eq!(fx, vec![Effect::LoadDirectory]);
-    assert!(!s.errors.iter().any(|e| e.kind() == "upn-domain-unverified"));
-    let users = s.directory.users.clone();
+    assert!(!s
+        .data
+        .errors
+        .iter()
+        .any(|e| e.kind() == "upn-domain-unverified"));
+    let users = s.data.directory.users.clone();
     let fx = update(
         &mut s,
         Action::DirectoryLoaded(Ok(m365sync::app::action::DirectorySnapshot {
@@ -245,7 +253,7 @@ fn use_default_domain_previews_the_upn_then_stores_the_override() {
             _ => None,
         })
         .expect("a re-check");
-    assert_eq!(s.check_gen, Some(gen));
+    assert_eq!(s.data.check_gen, Some(gen));
     // The re-check updates Errors and opens nothing.
     let mut v = fixtures::plan_view_with_held();
     v.held.retain(|(o, _)| o.directory_id != 3);
@@ -259,7 +267,8 @@ fn use_default_domain_previews_the_upn_then_stores_the_override() {
     );
     assert_eq!(s.modal, Modal::None);
     assert_eq!(
-        s.errors
+        s.data
+            .errors
             .iter()
             .filter(|e| e.source == ErrorSource::Preflight)
             .count(),
@@ -335,7 +344,7 @@ fn link_conflict_links_the_import_conflict_to_its_directory_user() {
         30,
         vec![fixtures::email_exists_failure(8)],
     );
-    cmd(&mut s, Command::TabErrors);
+    cmd(&mut s, Command::GoTab(3));
     select_kind(&mut s, "email-exists");
     cmd(&mut s, Command::Fix);
     assert_eq!(fix_dialog(&s).action, Some(FixAction::LinkConflict));
@@ -376,7 +385,7 @@ fn retry_plans_again_through_the_pipeline() {
             }),
         );
     }
-    cmd(&mut s, Command::TabErrors);
+    cmd(&mut s, Command::GoTab(3));
     select_kind(&mut s, "service-unavailable");
     cmd(&mut s, Command::Fix);
     assert_eq!(fix_dialog(&s).action, Some(FixAction::Retry));
@@ -385,14 +394,18 @@ fn retry_plans_again_through_the_pipeline() {
     // Failed ops are planned again from the current wish: the preview, then y. Nothing is
     // sent from an old list.
     assert!(matches!(fx.as_slice(), [Effect::Plan { .. }]), "{fx:?}");
-    assert!(matches!(s.modal, Modal::Planning { .. }));
-    assert!(!s.errors.iter().any(|e| e.kind() == "service-unavailable"));
+    assert!(matches!(s.modal, Modal::Planning(_)));
+    assert!(!s
+        .data
+        .errors
+        .iter()
+        .any(|e| e.kind() == "service-unavailable"));
 }
 
 #[test]
 fn sign_in_again_goes_back_to_the_sign_in_screen() {
     let mut s = fixtures::loaded_state(3);
-    s.errors.push(ErrorEntry::from_auth(
+    s.data.errors.push(ErrorEntry::from_auth(
         "refresh cached sign-in",
         &AuthError::OAuth {
             error: "invalid_grant".into(),
@@ -401,13 +414,13 @@ fn sign_in_again_goes_back_to_the_sign_in_screen() {
             trace_id: None,
         },
     ));
-    s.errors_tab.view.shown.push(0);
-    cmd(&mut s, Command::TabErrors);
+    s.tabs.errors.view.shown.push(0);
+    cmd(&mut s, Command::GoTab(3));
     cmd(&mut s, Command::Fix);
     assert_eq!(fix_dialog(&s).action, Some(FixAction::SignInAgain));
     let fx = cmd(&mut s, Command::Confirm);
     assert!(matches!(fx.as_slice(), [Effect::StartDeviceCode { .. }]));
-    assert_eq!(s.phase, Phase::SignIn(SignIn::Requesting));
+    assert_eq!(s.data.phase, Phase::SignIn(SignIn::Requesting));
 }
 
 #[test]
@@ -451,11 +464,11 @@ fn domain_settings_toggle_and_default_emit_the_save_effect() {
         panic!("{fx:?}")
     };
     assert_eq!(settings.default.as_deref(), Some("contoso.onmicrosoft.com"));
-    assert_eq!(s.domain_settings, *settings);
+    assert_eq!(s.data.domain_settings, *settings);
     // Saved: preflight runs again with the new settings (a re-check, nothing opens).
     let fx = update(&mut s, Action::DomainsSaved(Ok(())));
     assert!(matches!(fx.as_slice(), [Effect::Plan { .. }]), "{fx:?}");
-    assert!(s.check_gen.is_some());
+    assert!(s.data.check_gen.is_some());
     cmd(&mut s, Command::Back);
     assert_eq!(s.modal, Modal::None);
 }
@@ -465,7 +478,7 @@ fn export_asks_csv_or_json_and_exports_the_errors_shown() {
     let mut s = fixtures::preflight_errors_state();
     cmd(&mut s, Command::CycleStatus); // only upn-exists
     cmd(&mut s, Command::Export);
-    assert_eq!(s.modal, Modal::Export);
+    assert!(matches!(s.modal, Modal::Export(_)));
     let c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::NONE);
     assert_eq!(
         key_action(&s, &c),
@@ -479,11 +492,7 @@ fn export_asks_csv_or_json_and_exports_the_errors_shown() {
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].kind(), "upn-exists");
     update(&mut s, Action::Exported(Ok("/data/errors-1.json".into())));
-    assert!(s
-        .message
-        .as_deref()
-        .unwrap()
-        .contains("/data/errors-1.json"));
+    assert!(s.data.message().unwrap().contains("/data/errors-1.json"));
 }
 
 #[test]
@@ -491,7 +500,8 @@ fn the_export_file_is_private_and_carries_the_diagnosis() {
     let dir = tempfile::tempdir().unwrap();
     let s = fixtures::preflight_errors_state();
     for format in [ExportFormat::Csv, ExportFormat::Json] {
-        let path = m365sync::app::runtime::export_errors(dir.path(), format, &s.errors).unwrap();
+        let path =
+            m365sync::app::runtime::export_errors(dir.path(), format, &s.data.errors).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("upn-domain-unverified"), "{text}");
         assert!(text.contains("hiroshi.tanabe@northwind-labs.io"));
@@ -525,11 +535,11 @@ fn a_fix_dialog_follows_its_error_when_a_re_check_reorders_the_list() {
     select_kind(&mut s, "proxy-address-held");
     cmd(&mut s, Command::Fix);
     // A re-check lands: the findings are pushed again, after the others.
-    s.plan_gen += 1;
-    s.check_gen = Some(s.plan_gen);
+    s.data.plan_gen += 1;
+    s.data.check_gen = Some(s.data.plan_gen);
     let mut v = fixtures::plan_view_with_held();
     v.issues.reverse();
-    let gen = s.plan_gen;
+    let gen = s.data.plan_gen;
     update(
         &mut s,
         Action::PlanReady {
@@ -538,14 +548,14 @@ fn a_fix_dialog_follows_its_error_when_a_re_check_reorders_the_list() {
         },
     );
     let d = fix_dialog(&s);
-    assert_eq!(s.errors[d.error].kind(), "proxy-address-held");
+    assert_eq!(s.data.errors[d.error].kind(), "proxy-address-held");
     // And a re-check that clears it closes the dialog.
-    s.plan_gen += 1;
-    s.check_gen = Some(s.plan_gen);
+    s.data.plan_gen += 1;
+    s.data.check_gen = Some(s.data.plan_gen);
     let mut v = fixtures::plan_view_with_held();
     v.issues.retain(|(i, _)| i.kind != "proxy-address-held");
     v.held.retain(|(_, i)| i.kind != "proxy-address-held");
-    let gen = s.plan_gen;
+    let gen = s.data.plan_gen;
     update(
         &mut s,
         Action::PlanReady {

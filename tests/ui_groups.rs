@@ -4,7 +4,7 @@
 use m365sync::app::effect::Fix;
 use m365sync::app::explain::ErrorSource;
 use m365sync::app::fixtures;
-use m365sync::app::state::{Modal, Tab};
+use m365sync::app::state::{Modal, Planning, Tab};
 use m365sync::app::{update, Action, AppState, Effect};
 use m365sync::diagnose::FixAction;
 use m365sync::keymap::Command;
@@ -24,22 +24,22 @@ fn g_switches_the_bindings_list_between_users_and_groups() {
             ..Default::default()
         })),
     );
-    assert_eq!(s.bindings.view.shown.len(), 40);
+    assert_eq!(s.tabs.bindings.view.shown.len(), 40);
     cmd(&mut s, Command::ToggleGroups);
-    assert!(s.bindings.groups);
-    assert_eq!(s.bindings.view.shown, vec![0, 1, 2, 3]);
+    assert!(s.tabs.bindings.groups);
+    assert_eq!(s.tabs.bindings.view.shown, vec![0, 1, 2, 3]);
     // Passwords are users': P does nothing on a group.
     assert!(cmd(&mut s, Command::SetPassword).is_empty());
     assert_eq!(s.modal, Modal::None);
     cmd(&mut s, Command::ToggleGroups);
-    assert!(!s.bindings.groups);
-    assert_eq!(s.bindings.view.shown.len(), 40);
+    assert!(!s.tabs.bindings.groups);
+    assert_eq!(s.tabs.bindings.view.shown.len(), 40);
 }
 
 #[test]
 fn space_on_a_group_records_its_wish_then_reads_the_directory_again() {
     let mut s = fixtures::groups_state();
-    s.bindings.view.selected = 3; // Sales (EU), wanted
+    s.tabs.bindings.view.selected = 3; // Sales (EU), wanted
     let fx = cmd(&mut s, Command::ToggleWant);
     assert_eq!(
         fx,
@@ -48,8 +48,8 @@ fn space_on_a_group_records_its_wish_then_reads_the_directory_again() {
             bound: false
         }]
     );
-    assert!(!s.directory.groups[3].want_bound);
-    s.bindings.view.selected = 0; // Engineering, not wanted
+    assert!(!s.data.directory.groups[3].want_bound);
+    s.tabs.bindings.view.selected = 0; // Engineering, not wanted
     let fx = cmd(&mut s, Command::Bind);
     assert_eq!(
         fx,
@@ -74,10 +74,10 @@ fn the_group_filter_and_the_state_filter_apply_to_groups() {
             Action::FilterInput(tui_input::InputRequest::InsertChar(c)),
         );
     }
-    assert_eq!(s.bindings.view.shown, vec![3]);
+    assert_eq!(s.tabs.bindings.view.shown, vec![3]);
     cmd(&mut s, Command::FilterClear);
     cmd(&mut s, Command::CycleStatus); // Bound
-    assert_eq!(s.bindings.view.shown, vec![1]);
+    assert_eq!(s.tabs.bindings.view.shown, vec![1]);
 }
 
 #[test]
@@ -104,8 +104,8 @@ fn a_plan_with_only_group_ops_can_be_applied() {
     v.plan.ops.clear();
     v.counts.clear();
     v.group_held.clear();
-    s.plan_gen = 1;
-    s.modal = Modal::Planning { gen: 1 };
+    s.data.plan_gen = 1;
+    s.modal = Modal::Planning(Planning { gen: 1 });
     update(
         &mut s,
         Action::PlanReady {
@@ -125,6 +125,7 @@ fn a_plan_with_only_group_ops_can_be_applied() {
 fn held_back_group_findings_become_errors_with_the_group_id() {
     let s = fixtures::groups_preview_state();
     let groups: Vec<_> = s
+        .data
         .errors
         .iter()
         .filter(|e| e.source == ErrorSource::Preflight && e.op.is_none())
@@ -142,16 +143,17 @@ fn held_back_group_findings_become_errors_with_the_group_id() {
 fn fix_of(kind: &str) -> Fix {
     let mut s = fixtures::groups_preview_state();
     cmd(&mut s, Command::Back);
-    cmd(&mut s, Command::TabErrors);
+    cmd(&mut s, Command::GoTab(3));
     assert_eq!(s.tab, Tab::Errors);
     let row = s
-        .errors_tab
+        .tabs
+        .errors
         .view
         .shown
         .iter()
-        .position(|&r| s.errors[r as usize].kind() == kind)
+        .position(|&r| s.data.errors[r as usize].kind() == kind)
         .unwrap_or_else(|| panic!("no {kind} shown"));
-    s.errors_tab.view.selected = row;
+    s.tabs.errors.view.selected = row;
     assert!(cmd(&mut s, Command::Fix).is_empty());
     let Modal::Fix(d) = &s.modal else {
         panic!("no fix dialog: {:?}", s.modal)
@@ -196,7 +198,7 @@ fn f_on_a_stray_space_finding_trims_the_group_name() {
 fn failed_group_ops_of_a_run_go_to_errors_with_their_kind() {
     use m365sync::sync::groups::{GroupOp, GroupOpKind};
     let mut s = fixtures::groups_state();
-    let before = s.errors.len();
+    let before = s.data.errors.len();
     let op = GroupOp {
         kind: GroupOpKind::CreateGroup,
         group_id: 1,
@@ -221,8 +223,8 @@ fn failed_group_ops_of_a_run_go_to_errors_with_their_kind() {
             },
         }),
     );
-    assert_eq!(s.errors.len(), before + 1);
-    let e = &s.errors[before];
+    assert_eq!(s.data.errors.len(), before + 1);
+    let e = &s.data.errors[before];
     assert_eq!(e.subject, "create group Sales (EU)");
     // A Graph 403 on a group create keeps its type to the screen: the kind, the permission
     // the operation needs, and the request-id.
@@ -242,8 +244,8 @@ fn failed_group_ops_of_a_run_go_to_errors_with_their_kind() {
 #[test]
 fn a_re_check_counts_held_back_groups() {
     let mut s = fixtures::groups_state();
-    s.plan_gen = 5;
-    s.check_gen = Some(5);
+    s.data.plan_gen = 5;
+    s.data.check_gen = Some(5);
     update(
         &mut s,
         Action::PlanReady {
@@ -252,8 +254,8 @@ fn a_re_check_counts_held_back_groups() {
         },
     );
     assert_eq!(
-        s.message.as_deref(),
-        Some("Re-checked: 2 still held back (tab 3).")
+        s.data.message(),
+        Some("Re-checked: 2 still held back (see Errors, key 3).")
     );
     assert_eq!(s.modal, Modal::None);
 }
@@ -263,15 +265,16 @@ fn the_suggested_nickname_can_be_edited_and_a_bad_one_is_refused() {
     use tui_input::InputRequest;
     let mut s = fixtures::groups_preview_state();
     cmd(&mut s, Command::Back);
-    cmd(&mut s, Command::TabErrors);
+    cmd(&mut s, Command::GoTab(3));
     let row = s
-        .errors_tab
+        .tabs
+        .errors
         .view
         .shown
         .iter()
-        .position(|&r| s.errors[r as usize].kind() == "mailnickname-forbidden-char")
+        .position(|&r| s.data.errors[r as usize].kind() == "mailnickname-forbidden-char")
         .unwrap();
-    s.errors_tab.view.selected = row;
+    s.tabs.errors.view.selected = row;
     cmd(&mut s, Command::Fix);
     let typed = |s: &mut AppState, r: InputRequest| update(s, Action::DialogInput(r));
     // `y` is text here (the nickname is being edited), not "apply".
@@ -302,8 +305,8 @@ fn the_suggested_nickname_can_be_edited_and_a_bad_one_is_refused() {
     // A character Graph refuses is explained as it is typed, and nothing is sent.
     let mut s = fixtures::groups_preview_state();
     cmd(&mut s, Command::Back);
-    cmd(&mut s, Command::TabErrors);
-    s.errors_tab.view.selected = row;
+    cmd(&mut s, Command::GoTab(3));
+    s.tabs.errors.view.selected = row;
     cmd(&mut s, Command::Fix);
     typed(&mut s, InputRequest::InsertChar('('));
     let Modal::Fix(d) = &s.modal else {

@@ -89,37 +89,37 @@ async fn keys_drive_update_and_q_quits() {
         KeyCode::Char('q'),
     ];
     let (end, t) = drive(state, &script, Vec::new()).await;
-    assert!(end.quit);
+    assert!(end.data.quit);
     assert_eq!(
-        end.import.view.input.value(),
+        end.tabs.import.view.input.value(),
         "meg",
         "letters after / are text, not commands"
     );
-    assert!(!end.import.view.editing);
-    assert!(end.import.marks.contains(2));
+    assert!(!end.tabs.import.view.editing);
+    assert!(end.tabs.import.marks.contains(2));
     assert!(screen(&t).contains("/ meg"), "{}", screen(&t));
 }
 
 #[tokio::test]
 async fn the_not_set_up_screen_quits_with_q() {
     let mut state = AppState::new("");
-    state.phase = Phase::Config {
+    state.data.phase = Phase::Config {
         message: "no tenant configured".into(),
     };
     let (end, t) = drive(state, &[KeyCode::Char('q')], Vec::new()).await;
-    assert!(end.quit);
+    assert!(end.data.quit);
     assert!(screen(&t).contains("no tenant configured"));
 }
 
 #[tokio::test]
 async fn a_burst_of_pages_is_drawn_in_a_few_frames() {
     let mut state = fixtures::loaded_state(0);
-    state.load = m365sync::app::state::Load::Loading { pages: 0 };
-    let gen = state.load_gen;
+    state.data.load = m365sync::app::state::Load::Loading { pages: 0 };
+    let gen = state.data.load_gen;
     let mut queued: Vec<Action> = (0..300)
         .map(|p| Action::UsersPage {
             gen,
-            index_version: state.index_version,
+            index_version: state.data.index_version,
             users: vec![fixtures::tenant_user(p)],
             statuses: vec![ImportStatus::New],
         })
@@ -127,7 +127,7 @@ async fn a_burst_of_pages_is_drawn_in_a_few_frames() {
     queued.push(Action::UsersDone { gen });
     queued.push(Action::Command(Command::Quit));
     let (end, mut t) = drive(state, &[], queued).await;
-    assert_eq!(end.rows.len(), 300);
+    assert_eq!(end.data.rows.len(), 300);
     let frames = t.get_frame().count();
     assert!(frames <= 5, "300 pages took {frames} frames");
 }
@@ -155,10 +155,13 @@ async fn c_copies_the_selected_password_with_osc52_outside_drawing() {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let services =
         Services::new(settings(), None, tx.clone()).with_clipboard(Box::new(sink.clone()));
+    // Copy the second password; Esc asks (two were neither copied nor written), y forgets
+    // them; q quits.
     let script = [
         KeyCode::Char('j'),
         KeyCode::Char('c'),
         KeyCode::Esc,
+        KeyCode::Char('y'),
         KeyCode::Char('q'),
     ];
     let end = tokio::time::timeout(
@@ -172,7 +175,7 @@ async fn c_copies_the_selected_password_with_osc52_outside_drawing() {
     let b64 = base64::engine::general_purpose::STANDARD
         .encode(fixtures::issued_password(10).password.as_bytes());
     assert_eq!(written, format!("\x1b]52;c;{b64}\x07"));
-    // Esc closed the panel: the passwords are gone from the state.
+    // Esc, then y, closed the panel: the passwords are gone from the state.
     assert_eq!(end.modal, m365sync::app::state::Modal::None);
     assert!(!format!("{:?}", end.modal).contains("Kq7#"));
 }
@@ -195,4 +198,50 @@ fn the_handoff_csv_is_owner_only_and_never_overwritten() {
     let again = m365sync::app::runtime::write_handoff(dir.path(), &pw[..1]).unwrap();
     assert_ne!(again, path, "a second hand-off gets its own file");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+}
+
+/// The loop turns a terminal's paste into one `Paste` (a newline in it is no Enter, its
+/// letters no commands) and the wheel and a click into `Mouse` actions.
+#[tokio::test]
+async fn pastes_and_the_mouse_reach_update_as_such() {
+    use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let state = fixtures::loaded_state(200);
+    let key = |c| Ok(Event::Key(KeyEvent::new(c, KeyModifiers::NONE)));
+    let mouse = |kind, row| {
+        Ok(Event::Mouse(MouseEvent {
+            kind,
+            column: 10,
+            row,
+            modifiers: KeyModifiers::NONE,
+        }))
+    };
+    let evs: Vec<std::io::Result<Event>> = vec![
+        mouse(MouseEventKind::ScrollDown, 10),
+        mouse(MouseEventKind::Down(MouseButton::Left), 9),
+        key(KeyCode::Char('/')),
+        Ok(Event::Paste("meg\nai".into())),
+        key(KeyCode::Enter),
+        key(KeyCode::Char('q')),
+    ];
+    let events = futures::stream::iter(evs)
+        .then(|e| async {
+            tokio::time::sleep(Duration::from_millis(15)).await;
+            e
+        })
+        .chain(futures::stream::pending())
+        .boxed();
+    let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let services = Services::new(settings(), None, tx.clone());
+    let end = tokio::time::timeout(
+        Duration::from_secs(10),
+        run(&mut t, state, services, rx, events, Vec::new()),
+    )
+    .await
+    .expect("the loop ends on q")
+    .unwrap();
+    assert!(end.data.quit);
+    assert_eq!(end.tabs.import.view.input.value(), "meg ai");
+    assert!(end.tabs.import.marks.is_empty(), "a did not mark");
+    assert!(end.data.importing.is_none(), "i did not import");
 }

@@ -24,7 +24,7 @@ fn draw(state: &AppState, w: u16, h: u16) -> Buffer {
         },
     );
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| m365sync::ui::draw(f, &s)).unwrap();
+    t.draw(|f| m365sync::app::draw(f, &s)).unwrap();
     t.backend().buffer().clone()
 }
 
@@ -51,8 +51,8 @@ fn cmd(s: &mut AppState, c: Command) {
 
 fn signin(si: SignIn) -> AppState {
     let mut s = AppState::new("contoso.onmicrosoft.com");
-    s.now = NOW;
-    s.phase = Phase::SignIn(si);
+    s.data.now = NOW;
+    s.data.phase = Phase::SignIn(si);
     s
 }
 
@@ -91,7 +91,7 @@ fn signin_declined_and_expired() {
 #[test]
 fn not_set_up() {
     let mut s = AppState::new("");
-    s.phase = Phase::Config {
+    s.data.phase = Phase::Config {
         message: "no tenant configured: pass --tenant, set M365SYNC_TENANT, or add `tenant = \"...\"` to config.toml".into(),
     };
     insta::assert_snapshot!("config_missing_80x24", text(&draw(&s, 80, 24)));
@@ -99,7 +99,7 @@ fn not_set_up() {
 
 fn loaded() -> AppState {
     let mut s = fixtures::with_directory(fixtures::loaded_state(1000), 40, vec![]);
-    s.banner = Some("DEMO — simulated tenant".into());
+    s.data.banner = Some("DEMO — simulated tenant".into());
     cmd(&mut s, Command::Down);
     cmd(&mut s, Command::ToggleMark);
     cmd(&mut s, Command::ToggleMark);
@@ -110,18 +110,18 @@ fn loaded() -> AppState {
 #[test]
 fn import_loading() {
     let mut s = fixtures::loaded_state(2997);
-    s.load = Load::Loading { pages: 3 };
-    s.expected = None;
+    s.data.load = Load::Loading { pages: 3 };
+    s.data.expected = None;
     snap_all("import_loading", &s);
     // A reload of a tenant whose size is known shows a real ratio.
-    s.expected = Some(12_000);
-    insta::assert_snapshot!("import_reloading_80x24", text(&draw(&s, 80, 24)));
+    s.data.expected = Some(12_000);
+    snap_all("import_reloading", &s);
 }
 
 #[test]
 fn import_waiting_for_the_first_page() {
     let mut s = fixtures::loaded_state(0);
-    s.load = Load::Loading { pages: 0 };
+    s.data.load = Load::Loading { pages: 0 };
     insta::assert_snapshot!("import_first_page_80x24", text(&draw(&s, 80, 24)));
 }
 
@@ -144,7 +144,7 @@ fn import_filtered_while_typing() {
 #[test]
 fn bindings_tab() {
     let mut s = loaded();
-    cmd(&mut s, Command::TabBindings);
+    cmd(&mut s, Command::GoTab(2));
     cmd(&mut s, Command::Down);
     snap_all("bindings", &s);
 }
@@ -155,7 +155,7 @@ fn with_errors() -> AppState {
         5,
         vec![fixtures::email_exists_failure(8)],
     );
-    s.errors.push(ErrorEntry::from_graph(
+    s.data.errors.push(ErrorEntry::from_graph(
         "list tenant users",
         &GraphError::Api {
             status: 403,
@@ -166,8 +166,8 @@ fn with_errors() -> AppState {
             retry_after: None,
         },
     ));
-    s.errors_tab.view.shown.push(1);
-    s.errors.push(ErrorEntry::from_auth(
+    s.tabs.errors.view.shown.push(1);
+    s.data.errors.push(ErrorEntry::from_auth(
         "refresh cached sign-in",
         &AuthError::OAuth {
             error: "invalid_grant".into(),
@@ -176,8 +176,8 @@ fn with_errors() -> AppState {
             trace_id: Some("5e6f7a8b-0000-4000-8000-000000000099".into()),
         },
     ));
-    s.errors_tab.view.shown.push(2);
-    cmd(&mut s, Command::TabErrors);
+    s.tabs.errors.view.shown.push(2);
+    cmd(&mut s, Command::GoTab(3));
     s
 }
 
@@ -192,8 +192,8 @@ fn errors_tab_with_detail() {
 #[test]
 fn errors_tab_empty() {
     let mut s = fixtures::loaded_state(3);
-    cmd(&mut s, Command::TabErrors);
-    insta::assert_snapshot!("errors_empty_80x24", text(&draw(&s, 80, 24)));
+    cmd(&mut s, Command::GoTab(3));
+    snap_all("errors_empty", &s);
 }
 
 #[test]
@@ -210,7 +210,7 @@ fn import_styles_with_and_without_colour() {
     let s = loaded();
     insta::assert_debug_snapshot!("import_loaded_styles_80x24", draw(&s, 80, 24));
     let mut s = loaded();
-    s.no_color = true;
+    s.data.no_color = true;
     let buf = draw(&s, 80, 24);
     // The selected row (row 4 of the list, screen line 8) is reversed, nothing is coloured.
     for y in 0..24 {
@@ -229,7 +229,7 @@ fn import_styles_with_and_without_colour() {
 #[test]
 fn signin_requesting_after_a_failed_refresh() {
     let mut s = signin(SignIn::Requesting);
-    s.signin_note = Some(
+    s.data.signin_note = Some(
         "The cached sign-in could not be refreshed (invalid_grant: AADSTS700082: The refresh token has expired due to inactivity.); sign in again.".into(),
     );
     insta::assert_snapshot!("signin_requesting_80x24", text(&draw(&s, 80, 24)));
@@ -250,8 +250,8 @@ fn import_after_an_import_with_a_failure_and_a_failed_load() {
     );
     insta::assert_snapshot!("import_after_import_80x24", text(&draw(&s, 80, 24)));
     let mut s = fixtures::loaded_state(0);
-    s.load = Load::Loading { pages: 0 };
-    let gen = s.load_gen;
+    s.data.load = Load::Loading { pages: 0 };
+    let gen = s.data.load_gen;
     update(
         &mut s,
         Action::UsersFailed {
@@ -266,7 +266,7 @@ fn import_after_an_import_with_a_failure_and_a_failed_load() {
 
 fn bindings_marked() -> AppState {
     let mut s = fixtures::bindings_state();
-    s.banner = Some("DEMO — simulated tenant".into());
+    s.data.banner = Some("DEMO — simulated tenant".into());
     cmd(&mut s, Command::Down);
     cmd(&mut s, Command::MarkRow);
     cmd(&mut s, Command::MarkRow);
@@ -297,7 +297,7 @@ fn bindings_help_and_dialog_help() {
     snap_all("bindings_help", &s);
     let mut s = fixtures::preview_state(3, 2, false);
     cmd(&mut s, Command::Help);
-    insta::assert_snapshot!("dialog_help_80x24", text(&draw(&s, 80, 24)));
+    snap_all("dialog_help", &s);
 }
 
 #[test]
@@ -311,7 +311,7 @@ fn preview_with_guard() {
     update(&mut s, Action::DialogInput(InputRequest::InsertChar('6')));
     snap_all("preview_guard", &s);
     update(&mut s, Action::DialogInput(InputRequest::InsertChar('0')));
-    insta::assert_snapshot!("preview_guard_typed_80x24", text(&draw(&s, 80, 24)));
+    snap_all("preview_guard_typed", &s);
 }
 
 #[test]
@@ -320,7 +320,7 @@ fn progress_view() {
     snap_all("progress", &s);
     let mut s = s;
     cmd(&mut s, Command::Back);
-    insta::assert_snapshot!("progress_stopping_80x24", text(&draw(&s, 80, 24)));
+    snap_all("progress_stopping", &s);
 }
 
 #[test]
@@ -334,7 +334,10 @@ fn summary_with_passwords() {
             "/home/admin/.local/share/m365sync/handoff-1795766400.csv".into(),
         )),
     );
-    insta::assert_snapshot!("passwords_handoff_80x24", text(&draw(&s, 80, 24)));
+    snap_all("passwords_handoff", &s);
+    // The outcomes of every op, after the passwords: the end of the list.
+    cmd(&mut s, Command::Bottom);
+    snap_all("result_outcomes", &s);
 }
 
 #[test]
@@ -351,20 +354,24 @@ fn summary_without_passwords() {
             ..Default::default()
         })),
     );
-    insta::assert_snapshot!("summary_80x24", text(&draw(&s, 80, 24)));
+    snap_all("summary", &s);
 }
 
 #[test]
 fn password_input() {
     snap_all("password_input", &fixtures::password_input_state("hunter2"));
-    insta::assert_snapshot!(
-        "password_input_ok_80x24",
-        text(&draw(
-            &fixtures::password_input_state("Tr0ub4dor&3"),
-            80,
-            24
-        ))
+    snap_all(
+        "password_input_ok",
+        &fixtures::password_input_state("Tr0ub4dor&3"),
     );
+    // A user with no bound account: nothing is sent, the password is not kept.
+    let mut s = fixtures::bindings_state();
+    s.data.password_rule = m365sync::app::state::PasswordRule(fixtures::password_rule);
+    while s.tabs.bindings.view.selected_row() != Some(6) {
+        cmd(&mut s, Command::Down);
+    }
+    cmd(&mut s, Command::SetPassword);
+    snap_all("password_input_unbound", &s);
 }
 
 #[test]
@@ -426,24 +433,24 @@ fn fix_previews() {
     for c in "contoso.com".chars() {
         update(&mut s, Action::DialogInput(InputRequest::InsertChar(c)));
     }
-    insta::assert_snapshot!("fix_edit_email_80x24", text(&draw(&s, 80, 24)));
+    snap_all("fix_edit_email", &s);
     // restore / purge of the soft-deleted holder.
     let mut s = fixtures::preflight_errors_state();
     cmd(&mut s, Command::Down);
     cmd(&mut s, Command::Fix);
-    insta::assert_snapshot!("fix_restore_deleted_80x24", text(&draw(&s, 80, 24)));
+    snap_all("fix_restore_deleted", &s);
     cmd(&mut s, Command::NextFix);
-    insta::assert_snapshot!("fix_purge_deleted_80x24", text(&draw(&s, 80, 24)));
+    snap_all("fix_purge_deleted", &s);
 }
 
 #[test]
 fn export_dialog_and_domain_settings() {
     let mut s = fixtures::preflight_errors_state();
     cmd(&mut s, Command::Export);
-    insta::assert_snapshot!("export_dialog_80x24", text(&draw(&s, 80, 24)));
+    snap_all("export_dialog", &s);
     let mut s = fixtures::preflight_errors_state();
     cmd(&mut s, Command::Domains);
-    insta::assert_snapshot!("domains_loading_80x24", text(&draw(&s, 80, 24)));
+    snap_all("domains_loading", &s);
     update(
         &mut s,
         Action::DomainsLoaded(Ok((
@@ -456,12 +463,18 @@ fn export_dialog_and_domain_settings() {
     );
     cmd(&mut s, Command::Down);
     snap_all("domains", &s);
+    // Ticking the unverified domain warns; making it the default is refused, with why.
+    cmd(&mut s, Command::Bottom);
+    cmd(&mut s, Command::ToggleDomain);
+    snap_all("domains_unverified_ticked", &s);
+    cmd(&mut s, Command::DefaultDomain);
+    snap_all("domains_default_refused", &s);
 }
 
 #[test]
 fn errors_preflight_no_color_keeps_the_selection() {
     let mut s = fixtures::preflight_errors_state();
-    s.no_color = true;
+    s.data.no_color = true;
     let buf = draw(&s, 80, 24);
     for y in 0..24 {
         for x in 0..80 {
@@ -489,6 +502,7 @@ fn errors_help_lists_the_fix_export_and_domain_keys() {
         assert!(t.contains(k), "{k}:\n{t}");
     }
     insta::assert_snapshot!("errors_help_80x24", t);
+    insta::assert_snapshot!("errors_help_120x40", text(&draw(&s, 120, 40)));
 }
 
 #[test]
@@ -501,5 +515,143 @@ fn bindings_groups_list() {
 #[test]
 fn preview_with_group_ops_and_held_back_groups() {
     let s = fixtures::groups_preview_state();
-    insta::assert_snapshot!("preview_groups_80x24", text(&draw(&s, 80, 24)));
+    snap_all("preview_groups", &s);
+}
+
+// ---- Dialogs and details added with the components ----
+
+#[test]
+fn planning_and_the_self_block_question() {
+    let mut s = fixtures::bindings_state();
+    cmd(&mut s, Command::Preview);
+    snap_all("planning", &s);
+    // A plan that blocks the signed-in admin: the UPN is typed in the preview.
+    let mut s = fixtures::bindings_state();
+    let mut v = fixtures::plan_view(1, 1, false);
+    v.self_block = Some(m365sync::sync::pipeline::SelfBlock {
+        upn: "admin@contoso.onmicrosoft.com".into(),
+        message: "This plan blocks sign-in for admin@contoso.onmicrosoft.com, the account \
+                  m365sync is signed in with: type its UPN to go on."
+            .into(),
+    });
+    s.data.plan_gen = 1;
+    s.modal = m365sync::app::state::Modal::Planning(m365sync::app::state::Planning { gen: 1 });
+    update(
+        &mut s,
+        Action::PlanReady {
+            gen: 1,
+            result: Ok(Box::new(v)),
+        },
+    );
+    for c in "admin@con".chars() {
+        update(&mut s, Action::DialogInput(InputRequest::InsertChar(c)));
+    }
+    snap_all("preview_self_block", &s);
+}
+
+#[test]
+fn fix_of_a_group_nickname() {
+    let mut s = fixtures::groups_preview_state();
+    cmd(&mut s, Command::Back);
+    cmd(&mut s, Command::GoTab(3));
+    let row = s
+        .tabs
+        .errors
+        .view
+        .shown
+        .iter()
+        .position(|&r| s.data.errors[r as usize].kind() == "mailnickname-forbidden-char")
+        .unwrap();
+    for _ in 0..row {
+        cmd(&mut s, Command::Down);
+    }
+    cmd(&mut s, Command::Fix);
+    snap_all("fix_sanitize_nickname", &s);
+}
+
+#[test]
+fn detail_views() {
+    // A Conflict: who holds its address, and Enter links it.
+    let mut s = fixtures::bindings_state();
+    let mut idx = m365sync::directory::DirectoryIndex::default();
+    let u = s.data.rows.user(8).clone();
+    idx.by_email.insert(u.email().to_lowercase(), (9, None));
+    s.data.index = std::sync::Arc::new(idx);
+    cmd(&mut s, Command::GoTab(1));
+    for _ in 0..8 {
+        cmd(&mut s, Command::Down);
+    }
+    cmd(&mut s, Command::Open);
+    snap_all("detail_conflict", &s);
+    // A directory user with a failed create.
+    let mut s = fixtures::bindings_state();
+    while s.tabs.bindings.view.selected_row() != Some(10) {
+        cmd(&mut s, Command::Down);
+    }
+    cmd(&mut s, Command::Open);
+    snap_all("detail_directory_user", &s);
+    // A group and its members.
+    let mut s = fixtures::groups_state();
+    cmd(&mut s, Command::Open);
+    snap_all("detail_group", &s);
+    // An error, whole.
+    let mut s = fixtures::preflight_errors_state();
+    cmd(&mut s, Command::Open);
+    snap_all("detail_error", &s);
+}
+
+#[test]
+fn questions_before_losing_something() {
+    let mut s = fixtures::run_state();
+    cmd(&mut s, Command::Quit);
+    snap_all("question_quit_during_apply", &s);
+    let mut s = fixtures::passwords_state();
+    cmd(&mut s, Command::Back);
+    snap_all("question_close_passwords", &s);
+}
+
+/// Names and emails are hostile input: no escape sequence, bell, NUL, bidi override or
+/// zero-width character reaches a cell, and the columns after such a name stay aligned.
+#[test]
+fn hostile_names_never_reach_the_terminal_and_columns_stay_aligned() {
+    use m365sync::ui::text::{treat, Treat};
+    let mut states = vec![fixtures::hostile_state()];
+    let mut b = fixtures::hostile_state();
+    cmd(&mut b, Command::GoTab(2));
+    states.push(b.clone());
+    cmd(&mut b, Command::Open);
+    states.push(b);
+    let mut e = fixtures::hostile_state();
+    cmd(&mut e, Command::GoTab(3));
+    states.push(e.clone());
+    cmd(&mut e, Command::Open);
+    states.push(e);
+    for s in &states {
+        for (w, h) in SIZES {
+            let buf = draw(s, w, h);
+            for y in 0..h {
+                for x in 0..w {
+                    let sym = buf[(x, y)].symbol();
+                    assert!(
+                        sym.chars().all(|c| treat(c) == Treat::Keep),
+                        "{sym:?} at {x},{y} ({w}x{h})"
+                    );
+                }
+            }
+        }
+    }
+    // The Import list: the Enabled column (yes/no) is at the same column on every row.
+    let buf = draw(&states[0], 80, 24);
+    let col: Vec<u16> = (4..23)
+        .filter_map(|y| {
+            let line: String = (0..80).map(|x| buf[(x, y)].symbol().to_string()).collect();
+            let at = line.rfind(" yes").or_else(|| line.rfind(" no"))?;
+            Some(line[..at].chars().count() as u16)
+        })
+        .collect();
+    assert!(col.len() > 10, "{col:?}");
+    assert!(col.windows(2).all(|w| w[0] == w[1]), "misaligned: {col:?}");
+    snap_all("hostile_import", &states[0]);
+    snap_all("hostile_bindings", &states[1]);
+    snap_all("hostile_errors", &states[3]);
 }

@@ -26,10 +26,10 @@ fn key(code: KeyCode) -> KeyEvent {
 
 /// What a full scan would show: the reference narrowing must agree with.
 fn brute(s: &AppState, q: &str, st: Option<ImportStatus>) -> Vec<u32> {
-    (0..s.rows.len())
+    (0..s.data.rows.len())
         .filter(|&r| {
-            st.is_none_or(|x| s.rows.status[r] == x)
-                && s.rows.hay.get(r).contains(&q.to_lowercase())
+            st.is_none_or(|x| s.data.rows.status[r] == x)
+                && s.data.rows.hay.get(r).contains(&q.to_lowercase())
         })
         .map(|r| r as u32)
         .collect()
@@ -41,29 +41,35 @@ fn navigation_stays_in_bounds_and_keeps_the_selection_on_screen() {
     let rows = 19; // 24 lines minus header, status, toolbar, list header, hint bar
     assert_eq!(m365sync::app::update::list_rows(&s), rows);
     cmd(&mut s, Command::Up);
-    assert_eq!(s.import.view.selected, 0, "k at the top stays");
+    assert_eq!(s.tabs.import.view.selected, 0, "k at the top stays");
     cmd(&mut s, Command::Down);
     cmd(&mut s, Command::Down);
-    assert_eq!(s.import.view.selected, 2);
+    assert_eq!(s.tabs.import.view.selected, 2);
     cmd(&mut s, Command::Bottom);
-    assert_eq!(s.import.view.selected, 99);
-    assert_eq!(s.import.view.offset, 100 - rows);
+    assert_eq!(s.tabs.import.view.selected, 99);
+    assert_eq!(s.tabs.import.view.offset, 100 - rows);
     cmd(&mut s, Command::Down);
-    assert_eq!(s.import.view.selected, 99, "j at the bottom stays");
+    assert_eq!(s.tabs.import.view.selected, 99, "j at the bottom stays");
     cmd(&mut s, Command::Top);
-    assert_eq!((s.import.view.selected, s.import.view.offset), (0, 0));
+    assert_eq!(
+        (s.tabs.import.view.selected, s.tabs.import.view.offset),
+        (0, 0)
+    );
     cmd(&mut s, Command::PageDown);
-    assert_eq!(s.import.view.selected, rows);
-    assert_eq!(s.import.view.offset, 1);
+    assert_eq!(s.tabs.import.view.selected, rows);
+    assert_eq!(s.tabs.import.view.offset, 1);
     cmd(&mut s, Command::HalfDown);
-    assert_eq!(s.import.view.selected, rows + rows / 2);
+    assert_eq!(s.tabs.import.view.selected, rows + rows / 2);
     cmd(&mut s, Command::HalfUp);
     cmd(&mut s, Command::PageUp);
-    assert_eq!(s.import.view.selected, 0);
+    assert_eq!(s.tabs.import.view.selected, 0);
     for _ in 0..10 {
         cmd(&mut s, Command::PageDown);
     }
-    assert_eq!(s.import.view.selected, 99, "PgDn stops at the last row");
+    assert_eq!(
+        s.tabs.import.view.selected, 99,
+        "PgDn stops at the last row"
+    );
     // A smaller terminal moves the window so the selection stays visible.
     update(
         &mut s,
@@ -72,7 +78,7 @@ fn navigation_stays_in_bounds_and_keeps_the_selection_on_screen() {
             height: 10,
         },
     );
-    assert!(s.import.view.offset + 5 > 99 && s.import.view.offset <= 99);
+    assert!(s.tabs.import.view.offset + 5 > 99 && s.tabs.import.view.offset <= 99);
 }
 
 #[test]
@@ -87,7 +93,7 @@ fn empty_list_navigation_is_harmless() {
     ] {
         cmd(&mut s, c);
     }
-    assert_eq!(s.import.view.selected, 0);
+    assert_eq!(s.tabs.import.view.selected, 0);
     assert!(cmd(&mut s, Command::Import).is_empty());
 }
 
@@ -95,35 +101,35 @@ fn empty_list_navigation_is_harmless() {
 fn filter_narrows_as_the_query_grows_widens_on_backspace_and_esc_clears() {
     let mut s = fixtures::loaded_state(500);
     cmd(&mut s, Command::Filter);
-    assert!(s.import.view.editing);
+    assert!(s.tabs.import.view.editing);
     type_str(&mut s, "Megan");
-    assert_eq!(s.import.view.shown, brute(&s, "megan", None));
-    assert!(!s.import.view.shown.is_empty() && s.import.view.shown.len() < 500);
+    assert_eq!(s.tabs.import.view.shown, brute(&s, "megan", None));
+    assert!(!s.tabs.import.view.shown.is_empty() && s.tabs.import.view.shown.len() < 500);
     type_str(&mut s, " V");
-    assert_eq!(s.import.view.query, "megan v");
-    assert_eq!(s.import.view.shown, brute(&s, "megan v", None));
+    assert_eq!(s.tabs.import.view.query, "megan v");
+    assert_eq!(s.tabs.import.view.shown, brute(&s, "megan v", None));
     update(&mut s, Action::FilterInput(InputRequest::DeletePrevChar));
     update(&mut s, Action::FilterInput(InputRequest::DeletePrevChar));
     assert_eq!(
-        s.import.view.shown,
+        s.tabs.import.view.shown,
         brute(&s, "megan", None),
         "backspace widens again"
     );
     // Enter keeps the filter and leaves typing mode.
     cmd(&mut s, Command::FilterKeep);
-    assert!(!s.import.view.editing);
-    assert_eq!(s.import.view.input.value(), "Megan");
-    assert_eq!(s.import.view.shown, brute(&s, "megan", None));
+    assert!(!s.tabs.import.view.editing);
+    assert_eq!(s.tabs.import.view.input.value(), "Megan");
+    assert_eq!(s.tabs.import.view.shown, brute(&s, "megan", None));
     // Esc in the list clears a kept filter.
     cmd(&mut s, Command::Back);
-    assert_eq!(s.import.view.shown.len(), 500);
+    assert_eq!(s.tabs.import.view.shown.len(), 500);
     // Esc while typing clears too.
     cmd(&mut s, Command::Filter);
     type_str(&mut s, "zzz-no-match");
-    assert!(s.import.view.shown.is_empty());
+    assert!(s.tabs.import.view.shown.is_empty());
     cmd(&mut s, Command::FilterClear);
-    assert!(!s.import.view.editing);
-    assert_eq!(s.import.view.shown.len(), 500);
+    assert!(!s.tabs.import.view.editing);
+    assert_eq!(s.tabs.import.view.shown.len(), 500);
 }
 
 #[test]
@@ -132,13 +138,13 @@ fn filter_matches_upn_and_mail_and_keeps_the_selected_row() {
     for _ in 0..17 {
         cmd(&mut s, Command::Down);
     }
-    let row = s.import.view.selected_row().unwrap();
-    let upn = s.rows.user(row).user_principal_name.clone();
+    let row = s.tabs.import.view.selected_row().unwrap();
+    let upn = s.data.rows.user(row).user_principal_name.clone();
     cmd(&mut s, Command::Filter);
     type_str(&mut s, "@CONTOSO.onmicrosoft");
-    assert_eq!(s.import.view.shown.len(), 300);
+    assert_eq!(s.tabs.import.view.shown.len(), 300);
     assert_eq!(
-        s.import.view.selected_row(),
+        s.tabs.import.view.selected_row(),
         Some(row),
         "selection follows the row"
     );
@@ -146,18 +152,18 @@ fn filter_matches_upn_and_mail_and_keeps_the_selected_row() {
     cmd(&mut s, Command::FilterClear);
     cmd(&mut s, Command::Filter);
     type_str(&mut s, &upn);
-    assert_eq!(s.import.view.shown, vec![row]);
+    assert_eq!(s.tabs.import.view.shown, vec![row]);
 }
 
 #[test]
 fn pages_arriving_while_filtered_are_filtered_as_they_come() {
     let mut s = fixtures::loaded_state(0);
-    s.load = Load::Loading { pages: 0 };
+    s.data.load = Load::Loading { pages: 0 };
     cmd(&mut s, Command::Filter);
     type_str(&mut s, "joni");
     let users = fixtures::tenant_users(200);
     let statuses: Vec<_> = (0..200).map(fixtures::status_of).collect();
-    let (gen, index_version) = (s.load_gen, s.index_version);
+    let (gen, index_version) = (s.data.load_gen, s.data.index_version);
     update(
         &mut s,
         Action::UsersPage {
@@ -167,27 +173,27 @@ fn pages_arriving_while_filtered_are_filtered_as_they_come() {
             statuses,
         },
     );
-    assert_eq!(s.rows.len(), 200);
-    assert_eq!(s.import.view.shown, brute(&s, "joni", None));
+    assert_eq!(s.data.rows.len(), 200);
+    assert_eq!(s.tabs.import.view.shown, brute(&s, "joni", None));
     assert_eq!(
-        s.rows.count(ImportStatus::New),
+        s.data.rows.count(ImportStatus::New),
         (0..200)
             .filter(|&i| fixtures::status_of(i) == ImportStatus::New)
             .count()
     );
-    assert_eq!(s.load, Load::Loading { pages: 1 });
+    assert_eq!(s.data.load, Load::Loading { pages: 1 });
 }
 
 #[test]
 fn status_filter_cycles_all_new_imported_conflict_failed() {
     let mut s = fixtures::loaded_state(100);
-    let mut seen = vec![s.import.status];
+    let mut seen = vec![s.tabs.import.status];
     for _ in 0..5 {
         cmd(&mut s, Command::CycleStatus);
-        seen.push(s.import.status);
-        if let Some(st) = s.import.status {
-            assert_eq!(s.import.view.shown, brute(&s, "", Some(st)));
-            assert_eq!(s.import.view.shown.len(), s.rows.count(st));
+        seen.push(s.tabs.import.status);
+        if let Some(st) = s.tabs.import.status {
+            assert_eq!(s.tabs.import.view.shown, brute(&s, "", Some(st)));
+            assert_eq!(s.tabs.import.view.shown.len(), s.data.rows.count(st));
         }
     }
     assert_eq!(
@@ -201,13 +207,13 @@ fn status_filter_cycles_all_new_imported_conflict_failed() {
             None
         ]
     );
-    assert_eq!(s.import.view.shown.len(), 100);
+    assert_eq!(s.tabs.import.view.shown.len(), 100);
     // Status and text filters combine.
     cmd(&mut s, Command::CycleStatus);
     cmd(&mut s, Command::Filter);
     type_str(&mut s, "adele");
     assert_eq!(
-        s.import.view.shown,
+        s.tabs.import.view.shown,
         brute(&s, "adele", Some(ImportStatus::New))
     );
 }
@@ -216,21 +222,28 @@ fn status_filter_cycles_all_new_imported_conflict_failed() {
 fn marking_one_all_shown_and_none() {
     let mut s = fixtures::loaded_state(50);
     cmd(&mut s, Command::ToggleMark);
-    assert!(s.import.marks.contains(0));
-    assert_eq!(s.import.view.selected, 1, "space moves to the next row");
+    assert!(s.tabs.import.marks.contains(0));
+    assert_eq!(
+        s.tabs.import.view.selected, 1,
+        "space moves to the next row"
+    );
     cmd(&mut s, Command::Up);
     cmd(&mut s, Command::ToggleMark);
-    assert!(!s.import.marks.contains(0), "space again unmarks");
+    assert!(!s.tabs.import.marks.contains(0), "space again unmarks");
     cmd(&mut s, Command::CycleStatus); // New only
     cmd(&mut s, Command::MarkAll);
-    assert_eq!(s.import.marks.len(), s.rows.count(ImportStatus::New));
+    assert_eq!(
+        s.tabs.import.marks.len(),
+        s.data.rows.count(ImportStatus::New)
+    );
     assert!(s
+        .tabs
         .import
         .marks
         .iter()
-        .all(|r| s.rows.status[r as usize] == ImportStatus::New));
+        .all(|r| s.data.rows.status[r as usize] == ImportStatus::New));
     cmd(&mut s, Command::UnmarkAll);
-    assert!(s.import.marks.is_empty());
+    assert!(s.tabs.import.marks.is_empty());
 }
 
 #[test]
@@ -248,7 +261,7 @@ fn import_sends_the_marked_users_and_lists_failures_in_errors() {
         users,
         &vec![fixtures::tenant_user(1), fixtures::tenant_user(3)]
     );
-    assert_eq!(s.importing, Some(2));
+    assert_eq!(s.data.importing, Some(2));
     assert!(
         cmd(&mut s, Command::Import).is_empty(),
         "no second import while one runs"
@@ -271,23 +284,23 @@ fn import_sends_the_marked_users_and_lists_failures_in_errors() {
         vec![Effect::LoadDirectory],
         "the directory is reloaded after an import"
     );
-    assert_eq!(s.importing, None);
-    assert!(s.import.marks.is_empty());
-    assert_eq!(s.errors.len(), 1);
-    let e = &s.errors[0];
+    assert_eq!(s.data.importing, None);
+    assert!(s.tabs.import.marks.is_empty());
+    assert_eq!(s.data.errors.len(), 1);
+    let e = &s.data.errors[0];
     assert_eq!(e.code, "email-exists");
     assert_eq!(e.subject, failure.user_principal_name);
     assert!(e.what.contains("duplicate"), "{}", e.what);
-    assert!(s.message.as_deref().unwrap().contains("1 failed"));
+    assert!(s.data.message().unwrap().contains("1 failed"));
 
     // The reload brings the same failure from Directory::failures(): listed once.
-    let version = s.index_version;
+    let version = s.data.index_version;
     let fx = update(
         &mut s,
         Action::DirectoryLoaded(Ok(fixtures::directory_snapshot(3, vec![failure]))),
     );
-    assert_eq!(s.errors.len(), 1);
-    assert_eq!(s.index_version, version + 1);
+    assert_eq!(s.data.errors.len(), 1);
+    assert_eq!(s.data.index_version, version + 1);
     let Some(Effect::Reclassify {
         gen,
         index_version,
@@ -303,7 +316,7 @@ fn import_sends_the_marked_users_and_lists_failures_in_errors() {
     let mut statuses: Vec<_> = (0..20).map(fixtures::status_of).collect();
     statuses[1] = ImportStatus::Imported;
     statuses[3] = ImportStatus::Failed;
-    let imported_before = s.rows.count(ImportStatus::Imported);
+    let imported_before = s.data.rows.count(ImportStatus::Imported);
     update(
         &mut s,
         Action::Reclassified {
@@ -313,10 +326,13 @@ fn import_sends_the_marked_users_and_lists_failures_in_errors() {
             statuses,
         },
     );
-    assert_eq!(s.rows.status[1], ImportStatus::Imported);
-    assert_eq!(s.rows.status[3], ImportStatus::Failed);
-    assert_eq!(s.rows.count(ImportStatus::Imported), imported_before + 1);
-    assert_eq!(s.rows.counts.iter().sum::<usize>(), 20);
+    assert_eq!(s.data.rows.status[1], ImportStatus::Imported);
+    assert_eq!(s.data.rows.status[3], ImportStatus::Failed);
+    assert_eq!(
+        s.data.rows.count(ImportStatus::Imported),
+        imported_before + 1
+    );
+    assert_eq!(s.data.rows.counts.iter().sum::<usize>(), 20);
 }
 
 #[test]
@@ -331,9 +347,9 @@ fn import_without_marks_takes_the_current_row_and_a_directory_error_is_listed() 
         }]
     );
     update(&mut s, Action::ImportDone(Err(fixtures::db_busy())));
-    assert_eq!(s.errors.last().unwrap().message, "database is locked");
-    assert_eq!(s.errors.last().unwrap().source.label(), "directory");
-    assert_eq!(s.errors.last().unwrap().kind(), "directory-busy");
+    assert_eq!(s.data.errors.last().unwrap().message, "database is locked");
+    assert_eq!(s.data.errors.last().unwrap().source.label(), "directory");
+    assert_eq!(s.data.errors.last().unwrap().kind(), "directory-busy");
 }
 
 #[test]
@@ -349,7 +365,7 @@ fn sign_in_device_code_approved_then_loading() {
         },
     );
     assert_eq!(fx, vec![Effect::StartDeviceCode { gen: 0 }]);
-    assert_eq!(s.phase, Phase::SignIn(SignIn::Requesting));
+    assert_eq!(s.data.phase, Phase::SignIn(SignIn::Requesting));
     let code = fixtures::device_code();
     let fx = update(
         &mut s,
@@ -366,16 +382,16 @@ fn sign_in_device_code_approved_then_loading() {
         }]
     );
     assert_eq!(
-        s.phase,
+        s.data.phase,
         Phase::SignIn(SignIn::Waiting {
             start: code,
             expires_at: NOW + 900
         })
     );
     // The countdown redraws every second while waiting.
-    s.dirty = false;
+    s.data.dirty = false;
     update(&mut s, Action::Tick { now: NOW + 1 });
-    assert!(s.dirty);
+    assert!(s.data.dirty);
     let info = SessionInfo {
         identity: Identity {
             name: "admin@contoso.onmicrosoft.com".into(),
@@ -390,14 +406,14 @@ fn sign_in_device_code_approved_then_loading() {
             result: Ok(info.clone()),
         },
     );
-    assert_eq!(s.phase, Phase::Main);
-    assert_eq!(s.session, Some(info.clone()));
+    assert_eq!(s.data.phase, Phase::Main);
+    assert_eq!(s.data.session, Some(info.clone()));
     assert_eq!(
         fx,
         vec![Effect::LoadDirectory, Effect::CheckJournal],
         "the directory loads first; an interrupted run is checked against the tenant"
     );
-    assert_eq!(s.load, Load::Waiting);
+    assert_eq!(s.data.load, Load::Waiting);
     let fx = update(
         &mut s,
         Action::DirectoryLoaded(Ok(fixtures::directory_snapshot(2, vec![]))),
@@ -411,7 +427,7 @@ fn sign_in_device_code_approved_then_loading() {
     else {
         panic!("expected LoadUsers, got {fx:?}");
     };
-    assert_eq!(s.load, Load::Loading { pages: 0 });
+    assert_eq!(s.data.load, Load::Loading { pages: 0 });
 }
 
 #[test]
@@ -426,7 +442,7 @@ fn a_cached_session_skips_the_device_code() {
         },
     );
     assert_eq!(fx[0], Effect::LoadDirectory);
-    assert_eq!(s.phase, Phase::Main);
+    assert_eq!(s.data.phase, Phase::Main);
 }
 
 #[test]
@@ -448,12 +464,13 @@ fn a_failed_refresh_of_the_cached_session_falls_back_to_the_device_code() {
     );
     assert_eq!(fx, vec![Effect::StartDeviceCode { gen: 0 }]);
     assert!(s
+        .data
         .signin_note
         .as_deref()
         .unwrap()
         .contains("could not be refreshed"));
-    assert_eq!(s.errors[0].code, "AADSTS700082");
-    assert_eq!(s.errors[0].trace_id.as_deref(), Some("trace-1"));
+    assert_eq!(s.data.errors[0].code, "AADSTS700082");
+    assert_eq!(s.data.errors[0].trace_id.as_deref(), Some("trace-1"));
 }
 
 #[test]
@@ -482,16 +499,16 @@ fn declined_and_expired_are_stated_and_r_asks_for_a_new_code() {
                 result: Err(err.clone()),
             },
         );
-        assert_eq!(s.phase, Phase::SignIn(SignIn::Failed(err.clone())));
-        assert_eq!(s.errors.len(), 1);
+        assert_eq!(s.data.phase, Phase::SignIn(SignIn::Failed(err.clone())));
+        assert_eq!(s.data.errors.len(), 1);
         // `r` on the sign-in screen means a new code (not reload).
         let a = key_action(&s, &key(KeyCode::Char('r'))).unwrap();
         assert_eq!(a, Action::Command(Command::RetrySignIn));
         let fx = update(&mut s, a);
         assert_eq!(fx, vec![Effect::StartDeviceCode { gen: 1 }]);
-        assert_eq!(s.phase, Phase::SignIn(SignIn::Requesting));
+        assert_eq!(s.data.phase, Phase::SignIn(SignIn::Requesting));
         // A late answer of the first attempt is dropped.
-        s.dirty = false;
+        s.data.dirty = false;
         let fx = update(
             &mut s,
             Action::SignedIn {
@@ -500,8 +517,8 @@ fn declined_and_expired_are_stated_and_r_asks_for_a_new_code() {
             },
         );
         assert!(fx.is_empty());
-        assert_eq!(s.phase, Phase::SignIn(SignIn::Requesting));
-        assert!(!s.dirty, "a stale result does not even redraw");
+        assert_eq!(s.data.phase, Phase::SignIn(SignIn::Requesting));
+        assert!(!s.data.dirty, "a stale result does not even redraw");
     }
 }
 
@@ -531,28 +548,31 @@ fn aadsts_errors_keep_their_code() {
         },
     );
     assert!(matches!(
-        s.phase,
+        s.data.phase,
         Phase::SignIn(SignIn::Failed(AuthError::OAuth { .. }))
     ));
-    assert_eq!(s.errors[0].code, "AADSTS7000218");
+    assert_eq!(s.data.errors[0].code, "AADSTS7000218");
     assert!(
-        s.errors[0].todo.contains("public client"),
+        s.data.errors[0].todo.contains("public client"),
         "{}",
-        s.errors[0].todo
+        s.data.errors[0].todo
     );
 }
 
 #[test]
 fn a_newer_load_wins_and_stale_pages_are_dropped() {
     let mut s = fixtures::loaded_state(5);
-    let old = s.load_gen;
+    let old = s.data.load_gen;
     let fx = cmd(&mut s, Command::Refresh);
     let [Effect::LoadUsers { gen, .. }] = fx.as_slice() else {
         panic!("{fx:?}")
     };
     assert_eq!(*gen, old + 1);
-    assert!(s.rows.is_empty());
-    s.dirty = false;
+    // A reload keeps the rows of the last listing on screen until its first page arrives.
+    assert_eq!(s.data.rows.len(), 5);
+    assert!(s.data.reloading);
+    assert!(!s.data.listed(), "no plan from the old listing");
+    s.data.dirty = false;
     let page = |gen| Action::UsersPage {
         gen,
         index_version: 0,
@@ -560,19 +580,23 @@ fn a_newer_load_wins_and_stale_pages_are_dropped() {
         statuses: vec![ImportStatus::New; 3],
     };
     update(&mut s, page(old));
-    assert!(s.rows.is_empty(), "a page of the replaced load is dropped");
-    assert!(!s.dirty);
+    assert_eq!(
+        s.data.rows.len(),
+        5,
+        "a page of the replaced load is dropped"
+    );
+    assert!(!s.data.dirty);
     update(&mut s, Action::UsersDone { gen: old });
-    assert_eq!(s.load, Load::Loading { pages: 0 });
+    assert_eq!(s.data.load, Load::Loading { pages: 0 });
     let fx = update(&mut s, page(old + 1));
-    assert_eq!(s.rows.len(), 3);
+    assert_eq!(s.data.rows.len(), 3);
     assert!(fx.is_empty());
     update(&mut s, Action::UsersDone { gen: old + 1 });
-    assert_eq!(s.load, Load::Done);
-    assert_eq!(s.expected, Some(3));
+    assert_eq!(s.data.load, Load::Done);
+    assert_eq!(s.data.expected, Some(3));
     // Reclassification for an old generation or index is dropped too.
-    let before = s.rows.status.clone();
-    let v = s.index_version;
+    let before = s.data.rows.status.clone();
+    let v = s.data.index_version;
     update(
         &mut s,
         Action::Reclassified {
@@ -591,14 +615,14 @@ fn a_newer_load_wins_and_stale_pages_are_dropped() {
             statuses: vec![ImportStatus::Failed; 3],
         },
     );
-    assert_eq!(s.rows.status, before);
+    assert_eq!(s.data.rows.status, before);
 }
 
 #[test]
 fn a_page_classified_with_an_old_index_is_classified_again() {
     let mut s = fixtures::with_directory(fixtures::loaded_state(0), 2, vec![]);
-    s.load = Load::Loading { pages: 0 };
-    let (gen, v) = (s.load_gen, s.index_version);
+    s.data.load = Load::Loading { pages: 0 };
+    let (gen, v) = (s.data.load_gen, s.data.index_version);
     let fx = update(
         &mut s,
         Action::UsersPage {
@@ -618,14 +642,14 @@ fn a_page_classified_with_an_old_index_is_classified_again() {
         panic!("{fx:?}")
     };
     assert_eq!(pages[0].len(), 4);
-    assert_eq!(*index_version, s.index_version);
+    assert_eq!(*index_version, s.data.index_version);
 }
 
 #[test]
 fn graph_errors_are_listed_with_code_status_and_request_id() {
     let mut s = fixtures::loaded_state(0);
-    s.load = Load::Loading { pages: 2 };
-    let gen = s.load_gen;
+    s.data.load = Load::Loading { pages: 2 };
+    let gen = s.data.load_gen;
     update(
         &mut s,
         Action::UsersFailed {
@@ -640,8 +664,8 @@ fn graph_errors_are_listed_with_code_status_and_request_id() {
             },
         },
     );
-    assert!(matches!(s.load, Load::Failed { .. }));
-    let e = &s.errors[0];
+    assert!(matches!(s.data.load, Load::Failed { .. }));
+    let e = &s.data.errors[0];
     assert_eq!(e.code, "Authorization_RequestDenied");
     assert_eq!(e.status, Some(403));
     assert_eq!(
@@ -653,19 +677,31 @@ fn graph_errors_are_listed_with_code_status_and_request_id() {
     assert_eq!(e.diag.permission.as_deref(), Some("User.Read.All"));
     assert_eq!(e.at.as_deref(), Some("2026-11-27T07:59:00"));
     // The Errors tab lists it and selects it.
-    cmd(&mut s, Command::TabErrors);
+    cmd(&mut s, Command::GoTab(3));
     assert_eq!(s.tab, Tab::Errors);
-    assert_eq!(s.errors_tab.view.selected_row(), Some(0));
+    assert_eq!(s.tabs.errors.view.selected_row(), Some(0));
 }
 
+/// Esc never cancels a listing (it clears the filter, then the marks, then nothing); `x` stops
+/// it, and says so.
 #[test]
-fn esc_stops_a_running_load() {
-    let mut s = fixtures::loaded_state(3);
+fn x_stops_a_running_load_and_esc_never_does() {
+    let mut s = fixtures::loaded_state(0);
     cmd(&mut s, Command::Refresh);
-    let gen = s.load_gen;
-    let fx = cmd(&mut s, Command::Back);
+    let gen = s.data.load_gen;
+    for tab in [1, 2, 3] {
+        cmd(&mut s, Command::GoTab(tab));
+        assert!(cmd(&mut s, Command::Back).is_empty());
+        assert_eq!(s.data.load, Load::Loading { pages: 0 });
+    }
+    assert_eq!(
+        key_action(&s, &key(KeyCode::Char('x'))),
+        Some(Action::Command(Command::StopLoad))
+    );
+    let fx = cmd(&mut s, Command::StopLoad);
     assert_eq!(fx, vec![Effect::CancelLoad]);
-    assert_eq!(s.load, Load::Cancelled);
+    assert_eq!(s.data.load, Load::Cancelled);
+    assert!(s.data.message().unwrap().contains("Stopped listing"));
     update(
         &mut s,
         Action::UsersPage {
@@ -675,7 +711,7 @@ fn esc_stops_a_running_load() {
             statuses: vec![ImportStatus::New],
         },
     );
-    assert!(s.rows.is_empty());
+    assert!(s.data.rows.is_empty());
 }
 
 #[test]
@@ -725,15 +761,19 @@ fn keys_resolve_by_mode() {
         ),
         Some(Action::Command(Command::Quit))
     );
-    // The help overlay: any key closes it.
+    // The help overlay: its scroll keys scroll it, any other key closes it.
     cmd(&mut s, Command::FilterKeep);
     cmd(&mut s, Command::Help);
-    assert!(s.help);
+    assert!(s.help.is_some());
     let a = key_action(&s, &key(KeyCode::Char('j'))).unwrap();
+    assert_eq!(a, Action::Command(Command::Down));
     update(&mut s, a);
-    assert!(!s.help);
+    assert!(s.help.is_some(), "j scrolls the help");
+    let a = key_action(&s, &key(KeyCode::Char('G'))).unwrap();
+    update(&mut s, a);
+    assert!(s.help.is_none());
     assert_eq!(
-        s.import.view.selected, 0,
+        s.tabs.import.view.selected, 0,
         "the key that closed the help did nothing else"
     );
 }
@@ -753,14 +793,14 @@ fn tabs_cycle_both_ways() {
 #[test]
 fn bindings_filter_by_text_and_state() {
     let mut s = fixtures::with_directory(fixtures::loaded_state(0), 40, vec![]);
-    cmd(&mut s, Command::TabBindings);
-    assert_eq!(s.bindings.view.shown.len(), 40);
+    cmd(&mut s, Command::GoTab(2));
+    assert_eq!(s.tabs.bindings.view.shown.len(), 40);
     cmd(&mut s, Command::CycleStatus);
-    assert_eq!(s.bindings.view.shown.len(), 20, "Bound: i % 4 in 0..2");
+    assert_eq!(s.tabs.bindings.view.shown.len(), 20, "Bound: i % 4 in 0..2");
     cmd(&mut s, Command::Filter);
     type_str(&mut s, "adele");
-    assert!(s.bindings.view.shown.iter().all(|&r| {
-        let u = &s.directory.users[r as usize];
+    assert!(s.tabs.bindings.view.shown.iter().all(|&r| {
+        let u = &s.data.directory.users[r as usize];
         u.display_name.to_lowercase().contains("adele")
             && u.binding == m365sync::directory::BindingState::Bound
     }));
@@ -769,12 +809,12 @@ fn bindings_filter_by_text_and_state() {
 #[test]
 fn idle_ticks_do_not_redraw() {
     let mut s = fixtures::loaded_state(10);
-    s.dirty = false;
+    s.data.dirty = false;
     // The token lifetime is shown in minutes: a tick inside the same minute changes nothing.
     update(&mut s, Action::Tick { now: NOW + 2 });
-    assert!(!s.dirty);
+    assert!(!s.data.dirty);
     update(&mut s, Action::Tick { now: NOW + 70 });
-    assert!(s.dirty);
+    assert!(s.data.dirty);
 }
 
 #[test]
@@ -782,11 +822,11 @@ fn filtering_100k_rows_by_narrowing_matches_a_full_scan() {
     let mut s = fixtures::loaded_state(100_000);
     cmd(&mut s, Command::Filter);
     type_str(&mut s, "lidia");
-    let n = s.import.view.shown.len();
+    let n = s.tabs.import.view.shown.len();
     assert_eq!(n, brute(&s, "lidia", None).len());
     type_str(&mut s, " gu");
-    assert_eq!(s.import.view.shown, brute(&s, "lidia gu", None));
-    assert!(s.import.view.shown.len() < n);
+    assert_eq!(s.tabs.import.view.shown, brute(&s, "lidia gu", None));
+    assert!(s.tabs.import.view.shown.len() < n);
 }
 
 #[test]
@@ -795,9 +835,9 @@ fn a_filter_that_hides_the_selected_row_starts_at_the_first_match() {
     cmd(&mut s, Command::Bottom);
     cmd(&mut s, Command::Filter);
     type_str(&mut s, "megan");
-    assert_eq!(s.import.view.selected, 0);
-    assert_eq!(s.import.view.offset, 0);
-    assert_eq!(s.import.view.selected_row(), Some(11));
+    assert_eq!(s.tabs.import.view.selected, 0);
+    assert_eq!(s.tabs.import.view.offset, 0);
+    assert_eq!(s.tabs.import.view.selected_row(), Some(11));
 }
 
 #[test]
@@ -821,9 +861,9 @@ fn internal_errors_are_called_bugs_not_tenant_problems() {
         },
     );
     assert!(
-        s.errors[0].what.contains("internal error"),
+        s.data.errors[0].what.contains("internal error"),
         "{}",
-        s.errors[0].what
+        s.data.errors[0].what
     );
 }
 
@@ -838,7 +878,7 @@ fn errors_can_be_filtered_and_new_ones_respect_the_filter() {
             )])),
         );
     }
-    let gen = s.load_gen;
+    let gen = s.data.load_gen;
     update(
         &mut s,
         Action::UsersFailed {
@@ -846,44 +886,45 @@ fn errors_can_be_filtered_and_new_ones_respect_the_filter() {
             error: GraphError::Transport("connection reset".into()),
         },
     );
-    cmd(&mut s, Command::TabErrors);
-    assert_eq!(s.errors_tab.view.shown.len(), 4);
+    cmd(&mut s, Command::GoTab(3));
+    assert_eq!(s.tabs.errors.view.shown.len(), 4);
     cmd(&mut s, Command::Filter);
     type_str(&mut s, "transport");
-    assert_eq!(s.errors_tab.view.shown, vec![3]);
+    assert_eq!(s.tabs.errors.view.shown, vec![3]);
     update(
         &mut s,
         Action::ImportDone(Ok(vec![ImportOutcome::Failed(
             fixtures::email_exists_failure(9),
         )])),
     );
-    assert_eq!(s.errors.len(), 5);
+    assert_eq!(s.data.errors.len(), 5);
     assert_eq!(
-        s.errors_tab.view.shown,
+        s.tabs.errors.view.shown,
         vec![3],
         "a new error that does not match stays hidden"
     );
     cmd(&mut s, Command::FilterClear);
-    assert_eq!(s.errors_tab.view.shown.len(), 5);
+    assert_eq!(s.tabs.errors.view.shown.len(), 5);
 }
 
 // ---- Bindings: wishes, marks, preview, apply, passwords, disconnect ----
 
 use m365sync::app::action::ApplyNews;
+use m365sync::app::dialogs::disconnect::Disconnect;
 use m365sync::app::effect::Secret;
-use m365sync::app::state::{Modal, PendingOp, PlanView, RowState, RunEnd, StateFilter};
+use m365sync::app::state::{Modal, PendingOp, PlanView, Planning, RowState, RunEnd, StateFilter};
 use m365sync::sync::apply::{ApplyProgress, ApplySummary};
 use m365sync::sync::plan::OpKind;
 
 fn select_row(s: &mut AppState, row: u32) {
     cmd(s, Command::Top);
-    while s.bindings.view.selected_row() != Some(row) {
+    while s.tabs.bindings.view.selected_row() != Some(row) {
         cmd(s, Command::Down);
     }
 }
 
 fn row_state(s: &AppState, row: usize) -> RowState {
-    RowState::of(&s.directory.users[row], &s.bindings.failures)
+    RowState::of(&s.data.directory.users[row], &s.data.row_failures)
 }
 
 #[test]
@@ -892,7 +933,7 @@ fn space_toggles_the_wish_of_one_row_and_only_records_it() {
     // Row 6: Unbound, not wanted.
     select_row(&mut s, 6);
     assert_eq!(row_state(&s, 6), RowState::Unbound);
-    let before = s.directory.pending;
+    let before = s.data.directory.pending;
     let fx = cmd(&mut s, Command::ToggleWant);
     assert_eq!(
         fx,
@@ -903,7 +944,7 @@ fn space_toggles_the_wish_of_one_row_and_only_records_it() {
     );
     assert_eq!(row_state(&s, 6), RowState::Pending(PendingOp::Create));
     assert_eq!(
-        s.directory.pending[0],
+        s.data.directory.pending[0],
         before[0] + 1,
         "pending creates counted"
     );
@@ -922,7 +963,7 @@ fn space_toggles_the_wish_of_one_row_and_only_records_it() {
         }]
     );
     assert_eq!(row_state(&s, 6), RowState::Unbound);
-    assert_eq!(s.directory.pending, before);
+    assert_eq!(s.data.directory.pending, before);
     // Two toggles in flight: the directory is read once, after the last is saved.
     select_row(&mut s, 10);
     cmd(&mut s, Command::ToggleWant);
@@ -931,6 +972,7 @@ fn space_toggles_the_wish_of_one_row_and_only_records_it() {
     let fx = update(&mut s, Action::WantSaved(Err(fixtures::db_busy())));
     assert_eq!(fx, vec![Effect::LoadDirectory]);
     assert!(s
+        .data
         .errors
         .iter()
         .any(|e| e.message.contains("database is locked")));
@@ -945,7 +987,10 @@ fn space_on_marked_rows_binds_them_all_unless_all_are_bound_already() {
     cmd(&mut s, Command::MarkRow);
     cmd(&mut s, Command::MarkRow);
     cmd(&mut s, Command::MarkRow);
-    assert_eq!(s.bindings.marks.iter().collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert_eq!(
+        s.tabs.bindings.marks.iter().collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
     // A mixed selection is bound (never half unbound by surprise); only changes are sent.
     let fx = cmd(&mut s, Command::ToggleWant);
     assert_eq!(
@@ -955,10 +1000,10 @@ fn space_on_marked_rows_binds_them_all_unless_all_are_bound_already() {
             bound: true
         }]
     );
-    assert!(s.bindings.marks.is_empty(), "marks are used up");
+    assert!(s.tabs.bindings.marks.is_empty(), "marks are used up");
     // All wanted now: Space on the same rows unbinds them all.
     for r in [0, 1, 2] {
-        s.bindings.marks.insert(r);
+        s.tabs.bindings.marks.insert(r);
     }
     let fx = cmd(&mut s, Command::ToggleWant);
     assert_eq!(
@@ -970,7 +1015,7 @@ fn space_on_marked_rows_binds_them_all_unless_all_are_bound_already() {
     );
     assert_eq!(row_state(&s, 0), RowState::Pending(PendingOp::Block));
     // - and + say it outright.
-    s.bindings.marks.insert(0);
+    s.tabs.bindings.marks.insert(0);
     assert_eq!(
         cmd(&mut s, Command::Bind),
         vec![Effect::SetWant {
@@ -978,9 +1023,9 @@ fn space_on_marked_rows_binds_them_all_unless_all_are_bound_already() {
             bound: true
         }]
     );
-    s.bindings.marks.insert(0);
+    s.tabs.bindings.marks.insert(0);
     assert!(cmd(&mut s, Command::Bind).is_empty(), "already wanted");
-    assert!(s.message.as_deref().unwrap().contains("Nothing changed"));
+    assert!(s.data.message().unwrap().contains("Nothing changed"));
 }
 
 #[test]
@@ -993,7 +1038,7 @@ fn marks_by_range_shift_arrows_all_none_and_invert() {
     cmd(&mut s, Command::Down); // on 6
     cmd(&mut s, Command::MarkRange);
     assert_eq!(
-        s.bindings.marks.iter().collect::<Vec<_>>(),
+        s.tabs.bindings.marks.iter().collect::<Vec<_>>(),
         vec![2, 3, 4, 5, 6]
     );
     // Shift-down marks as it moves.
@@ -1002,39 +1047,39 @@ fn marks_by_range_shift_arrows_all_none_and_invert() {
     cmd(&mut s, Command::MarkDown);
     cmd(&mut s, Command::MarkDown);
     assert_eq!(
-        s.bindings.marks.iter().collect::<Vec<_>>(),
+        s.tabs.bindings.marks.iter().collect::<Vec<_>>(),
         vec![2, 3, 4, 5, 6, 8, 9, 10]
     );
     // A range goes upward too, from the last mark.
     select_row(&mut s, 12);
     cmd(&mut s, Command::MarkRange);
     assert_eq!(
-        s.bindings.marks.iter().collect::<Vec<_>>(),
+        s.tabs.bindings.marks.iter().collect::<Vec<_>>(),
         vec![2, 3, 4, 5, 6, 8, 9, 10, 11, 12],
         "from the last mark (10) to 12"
     );
     // Invert works on the rows shown.
     cmd(&mut s, Command::InvertMarks);
-    assert_eq!(s.bindings.marks.len(), 40 - 10);
-    assert!(!s.bindings.marks.contains(2) && s.bindings.marks.contains(0));
+    assert_eq!(s.tabs.bindings.marks.len(), 40 - 10);
+    assert!(!s.tabs.bindings.marks.contains(2) && s.tabs.bindings.marks.contains(0));
     cmd(&mut s, Command::UnmarkAll);
-    assert!(s.bindings.marks.is_empty());
+    assert!(s.tabs.bindings.marks.is_empty());
     // Esc drops the marks too.
     cmd(&mut s, Command::MarkAll);
     cmd(&mut s, Command::Back);
-    assert!(s.bindings.marks.is_empty());
+    assert!(s.tabs.bindings.marks.is_empty());
     // All shown respects the filter: the Pending state filter.
-    while s.bindings.state != Some(StateFilter::Pending) {
+    while s.tabs.bindings.state != Some(StateFilter::Pending) {
         cmd(&mut s, Command::CycleStatus);
     }
-    let pending = s.bindings.view.shown.len();
+    let pending = s.tabs.bindings.view.shown.len();
     assert_eq!(
         pending,
-        s.directory.pending_total() - 1,
+        s.data.directory.pending_total() - 1,
         "user 10 is an Error"
     );
     cmd(&mut s, Command::MarkAll);
-    assert_eq!(s.bindings.marks.len(), pending);
+    assert_eq!(s.tabs.bindings.marks.len(), pending);
     // Keys: v marks, Space toggles here; shift-down marks.
     assert_eq!(
         key_action(&s, &key(KeyCode::Char('v'))),
@@ -1056,17 +1101,18 @@ fn state_filter_cycles_through_pending_and_error() {
     let mut seen = Vec::new();
     for _ in 0..6 {
         cmd(&mut s, Command::CycleStatus);
-        seen.push((s.bindings.state, s.bindings.view.shown.len()));
+        seen.push((s.tabs.bindings.state, s.tabs.bindings.view.shown.len()));
     }
     let n = |f| seen.iter().find(|(x, _)| *x == Some(f)).unwrap().1;
     assert_eq!(n(StateFilter::Error), 1, "the failed create of user 10");
     assert_eq!(
         n(StateFilter::Pending),
-        s.directory.pending_total() - 1,
+        s.data.directory.pending_total() - 1,
         "user 10 shows as Error, not Pending"
     );
     assert_eq!(seen.last().unwrap(), &(None, 40));
     assert!(s
+        .data
         .errors
         .iter()
         .any(|e| e.code == "Request_BadRequest" && e.subject.contains("create account")));
@@ -1079,20 +1125,20 @@ fn bindings_filter_narrows_like_a_full_scan_on_many_users() {
         &mut s,
         Action::DirectoryLoaded(Ok(fixtures::directory_snapshot(20_000, vec![]))),
     );
-    cmd(&mut s, Command::TabBindings);
+    cmd(&mut s, Command::GoTab(2));
     cmd(&mut s, Command::Filter);
     let brute = |s: &AppState, q: &str| -> Vec<u32> {
-        (0..s.directory.users.len())
-            .filter(|&r| s.directory.hay.get(r).contains(q))
+        (0..s.data.directory.users.len())
+            .filter(|&r| s.data.directory.hay.get(r).contains(q))
             .map(|r| r as u32)
             .collect()
     };
     type_str(&mut s, "megan");
-    assert_eq!(s.bindings.view.shown, brute(&s, "megan"));
+    assert_eq!(s.tabs.bindings.view.shown, brute(&s, "megan"));
     type_str(&mut s, " l");
-    assert_eq!(s.bindings.view.shown, brute(&s, "megan l"));
+    assert_eq!(s.tabs.bindings.view.shown, brute(&s, "megan l"));
     update(&mut s, Action::FilterInput(InputRequest::DeletePrevChar));
-    assert_eq!(s.bindings.view.shown, brute(&s, "megan "));
+    assert_eq!(s.tabs.bindings.view.shown, brute(&s, "megan "));
 }
 
 #[test]
@@ -1102,10 +1148,14 @@ fn p_plans_off_the_ui_thread_and_opens_the_preview() {
     let [Effect::Plan { gen, pages, now }] = fx.as_slice() else {
         panic!("{fx:?}")
     };
-    assert_eq!(pages.len(), s.rows.pages.len(), "the listed pages, shared");
-    assert!(std::sync::Arc::ptr_eq(&pages[0], &s.rows.pages[0]));
+    assert_eq!(
+        pages.len(),
+        s.data.rows.pages.len(),
+        "the listed pages, shared"
+    );
+    assert!(std::sync::Arc::ptr_eq(&pages[0], &s.data.rows.pages[0]));
     assert_eq!(*now, NOW);
-    assert_eq!(s.modal, Modal::Planning { gen: *gen });
+    assert_eq!(s.modal, Modal::Planning(Planning { gen: *gen }));
     // A stale result is dropped; the current one opens the preview.
     let gen = *gen;
     assert!(!update(
@@ -1117,7 +1167,7 @@ fn p_plans_off_the_ui_thread_and_opens_the_preview() {
     )
     .iter()
     .any(|_| true));
-    assert_eq!(s.modal, Modal::Planning { gen });
+    assert_eq!(s.modal, Modal::Planning(Planning { gen }));
     update(
         &mut s,
         Action::PlanReady {
@@ -1154,7 +1204,7 @@ fn p_plans_off_the_ui_thread_and_opens_the_preview() {
         },
     );
     assert_eq!(s.modal, Modal::None);
-    assert!(s.message.as_deref().unwrap().contains("Nothing to do"));
+    assert!(s.data.message().unwrap().contains("Nothing to do"));
     // A plan that fails (e.g. the engine panicked) is an error, not a stuck screen.
     let fx = cmd(&mut s, Command::Preview);
     let Effect::Plan { gen, .. } = fx[0] else {
@@ -1168,16 +1218,16 @@ fn p_plans_off_the_ui_thread_and_opens_the_preview() {
         },
     );
     assert_eq!(s.modal, Modal::None);
-    assert!(s.errors.iter().any(|e| e.kind() == "internal-error"));
+    assert!(s.data.errors.iter().any(|e| e.kind() == "internal-error"));
 }
 
 #[test]
 fn no_plan_while_the_tenant_users_are_still_loading() {
     let mut s = fixtures::bindings_state();
-    s.load = Load::Loading { pages: 2 };
+    s.data.load = Load::Loading { pages: 2 };
     assert!(cmd(&mut s, Command::Preview).is_empty());
     assert_eq!(s.modal, Modal::None);
-    assert!(s.message.as_deref().unwrap().contains("every tenant user"));
+    assert!(s.data.message().unwrap().contains("every tenant user"));
 }
 
 #[test]
@@ -1199,11 +1249,11 @@ fn y_applies_the_plan() {
     };
     assert_eq!(view.plan.ops.len(), 7);
     assert_eq!(confirm.yes_block, None, "no guard to confirm");
-    assert!(s.applying);
+    assert!(s.data.applying);
     let Modal::Run(run) = &s.modal else { panic!() };
     assert_eq!((run.total, run.progress.remaining), (7, 7));
     // Tabs do not move away from a running apply, and a second p is refused.
-    cmd(&mut s, Command::TabImport);
+    cmd(&mut s, Command::GoTab(1));
     assert_eq!(s.tab, Tab::Bindings);
 }
 
@@ -1211,7 +1261,7 @@ fn y_applies_the_plan() {
 fn the_guard_wants_the_exact_count_typed_before_y() {
     let mut s = fixtures::preview_state(3, 60, true);
     assert!(cmd(&mut s, Command::Confirm).is_empty(), "nothing typed");
-    assert!(s.message.as_deref().unwrap().contains("Type 60"));
+    assert!(s.data.message().unwrap().contains("Type 60"));
     // Digits go to the box, other letters are keys.
     let six = key_action(&s, &key(KeyCode::Char('6'))).unwrap();
     assert_eq!(six, Action::DialogInput(InputRequest::InsertChar('6')));
@@ -1264,12 +1314,12 @@ fn progress_events_update_the_counts_errors_and_rows() {
         rate: 7.0,
     };
     update(&mut s, Action::Apply(ApplyNews::Progress(p.clone())));
-    s.dirty = false;
+    s.data.dirty = false;
     update(&mut s, Action::Apply(ApplyNews::Progress(p)));
-    assert!(!s.dirty);
+    assert!(!s.data.dirty);
     // The end reloads the directory, lists the tenant again (the next plan must see the new
     // accounts) and shows the summary.
-    let gen = s.load_gen;
+    let gen = s.data.load_gen;
     let fx = update(
         &mut s,
         Action::ApplyFinished(Ok(ApplySummary {
@@ -1286,7 +1336,7 @@ fn progress_events_update_the_counts_errors_and_rows() {
         matches!(fx[1], Effect::LoadUsers { gen: g, .. } if g == gen + 1),
         "{fx:?}"
     );
-    assert!(!s.applying);
+    assert!(!s.data.applying);
     let Modal::Run(run) = &s.modal else { panic!() };
     assert_eq!(
         run.finished,
@@ -1303,7 +1353,7 @@ fn progress_events_update_the_counts_errors_and_rows() {
         "no plan until the tenant is listed again"
     );
     // A run that wrote nothing does not list the tenant again.
-    s.load = Load::Done;
+    s.data.load = Load::Done;
     s.modal = Modal::Run(Box::default());
     let fx = update(
         &mut s,
@@ -1345,7 +1395,7 @@ fn esc_stops_sending_and_says_so() {
             ..ApplySummary::default()
         })),
     );
-    assert!(s.message.as_deref().unwrap().contains("18 not sent"));
+    assert!(s.data.message().unwrap().contains("18 not sent"));
 }
 
 #[test]
@@ -1396,7 +1446,7 @@ fn password_input_is_masked_checked_as_typed_and_dropped_when_sent() {
     let Modal::Password(p) = &s.modal else {
         panic!()
     };
-    assert_eq!(p.email, s.directory.users[0].email);
+    assert_eq!(p.email, s.data.directory.users[0].email);
     assert!(p.problem.as_deref().unwrap().contains("8 characters"));
     assert!(!format!("{s:?}").contains("short"), "Debug hides it");
     // Letters are text here, even q and j; Enter and Esc act.
@@ -1426,7 +1476,7 @@ fn password_input_is_masked_checked_as_typed_and_dropped_when_sent() {
         fx,
         vec![Effect::SetPassword {
             directory_id: 1,
-            email: s.directory.users[0].email.clone(),
+            email: s.data.directory.users[0].email.clone(),
             password: Secret("shortPass#1".into()),
             actor: "admin@contoso.onmicrosoft.com".into(),
         }]
@@ -1440,7 +1490,7 @@ fn password_input_is_masked_checked_as_typed_and_dropped_when_sent() {
         },
     );
     assert_eq!(fx, vec![Effect::LoadDirectory]);
-    assert!(s.errors.iter().any(|e| e.message == "not wired"));
+    assert!(s.data.errors.iter().any(|e| e.message == "not wired"));
     // Esc cancels.
     let mut s = fixtures::password_input_state("abc");
     assert!(cmd(&mut s, Command::Back).is_empty());
@@ -1455,28 +1505,31 @@ fn disconnect_asks_first_then_returns_to_sign_in() {
         Some(Action::Command(Command::Disconnect))
     );
     cmd(&mut s, Command::Disconnect);
-    assert_eq!(s.modal, Modal::Disconnect);
+    assert_eq!(s.modal, Modal::Disconnect(Disconnect { busy: false }));
     assert!(cmd(&mut s, Command::Back).is_empty());
     assert_eq!(s.modal, Modal::None);
     cmd(&mut s, Command::Disconnect);
     assert_eq!(cmd(&mut s, Command::Confirm), vec![Effect::Disconnect]);
-    assert_eq!(s.modal, Modal::Disconnecting);
+    assert_eq!(s.modal, Modal::Disconnect(Disconnect { busy: true }));
     // A failure changes nothing and says so.
     update(
         &mut s,
         Action::Disconnected(Err(m365sync::failure::Failure::Invalid("not wired".into()))),
     );
     assert_eq!(s.modal, Modal::None);
-    assert_eq!(s.phase, Phase::Main);
+    assert_eq!(s.data.phase, Phase::Main);
     cmd(&mut s, Command::Disconnect);
     cmd(&mut s, Command::Confirm);
-    let gen = s.signin_gen;
+    let gen = s.data.signin_gen;
     let fx = update(&mut s, Action::Disconnected(Ok(())));
     assert!(fx.contains(&Effect::StartDeviceCode { gen: gen + 1 }));
     assert!(fx.contains(&Effect::CancelLoad));
-    assert_eq!(s.phase, Phase::SignIn(SignIn::Requesting));
-    assert!(s.session.is_none() && s.rows.is_empty() && s.directory.users.is_empty());
+    assert_eq!(s.data.phase, Phase::SignIn(SignIn::Requesting));
+    assert!(
+        s.data.session.is_none() && s.data.rows.is_empty() && s.data.directory.users.is_empty()
+    );
     assert!(s
+        .data
         .signin_note
         .as_deref()
         .unwrap()
@@ -1486,8 +1539,8 @@ fn disconnect_asks_first_then_returns_to_sign_in() {
 #[test]
 fn a_directory_reload_keeps_marks_on_the_same_users() {
     let mut s = fixtures::bindings_state();
-    s.bindings.marks.insert(5);
-    s.bindings.marks.insert(7);
+    s.tabs.bindings.marks.insert(5);
+    s.tabs.bindings.marks.insert(7);
     // The reload holds a new user first: rows shift by one.
     let mut users = fixtures::directory_users_with_wishes(40);
     let mut extra = users[0].clone();
@@ -1502,9 +1555,10 @@ fn a_directory_reload_keeps_marks_on_the_same_users() {
             groups: vec![],
             undelivered: vec![],
             journal_failures: vec![],
+            ..Default::default()
         })),
     );
-    assert_eq!(s.bindings.marks.iter().collect::<Vec<_>>(), vec![6, 8]);
+    assert_eq!(s.tabs.bindings.marks.iter().collect::<Vec<_>>(), vec![6, 8]);
 }
 
 #[test]
@@ -1512,7 +1566,7 @@ fn an_interrupted_run_is_checked_after_sign_in_and_sends_nothing() {
     use m365sync::sync::reconcile::{Found, Verification};
     let mut s = fixtures::bindings_state();
     s.tab = Tab::Import;
-    s.phase = Phase::SignIn(SignIn::Requesting);
+    s.data.phase = Phase::SignIn(SignIn::Requesting);
     let fx = update(
         &mut s,
         Action::SignedIn {
@@ -1522,14 +1576,17 @@ fn an_interrupted_run_is_checked_after_sign_in_and_sends_nothing() {
     );
     assert!(fx.iter().any(|e| matches!(e, Effect::CheckJournal)));
     assert!(
-        s.checking_journal,
+        s.data.checking_journal,
         "no new plan while the journal is checked"
     );
-    assert!(!s.applying, "checking sends nothing: the tabs stay usable");
-    cmd(&mut s, Command::TabBindings);
+    assert!(
+        !s.data.applying,
+        "checking sends nothing: the tabs stay usable"
+    );
+    cmd(&mut s, Command::GoTab(2));
     assert_eq!(s.tab, Tab::Bindings);
     assert!(cmd(&mut s, Command::Preview).is_empty());
-    assert!(s.message.as_deref().unwrap().contains("plan waits"));
+    assert!(s.data.message().unwrap().contains("plan waits"));
     let op = m365sync::sync::ops::AnyOp::User(fixtures::op(OpKind::Create, 2));
     let fx = update(
         &mut s,
@@ -1545,15 +1602,15 @@ fn an_interrupted_run_is_checked_after_sign_in_and_sends_nothing() {
         ])),
     );
     assert!(fx.contains(&Effect::LoadDirectory));
-    assert!(!s.checking_journal);
-    let m = s.message.as_deref().unwrap();
+    assert!(!s.data.checking_journal);
+    let m = s.data.message().unwrap();
     assert!(m.contains("1 applied, 1 dropped"), "{m}");
     assert_eq!(s.modal, Modal::None, "nothing to confirm: nothing was sent");
     // A clean journal says nothing.
     let mut s = fixtures::bindings_state();
-    s.checking_journal = true;
+    s.data.checking_journal = true;
     assert!(update(&mut s, Action::JournalChecked(Ok(vec![]))).is_empty());
-    assert!(!s.checking_journal);
+    assert!(!s.data.checking_journal);
 }
 
 /// A plan that blocks the account m365sync acts for: `y` is refused until that UPN is typed
@@ -1569,8 +1626,8 @@ fn blocking_ones_own_account_needs_its_upn_typed() {
             upn: me.into(),
             message: format!("This plan blocks sign-in for {me}"),
         });
-        s.plan_gen = 1;
-        s.modal = Modal::Planning { gen: 1 };
+        s.data.plan_gen = 1;
+        s.modal = Modal::Planning(Planning { gen: 1 });
         update(
             &mut s,
             Action::PlanReady {
@@ -1589,7 +1646,7 @@ fn blocking_ones_own_account_needs_its_upn_typed() {
     };
     let mut s = with_self(false);
     assert!(cmd(&mut s, Command::Confirm).is_empty());
-    assert!(s.message.as_deref().unwrap().contains(me));
+    assert!(s.data.message().unwrap().contains(me));
     // `y` and `q` are letters of the UPN now, not commands.
     type_keys(&mut s, "admin@contoso.onmicrosoft.co");
     assert_eq!(
@@ -1623,4 +1680,253 @@ fn blocking_ones_own_account_needs_its_upn_typed() {
         (confirm.yes_block, confirm.yes_block_self.as_deref()),
         (Some(60), Some(me))
     );
+}
+
+// ---- Input as a person gives it: paste, Esc, g, mouse, quit ----
+
+use m365sync::app::action::Mouse;
+use m365sync::app::state::Question;
+
+/// A paste is text for the focused field: its newline never presses Enter and its letters
+/// never run commands; with no field focused it is refused, said, and nothing runs.
+#[test]
+fn a_paste_goes_into_the_focused_field_only() {
+    let mut s = fixtures::loaded_state(50);
+    let before = s.clone();
+    let fx = update(&mut s, Action::Paste("Suzuki\nai".into()));
+    assert!(fx.is_empty());
+    assert!(s.tabs.import.marks.is_empty(), "a did not mark all");
+    assert!(s.data.importing.is_none(), "i did not import");
+    assert_eq!(s.tabs.import.view.shown, before.tabs.import.view.shown);
+    assert!(s.data.message().unwrap().contains("/ starts a filter"));
+    // In the filter: all of it is the filter's text, on one line; it stays open.
+    cmd(&mut s, Command::Filter);
+    let fx = update(&mut s, Action::Paste("Megan\nai\r\n".into()));
+    assert!(fx.is_empty());
+    assert_eq!(s.tabs.import.view.input.value(), "Megan ai");
+    assert!(
+        s.tabs.import.view.editing,
+        "the newline did not keep the filter"
+    );
+    assert!(s.tabs.import.marks.is_empty() && s.data.importing.is_none());
+    // A password input takes it; a guard box takes its digits only.
+    let mut s = fixtures::password_input_state("");
+    update(&mut s, Action::Paste("Tr0ub4dor&3\n".into()));
+    let Modal::Password(p) = &s.modal else {
+        panic!()
+    };
+    assert_eq!(p.input.value(), "Tr0ub4dor&3");
+    let mut s = fixtures::preview_state(3, 60, true);
+    update(&mut s, Action::Paste("6x0\n".into()));
+    let Modal::Preview(p) = &s.modal else {
+        panic!()
+    };
+    assert_eq!(p.guard_input.value(), "60");
+}
+
+/// `g` and Home are the first row on every tab (the groups toggle is `t`).
+#[test]
+fn g_and_home_go_to_the_first_row_on_every_tab() {
+    let mut s = fixtures::preflight_errors_state();
+    for tab in [1u8, 2, 3] {
+        cmd(&mut s, Command::GoTab(tab));
+        for k in [KeyCode::Char('g'), KeyCode::Home] {
+            cmd(&mut s, Command::Bottom);
+            let a = key_action(&s, &key(k)).unwrap();
+            assert_eq!(a, Action::Command(Command::Top), "{k:?} on tab {tab}");
+            update(&mut s, a);
+            let v = match tab {
+                1 => &s.tabs.import.view,
+                2 => &s.tabs.bindings.view,
+                _ => &s.tabs.errors.view,
+            };
+            assert_eq!((v.selected, v.offset), (0, 0), "tab {tab}");
+        }
+    }
+    cmd(&mut s, Command::GoTab(2));
+    assert_eq!(
+        key_action(&s, &key(KeyCode::Char('t'))),
+        Some(Action::Command(Command::ToggleGroups))
+    );
+}
+
+/// Esc does the same on every tab: the filter first, then the marks, then nothing.
+#[test]
+fn esc_clears_the_filter_then_the_marks_then_nothing_on_every_tab() {
+    let mut s = fixtures::preflight_errors_state();
+    for tab in [1u8, 2] {
+        cmd(&mut s, Command::GoTab(tab));
+        cmd(&mut s, Command::MarkAll);
+        cmd(&mut s, Command::Filter);
+        update(&mut s, Action::FilterInput(InputRequest::InsertChar('a')));
+        cmd(&mut s, Command::FilterKeep);
+        let marks = |s: &AppState| match tab {
+            1 => s.tabs.import.marks.len(),
+            _ => s.tabs.bindings.marks.len(),
+        };
+        let filter = |s: &AppState| match tab {
+            1 => s.tabs.import.view.input.value().to_string(),
+            _ => s.tabs.bindings.view.input.value().to_string(),
+        };
+        assert!(marks(&s) > 0 && !filter(&s).is_empty());
+        cmd(&mut s, Command::Back);
+        assert!(filter(&s).is_empty() && marks(&s) > 0, "the filter first");
+        cmd(&mut s, Command::Back);
+        assert_eq!(marks(&s), 0, "then the marks");
+        let before = s.clone();
+        assert!(cmd(&mut s, Command::Back).is_empty());
+        assert_eq!(s.tabs, before.tabs, "then nothing");
+    }
+}
+
+/// `q` during an apply asks; yes stops sending and the console ends when the run has
+/// stopped, unless it issued passwords nobody saved.
+#[test]
+fn q_during_an_apply_asks_and_a_confirmed_quit_waits_for_the_run() {
+    let mut s = fixtures::run_state();
+    assert!(cmd(&mut s, Command::Quit).is_empty());
+    assert_eq!(s.question, Some(Question::QuitDuringApply));
+    assert!(!s.data.quit);
+    // No goes back: the run goes on.
+    assert_eq!(
+        key_action(&s, &key(KeyCode::Char('n'))),
+        Some(Action::Command(Command::Back))
+    );
+    cmd(&mut s, Command::Back);
+    assert_eq!(s.question, None);
+    // Yes: stop sending, wait.
+    cmd(&mut s, Command::Quit);
+    assert_eq!(cmd(&mut s, Command::Confirm), vec![Effect::CancelApply]);
+    assert!(s.data.quitting && !s.data.quit);
+    let Modal::Run(r) = &s.modal else { panic!() };
+    assert!(r.stopping);
+    update(
+        &mut s,
+        Action::ApplyFinished(Ok(ApplySummary {
+            done: 17,
+            failed: 2,
+            cancelled: 21,
+            ..ApplySummary::default()
+        })),
+    );
+    assert!(s.data.quit, "stopped cleanly: the console ends");
+    // With passwords issued before the stop, it shows them instead of ending.
+    let mut s = fixtures::run_state();
+    cmd(&mut s, Command::Quit);
+    cmd(&mut s, Command::Confirm);
+    update(
+        &mut s,
+        Action::Apply(ApplyNews::PasswordIssued(fixtures::issued_password(2))),
+    );
+    update(
+        &mut s,
+        Action::ApplyFinished(Ok(ApplySummary {
+            done: 1,
+            ..ApplySummary::default()
+        })),
+    );
+    assert!(!s.data.quit);
+    assert!(s.data.message().unwrap().contains("copy or write them"));
+    // And `q` then asks about them.
+    cmd(&mut s, Command::Quit);
+    assert_eq!(s.question, Some(Question::QuitWithPasswords { unsaved: 1 }));
+    // A second Ctrl-C over a quit question means yes.
+    let a = key_action(
+        &s,
+        &KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),
+    )
+    .unwrap();
+    update(&mut s, a);
+    assert!(s.data.quit);
+}
+
+/// The wheel moves the selection; a click selects the row under it or the tab under it.
+#[test]
+fn the_mouse_scrolls_selects_rows_and_switches_tabs() {
+    let mut s = fixtures::loaded_state(100);
+    update(&mut s, Action::Mouse(Mouse::ScrollDown));
+    assert_eq!(s.tabs.import.view.selected, 3);
+    update(&mut s, Action::Mouse(Mouse::ScrollUp));
+    assert_eq!(s.tabs.import.view.selected, 0);
+    // Row 5 of the list: line 4 (header, status, toolbar, list header) + 5.
+    update(&mut s, Action::Mouse(Mouse::Click { column: 10, row: 9 }));
+    assert_eq!(s.tabs.import.view.selected, 5);
+    // The Bindings tab's title in the header.
+    let x = m365sync::app::view::header_tabs(&s)
+        .into_iter()
+        .find(|(t, _, _)| *t == Tab::Bindings)
+        .map(|(_, x, _)| x)
+        .unwrap();
+    update(
+        &mut s,
+        Action::Mouse(Mouse::Click {
+            column: x + 1,
+            row: 0,
+        }),
+    );
+    assert_eq!(s.tab, Tab::Bindings);
+}
+
+/// Keys pressed fast, with the list changing between them (the directory read again, a new
+/// user ahead, the row no longer passing the filter), act on the user under the cursor.
+#[test]
+fn rapid_keys_act_on_the_user_under_the_cursor_though_the_list_changed() {
+    let mut s = fixtures::bindings_state();
+    while s.tabs.bindings.state != Some(StateFilter::Pending) {
+        cmd(&mut s, Command::CycleStatus);
+    }
+    cmd(&mut s, Command::Down);
+    let row = s.tabs.bindings.view.selected_row().unwrap();
+    let id = s.data.directory.users[row as usize].id;
+    let fx = cmd(&mut s, Command::ToggleWant);
+    let [Effect::SetWant { ids, bound }] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(ids, &vec![id]);
+    let first = *bound;
+    // The save lands and the directory is read again, with a new user first.
+    update(&mut s, Action::WantSaved(Ok(1)));
+    let mut users = s.data.directory.users.clone();
+    let mut extra = users[0].clone();
+    extra.id = 999;
+    users.insert(0, extra);
+    update(
+        &mut s,
+        Action::DirectoryLoaded(Ok(m365sync::app::action::DirectorySnapshot {
+            users,
+            ..Default::default()
+        })),
+    );
+    let fx = cmd(&mut s, Command::ToggleWant);
+    assert_eq!(
+        fx,
+        vec![Effect::SetWant {
+            ids: vec![id],
+            bound: !first
+        }],
+        "the second Space is on the same user, back as it was"
+    );
+    // `i` on Import keeps the cursor where it was.
+    let mut s = fixtures::loaded_state(30);
+    cmd(&mut s, Command::CycleStatus); // New
+    for _ in 0..4 {
+        cmd(&mut s, Command::Down);
+    }
+    let row = s.tabs.import.view.selected_row();
+    cmd(&mut s, Command::Import);
+    update(&mut s, Action::ImportDone(Ok(vec![])));
+    let gen = s.data.load_gen;
+    let v = s.data.index_version;
+    let mut statuses: Vec<_> = (0..30).map(fixtures::status_of).collect();
+    statuses[row.unwrap() as usize] = ImportStatus::Imported;
+    update(
+        &mut s,
+        Action::Reclassified {
+            gen,
+            index_version: v,
+            first_row: 0,
+            statuses,
+        },
+    );
+    assert_eq!(s.tabs.import.view.selected_row(), row, "i kept the cursor");
 }

@@ -31,6 +31,30 @@ pub struct DirectorySnapshot {
     /// The last outcome of each change that failed, explained (`sync::pipeline::
     /// journal_failures`).
     pub journal_failures: Vec<(AnyOp, Diagnosis)>,
+    /// The UPN an account is created with when it is not the email (the default-domain fix).
+    pub upn_overrides: std::collections::HashMap<i64, String>,
+}
+
+/// What a password set did (`sync::apply::SetPasswordOutcome` without the failure, which is
+/// the `Err`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordOutcome {
+    /// Pushed to the bound account (re-enabled if it was blocked).
+    Pushed { re_enabled: bool },
+    /// No bound account: only when it was set is recorded; the password is not kept.
+    RecordedOnly,
+}
+
+/// A mouse event the console acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mouse {
+    ScrollDown,
+    ScrollUp,
+    /// A left click at a screen cell.
+    Click {
+        column: u16,
+        row: u16,
+    },
 }
 
 /// `sync::apply::ApplyEvent` as an action carries it (comparable, for tests).
@@ -63,6 +87,9 @@ pub enum Action {
     FilterInput(InputRequest),
     /// An edit of a dialog's text: the guard count or the password being typed.
     DialogInput(InputRequest),
+    /// Text pasted (bracketed paste): it goes to the focused text field only, as text.
+    Paste(String),
+    Mouse(Mouse),
     /// Unix seconds; sent once a second.
     Tick {
         now: i64,
@@ -107,6 +134,12 @@ pub enum Action {
         gen: u64,
         error: GraphError,
     },
+    /// The rows of load `gen` in the order of `key` (ascending), sorted off the UI thread.
+    RowsSorted {
+        gen: u64,
+        key: super::effect::SortKey,
+        order: Vec<u32>,
+    },
     /// New statuses for rows `first_row..first_row + statuses.len()` of load `gen`.
     Reclassified {
         gen: u64,
@@ -132,7 +165,7 @@ pub enum Action {
     /// The password reached the account (or was recorded), or why not.
     PasswordSet {
         email: String,
-        result: Result<(), Failure>,
+        result: Result<PasswordOutcome, Failure>,
     },
     /// The hand-off CSV was written (its path), or not.
     HandoffWritten(Result<String, Failure>),

@@ -11,6 +11,16 @@ use crate::sync::pipeline::{Confirm, PlanView};
 use super::explain::ErrorEntry;
 use crate::directory::DomainSettings;
 
+/// A column the Import tab sorts by (off the UI thread: a million rows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Status,
+    DisplayName,
+    Upn,
+    Mail,
+    Enabled,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportFormat {
     Csv,
@@ -81,6 +91,14 @@ pub enum Effect {
         first_row: u32,
         pages: Vec<Arc<Vec<User>>>,
         index: Arc<DirectoryIndex>,
+    },
+    /// Sort the rows of load `gen` (`pages`, shared) by `key`, off the UI thread ->
+    /// `RowsSorted` (`tabs::import::sort_order`).
+    SortRows {
+        gen: u64,
+        key: SortKey,
+        pages: Vec<Arc<Vec<User>>>,
+        statuses: Vec<crate::directory::ImportStatus>,
     },
     /// Import these tenant users into the directory -> `ImportDone`.
     Import { users: Vec<User> },

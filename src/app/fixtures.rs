@@ -13,7 +13,7 @@ use crate::sync::plan::{GuardTrip, Op, OpKind, Plan};
 use crate::sync::preflight::{Issue, Severity};
 
 use super::action::{Action, ApplyNews, DirectorySnapshot};
-use super::state::{AppState, Modal, PasswordRule, PlanView, SessionInfo};
+use super::state::{AppState, Modal, PasswordRule, PlanView, Planning, SessionInfo};
 use super::update::update;
 use crate::sync::ops::AnyOp;
 
@@ -101,7 +101,7 @@ pub fn status_of(i: usize) -> ImportStatus {
 }
 
 /// Signed in, `n` tenant users loaded (statuses from [`status_of`]), at [`NOW`], 80x24.
-/// The benchmark's 100k-row state: `fixtures::loaded_state(100_000)`.
+/// The benchmark's big states: `fixtures::loaded_state(1_000_000)`.
 pub fn loaded_state(n: usize) -> AppState {
     let mut s = AppState::with_classified_users(
         tenant_users(n)
@@ -110,15 +110,15 @@ pub fn loaded_state(n: usize) -> AppState {
             .map(|(i, u)| (u, status_of(i)))
             .collect(),
     );
-    s.now = NOW;
-    s.session = Some(SessionInfo {
+    s.data.now = NOW;
+    s.data.session = Some(SessionInfo {
         identity: Identity {
             name: "admin@contoso.onmicrosoft.com".into(),
             tenant_id: Some("11111111-2222-3333-4444-555555555555".into()),
         },
         expires_at: NOW + 52 * 60 + 10,
     });
-    s.dirty = false;
+    s.data.dirty = false;
     s
 }
 
@@ -174,6 +174,7 @@ pub fn directory_snapshot(n: usize, failures: Vec<ImportFailure>) -> DirectorySn
         groups: Vec::new(),
         undelivered: Vec::new(),
         journal_failures: Vec::new(),
+        ..Default::default()
     }
 }
 
@@ -183,7 +184,7 @@ pub fn with_directory(mut s: AppState, dir: usize, failures: Vec<ImportFailure>)
         &mut s,
         Action::DirectoryLoaded(Ok(directory_snapshot(dir, failures))),
     );
-    s.dirty = false;
+    s.data.dirty = false;
     s
 }
 
@@ -282,6 +283,7 @@ pub fn bindings_state() -> AppState {
             groups: Vec::new(),
             undelivered: Vec::new(),
             journal_failures: Vec::new(),
+            ..Default::default()
         })),
     );
     update(
@@ -298,16 +300,16 @@ pub fn bindings_state() -> AppState {
             },
         }),
     );
-    update(&mut s, Action::Command(Command::TabBindings));
-    s.dirty = false;
+    update(&mut s, Action::Command(Command::GoTab(2)));
+    s.data.dirty = false;
     s
 }
 
 /// `bindings_state()` with the preview of `plan_view(creates, blocks, guard)` open.
 pub fn preview_state(creates: usize, blocks: usize, guard: bool) -> AppState {
     let mut s = bindings_state();
-    s.plan_gen = 1;
-    s.modal = Modal::Planning { gen: 1 };
+    s.data.plan_gen = 1;
+    s.modal = Modal::Planning(Planning { gen: 1 });
     update(
         &mut s,
         Action::PlanReady {
@@ -315,7 +317,7 @@ pub fn preview_state(creates: usize, blocks: usize, guard: bool) -> AppState {
             result: Ok(Box::new(plan_view(creates, blocks, guard))),
         },
     );
-    s.dirty = false;
+    s.data.dirty = false;
     s
 }
 
@@ -350,7 +352,7 @@ pub fn run_state() -> AppState {
             rate: 6.5,
         })),
     );
-    s.dirty = false;
+    s.data.dirty = false;
     s
 }
 
@@ -381,10 +383,96 @@ pub fn passwords_state() -> AppState {
             cancelled: 0,
             passwords: Vec::new(),
             passwords_lost: Vec::new(),
+            results: results(),
             ..ApplySummary::default()
         })),
     );
-    s.dirty = false;
+    s.data.dirty = false;
+    s
+}
+
+/// What a run of `run_state()` reports per op: creates done, a failure, a block not sent.
+pub fn results() -> Vec<crate::sync::apply::OpResult> {
+    use crate::sync::apply::{OpResult, Outcome};
+    let mut v: Vec<OpResult> = [2, 10, 26]
+        .iter()
+        .map(|&i| OpResult {
+            op: AnyOp::User(op(OpKind::Create, i)),
+            outcome: Outcome::Done,
+        })
+        .collect();
+    v.push(OpResult {
+        op: AnyOp::User(op(OpKind::Create, 18)),
+        outcome: Outcome::Failed(GraphError::Api {
+            status: 400,
+            code: "Request_BadRequest".into(),
+            message: "The domain portion of the userPrincipalName property is invalid.".into(),
+            request_id: None,
+            date: None,
+            retry_after: None,
+        }),
+    });
+    v.push(OpResult {
+        op: AnyOp::User(op(OpKind::Block, 5)),
+        outcome: Outcome::NotSent("the run was stopped before it was sent".into()),
+    });
+    v.push(OpResult {
+        op: AnyOp::User(op(OpKind::ReEnable, 3)),
+        outcome: Outcome::Unknown,
+    });
+    v
+}
+
+/// A tenant and a directory whose names and emails hold what a terminal would act on:
+/// escape sequences (colour, an OSC 52 clipboard write), BEL, NUL, a right-to-left override,
+/// zero-width characters, and wide characters; an error message with the same.
+pub fn hostile_state() -> AppState {
+    let evil = [
+        "Eve\x1b[31mRed\x1b[0m",
+        "Mal\x1b]52;c;cm0gLXJmIH4=\x07lory",
+        "Bell\x07\x07 Ringer",
+        "Nul\0l Byte",
+        "ann\u{202E}moc.evil\u{202C}",
+        "Ze\u{200B}ro\u{200D}Width\u{FEFF}",
+        "山田 太郎",
+        "Zoë Ångström",
+    ];
+    let users: Vec<(User, ImportStatus)> = (0..20)
+        .map(|i| {
+            let mut u = tenant_user(i);
+            if let Some(name) = evil.get(i) {
+                u.display_name = Some(name.to_string());
+                u.mail = Some(format!(
+                    "{}@contoso.com",
+                    name.to_lowercase().replace(' ', ".")
+                ));
+            }
+            (u, status_of(i))
+        })
+        .collect();
+    let mut s = AppState::with_classified_users(users);
+    s.data.now = NOW;
+    let mut dir = directory_users(12);
+    for (u, name) in dir.iter_mut().zip(evil) {
+        u.display_name = name.to_string();
+        u.email = format!("{}@contoso.com", name.to_lowercase().replace(' ', "."));
+    }
+    update(
+        &mut s,
+        Action::DirectoryLoaded(Ok(DirectorySnapshot {
+            users: dir,
+            ..Default::default()
+        })),
+    );
+    let mut failure = email_exists_failure(1);
+    failure.message = format!("the directory already has {}", evil[1]);
+    failure.user_principal_name = evil[4].to_string();
+    update(
+        &mut s,
+        Action::ImportDone(Ok(vec![crate::directory::ImportOutcome::Failed(failure)])),
+    );
+    s.data.message = None;
+    s.data.dirty = false;
     s
 }
 
@@ -416,7 +504,7 @@ pub fn password_rule(p: &str) -> Result<(), PasswordError> {
 /// `bindings_state()` with the password input of the selected user open, `typed` typed.
 pub fn password_input_state(typed: &str) -> AppState {
     let mut s = bindings_state();
-    s.password_rule = PasswordRule(password_rule);
+    s.data.password_rule = PasswordRule(password_rule);
     update(&mut s, Action::Command(Command::SetPassword));
     for c in typed.chars() {
         update(
@@ -424,7 +512,7 @@ pub fn password_input_state(typed: &str) -> AppState {
             Action::DialogInput(tui_input::InputRequest::InsertChar(c)),
         );
     }
-    s.dirty = false;
+    s.data.dirty = false;
     s
 }
 
@@ -483,13 +571,13 @@ pub fn plan_view_with_held() -> PlanView {
 /// saved as `contoso.com`).
 pub fn held_preview_state() -> AppState {
     let mut s = bindings_state();
-    s.domain_settings.default = Some("contoso.com".into());
-    if let Some(u) = s.directory.users.iter_mut().find(|u| u.id == 3) {
+    s.data.domain_settings.default = Some("contoso.com".into());
+    if let Some(u) = s.data.directory.users.iter_mut().find(|u| u.id == 3) {
         u.email = "hiroshi.tanabe@northwind-labs.io".into();
         u.display_name = "Hiroshi Tanabe".into();
     }
-    s.plan_gen = 1;
-    s.modal = Modal::Planning { gen: 1 };
+    s.data.plan_gen = 1;
+    s.modal = Modal::Planning(Planning { gen: 1 });
     update(
         &mut s,
         Action::PlanReady {
@@ -497,7 +585,7 @@ pub fn held_preview_state() -> AppState {
             result: Ok(Box::new(plan_view_with_held())),
         },
     );
-    s.dirty = false;
+    s.data.dirty = false;
     s
 }
 
@@ -506,18 +594,19 @@ pub fn held_preview_state() -> AppState {
 pub fn preflight_errors_state() -> AppState {
     let mut s = held_preview_state();
     update(&mut s, Action::Command(Command::Back));
-    update(&mut s, Action::Command(Command::TabErrors));
+    update(&mut s, Action::Command(Command::GoTab(3)));
     let row = s
-        .errors_tab
+        .tabs
+        .errors
         .view
         .shown
         .iter()
-        .position(|&r| s.errors[r as usize].kind() == "upn-domain-unverified")
+        .position(|&r| s.data.errors[r as usize].kind() == "upn-domain-unverified")
         .expect("the Hiroshi finding");
     for _ in 0..row {
         update(&mut s, Action::Command(Command::Down));
     }
-    s.dirty = false;
+    s.data.dirty = false;
     s
 }
 
@@ -578,10 +667,11 @@ pub fn groups_state() -> AppState {
             groups: directory_groups(),
             undelivered: Vec::new(),
             journal_failures: Vec::new(),
+            ..Default::default()
         })),
     );
     update(&mut s, Action::Command(Command::ToggleGroups));
-    s.dirty = false;
+    s.data.dirty = false;
     s
 }
 
@@ -635,8 +725,8 @@ pub fn plan_view_with_groups() -> PlanView {
 /// `groups_state()` with the preview of `plan_view_with_groups()` open.
 pub fn groups_preview_state() -> AppState {
     let mut s = groups_state();
-    s.plan_gen = 1;
-    s.modal = Modal::Planning { gen: 1 };
+    s.data.plan_gen = 1;
+    s.modal = Modal::Planning(Planning { gen: 1 });
     update(
         &mut s,
         Action::PlanReady {
@@ -644,7 +734,7 @@ pub fn groups_preview_state() -> AppState {
             result: Ok(Box::new(plan_view_with_groups())),
         },
     );
-    s.dirty = false;
+    s.data.dirty = false;
     s
 }
 

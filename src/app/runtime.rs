@@ -37,7 +37,7 @@ use super::update::{key_action, update};
 const FRAME_GAP: Duration = Duration::from_millis(10);
 
 /// The write budget the console plans and applies with (Graph's, `sync::apply`).
-pub const BUDGET: WriteBudget = WriteBudget::GRAPH;
+pub const BUDGET: WriteBudget = super::dialogs::preview::BUDGET;
 
 pub fn unix_now() -> i64 {
     SystemTime::now()
@@ -286,6 +286,7 @@ impl Services {
                                 journal_failures: crate::sync::pipeline::journal_failures(
                                     &d.journal_latest()?,
                                 ),
+                                upn_overrides: d.upn_overrides()?,
                             })
                         })
                         .await;
@@ -375,6 +376,28 @@ impl Services {
                         index_version,
                         first_row,
                         statuses: Vec::new(),
+                    },
+                );
+            }
+            Effect::SortRows {
+                gen,
+                key,
+                pages,
+                statuses,
+            } => {
+                self.spawn(
+                    async move {
+                        let order = tokio::task::spawn_blocking(move || {
+                            super::tabs::import::sort_order(&pages, &statuses, key)
+                        })
+                        .await
+                        .unwrap_or_default();
+                        Action::RowsSorted { gen, key, order }
+                    },
+                    move |_| Action::RowsSorted {
+                        gen,
+                        key,
+                        order: Vec::new(),
                     },
                 );
             }
@@ -662,7 +685,8 @@ async fn set_password(
     services: PipelineSource,
     email: &str,
     password: String,
-) -> Result<(), Failure> {
+) -> Result<super::action::PasswordOutcome, Failure> {
+    use super::action::PasswordOutcome;
     use crate::sync::apply::SetPasswordOutcome;
     let Some(pipeline) = services.pipeline().await else {
         return Err(not_signed_in());
@@ -677,7 +701,8 @@ async fn set_password(
     )
     .await?
     {
-        SetPasswordOutcome::Pushed { .. } | SetPasswordOutcome::RecordedOnly => Ok(()),
+        SetPasswordOutcome::Pushed { re_enabled } => Ok(PasswordOutcome::Pushed { re_enabled }),
+        SetPasswordOutcome::RecordedOnly => Ok(PasswordOutcome::RecordedOnly),
         SetPasswordOutcome::Failed(e) => Err(Failure::graph(
             Operation::SetPassword,
             Subject::User(email.to_string()),
@@ -943,7 +968,7 @@ where
         },
     );
     update(&mut state, Action::Tick { now: unix_now() });
-    state.dirty = true;
+    state.data.dirty = true;
     for e in initial {
         services.run(e);
     }
@@ -958,13 +983,13 @@ where
     loop {
         // Draw now when the last frame is old enough, else wake up when it is.
         let mut draw_at = None;
-        if state.dirty {
+        if state.data.dirty {
             let now = Instant::now();
             match last_draw {
                 Some(t) if now < t + FRAME_GAP => draw_at = Some(t + FRAME_GAP),
                 _ => {
-                    terminal.draw(|f| crate::ui::draw(f, &state))?;
-                    state.dirty = false;
+                    terminal.draw(|f| super::view::draw(f, &state))?;
+                    state.data.dirty = false;
                     last_draw = Some(now);
                 }
             }
@@ -982,6 +1007,14 @@ where
                 }
                 Some(Ok(Event::Resize(width, height))) => {
                     apply(&mut state, &mut services, Action::Resize { width, height });
+                }
+                Some(Ok(Event::Paste(text))) => {
+                    apply(&mut state, &mut services, Action::Paste(text));
+                }
+                Some(Ok(Event::Mouse(m))) => {
+                    if let Some(m) = mouse(&m) {
+                        apply(&mut state, &mut services, Action::Mouse(m));
+                    }
                 }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e.into()),
@@ -1003,7 +1036,7 @@ where
                 apply(&mut state, &mut services, Action::Tick { now: unix_now() });
             }
         }
-        if state.quit {
+        if state.data.quit {
             break;
         }
     }
@@ -1018,6 +1051,21 @@ where
         c.cancel();
     }
     Ok(state)
+}
+
+/// The mouse events the console acts on: the wheel and a left click.
+fn mouse(m: &crossterm::event::MouseEvent) -> Option<super::action::Mouse> {
+    use super::action::Mouse;
+    use crossterm::event::{MouseButton, MouseEventKind};
+    match m.kind {
+        MouseEventKind::ScrollDown => Some(Mouse::ScrollDown),
+        MouseEventKind::ScrollUp => Some(Mouse::ScrollUp),
+        MouseEventKind::Down(MouseButton::Left) => Some(Mouse::Click {
+            column: m.column,
+            row: m.row,
+        }),
+        _ => None,
+    }
 }
 
 /// The event stream of the real terminal.

@@ -1,5 +1,10 @@
-//! AppState: plain data, no handles, no I/O. `update` is the only place it changes; `ui::draw`
+//! AppState: plain data, no handles, no I/O. `update` is the only place it changes; the view
 //! reads it.
+//!
+//! `AppState` is the shared data (`Data`: the session, the tenant users, the directory, the
+//! errors, what runs) plus the components: the tabs (`tabs::Tabs`, one registry), the dialog
+//! over them (`dialogs::Modal`), a question over that (`dialogs::Question`) and the help. Each
+//! component owns its state; the data is what several of them read.
 //!
 //! Scale: a tenant may hold a million users. Everything a keystroke or a frame touches is
 //! O(page), O(screen) or O(shown rows): rows arrive a page at a time with their lower-case
@@ -8,51 +13,31 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tui_input::Input;
-
 use crate::auth::{AuthError, DeviceCodeStart, Identity};
-use crate::diagnose::FixAction;
 use crate::directory::DomainSettings;
 use crate::directory::{BindingState, DirectoryIndex, DirectoryUser, ImportStatus};
-use crate::graph::Domain;
 use crate::graph::User;
-use crate::keymap::Keymap;
-use crate::sync::apply::{ApplyProgress, IssuedPassword};
+use crate::keymap::{Command, Keymap};
 use crate::sync::password::PasswordError;
 use crate::sync::plan::OpKind;
 
 use super::explain::ErrorEntry;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Tab {
-    Import,
-    Bindings,
-    Errors,
-}
-
-impl Tab {
-    pub const ALL: [Tab; 3] = [Tab::Import, Tab::Bindings, Tab::Errors];
-    pub fn title(self) -> &'static str {
-        match self {
-            Tab::Import => "Import",
-            Tab::Bindings => "Bindings",
-            Tab::Errors => "Errors",
-        }
-    }
-    pub fn index(self) -> usize {
-        match self {
-            Tab::Import => 0,
-            Tab::Bindings => 1,
-            Tab::Errors => 2,
-        }
-    }
-    pub fn next(self) -> Tab {
-        Tab::ALL[(self.index() + 1) % 3]
-    }
-    pub fn prev(self) -> Tab {
-        Tab::ALL[(self.index() + 2) % 3]
-    }
-}
+// The components' types, where tests and fixtures have always found them.
+pub use super::dialogs::detail::Detail;
+pub use super::dialogs::domains::DomainsView;
+pub use super::dialogs::fix::FixDialog;
+pub use super::dialogs::help::Help;
+pub use super::dialogs::password::PasswordInput;
+pub use super::dialogs::preview::{Planning, Preview};
+pub use super::dialogs::question::Question;
+pub use super::dialogs::run::{Run, RunEnd, RunError};
+pub use super::dialogs::Modal;
+pub use super::list::ListView;
+pub use super::tabs::bindings::BindingsTab;
+pub use super::tabs::errors::ErrorsTab;
+pub use super::tabs::import::ImportTab;
+pub use super::tabs::{Tab, Tabs};
 
 /// Which screen is up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -284,72 +269,6 @@ pub fn status_slot(s: ImportStatus) -> usize {
     }
 }
 
-/// A filtered, scrolled view over rows: what a tab's list shows.
-#[derive(Debug, Clone, Default)]
-pub struct ListView {
-    /// The `/` filter being typed (tui-input).
-    pub input: Input,
-    pub editing: bool,
-    /// The lower-cased query `shown` reflects.
-    pub query: String,
-    /// Row indices that pass the filters, ascending.
-    pub shown: Vec<u32>,
-    /// Index into `shown`.
-    pub selected: usize,
-    /// First index of `shown` on screen; kept by `update` so the selection stays visible.
-    pub offset: usize,
-}
-
-impl PartialEq for ListView {
-    fn eq(&self, o: &Self) -> bool {
-        self.input.value() == o.input.value()
-            && self.editing == o.editing
-            && self.query == o.query
-            && self.shown == o.shown
-            && self.selected == o.selected
-            && self.offset == o.offset
-    }
-}
-
-impl ListView {
-    pub fn selected_row(&self) -> Option<u32> {
-        self.shown.get(self.selected).copied()
-    }
-}
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ImportTab {
-    pub view: ListView,
-    /// None = All.
-    pub status: Option<ImportStatus>,
-    pub marks: Marks,
-}
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct BindingsTab {
-    pub view: ListView,
-    /// None = All.
-    pub state: Option<StateFilter>,
-    /// Rows of `directory.users`.
-    pub marks: Marks,
-    /// The row last marked: `V` marks from it to the selected row.
-    pub anchor: Option<u32>,
-    /// The last failed op of a directory user (by directory id), until one succeeds.
-    pub failures: HashMap<i64, RowFailure>,
-    /// The list shows directory groups (`g`), not users: `view.shown` indexes
-    /// `directory.groups` then.
-    pub groups: bool,
-}
-
-/// Why the last op of a directory user failed (from `ApplyEvent::OpFailed`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RowFailure {
-    pub kind: OpKind,
-    /// Graph's code, e.g. `Request_BadRequest`.
-    pub code: String,
-    pub message: String,
-}
-
 /// What a change of the desired binding will do at the next apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PendingOp {
@@ -408,16 +327,27 @@ pub enum RowState {
 
 impl RowState {
     pub fn of(u: &DirectoryUser, failures: &HashMap<i64, RowFailure>) -> RowState {
-        if !failures.is_empty() && failures.contains_key(&u.id) {
+        let failed = !failures.is_empty() && failures.contains_key(&u.id);
+        RowState::from_parts(u.wanted(), u.binding, failed)
+    }
+    /// The state of row `r` of `d` from its packed flags (no touch of the user itself: a
+    /// state filter over a million users reads a byte each).
+    pub fn of_row(d: &DirectoryRows, r: usize, failures: &HashMap<i64, RowFailure>) -> RowState {
+        let failed = !failures.is_empty() && failures.contains_key(&d.users[r].id);
+        let (want, binding) = unpack(d.flags[r]);
+        RowState::from_parts(want, binding, failed)
+    }
+    fn from_parts(want: bool, binding: BindingState, failed: bool) -> RowState {
+        if failed {
             return RowState::Error;
         }
-        if let Some(p) = PendingOp::of(u) {
-            return RowState::Pending(p);
-        }
-        match u.binding {
-            BindingState::Unbound => RowState::Unbound,
-            BindingState::Bound => RowState::Bound,
-            BindingState::Blocked => RowState::Blocked,
+        match (want, binding) {
+            (true, BindingState::Unbound) => RowState::Pending(PendingOp::Create),
+            (true, BindingState::Blocked) => RowState::Pending(PendingOp::ReEnable),
+            (false, BindingState::Bound) => RowState::Pending(PendingOp::Block),
+            (_, BindingState::Unbound) => RowState::Unbound,
+            (_, BindingState::Bound) => RowState::Bound,
+            (_, BindingState::Blocked) => RowState::Blocked,
         }
     }
     pub fn label(self) -> &'static str {
@@ -499,254 +429,6 @@ impl std::fmt::Debug for PasswordRule {
 /// What the preview shows, computed off the UI thread (the plan and what it implies).
 pub use crate::sync::pipeline::PlanView;
 
-#[derive(Debug, Clone, Default)]
-pub struct Preview {
-    pub view: PlanView,
-    /// First op line on screen, and the selected one.
-    pub selected: usize,
-    pub offset: usize,
-    /// What is typed to get past the guard (its count), then the self-block (the UPN).
-    pub guard_input: Input,
-    /// The guard's count was typed (a self-block asks for the UPN next).
-    pub guard_ok: bool,
-}
-
-impl PartialEq for Preview {
-    fn eq(&self, o: &Self) -> bool {
-        self.view == o.view
-            && self.selected == o.selected
-            && self.offset == o.offset
-            && self.guard_input.value() == o.guard_input.value()
-    }
-}
-
-impl Preview {
-    /// What the admin confirmed so far: the guard's count, then the UPN of a self-block.
-    pub fn confirm(&self) -> crate::sync::pipeline::Confirm {
-        let typed = self.guard_input.value().trim();
-        let count_typed = self
-            .view
-            .guard
-            .as_ref()
-            .filter(|g| self.guard_ok || typed == g.blocks.to_string())
-            .map(|g| g.blocks);
-        crate::sync::pipeline::Confirm {
-            yes_block: count_typed,
-            yes_block_self: (self.view.guard.is_none() || self.guard_ok).then(|| typed.to_string()),
-            yes_block_self_any: false,
-        }
-    }
-    /// What must be typed next (the guard's count, then the UPN), None when nothing.
-    pub fn expected(&self) -> Option<String> {
-        match (&self.view.guard, &self.view.self_block) {
-            (Some(g), _) if !self.guard_ok => Some(g.blocks.to_string()),
-            (_, Some(b)) => Some(b.upn.clone()),
-            _ => None,
-        }
-    }
-    /// `y` is accepted: nothing to confirm, or everything typed as asked.
-    pub fn confirmed(&self) -> bool {
-        crate::sync::pipeline::check_confirmed(&self.view, &self.confirm()).is_ok()
-    }
-}
-
-/// One failed op as the progress view lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunError {
-    pub upn: String,
-    pub kind: crate::sync::ops::Kind,
-    pub message: String,
-}
-
-/// An apply run: progress while it runs, the summary and the passwords after.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Run {
-    pub total: usize,
-    pub progress: ApplyProgress,
-    /// The most recent failures, newest last (at most `Run::KEEP_ERRORS`).
-    pub errors: Vec<RunError>,
-    /// Esc was pressed: no new op is sent, those in flight finish.
-    pub stopping: bool,
-    pub finished: Option<RunEnd>,
-    /// Generated passwords: shown once after the run, dropped when the panel closes.
-    pub passwords: Vec<IssuedPassword>,
-    /// Selected password in the panel.
-    pub selected: usize,
-    /// Where the hand-off CSV was written.
-    pub handoff: Option<String>,
-}
-
-impl Run {
-    pub const KEEP_ERRORS: usize = 5;
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunEnd {
-    Done {
-        done: usize,
-        failed: usize,
-        cancelled: usize,
-    },
-    Failed(String),
-}
-
-/// The masked password input of one directory user. The plaintext lives here only while it is
-/// typed; Debug never shows it.
-#[derive(Clone, Default)]
-pub struct PasswordInput {
-    pub directory_id: i64,
-    pub email: String,
-    pub input: Input,
-    /// The rule the text breaks, in plain words (None = acceptable), checked as it is typed.
-    pub problem: Option<String>,
-}
-
-impl PartialEq for PasswordInput {
-    fn eq(&self, o: &Self) -> bool {
-        self.directory_id == o.directory_id
-            && self.email == o.email
-            && self.input.value() == o.input.value()
-            && self.problem == o.problem
-    }
-}
-
-impl std::fmt::Debug for PasswordInput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PasswordInput")
-            .field("directory_id", &self.directory_id)
-            .field("email", &self.email)
-            .field("len", &self.input.value().chars().count())
-            .finish()
-    }
-}
-
-/// A dialog over the Bindings tab; `None` = the tab itself has the keys.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub enum Modal {
-    #[default]
-    None,
-    /// `p` was pressed: the plan is being computed.
-    Planning {
-        gen: u64,
-    },
-    Preview(Box<Preview>),
-    Run(Box<Run>),
-    Password(PasswordInput),
-    /// The question before disconnecting the tenant.
-    Disconnect,
-    /// Disconnecting: the directory and the token cache are being cleared.
-    Disconnecting,
-    /// A one-key fix of the Errors tab, previewed: what will change, `y` (or Enter) applies.
-    Fix(Box<FixDialog>),
-    /// Export the errors shown: `c` CSV, `j` JSON.
-    Export,
-    /// The integration's domain settings of this tenant.
-    Domains(Box<DomainsView>),
-}
-
-/// The preview of a one-key fix.
-#[derive(Clone, Default)]
-pub struct FixDialog {
-    pub action: Option<FixAction>,
-    /// Index into `AppState::errors` of the error it fixes (kept right when errors change
-    /// under the dialog, by `target`).
-    pub error: usize,
-    /// The error it fixes, to find it again when the list changes (a re-check landed).
-    pub target: Option<Box<ErrorEntry>>,
-    /// What will change, in plain words, one line each.
-    pub change: Vec<String>,
-    /// The fix changes something that cannot be undone (purge).
-    pub irreversible: bool,
-    /// Edit-email: the address being typed (tui-input).
-    pub input: Option<Input>,
-    /// Why the typed value is refused (None = acceptable).
-    pub problem: Option<String>,
-    /// The value the fix writes (new email, UPN, nickname, name) when there is no input.
-    pub value: Option<String>,
-}
-
-impl PartialEq for FixDialog {
-    fn eq(&self, o: &Self) -> bool {
-        self.action == o.action
-            && self.error == o.error
-            && self.change == o.change
-            && self.irreversible == o.irreversible
-            && self.input.as_ref().map(|i| i.value()) == o.input.as_ref().map(|i| i.value())
-            && self.problem == o.problem
-            && self.value == o.value
-    }
-}
-
-impl std::fmt::Debug for FixDialog {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FixDialog")
-            .field("action", &self.action)
-            .field("error", &self.error)
-            .field("change", &self.change)
-            .field("input", &self.input.as_ref().map(|i| i.value().to_string()))
-            .field("problem", &self.problem)
-            .field("value", &self.value)
-            .finish()
-    }
-}
-
-/// The domain settings view: the tenant's domains (GET /domains) and what m365sync may use.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct DomainsView {
-    /// None while loading.
-    pub domains: Option<Vec<Domain>>,
-    pub settings: DomainSettings,
-    pub selected: usize,
-    pub error: Option<String>,
-}
-
-impl DomainsView {
-    /// Whether m365sync may provision into `id` (no list saved = every verified domain).
-    pub fn enabled(&self, d: &Domain) -> bool {
-        match &self.settings.enabled {
-            None => d.is_verified,
-            Some(v) => v.iter().any(|x| x.eq_ignore_ascii_case(&d.id)),
-        }
-    }
-    /// The integration's default domain: the one saved, else the tenant's default.
-    pub fn default_domain(&self) -> Option<String> {
-        self.settings.default.clone().or_else(|| {
-            self.domains
-                .as_ref()?
-                .iter()
-                .find(|d| d.is_default)
-                .map(|d| d.id.clone())
-        })
-    }
-}
-
-impl Modal {
-    pub fn is_open(&self) -> bool {
-        !matches!(self, Modal::None)
-    }
-}
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ErrorsTab {
-    pub view: ListView,
-    /// Only errors of this catalog kind (`s` cycles through the kinds present); None = all.
-    pub kind: Option<String>,
-}
-
-impl ErrorsTab {
-    /// Kinds present in `errors` with their counts, in order of first appearance.
-    pub fn kinds(errors: &[ErrorEntry]) -> Vec<(&str, usize)> {
-        let mut out: Vec<(&str, usize)> = Vec::new();
-        for e in errors {
-            match out.iter_mut().find(|(k, _)| *k == e.kind()) {
-                Some((_, n)) => *n += 1,
-                None => out.push((e.kind(), 1)),
-            }
-        }
-        out
-    }
-}
-
 /// The local directory as last loaded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DirectoryRows {
@@ -759,11 +441,39 @@ pub struct DirectoryRows {
     /// Users whose wish differs from their account, per `PendingOp::slot`; kept as wishes
     /// change, so the status bar costs nothing.
     pub pending: [usize; 3],
+    /// The UPN a directory user's account is created with when it is not its email (the
+    /// default-domain fix), by directory id.
+    pub upn_overrides: HashMap<i64, String>,
+    /// Each user's wish and binding packed in a byte (`pack`), kept as wishes change.
+    pub flags: Vec<u8>,
+}
+
+/// A user's wish and binding in a byte.
+pub fn pack(want: bool, b: BindingState) -> u8 {
+    binding_slot(b) as u8 | (u8::from(want) << 2)
+}
+
+fn unpack(f: u8) -> (bool, BindingState) {
+    let b = match f & 3 {
+        0 => BindingState::Bound,
+        1 => BindingState::Unbound,
+        _ => BindingState::Blocked,
+    };
+    (f & 4 != 0, b)
 }
 
 impl DirectoryRows {
     pub fn pending_total(&self) -> usize {
         self.pending.iter().sum()
+    }
+    pub fn user(&self, id: i64) -> Option<&DirectoryUser> {
+        self.users.iter().find(|u| u.id == id)
+    }
+    /// The UPN the account of `u` is created with: its override, else its email.
+    pub fn planned_upn<'a>(&'a self, u: &'a DirectoryUser) -> &'a str {
+        self.upn_overrides
+            .get(&u.id)
+            .map_or(u.email.as_str(), String::as_str)
     }
 }
 
@@ -775,11 +485,55 @@ pub fn binding_slot(b: BindingState) -> usize {
     }
 }
 
+/// Why the last op of a directory user failed (from `ApplyEvent::OpFailed`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowFailure {
+    pub kind: OpKind,
+    /// Graph's code, e.g. `Request_BadRequest`.
+    pub code: String,
+    pub message: String,
+}
+
+/// What a one-line message is about: a newer message about the same thing replaces it, and
+/// a change of that thing clears it (a new listing clears "stopped loading").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    Load,
+    Import,
+    Wish,
+    Plan,
+    Apply,
+    Password,
+    Fix,
+    Export,
+    Domains,
+    Journal,
+    Disconnect,
+    /// A key that could not act here ("no row is selected").
+    Key,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Info,
+    Good,
+    Warn,
+    Bad,
+}
+
+/// One line of news for the admin, on its own line above the hint bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub text: String,
+    pub topic: Topic,
+    pub tone: Tone,
+}
+
+/// What several components read: the session, the tenant users, the directory, the errors,
+/// what is running. Components change it through their narrow methods.
 #[derive(Debug, Clone, PartialEq)]
-pub struct AppState {
+pub struct Data {
     pub phase: Phase,
-    pub tab: Tab,
-    pub help: bool,
     /// Unix seconds, from the last tick: times on screen are relative to it.
     pub now: i64,
     /// Terminal size from the last Resize.
@@ -802,29 +556,40 @@ pub struct AppState {
     /// Rows loaded by the last completed load (an estimate for the gauge of the next one).
     pub expected: Option<usize>,
     pub rows: TenantRows,
+    /// A reload keeps the rows of the last listing on screen until its first page arrives.
+    pub reloading: bool,
     pub index: Arc<DirectoryIndex>,
     /// Bumped whenever `index` changes; classifications made with an older one are redone.
     pub index_version: u64,
+    /// The UPN of each linked account (tenant id -> UPN), learnt from the listing: the
+    /// Bindings tab names accounts, not ids.
+    pub account_upns: HashMap<String, String>,
     pub directory_loaded: bool,
     pub directory: DirectoryRows,
+    /// Bumped whenever `directory` is read again: the Bindings tab follows its users.
+    pub directory_gen: u64,
+    /// The last failed op of a directory user (by directory id), until one succeeds.
+    pub row_failures: HashMap<i64, RowFailure>,
     /// Number of users an import in flight covers.
     pub importing: Option<usize>,
     pub errors: Vec<ErrorEntry>,
-    /// One-line news for the admin (last import result, ...).
-    pub message: Option<String>,
+    /// Bumped whenever `errors` changes: the Errors tab and a fix dialog follow it.
+    pub errors_gen: u64,
+    pub message: Option<Message>,
 
-    pub import: ImportTab,
-    pub bindings: BindingsTab,
-    pub errors_tab: ErrorsTab,
-    /// The dialog over the Bindings tab.
-    pub modal: Modal,
     /// Generation of the plan asked for; a result for an older one is dropped.
     pub plan_gen: u64,
+    /// `p` was pressed while the tenant users were listed: the preview opens when they are.
+    pub preview_after_listing: bool,
     /// `SetWant` effects not yet answered: the directory is read again when the last one is
     /// (an earlier read would show the later toggles undone for a moment).
     pub wants_in_flight: u32,
     /// An apply is running (its view may be closed while it finishes).
     pub applying: bool,
+    /// Ops per second the last run achieved: the next preview's ETA uses it.
+    pub measured_rate: Option<f64>,
+    /// A quit was confirmed during an apply: the console ends when the run has stopped.
+    pub quitting: bool,
     /// The journal of an interrupted run is being checked against the tenant (after sign-in);
     /// plans wait for it.
     pub checking_journal: bool,
@@ -843,12 +608,10 @@ pub struct AppState {
     pub dirty: bool,
 }
 
-impl Default for AppState {
+impl Default for Data {
     fn default() -> Self {
-        AppState {
+        Data {
             phase: Phase::SignIn(SignIn::Resuming),
-            tab: Tab::Import,
-            help: false,
             now: 0,
             width: 80,
             height: 24,
@@ -863,20 +626,24 @@ impl Default for AppState {
             load: Load::Idle,
             expected: None,
             rows: TenantRows::default(),
+            reloading: false,
             index: Arc::new(DirectoryIndex::default()),
             index_version: 0,
+            account_upns: HashMap::new(),
             directory_loaded: false,
             directory: DirectoryRows::default(),
+            directory_gen: 0,
+            row_failures: HashMap::new(),
             importing: None,
             errors: Vec::new(),
+            errors_gen: 0,
             message: None,
-            import: ImportTab::default(),
-            bindings: BindingsTab::default(),
-            errors_tab: ErrorsTab::default(),
-            modal: Modal::None,
             plan_gen: 0,
+            preview_after_listing: false,
             wants_in_flight: 0,
             applying: false,
+            measured_rate: None,
+            quitting: false,
             checking_journal: false,
             password_rule: PasswordRule::default(),
             check_gen: None,
@@ -888,41 +655,143 @@ impl Default for AppState {
     }
 }
 
+impl Data {
+    /// A message about `topic`, replacing any other.
+    pub fn say(&mut self, topic: Topic, text: impl Into<String>) {
+        self.tell(topic, Tone::Info, text);
+    }
+    pub fn tell(&mut self, topic: Topic, tone: Tone, text: impl Into<String>) {
+        self.message = Some(Message {
+            text: text.into(),
+            topic,
+            tone,
+        });
+    }
+    /// The state a message about `topic` described changed: it goes.
+    pub fn unsay(&mut self, topic: Topic) {
+        if self.message.as_ref().is_some_and(|m| m.topic == topic) {
+            self.message = None;
+        }
+    }
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_ref().map(|m| m.text.as_str())
+    }
+
+    /// Adds an error (once: an entry with the same key is listed already).
+    pub fn push_error(&mut self, e: ErrorEntry) {
+        if let Some(k) = &e.key {
+            if self.errors.iter().any(|x| x.key.as_ref() == Some(k)) {
+                return;
+            }
+        }
+        self.errors.push(e);
+        self.errors_gen += 1;
+    }
+    /// Keeps the errors `keep` says to keep.
+    pub fn retain_errors(&mut self, keep: impl FnMut(&ErrorEntry) -> bool) {
+        let before = self.errors.len();
+        self.errors.retain(keep);
+        if self.errors.len() != before {
+            self.errors_gen += 1;
+        }
+    }
+
+    /// The key that gives `c` where a tab has the focus (for "press r to reload").
+    pub fn tab_key(&self, section: &str, c: Command) -> String {
+        self.keymap.key_for(
+            &[
+                section,
+                crate::keymap::section::LIST,
+                crate::keymap::section::GLOBAL,
+            ],
+            c,
+        )
+    }
+    /// "see Errors (3)": where the details of a failure are, with the key that goes there.
+    pub fn see_errors(&self) -> String {
+        let tab = Tab::Errors;
+        let key = self.keymap.key_for(
+            &[crate::keymap::section::GLOBAL],
+            Command::GoTab(tab.index() as u8 + 1),
+        );
+        if key.is_empty() {
+            format!("see {}", tab.title())
+        } else {
+            format!("see {}, key {key}", tab.title())
+        }
+    }
+    /// Who acts: the audit log's actor.
+    pub fn actor(&self) -> String {
+        self.session
+            .as_ref()
+            .map(|si| si.identity.name.clone())
+            .unwrap_or_default()
+    }
+    /// The UPN a directory user's account has (learnt from the listing) or will have.
+    pub fn upn_of(&self, u: &DirectoryUser) -> (String, bool) {
+        match u
+            .tenant_user_id
+            .as_ref()
+            .and_then(|t| self.account_upns.get(t))
+        {
+            Some(upn) => (upn.clone(), true),
+            None => (self.directory.planned_upn(u).to_string(), false),
+        }
+    }
+    /// The listing is complete: a plan may compare with it.
+    pub fn listed(&self) -> bool {
+        self.load == Load::Done && !self.reloading
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AppState {
+    pub data: Data,
+    /// The tab on screen.
+    pub tab: Tab,
+    pub tabs: Tabs,
+    /// The dialog over the tabs; `Modal::None` = the tab has the keys.
+    pub modal: Modal,
+    /// A question over everything (quit while applying, close unsaved passwords).
+    pub question: Option<Question>,
+    /// The `?` overlay, over everything.
+    pub help: Option<Help>,
+}
+
 impl AppState {
     pub fn new(tenant: &str) -> AppState {
-        AppState {
-            tenant: tenant.to_string(),
-            ..AppState::default()
-        }
+        let mut s = AppState::default();
+        s.data.tenant = tenant.to_string();
+        s
     }
 
     /// A signed-in state on the Import tab holding `users` already classified, with no I/O:
     /// for tests and benchmarks. `AppState::with_tenant_users` classifies with a real index.
     pub fn with_classified_users(users: Vec<(User, ImportStatus)>) -> AppState {
         let mut s = AppState::new("contoso.onmicrosoft.com");
-        s.phase = Phase::Main;
-        s.directory_loaded = true;
-        s.session = Some(SessionInfo {
+        s.data.phase = Phase::Main;
+        s.data.directory_loaded = true;
+        s.data.session = Some(SessionInfo {
             identity: Identity {
                 name: "admin@contoso.onmicrosoft.com".into(),
                 tenant_id: None,
             },
             expires_at: 3600,
         });
-        s.load_gen = 1;
+        s.data.load_gen = 1;
         let (users, statuses): (Vec<User>, Vec<ImportStatus>) = users.into_iter().unzip();
         for (chunk, st) in users.chunks(999).zip(statuses.chunks(999)) {
             super::update::apply_page(&mut s, chunk.to_vec(), st);
         }
-        s.load = Load::Done;
-        s.expected = Some(s.rows.len());
+        s.data.load = Load::Done;
+        s.data.expected = Some(s.data.rows.len());
         s
     }
 
     /// A signed-in state on the Import tab holding `users`, classified with `index`
-    /// (`DirectoryIndex::classify`), with no I/O. The benchmark's way to a 100k-row state:
+    /// (`DirectoryIndex::classify`), with no I/O. The benchmark's way to a big state:
     /// `AppState::with_tenant_users(users, DirectoryIndex::default())`, then time
-    /// `ui::draw` on a `TestBackend` terminal and `update(&mut s, Action::FilterInput(..))`.
+    /// `app::draw` on a `TestBackend` terminal and `update(&mut s, Action::FilterInput(..))`.
     pub fn with_tenant_users(users: Vec<User>, index: DirectoryIndex) -> AppState {
         let classified = users
             .into_iter()
@@ -932,12 +801,12 @@ impl AppState {
             })
             .collect();
         let mut s = AppState::with_classified_users(classified);
-        s.index = Arc::new(index);
+        s.data.index = Arc::new(index);
         s
     }
 
     /// Error count for the tab title.
     pub fn error_count(&self) -> usize {
-        self.errors.len()
+        self.data.errors.len()
     }
 }

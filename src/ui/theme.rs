@@ -2,7 +2,6 @@
 //! and status words carry the meaning colour would.
 use ratatui::style::{Color, Modifier, Style};
 
-use crate::app::state::RowState;
 use crate::directory::{BindingState, ImportStatus};
 
 #[derive(Debug, Clone, Copy)]
@@ -101,15 +100,9 @@ impl Theme {
             BindingState::Blocked => self.fg(Color::Yellow).add_modifier(Modifier::BOLD),
         }
     }
-    /// A Bindings row: a pending change stands out (magenta, bold), an error is red.
-    pub fn row_state(&self, s: RowState) -> Style {
-        match s {
-            RowState::Bound => self.binding(BindingState::Bound),
-            RowState::Unbound => self.binding(BindingState::Unbound),
-            RowState::Blocked => self.binding(BindingState::Blocked),
-            RowState::Pending(_) => self.fg(Color::Magenta).add_modifier(Modifier::BOLD),
-            RowState::Error => self.error(),
-        }
+    /// A change the directory wants and the tenant does not have yet (magenta, bold).
+    pub fn pending(&self) -> Style {
+        self.fg(Color::Magenta).add_modifier(Modifier::BOLD)
     }
     pub fn gauge(&self) -> Style {
         self.fg(Color::Cyan)

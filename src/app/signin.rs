@@ -1,18 +1,94 @@
 //! The sign-in screen (device code, big and clear, with a countdown and every outcome in plain
-//! words) and the "not set up" screen.
+//! words) and the "not set up" screen, as the components that have the keys while they are up.
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 use ratatui::Frame;
+use tui_input::InputRequest;
 
-use crate::app::state::{AppState, SignIn};
 use crate::auth::AuthError;
+use crate::keymap::Command;
+use crate::ui::text::wrap;
+use crate::ui::widgets::{centered, labeled};
+use crate::ui::Theme;
 
-use super::{centered, labeled, status, wrap, Theme};
+use super::component::{Component, Outcome, Section, TextMode};
+use super::effect::Effect;
+use super::state::{Data, Phase, SignIn};
 
-fn frame_parts(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, what: &str) -> Rect {
-    let [head, body, hints] = Layout::vertical([
+pub const SECTION: Section = Section {
+    name: "signin",
+    title: "Sign-in",
+};
+
+/// The sign-in screen's keys: a new code.
+pub struct SignInScreen;
+
+/// The "not set up" screen: only the global keys.
+pub struct ConfigScreen;
+
+impl Component for SignInScreen {
+    fn sections(&self, _: &Data) -> Vec<Section> {
+        vec![SECTION]
+    }
+    fn commands(&self, data: &Data) -> Vec<Command> {
+        match &data.phase {
+            Phase::SignIn(SignIn::Resuming) => vec![],
+            Phase::SignIn(_) => vec![Command::RetrySignIn],
+            _ => vec![],
+        }
+    }
+    fn text_mode(&self, _: &Data) -> TextMode {
+        TextMode::None
+    }
+    fn command(&mut self, data: &mut Data, c: Command, fx: &mut Vec<Effect>) -> Outcome {
+        if c == Command::RetrySignIn && self.commands(data).contains(&c) {
+            data.signin_gen += 1;
+            data.phase = Phase::SignIn(SignIn::Requesting);
+            fx.push(Effect::StartDeviceCode {
+                gen: data.signin_gen,
+            });
+            return Outcome::Done;
+        }
+        Outcome::Ignored
+    }
+    fn input(&mut self, _: &mut Data, _: InputRequest) -> bool {
+        false
+    }
+    fn draw(&self, frame: &mut Frame, area: Rect, data: &Data, theme: &Theme) {
+        if let Phase::SignIn(si) = &data.phase {
+            draw(frame, area, data, theme, si);
+        }
+    }
+}
+
+impl Component for ConfigScreen {
+    fn sections(&self, _: &Data) -> Vec<Section> {
+        vec![]
+    }
+    fn commands(&self, _: &Data) -> Vec<Command> {
+        vec![]
+    }
+    fn text_mode(&self, _: &Data) -> TextMode {
+        TextMode::None
+    }
+    fn command(&mut self, _: &mut Data, _: Command, _: &mut Vec<Effect>) -> Outcome {
+        Outcome::Ignored
+    }
+    fn input(&mut self, _: &mut Data, _: InputRequest) -> bool {
+        false
+    }
+    fn draw(&self, frame: &mut Frame, area: Rect, data: &Data, theme: &Theme) {
+        if let Phase::Config { message } = &data.phase {
+            draw_config(frame, area, data, theme, message);
+        }
+    }
+}
+
+fn frame_parts(frame: &mut Frame, area: Rect, state: &Data, theme: &Theme, what: &str) -> Rect {
+    // The last line is the hint bar (drawn by the view).
+    let [head, body, _hints] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),
         Constraint::Length(1),
@@ -33,7 +109,6 @@ fn frame_parts(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, w
         }
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), head);
-    status::draw_hints(frame, hints, state, theme);
     body
 }
 
@@ -63,7 +138,7 @@ pub fn mmss(secs: i64) -> String {
     format!("{}:{:02}", s / 60, s % 60)
 }
 
-pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, si: &SignIn) {
+pub fn draw(frame: &mut Frame, area: Rect, state: &Data, theme: &Theme, si: &SignIn) {
     let body = frame_parts(
         frame,
         area,
@@ -99,7 +174,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, si: 
             let left = expires_at - state.now;
             lines.push(Line::from(vec![
                 Span::raw("1. On any device, open  "),
-                Span::styled(start.verification_uri.clone(), theme.accent()),
+                crate::ui::widgets::safe(&start.verification_uri, theme.accent()),
             ]));
             lines.push(Line::from("2. Enter this code:"));
             lines.push(Line::from(""));
@@ -136,7 +211,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, si: 
                 ]));
             } else {
                 lines.push(Line::from(Span::styled(
-                    "The code has expired: press r for a new one.",
+                    format!(
+                        "The code has expired: press {} for a new one.",
+                        state.keymap.key_for(&[SECTION.name], Command::RetrySignIn)
+                    ),
                     theme.warn(),
                 )));
             }
@@ -160,12 +238,12 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, si: 
                         lines.push(Line::from(vec![
                             Span::styled("Code      ", theme.dim()),
                             Span::styled(format!("AADSTS{c}"), theme.error()),
-                            Span::styled(format!("  ({error})"), theme.dim()),
+                            crate::ui::widgets::safe(&format!("  ({error})"), theme.dim()),
                         ]));
                     } else {
                         lines.push(Line::from(vec![
                             Span::styled("Code      ", theme.dim()),
-                            Span::styled(error.clone(), theme.error()),
+                            crate::ui::widgets::safe(error, theme.error()),
                         ]));
                     }
                     lines.extend(labeled(
@@ -190,10 +268,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, si: 
                 )),
             }
             lines.push(Line::from(""));
+            let key = |c| state.keymap.key_for(&[SECTION.name, "global"], c);
             lines.push(Line::from(vec![
-                Span::styled("r", theme.key()),
+                Span::styled(key(Command::RetrySignIn), theme.key()),
                 Span::raw(" new code   "),
-                Span::styled("q", theme.key()),
+                Span::styled(key(Command::Quit), theme.key()),
                 Span::raw(" quit"),
             ]));
         }
@@ -207,7 +286,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, si: 
     );
 }
 
-pub fn draw_config(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, message: &str) {
+pub fn draw_config(frame: &mut Frame, area: Rect, state: &Data, theme: &Theme, message: &str) {
     let body = frame_parts(frame, area, state, theme, "not set up yet");
     let w = body.width.saturating_sub(4).min(76);
     let inner = w.saturating_sub(4) as usize;
