@@ -913,7 +913,8 @@ fn load_failed(d: &mut Data, message: String) {
             Topic::Load,
             Tone::Warn,
             format!(
-                "Bringing the tenant users up to date failed ({}): the saved copy {when} is                  shown.",
+                "Bringing the tenant users up to date failed ({}): the saved copy {when} is \
+                 shown.",
                 d.see_errors()
             ),
         );
@@ -1042,7 +1043,8 @@ fn apply_replanned(s: &mut AppState, view: Box<PlanView>, round: String) {
         Topic::Plan,
         Tone::Warn,
         format!(
-            "Nothing was sent: {round}, and the plan changed. This is the plan now: check it,              then {y} applies it."
+            "Nothing was sent: {round}, and the plan changed. This is the plan now: check it, \
+             then {y} applies it."
         ),
     );
 }
