@@ -332,3 +332,143 @@ async fn the_console_shows_the_saved_rows_before_any_graph_request_returns() {
         .flat_map(|p| p.iter())
         .any(|u| u.user_principal_name == first));
 }
+
+/// The next action the runtime sends that `pick` takes, within 20 s.
+async fn next<T>(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Action>,
+    mut pick: impl FnMut(Action) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let a = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("the runtime answers within 20 s")
+            .expect("the channel stays open");
+        if let Some(t) = pick(a) {
+            return t;
+        }
+    }
+}
+
+/// `y` in the real runtime: a delta round under the apply lock first. An account created in
+/// the tenant since the plan changes it: nothing is sent, the new plan comes back; applied
+/// again, the unchanged plan is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_round_before_an_apply_sends_nothing_when_the_tenant_changed_the_plan() {
+    use m365sync::sync::pipeline::{Confirm, Me, Pipeline};
+    let env = common::start(m365sync::sim::SimOptions {
+        users: Some(20),
+        ..common::fast_options()
+    })
+    .await;
+    let dom = env.sim.default_domain.clone();
+    let csv = env.data.path().join("people.csv");
+    std::fs::write(
+        &csv,
+        format!("email,givenName,surname,displayName\nann@{dom},Ann,Lee,Ann Lee\nben@{dom},Ben,Ode,Ben Ode\n"),
+    )
+    .unwrap();
+    env.ok(&["directory", "import", csv.to_str().unwrap()])
+        .await;
+    env.ok(&["bind", &format!("ann@{dom}"), &format!("ben@{dom}")])
+        .await;
+    env.ok(&["login"]).await;
+    let mut settings = env.settings.clone();
+    settings.client_id = Some(env.sim.apps[0].0.clone());
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut services = m365sync::app::runtime::Services::new(settings, Some(env.http()), tx);
+    services.run(Effect::ResumeSession { gen: 0 });
+    next(&mut rx, |a| match a {
+        Action::SessionResumed { result, .. } => Some(result.unwrap().expect("cached")),
+        _ => None,
+    })
+    .await;
+    // The first load: no copy yet, a full listing, saved.
+    services.run(Effect::LoadUsers {
+        gen: 1,
+        page_size: 999,
+        index: Default::default(),
+        index_version: 0,
+        full: false,
+    });
+    let (pages, extras) = next(&mut rx, |a| match a {
+        Action::TenantLoaded {
+            rows,
+            extras,
+            done: Some(line),
+            ..
+        } => {
+            assert!(line.starts_with("full listing (No saved copy"), "{line}");
+            Some((rows.pages.clone(), extras))
+        }
+        Action::UsersFailed { error, .. } => panic!("{error}"),
+        _ => None,
+    })
+    .await;
+    // The plan, as the console's Plan effect makes it, on the copy.
+    let graph = m365sync::graph::GraphClient::new(
+        env.http(),
+        &env.settings.graph_url,
+        env.app_session().await,
+    );
+    let pipeline = Pipeline {
+        graph: graph.clone(),
+        data_dir: env.settings.data_dir.clone(),
+        db_path: env.settings.db_path(),
+        tenant: env.settings.tenant.clone().unwrap(),
+        me: Me::default(),
+        budget: Default::default(),
+    };
+    let tenant = m365sync::sync::plan::TenantSnapshot {
+        pages,
+        deleted: extras.deleted.clone(),
+        domains: extras.domains.clone(),
+    };
+    let view = pipeline.prepare(None, Some(tenant), 0).await.unwrap();
+    assert_eq!(view.plan.ops.len(), 2, "two creates: {:?}", view.plan.ops);
+
+    // Ann's account appears in the tenant meanwhile.
+    let new = m365sync::graph::requests::NewUser::new(
+        format!("ann@{dom}"),
+        "Ann Lee",
+        "ann",
+        "Xy7!someone-else-1",
+    );
+    graph
+        .request(
+            reqwest::Method::POST,
+            &format!("{}/users", graph.base()),
+            Some(bytes::Bytes::from(new.to_json().to_string())),
+        )
+        .await
+        .unwrap();
+    let writes = env.sim.write_count();
+    services.run(Effect::Apply {
+        view: Box::new(view.clone()),
+        confirm: Confirm::default(),
+    });
+    let (changed, round) = next(&mut rx, |a| match a {
+        Action::ApplyReplanned { view, round } => Some((view, round)),
+        Action::ApplyFinished(r) => panic!("sent on stale data: {r:?}"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(env.sim.write_count(), writes, "nothing was sent");
+    assert!(round.starts_with("delta round: 1 changed"), "{round}");
+    assert_ne!(changed.ops(), view.ops());
+
+    // Applied as it is now: the round finds nothing new and the plan is sent.
+    services.run(Effect::Apply {
+        view: changed.clone(),
+        confirm: Confirm::default(),
+    });
+    let summary = next(&mut rx, |a| match a {
+        Action::ApplyFinished(r) => Some(r.expect("applied")),
+        Action::ApplyReplanned { round, .. } => panic!("replanned again: {round}"),
+        _ => None,
+    })
+    .await;
+    assert!(summary.done >= 1, "{summary:?}");
+    assert!(env.sim.write_count() > writes);
+}
