@@ -616,6 +616,8 @@ impl Sim {
                 _ => {}
             }
         }
+        // Keep reading: a closed pipe would kill the simulator at its next line (EPIPE).
+        std::thread::spawn(move || for _ in lines {});
         Sim {
             child,
             base: base.unwrap(),
@@ -771,4 +773,68 @@ fn console_in_tmux_scrolls_a_long_preview_and_q_during_an_apply_asks() {
             .all(|l| l.starts_with("Unbound") && l.contains("want")),
         "{list}"
     );
+}
+
+/// The console against a simulator that answers every request after 2 s: the first start
+/// lists the tenant (no saved copy, said why) and saves it; the second shows the saved rows
+/// "as of" their time while its delta round still waits for Graph, then says what the
+/// round did.
+#[test]
+fn console_in_tmux_starts_from_the_saved_copy_before_graph_answers() {
+    let sim = Sim::start(&["--latency-ms", "2000"]);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let bin = env!("CARGO_BIN_EXE_m365sync");
+    let exit_file = dir.path().join("exit");
+    let tmux = Tmux {
+        socket: format!("m365sync-test-snapshot-{}", std::process::id()),
+    };
+    let script = format!(
+        "{bin} --data-dir {data} --authority {base} --graph-url {base}/v1.0 --tenant {t} \
+         --client-id {c}; echo $? > {exit}; exec sleep 600",
+        data = data.display(),
+        base = sim.base,
+        t = sim.tenant,
+        c = sim.client,
+        exit = exit_file.display()
+    );
+    let wait = Duration::from_secs(120);
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "demo",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let code = tmux.device_code();
+    sim.approve(&code);
+    tmux.wait_for("the first listing, and why", wait, |s| {
+        s.contains("No saved copy of this tenant yet")
+    });
+    tmux.wait_for("the listing", wait, |s| {
+        s.contains("all ") && s.contains("loaded") && s.contains("as of ")
+    });
+    tmux.quit(&exit_file);
+    let _ = std::fs::remove_file(&exit_file);
+
+    // Again, in the same pane: the cached sign-in sends nothing; the saved rows come before
+    // any answer.
+    tmux.run(&["respawn-pane", "-k", "-t", "demo", "sh", "-c", &script]);
+    let s = tmux.wait_for("the saved rows", Duration::from_secs(30), |s| {
+        s.contains("as of ") && s.contains("Irvin Sayers")
+    });
+    assert!(
+        s.contains("delta round…"),
+        "the rows are on screen while the round still waits for Graph:\n{s}"
+    );
+    tmux.wait_for("the round's end", wait, |s| {
+        s.contains("Delta round: 0 changed, as of ") && s.contains("all ")
+    });
+    tmux.quit(&exit_file);
 }

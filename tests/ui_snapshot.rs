@@ -362,14 +362,10 @@ async fn the_round_before_an_apply_sends_nothing_when_the_tenant_changed_the_pla
     })
     .await;
     let dom = env.sim.default_domain.clone();
-    let csv = env.data.path().join("people.csv");
-    std::fs::write(
-        &csv,
-        format!("email,givenName,surname,displayName\nann@{dom},Ann,Lee,Ann Lee\nben@{dom},Ben,Ode,Ben Ode\n"),
-    )
-    .unwrap();
-    env.ok(&["directory", "import", csv.to_str().unwrap()])
-        .await;
+    env.import_people(&format!(
+        "email,givenName,surname,displayName\nann@{dom},Ann,Lee,Ann Lee\nben@{dom},Ben,Ode,Ben Ode\n"
+    ))
+    .await;
     env.ok(&["bind", &format!("ann@{dom}"), &format!("ben@{dom}")])
         .await;
     env.ok(&["login"]).await;
