@@ -1083,18 +1083,25 @@ async fn refresh_users(
     use crate::snapshot::RefreshEvent;
     let tx = &source.tx;
     let mut held = source.slot.lock().await;
+    // Rows already on screen: a copy held (its rows went out when it was loaded or refreshed).
+    let mut shown = held.is_some();
     if held.is_none() {
         match crate::snapshot::load_async(store).await {
-            Ok(Some(s)) if s.head.unfit_for(graph.base()).is_none() => {
-                let _ = tx.send(rows_of(&s, &load, None).await);
+            Ok(Some(s)) => {
+                // A copy of another Graph or $select is not shown; the refresh says why it
+                // lists in full.
+                if s.head.unfit_for(graph.base()).is_none() {
+                    let _ = tx.send(rows_of(&s, &load, None).await);
+                    shown = true;
+                }
                 *held = Some(s);
             }
-            Ok(_) => {}
+            Ok(None) => {}
             // A copy that cannot be read is listed again (and replaced).
             Err(e) => tracing::warn!(error = %e, "the tenant snapshot cannot be read"),
         }
     }
-    let stream = held.is_none();
+    let stream = !shown;
     let gen = load.gen;
     let news = |news| {
         let _ = tx.send(Action::Refreshing { gen, news });
