@@ -147,13 +147,14 @@ async fn users_sync_and_errors_use_the_copy_fresh_and_offline() {
     );
 }
 
-/// A binary killed in the middle of a full listing leaves the previous copy: `--offline`
-/// still reads it, and the next run brings it up to date with a round.
+/// A binary killed in the middle of a full listing, or of a delta round, leaves the previous
+/// copy: `--offline` still reads it, and the next run brings it up to date with a round.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_binary_killed_mid_listing_leaves_the_previous_copy_usable() {
+async fn a_binary_killed_mid_listing_or_mid_round_leaves_the_previous_copy_usable() {
     let env = common::start(SimOptions {
         users: Some(3000),
         latency: Duration::from_millis(150),
+        delta_page_size: 5,
         ..common::fast_options()
     })
     .await;
@@ -196,4 +197,43 @@ async fn a_binary_killed_mid_listing_leaves_the_previous_copy_usable() {
         text(&o.stderr)
     );
     assert_eq!(sorted_lines(&text(&o.stdout)), saved);
+
+    // 20 users soft-deleted: a round of several pages, killed after its first two.
+    let gone: Vec<String> = saved
+        .iter()
+        .take(20)
+        .map(|l| l.split(',').nth(1).unwrap().to_string())
+        .collect();
+    for upn in &gone {
+        assert!(env.sim.soft_delete(upn));
+    }
+    let before = env.sim.request_count("GET", "/v1.0/users/delta");
+    let mut c = env.bin();
+    c.args(["users", "--csv"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let started = std::time::Instant::now();
+    while env.sim.request_count("GET", "/v1.0/users/delta") < before + 2
+        && started.elapsed() < Duration::from_secs(20)
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.kill().unwrap();
+    assert!(!child.wait().unwrap().success(), "killed mid-round");
+    // The copy is the one before the round; the next run's round brings all 20.
+    let o = env.run(&["users", "--csv", "--offline"]).await;
+    assert_eq!(sorted_lines(&text(&o.stdout)), saved);
+    let o = env.run(&["users", "--csv"]).await;
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("delta round: 20 changed"),
+        "{}",
+        text(&o.stderr)
+    );
+    let now = sorted_lines(&text(&o.stdout));
+    assert_eq!(now.len(), 2980);
+    assert!(gone
+        .iter()
+        .all(|g| now.iter().all(|l| !l.contains(g.as_str()))));
 }
