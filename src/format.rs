@@ -58,6 +58,37 @@ pub fn rate(per_sec: f64) -> String {
     }
 }
 
+/// The local time zone's offset from UTC at unix second `at`, in seconds (`localtime_r`,
+/// which reads `TZ` and is safe with threads); 0 when the C library cannot tell.
+pub fn local_offset_secs(at: i64) -> i32 {
+    let t: libc::time_t = at as libc::time_t;
+    // SAFETY: `tm` is plain data the call fills; `localtime_r` keeps no pointer to either.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
+    if ok {
+        tm.tm_gmtoff as i32
+    } else {
+        0
+    }
+}
+
+/// `HH:MM` of unix second `at` at `offset_secs` from UTC (the console's "as of 14:02").
+pub fn clock(at: i64, offset_secs: i32) -> String {
+    let local = at + i64::from(offset_secs);
+    let mins = local.rem_euclid(86_400) / 60;
+    format!("{:02}:{:02}", mins / 60, mins % 60)
+}
+
+/// A moment for stderr and logs: RFC 3339 in UTC, to the second.
+pub fn utc_stamp(t: time::OffsetDateTime) -> String {
+    use time::format_description::well_known::Rfc3339;
+    t.to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +110,16 @@ mod tests {
         assert_eq!(rate(6.54), "6.5 changes/s");
         assert_eq!(rate(1.0), "1 change/s");
         assert_eq!(rate(20.0), "20 changes/s");
+    }
+
+    #[test]
+    fn clock_and_stamp() {
+        // 2026-12-04 14:02:59 UTC
+        let t = 1_796_392_979;
+        assert_eq!(clock(t, 0), "14:02");
+        assert_eq!(clock(t, 3600), "15:02");
+        assert_eq!(clock(t, -15 * 3600), "23:02");
+        let at = time::OffsetDateTime::from_unix_timestamp(t).unwrap();
+        assert_eq!(utc_stamp(at), "2026-12-04T14:02:59Z");
     }
 }

@@ -39,6 +39,8 @@ pub enum Command {
     UnmarkAll,
     Import,
     Refresh,
+    /// List every tenant user again (a full listing, not a delta round).
+    ListAgain,
     /// Stop listing the tenant users (never Esc: it must not cancel a reload by surprise).
     StopLoad,
     RetrySignIn,

@@ -28,6 +28,23 @@ impl Tmux {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
+    /// A `width`x`height` session "demo" running `script`.
+    fn new_session(&self, width: u16, height: u16, script: &str) {
+        let (w, h) = (width.to_string(), height.to_string());
+        self.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "demo",
+            "-x",
+            &w,
+            "-y",
+            &h,
+            "sh",
+            "-c",
+            script,
+        ]);
+    }
     fn screen(&self) -> String {
         self.run(&["capture-pane", "-p", "-t", "demo"])
     }
@@ -616,12 +633,29 @@ impl Sim {
                 _ => {}
             }
         }
+        // Keep reading: a closed pipe would kill the simulator at its next line (EPIPE).
+        std::thread::spawn(move || for _ in lines {});
         Sim {
             child,
             base: base.unwrap(),
             tenant: tenant.unwrap(),
             client: client.unwrap(),
         }
+    }
+
+    /// The shell line that runs the console against this simulator with `data`, writes its
+    /// exit code to `exit` and keeps the pane.
+    fn console(&self, data: &Path, exit: &Path) -> String {
+        format!(
+            "{bin} --data-dir {data} --authority {base} --graph-url {base}/v1.0 --tenant {t} \
+             --client-id {c}; echo $? > {exit}; exec sleep 600",
+            bin = env!("CARGO_BIN_EXE_m365sync"),
+            data = data.display(),
+            base = self.base,
+            t = self.tenant,
+            c = self.client,
+            exit = exit.display()
+        )
     }
 
     fn approve(&self, code: &str) {
@@ -682,28 +716,7 @@ fn console_in_tmux_scrolls_a_long_preview_and_q_during_an_apply_asks() {
     let tmux = Tmux {
         socket: format!("m365sync-test-apply-{}", std::process::id()),
     };
-    let script = format!(
-        "{bin} --data-dir {data} --authority {base} --graph-url {base}/v1.0 --tenant {t} \
-         --client-id {c}; echo $? > {exit}; exec sleep 600",
-        data = data.display(),
-        base = sim.base,
-        t = sim.tenant,
-        c = sim.client,
-        exit = exit_file.display()
-    );
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "demo",
-        "-x",
-        "80",
-        "-y",
-        "24",
-        "sh",
-        "-c",
-        &script,
-    ]);
+    tmux.new_session(80, 24, &sim.console(&data, &exit_file));
     let code = tmux.device_code();
     sim.approve(&code);
     // Generous: the machine may be busy (two cores shared with builds).
@@ -771,4 +784,47 @@ fn console_in_tmux_scrolls_a_long_preview_and_q_during_an_apply_asks() {
             .all(|l| l.starts_with("Unbound") && l.contains("direct")),
         "{list}"
     );
+}
+
+/// The console against a simulator that answers every request after 2 s: the first start
+/// lists the tenant (no saved copy, said why) and saves it; the second shows the saved rows
+/// "as of" their time while its delta round still waits for Graph, then says what the
+/// round did.
+#[test]
+fn console_in_tmux_starts_from_the_saved_copy_before_graph_answers() {
+    let sim = Sim::start(&["--latency-ms", "2000"]);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let exit_file = dir.path().join("exit");
+    let tmux = Tmux {
+        socket: format!("m365sync-test-snapshot-{}", std::process::id()),
+    };
+    let script = sim.console(&data, &exit_file);
+    let wait = Duration::from_secs(120);
+    tmux.new_session(100, 30, &script);
+    let code = tmux.device_code();
+    sim.approve(&code);
+    tmux.wait_for("the first listing, and why", wait, |s| {
+        s.contains("No saved copy of this tenant yet")
+    });
+    tmux.wait_for("the listing", wait, |s| {
+        s.contains("all ") && s.contains("loaded") && s.contains("as of ")
+    });
+    tmux.quit(&exit_file);
+    let _ = std::fs::remove_file(&exit_file);
+
+    // Again, in the same pane: the cached sign-in sends nothing; the saved rows come before
+    // any answer.
+    tmux.run(&["respawn-pane", "-k", "-t", "demo", "sh", "-c", &script]);
+    let s = tmux.wait_for("the saved rows", Duration::from_secs(30), |s| {
+        s.contains("as of ") && s.contains("Irvin Sayers")
+    });
+    assert!(
+        s.contains("delta round…"),
+        "the rows are on screen while the round still waits for Graph:\n{s}"
+    );
+    tmux.wait_for("the round's end", wait, |s| {
+        s.contains("Delta round: 0 changed, as of ") && s.contains("all ")
+    });
+    tmux.quit(&exit_file);
 }

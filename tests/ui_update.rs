@@ -1145,7 +1145,10 @@ fn bindings_filter_narrows_like_a_full_scan_on_many_users() {
 fn p_plans_off_the_ui_thread_and_opens_the_preview() {
     let mut s = fixtures::bindings_state();
     let fx = cmd(&mut s, Command::Preview);
-    let [Effect::Plan { gen, pages, now }] = fx.as_slice() else {
+    let [Effect::Plan {
+        gen, pages, now, ..
+    }] = fx.as_slice()
+    else {
         panic!("{fx:?}")
     };
     assert_eq!(

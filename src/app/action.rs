@@ -57,6 +57,19 @@ pub enum Mouse {
     },
 }
 
+/// What a background refresh reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshNews {
+    /// A delta round started.
+    DeltaRound,
+    /// A full listing started, because of this (`FullReason::plain`).
+    FullListing { why: String },
+    /// Users listed so far, of how many.
+    Listed { listed: u64, expected: Option<u64> },
+    /// The listing starts over sequentially: the pages so far are void.
+    Restarted,
+}
+
 /// `sync::apply::ApplyEvent` as an action carries it (comparable, for tests).
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApplyNews {
@@ -129,6 +142,35 @@ pub enum Action {
     },
     UsersDone {
         gen: u64,
+    },
+    /// The rows of load `gen` replaced at once by the tenant snapshot's, classified with the
+    /// index of `index_version` (built off the UI thread). `done`: the refresh ended (what it
+    /// did, in one line); `None`: the saved copy, shown while a refresh brings it up to date.
+    TenantLoaded {
+        gen: u64,
+        index_version: u64,
+        rows: Box<super::state::TenantRows>,
+        /// The UPN of each imported account, by tenant id.
+        upns: std::collections::HashMap<String, String>,
+        extras: Arc<super::state::TenantExtras>,
+        as_of: super::state::AsOf,
+        done: Option<String>,
+    },
+    /// What the refresh of load `gen` is doing (the status line).
+    Refreshing {
+        gen: u64,
+        news: RefreshNews,
+    },
+    /// The tenant snapshot could not be read or saved (load `gen`).
+    SnapshotFailed {
+        gen: u64,
+        error: Failure,
+    },
+    /// `y` ran a delta round first and the tenant had changed the plan: nothing was sent;
+    /// this is the plan now (`round`: what the round did).
+    ApplyReplanned {
+        view: Box<PlanView>,
+        round: String,
     },
     UsersFailed {
         gen: u64,

@@ -73,13 +73,18 @@ pub enum Effect {
     RefreshSessionInfo,
     /// Open the directory, read users, index and failures -> `DirectoryLoaded`.
     LoadDirectory,
-    /// Stream every tenant user, one `UsersPage` per page classified with `index`, then
-    /// `UsersDone` or `UsersFailed`. Replaces (aborts) any load running.
+    /// The tenant's users from the tenant snapshot: the saved copy first when none is held
+    /// (`TenantLoaded` with `done: None`, before any Graph request), then a delta round (or a
+    /// full listing, `full` or when no round can be made: `Refreshing` news, and `UsersPage`s
+    /// while nothing is on screen), saved, then `TenantLoaded` with what was done; or
+    /// `UsersFailed` / `SnapshotFailed`. Without a snapshot file (a read-only data dir) every
+    /// user is listed page by page, then `UsersDone`. Replaces (aborts) any load running.
     LoadUsers {
         gen: u64,
         page_size: u32,
         index: Arc<DirectoryIndex>,
         index_version: u64,
+        full: bool,
     },
     /// Stop the running load.
     CancelLoad,
@@ -114,6 +119,8 @@ pub enum Effect {
     Plan {
         gen: u64,
         pages: Vec<Arc<Vec<User>>>,
+        /// The soft-deleted users and domains of the same snapshot.
+        extras: Arc<super::state::TenantExtras>,
         now: i64,
     },
     /// Carry out a one-key fix of the Errors tab -> `FixDone`.
@@ -131,8 +138,10 @@ pub enum Effect {
         settings: DomainSettings,
     },
     /// Apply `view` through the pipeline (`Pipeline::apply`, under the apply lock, with what
-    /// the admin confirmed); passwords go to the passwords view -> `Apply` events, then
-    /// `ApplyFinished`.
+    /// the admin confirmed), after a delta round so nothing is sent on stale data (the rows
+    /// follow: `TenantLoaded`); when the round changed the plan nothing is sent and the new
+    /// plan comes back (`ApplyReplanned`). Passwords go to the passwords view -> `Apply`
+    /// events, then `ApplyFinished`.
     Apply {
         view: Box<PlanView>,
         confirm: Confirm,

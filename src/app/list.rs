@@ -233,7 +233,7 @@ pub fn commands(v: &ListView, data: &Data) -> Vec<Command> {
             Command::Up,
         ];
     }
-    let mut c = vec![Command::Filter, Command::Refresh];
+    let mut c = vec![Command::Filter, Command::Refresh, Command::ListAgain];
     if !v.shown.is_empty() {
         c.extend([
             Command::Down,

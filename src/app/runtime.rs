@@ -5,6 +5,7 @@
 //! pages cost one frame, an idle screen costs nothing (this matters over SSH).
 use std::future::Future;
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -24,10 +25,13 @@ use crate::graph::{GraphClient, GraphError, User};
 
 use crate::diagnose::{Operation, Subject};
 use crate::failure::Failure;
+use crate::graph::ListingEvent;
+use crate::snapshot::{RefreshError, RefreshOptions, Snapshot, SnapshotError, SnapshotStore};
 use crate::sync::apply::{ApplyEvent, ApplyOptions, EventSink, WriteBudget};
-use crate::sync::pipeline::{Me, Pipeline};
+use crate::sync::pipeline::{Me, Pipeline, PlanView};
+use crate::sync::plan::TenantSnapshot;
 
-use super::action::{Action, DirectorySnapshot};
+use super::action::{Action, DirectorySnapshot, RefreshNews};
 use super::effect::{Effect, ExportFormat, Fix};
 use super::explain::ErrorEntry;
 use super::state::{AppState, SessionInfo};
@@ -86,6 +90,14 @@ pub struct Services {
     apply_cancel: Option<CancellationToken>,
     /// Where OSC 52 sequences go: the terminal (stdout), or a buffer in tests.
     clipboard: Box<dyn Write + Send>,
+    /// The tenant snapshot the rows on screen come from; held by a refresh (or the round
+    /// before an apply) while it runs, so refreshes never overlap.
+    snapshot: Arc<tokio::sync::Mutex<Option<Snapshot>>>,
+    /// The generation of the last load asked for: the rows a round before an apply brings
+    /// are of it.
+    load_gen: Arc<AtomicU64>,
+    /// The directory index of the last load asked for, and its version.
+    index: Arc<Mutex<(Arc<DirectoryIndex>, u64)>>,
 }
 
 impl Services {
@@ -103,6 +115,9 @@ impl Services {
             signin_task: None,
             apply_cancel: None,
             clipboard: Box::new(std::io::stdout()),
+            snapshot: Arc::new(tokio::sync::Mutex::new(None)),
+            load_gen: Arc::new(AtomicU64::new(0)),
+            index: Arc::new(Mutex::new((Arc::new(DirectoryIndex::default()), 0))),
         }
     }
 
@@ -125,6 +140,18 @@ impl Services {
             settings: self.settings.clone(),
             http: self.http.clone(),
             session: self.session(),
+        }
+    }
+
+    /// What a task needs to open this tenant's snapshot (opened off the UI thread).
+    fn snapshot_source(&self) -> SnapshotSource {
+        SnapshotSource {
+            data_dir: self.settings.data_dir.clone(),
+            tenant: self.settings.tenant.clone().unwrap_or_default(),
+            slot: self.snapshot.clone(),
+            load_gen: self.load_gen.clone(),
+            index: self.index.clone(),
+            tx: self.tx.clone(),
         }
     }
 
@@ -300,16 +327,17 @@ impl Services {
                 page_size,
                 index,
                 index_version,
+                full,
             } => {
                 if let Some(t) = self.load_task.take() {
                     t.abort(); // latest wins
                 }
-                let graph = match (self.http.clone(), self.session()) {
-                    (Some(http), Some(s)) => {
-                        Some(GraphClient::new(http, &self.settings.graph_url, s))
-                    }
-                    _ => None,
-                };
+                self.load_gen.store(gen, Ordering::Relaxed);
+                if let Ok(mut i) = self.index.lock() {
+                    *i = (index.clone(), index_version);
+                }
+                let graph = self.graph();
+                let source = self.snapshot_source();
                 let tx = self.tx.clone();
                 self.load_task = Some(self.spawn(
                     async move {
@@ -319,25 +347,19 @@ impl Services {
                                 error: GraphError::Auth("no session".into()),
                             };
                         };
-                        let mut pages = graph.list_users(page_size);
-                        while let Some(page) = pages.next().await {
-                            match page {
-                                Ok(users) => {
-                                    let statuses = classify(&index, &users);
-                                    let page = Action::UsersPage {
-                                        gen,
-                                        index_version,
-                                        users,
-                                        statuses,
-                                    };
-                                    if tx.send(page).is_err() {
-                                        break;
-                                    }
-                                }
-                                Err(error) => return Action::UsersFailed { gen, error },
+                        let load = Load {
+                            gen,
+                            index,
+                            index_version,
+                        };
+                        match source.open().await {
+                            Ok(store) => refresh_users(&graph, &store, &source, load, full).await,
+                            Err(e) => {
+                                // A data dir this user cannot write: list without a copy.
+                                tracing::warn!(error = %e, "no tenant snapshot: listing");
+                                stream_users(&graph, page_size, load, &tx).await
                             }
                         }
-                        Action::UsersDone { gen }
                     },
                     move |m| Action::UsersFailed {
                         gen,
@@ -442,7 +464,12 @@ impl Services {
                     |m| Action::WantSaved(Err(m)),
                 );
             }
-            Effect::Plan { gen, pages, now } => {
+            Effect::Plan {
+                gen,
+                pages,
+                extras,
+                now,
+            } => {
                 let services = self.pipeline_source();
                 self.spawn(
                     async move {
@@ -452,8 +479,27 @@ impl Services {
                                 result: Err(not_signed_in()),
                             };
                         };
-                        // The live users are the pages already listed (shared, not copied).
-                        let result = pipeline.prepare(None, Some(pages), now).await.map(Box::new);
+                        // The live users are the pages on screen (shared, not copied), with
+                        // the deleted users and domains of the same snapshot (read now for
+                        // rows listed without one: a tenant always has a domain).
+                        let result = async {
+                            let tenant = if extras.domains.is_empty() {
+                                crate::sync::pipeline::with_deleted_and_domains(
+                                    &pipeline.graph,
+                                    pages,
+                                )
+                                .await?
+                            } else {
+                                TenantSnapshot {
+                                    pages,
+                                    deleted: extras.deleted.clone(),
+                                    domains: extras.domains.clone(),
+                                }
+                            };
+                            pipeline.prepare(None, Some(tenant), now).await
+                        }
+                        .await
+                        .map(Box::new);
                         Action::PlanReady { gen, result }
                     },
                     move |m| Action::PlanReady {
@@ -467,6 +513,7 @@ impl Services {
                 self.apply_cancel = Some(cancel.clone());
                 let tx = self.tx.clone();
                 let services = self.pipeline_source();
+                let source = self.snapshot_source();
                 self.spawn(
                     async move {
                         let Some(pipeline) = services.pipeline().await else {
@@ -474,6 +521,20 @@ impl Services {
                         };
                         let lock = match pipeline.lock("console apply") {
                             Ok(l) => l,
+                            Err(e) => return Action::ApplyFinished(Err(e)),
+                        };
+                        // A delta round first, under the lock: nothing is sent on stale data.
+                        // When the tenant changed the plan, nothing is sent: the new plan
+                        // goes back to the preview.
+                        let view = match round_before_apply(&pipeline, &lock, &source, *view).await
+                        {
+                            Ok(Ok(view)) => Box::new(view),
+                            Ok(Err((view, round))) => {
+                                return Action::ApplyReplanned {
+                                    view: Box::new(view),
+                                    round,
+                                }
+                            }
                             Err(e) => return Action::ApplyFinished(Err(e)),
                         };
                         let (etx, mut erx) = mpsc::unbounded_channel::<ApplyEvent>();
@@ -935,6 +996,249 @@ pub fn write_handoff(
     file.sync_data()
         .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path.display().to_string())
+}
+
+/// What a task needs of the tenant snapshot: where it is, the copy held, where news goes.
+struct SnapshotSource {
+    data_dir: std::path::PathBuf,
+    tenant: String,
+    slot: Arc<tokio::sync::Mutex<Option<Snapshot>>>,
+    load_gen: Arc<AtomicU64>,
+    /// The index (and its version) of the last load asked for.
+    index: Arc<Mutex<(Arc<DirectoryIndex>, u64)>>,
+    tx: mpsc::UnboundedSender<Action>,
+}
+
+impl SnapshotSource {
+    /// The tenant's snapshot file, opened (created) on the blocking pool.
+    async fn open(&self) -> Result<SnapshotStore, SnapshotError> {
+        let (dir, tenant) = (self.data_dir.clone(), self.tenant.clone());
+        tokio::task::spawn_blocking(move || SnapshotStore::open(&dir, &tenant))
+            .await
+            .unwrap_or_else(|e| {
+                Err(SnapshotError::Io {
+                    path: dir_of_snapshots(&self.data_dir),
+                    source: std::io::Error::other(e.to_string()),
+                })
+            })
+    }
+}
+
+fn dir_of_snapshots(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("snapshots")
+}
+
+/// The load a task serves: its generation and the index its rows are classified with.
+struct Load {
+    gen: u64,
+    index: Arc<DirectoryIndex>,
+    index_version: u64,
+}
+
+/// The rows of `snap` classified off the UI thread, as the action that swaps them in.
+async fn rows_of(snap: &Snapshot, load: &Load, done: Option<String>) -> Action {
+    let pages = snap.pages.clone();
+    let index = load.index.clone();
+    let (rows, upns) =
+        tokio::task::spawn_blocking(move || super::state::TenantRows::classified(&pages, &index))
+            .await
+            .unwrap_or_default();
+    let at = snap.as_of().unix_timestamp();
+    Action::TenantLoaded {
+        gen: load.gen,
+        index_version: load.index_version,
+        rows: Box::new(rows),
+        upns,
+        extras: Arc::new(super::state::TenantExtras {
+            deleted: snap.deleted.iter().map(|d| d.user.clone()).collect(),
+            domains: snap.domains.clone(),
+        }),
+        as_of: super::state::AsOf {
+            at,
+            offset: crate::format::local_offset_secs(at),
+        },
+        done,
+    }
+}
+
+/// "14:02:05": when a refresh's snapshot was current, in local time, as the console says it.
+fn local_time(t: time::OffsetDateTime) -> String {
+    let at = t.unix_timestamp();
+    let offset = crate::format::local_offset_secs(at);
+    let secs = (at + i64::from(offset)).rem_euclid(60);
+    format!("{}:{secs:02}", crate::format::clock(at, offset))
+}
+
+/// The tenant users of load `load`: the saved copy first when none is held (its rows go to
+/// the screen before any Graph request), then a delta round, or a full listing (`full`, or
+/// when no round can be made, said why; its pages stream to the screen while nothing else
+/// is there), saved; the rows of the result, or why it failed.
+async fn refresh_users(
+    graph: &GraphClient,
+    store: &SnapshotStore,
+    source: &SnapshotSource,
+    load: Load,
+    full: bool,
+) -> Action {
+    use crate::snapshot::RefreshEvent;
+    let tx = &source.tx;
+    let mut held = source.slot.lock().await;
+    // Rows already on screen: a copy held (its rows went out when it was loaded or refreshed).
+    let mut shown = held.is_some();
+    if held.is_none() {
+        match crate::snapshot::load_async(store).await {
+            Ok(Some(s)) => {
+                // A copy of another Graph or $select is not shown; the refresh says why it
+                // lists in full.
+                if s.head.unfit_for(graph.base()).is_none() {
+                    let _ = tx.send(rows_of(&s, &load, None).await);
+                    shown = true;
+                }
+                *held = Some(s);
+            }
+            Ok(None) => {}
+            // A copy that cannot be read is listed again (and replaced).
+            Err(e) => tracing::warn!(error = %e, "the tenant snapshot cannot be read"),
+        }
+    }
+    let stream = !shown;
+    let gen = load.gen;
+    let news = |news| {
+        let _ = tx.send(Action::Refreshing { gen, news });
+    };
+    let mut on_event = |e: RefreshEvent| match e {
+        RefreshEvent::DeltaRound => news(RefreshNews::DeltaRound),
+        RefreshEvent::FullListing(why) => news(RefreshNews::FullListing { why: why.plain() }),
+        RefreshEvent::Listing(ListingEvent::Planned { expected, .. }) => {
+            news(RefreshNews::Listed {
+                listed: 0,
+                expected,
+            })
+        }
+        RefreshEvent::Listing(ListingEvent::Page {
+            users,
+            listed,
+            expected,
+        }) => {
+            if stream {
+                // Nothing on screen yet: the first listing shows as it comes.
+                let statuses = classify(&load.index, &users);
+                let _ = tx.send(Action::UsersPage {
+                    gen,
+                    index_version: load.index_version,
+                    users: users.as_ref().clone(),
+                    statuses,
+                });
+            }
+            news(RefreshNews::Listed { listed, expected });
+        }
+        RefreshEvent::Listing(ListingEvent::Restart { .. }) => news(RefreshNews::Restarted),
+    };
+    let r = crate::snapshot::refresh_with(
+        graph,
+        store,
+        held.as_ref(),
+        full,
+        &RefreshOptions::default(),
+        &mut on_event,
+    )
+    .await;
+    match r {
+        Ok(r) => {
+            let line = r.describe(local_time);
+            let action = rows_of(&r.snapshot, &load, Some(line)).await;
+            *held = Some(r.snapshot);
+            action
+        }
+        Err(RefreshError::Graph(error)) => Action::UsersFailed { gen, error },
+        Err(RefreshError::Store(e)) => Action::SnapshotFailed {
+            gen,
+            error: Failure::file(store.path(), e),
+        },
+    }
+}
+
+/// Every tenant user page by page, saved nowhere (no snapshot file can be written).
+async fn stream_users(
+    graph: &GraphClient,
+    page_size: u32,
+    load: Load,
+    tx: &mpsc::UnboundedSender<Action>,
+) -> Action {
+    let gen = load.gen;
+    let mut pages = graph.list_users(page_size);
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(users) => {
+                let statuses = classify(&load.index, &users);
+                let page = Action::UsersPage {
+                    gen,
+                    index_version: load.index_version,
+                    users,
+                    statuses,
+                };
+                if tx.send(page).is_err() {
+                    break;
+                }
+            }
+            Err(error) => return Action::UsersFailed { gen, error },
+        }
+    }
+    Action::UsersDone { gen }
+}
+
+/// Before an apply: a delta round (or a listing when no round can be made) brings the
+/// snapshot up to date, the rows on screen follow, and the plan is made again on it. `Ok(Ok)`:
+/// the same plan (made now: apply it); `Ok(Err)`: the round changed the plan (the new one,
+/// and what the round did). Without a snapshot file the plan is applied as it is (its rows
+/// were listed in full, not saved).
+async fn round_before_apply(
+    pipeline: &Pipeline,
+    lock: &crate::lock::ApplyLock,
+    source: &SnapshotSource,
+    view: PlanView,
+) -> Result<Result<PlanView, (PlanView, String)>, Failure> {
+    let Ok(store) = source.open().await else {
+        return Ok(Ok(view));
+    };
+    let mut held = source.slot.lock().await;
+    let r = crate::snapshot::refresh(
+        &pipeline.graph,
+        &store,
+        held.as_ref(),
+        false,
+        &RefreshOptions::default(),
+        &mut |_| {},
+    )
+    .await
+    .map_err(|e| match e {
+        RefreshError::Graph(e) => Failure::graph(Operation::ListUsers, Subject::None, e),
+        RefreshError::Store(e) => Failure::file(store.path(), e),
+    })?;
+    let line = r.describe(local_time);
+    let (index, index_version) = source
+        .index
+        .lock()
+        .map(|i| i.clone())
+        .unwrap_or_else(|_| (Arc::new(DirectoryIndex::default()), u64::MAX));
+    let load = Load {
+        gen: source.load_gen.load(Ordering::Relaxed),
+        index,
+        index_version,
+    };
+    // The rows follow (classified again on arrival if the index changed meanwhile).
+    let _ = source.tx.send(rows_of(&r.snapshot, &load, None).await);
+    let tenant = r.snapshot.tenant();
+    *held = Some(r.snapshot);
+    drop(held);
+    let fresh = pipeline
+        .prepare(Some(lock), Some(tenant), unix_now())
+        .await?;
+    if fresh.ops() == view.ops() && fresh.held_count() == view.held_count() {
+        Ok(Ok(fresh))
+    } else {
+        Ok(Err((fresh, line)))
+    }
 }
 
 fn classify(index: &DirectoryIndex, users: &[User]) -> Vec<ImportStatus> {

@@ -88,6 +88,56 @@ pub enum Load {
     },
 }
 
+/// What the tenant's users are as of: the moment the rows shown were current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AsOf {
+    /// Unix seconds.
+    pub at: i64,
+    /// The local time zone's offset from UTC then, seconds (the runtime reads it).
+    pub offset: i32,
+}
+
+impl AsOf {
+    /// "as of 14:02" (local time).
+    pub fn label(&self) -> String {
+        format!("as of {}", crate::format::clock(self.at, self.offset))
+    }
+}
+
+/// The rest of the tenant snapshot the rows come from: what a plan needs beside the users.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TenantExtras {
+    pub deleted: Vec<User>,
+    pub domains: Vec<crate::graph::Domain>,
+}
+
+/// A refresh of the tenant's users running in the background (for the status line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refreshing {
+    /// `None`: a delta round; else a full listing, and why.
+    pub full: Option<String>,
+    /// Users listed so far (a full listing).
+    pub listed: u64,
+    /// Users the tenant counts, when known.
+    pub expected: Option<u64>,
+}
+
+impl Refreshing {
+    /// "delta round…", "full listing 12,345 of 100,000 users…".
+    pub fn label(&self) -> String {
+        use crate::format::thousands;
+        match (&self.full, self.expected) {
+            (None, _) => "delta round…".into(),
+            (Some(_), Some(e)) => format!(
+                "full listing {} of {} users…",
+                thousands(self.listed as usize),
+                thousands(e as usize)
+            ),
+            (Some(_), None) => format!("full listing {} users…", thousands(self.listed as usize)),
+        }
+    }
+}
+
 /// A set of row indices as a bitset, with its size kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Marks {
@@ -222,6 +272,10 @@ impl TenantRows {
     }
     /// Appends one page; returns the index of its first row.
     pub fn push_page(&mut self, users: Vec<User>, statuses: &[ImportStatus]) -> u32 {
+        self.push_shared(Arc::new(users), statuses)
+    }
+    /// Appends one page shared with its holder (the tenant snapshot): no user is copied.
+    pub fn push_shared(&mut self, users: Arc<Vec<User>>, statuses: &[ImportStatus]) -> u32 {
         let first = self.status.len() as u32;
         for (n, u) in users.iter().enumerate() {
             // The runtime always sends one status per user; a missing one counts as New.
@@ -242,8 +296,27 @@ impl TenantRows {
             self.counts[status_slot(s)] += 1;
         }
         self.page_starts.push(first);
-        self.pages.push(Arc::new(users));
+        self.pages.push(users);
         first
+    }
+    /// The rows of whole pages classified with `index`, and the UPN of each imported
+    /// account: O(users), built off the UI thread and swapped in at once.
+    pub fn classified(
+        pages: &[Arc<Vec<User>>],
+        index: &DirectoryIndex,
+    ) -> (TenantRows, HashMap<String, String>) {
+        let mut rows = TenantRows::default();
+        let mut upns = HashMap::new();
+        for p in pages {
+            let statuses: Vec<ImportStatus> = p.iter().map(|u| index.classify(u)).collect();
+            for (u, s) in p.iter().zip(&statuses) {
+                if *s == ImportStatus::Imported {
+                    upns.insert(u.id.clone(), u.user_principal_name.clone());
+                }
+            }
+            rows.push_shared(p.clone(), &statuses);
+        }
+        (rows, upns)
     }
     pub fn set_status(&mut self, row: usize, s: ImportStatus) -> bool {
         let old = self.status[row];
@@ -558,6 +631,15 @@ pub struct Data {
     pub rows: TenantRows,
     /// A reload keeps the rows of the last listing on screen until its first page arrives.
     pub reloading: bool,
+    /// The rows are a whole copy of the tenant (the tenant snapshot, perhaps being brought
+    /// up to date in the background): a plan may be previewed on them.
+    pub complete_copy: bool,
+    /// When the rows were current (the snapshot's time), shown in the status bar.
+    pub as_of: Option<AsOf>,
+    /// The soft-deleted users and domains of the snapshot the rows come from.
+    pub tenant_extras: Arc<TenantExtras>,
+    /// A delta round or full listing running in the background.
+    pub refreshing: Option<Refreshing>,
     pub index: Arc<DirectoryIndex>,
     /// Bumped whenever `index` changes; classifications made with an older one are redone.
     pub index_version: u64,
@@ -627,6 +709,10 @@ impl Default for Data {
             expected: None,
             rows: TenantRows::default(),
             reloading: false,
+            complete_copy: false,
+            as_of: None,
+            tenant_extras: Arc::new(TenantExtras::default()),
+            refreshing: None,
             index: Arc::new(DirectoryIndex::default()),
             index_version: 0,
             account_upns: HashMap::new(),
@@ -738,9 +824,10 @@ impl Data {
             None => (self.directory.planned_upn(u).to_string(), false),
         }
     }
-    /// The listing is complete: a plan may compare with it.
+    /// The rows are every tenant user (a finished listing, or the tenant snapshot while a
+    /// round brings it up to date): a plan may compare with them.
     pub fn listed(&self) -> bool {
-        self.load == Load::Done && !self.reloading
+        (self.load == Load::Done || self.complete_copy) && !self.reloading
     }
 }
 

@@ -315,6 +315,7 @@ fn step(s: &mut AppState, action: Action, fx: &mut Vec<Effect>) -> bool {
                 s.data.rows.clear();
                 s.data.account_upns.clear();
                 s.data.reloading = false;
+                s.data.complete_copy = false;
                 s.tabs.import.rows_replaced();
             }
             let first = apply_page(s, users, &statuses);
@@ -347,23 +348,7 @@ fn step(s: &mut AppState, action: Action, fx: &mut Vec<Effect>) -> bool {
                 s.data.reloading = false;
                 s.tabs.import.rows_replaced();
             }
-            s.data.load = Load::Done;
-            s.data.expected = Some(s.data.rows.len());
-            s.tabs.import.listing_done(&s.data, fx);
-            if std::mem::take(&mut s.data.preview_after_listing) {
-                if s.modal.is_open() || s.question.is_some() {
-                    let p = s
-                        .data
-                        .tab_key(super::tabs::bindings::SECTION.name, Command::Preview);
-                    s.data.say(
-                        Topic::Plan,
-                        format!("Every tenant user is listed: {p} previews the plan."),
-                    );
-                } else {
-                    let o = preview::start_plan(&mut s.data, fx);
-                    apply_outcome(s, o, false);
-                }
-            }
+            listing_complete(s, fx);
             true
         }
         Action::UsersFailed { gen, error } => {
@@ -371,20 +356,39 @@ fn step(s: &mut AppState, action: Action, fx: &mut Vec<Effect>) -> bool {
             if gen != d.load_gen {
                 return false;
             }
-            d.load = Load::Failed {
-                message: error.to_string(),
-            };
             d.push_error(ErrorEntry::from_graph("list tenant users", &error));
-            if std::mem::take(&mut d.preview_after_listing) {
-                d.tell(
-                    Topic::Plan,
-                    Tone::Bad,
-                    format!(
-                        "Listing the tenant users failed ({}): the preview cannot open.",
-                        d.see_errors()
-                    ),
-                );
+            load_failed(d, error.to_string());
+            true
+        }
+        Action::SnapshotFailed { gen, error } => {
+            let d = &mut s.data;
+            if gen != d.load_gen {
+                return false;
             }
+            d.push_error(ErrorEntry::from_failure(&error));
+            load_failed(d, error.to_string());
+            true
+        }
+        Action::TenantLoaded {
+            gen,
+            index_version,
+            rows,
+            upns,
+            extras,
+            as_of,
+            done,
+        } => tenant_loaded(
+            s,
+            gen,
+            index_version,
+            (*rows, upns, extras),
+            as_of,
+            done,
+            fx,
+        ),
+        Action::Refreshing { gen, news } => refreshing(&mut s.data, gen, news),
+        Action::ApplyReplanned { view, round } => {
+            apply_replanned(s, view, round);
             true
         }
         Action::RowsSorted { gen, key, order } => s.tabs.import.sorted(&s.data, gen, key, order),
@@ -557,7 +561,13 @@ fn command(s: &mut AppState, c: Command, fx: &mut Vec<Effect>) -> bool {
             }
         }
         Command::Refresh => {
-            refresh(s, fx);
+            // `r` while a refresh runs: list every user instead.
+            let again = matches!(s.data.load, Load::Loading { .. });
+            refresh(s, again, fx);
+            return true;
+        }
+        Command::ListAgain => {
+            refresh(s, true, fx);
             return true;
         }
         Command::StopLoad => return stop_load(&mut s.data, fx),
@@ -821,9 +831,10 @@ fn directory_loaded(
     }
 }
 
-/// `r`: list the tenant users again (the rows shown stay until the first page of the new
-/// listing); the rows kept on screen after they stopped passing a filter go.
-fn refresh(s: &mut AppState, fx: &mut Vec<Effect>) {
+/// `r`: bring the tenant users up to date with a delta round (`full`: list them all again);
+/// the rows shown stay until the new ones arrive; the rows kept on screen after they stopped
+/// passing a filter go.
+fn refresh(s: &mut AppState, full: bool, fx: &mut Vec<Effect>) {
     for t in Tab::ALL {
         s.tabs.get_mut(*t).refresh(&s.data);
     }
@@ -833,22 +844,209 @@ fn refresh(s: &mut AppState, fx: &mut Vec<Effect>) {
         fx.push(Effect::LoadDirectory);
         return;
     }
-    start_load(d, fx);
+    start_load_with(d, full, fx);
 }
 
-/// A new listing: latest wins, pages of older generations are dropped. The rows on screen
-/// stay until the first page of this one arrives.
+/// A new refresh of the tenant users, a delta round when one can be made: latest wins, news
+/// of older generations is dropped. The rows on screen stay until new ones arrive.
 pub fn start_load(d: &mut Data, fx: &mut Vec<Effect>) {
+    start_load_with(d, false, fx)
+}
+
+/// A new refresh; `full`: a full listing, not a delta round.
+pub fn start_load_with(d: &mut Data, full: bool, fx: &mut Vec<Effect>) {
     d.load_gen += 1;
-    d.reloading = !d.rows.is_empty();
+    // A whole copy of the tenant stays (and can be planned on) until the refreshed one
+    // replaces it; a partial listing goes with the first page of the new one.
+    d.reloading = !d.rows.is_empty() && !d.complete_copy;
     d.load = Load::Loading { pages: 0 };
+    d.refreshing = None;
     d.unsay(Topic::Load);
     fx.push(Effect::LoadUsers {
         gen: d.load_gen,
         page_size: PAGE_SIZE,
         index: d.index.clone(),
         index_version: d.index_version,
+        full,
     });
+}
+
+/// Every tenant user is on screen: the gauge ends, a sort asked for is made, a preview asked
+/// for during the listing opens.
+fn listing_complete(s: &mut AppState, fx: &mut Vec<Effect>) {
+    s.data.load = Load::Done;
+    s.data.refreshing = None;
+    s.data.expected = Some(s.data.rows.len());
+    s.tabs.import.listing_done(&s.data, fx);
+    if std::mem::take(&mut s.data.preview_after_listing) {
+        if s.modal.is_open() || s.question.is_some() {
+            let p = s
+                .data
+                .tab_key(super::tabs::bindings::SECTION.name, Command::Preview);
+            s.data.say(
+                Topic::Plan,
+                format!("Every tenant user is listed: {p} previews the plan."),
+            );
+        } else {
+            let o = preview::start_plan(&mut s.data, fx);
+            apply_outcome(s, o, false);
+        }
+    }
+}
+
+/// The load failed: said, with the rows shown kept (a saved copy can still be planned on).
+fn load_failed(d: &mut Data, message: String) {
+    d.load = Load::Failed { message };
+    d.refreshing = None;
+    if std::mem::take(&mut d.preview_after_listing) {
+        d.tell(
+            Topic::Plan,
+            Tone::Bad,
+            format!(
+                "Listing the tenant users failed ({}): the preview cannot open.",
+                d.see_errors()
+            ),
+        );
+    } else if d.complete_copy {
+        let when = d.as_of.map(|a| a.label()).unwrap_or_default();
+        d.tell(
+            Topic::Load,
+            Tone::Warn,
+            format!(
+                "Bringing the tenant users up to date failed ({}): the saved copy {when} is \
+                 shown.",
+                d.see_errors()
+            ),
+        );
+    }
+}
+
+/// The rows replaced at once by the tenant snapshot's (built off the UI thread).
+fn tenant_loaded(
+    s: &mut AppState,
+    gen: u64,
+    index_version: u64,
+    (rows, upns, extras): (
+        TenantRows,
+        std::collections::HashMap<String, String>,
+        std::sync::Arc<TenantExtras>,
+    ),
+    as_of: AsOf,
+    done: Option<String>,
+    fx: &mut Vec<Effect>,
+) -> bool {
+    if gen != s.data.load_gen {
+        return false;
+    }
+    let d = &mut s.data;
+    d.rows = rows;
+    d.account_upns = upns;
+    d.tenant_extras = extras;
+    d.as_of = Some(as_of);
+    d.complete_copy = true;
+    d.reloading = false;
+    s.tabs.import.rows_replaced();
+    s.tabs.import.rows_appended(&s.data, 0);
+    let d = &mut s.data;
+    if index_version != d.index_version && !d.rows.is_empty() {
+        // Classified with an older index: again with this one.
+        fx.push(Effect::Reclassify {
+            gen,
+            index_version: d.index_version,
+            first_row: 0,
+            pages: d.rows.pages.clone(),
+            index: d.index.clone(),
+        });
+    }
+    let Some(line) = done else {
+        return true; // the saved copy, while a refresh runs
+    };
+    // What a full listing did (and why) is always said; a quiet delta round does not push
+    // out other news.
+    let full = d.refreshing.as_ref().is_some_and(|r| r.full.is_some());
+    if full || d.message.as_ref().is_none_or(|m| m.topic == Topic::Load) {
+        d.say(Topic::Load, format!("{}.", upper_first(&line)));
+    }
+    listing_complete(s, fx);
+    true
+}
+
+fn upper_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// News of the refresh of load `gen`, for the status line.
+fn refreshing(d: &mut Data, gen: u64, news: super::action::RefreshNews) -> bool {
+    use super::action::RefreshNews;
+    if gen != d.load_gen {
+        return false;
+    }
+    match news {
+        RefreshNews::DeltaRound => {
+            d.refreshing = Some(Refreshing {
+                full: None,
+                listed: 0,
+                expected: None,
+            })
+        }
+        RefreshNews::FullListing { why } => {
+            d.say(Topic::Load, format!("{why}."));
+            d.refreshing = Some(Refreshing {
+                full: Some(why),
+                listed: 0,
+                expected: d.expected.map(|n| n as u64),
+            });
+        }
+        RefreshNews::Listed { listed, expected } => match &mut d.refreshing {
+            Some(r) => {
+                r.listed = listed;
+                r.expected = expected.or(r.expected);
+            }
+            None => return false,
+        },
+        RefreshNews::Restarted => {
+            if let Some(r) = &mut d.refreshing {
+                r.listed = 0;
+            }
+            if !d.complete_copy {
+                // The pages streamed so far are void: the next page replaces them.
+                d.reloading = !d.rows.is_empty();
+            }
+        }
+    }
+    true
+}
+
+/// `y` ran a delta round first and it changed the plan: nothing was sent; the new plan is
+/// previewed instead, saying so.
+fn apply_replanned(s: &mut AppState, view: Box<PlanView>, round: String) {
+    s.data.applying = false;
+    if view.in_sync() {
+        s.modal = Modal::None;
+        s.data.tell(
+            Topic::Plan,
+            Tone::Warn,
+            format!("Nothing was sent: {round}, and now the tenant already matches the directory."),
+        );
+        return;
+    }
+    s.modal = Modal::Preview(Box::new(Preview::new(*view, &s.data)));
+    let y = s
+        .data
+        .keymap
+        .key_for(&[preview::SECTION.name], Command::Confirm);
+    s.data.tell(
+        Topic::Plan,
+        Tone::Warn,
+        format!(
+            "Nothing was sent: {round}, and the plan changed. This is the plan now: check it, \
+             then {y} applies it."
+        ),
+    );
 }
 
 /// `x`: stop the listing (said, never silent; `r` lists again).
@@ -858,12 +1056,13 @@ fn stop_load(d: &mut Data, fx: &mut Vec<Effect>) -> bool {
     }
     d.load_gen += 1;
     d.load = Load::Cancelled;
+    d.refreshing = None;
     d.preview_after_listing = false;
     let r = d.tab_key(super::tabs::import::SECTION.name, Command::Refresh);
     d.tell(
         Topic::Load,
         Tone::Warn,
-        if d.reloading {
+        if d.reloading || d.complete_copy {
             format!("Stopped listing: the last listing is still shown; {r} lists again.")
         } else {
             format!(

@@ -186,6 +186,11 @@ fn draw_status(frame: &mut Frame, area: Rect, s: &AppState, theme: &Theme) {
         work.push(bar());
         work.push(Span::styled(text, theme.accent()));
     }
+    if let Some(a) = &d.as_of {
+        // When the tenant users shown were current (the saved copy until a round ends).
+        work.push(bar());
+        work.push(Span::styled(format!("{} ", a.label()), theme.dim()));
+    }
     // The right part, longest form that leaves the identity some room: this tab's counts,
     // then the pending changes.
     let join = |counts: Vec<Span<'static>>, pending: Vec<Span<'static>>| {
@@ -296,8 +301,20 @@ pub fn work_in_progress(s: &AppState) -> Option<String> {
     if s.tabs.import.sorting {
         return Some("sorting…".into());
     }
+    if let (Load::Loading { .. }, Some(r)) = (&d.load, &d.refreshing) {
+        return Some(format!(
+            "{}{}",
+            r.label(),
+            if d.preview_after_listing {
+                " then preview"
+            } else {
+                ""
+            }
+        ));
+    }
     match &d.load {
         Load::Waiting => Some("reading the directory…".into()),
+        Load::Loading { .. } if d.complete_copy => Some("bringing up to date…".into()),
         Load::Loading { .. } => Some(format!(
             "listing {}…{}",
             thousands(d.rows.len()),

@@ -22,6 +22,8 @@ pub struct ErrorsArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
+    pub freshness: super::FreshnessArgs,
+    #[command(flatten)]
     pub secret: SecretArgs,
 }
 
@@ -117,7 +119,8 @@ pub async fn errors(settings: &Settings, args: &ErrorsArgs, out: &mut dyn Write)
     let budget = crate::sync::apply::WriteBudget::GRAPH;
     match pipeline(settings, args.secret.secret()?, budget).await {
         Ok(p) => {
-            let view = p.plan_only(None, unix_now()).await?;
+            let tenant = super::tenant::tenant(settings, &p.graph, &args.freshness).await?;
+            let view = p.plan_only(Some(tenant), unix_now()).await?;
             for (issue, subject, _) in crate::sync::pipeline::findings(&view) {
                 found.push(("preflight", diagnose::diagnose_issue(&issue, subject)));
             }

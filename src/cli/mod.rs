@@ -22,6 +22,7 @@ mod output;
 mod password;
 mod shell;
 mod sync;
+mod tenant;
 mod users;
 
 pub use audit::{audit, AuditArgs};
@@ -37,6 +38,7 @@ pub use output::{Format, FormatArgs};
 pub use password::{password_set, PasswordCommand};
 pub use shell::{completions, manpage};
 pub use sync::{sync, SyncArgs};
+pub use tenant::{FreshnessArgs, NoSnapshot};
 pub use users::{users, StatusFilter, UsersArgs};
 
 /// Exit codes of every command (README, "Exit codes").
@@ -51,6 +53,9 @@ pub mod exit {
     /// The command line was wrong: a bad flag or value, `sync` without --dry-run or --apply,
     /// `disconnect` off a terminal without --yes (sysexits' EX_USAGE). Nothing was done.
     pub const USAGE: u8 = 64;
+    /// `--offline` and no saved copy of the tenant yet (sysexits' EX_NOINPUT): run once
+    /// without it.
+    pub const NO_SNAPSHOT: u8 = 66;
     /// Another m365sync is applying changes with the same data dir (sysexits' EX_TEMPFAIL:
     /// try again later).
     pub const LOCKED: u8 = 75;
@@ -66,6 +71,7 @@ Exit codes:
   2    something failed or was held back (an op Graph refused, one preflight held back)
   64   usage: a bad flag or value, sync without --dry-run or --apply, disconnect off a
        terminal without --yes (nothing was done)
+  66   no saved copy of the tenant for --offline: run the command once without it
   75   locked: another m365sync is applying changes with this data dir; try again later
   130  interrupted: sync --apply stopped by Ctrl-C, SIGTERM or SIGHUP; it stopped
        sending, let the writes on the wire finish and recorded them";
@@ -77,11 +83,14 @@ Exit codes:
 pub struct UsageError(pub String);
 
 /// The exit code of a command that failed with `err`: [`exit::LOCKED`] when anywhere in its
-/// chain another process holds the apply lock, [`exit::USAGE`] for a [`UsageError`], else
-/// [`exit::ERROR`].
+/// chain another process holds the apply lock, [`exit::USAGE`] for a [`UsageError`],
+/// [`exit::NO_SNAPSHOT`] for [`NoSnapshot`], else [`exit::ERROR`].
 pub fn exit_code_of(err: &anyhow::Error) -> u8 {
     if err.chain().any(|e| e.is::<UsageError>()) {
         return exit::USAGE;
+    }
+    if err.chain().any(|e| e.is::<NoSnapshot>()) {
+        return exit::NO_SNAPSHOT;
     }
     let held = err.chain().any(|e| {
         matches!(
@@ -347,6 +356,7 @@ mod tests {
                 (exit::ERROR, "error"),
                 (exit::INCOMPLETE, "failed or was held back"),
                 (exit::USAGE, "usage"),
+                (exit::NO_SNAPSHOT, "--offline"),
                 (exit::LOCKED, "locked"),
                 (exit::INTERRUPTED, "stopped by Ctrl-C"),
             ] {

@@ -24,7 +24,7 @@ pub struct SyncArgs {
     #[arg(long, conflicts_with = "apply")]
     pub dry_run: bool,
     /// Apply the plan (after checking what an interrupted run left in the journal)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "offline")]
     pub apply: bool,
     /// Confirm a plan that trips the mass-change guard by giving its number of changes
     #[arg(long, value_name = "COUNT")]
@@ -48,6 +48,10 @@ pub struct SyncArgs {
     /// Stop a run that finishes no change for this many seconds (throttled without end)
     #[arg(long, default_value_t = 900, env = "M365SYNC_STALL_SECS")]
     pub stall_secs: u64,
+    /// The tenant's users: a delta round from the saved copy (default), `--fresh` or
+    /// `--offline` (the saved copy as it is: --dry-run only, nothing is sent on stale data)
+    #[command(flatten)]
+    pub freshness: super::FreshnessArgs,
     #[command(flatten)]
     pub secret: SecretArgs,
 }
@@ -257,7 +261,27 @@ pub async fn sync(settings: &Settings, args: &SyncArgs, out: &mut dyn Write) -> 
     } else {
         None
     };
-    let view = pipeline.prepare(lock.as_ref(), None, unix_now()).await?;
+    // The tenant: the saved copy brought up to date under the lock (an apply plans on
+    // nothing older), or as saved with --offline (a dry run that reads no user from Graph and
+    // leaves the journal unchecked).
+    let tenant = super::tenant::tenant(settings, &pipeline.graph, &args.freshness).await?;
+    let view = if args.freshness.offline {
+        pipeline.plan_only(Some(tenant), unix_now()).await?
+    } else {
+        pipeline
+            .prepare(lock.as_ref(), Some(tenant), unix_now())
+            .await?
+    };
+    if view.unchecked > 0 {
+        eprintln!(
+            "note: {} not checked (--offline); a sync without it checks them",
+            crate::format::count(
+                view.unchecked,
+                "op an interrupted run left is",
+                Some("ops an interrupted run left are")
+            )
+        );
+    }
     print_plan(&view, budget, out)?;
     let undelivered = {
         let db = settings.db_path();

@@ -3,7 +3,6 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use futures::StreamExt;
 
 use crate::config::Settings;
 use crate::directory::{Directory, ImportStatus};
@@ -39,6 +38,8 @@ pub struct UsersArgs {
     pub status: Option<StatusFilter>,
     #[command(flatten)]
     pub format: FormatArgs,
+    #[command(flatten)]
+    pub freshness: super::FreshnessArgs,
     #[command(flatten)]
     pub secret: SecretArgs,
 }
@@ -102,15 +103,23 @@ impl Record for UserLine<'_> {
     }
 }
 
-/// `m365sync users`: the same client and classification as the Import tab, streamed.
+/// `m365sync users`: the same client and classification as the Import tab, from the tenant
+/// snapshot brought up to date (`--fresh`: listed in full; `--offline`: as saved, no sign-in
+/// needed), written page by page.
 pub async fn users(settings: &Settings, args: &UsersArgs, out: &mut dyn Write) -> Result<()> {
-    let session = session(settings, args.secret.secret()?).await?;
     let db = settings.db_path();
     let index = tokio::task::spawn_blocking(move || Directory::open_read_only(&db)?.index())
         .await?
         .context("reading the directory")?;
-    let graph = GraphClient::new(settings.http_client()?, &settings.graph_url, session);
-    let mut pages = graph.list_users(999);
+    let pages = if args.freshness.offline {
+        super::tenant::offline(settings).await?.pages
+    } else {
+        let session = session(settings, args.secret.secret()?).await?;
+        let graph = GraphClient::new(settings.http_client()?, &settings.graph_url, session);
+        super::tenant::tenant(settings, &graph, &args.freshness)
+            .await?
+            .pages
+    };
     let wanted: Option<ImportStatus> = args.status.map(Into::into);
     let format = args.format.format();
     let mut buf: Vec<u8> = Vec::new();
@@ -126,8 +135,7 @@ pub async fn users(settings: &Settings, args: &UsersArgs, out: &mut dyn Write) -
         )?,
         Format::Json => {}
     }
-    while let Some(page) = pages.next().await {
-        let page = page.context("listing tenant users")?;
+    for page in &pages {
         let shown = page
             .iter()
             .map(|u| (u, index.classify(u)))
@@ -147,8 +155,7 @@ pub async fn users(settings: &Settings, args: &UsersArgs, out: &mut dyn Write) -
                 output::record(&mut buf, format, &UserLine::new(user, status))?;
             }
         }
-        // Stream page by page: a script sees the first users at once, and a million-user
-        // tenant is never held in memory.
+        // Page by page: the output is never held whole.
         out.write_all(&buf)?;
         out.flush()?;
         buf.clear();

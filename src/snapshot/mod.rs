@@ -40,8 +40,8 @@ use crate::graph::model::USER_SELECT;
 use crate::graph::{DeletedUser, DeltaChange, DeltaRound, Domain, User};
 
 pub use refresh::{
-    delta_refresh, full_refresh, load as load_async, refresh, FullReason, RefreshError,
-    RefreshKind, RefreshOptions, Refreshed,
+    delta_refresh, full_reason, full_refresh, load as load_async, refresh, refresh_with,
+    FullReason, RefreshError, RefreshEvent, RefreshKind, RefreshOptions, Refreshed,
 };
 
 /// The on-disk format this build reads and writes.
@@ -178,6 +178,14 @@ impl Snapshot {
         let mut v: Vec<User> = self.users().cloned().collect();
         v.sort_by(|a, b| a.id.cmp(&b.id));
         v
+    }
+    /// The tenant as the plan takes it (the pages shared, not copied).
+    pub fn tenant(&self) -> crate::sync::plan::TenantSnapshot {
+        crate::sync::plan::TenantSnapshot {
+            pages: self.pages.clone(),
+            deleted: self.deleted.iter().map(|d| d.user.clone()).collect(),
+            domains: self.domains.clone(),
+        }
     }
     /// The soft-deleted users, sorted by id.
     pub fn deleted_by_id(&self) -> Vec<DeletedUser> {

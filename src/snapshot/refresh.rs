@@ -4,6 +4,8 @@
 //! The SQLite work runs on the blocking pool; the Graph work on the caller's runtime.
 use std::sync::Arc;
 
+use time::OffsetDateTime;
+
 use crate::graph::{
     ColdListingOptions, DeltaError, GraphClient, GraphError, ListingEvent, ListingMode, StartOver,
 };
@@ -103,6 +105,55 @@ pub async fn load(store: &SnapshotStore) -> Result<Option<Snapshot>, SnapshotErr
     blocking(move || store.load()).await
 }
 
+/// What a refresh is doing, as it goes (for a status line).
+#[derive(Debug, Clone)]
+pub enum RefreshEvent {
+    /// A delta round from the snapshot's link started.
+    DeltaRound,
+    /// A full listing started, because of this.
+    FullListing(FullReason),
+    /// The full listing's progress.
+    Listing(ListingEvent),
+}
+
+/// Whether a refresh of `current` from `graph_base` can be a delta round (`None`), or must
+/// list in full, and why.
+pub fn full_reason(
+    current: Option<&Snapshot>,
+    graph_base: &str,
+    force_full: bool,
+) -> Option<FullReason> {
+    match current {
+        _ if force_full => Some(FullReason::Forced),
+        None => Some(FullReason::NoSnapshot),
+        Some(s) => match (s.head.unfit_for(graph_base), &s.head.delta_link) {
+            (Some(why), _) => Some(FullReason::Unfit(why)),
+            (None, None) => Some(FullReason::NoDeltaLink),
+            (None, Some(_)) => None,
+        },
+    }
+}
+
+impl Refreshed {
+    /// What the refresh did, in one line (stderr, the console's message): "delta round: 12
+    /// changed, as of …" or "full listing (why): 100,000 users, as of …", the time as
+    /// `at` formats it.
+    pub fn describe(&self, at: impl Fn(OffsetDateTime) -> String) -> String {
+        let when = at(self.snapshot.as_of());
+        match &self.kind {
+            RefreshKind::Delta(s) => format!(
+                "delta round: {} changed, as of {when}",
+                crate::format::thousands(s.changed())
+            ),
+            RefreshKind::Full { reason, .. } => format!(
+                "full listing ({}): {}, as of {when}",
+                reason.plain(),
+                crate::format::count(self.snapshot.head.users as usize, "user", None)
+            ),
+        }
+    }
+}
+
 /// The snapshot brought up to date: a delta round from `current` when it can be continued,
 /// else a full listing (with why). `force_full` always lists. `on_event` hears a full
 /// listing's progress (a delta round is quick and reports nothing).
@@ -114,13 +165,30 @@ pub async fn refresh(
     opts: &RefreshOptions,
     on_event: &mut (dyn FnMut(ListingEvent) + Send),
 ) -> Result<Refreshed, RefreshError> {
-    let reason = match current {
-        _ if force_full => FullReason::Forced,
-        None => FullReason::NoSnapshot,
-        Some(s) => match (s.head.unfit_for(graph.base()), &s.head.delta_link) {
-            (Some(why), _) => FullReason::Unfit(why),
-            (None, None) => FullReason::NoDeltaLink,
-            (None, Some(_)) => match delta_refresh(graph, store, s, opts).await? {
+    refresh_with(graph, store, current, force_full, opts, &mut |e| {
+        if let RefreshEvent::Listing(e) = e {
+            on_event(e)
+        }
+    })
+    .await
+}
+
+/// [`refresh`], telling `on_event` what it does: a delta round, a full listing and why, the
+/// listing's progress.
+pub async fn refresh_with(
+    graph: &GraphClient,
+    store: &SnapshotStore,
+    current: Option<&Snapshot>,
+    force_full: bool,
+    opts: &RefreshOptions,
+    on_event: &mut (dyn FnMut(RefreshEvent) + Send),
+) -> Result<Refreshed, RefreshError> {
+    let reason = match (full_reason(current, graph.base(), force_full), current) {
+        (Some(why), _) => why,
+        (None, None) => FullReason::NoSnapshot,
+        (None, Some(s)) => {
+            on_event(RefreshEvent::DeltaRound);
+            match delta_refresh(graph, store, s, opts).await? {
                 Ok((snapshot, summary)) => {
                     return Ok(Refreshed {
                         snapshot,
@@ -128,16 +196,20 @@ pub async fn refresh(
                     })
                 }
                 Err(start_over) => FullReason::StartOver(start_over),
-            },
-        },
+            }
+        }
     };
     tracing::info!(reason = %reason.plain(), "full listing");
+    on_event(RefreshEvent::FullListing(reason.clone()));
     let mut listing = opts.listing.clone();
     if listing.expected_users.is_none() {
         // The last count tells whether to count the prefixes with the first requests.
         listing.expected_users = current.map(|s| s.head.users);
     }
-    let (snapshot, mode) = full_refresh(graph, store, &listing, on_event).await?;
+    let (snapshot, mode) = full_refresh(graph, store, &listing, &mut |e| {
+        on_event(RefreshEvent::Listing(e))
+    })
+    .await?;
     Ok(Refreshed {
         snapshot,
         kind: RefreshKind::Full { reason, mode },

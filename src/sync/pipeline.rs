@@ -501,16 +501,38 @@ pub fn self_block(user_plan: &Plan, me: &Me) -> Option<SelfBlock> {
     })
 }
 
-/// Read the tenant: the live users (already listed by the caller, or listed now), the
-/// soft-deleted users, the domains, and the groups when any directory group is bound.
+/// The live users `pages` with the tenant's soft-deleted users and domains, read now.
+pub async fn with_deleted_and_domains(
+    graph: &GraphClient,
+    pages: Vec<Arc<Vec<User>>>,
+) -> Result<TenantSnapshot, Failure> {
+    let (deleted, domains) = tokio::join!(graph.list_deleted_users(), graph.list_domains());
+    Ok(TenantSnapshot {
+        pages,
+        deleted: deleted
+            .map_err(|e| Failure::graph(Operation::ListDeletedUsers, Subject::None, e))?
+            .into_iter()
+            .map(|d| d.user)
+            .collect(),
+        domains: domains.map_err(|e| Failure::graph(Operation::ListDomains, Subject::None, e))?,
+    })
+}
+
+/// Read the tenant: the live users, the soft-deleted users and the domains (`listed`: as the
+/// caller already has them, e.g. the tenant snapshot; else listed now), and the groups when
+/// any directory group is bound.
 pub async fn read_tenant(
     graph: &GraphClient,
-    listed: Option<Vec<Arc<Vec<User>>>>,
+    listed: Option<TenantSnapshot>,
     dir: &DirectoryState,
 ) -> Result<TenantState, Failure> {
     use futures::StreamExt;
-    let pages = match listed {
-        Some(p) => p,
+    let TenantSnapshot {
+        pages,
+        deleted,
+        domains,
+    } = match listed {
+        Some(t) => t,
         None => {
             let mut pages = Vec::new();
             let mut stream = graph.list_users(999);
@@ -518,20 +540,9 @@ pub async fn read_tenant(
                 let p = p.map_err(|e| Failure::graph(Operation::ListUsers, Subject::None, e))?;
                 pages.push(Arc::new(p));
             }
-            pages
+            with_deleted_and_domains(graph, pages).await?
         }
     };
-    let deleted = graph
-        .list_deleted_users()
-        .await
-        .map_err(|e| Failure::graph(Operation::ListDeletedUsers, Subject::None, e))?
-        .into_iter()
-        .map(|d| d.user)
-        .collect();
-    let domains = graph
-        .list_domains()
-        .await
-        .map_err(|e| Failure::graph(Operation::ListDomains, Subject::None, e))?;
     let groups = if dir.groups.iter().any(|g| g.want_bound) {
         groups::group_snapshot(graph, &dir.groups)
             .await
@@ -598,12 +609,12 @@ impl Pipeline {
     }
 
     /// Check the journal of an interrupted run (when no other apply is running; with
-    /// `lock`, under it), read the tenant (`listed`: the pages the caller already has), and
-    /// plan.
+    /// `lock`, under it), read the tenant (`listed`: the users, deleted users and domains the
+    /// caller already has, e.g. the tenant snapshot), and plan.
     pub async fn prepare(
         &self,
         lock: Option<&ApplyLock>,
-        listed: Option<Vec<Arc<Vec<User>>>>,
+        listed: Option<TenantSnapshot>,
         now: i64,
     ) -> Result<PlanView, Failure> {
         let mut running = None;
@@ -635,7 +646,7 @@ impl Pipeline {
     /// interrupted run left are counted, not checked.
     pub async fn plan_only(
         &self,
-        listed: Option<Vec<Arc<Vec<User>>>>,
+        listed: Option<TenantSnapshot>,
         now: i64,
     ) -> Result<PlanView, Failure> {
         let db = self.db_path.clone();

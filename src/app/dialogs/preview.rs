@@ -399,6 +399,7 @@ pub fn start_plan(data: &mut Data, fx: &mut Vec<Effect>) -> Outcome {
     fx.push(Effect::Plan {
         gen: data.plan_gen,
         pages: data.rows.pages.clone(),
+        extras: data.tenant_extras.clone(),
         now: data.now,
     });
     Outcome::Open(Modal::Planning(Planning { gen: data.plan_gen }))
@@ -415,6 +416,7 @@ pub fn start_check(data: &mut Data, fx: &mut Vec<Effect>) {
     fx.push(Effect::Plan {
         gen: data.plan_gen,
         pages: data.rows.pages.clone(),
+        extras: data.tenant_extras.clone(),
         now: data.now,
     });
 }

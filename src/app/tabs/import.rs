@@ -653,8 +653,8 @@ impl TabView for ImportTab {
     }
 }
 
-/// The listing's progress, right of the toolbar: a gauge when the size is known (a reload),
-/// else a count.
+/// The listing's progress, right of the toolbar, in users: a gauge when the tenant's count
+/// is known (Graph's `$count`, or the last listing), else a count.
 fn draw_progress(frame: &mut Frame, area: Rect, data: &Data, theme: &Theme) {
     let n = data.rows.len();
     let right = |frame: &mut Frame, text: String, style: Style| {
@@ -663,32 +663,54 @@ fn draw_progress(frame: &mut Frame, area: Rect, data: &Data, theme: &Theme) {
             area,
         )
     };
+    let gauge = |frame: &mut Frame, listed: usize, of: usize| {
+        frame.render_widget(
+            LineGauge::default()
+                .ratio((listed as f64 / of as f64).min(1.0))
+                .label(format!(
+                    "{} of ~{} users ",
+                    thousands(listed),
+                    thousands(of)
+                ))
+                .filled_symbol("━")
+                .unfilled_symbol("─")
+                .filled_style(theme.gauge())
+                .unfilled_style(theme.dim()),
+            area,
+        )
+    };
+    let full = data.refreshing.as_ref().filter(|r| r.full.is_some());
     match &data.load {
+        // A full listing in the background: its users listed of the tenant's count.
+        Load::Loading { .. } if full.is_some() => {
+            let r = full.expect("guarded");
+            match r.expected.filter(|&e| e > 0) {
+                Some(e) => gauge(frame, r.listed as usize, e as usize),
+                None => right(
+                    frame,
+                    format!("{} users listed… ", thousands(r.listed as usize)),
+                    theme.accent(),
+                ),
+            }
+        }
+        Load::Loading { .. } if data.complete_copy => right(
+            frame,
+            "delta round… (the saved copy shown) ".into(),
+            theme.accent(),
+        ),
         Load::Loading { .. } if data.reloading => right(
             frame,
             "listing again… (the last listing shown) ".into(),
             theme.accent(),
         ),
-        Load::Loading { pages } => match data.expected {
-            // A reload: the last load's total is a fair estimate.
-            Some(e) if e > 0 => frame.render_widget(
-                LineGauge::default()
-                    .ratio((n as f64 / e as f64).min(1.0))
-                    .label(format!("{} of ~{} ", thousands(n), thousands(e)))
-                    .filled_symbol("━")
-                    .unfilled_symbol("─")
-                    .filled_style(theme.gauge())
-                    .unfilled_style(theme.dim()),
-                area,
-            ),
-            // Graph gives no total up front: count what came, claim no ratio.
-            _ => frame.render_widget(
-                Paragraph::new(Line::from(vec![
-                    Span::styled(format!("{} loaded", thousands(n)), theme.accent()),
-                    Span::styled(format!(" · page {pages}… "), theme.dim()),
-                ]))
-                .right_aligned(),
-                area,
+        Load::Loading { .. } => match data.expected {
+            // The last load's total is a fair estimate.
+            Some(e) if e > 0 => gauge(frame, n, e),
+            // No total known: count what came, claim no ratio.
+            _ => right(
+                frame,
+                format!("{} users loaded… ", thousands(n)),
+                theme.accent(),
             ),
         },
         Load::Done => right(frame, format!("all {} loaded ", thousands(n)), theme.ok()),
