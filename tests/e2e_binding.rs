@@ -50,6 +50,11 @@ async fn binding_a_group_provisions_its_members_and_keeps_them_current() {
         "{dry}"
     );
     assert!(!dry.contains(&d), "dan is in no bound group: {dry}");
+    // Grouped by cause, as the console's preview is (`sync::causes`).
+    assert!(
+        dry.contains("== Through group Field Team (bound now): 7 changes =="),
+        "{dry}"
+    );
     let out = env.ok(&["sync", "--apply"]).await;
     assert!(out.contains("7 done, 0 failed"), "{out}");
     let g = env.sim.group_by_name("Field Team").unwrap();
@@ -91,6 +96,10 @@ async fn binding_a_group_provisions_its_members_and_keeps_them_current() {
     let dry = env.ok(&["sync", "--dry-run"]).await;
     assert!(
         dry.contains("block sign-in") && dry.contains("remove group member"),
+        "{dry}"
+    );
+    assert!(
+        dry.contains("== Left group Field Team: 2 changes =="),
         "{dry}"
     );
     let refused = env.run(&["sync", "--apply"]).await;

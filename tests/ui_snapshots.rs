@@ -655,3 +655,35 @@ fn hostile_names_never_reach_the_terminal_and_columns_stay_aligned() {
     snap_all("hostile_bindings", &states[1]);
     snap_all("hostile_errors", &states[3]);
 }
+
+/// The Bindings tab says why each user is bound: direct, via a group, both, several groups
+/// elided to the column.
+#[test]
+fn bindings_why_bound() {
+    let s = fixtures::bindings_why_state();
+    for (w, h) in SIZES {
+        let t = text(&draw(&s, w, h));
+        assert!(t.contains("Why bound"), "{t}");
+        assert!(t.contains("direct, via Fi"), "{t}");
+        assert!(t.contains("via Field Team"), "{t}");
+    }
+    snap_all("bindings_why", &s);
+}
+
+/// The preview groups the changes by cause, with counts, and shows the attribute diff.
+#[test]
+fn preview_grouped_by_cause() {
+    let s = fixtures::preview_by_cause_state();
+    let t = text(&draw(&s, 120, 40));
+    for heading in [
+        "Bound directly: 1 change",
+        "Through group Field Team (bound now): 5 changes",
+        "Left group Sales (EU): 2 changes",
+        "Attribute changes: 1 change",
+        "Manager changes: 1 change",
+        "jobTitle: \"Engineer\" -> \"Field Lead\"",
+    ] {
+        assert!(t.contains(heading), "{heading}: {t}");
+    }
+    snap_all("preview_by_cause", &s);
+}

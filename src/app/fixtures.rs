@@ -253,7 +253,21 @@ pub fn plan_view(creates: usize, blocks: usize, guard: bool) -> PlanView {
         synced: Vec::new(),
     };
     let writes = plan.ops.len() as u64;
-    PlanView::new(
+    // Each user bound directly, the blocked ones unbound.
+    let why = plan
+        .ops
+        .iter()
+        .map(|o| {
+            (
+                o.directory_id,
+                crate::sync::causes::Why {
+                    direct: o.kind != OpKind::Block,
+                    via: Vec::new(),
+                },
+            )
+        })
+        .collect();
+    let mut v = PlanView::new(
         plan,
         Duration::from_secs(writes * 150 / 3000),
         guard.then(|| GuardTrip {
@@ -267,7 +281,9 @@ pub fn plan_view(creates: usize, blocks: usize, guard: bool) -> PlanView {
             "Binding a new user makes Microsoft send its welcome email.".into(),
             "Unbinding blocks sign-in; it deletes nothing.".into(),
         ],
-    )
+    );
+    v.why = why;
+    v
 }
 
 /// The Bindings tab of `loaded_state(1000)` with 40 directory users, some wishes pending and
@@ -307,18 +323,7 @@ pub fn bindings_state() -> AppState {
 
 /// `bindings_state()` with the preview of `plan_view(creates, blocks, guard)` open.
 pub fn preview_state(creates: usize, blocks: usize, guard: bool) -> AppState {
-    let mut s = bindings_state();
-    s.data.plan_gen = 1;
-    s.modal = Modal::Planning(Planning { gen: 1 });
-    update(
-        &mut s,
-        Action::PlanReady {
-            gen: 1,
-            result: Ok(Box::new(plan_view(creates, blocks, guard))),
-        },
-    );
-    s.data.dirty = false;
-    s
+    with_preview(bindings_state(), plan_view(creates, blocks, guard))
 }
 
 /// An apply of 40 changes under way: 17 done, 2 failed, some throttling, Esc not pressed.
@@ -724,18 +729,7 @@ pub fn plan_view_with_groups() -> PlanView {
 
 /// `groups_state()` with the preview of `plan_view_with_groups()` open.
 pub fn groups_preview_state() -> AppState {
-    let mut s = groups_state();
-    s.data.plan_gen = 1;
-    s.modal = Modal::Planning(Planning { gen: 1 });
-    update(
-        &mut s,
-        Action::PlanReady {
-            gen: 1,
-            result: Ok(Box::new(plan_view_with_groups())),
-        },
-    );
-    s.data.dirty = false;
-    s
+    with_preview(groups_state(), plan_view_with_groups())
 }
 
 /// A directory that stayed busy longer than m365sync waits (another process writing).
@@ -745,4 +739,135 @@ pub fn db_busy() -> crate::failure::Failure {
         problem: crate::failure::DirectoryProblem::Busy,
         message: "database is locked".into(),
     }
+}
+
+/// `bindings_state()` where the directory says why: users 1-6 are in the bound group `Field
+/// Team` (user 1, 5 also directly), users 5-6 also in `Sales (EU)`, the others bound directly
+/// or not at all.
+pub fn bindings_why_state() -> AppState {
+    let mut users = directory_users_with_wishes(40);
+    for u in users.iter_mut().take(6) {
+        u.bound_via = vec!["Field Team".into()];
+    }
+    for u in users.iter_mut().skip(4).take(2) {
+        u.bound_via.push("Sales (EU)".into());
+    }
+    let mut s = bindings_state();
+    update(
+        &mut s,
+        Action::DirectoryLoaded(Ok(DirectorySnapshot {
+            users,
+            index: Arc::new(DirectoryIndex::default()),
+            ..Default::default()
+        })),
+    );
+    s.data.dirty = false;
+    s
+}
+
+/// A plan grouped by cause: a create bound directly, `Field Team` bound now (created, two
+/// members created and added), a member who left `Sales (EU)` (blocked and removed), a job
+/// title to change, a manager to set.
+pub fn plan_view_by_cause() -> PlanView {
+    use crate::sync::attributes::{Attr, AttrChange};
+    use crate::sync::causes::Why;
+    use crate::sync::groups::{GroupMember, GroupOpKind};
+    let gs = directory_groups();
+    let mut field = gs[1].clone();
+    field.name = "Field Team".into();
+    field.tenant_group_id = None;
+    let mut sales = gs[3].clone();
+    sales.tenant_group_id = Some("6a1f0c9e-0000-4000-8000-0000000000f4".into());
+    let mut update_op = op(OpKind::UpdateAttributes, 6);
+    update_op.changes = vec![AttrChange {
+        attr: Attr::User(crate::graph::UserAttr::JobTitle),
+        old: Some("Engineer".into()),
+        new: Some("Field Lead".into()),
+    }];
+    let mut manager = op(OpKind::SetManager, 6);
+    manager.manager_id = Some(1);
+    let ops = vec![
+        op(OpKind::Create, 2),
+        op(OpKind::Create, 10),
+        op(OpKind::Create, 18),
+        op(OpKind::Block, 1),
+        update_op,
+        manager,
+    ];
+    let plan = Plan {
+        ops,
+        bound_before: 20,
+        synced: Vec::new(),
+    };
+    let member = |i: usize| {
+        let o = op(OpKind::Create, i);
+        Some(GroupMember {
+            directory_id: o.directory_id,
+            email: o.email,
+            tenant_user_id: None,
+        })
+    };
+    let with = |mut g: crate::sync::groups::GroupOp, m, why: &str| {
+        g.member = m;
+        g.reason = why.into();
+        g
+    };
+    let mut v = PlanView::new(plan, Duration::from_secs(1), None, Vec::new());
+    v.group_ops = vec![
+        with(
+            group_op(GroupOpKind::CreateGroup, &field),
+            None,
+            "bind requested; no M365 group yet: create a security group",
+        ),
+        with(
+            group_op(GroupOpKind::AddMember, &field),
+            member(10),
+            "a member of Field Team in the directory; added once the account exists",
+        ),
+        with(
+            group_op(GroupOpKind::AddMember, &field),
+            member(18),
+            "a member of Field Team in the directory; added once the account exists",
+        ),
+        with(
+            group_op(GroupOpKind::RemoveMember, &sales),
+            member(1),
+            "no longer a member of Sales (EU) in the directory",
+        ),
+    ];
+    let w = |direct: bool, via: &[&str]| Why {
+        direct,
+        via: via.iter().map(|s| s.to_string()).collect(),
+    };
+    v.why = [
+        (3, w(true, &[])),
+        (11, w(false, &["Field Team"])),
+        (19, w(false, &["Field Team"])),
+        (2, w(false, &[])),
+        (7, w(true, &[])),
+    ]
+    .into_iter()
+    .collect();
+    v.writes = 9;
+    v
+}
+
+/// `bindings_state()` with the preview of `plan_view_by_cause()` open.
+pub fn preview_by_cause_state() -> AppState {
+    with_preview(bindings_state(), plan_view_by_cause())
+}
+
+/// `s` with the preview of `view` open, as a plan that came back opens it.
+pub fn with_preview(mut s: AppState, view: PlanView) -> AppState {
+    s.data.plan_gen = 1;
+    s.modal = Modal::Planning(Planning { gen: 1 });
+    update(
+        &mut s,
+        Action::PlanReady {
+            gen: 1,
+            result: Ok(Box::new(view)),
+        },
+    );
+    s.data.dirty = false;
+    s
 }

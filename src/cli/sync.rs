@@ -94,33 +94,43 @@ fn print_plan(view: &PlanView, budget: WriteBudget, out: &mut dyn Write) -> Resu
             clean(who)
         )?;
     }
-    for op in &view.plan.ops {
-        writeln!(
-            out,
-            "{:<27} {} {}",
-            op.kind.label(),
-            crate::text::pad(&op.email, 40),
-            clean(&op.reason)
-        )?;
-        // The field-level diff an update (or a takeover, a re-enable) applies.
-        if op.kind != crate::sync::plan::OpKind::Create {
-            for c in &op.changes {
-                writeln!(out, "{:<27} {}", "", c.describe())?;
+    // Grouped by cause, as the console's preview lists them (one function groups both).
+    for group in crate::sync::causes::by_cause(view) {
+        writeln!(out, "== {} ==", clean(&group.title()))?;
+        for r in group.ops {
+            match r {
+                crate::sync::causes::OpRef::User(i) => {
+                    let op = &view.plan.ops[i];
+                    writeln!(
+                        out,
+                        "{:<27} {} {}",
+                        op.kind.label(),
+                        crate::text::pad(&op.email, 40),
+                        clean(&op.reason)
+                    )?;
+                    // The field-level diff an update (or a takeover, a re-enable) applies.
+                    if op.kind != crate::sync::plan::OpKind::Create {
+                        for c in &op.changes {
+                            writeln!(out, "{:<27} {}", "", clean(&c.describe()))?;
+                        }
+                    }
+                }
+                crate::sync::causes::OpRef::Group(i) => {
+                    let op = &view.group_ops[i];
+                    let target = match &op.member {
+                        Some(m) => format!("{}: {}", op.group_name, m.email),
+                        None => format!("{} ({})", op.group_name, op.mail_nickname),
+                    };
+                    writeln!(
+                        out,
+                        "{:<27} {} {}",
+                        op.kind.label(),
+                        crate::text::pad(&target, 40),
+                        clean(&op.reason)
+                    )?;
+                }
             }
         }
-    }
-    for op in &view.group_ops {
-        let target = match &op.member {
-            Some(m) => format!("{}: {}", op.group_name, m.email),
-            None => format!("{} ({})", op.group_name, op.mail_nickname),
-        };
-        writeln!(
-            out,
-            "{:<27} {} {}",
-            op.kind.label(),
-            crate::text::pad(&target, 40),
-            clean(&op.reason)
-        )?;
     }
     if view.in_sync() {
         writeln!(out, "Nothing to do: the tenant matches the directory.")?;

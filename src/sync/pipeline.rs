@@ -149,6 +149,9 @@ pub struct PlanView {
     pub unchecked: usize,
     /// The journal's newest run when this view was made.
     pub last_run: Option<String>,
+    /// Why each user the plan touches is (or is no longer) wanted bound: what
+    /// [`super::causes::by_cause`] groups the changes by.
+    pub why: std::collections::BTreeMap<i64, super::causes::Why>,
 }
 
 impl PlanView {
@@ -339,6 +342,7 @@ pub fn make_plan(
         .chain(held.iter().map(|(o, _)| o))
         .map(|o| o.directory_id)
         .collect();
+    let why = super::causes::why_of(&dir.users, &touched);
     let email: HashMap<i64, &str> = dir.users.iter().map(|u| (u.id, u.email.as_str())).collect();
     let issues: Vec<(Issue, String)> = issues
         .into_iter()
@@ -415,6 +419,7 @@ pub fn make_plan(
         group_held,
         member_held,
         last_run: dir.last_run.clone(),
+        why,
         ..PlanView::new(user_plan, budget.eta(writes), guard, warnings).with_preflight(held, issues)
     }
     .with_writes(writes)

@@ -257,16 +257,36 @@ impl Detail {
                 let wish = match PendingOp::of(u) {
                     Some(p) => format!(
                         "{} — the next sync will {} ({} previews it)",
-                        if u.want_bound { "bound" } else { "unbound" },
+                        if u.wanted() { "bound" } else { "unbound" },
                         p.word(),
                         data.tab_key(super::super::tabs::bindings::SECTION.name, Command::Preview)
                     ),
                     None => format!(
                         "{} — nothing to do",
-                        if u.want_bound { "bound" } else { "unbound" }
+                        if u.wanted() { "bound" } else { "unbound" }
                     ),
                 };
                 field(&mut out, " Wish", &wish, Style::new());
+                // Every reason it is wanted bound: directly, and each bound group.
+                let mut why: Vec<String> = Vec::new();
+                if u.want_bound {
+                    why.push("directly (bind, or the toggle here)".into());
+                }
+                why.extend(
+                    u.bound_via
+                        .iter()
+                        .map(|g| format!("through group {}", group_name_shown(g))),
+                );
+                field(
+                    &mut out,
+                    " Why bound",
+                    &if why.is_empty() {
+                        "— not wanted bound (directly nor through a bound group)".to_string()
+                    } else {
+                        why.join("; ")
+                    },
+                    Style::new(),
+                );
                 if let Some(t) = &u.tenant_user_id {
                     field(&mut out, " Account id", t, theme.dim());
                 }

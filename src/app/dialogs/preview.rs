@@ -207,32 +207,42 @@ impl Preview {
                 Tone::Warn,
             ));
         }
-        for (i, op) in v.plan.ops.iter().enumerate() {
-            rows.push(Row::Op(i));
-            if data.directory.upn_overrides.contains_key(&op.directory_id)
-                && !op.upn.eq_ignore_ascii_case(&op.email)
-            {
-                note(
-                    &mut rows,
-                    &format!(
-                        "↳ the UPN is on the default domain (the fix); the email stays {}",
-                        op.email
-                    ),
-                    Tone::Warn,
-                    "    ",
-                );
+        // Grouped by cause, as the dry run lists them (`sync::causes`, one function for both).
+        for (g, group) in crate::sync::causes::by_cause(v).into_iter().enumerate() {
+            if g > 0 {
+                rows.push(Row::Blank);
             }
-        }
-        if !v.group_ops.is_empty() {
-            rows.push(Row::Blank);
-            rows.push(Row::Heading(
-                format!(
-                    "Group changes (after the users'): {}",
-                    thousands(v.group_ops.len())
-                ),
-                Tone::Good,
-            ));
-            rows.extend((0..v.group_ops.len()).map(Row::GroupOp));
+            rows.push(Row::Heading(group.title(), Tone::Info));
+            for r in group.ops {
+                let i = match r {
+                    crate::sync::causes::OpRef::Group(i) => {
+                        rows.push(Row::GroupOp(i));
+                        continue;
+                    }
+                    crate::sync::causes::OpRef::User(i) => i,
+                };
+                let op = &v.plan.ops[i];
+                rows.push(Row::Op(i));
+                if data.directory.upn_overrides.contains_key(&op.directory_id)
+                    && !op.upn.eq_ignore_ascii_case(&op.email)
+                {
+                    note(
+                        &mut rows,
+                        &format!(
+                            "↳ the UPN is on the default domain (the fix); the email stays {}",
+                            op.email
+                        ),
+                        Tone::Warn,
+                        "    ",
+                    );
+                }
+                // The field-level diff it applies (a create sets its first values).
+                if op.kind != OpKind::Create {
+                    for c in &op.changes {
+                        note(&mut rows, &c.describe(), Tone::Info, "    ");
+                    }
+                }
+            }
         }
         let held = v.held_count();
         if held > 0 {

@@ -97,24 +97,26 @@ fn group_row_state(g: &DirectoryGroup) -> RowState {
     }
 }
 
-const USER_TITLES: [&str; 5] = [
+const USER_TITLES: [&str; 6] = [
     "",
     "State",
+    "Why bound",
     "Display name",
     "Email",
     "Account UPN / last error",
 ];
 /// Wide terminals: the UPN and the last error each get a column.
 const WIDE: u16 = 150;
-const USER_TITLES_WIDE: [&str; 6] = [
+const USER_TITLES_WIDE: [&str; 7] = [
     "",
     "State",
+    "Why bound",
     "Display name",
     "Email",
     "Account UPN",
     "Last error",
 ];
-const USER_SORTABLE: [usize; 4] = [1, 2, 3, 4];
+const USER_SORTABLE: [usize; 5] = [1, 2, 3, 4, 5];
 
 const GROUP_TITLES: [&str; 6] = [
     "State",
@@ -177,8 +179,9 @@ impl BindingsTab {
                 let u = &d.users[*r as usize];
                 match sort.column {
                     1 => RowState::of(u, &data.row_failures).label().to_string(),
-                    3 => u.email.to_lowercase(),
-                    4 => data.upn_of(u).0.to_lowercase(),
+                    2 => u.reason(),
+                    4 => u.email.to_lowercase(),
+                    5 => data.upn_of(u).0.to_lowercase(),
                     _ => u.display_name.to_lowercase(),
                 }
             };
@@ -719,14 +722,18 @@ impl BindingsTab {
                 )
             })
         };
-        let (mut name, mut email, mut upn, mut err) = (
+        let (mut why, mut name, mut email, mut upn, mut err) = (
             width(titles[2]),
             width(titles[3]),
             width(titles[4]),
-            if wide { width(titles[5]) } else { 0 },
+            width(titles[5]),
+            if wide { width(titles[6]) } else { 0 },
         );
+        // Why each row is bound, for the rows on screen only: no work that grows with the
+        // directory (a user in many groups is elided to the column: "via A, B…").
         for i in visible(v.shown.len(), v.offset, list_area) {
             let u = &d.users[v.shown[i] as usize];
+            why = why.max(width(&u.reason()));
             name = name.max(width(&u.display_name));
             email = email.max(width(&u.email));
             let e = error_cell(u).map_or(0, |(t, _)| width(&t));
@@ -741,6 +748,10 @@ impl BindingsTab {
         let mut cols = vec![
             Col::Fixed(1),
             Col::Fixed(11),
+            Col::Text {
+                want: why.min(24),
+                min: 6,
+            },
             Col::Text {
                 want: name + 2,
                 min: 10,
@@ -785,6 +796,13 @@ impl BindingsTab {
                 let mut cells = vec![
                     (if marked { "●" } else { " " }.to_string(), theme.accent()),
                     (st.label().to_string(), row_style(theme, st)),
+                    (
+                        match u.reason() {
+                            r if r.is_empty() => "—".to_string(),
+                            r => r,
+                        },
+                        theme.dim(),
+                    ),
                     (u.display_name.clone(), Style::new()),
                     (u.email.clone(), Style::new()),
                 ];
