@@ -651,6 +651,12 @@ impl Directory {
                 .setting("attribute_policy")?
                 .and_then(|v| serde_json::from_str(&v).ok())
                 .unwrap_or_default(),
+            deprovision: self
+                .setting("deprovision_policy")?
+                .and_then(|v| crate::sync::deprovision::Deprovision::parse(&v).ok())
+                .unwrap_or_default(),
+            keep_sessions_on_password: self.setting("revoke_on_password")?.as_deref()
+                == Some("off"),
         };
         if let Some(v) = self
             .setting("guard_max_blocks")?
@@ -663,6 +669,12 @@ impl Directory {
             .and_then(|v| v.parse().ok())
         {
             guard.max_share = v;
+        }
+        if let Some(v) = self
+            .setting("guard_max_deletes")?
+            .and_then(|v| v.parse().ok())
+        {
+            guard.max_deletes = v;
         }
         Ok((policy, guard))
     }
@@ -690,6 +702,16 @@ impl Directory {
             ("guard_max_blocks", guard.max_blocks.to_string()),
             ("guard_max_share", guard.max_share.to_string()),
             ("attribute_policy", attributes),
+            ("deprovision_policy", policy.deprovision.to_string()),
+            (
+                "revoke_on_password",
+                if policy.keep_sessions_on_password {
+                    "off".to_string()
+                } else {
+                    "on".to_string()
+                },
+            ),
+            ("guard_max_deletes", guard.max_deletes.to_string()),
         ] {
             tx.execute(
                 "INSERT INTO settings (key, value) VALUES (?1, ?2)
@@ -1101,10 +1123,13 @@ mod tests {
         let g2 = GuardConfig {
             max_blocks: 7,
             max_share: 0.25,
+            max_deletes: 3,
         };
         let p2 = Policy {
             password_max_age_days: Some(90),
             attributes: Default::default(),
+            deprovision: crate::sync::deprovision::Deprovision::parse("block+delete:30").unwrap(),
+            keep_sessions_on_password: true,
         };
         d.set_policy(&p2, &g2).unwrap();
         assert_eq!(d.policy().unwrap(), (p2, g2));

@@ -2,6 +2,7 @@
 //! apply engine (JSON batching, throttling, a crash-safe journal, the audit log).
 pub mod apply;
 pub mod attributes;
+pub mod deprovision;
 pub mod groups;
 pub mod ops;
 pub mod password;

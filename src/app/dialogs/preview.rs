@@ -295,6 +295,9 @@ impl Preview {
             yes_block: count_typed,
             yes_block_self: (self.view.guard.is_none() || self.guard_ok).then(|| typed.to_string()),
             yes_block_self_any: false,
+            // More deletes than the delete guard allows are confirmed headless only
+            // (`sync --apply --yes-delete N`): the preview says so.
+            yes_delete: None,
         }
     }
     /// What must be typed next (the guard's count, then the UPN), None when nothing.
