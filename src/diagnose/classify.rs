@@ -354,6 +354,14 @@ fn classify_api(
         // Set by the client: a 404 that is not Graph's (or one on a collection that always
         // exists). The object is not gone: the requests do not reach Graph.
         (404, crate::graph::UNKNOWN_ENDPOINT) => "graph-url-wrong",
+        (404, _) | (_, "Request_ResourceNotFound" | "itemNotFound" | "ResourceNotFound")
+            if matches!(
+                ctx.op,
+                Operation::RevokeSessions | Operation::DeleteUser | Operation::RemoveLicenses
+            ) =>
+        {
+            "deprovision-account-gone"
+        }
         (404, _) | (_, "Request_ResourceNotFound" | "itemNotFound" | "ResourceNotFound") => {
             "object-not-found"
         }
@@ -412,6 +420,8 @@ fn by_message(message: &str, ctx: &Context) -> &'static str {
         }
     } else if contains_ci(m, "property 'mailNickname'") {
         nickname_kind(ctx.value.as_deref())
+    } else if contains_ci(m, "license is inherited from a group membership") {
+        "licence-inherited-from-group"
     } else if contains_ci(m, "on-premises mastered") {
         "synced-from-on-premises"
     } else if contains_ci(m, "Invalid value specified for property 'usageLocation'") {
