@@ -573,8 +573,8 @@ impl Directory {
 
     /// Forget the tenant: clear every desired binding and every link of users and groups
     /// (users Unbound; groups unbound, their M365 group id and last error gone), the UPN
-    /// overrides (they name the tenant's domains) and the import records (the Import tab's
-    /// failed imports). Kept: the directory users, groups and memberships, the policy, the
+    /// overrides (they name the tenant's domains), the import records (the Import tab's
+    /// failed imports) and the deprovisioning steps scheduled for its accounts. Kept: the directory users, groups and memberships, the policy, the
     /// per-tenant domain settings, the journal and the audit log. Nothing in Microsoft 365
     /// changes.
     pub fn disconnect(&mut self) -> Result<DisconnectReport, DirectoryError> {
@@ -597,6 +597,8 @@ impl Directory {
             [],
         )?;
         let import_records = tx.execute("DELETE FROM import_records", [])?;
+        // Steps scheduled for the tenant's accounts must never reach another tenant.
+        tx.execute("DELETE FROM deprovision_steps", [])?;
         tx.commit()?;
         Ok(DisconnectReport {
             users,

@@ -189,11 +189,39 @@ impl Plan {
             ));
         }
         let blocks = self.count(OpKind::Block);
-        if blocks > 0 {
+        // Blocks whose deprovisioning policy deletes the account later.
+        let deleted_later = self
+            .ops
+            .iter()
+            .filter(|o| o.kind == OpKind::Block)
+            .filter(|o| {
+                o.deprovision
+                    .schedule
+                    .iter()
+                    .any(|s| s.step == super::deprovision::Step::Delete)
+            })
+            .count();
+        if blocks > 0 && deleted_later == 0 {
             w.push(format!(
                 "Unbinding {blocks} user{} blocks sign-in and deletes nothing: the accounts, \
                  mailboxes and files are kept.",
                 if blocks == 1 { "" } else { "s" }
+            ));
+        } else if blocks > 0 {
+            w.push(format!(
+                "Unbinding {blocks} user{} blocks sign-in; the deprovisioning policy deletes \
+                 {deleted_later} of the accounts later (see the scheduled steps): deleted \
+                 accounts stay restorable for 30 days.",
+                if blocks == 1 { "" } else { "s" }
+            ));
+        }
+        let deletes = self.count(OpKind::DeleteUser);
+        if deletes > 0 {
+            w.push(format!(
+                "Deleting {deletes} account{} (deprovisioning policy): {} go to deleted items, \
+                 restorable for 30 days; m365sync never purges.",
+                if deletes == 1 { "" } else { "s" },
+                if deletes == 1 { "it goes" } else { "they go" }
             ));
         }
         w
