@@ -694,6 +694,7 @@ async fn attribute_kinds(r: &mut Reached) {
             users: tenant.users,
             groups: Default::default(),
             managers: Default::default(),
+            licences: Default::default(),
         },
         &Default::default(),
         0,
@@ -1136,6 +1137,7 @@ async fn engine_kinds(r: &mut Reached) {
         reason: String::new(),
         changes: Vec::new(),
         manager_id: None,
+        deprovision: Default::default(),
     };
     let mut d = Directory::open(&db).unwrap();
     let ids = d
@@ -1215,6 +1217,130 @@ async fn engine_kinds(r: &mut Reached) {
     sim.shutdown().await;
 }
 
+/// Deprovisioning failures (issue 11 item 4), from the simulator's answers: a missing
+/// permission names the step's own, an account deleted meanwhile, a licence that comes from
+/// a group.
+async fn deprovision_kinds(r: &mut Reached) {
+    const E1: &str = "18181a46-0d4e-45cd-891e-60aabd171b4e";
+    let sim = Sim::start(SimOptions::default()).await.unwrap();
+    let (id, secret) = sim.apps[0].clone();
+    let g = graph(&sim, &app_token(&sim, &id, &secret).await.unwrap());
+    let ro = graph(
+        &sim,
+        &app_token(&sim, READ_ONLY_APP.0, READ_ONLY_APP.1)
+            .await
+            .unwrap(),
+    );
+    let users: Value = ok(
+        &g,
+        Method::GET,
+        "/users?$select=id,userPrincipalName,assignedLicenses,userType&$top=999",
+        None,
+    )
+    .await;
+    let bare = users["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| {
+            u["assignedLicenses"]
+                .as_array()
+                .is_some_and(|a| a.is_empty())
+                && u["userType"] == "Member"
+        })
+        .expect("a member without licences")
+        .clone();
+    let uid = bare["id"].as_str().unwrap().to_string();
+    let who = || Subject::User(bare["userPrincipalName"].as_str().unwrap().to_string());
+    for (op, method, url, perm) in [
+        (
+            Operation::RevokeSessions,
+            Method::POST,
+            format!("/users/{uid}/revokeSignInSessions"),
+            "User.RevokeSessions.All",
+        ),
+        (
+            Operation::DeleteUser,
+            Method::DELETE,
+            format!("/users/{uid}"),
+            "User.ReadWrite.All",
+        ),
+        (
+            Operation::RemoveLicenses,
+            Method::POST,
+            format!("/users/{uid}/assignLicense"),
+            "LicenseAssignment.ReadWrite.All",
+        ),
+    ] {
+        let body = (op == Operation::RemoveLicenses)
+            .then(|| json!({"addLicenses": [], "removeLicenses": [E1]}));
+        let e = send(&ro, method.clone(), &url, body).await;
+        let d = diagnose_graph(&e, &Context::new(op, who()));
+        assert!(d.title.contains(perm), "{op:?}: {}", d.title);
+        r.hit(
+            "insufficient-privileges",
+            "a deprovisioning step without its permission",
+            d,
+        );
+    }
+    let gone = "0b7e1c2d-3f4a-4b5c-8d6e-7f8091a2b3c4";
+    for (op, method, url) in [
+        (
+            Operation::RevokeSessions,
+            Method::POST,
+            format!("/users/{gone}/revokeSignInSessions"),
+        ),
+        (
+            Operation::DeleteUser,
+            Method::DELETE,
+            format!("/users/{gone}"),
+        ),
+    ] {
+        let e = send(&g, method, &url, None).await;
+        r.hit(
+            "deprovision-account-gone",
+            "a deprovisioning step on an account deleted meanwhile",
+            diagnose_graph(&e, &Context::new(op, who())),
+        );
+    }
+    let grp: Value = ok(
+        &g,
+        Method::POST,
+        "/groups",
+        Some(json!({"displayName": "E1 by group", "mailEnabled": false,
+                    "mailNickname": "e1bygroup", "securityEnabled": true})),
+    )
+    .await;
+    let gid = grp["id"].as_str().unwrap().to_string();
+    ok(
+        &g,
+        Method::POST,
+        &format!("/groups/{gid}/assignLicense"),
+        Some(json!({"addLicenses": [{"skuId": E1, "disabledPlans": []}], "removeLicenses": []})),
+    )
+    .await;
+    ok(
+        &g,
+        Method::POST,
+        &format!("/groups/{gid}/members/$ref"),
+        Some(json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{uid}")})),
+    )
+    .await;
+    let e = send(
+        &g,
+        Method::POST,
+        &format!("/users/{uid}/assignLicense"),
+        Some(json!({"addLicenses": [], "removeLicenses": [E1]})),
+    )
+    .await;
+    r.hit(
+        "licence-inherited-from-group",
+        "removing a licence a group gives",
+        diagnose_graph(&e, &Context::new(Operation::RemoveLicenses, who())),
+    );
+    sim.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_catalog_kind_is_reached_end_to_end() {
     let mut r = Reached::default();
@@ -1223,6 +1349,7 @@ async fn every_catalog_kind_is_reached_end_to_end() {
     preflight_kinds(&mut r).await;
     attribute_kinds(&mut r).await;
     engine_kinds(&mut r).await;
+    deprovision_kinds(&mut r).await;
     let catalog: BTreeSet<String> = Catalog::builtin().kinds().map(str::to_string).collect();
     let missing: Vec<&String> = catalog.difference(&r.0).collect();
     let extra: Vec<&String> = r.0.difference(&catalog).collect();

@@ -220,8 +220,15 @@ async fn mixed_plan_create_reenable_block_takeover_and_password() {
     )
     .await
     .unwrap();
-    assert_eq!(ok, SetPasswordOutcome::Pushed { re_enabled: false });
-    assert_eq!(env.sim.write_count(), writes + 1);
+    assert_eq!(
+        ok,
+        SetPasswordOutcome::Pushed {
+            re_enabled: false,
+            signed_out: apply::SignOut::Done
+        }
+    );
+    // The password, then the sign-out everywhere (issue 10 item 4).
+    assert_eq!(env.sim.write_count(), writes + 2);
     let d = Directory::open(&env.settings.db_path()).unwrap();
     assert!(d
         .find_by_email(c.email())
@@ -500,7 +507,7 @@ async fn expired_password_blocks_and_a_new_password_re_enables() {
     d.set_password_set_at(u.id, "2020-01-01T00:00:00Z").unwrap();
     let policy = Policy {
         password_max_age_days: Some(90),
-        attributes: Default::default(),
+        ..Default::default()
     };
     d.set_policy(&policy, &Default::default()).unwrap();
     let users = d.users().unwrap();
@@ -524,7 +531,13 @@ async fn expired_password_blocks_and_a_new_password_re_enables() {
     )
     .await
     .unwrap();
-    assert_eq!(out, SetPasswordOutcome::Pushed { re_enabled: true });
+    assert_eq!(
+        out,
+        SetPasswordOutcome::Pushed {
+            re_enabled: true,
+            signed_out: apply::SignOut::Done
+        }
+    );
     assert_eq!(
         env.sim.user_by_upn(&acc.user_principal_name).unwrap()["accountEnabled"],
         true

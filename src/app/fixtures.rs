@@ -231,9 +231,13 @@ pub fn op(kind: OpKind, i: usize) -> Op {
             OpKind::SetPassword => "a new directory password".into(),
             OpKind::UpdateAttributes => "the directory holds other values".into(),
             OpKind::SetManager => "the directory names another manager".into(),
+            OpKind::RevokeSessions => "deprovisioning policy: sign the user out".into(),
+            OpKind::RemoveLicenses => "deprovisioning policy: remove licences".into(),
+            OpKind::DeleteUser => "deprovisioning policy: delete the account".into(),
         },
         changes: Vec::new(),
         manager_id: None,
+        deprovision: Default::default(),
     }
 }
 

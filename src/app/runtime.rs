@@ -762,7 +762,7 @@ async fn set_password(
     )
     .await?
     {
-        SetPasswordOutcome::Pushed { re_enabled } => Ok(PasswordOutcome::Pushed { re_enabled }),
+        SetPasswordOutcome::Pushed { re_enabled, .. } => Ok(PasswordOutcome::Pushed { re_enabled }),
         SetPasswordOutcome::RecordedOnly => Ok(PasswordOutcome::RecordedOnly),
         SetPasswordOutcome::Failed(e) => Err(Failure::graph(
             Operation::SetPassword,

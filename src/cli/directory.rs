@@ -20,7 +20,8 @@ pub enum DirectoryCommand {
     Import { file: PathBuf },
     /// Directory users with their binding state, wish and linked account
     List(FormatArgs),
-    /// Show or change the directory policy (password maximum age, mass-change guard)
+    /// Show or change the directory policy (password maximum age, mass-change guard,
+    /// deprovisioning, sign-out on password push)
     Policy(PolicyArgs),
 }
 
@@ -43,6 +44,22 @@ pub struct PolicyArgs {
     /// `jobTitle=ignore,department=sync` (every attribute syncs unless set to ignore)
     #[arg(long, value_name = "ATTR=sync|ignore,...")]
     pub attributes: Option<String>,
+    /// What happens to the account of a user unbound: block (default), block+revoke (sign
+    /// out everywhere), block+unlicense[:DAYS] (remove the licences m365sync assigned, now
+    /// or DAYS after the block), block+delete:DAYS (soft-delete DAYS after the block,
+    /// restorable for 30 days; never a purge); steps combine (block+revoke+delete:30)
+    #[arg(long, value_name = "POLICY")]
+    pub deprovision: Option<String>,
+    /// Set --deprovision for this directory group only (its users unbound because they left
+    /// or unbound it); `--deprovision directory` goes back to the directory's
+    #[arg(long, value_name = "NAME", requires = "deprovision")]
+    pub group: Option<String>,
+    /// Whether a password pushed to an account signs the user out everywhere (default on)
+    #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
+    pub revoke_on_password: Option<String>,
+    /// Deleting more accounts than this in one sync needs --yes-delete (default 10)
+    #[arg(long)]
+    pub guard_max_deletes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -236,10 +253,39 @@ pub fn directory_list(settings: &Settings, args: &FormatArgs, out: &mut dyn Writ
 pub fn directory_policy(settings: &Settings, args: &PolicyArgs, out: &mut dyn Write) -> Result<()> {
     let mut d = open_directory(settings)?;
     let (mut policy, mut guard) = d.policy()?;
-    let changing = args.password_max_age_days.is_some()
+    let mut changing = args.password_max_age_days.is_some()
         || args.guard_max_blocks.is_some()
         || args.guard_max_share.is_some()
-        || args.attributes.is_some();
+        || args.attributes.is_some()
+        || args.revoke_on_password.is_some()
+        || args.guard_max_deletes.is_some();
+    if let Some(text) = &args.deprovision {
+        use crate::sync::deprovision::Deprovision;
+        match &args.group {
+            Some(name) => {
+                let p = if text.trim().eq_ignore_ascii_case("directory") {
+                    None
+                } else {
+                    Some(
+                        Deprovision::parse(text)
+                            .map_err(|e| UsageError(format!("--deprovision {e}")))?,
+                    )
+                };
+                d.set_group_deprovision(name, p)?;
+            }
+            None => {
+                policy.deprovision = Deprovision::parse(text)
+                    .map_err(|e| UsageError(format!("--deprovision {e}")))?;
+                changing = true;
+            }
+        }
+    }
+    if let Some(v) = &args.revoke_on_password {
+        policy.keep_sessions_on_password = v == "off";
+    }
+    if let Some(n) = args.guard_max_deletes {
+        guard.max_deletes = n;
+    }
     if let Some(spec) = &args.attributes {
         policy
             .attributes
@@ -286,6 +332,32 @@ pub fn directory_policy(settings: &Settings, args: &PolicyArgs, out: &mut dyn Wr
         guard.max_share * 100.0
     )?;
     writeln!(out, "attributes: {}", policy.attributes.describe())?;
+    writeln!(out, "deprovision: {}", policy.deprovision)?;
+    let groups = d.groups()?;
+    for (id, p) in d.group_deprovision_policies()? {
+        if let Some(g) = groups.iter().find(|g| g.id == id) {
+            writeln!(out, "deprovision (group {}): {p}", clean(&g.name))?;
+        }
+    }
+    writeln!(
+        out,
+        "delete guard: more than {} needs --yes-delete",
+        count(guard.max_deletes, "delete", None)
+    )?;
+    writeln!(
+        out,
+        "revoke on password: {} (a pushed password {} the user out everywhere)",
+        if policy.keep_sessions_on_password {
+            "off"
+        } else {
+            "on"
+        },
+        if policy.keep_sessions_on_password {
+            "does not sign"
+        } else {
+            "signs"
+        }
+    )?;
     Ok(())
 }
 

@@ -83,16 +83,33 @@ pub async fn password_set(
     };
     let shown = clean(email);
     match apply::set_password(graph, settings.db_path(), email, &password, &actor).await? {
-        SetPasswordOutcome::Pushed { re_enabled } => {
+        SetPasswordOutcome::Pushed {
+            re_enabled,
+            signed_out,
+        } => {
+            use crate::sync::apply::SignOut;
             writeln!(
                 out,
-                "Password set for {shown} and pushed to its Microsoft 365 account{}.",
+                "Password set for {shown} and pushed to its Microsoft 365 account{}{}.",
                 if re_enabled {
                     "; sign-in re-enabled"
                 } else {
                     ""
+                },
+                match &signed_out {
+                    SignOut::Done => "; signed out everywhere",
+                    SignOut::NotAsked => "",
+                    SignOut::Failed(_) => "",
                 }
             )?;
+            if let SignOut::Failed(e) = &signed_out {
+                writeln!(
+                    out,
+                    "Signing {shown} out everywhere failed: {} (see `m365sync errors`)",
+                    clean(&e.to_string())
+                )?;
+                return Ok(2);
+            }
             Ok(0)
         }
         SetPasswordOutcome::RecordedOnly => {

@@ -29,6 +29,10 @@ pub struct SyncArgs {
     /// Confirm a plan that trips the mass-change guard by giving its number of changes
     #[arg(long, value_name = "COUNT")]
     pub yes_block: Option<usize>,
+    /// Confirm a plan that deletes more accounts than the delete guard's limit (default 10)
+    /// by giving its number of deletes
+    #[arg(long, value_name = "COUNT")]
+    pub yes_delete: Option<usize>,
     /// Confirm a plan that blocks the signed-in account (or the service account)
     #[arg(long)]
     pub yes_block_self: bool,
@@ -171,8 +175,17 @@ fn print_plan(view: &PlanView, budget: WriteBudget, out: &mut dyn Write) -> Resu
     if let Some(t) = &view.guard {
         writeln!(out, "guard: {}", clean(&t.message))?;
     }
+    if let Some(t) = &view.delete_guard {
+        writeln!(out, "guard: {}", clean(&t.message))?;
+    }
     if let Some(s) = &view.self_block {
         writeln!(out, "guard: {}", clean(&s.message))?;
+    }
+    for line in &view.deprovision.scheduled {
+        writeln!(out, "scheduled: {}", clean(line))?;
+    }
+    for line in &view.deprovision.cancelled {
+        writeln!(out, "cancelled: {}", clean(line))?;
     }
     for (issue, subject, op) in crate::sync::pipeline::findings(view) {
         let Some(op) = op else { continue };
@@ -324,6 +337,7 @@ pub async fn sync(settings: &Settings, args: &SyncArgs, out: &mut dyn Write) -> 
         yes_block: args.yes_block,
         yes_block_self: None,
         yes_block_self_any: args.yes_block_self,
+        yes_delete: args.yes_delete,
     };
     crate::sync::pipeline::check_confirmed(&view, &confirm)?;
     let cancel = tokio_util::sync::CancellationToken::new();

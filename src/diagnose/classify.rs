@@ -28,6 +28,12 @@ pub enum Operation {
     RestoreUser,
     /// DELETE /directory/deletedItems/{id}.
     PurgeDeletedUser,
+    /// POST /users/{id}/revokeSignInSessions.
+    RevokeSessions,
+    /// DELETE /users/{id} (soft delete).
+    DeleteUser,
+    /// POST /users/{id}/assignLicense removing licences.
+    RemoveLicenses,
     ListGroups,
     CreateGroup,
     AddMember,
@@ -55,6 +61,9 @@ impl Operation {
                 "User.ReadWrite.All, delegated only: sign in as a User Administrator (an \
                  app-only session cannot purge users)"
             }
+            Operation::RevokeSessions => "User.RevokeSessions.All (or User.ReadWrite.All)",
+            Operation::DeleteUser => "User.ReadWrite.All (newer: User.DeleteRestore.All)",
+            Operation::RemoveLicenses => "LicenseAssignment.ReadWrite.All (or User.ReadWrite.All)",
             Operation::ListGroups => "Group.Read.All",
             Operation::CreateGroup => "Group.ReadWrite.All (or Group.Create)",
             Operation::AddMember | Operation::RemoveMember => "GroupMember.ReadWrite.All",
@@ -75,6 +84,9 @@ impl Operation {
             Operation::SetPassword => "set the password",
             Operation::RestoreUser => "restore the deleted user",
             Operation::PurgeDeletedUser => "permanently delete the user",
+            Operation::RevokeSessions => "sign the user out everywhere",
+            Operation::DeleteUser => "delete the account",
+            Operation::RemoveLicenses => "remove the user's licences",
             Operation::ListGroups => "list groups",
             Operation::CreateGroup => "create the group",
             Operation::AddMember => "add the member",
@@ -103,6 +115,9 @@ impl Operation {
             OpKind::Restore => Operation::RestoreUser,
             OpKind::Block => Operation::DisableUser,
             OpKind::SetPassword => Operation::SetPassword,
+            OpKind::RevokeSessions => Operation::RevokeSessions,
+            OpKind::DeleteUser => Operation::DeleteUser,
+            OpKind::RemoveLicenses => Operation::RemoveLicenses,
             OpKind::UpdateAttributes | OpKind::SetManager => Operation::UpdateUser,
         }
     }
@@ -339,6 +354,14 @@ fn classify_api(
         // Set by the client: a 404 that is not Graph's (or one on a collection that always
         // exists). The object is not gone: the requests do not reach Graph.
         (404, crate::graph::UNKNOWN_ENDPOINT) => "graph-url-wrong",
+        (404, _) | (_, "Request_ResourceNotFound" | "itemNotFound" | "ResourceNotFound")
+            if matches!(
+                ctx.op,
+                Operation::RevokeSessions | Operation::DeleteUser | Operation::RemoveLicenses
+            ) =>
+        {
+            "deprovision-account-gone"
+        }
         (404, _) | (_, "Request_ResourceNotFound" | "itemNotFound" | "ResourceNotFound") => {
             "object-not-found"
         }
@@ -397,6 +420,8 @@ fn by_message(message: &str, ctx: &Context) -> &'static str {
         }
     } else if contains_ci(m, "property 'mailNickname'") {
         nickname_kind(ctx.value.as_deref())
+    } else if contains_ci(m, "license is inherited from a group membership") {
+        "licence-inherited-from-group"
     } else if contains_ci(m, "on-premises mastered") {
         "synced-from-on-premises"
     } else if contains_ci(m, "Invalid value specified for property 'usageLocation'") {

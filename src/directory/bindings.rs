@@ -573,8 +573,8 @@ impl Directory {
 
     /// Forget the tenant: clear every desired binding and every link of users and groups
     /// (users Unbound; groups unbound, their M365 group id and last error gone), the UPN
-    /// overrides (they name the tenant's domains) and the import records (the Import tab's
-    /// failed imports). Kept: the directory users, groups and memberships, the policy, the
+    /// overrides (they name the tenant's domains), the import records (the Import tab's
+    /// failed imports) and the deprovisioning steps scheduled for its accounts. Kept: the directory users, groups and memberships, the policy, the
     /// per-tenant domain settings, the journal and the audit log. Nothing in Microsoft 365
     /// changes.
     pub fn disconnect(&mut self) -> Result<DisconnectReport, DirectoryError> {
@@ -597,6 +597,8 @@ impl Directory {
             [],
         )?;
         let import_records = tx.execute("DELETE FROM import_records", [])?;
+        // Steps scheduled for the tenant's accounts must never reach another tenant.
+        tx.execute("DELETE FROM deprovision_steps", [])?;
         tx.commit()?;
         Ok(DisconnectReport {
             users,
@@ -651,6 +653,12 @@ impl Directory {
                 .setting("attribute_policy")?
                 .and_then(|v| serde_json::from_str(&v).ok())
                 .unwrap_or_default(),
+            deprovision: self
+                .setting("deprovision_policy")?
+                .and_then(|v| crate::sync::deprovision::Deprovision::parse(&v).ok())
+                .unwrap_or_default(),
+            keep_sessions_on_password: self.setting("revoke_on_password")?.as_deref()
+                == Some("off"),
         };
         if let Some(v) = self
             .setting("guard_max_blocks")?
@@ -663,6 +671,12 @@ impl Directory {
             .and_then(|v| v.parse().ok())
         {
             guard.max_share = v;
+        }
+        if let Some(v) = self
+            .setting("guard_max_deletes")?
+            .and_then(|v| v.parse().ok())
+        {
+            guard.max_deletes = v;
         }
         Ok((policy, guard))
     }
@@ -690,6 +704,16 @@ impl Directory {
             ("guard_max_blocks", guard.max_blocks.to_string()),
             ("guard_max_share", guard.max_share.to_string()),
             ("attribute_policy", attributes),
+            ("deprovision_policy", policy.deprovision.to_string()),
+            (
+                "revoke_on_password",
+                if policy.keep_sessions_on_password {
+                    "off".to_string()
+                } else {
+                    "on".to_string()
+                },
+            ),
+            ("guard_max_deletes", guard.max_deletes.to_string()),
         ] {
             tx.execute(
                 "INSERT INTO settings (key, value) VALUES (?1, ?2)
@@ -1101,10 +1125,13 @@ mod tests {
         let g2 = GuardConfig {
             max_blocks: 7,
             max_share: 0.25,
+            max_deletes: 3,
         };
         let p2 = Policy {
             password_max_age_days: Some(90),
             attributes: Default::default(),
+            deprovision: crate::sync::deprovision::Deprovision::parse("block+delete:30").unwrap(),
+            keep_sessions_on_password: true,
         };
         d.set_policy(&p2, &g2).unwrap();
         assert_eq!(d.policy().unwrap(), (p2, g2));

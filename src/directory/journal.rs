@@ -100,6 +100,19 @@ pub enum Change {
     },
     /// The group could not be created: keep why for the Groups list.
     GroupFailed { group_id: i64, error: String },
+    /// A block of the deprovisioning policy: link the account as blocked and keep the steps
+    /// it schedules (a step already kept keeps its date).
+    Deprovisioned {
+        directory_id: i64,
+        tenant_user_id: String,
+        steps: Vec<crate::sync::deprovision::Scheduled>,
+        source: String,
+    },
+    /// A deprovisioning step was applied: it is no longer pending (a delete ends them all).
+    StepDone {
+        directory_id: i64,
+        step: crate::sync::deprovision::Step,
+    },
 }
 
 /// The outcome of one op, recorded in one transaction: journal state, the directory change,
@@ -231,7 +244,8 @@ impl Directory {
             )?;
             for o in outcomes {
                 let linked = match &o.change {
-                    Change::User { tenant_user_id, .. } => Some(tenant_user_id.as_str()),
+                    Change::User { tenant_user_id, .. }
+                    | Change::Deprovisioned { tenant_user_id, .. } => Some(tenant_user_id.as_str()),
                     _ => None,
                 };
                 mark.execute(rusqlite::params![
@@ -335,6 +349,57 @@ fn apply_change(
             if !tenant_user_id.is_empty() {
                 set_binding(tx, *directory_id, tenant_user_id, *binding, now)?;
             }
+            // Bound again: what the deprovisioning policy had scheduled is cancelled.
+            if *binding == BindingState::Bound {
+                tx.execute(
+                    "DELETE FROM deprovision_steps WHERE user_id = ?1",
+                    [directory_id],
+                )?;
+            }
+        }
+        Change::Deprovisioned {
+            directory_id,
+            tenant_user_id,
+            steps,
+            source,
+        } => {
+            if !tenant_user_id.is_empty() {
+                set_binding(
+                    tx,
+                    *directory_id,
+                    tenant_user_id,
+                    BindingState::Blocked,
+                    now,
+                )?;
+            }
+            let mut st = tx.prepare(
+                "INSERT OR IGNORE INTO deprovision_steps
+                     (user_id, step, due_at, tenant_user_id, source, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for s in steps {
+                st.execute(rusqlite::params![
+                    directory_id,
+                    s.step.as_str(),
+                    s.due,
+                    tenant_user_id,
+                    source,
+                    now
+                ])?;
+            }
+        }
+        Change::StepDone { directory_id, step } => {
+            if *step == crate::sync::deprovision::Step::Delete {
+                tx.execute(
+                    "DELETE FROM deprovision_steps WHERE user_id = ?1",
+                    [directory_id],
+                )?;
+            } else {
+                tx.execute(
+                    "DELETE FROM deprovision_steps WHERE user_id = ?1 AND step = ?2",
+                    rusqlite::params![directory_id, step.as_str()],
+                )?;
+            }
         }
         Change::Group {
             group_id,
@@ -378,6 +443,7 @@ mod tests {
             reason: "r".into(),
             changes: Vec::new(),
             manager_id: None,
+            deprovision: Default::default(),
         })
     }
 

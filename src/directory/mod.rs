@@ -366,6 +366,25 @@ const MIGRATIONS: &[&str] = &[
     // 5: attribute sync (issue 10): the synced attributes beyond the name and job columns, as
     // a JSON object of Graph name -> value ("" = cleared; absent = not managed).
     "ALTER TABLE users ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}';",
+    // 6: reserved for the licence assignments (issue 11 items 1-2, branch w/lic): the
+    // integrator puts that migration here; this placeholder changes nothing.
+    "SELECT 1;",
+    // 7: deprovisioning (issue 11 item 4): a directory group's own policy (overriding the
+    // directory's for users unbound because they left or unbound it), and the steps a block
+    // scheduled, each with its due date (unix s), kept until applied or cancelled.
+    "CREATE TABLE IF NOT EXISTS group_deprovision (
+        group_id INTEGER PRIMARY KEY REFERENCES groups(id) ON DELETE CASCADE,
+        policy   TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS deprovision_steps (
+        user_id        INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        step           TEXT NOT NULL CHECK (step IN ('revoke', 'unlicense', 'delete')),
+        due_at         INTEGER NOT NULL,
+        tenant_user_id TEXT NOT NULL,
+        source         TEXT NOT NULL,
+        created_at     TEXT NOT NULL,
+        PRIMARY KEY (user_id, step)
+    );",
 ];
 
 pub struct Directory {
@@ -373,6 +392,7 @@ pub struct Directory {
 }
 
 mod bindings;
+mod deprovision;
 mod fixes;
 mod groups;
 mod journal;

@@ -290,6 +290,7 @@ pub async fn set_password(
         reason: "the admin set a new password".into(),
         changes: Vec::new(),
         manager_id: None,
+        deprovision: Default::default(),
     };
     let opts = ApplyOptions {
         actor: actor.into(),
@@ -314,22 +315,53 @@ pub async fn set_password(
     }
     let db = db_path.clone();
     let id = user.id;
-    crate::failure::blocking("recording the password", move || {
-        Directory::open(&db)?.set_password_set_at(id, &now)
+    let keep_sessions = crate::failure::blocking("recording the password", move || {
+        let mut d = Directory::open(&db)?;
+        d.set_password_set_at(id, &now)?;
+        Ok(d.policy()?.0.keep_sessions_on_password)
     })
     .await?;
-    if user.binding != BindingState::Blocked {
-        return Ok(SetPasswordOutcome::Pushed { re_enabled: false });
+    let mut re_enabled = false;
+    if user.binding == BindingState::Blocked {
+        let enable = Op {
+            kind: OpKind::ReEnable,
+            reason: "a new password re-enables an account blocked by an expired one".into(),
+            ..set.clone()
+        };
+        let s2 = run(
+            graph.clone(),
+            db_path.clone(),
+            vec![AnyOp::User(enable)],
+            vec![None],
+            opts.clone(),
+            Box::new(EventSink(tx.clone())),
+            tx.clone(),
+            CancellationToken::new(),
+        )
+        .await?;
+        if let Some(e) = first_error(&s2) {
+            return Ok(SetPasswordOutcome::Failed(e));
+        }
+        re_enabled = true;
     }
-    let enable = Op {
-        kind: OpKind::ReEnable,
-        reason: "a new password re-enables an account blocked by an expired one".into(),
+    // The directory's password replaces the one in Microsoft 365: sessions opened with the
+    // old one end (issue 10 item 4), unless the policy says otherwise.
+    if keep_sessions {
+        return Ok(SetPasswordOutcome::Pushed {
+            re_enabled,
+            signed_out: SignOut::NotAsked,
+        });
+    }
+    let revoke = Op {
+        kind: OpKind::RevokeSessions,
+        reason: "a pushed password signs the user out everywhere".into(),
         ..set
     };
-    let s2 = run(
+    let target = revoke.upn.clone();
+    let s3 = run(
         graph,
-        db_path,
-        vec![AnyOp::User(enable)],
+        db_path.clone(),
+        vec![AnyOp::User(revoke)],
         vec![None],
         opts,
         Box::new(EventSink(tx.clone())),
@@ -337,10 +369,41 @@ pub async fn set_password(
         CancellationToken::new(),
     )
     .await?;
-    match first_error(&s2) {
-        Some(e) => Ok(SetPasswordOutcome::Failed(e)),
-        None => Ok(SetPasswordOutcome::Pushed { re_enabled: true }),
-    }
+    let signed_out = match first_error(&s3) {
+        Some(e) => SignOut::Failed(e),
+        None => SignOut::Done,
+    };
+    let actor = actor.to_string();
+    let detail = match &signed_out {
+        SignOut::Done => "password set; signed out everywhere".to_string(),
+        SignOut::Failed(e) => format!("password set; signing out everywhere failed: {e}"),
+        SignOut::NotAsked => "password set".to_string(),
+    };
+    crate::failure::blocking("writing the audit log", move || {
+        Directory::open(&db_path)?.audit_append(&AuditEntry {
+            actor,
+            action: "set-password".into(),
+            target,
+            outcome: "pushed".into(),
+            detail: Some(detail),
+            ..Default::default()
+        })
+    })
+    .await?;
+    Ok(SetPasswordOutcome::Pushed {
+        re_enabled,
+        signed_out,
+    })
+}
+
+/// Whether a password push signed the user out everywhere (`revokeSignInSessions`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SignOut {
+    /// The policy keeps sessions (`directory policy --revoke-on-password off`).
+    NotAsked,
+    Done,
+    /// The password is set; signing out failed (the Errors tab explains the failure).
+    Failed(GraphError),
 }
 
 fn first_error(s: &ApplySummary) -> Option<GraphError> {
@@ -357,9 +420,11 @@ fn first_error(s: &ApplySummary) -> Option<GraphError> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SetPasswordOutcome {
-    /// Pushed to the bound account (and the account re-enabled if it was blocked).
+    /// Pushed to the bound account (and the account re-enabled if it was blocked; the user
+    /// signed out everywhere unless the policy keeps sessions).
     Pushed {
         re_enabled: bool,
+        signed_out: SignOut,
     },
     /// No bound account: the directory records when it was set.
     RecordedOnly,
@@ -550,9 +615,18 @@ impl Engine {
         use super::groups::GroupOpKind;
         let mut account_of: HashMap<i64, usize> = HashMap::new();
         let mut group_of: HashMap<i64, usize> = HashMap::new();
+        // Deprovisioning steps go after the block of the same account, a delete after the
+        // other steps.
+        let mut before_steps: HashMap<i64, Vec<usize>> = HashMap::new();
         for (i, op) in ops.iter().enumerate() {
             match op {
                 AnyOp::User(o) => {
+                    if matches!(
+                        o.kind,
+                        OpKind::Block | OpKind::RevokeSessions | OpKind::RemoveLicenses
+                    ) {
+                        before_steps.entry(o.directory_id).or_default().push(i);
+                    }
                     if matches!(
                         o.kind,
                         OpKind::Create | OpKind::Takeover | OpKind::Restore | OpKind::ReEnable
@@ -568,7 +642,30 @@ impl Engine {
             }
         }
         ops.iter()
-            .map(|op| match op {
+            .enumerate()
+            .map(|(i, op)| match op {
+                AnyOp::User(o)
+                    if matches!(
+                        o.kind,
+                        OpKind::RevokeSessions | OpKind::RemoveLicenses | OpKind::DeleteUser
+                    ) =>
+                {
+                    before_steps
+                        .get(&o.directory_id)
+                        .into_iter()
+                        .flatten()
+                        .copied()
+                        .filter(|&j| {
+                            j != i
+                                && match &ops[j] {
+                                    AnyOp::User(b) => {
+                                        b.kind == OpKind::Block || o.kind == OpKind::DeleteUser
+                                    }
+                                    AnyOp::Group(_) => false,
+                                }
+                        })
+                        .collect()
+                }
                 // A manager reference needs both accounts.
                 AnyOp::User(o) if o.kind == OpKind::SetManager => {
                     [Some(o.directory_id), o.manager_id]

@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod attributes;
 pub mod causes;
+pub mod deprovision;
 pub mod groups;
 pub mod ops;
 pub mod password;

@@ -69,6 +69,9 @@ pub struct DirectoryState {
     /// The newest run of the journal when this was read: an apply refuses a view made
     /// before another run.
     pub last_run: Option<String>,
+    /// Deprovisioning steps earlier blocks scheduled, and the groups with their own policy.
+    pub pending_steps: Vec<super::deprovision::PendingStep>,
+    pub group_policies: Vec<super::deprovision::GroupPolicy>,
 }
 
 impl DirectoryState {
@@ -77,9 +80,26 @@ impl DirectoryState {
         tenant: &str,
     ) -> Result<DirectoryState, crate::directory::DirectoryError> {
         let (policy, guard) = db.policy()?;
+        let groups = db.groups()?;
+        let group_policies = db
+            .group_deprovision_policies()?
+            .into_iter()
+            .filter_map(|(id, policy)| {
+                let g = groups.iter().find(|g| g.id == id)?;
+                Some(super::deprovision::GroupPolicy {
+                    group_id: id,
+                    name: g.name.clone(),
+                    tenant_group_id: g.tenant_group_id.clone(),
+                    members: g.members.iter().copied().collect(),
+                    policy,
+                })
+            })
+            .collect();
         Ok(DirectoryState {
+            pending_steps: db.deprovision_steps()?,
+            group_policies,
             users: db.users()?,
-            groups: db.groups()?,
+            groups,
             policy,
             guard,
             domains: db.domain_settings(tenant)?,
@@ -99,6 +119,9 @@ pub struct TenantState {
     /// The managers of the bound accounts whose manager the directory manages, by the
     /// account's object id (None: no manager).
     pub managers: HashMap<String, Option<String>>,
+    /// The licences a deprovisioning would remove, by account object id: read only for the
+    /// accounts of unbound users a licence removal may be planned for.
+    pub licences: HashMap<String, Vec<String>>,
 }
 
 /// The blocking of an account the admin must confirm by typing its UPN.
@@ -116,6 +139,8 @@ pub struct Confirm {
     /// The UPN typed to block one's own account (`--yes-block-self` confirms any).
     pub yes_block_self: Option<String>,
     pub yes_block_self_any: bool,
+    /// The number typed for the delete guard (`--yes-delete N`).
+    pub yes_delete: Option<usize>,
 }
 
 /// The plan as everyone shows it, and the only thing an apply takes.
@@ -131,6 +156,10 @@ pub struct PlanView {
     pub writes: u64,
     pub eta: Duration,
     pub guard: Option<GuardTrip>,
+    /// More account deletes than the delete guard's limit: confirmed on their own.
+    pub delete_guard: Option<GuardTrip>,
+    /// Deprovisioning steps scheduled (with their dates) and cancelled, in words.
+    pub deprovision: super::deprovision::Planned,
     pub self_block: Option<SelfBlock>,
     pub warnings: Vec<String>,
     /// User ops preflight holds back, with the issue that holds each: shown, never sent.
@@ -335,6 +364,31 @@ pub fn make_plan(
             issues.push(i);
         }
     }
+    // Deprovisioning: the steps blocks schedule, and the steps whose day has come.
+    let deprovision = {
+        let live: HashMap<&str, &str> = tenant
+            .users
+            .pages
+            .iter()
+            .flat_map(|p| {
+                p.iter()
+                    .map(|u| (u.id.as_str(), u.user_principal_name.as_str()))
+            })
+            .collect();
+        super::deprovision::plan_steps(
+            &mut user_plan.ops,
+            &super::deprovision::Inputs {
+                users: &dir.users,
+                default: dir.policy.deprovision,
+                groups: &dir.group_policies,
+                tenant_members: &tenant.groups.members,
+                pending: &dir.pending_steps,
+                live: &live,
+                licences: &tenant.licences,
+                now,
+            },
+        )
+    };
     // Findings about users the plan touches, each with its email.
     let touched: HashSet<i64> = user_plan
         .ops
@@ -401,6 +455,7 @@ pub fn make_plan(
         )
         .sum();
     let guard = guard(&user_plan, &group_ops, &dir.guard);
+    let delete_guard = delete_guard(&user_plan, &dir.guard);
     let self_block = self_block(&user_plan, me);
     let mut warnings = user_plan.warnings();
     let removes = group_ops
@@ -415,6 +470,8 @@ pub fn make_plan(
     }
     PlanView {
         group_ops,
+        delete_guard,
+        deprovision,
         self_block,
         group_held,
         member_held,
@@ -482,6 +539,33 @@ pub fn guard(user_plan: &Plan, group_ops: &[GroupOp], cfg: &GuardConfig) -> Opti
             "This plan {what}: {} affected, {why}. If that is what you want, confirm by typing \
              the number {total} (headless: --yes-block {total}).",
             count(total, "user", None)
+        ),
+    })
+}
+
+/// The delete guard: deleting more accounts than its limit in one plan needs the number of
+/// deletes typed (`--yes-delete N`), whatever the mass-change guard says.
+pub fn delete_guard(user_plan: &Plan, cfg: &GuardConfig) -> Option<GuardTrip> {
+    let deletes: HashSet<i64> = user_plan
+        .ops
+        .iter()
+        .filter(|o| o.kind == OpKind::DeleteUser)
+        .map(|o| o.directory_id)
+        .collect();
+    let n = deletes.len();
+    if n <= cfg.max_deletes {
+        return None;
+    }
+    use crate::format::count;
+    Some(GuardTrip {
+        blocks: n,
+        bound: user_plan.bound_before,
+        message: format!(
+            "This plan deletes {} (more than the delete limit of {}); they go to deleted \
+             items, restorable for 30 days. If that is what you want, confirm by typing the \
+             number {n} (headless: --yes-delete {n}).",
+            count(n, "account", None),
+            cfg.max_deletes
         ),
     })
 }
@@ -584,6 +668,20 @@ pub async fn read_tenant(
     } else {
         HashMap::new()
     };
+    let licences = {
+        let ids = licence_reads(dir, &pages);
+        if ids.is_empty() {
+            HashMap::new()
+        } else {
+            graph
+                .licence_states(&ids)
+                .await
+                .map_err(|e| Failure::graph(Operation::ListUsers, Subject::None, e))?
+                .into_iter()
+                .map(|(id, v)| (id, super::deprovision::licences_to_remove(&v)))
+                .collect()
+        }
+    };
     Ok(TenantState {
         users: TenantSnapshot {
             pages,
@@ -592,7 +690,46 @@ pub async fn read_tenant(
         },
         groups,
         managers,
+        licences,
     })
+}
+
+/// The live accounts whose licences a plan may remove: of unbound users with a licence
+/// removal kept in the directory, or (when a policy removes licences at all) still enabled,
+/// so about to be blocked.
+fn licence_reads(dir: &DirectoryState, pages: &[Arc<Vec<User>>]) -> Vec<String> {
+    use super::deprovision::Step;
+    let any_policy = dir.policy.deprovision.unlicense_after.is_some()
+        || dir
+            .group_policies
+            .iter()
+            .any(|g| g.policy.unlicense_after.is_some());
+    let kept: HashSet<&str> = dir
+        .pending_steps
+        .iter()
+        .filter(|p| p.step == Step::Unlicense)
+        .map(|p| p.tenant_user_id.as_str())
+        .collect();
+    if !any_policy && kept.is_empty() {
+        return Vec::new();
+    }
+    let enabled: HashMap<&str, bool> = pages
+        .iter()
+        .flat_map(|p| {
+            p.iter()
+                .map(|u| (u.id.as_str(), u.account_enabled != Some(false)))
+        })
+        .collect();
+    dir.users
+        .iter()
+        .filter(|u| !u.wanted())
+        .filter_map(|u| u.tenant_user_id.as_deref())
+        .filter(|t| match enabled.get(t) {
+            Some(&on) => kept.contains(t) || (any_policy && on),
+            None => false,
+        })
+        .map(str::to_string)
+        .collect()
 }
 
 /// The pipeline of one tenant and data dir.
@@ -733,6 +870,14 @@ pub fn check_confirmed(view: &PlanView, confirm: &Confirm) -> Result<(), Failure
         if confirm.yes_block != Some(t.blocks) {
             return Err(Failure::Refused(format!(
                 "refused: {} Run again with --yes-block {} if that is what you want.",
+                t.message, t.blocks
+            )));
+        }
+    }
+    if let Some(t) = &view.delete_guard {
+        if confirm.yes_delete != Some(t.blocks) {
+            return Err(Failure::Refused(format!(
+                "refused: {} Run again with --yes-delete {} if that is what you want.",
                 t.message, t.blocks
             )));
         }

@@ -29,10 +29,17 @@ pub enum OpKind {
     UpdateAttributes,
     /// PUT (or DELETE) the account's manager reference, as the directory says.
     SetManager,
+    /// POST revokeSignInSessions: the deprovisioning policy (or a pushed password) signs the
+    /// user out everywhere.
+    RevokeSessions,
+    /// POST assignLicense removing the licences m365sync assigned (deprovisioning policy).
+    RemoveLicenses,
+    /// DELETE the account (soft delete, restorable for 30 days; never a purge).
+    DeleteUser,
 }
 
 impl OpKind {
-    pub const ALL: [OpKind; 8] = [
+    pub const ALL: [OpKind; 11] = [
         OpKind::Create,
         OpKind::Takeover,
         OpKind::Restore,
@@ -40,6 +47,9 @@ impl OpKind {
         OpKind::UpdateAttributes,
         OpKind::SetManager,
         OpKind::Block,
+        OpKind::RevokeSessions,
+        OpKind::RemoveLicenses,
+        OpKind::DeleteUser,
         OpKind::SetPassword,
     ];
     /// As the preview lists it: "create account", "block sign-in", ...
@@ -53,6 +63,9 @@ impl OpKind {
             OpKind::SetPassword => "set password",
             OpKind::UpdateAttributes => "update attributes",
             OpKind::SetManager => "set manager",
+            OpKind::RevokeSessions => "sign out everywhere",
+            OpKind::RemoveLicenses => "remove licences",
+            OpKind::DeleteUser => "delete account",
         }
     }
 }
@@ -77,6 +90,12 @@ pub struct Op {
     /// A set-manager op: the directory user who is the manager (None: remove the manager).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manager_id: Option<i64>,
+    /// Deprovisioning: the steps a block schedules, the licences a removal takes away.
+    #[serde(
+        default,
+        skip_serializing_if = "super::deprovision::OpDeprovision::is_empty"
+    )]
+    pub deprovision: super::deprovision::OpDeprovision,
 }
 
 /// The tenant as the plan sees it: pages as they were listed (shared, not copied), the
@@ -96,6 +115,13 @@ pub struct Policy {
     /// Which attributes flow from the directory to the accounts.
     #[serde(default)]
     pub attributes: super::attributes::AttributePolicy,
+    /// What happens to the account of a user unbound (block, then the steps it adds).
+    #[serde(default)]
+    pub deprovision: super::deprovision::Deprovision,
+    /// A password pushed to an account does NOT sign the user out (default: it does,
+    /// `directory policy --revoke-on-password off` sets this).
+    #[serde(default)]
+    pub keep_sessions_on_password: bool,
 }
 
 /// Refuse, unless confirmed, a plan that blocks many bound users at once.
@@ -103,6 +129,13 @@ pub struct Policy {
 pub struct GuardConfig {
     pub max_blocks: usize,
     pub max_share: f64,
+    /// Deleting more accounts than this in one plan needs its own confirmation.
+    #[serde(default = "default_max_deletes")]
+    pub max_deletes: usize,
+}
+
+fn default_max_deletes() -> usize {
+    10
 }
 
 impl Default for GuardConfig {
@@ -110,6 +143,7 @@ impl Default for GuardConfig {
         GuardConfig {
             max_blocks: 50,
             max_share: 0.10,
+            max_deletes: default_max_deletes(),
         }
     }
 }
@@ -155,11 +189,39 @@ impl Plan {
             ));
         }
         let blocks = self.count(OpKind::Block);
-        if blocks > 0 {
+        // Blocks whose deprovisioning policy deletes the account later.
+        let deleted_later = self
+            .ops
+            .iter()
+            .filter(|o| o.kind == OpKind::Block)
+            .filter(|o| {
+                o.deprovision
+                    .schedule
+                    .iter()
+                    .any(|s| s.step == super::deprovision::Step::Delete)
+            })
+            .count();
+        if blocks > 0 && deleted_later == 0 {
             w.push(format!(
                 "Unbinding {blocks} user{} blocks sign-in and deletes nothing: the accounts, \
                  mailboxes and files are kept.",
                 if blocks == 1 { "" } else { "s" }
+            ));
+        } else if blocks > 0 {
+            w.push(format!(
+                "Unbinding {blocks} user{} blocks sign-in; the deprovisioning policy deletes \
+                 {deleted_later} of the accounts later (see the scheduled steps): deleted \
+                 accounts stay restorable for 30 days.",
+                if blocks == 1 { "" } else { "s" }
+            ));
+        }
+        let deletes = self.count(OpKind::DeleteUser);
+        if deletes > 0 {
+            w.push(format!(
+                "Deleting {deletes} account{} (deprovisioning policy): {} go to deleted items, \
+                 restorable for 30 days; m365sync never purges.",
+                if deletes == 1 { "" } else { "s" },
+                if deletes == 1 { "it goes" } else { "they go" }
             ));
         }
         w
@@ -271,6 +333,7 @@ pub fn plan(
             reason,
             changes: Vec::new(),
             manager_id: None,
+            deprovision: Default::default(),
         };
         // The attribute diff of a linked account (none for one mastered on-premises: Graph
         // refuses to edit it; it is noted instead).
@@ -605,6 +668,7 @@ mod tests {
         let policy = Policy {
             password_max_age_days: Some(90),
             attributes: pol().attributes,
+            ..Policy::default()
         };
         let s = snap(vec![acc("t", "a@x.com", None, true)], vec![]);
         let mut u = dir(1, "a@x.com", Some("t"), true);

@@ -797,6 +797,20 @@ pub fn cases() -> Vec<Case> {
             }),
         ),
         (
+            "deprovision-account-gone",
+            "graph 404 on a deprovisioning step",
+            Box::new(|| {
+                g(graph(404, &body("Request_ResourceNotFound", "Resource 'abc' does not exist or one of its queried reference-property objects are not present.", None), Operation::DeleteUser, None))
+            }),
+        ),
+        (
+            "licence-inherited-from-group",
+            "graph licence removal of a group licence",
+            Box::new(|| {
+                g(graph(400, &body("Request_BadRequest", "User license is inherited from a group membership and it cannot be removed directly from the user.", None), Operation::RemoveLicenses, None))
+            }),
+        ),
+        (
             "object-not-found",
             "graph 404",
             Box::new(|| {

@@ -79,7 +79,8 @@ impl PasswordInput {
         if self.bound {
             vec![
                 (
-                    "Sent at once to the bound account; the user keeps it (no change at sign-in)."
+                    "Sent at once to the bound account; the user keeps it (no change at sign-in) \
+                     and is signed out everywhere (policy: --revoke-on-password)."
                         .into(),
                     false,
                 ),

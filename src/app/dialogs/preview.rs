@@ -161,6 +161,26 @@ impl Preview {
             }
             rows.push(Row::Blank);
         }
+        // Deprovisioning: what a block schedules and when, what a rebind cancelled, and
+        // more deletes than the delete guard allows (confirmed headless only).
+        if let Some(t) = &v.delete_guard {
+            note(&mut rows, &t.message, Tone::Warn, "! ");
+        }
+        if !v.deprovision.scheduled.is_empty() || !v.deprovision.cancelled.is_empty() {
+            rows.push(Row::Heading(
+                "Scheduled by the deprovisioning policy".into(),
+                Tone::Info,
+            ));
+            for l in v
+                .deprovision
+                .scheduled
+                .iter()
+                .chain(&v.deprovision.cancelled)
+            {
+                note(&mut rows, l, Tone::Info, "  ");
+            }
+            rows.push(Row::Blank);
+        }
         if let Some(who) = &v.running {
             note(
                 &mut rows,
@@ -305,6 +325,9 @@ impl Preview {
             yes_block: count_typed,
             yes_block_self: (self.view.guard.is_none() || self.guard_ok).then(|| typed.to_string()),
             yes_block_self_any: false,
+            // More deletes than the delete guard allows are confirmed headless only
+            // (`sync --apply --yes-delete N`): the preview says so.
+            yes_delete: None,
         }
     }
     /// What must be typed next (the guard's count, then the UPN), None when nothing.
@@ -961,6 +984,34 @@ mod tests {
         p.command(&mut d, Command::Top, &mut fx);
         assert_eq!((p.selected, p.offset), (0, 0));
         assert!(fx.is_empty());
+    }
+
+    #[test]
+    fn scheduled_deprovisioning_steps_are_listed_with_their_dates() {
+        let s = fixtures::preview_state(1, 1, false);
+        let mut view = preview(&s).view;
+        view.deprovision.scheduled =
+            vec!["Ann Lee: licences removed on 12 Jan, deleted on 11 Feb".into()];
+        view.deprovision.cancelled =
+            vec!["Ben Ode: wanted bound again; deleted on 3 Mar cancelled".into()];
+        let p = Preview::new(view, &s.data);
+        let notes: Vec<&str> = p
+            .rows
+            .iter()
+            .filter_map(|r| match r {
+                Row::Note(t, Tone::Info) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert!(p.rows.iter().any(
+            |r| matches!(r, Row::Heading(h, _) if h == "Scheduled by the deprovisioning policy")
+        ));
+        assert!(notes
+            .iter()
+            .any(|t| t.contains("Ann Lee: licences removed on 12 Jan")));
+        assert!(notes
+            .iter()
+            .any(|t| t.contains("deleted on 3 Mar cancelled")));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use super::{
     enabled_verdict, link, patch_user, Answer, Check, Ctx, Found, NotSendable, Request, Spec,
     Verdict,
 };
-use crate::directory::BindingState;
+use crate::directory::{BindingState, Change};
 use crate::graph::GraphError;
 use crate::sync::plan::Op;
 
@@ -30,7 +30,7 @@ impl Spec<Op> for Block {
         Ok(patch_user(op, ctx, json!({"accountEnabled": false})))
     }
     fn answered(&self, op: &Op, _step: u32, _body: &Value, ctx: &Ctx) -> Answer {
-        link(op, ctx, BindingState::Blocked)
+        with_schedule(op, link(op, ctx, BindingState::Blocked))
     }
     fn already(&self, _op: &Op, _e: &GraphError) -> bool {
         false
@@ -42,6 +42,33 @@ impl Spec<Op> for Block {
         Check::User(super::user_key(op, ctx))
     }
     fn verdict(&self, op: &Op, found: &Found) -> Verdict {
-        enabled_verdict(op, found, false, BindingState::Blocked)
+        match enabled_verdict(op, found, false, BindingState::Blocked) {
+            Verdict::Applied { tenant_id, change } => {
+                match with_schedule(op, Answer::Done { tenant_id, change }) {
+                    Answer::Done { tenant_id, change } => Verdict::Applied { tenant_id, change },
+                    Answer::Next => Verdict::NotApplied,
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+/// A block of the deprovisioning policy keeps the steps it schedules in the directory.
+fn with_schedule(op: &Op, answer: Answer) -> Answer {
+    match answer {
+        Answer::Done {
+            tenant_id,
+            change: Change::User { directory_id, .. },
+        } if !op.deprovision.schedule.is_empty() => Answer::Done {
+            change: Change::Deprovisioned {
+                directory_id,
+                tenant_user_id: tenant_id.clone(),
+                steps: op.deprovision.schedule.clone(),
+                source: op.deprovision.source.clone(),
+            },
+            tenant_id,
+        },
+        other => other,
     }
 }

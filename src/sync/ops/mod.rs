@@ -22,10 +22,13 @@ mod add_member;
 mod block;
 mod create;
 pub mod create_group;
+mod delete_user;
 mod link_group;
 mod re_enable;
+mod remove_licenses;
 mod remove_member;
 mod restore;
+mod revoke_sessions;
 mod set_manager;
 mod set_password;
 mod takeover;
@@ -279,6 +282,9 @@ pub fn spec(kind: OpKind) -> &'static dyn Spec<Op> {
         OpKind::SetPassword => &set_password::SET_PASSWORD,
         OpKind::UpdateAttributes => &update_attributes::UPDATE_ATTRIBUTES,
         OpKind::SetManager => &set_manager::SET_MANAGER,
+        OpKind::RevokeSessions => &revoke_sessions::REVOKE_SESSIONS,
+        OpKind::RemoveLicenses => &remove_licenses::REMOVE_LICENSES,
+        OpKind::DeleteUser => &delete_user::DELETE_USER,
     }
 }
 
@@ -376,6 +382,17 @@ fn enabled_verdict(op: &Op, found: &Found, want: bool, binding: BindingState) ->
             }
         }
         _ => Verdict::NotApplied,
+    }
+}
+
+/// The answer of a deprovisioning step that succeeded: it is no longer pending.
+fn step_done(op: &Op, ctx: &Ctx, step: crate::sync::deprovision::Step) -> Answer {
+    Answer::Done {
+        tenant_id: user_key(op, ctx),
+        change: Change::StepDone {
+            directory_id: op.directory_id,
+            step,
+        },
     }
 }
 

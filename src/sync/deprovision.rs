@@ -1,0 +1,782 @@
+//! Deprovisioning policy (issue 11 item 4): what happens to the account of a user the
+//! directory no longer wants bound. Sign-in is always blocked first (today's behaviour); the
+//! policy adds steps: sign the user out everywhere (`revokeSignInSessions`), remove the
+//! licences m365sync assigned (now or N days after the block), soft-delete the account N
+//! days after the block (restorable for 30 days by Microsoft; m365sync never purges).
+//!
+//! Steps are scheduled when the block is applied and kept in the directory with their due
+//! date (`deprovision_steps`); each plan on or after a step's date plans it as an op; a user
+//! wanted bound again has its steps cancelled (ignored by the plan, removed once the account
+//! is bound again). A bound directory group's policy overrides the directory's for the users
+//! unbound because they left or unbound that group.
+//!
+//! Everything here is pure: the plan calls it with the plan's `now` (an injectable clock).
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::directory::DirectoryUser;
+use crate::sync::plan::{Op, OpKind};
+
+/// Seconds in a day: due dates are the block's time plus whole days.
+pub const DAY: i64 = 86_400;
+
+/// The policy: block, plus optional steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Deprovision {
+    /// Sign the user out everywhere right after the block.
+    #[serde(default)]
+    pub revoke: bool,
+    /// Remove the licences m365sync assigned, this many days after the block (0: at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlicense_after: Option<u32>,
+    /// Soft-delete the account this many days after the block (0: at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_after: Option<u32>,
+}
+
+/// The longest grace period accepted (ten years): a due date must stay representable.
+pub const MAX_DAYS: u32 = 3650;
+
+impl Deprovision {
+    /// Parses `block`, `block+revoke`, `block+unlicense`, `block+unlicense:30`,
+    /// `block+delete:30` and combinations (`block+revoke+unlicense:7+delete:30`); days may be
+    /// written `30`, `30d` or `30days`.
+    pub fn parse(s: &str) -> Result<Deprovision, String> {
+        let mut parts = s.split('+').map(str::trim);
+        if !parts
+            .next()
+            .is_some_and(|p| p.eq_ignore_ascii_case("block"))
+        {
+            return Err(format!(
+                "`{s}`: a deprovisioning policy starts with `block` (block, block+revoke, \
+                 block+unlicense[:DAYS], block+delete:DAYS)"
+            ));
+        }
+        let mut p = Deprovision::default();
+        for part in parts {
+            let (name, days) = match part.split_once(':') {
+                Some((n, d)) => (
+                    n.trim(),
+                    Some(parse_days(d.trim()).map_err(|e| format!("`{s}`: {e}"))?),
+                ),
+                None => (part, None),
+            };
+            match name.to_ascii_lowercase().as_str() {
+                "revoke" if days.is_none() => p.revoke = true,
+                "revoke" => {
+                    return Err(format!(
+                        "`{s}`: revoke happens with the block; it takes no days"
+                    ))
+                }
+                "unlicense" => p.unlicense_after = Some(days.unwrap_or(0)),
+                "delete" => match days {
+                    Some(d) => p.delete_after = Some(d),
+                    None => {
+                        return Err(format!(
+                            "`{s}`: say after how many days the account is deleted, e.g. \
+                             block+delete:30 (deleted accounts can be restored for 30 days)"
+                        ))
+                    }
+                },
+                other => {
+                    return Err(format!(
+                        "`{s}`: unknown step `{other}` (revoke, unlicense[:DAYS], delete:DAYS)"
+                    ))
+                }
+            }
+        }
+        Ok(p)
+    }
+
+    /// Today's default: block only.
+    pub fn is_block_only(&self) -> bool {
+        *self == Deprovision::default()
+    }
+
+    /// The steps it schedules for an account blocked at `blocked_at` (unix s), in due order.
+    /// A licence removal due on or after the delete is left out: deleting frees the seats.
+    pub fn schedule(&self, blocked_at: i64) -> Vec<Scheduled> {
+        let mut out = Vec::new();
+        if self.revoke {
+            out.push(Scheduled {
+                step: Step::Revoke,
+                due: blocked_at,
+            });
+        }
+        if let Some(u) = self.unlicense_after {
+            if self.delete_after.is_none_or(|d| u < d) {
+                out.push(Scheduled {
+                    step: Step::Unlicense,
+                    due: blocked_at + i64::from(u) * DAY,
+                });
+            }
+        }
+        if let Some(d) = self.delete_after {
+            out.push(Scheduled {
+                step: Step::Delete,
+                due: blocked_at + i64::from(d) * DAY,
+            });
+        }
+        out.sort_by_key(|s| (s.due, s.step));
+        out
+    }
+}
+
+fn parse_days(s: &str) -> Result<u32, String> {
+    let digits = s
+        .trim_end_matches("days")
+        .trim_end_matches("day")
+        .trim_end_matches('d')
+        .trim();
+    let n: u32 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of days"))?;
+    if n > MAX_DAYS {
+        return Err(format!(
+            "{n} days is more than the longest grace period, {MAX_DAYS}"
+        ));
+    }
+    Ok(n)
+}
+
+impl fmt::Display for Deprovision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "block")?;
+        if self.revoke {
+            write!(f, "+revoke")?;
+        }
+        match self.unlicense_after {
+            Some(0) => write!(f, "+unlicense")?,
+            Some(n) => write!(f, "+unlicense:{n}d")?,
+            None => {}
+        }
+        if let Some(n) = self.delete_after {
+            write!(f, "+delete:{n}d")?;
+        }
+        Ok(())
+    }
+}
+
+/// A step after the block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    Revoke,
+    Unlicense,
+    Delete,
+}
+
+impl Step {
+    pub const ALL: [Step; 3] = [Step::Revoke, Step::Unlicense, Step::Delete];
+    /// As the directory stores it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Revoke => "revoke",
+            Step::Unlicense => "unlicense",
+            Step::Delete => "delete",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Step> {
+        Step::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+    /// As the dry run words it: "Ann: licences removed on 12 Jan".
+    pub fn done_words(self) -> &'static str {
+        match self {
+            Step::Revoke => "signed out everywhere",
+            Step::Unlicense => "licences removed",
+            Step::Delete => "deleted",
+        }
+    }
+}
+
+/// A step and when it is due (unix s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scheduled {
+    pub step: Step,
+    pub due: i64,
+}
+
+/// A step kept in the directory for a blocked account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingStep {
+    pub directory_id: i64,
+    pub step: Step,
+    pub due: i64,
+    /// The account the step is for (the one blocked).
+    pub tenant_user_id: String,
+    /// Where the policy came from: `directory` or `group NAME`.
+    pub source: String,
+}
+
+/// The policy that applies to a user being unbound, and where it comes from. A policy of a
+/// directory group the user is (still) a member of in the directory, or whose linked M365
+/// group still holds the account (the user left it), overrides the directory's; of several,
+/// the one with the most steps wins (then the first by name).
+pub fn policy_for(
+    user: &DirectoryUser,
+    default: Deprovision,
+    groups: &[GroupPolicy],
+    tenant_members: &HashMap<String, HashSet<String>>,
+) -> (Deprovision, String) {
+    let account = user.tenant_user_id.as_deref();
+    let mut best: Option<&GroupPolicy> = None;
+    for g in groups {
+        let member = g.members.contains(&user.id)
+            || match (g.tenant_group_id.as_deref(), account) {
+                (Some(tg), Some(a)) => tenant_members.get(tg).is_some_and(|m| m.contains(a)),
+                _ => false,
+            };
+        if !member {
+            continue;
+        }
+        let better = match best {
+            None => true,
+            Some(b) => {
+                (weight(&g.policy), std::cmp::Reverse(&g.name))
+                    > (weight(&b.policy), std::cmp::Reverse(&b.name))
+            }
+        };
+        if better {
+            best = Some(g);
+        }
+    }
+    match best {
+        Some(g) => (g.policy, format!("group {}", g.name)),
+        None => (default, "directory".into()),
+    }
+}
+
+/// How far a policy goes: deleting > removing licences > signing out > blocking.
+fn weight(p: &Deprovision) -> u8 {
+    u8::from(p.delete_after.is_some()) * 4
+        + u8::from(p.unlicense_after.is_some()) * 2
+        + u8::from(p.revoke)
+}
+
+/// A directory group's own policy, with what [`policy_for`] needs of the group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupPolicy {
+    pub group_id: i64,
+    pub name: String,
+    pub tenant_group_id: Option<String>,
+    pub members: HashSet<i64>,
+    pub policy: Deprovision,
+}
+
+/// Splits pending steps by the plan's `now`: (due, later, cancelled). Steps of a user the
+/// directory wants bound again are cancelled; steps of an account that is not live any more
+/// (deleted by hand, or by an earlier step) are dropped.
+pub fn split<'a>(
+    pending: &'a [PendingStep],
+    wanted: &HashSet<i64>,
+    live: &HashSet<&str>,
+    now: i64,
+) -> (
+    Vec<&'a PendingStep>,
+    Vec<&'a PendingStep>,
+    Vec<&'a PendingStep>,
+) {
+    let (mut due, mut later, mut cancelled) = (Vec::new(), Vec::new(), Vec::new());
+    for p in pending {
+        if wanted.contains(&p.directory_id) {
+            cancelled.push(p);
+        } else if !live.contains(p.tenant_user_id.as_str()) {
+            continue;
+        } else if p.due <= now {
+            due.push(p);
+        } else {
+            later.push(p);
+        }
+    }
+    (due, later, cancelled)
+}
+
+/// "12 Jan" (this year) or "12 Jan 2028": how the dry run and the preview date a step.
+pub fn date(at: i64, now: i64) -> String {
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(at) else {
+        return at.to_string();
+    };
+    let this_year = time::OffsetDateTime::from_unix_timestamp(now)
+        .map(|n| n.year())
+        .unwrap_or(t.year());
+    let month = &format!("{:?}", t.month())[..3];
+    if t.year() == this_year {
+        format!("{} {month}", t.day())
+    } else {
+        format!("{} {month} {}", t.day(), t.year())
+    }
+}
+
+/// "Ann Lee: signed out everywhere today, licences removed on 12 Jan, deleted on 11 Feb".
+pub fn describe(who: &str, steps: &[Scheduled], now: i64) -> String {
+    let parts: Vec<String> = steps
+        .iter()
+        .map(|s| {
+            if s.due <= now {
+                format!("{} now", s.step.done_words())
+            } else {
+                format!("{} on {}", s.step.done_words(), date(s.due, now))
+            }
+        })
+        .collect();
+    format!("{who}: {}", parts.join(", "))
+}
+
+/// What a user op carries for deprovisioning: on a block, the steps it schedules (kept in the
+/// directory once the block succeeds) and where the policy came from; on a licence removal,
+/// the SKUs it removes.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OpDeprovision {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedule: Vec<Scheduled>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+    /// SKU ids (GUIDs) a licence removal takes away.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub licences: Vec<String>,
+}
+
+impl OpDeprovision {
+    pub fn is_empty(&self) -> bool {
+        self.schedule.is_empty() && self.source.is_empty() && self.licences.is_empty()
+    }
+}
+
+/// The licences a deprovisioning removes from an account: what `assignedLicenses` holds
+/// directly, never one that only comes from a group (Graph refuses: "User license is
+/// inherited from a group membership and it cannot be removed directly from the user.").
+///
+/// The one place that chooses: until the directory records the licences it assigns (the
+/// licence model of issue 11 items 1-2), "assigned by m365sync" is approximated by "assigned
+/// directly"; switch this function to the directory's record when it exists.
+pub fn licences_to_remove(account: &serde_json::Value) -> Vec<String> {
+    let assigned = account
+        .get("assignedLicenses")
+        .and_then(|v| v.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let states = account
+        .get("licenseAssignmentStates")
+        .and_then(|v| v.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for l in &assigned {
+        let Some(sku) = l.get("skuId").and_then(|v| v.as_str()) else {
+            continue;
+        };
+        let of_sku: Vec<&serde_json::Value> = states
+            .iter()
+            .filter(|s| s.get("skuId").and_then(|v| v.as_str()) == Some(sku))
+            .collect();
+        // No state for it: Graph did not say where it comes from; it is on the user.
+        let direct = of_sku.is_empty()
+            || of_sku
+                .iter()
+                .any(|s| s.get("assignedByGroup").is_none_or(|g| g.is_null()));
+        if direct && !out.iter().any(|o| o == sku) {
+            out.push(sku.to_string());
+        }
+    }
+    out
+}
+
+/// What deprovisioning adds to a plan, in words for the dry run and the preview.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Planned {
+    /// "Ann Lee: licences removed on 12 Jan, deleted on 11 Feb": steps a block of this plan
+    /// schedules, and steps kept from earlier blocks that are not due yet.
+    pub scheduled: Vec<String>,
+    /// "Ann Lee: bound again; deleted on 11 Feb cancelled".
+    pub cancelled: Vec<String>,
+}
+
+/// What [`plan_steps`] reads besides the ops.
+pub struct Inputs<'a> {
+    pub users: &'a [DirectoryUser],
+    pub default: Deprovision,
+    pub groups: &'a [GroupPolicy],
+    /// Members of the M365 groups bound groups are linked to (account ids by group id).
+    pub tenant_members: &'a HashMap<String, HashSet<String>>,
+    pub pending: &'a [PendingStep],
+    /// Live accounts: object id -> UPN.
+    pub live: &'a HashMap<&'a str, &'a str>,
+    /// SKUs a licence removal would take from each account ([`licences_to_remove`]).
+    pub licences: &'a HashMap<String, Vec<String>>,
+    pub now: i64,
+}
+
+/// Adds deprovisioning to the user ops of a plan: each block of an unbound user carries the
+/// steps its policy schedules (kept in the directory once the block succeeds); steps due
+/// now (immediate ones, and kept ones whose date has come) become ops after the block.
+pub fn plan_steps(ops: &mut Vec<Op>, inp: &Inputs) -> Planned {
+    let by_id: HashMap<i64, &DirectoryUser> = inp.users.iter().map(|u| (u.id, u)).collect();
+    let wanted: HashSet<i64> = inp
+        .users
+        .iter()
+        .filter(|u| u.wanted())
+        .map(|u| u.id)
+        .collect();
+    let name = |u: &DirectoryUser| {
+        if u.display_name.trim().is_empty() {
+            u.email.clone()
+        } else {
+            u.display_name.clone()
+        }
+    };
+    let mut out = Planned::default();
+    let mut planned: HashSet<(i64, Step)> = HashSet::new();
+    let mut new_ops = Vec::new();
+    let step_op = |base: &Op, step: Step, source: &str, licences: Vec<String>| {
+        let (kind, what) = match step {
+            Step::Revoke => (
+                OpKind::RevokeSessions,
+                "sign the user out everywhere".to_string(),
+            ),
+            Step::Unlicense => (
+                OpKind::RemoveLicenses,
+                format!(
+                    "remove the licences m365sync assigned ({})",
+                    crate::format::count(licences.len(), "licence", None)
+                ),
+            ),
+            Step::Delete => (
+                OpKind::DeleteUser,
+                "delete the account (kept in deleted items, restorable for 30 days; never \
+                 purged)"
+                    .to_string(),
+            ),
+        };
+        Op {
+            kind,
+            reason: format!("deprovisioning policy ({source}): {what}"),
+            changes: Vec::new(),
+            manager_id: None,
+            deprovision: OpDeprovision {
+                schedule: Vec::new(),
+                source: source.to_string(),
+                licences,
+            },
+            ..base.clone()
+        }
+    };
+    // Blocks of this plan: users unbound now.
+    for op in ops.iter_mut() {
+        if op.kind != OpKind::Block {
+            continue;
+        }
+        let Some(u) = by_id.get(&op.directory_id) else {
+            continue;
+        };
+        if u.wanted() {
+            // A block for an expired password: not a leaver.
+            continue;
+        }
+        let (policy, source) = policy_for(u, inp.default, inp.groups, inp.tenant_members);
+        let schedule = policy.schedule(inp.now);
+        if schedule.is_empty() {
+            continue;
+        }
+        op.deprovision.schedule = schedule.clone();
+        op.deprovision.source = source.clone();
+        op.reason = format!(
+            "{}; then, by the policy {policy} ({source}), the steps below",
+            op.reason
+        );
+        out.scheduled.push(describe(&name(u), &schedule, inp.now));
+        for s in schedule.iter().filter(|s| s.due <= inp.now) {
+            let licences = match s.step {
+                Step::Unlicense => op
+                    .tenant_user_id
+                    .as_ref()
+                    .and_then(|t| inp.licences.get(t))
+                    .cloned()
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            if s.step == Step::Unlicense && licences.is_empty() {
+                continue;
+            }
+            planned.insert((op.directory_id, s.step));
+            new_ops.push(step_op(op, s.step, &source, licences));
+        }
+    }
+    // Steps kept from earlier blocks.
+    let live_ids: HashSet<&str> = inp.live.keys().copied().collect();
+    let (due, later, cancelled) = split(inp.pending, &wanted, &live_ids, inp.now);
+    for p in due {
+        let Some(u) = by_id.get(&p.directory_id) else {
+            continue;
+        };
+        if !planned.insert((p.directory_id, p.step)) {
+            continue;
+        }
+        let licences = match p.step {
+            Step::Unlicense => inp
+                .licences
+                .get(&p.tenant_user_id)
+                .cloned()
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        if p.step == Step::Unlicense && licences.is_empty() {
+            continue;
+        }
+        let base = Op {
+            kind: OpKind::Block,
+            directory_id: u.id,
+            email: u.email.clone(),
+            display_name: u.display_name.clone(),
+            upn: inp
+                .live
+                .get(p.tenant_user_id.as_str())
+                .map_or_else(|| u.email.clone(), |s| s.to_string()),
+            tenant_user_id: Some(p.tenant_user_id.clone()),
+            reason: String::new(),
+            changes: Vec::new(),
+            manager_id: None,
+            deprovision: OpDeprovision::default(),
+        };
+        new_ops.push(step_op(&base, p.step, &p.source, licences));
+    }
+    let mut by_user: Vec<(i64, Vec<Scheduled>)> = Vec::new();
+    for p in later {
+        let s = Scheduled {
+            step: p.step,
+            due: p.due,
+        };
+        match by_user.iter_mut().find(|(id, _)| *id == p.directory_id) {
+            Some((_, v)) => v.push(s),
+            None => by_user.push((p.directory_id, vec![s])),
+        }
+    }
+    for (id, steps) in by_user {
+        if let Some(u) = by_id.get(&id) {
+            out.scheduled.push(describe(&name(u), &steps, inp.now));
+        }
+    }
+    for p in cancelled {
+        if let Some(u) = by_id.get(&p.directory_id) {
+            out.cancelled.push(format!(
+                "{}: wanted bound again; {} on {} cancelled",
+                name(u),
+                p.step.done_words(),
+                date(p.due, inp.now)
+            ));
+        }
+    }
+    ops.extend(new_ops);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_799_971_200; // 2027-01-15 00:00 UTC
+
+    #[test]
+    fn parses_each_choice_and_prints_it_back() {
+        for (text, want) in [
+            ("block", "block"),
+            ("block+revoke", "block+revoke"),
+            ("block+unlicense", "block+unlicense"),
+            ("block+unlicense:30", "block+unlicense:30d"),
+            ("block+unlicense:30d", "block+unlicense:30d"),
+            ("Block + Delete:30 days", "block+delete:30d"),
+            (
+                "block+revoke+unlicense:7+delete:30",
+                "block+revoke+unlicense:7d+delete:30d",
+            ),
+        ] {
+            let p = Deprovision::parse(text).unwrap();
+            assert_eq!(p.to_string(), want, "{text}");
+            assert_eq!(Deprovision::parse(want).unwrap(), p, "{want}");
+        }
+        for bad in [
+            "",
+            "revoke",
+            "block+delete",
+            "block+revoke:3",
+            "block+purge:30",
+            "block+delete:x",
+            "block+delete:4000",
+        ] {
+            assert!(Deprovision::parse(bad).is_err(), "{bad}");
+        }
+        assert!(Deprovision::parse("block").unwrap().is_block_only());
+    }
+
+    #[test]
+    fn schedule_dates_steps_from_the_block() {
+        let p = Deprovision::parse("block+revoke+unlicense:7+delete:30").unwrap();
+        assert_eq!(
+            p.schedule(T0),
+            vec![
+                Scheduled {
+                    step: Step::Revoke,
+                    due: T0
+                },
+                Scheduled {
+                    step: Step::Unlicense,
+                    due: T0 + 7 * DAY
+                },
+                Scheduled {
+                    step: Step::Delete,
+                    due: T0 + 30 * DAY
+                },
+            ]
+        );
+        // Removing licences on or after the delete is pointless: the delete frees them.
+        let p = Deprovision::parse("block+unlicense:30+delete:30").unwrap();
+        assert_eq!(
+            p.schedule(T0),
+            vec![Scheduled {
+                step: Step::Delete,
+                due: T0 + 30 * DAY
+            }]
+        );
+        assert!(Deprovision::default().schedule(T0).is_empty());
+        let now = Deprovision::parse("block+unlicense").unwrap().schedule(T0);
+        assert_eq!(
+            now,
+            vec![Scheduled {
+                step: Step::Unlicense,
+                due: T0
+            }]
+        );
+    }
+
+    fn pending(id: i64, step: Step, due: i64, acc: &str) -> PendingStep {
+        PendingStep {
+            directory_id: id,
+            step,
+            due,
+            tenant_user_id: acc.into(),
+            source: "directory".into(),
+        }
+    }
+
+    #[test]
+    fn due_on_the_day_cancelled_when_wanted_again_dropped_when_gone() {
+        let rows = vec![
+            pending(1, Step::Delete, T0 + 30 * DAY, "a"),
+            pending(2, Step::Unlicense, T0 + 7 * DAY, "b"),
+            pending(3, Step::Delete, T0, "gone"),
+        ];
+        let live: HashSet<&str> = ["a", "b"].into();
+        let none = HashSet::new();
+        // The day before: nothing due.
+        let (due, later, _) = split(&rows, &none, &live, T0 + 7 * DAY - 1);
+        assert!(due.is_empty());
+        assert_eq!(later.len(), 2);
+        // On the day (to the second): due.
+        let (due, later, _) = split(&rows, &none, &live, T0 + 7 * DAY);
+        assert_eq!(
+            due.iter().map(|p| p.directory_id).collect::<Vec<_>>(),
+            vec![2]
+        );
+        assert_eq!(later.len(), 1);
+        // Wanted bound again: cancelled, never due.
+        let wanted: HashSet<i64> = [1].into();
+        let (due, _, cancelled) = split(&rows, &wanted, &live, T0 + 40 * DAY);
+        assert_eq!(
+            due.iter().map(|p| p.directory_id).collect::<Vec<_>>(),
+            vec![2]
+        );
+        assert_eq!(cancelled.len(), 1);
+    }
+
+    fn user(id: i64, acc: &str) -> DirectoryUser {
+        DirectoryUser {
+            id,
+            email: format!("u{id}@x.com"),
+            display_name: format!("U{id}"),
+            given_name: None,
+            surname: None,
+            tenant_user_id: Some(acc.into()),
+            binding: crate::directory::BindingState::Bound,
+            want_bound: false,
+            job_title: None,
+            department: None,
+            password_set_at: None,
+            bound_via: Vec::new(),
+            attributes: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_groups_policy_applies_to_who_left_or_unbound_it() {
+        let default = Deprovision::parse("block+revoke").unwrap();
+        let groups = vec![
+            GroupPolicy {
+                group_id: 1,
+                name: "Contractors".into(),
+                tenant_group_id: Some("g1".into()),
+                members: [7].into(),
+                policy: Deprovision::parse("block+delete:14").unwrap(),
+            },
+            GroupPolicy {
+                group_id: 2,
+                name: "Staff".into(),
+                tenant_group_id: Some("g2".into()),
+                members: HashSet::new(),
+                policy: Deprovision::parse("block+unlicense:30").unwrap(),
+            },
+        ];
+        let mut tenant: HashMap<String, HashSet<String>> = HashMap::new();
+        tenant.insert("g2".into(), ["acc8".to_string()].into());
+        // Still a member of an (unbound) group in the directory.
+        let (p, src) = policy_for(&user(7, "acc7"), default, &groups, &tenant);
+        assert_eq!(
+            (p.delete_after, src.as_str()),
+            (Some(14), "group Contractors")
+        );
+        // Left the group in the directory; its M365 group still holds the account.
+        let (p, src) = policy_for(&user(8, "acc8"), default, &groups, &tenant);
+        assert_eq!((p.unlicense_after, src.as_str()), (Some(30), "group Staff"));
+        // Neither: the directory's.
+        let (p, src) = policy_for(&user(9, "acc9"), default, &groups, &tenant);
+        assert_eq!((p, src.as_str()), (default, "directory"));
+        // In both: the one going furthest.
+        tenant.insert("g2".into(), ["acc7".to_string()].into());
+        let (_, src) = policy_for(&user(7, "acc7"), default, &groups, &tenant);
+        assert_eq!(src, "group Contractors");
+    }
+
+    #[test]
+    fn dates_read_like_a_calendar() {
+        assert_eq!(date(T0 - 3 * DAY, T0), "12 Jan");
+        assert_eq!(date(T0 + 27 * DAY, T0), "11 Feb");
+        assert_eq!(date(T0 + 365 * DAY, T0), "15 Jan 2028");
+        let s = Deprovision::parse("block+unlicense:7+delete:30")
+            .unwrap()
+            .schedule(T0 - 3 * DAY);
+        assert_eq!(
+            describe("Ann", &s, T0 - 3 * DAY),
+            "Ann: licences removed on 19 Jan, deleted on 11 Feb"
+        );
+    }
+
+    #[test]
+    fn only_direct_licences_are_removed() {
+        let acc = serde_json::json!({
+            "assignedLicenses": [
+                {"skuId": "e3", "disabledPlans": []},
+                {"skuId": "ems", "disabledPlans": []},
+                {"skuId": "both", "disabledPlans": []},
+                {"skuId": "nostate", "disabledPlans": []}
+            ],
+            "licenseAssignmentStates": [
+                {"skuId": "e3", "assignedByGroup": null, "state": "Active"},
+                {"skuId": "ems", "assignedByGroup": "g1", "state": "Active"},
+                {"skuId": "both", "assignedByGroup": "g1", "state": "Active"},
+                {"skuId": "both", "assignedByGroup": null, "state": "Active"}
+            ]
+        });
+        assert_eq!(licences_to_remove(&acc), vec!["e3", "both", "nostate"]);
+        assert!(licences_to_remove(&serde_json::json!({})).is_empty());
+    }
+}
