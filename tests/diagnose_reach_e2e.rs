@@ -694,6 +694,7 @@ async fn attribute_kinds(r: &mut Reached) {
             users: tenant.users,
             groups: Default::default(),
             managers: Default::default(),
+            ..Default::default()
         },
         &Default::default(),
         0,
@@ -1136,6 +1137,7 @@ async fn engine_kinds(r: &mut Reached) {
         reason: String::new(),
         changes: Vec::new(),
         manager_id: None,
+        licences: None,
     };
     let mut d = Directory::open(&db).unwrap();
     let ids = d

@@ -500,7 +500,7 @@ async fn expired_password_blocks_and_a_new_password_re_enables() {
     d.set_password_set_at(u.id, "2020-01-01T00:00:00Z").unwrap();
     let policy = Policy {
         password_max_age_days: Some(90),
-        attributes: Default::default(),
+        ..Default::default()
     };
     d.set_policy(&policy, &Default::default()).unwrap();
     let users = d.users().unwrap();

@@ -495,6 +495,7 @@ fn op(kind: OpKind, id: i64) -> Op {
         reason: String::new(),
         changes: Vec::new(),
         manager_id: None,
+        licences: None,
     }
 }
 

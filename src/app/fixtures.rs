@@ -231,9 +231,11 @@ pub fn op(kind: OpKind, i: usize) -> Op {
             OpKind::SetPassword => "a new directory password".into(),
             OpKind::UpdateAttributes => "the directory holds other values".into(),
             OpKind::SetManager => "the directory names another manager".into(),
+            OpKind::AssignLicense => "licences: +SPE_E3".into(),
         },
         changes: Vec::new(),
         manager_id: None,
+        licences: None,
     }
 }
 

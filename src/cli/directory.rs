@@ -43,6 +43,10 @@ pub struct PolicyArgs {
     /// `jobTitle=ignore,department=sync` (every attribute syncs unless set to ignore)
     #[arg(long, value_name = "ATTR=sync|ignore,...")]
     pub attributes: Option<String>,
+    /// The usage location (two-letter ISO 3166 code, e.g. US) an account gets on bind when
+    /// the directory user has none of its own; licences need one. `none` removes it
+    #[arg(long, value_name = "CC")]
+    pub usage_location: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -239,7 +243,21 @@ pub fn directory_policy(settings: &Settings, args: &PolicyArgs, out: &mut dyn Wr
     let changing = args.password_max_age_days.is_some()
         || args.guard_max_blocks.is_some()
         || args.guard_max_share.is_some()
-        || args.attributes.is_some();
+        || args.attributes.is_some()
+        || args.usage_location.is_some();
+    if let Some(cc) = args.usage_location.as_deref().map(str::trim) {
+        policy.usage_location = if cc.eq_ignore_ascii_case("none") || cc.is_empty() {
+            None
+        } else if crate::sync::attributes::is_country_code(cc) {
+            Some(cc.to_string())
+        } else {
+            return Err(UsageError(format!(
+                "--usage-location: `{cc}` is not a two-letter ISO 3166 country code in capitals \
+                 (US, GB, DE), nor `none`"
+            ))
+            .into());
+        };
+    }
     if let Some(spec) = &args.attributes {
         policy
             .attributes
@@ -286,6 +304,11 @@ pub fn directory_policy(settings: &Settings, args: &PolicyArgs, out: &mut dyn Wr
         guard.max_share * 100.0
     )?;
     writeln!(out, "attributes: {}", policy.attributes.describe())?;
+    writeln!(
+        out,
+        "default usage location: {}",
+        policy.usage_location.as_deref().unwrap_or("none")
+    )?;
     Ok(())
 }
 

@@ -100,6 +100,12 @@ pub enum Change {
     },
     /// The group could not be created: keep why for the Groups list.
     GroupFailed { group_id: i64, error: String },
+    /// Licences m365sync assigned to (or removed from) the user's account.
+    Licences {
+        directory_id: i64,
+        added: Vec<super::AppliedLicence>,
+        removed: Vec<String>,
+    },
 }
 
 /// The outcome of one op, recorded in one transaction: journal state, the directory change,
@@ -352,6 +358,11 @@ fn apply_change(
                 rusqlite::params![group_id, tenant_group_id, now],
             )?;
         }
+        Change::Licences {
+            directory_id,
+            added,
+            removed,
+        } => super::licences::record_applied(tx, *directory_id, added, removed)?,
         Change::GroupFailed { group_id, error } => {
             tx.execute(
                 "UPDATE groups SET last_error = ?2, updated_at = ?3 WHERE id = ?1",
@@ -378,6 +389,7 @@ mod tests {
             reason: "r".into(),
             changes: Vec::new(),
             manager_id: None,
+            licences: None,
         })
     }
 
@@ -480,7 +492,8 @@ mod tests {
         // Back to schema 3, with a create an older version recorded as done.
         d.conn
             .execute_batch(
-                "ALTER TABLE users DROP COLUMN attributes;
+                "DROP TABLE licence_defaults; DROP TABLE licences_applied;
+                 ALTER TABLE users DROP COLUMN attributes;
                  DROP INDEX journal_subject;
                  ALTER TABLE journal DROP COLUMN group_id;
                  ALTER TABLE journal DROP COLUMN delivered;

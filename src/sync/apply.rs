@@ -290,6 +290,7 @@ pub async fn set_password(
         reason: "the admin set a new password".into(),
         changes: Vec::new(),
         manager_id: None,
+        licences: None,
     };
     let opts = ApplyOptions {
         actor: actor.into(),
@@ -550,9 +551,16 @@ impl Engine {
         use super::groups::GroupOpKind;
         let mut account_of: HashMap<i64, usize> = HashMap::new();
         let mut group_of: HashMap<i64, usize> = HashMap::new();
+        // Ops that set a user's usage location: a licence waits for them.
+        let mut usage_of: HashMap<i64, usize> = HashMap::new();
         for (i, op) in ops.iter().enumerate() {
             match op {
                 AnyOp::User(o) => {
+                    if o.kind == OpKind::UpdateAttributes
+                        && o.changes.iter().any(|c| c.attr.wire() == "usageLocation")
+                    {
+                        usage_of.entry(o.directory_id).or_insert(i);
+                    }
                     if matches!(
                         o.kind,
                         OpKind::Create | OpKind::Takeover | OpKind::Restore | OpKind::ReEnable
@@ -577,6 +585,11 @@ impl Engine {
                         .filter_map(|id| account_of.get(&id).copied())
                         .collect()
                 }
+                // A licence needs the account and its usage location.
+                AnyOp::User(o) if o.kind == OpKind::AssignLicense => [&account_of, &usage_of]
+                    .into_iter()
+                    .filter_map(|m| m.get(&o.directory_id).copied())
+                    .collect(),
                 AnyOp::Group(o) if o.member.is_some() => {
                     let mut d = Vec::new();
                     if let Some(&g) = group_of.get(&o.group_id) {
@@ -1311,6 +1324,11 @@ pub(crate) async fn run_check(graph: &GraphClient, check: &Check) -> Result<Foun
             Err(e) => Err(e),
         },
         Check::Manager(user) => graph.manager_of(user).await.map(Found::Manager),
+        Check::Licences(user) => match graph.licences_of(user).await {
+            Ok(l) => Ok(Found::Licences(Some(l))),
+            Err(e) if e.status() == Some(404) => Ok(Found::Licences(None)),
+            Err(e) => Err(e),
+        },
         Check::Impossible(_) | Check::NeverSent => Ok(Found::Nothing),
     }
 }

@@ -437,6 +437,7 @@ pub fn plan_managers(
                 new: manager.map(|m| m.email.clone()),
             }],
             manager_id: manager.map(|m| m.id),
+            licences: None,
         });
     }
     (ops, issues)

@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod attributes;
 pub mod groups;
+pub mod licences;
 pub mod ops;
 pub mod password;
 pub mod pipeline;

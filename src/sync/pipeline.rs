@@ -69,6 +69,10 @@ pub struct DirectoryState {
     /// The newest run of the journal when this was read: an apply refuses a view made
     /// before another run.
     pub last_run: Option<String>,
+    /// The default SKU sets of groups and users.
+    pub licences: crate::directory::LicenceDefaults,
+    /// The licences m365sync assigned, by directory user id.
+    pub applied: HashMap<i64, Vec<crate::directory::AppliedLicence>>,
 }
 
 impl DirectoryState {
@@ -85,6 +89,8 @@ impl DirectoryState {
             domains: db.domain_settings(tenant)?,
             upn_overrides: db.upn_overrides()?,
             last_run: db.journal_last_run()?,
+            licences: db.licence_defaults()?,
+            applied: db.applied_licences()?,
         })
     }
 }
@@ -99,6 +105,10 @@ pub struct TenantState {
     /// The managers of the bound accounts whose manager the directory manages, by the
     /// account's object id (None: no manager).
     pub managers: HashMap<String, Option<String>>,
+    /// The tenant's licences (read when the directory assigns any).
+    pub skus: Vec<crate::graph::licences::SubscribedSku>,
+    /// The licences of the accounts the directory assigns licences to, by object id.
+    pub licences: HashMap<String, crate::graph::licences::UserLicences>,
 }
 
 /// The blocking of an account the admin must confirm by typing its UPN.
@@ -248,7 +258,22 @@ pub fn make_plan(
     now: i64,
     budget: WriteBudget,
 ) -> PlanView {
-    let users_plan = plan::plan(&dir.users, &tenant.users, &dir.policy, now);
+    // Live accounts by id (for the default usage location and the licences).
+    let live_by_id: HashMap<&str, &User> = if dir.policy.usage_location.is_some()
+        || super::licences::Inputs::active(&dir.licences, &dir.applied)
+    {
+        tenant
+            .users
+            .pages
+            .iter()
+            .flat_map(|p| p.iter().map(|u| (u.id.as_str(), u)))
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    let users = super::licences::with_default_usage_location(&dir.users, &dir.policy, &live_by_id);
+    let users: &[DirectoryUser] = &users;
+    let users_plan = plan::plan(users, &tenant.users, &dir.policy, now);
     let opts = PreflightOptions {
         enabled_domains: dir.domains.enabled.clone(),
         default_domain: dir.domains.default.clone(),
@@ -258,7 +283,7 @@ pub fn make_plan(
     };
     let synced = users_plan.synced.clone();
     let (mut user_plan, held, mut issues) =
-        preflight::check_plan(users_plan, &dir.users, &tenant.users, &opts);
+        preflight::check_plan(users_plan, users, &tenant.users, &opts);
     // An attribute Graph would refuse is taken out of a takeover or a re-enable: the account
     // is enabled, that value left as it is (the finding says why).
     let bad_attr: HashSet<(i64, &str)> = issues
@@ -289,8 +314,24 @@ pub fn make_plan(
             holder: None,
         });
     }
-    // Managers: after the accounts they need (the engine orders them by dependency).
+    // Licences: one assignLicense per account, after the op that binds it; what preflight
+    // refuses is held back (a create with it).
     let mut held = held;
+    issues.extend(super::licences::plan_licences(
+        &super::licences::Inputs {
+            users,
+            groups: &dir.groups,
+            policy: &dir.policy,
+            defaults: &dir.licences,
+            applied: &dir.applied,
+            skus: &tenant.skus,
+            accounts: &tenant.licences,
+            live: &live_by_id,
+        },
+        &mut user_plan,
+        &mut held,
+    ));
+    // Managers: after the accounts they need (the engine orders them by dependency).
     {
         let live: HashSet<&str> = tenant
             .users
@@ -568,6 +609,7 @@ pub async fn read_tenant(
     } else {
         HashMap::new()
     };
+    let (skus, licences) = read_licences(graph, &pages, dir).await?;
     Ok(TenantState {
         users: TenantSnapshot {
             pages,
@@ -576,7 +618,77 @@ pub async fn read_tenant(
         },
         groups,
         managers,
+        skus,
+        licences,
     })
+}
+
+/// The tenant's licences and those of the accounts the directory assigns licences to (or
+/// m365sync assigned some), 20 to a `$batch`; nothing is read when the directory manages no
+/// licence.
+pub async fn read_licences(
+    graph: &GraphClient,
+    pages: &[Arc<Vec<User>>],
+    dir: &DirectoryState,
+) -> Result<
+    (
+        Vec<crate::graph::licences::SubscribedSku>,
+        HashMap<String, crate::graph::licences::UserLicences>,
+    ),
+    Failure,
+> {
+    if !super::licences::Inputs::active(&dir.licences, &dir.applied) {
+        return Ok(Default::default());
+    }
+    let skus = graph
+        .subscribed_skus()
+        .await
+        .map_err(|e| Failure::graph(Operation::ListLicences, Subject::None, e))?;
+    let group_ids: HashMap<&str, i64> =
+        dir.groups.iter().map(|g| (g.name.as_str(), g.id)).collect();
+    let interested: Vec<&DirectoryUser> = dir
+        .users
+        .iter()
+        .filter(|u| u.wanted())
+        .filter(|u| {
+            dir.applied.get(&u.id).is_some_and(|a| !a.is_empty())
+                || !dir.licences.for_user(u, &group_ids).is_empty()
+        })
+        .collect();
+    if interested.is_empty() {
+        return Ok((skus, HashMap::new()));
+    }
+    // Linked accounts, and for unlinked users the account a takeover would link (by address).
+    let mut by_addr: HashMap<String, &str> = HashMap::new();
+    if interested.iter().any(|u| u.tenant_user_id.is_none()) {
+        for u in pages.iter().flat_map(|p| p.iter()) {
+            if let Some(m) = u.mail.as_deref().filter(|m| !m.is_empty()) {
+                by_addr.entry(m.to_lowercase()).or_insert(&u.id);
+            }
+            by_addr
+                .entry(u.user_principal_name.to_lowercase())
+                .or_insert(&u.id);
+        }
+    }
+    let live: HashSet<&str> = pages
+        .iter()
+        .flat_map(|p| p.iter().map(|u| u.id.as_str()))
+        .collect();
+    let mut ids: Vec<String> = interested
+        .iter()
+        .filter_map(|u| match u.tenant_user_id.as_deref() {
+            Some(t) => live.contains(t).then_some(t),
+            None => by_addr.get(&u.email.trim().to_lowercase()).copied(),
+        })
+        .map(str::to_string)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let licences = graph
+        .user_licences(&ids)
+        .await
+        .map_err(|e| Failure::graph(Operation::ListUsers, Subject::None, e))?;
+    Ok((skus, licences))
 }
 
 /// The pipeline of one tenant and data dir.
@@ -656,6 +768,41 @@ impl Pipeline {
             view.running = Some(LockError::Held(h).to_string());
         }
         Ok(view)
+    }
+
+    /// The Licences view (`m365sync licences`, the Licences tab): the tenant's SKUs with
+    /// their seats, what the directory assigns, and the users with licence errors, from the
+    /// same plan as everyone (read-only: the journal is not touched).
+    pub async fn licence_report(
+        &self,
+        now: i64,
+    ) -> Result<(super::licences::LicenceReport, PlanView), Failure> {
+        let db = self.db_path.clone();
+        let tenant = self.tenant.clone();
+        let dir = crate::failure::blocking("reading the directory", move || {
+            DirectoryState::load(&Directory::open_read_only(&db)?, &tenant)
+        })
+        .await?;
+        let mut t = read_tenant(&self.graph, None, &dir).await?;
+        if t.skus.is_empty() {
+            t.skus = self
+                .graph
+                .subscribed_skus()
+                .await
+                .map_err(|e| Failure::graph(Operation::ListLicences, Subject::None, e))?;
+        }
+        let view = make_plan(&dir, &t, &self.me, now, self.budget);
+        let report = super::licences::report(
+            &dir.users,
+            &dir.groups,
+            &dir.licences,
+            &t.skus,
+            &t.licences,
+            &view.plan.ops,
+            &view.held,
+            &view.issues,
+        );
+        Ok((report, view))
     }
 
     pub async fn directory_state(&self) -> Result<DirectoryState, Failure> {

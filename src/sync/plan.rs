@@ -29,16 +29,20 @@ pub enum OpKind {
     UpdateAttributes,
     /// PUT (or DELETE) the account's manager reference, as the directory says.
     SetManager,
+    /// POST assignLicense: the licences the directory assigns added, the ones it no longer
+    /// assigns removed (one per account).
+    AssignLicense,
 }
 
 impl OpKind {
-    pub const ALL: [OpKind; 8] = [
+    pub const ALL: [OpKind; 9] = [
         OpKind::Create,
         OpKind::Takeover,
         OpKind::Restore,
         OpKind::ReEnable,
         OpKind::UpdateAttributes,
         OpKind::SetManager,
+        OpKind::AssignLicense,
         OpKind::Block,
         OpKind::SetPassword,
     ];
@@ -53,6 +57,7 @@ impl OpKind {
             OpKind::SetPassword => "set password",
             OpKind::UpdateAttributes => "update attributes",
             OpKind::SetManager => "set manager",
+            OpKind::AssignLicense => "assign licences",
         }
     }
 }
@@ -77,6 +82,9 @@ pub struct Op {
     /// A set-manager op: the directory user who is the manager (None: remove the manager).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manager_id: Option<i64>,
+    /// An assign-licence op: the licences it adds and removes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub licences: Option<super::licences::LicenceDiff>,
 }
 
 /// The tenant as the plan sees it: pages as they were listed (shared, not copied), the
@@ -96,6 +104,10 @@ pub struct Policy {
     /// Which attributes flow from the directory to the accounts.
     #[serde(default)]
     pub attributes: super::attributes::AttributePolicy,
+    /// The usage location (ISO 3166 alpha-2) an account gets on bind when the directory user
+    /// has none of its own (`directory policy --usage-location CC`): licences need one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_location: Option<String>,
 }
 
 /// Refuse, unless confirmed, a plan that blocks many bound users at once.
@@ -271,6 +283,7 @@ pub fn plan(
             reason,
             changes: Vec::new(),
             manager_id: None,
+            licences: None,
         };
         // The attribute diff of a linked account (none for one mastered on-premises: Graph
         // refuses to edit it; it is noted instead).
@@ -605,6 +618,7 @@ mod tests {
         let policy = Policy {
             password_max_age_days: Some(90),
             attributes: pol().attributes,
+            usage_location: None,
         };
         let s = snap(vec![acc("t", "a@x.com", None, true)], vec![]);
         let mut u = dir(1, "a@x.com", Some("t"), true);

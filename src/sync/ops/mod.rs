@@ -19,6 +19,7 @@ use crate::sync::groups::{GroupOp, GroupOpKind};
 use crate::sync::plan::{Op, OpKind};
 
 mod add_member;
+mod assign_license;
 mod block;
 mod create;
 pub mod create_group;
@@ -209,6 +210,8 @@ pub enum Check {
     Member { group: String, member: String },
     /// The manager of the user (`GET /users/{id}/manager`).
     Manager(String),
+    /// The licences of the user (`GET /users/{id}?$select=assignedLicenses,...`).
+    Licences(String),
     /// Nothing Graph shows can tell (a password is never readable): the reason.
     Impossible(&'static str),
     /// Nothing to check: the op could not have been sent (an object it needs has no id).
@@ -223,6 +226,8 @@ pub enum Found {
     Member(bool),
     /// The manager's object id (None: no manager).
     Manager(Option<String>),
+    /// The user's licences (None: no such user).
+    Licences(Option<crate::graph::licences::UserLicences>),
     Nothing,
 }
 
@@ -279,6 +284,7 @@ pub fn spec(kind: OpKind) -> &'static dyn Spec<Op> {
         OpKind::SetPassword => &set_password::SET_PASSWORD,
         OpKind::UpdateAttributes => &update_attributes::UPDATE_ATTRIBUTES,
         OpKind::SetManager => &set_manager::SET_MANAGER,
+        OpKind::AssignLicense => &assign_license::ASSIGN_LICENSE,
     }
 }
 

@@ -19,6 +19,7 @@ fn user_op(kind: OpKind, id: Option<&str>) -> Op {
         reason: String::new(),
         changes: Vec::new(),
         manager_id: None,
+        licences: None,
     }
 }
 
