@@ -781,3 +781,307 @@ pub fn report(
         errors,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::LicenceOwner;
+    use crate::graph::licences::{LicenceState, PrepaidUnits, ServicePlan};
+
+    fn sku(
+        part: &str,
+        id: &str,
+        enabled: i64,
+        consumed: i64,
+        plans: &[(&str, &str)],
+    ) -> SubscribedSku {
+        SubscribedSku {
+            sku_id: id.into(),
+            sku_part_number: part.into(),
+            capability_status: "Enabled".into(),
+            applies_to: "User".into(),
+            prepaid_units: PrepaidUnits {
+                enabled,
+                ..Default::default()
+            },
+            consumed_units: consumed,
+            service_plans: plans
+                .iter()
+                .map(|(i, n)| ServicePlan {
+                    service_plan_id: (*i).into(),
+                    service_plan_name: (*n).into(),
+                    ..Default::default()
+                })
+                .collect(),
+        }
+    }
+
+    fn skus() -> Vec<SubscribedSku> {
+        vec![
+            sku(
+                "SPE_E3",
+                "e3",
+                10,
+                8,
+                &[("x1", "EXCHANGE_S_ENTERPRISE"), ("t1", "TEAMS1")],
+            ),
+            sku(
+                "EXCHANGESTANDARD",
+                "exo",
+                10,
+                0,
+                &[("x2", "EXCHANGE_S_STANDARD")],
+            ),
+            SubscribedSku {
+                applies_to: "Company".into(),
+                ..sku("AAD_TENANT", "co", 1, 0, &[])
+            },
+        ]
+    }
+
+    fn user(id: i64, link: Option<&str>) -> DirectoryUser {
+        DirectoryUser {
+            id,
+            email: format!("u{id}@x.com"),
+            display_name: format!("U{id}"),
+            tenant_user_id: link.map(Into::into),
+            want_bound: true,
+            ..Default::default()
+        }
+    }
+
+    fn create(d: &DirectoryUser) -> Op {
+        Op {
+            kind: OpKind::Create,
+            directory_id: d.id,
+            email: d.email.clone(),
+            display_name: d.display_name.clone(),
+            upn: d.email.clone(),
+            tenant_user_id: None,
+            reason: String::new(),
+            changes: Vec::new(),
+            manager_id: None,
+            licences: None,
+        }
+    }
+
+    struct Case {
+        users: Vec<DirectoryUser>,
+        defaults: LicenceDefaults,
+        applied: HashMap<i64, Vec<AppliedLicence>>,
+        accounts: HashMap<String, UserLicences>,
+        live: Vec<User>,
+        policy: Policy,
+    }
+
+    impl Case {
+        fn new(users: Vec<DirectoryUser>) -> Case {
+            Case {
+                users,
+                defaults: LicenceDefaults::default(),
+                applied: HashMap::new(),
+                accounts: HashMap::new(),
+                live: Vec::new(),
+                policy: Policy {
+                    usage_location: Some("US".into()),
+                    ..Default::default()
+                },
+            }
+        }
+        fn give(&mut self, owner: LicenceOwner, pick: &str) {
+            let p = LicencePick::parse(pick).unwrap();
+            match owner {
+                LicenceOwner::User(id) => self.defaults.users.entry(id).or_default().push(p),
+                LicenceOwner::Group(id) => self.defaults.groups.entry(id).or_default().push(p),
+            }
+        }
+        fn run(&self) -> (Plan, Vec<(Op, Issue)>, Vec<Issue>) {
+            let live: HashMap<&str, &User> = self.live.iter().map(|u| (u.id.as_str(), u)).collect();
+            let mut plan = Plan {
+                ops: self
+                    .users
+                    .iter()
+                    .filter(|u| u.tenant_user_id.is_none())
+                    .map(create)
+                    .collect(),
+                ..Default::default()
+            };
+            let mut held = Vec::new();
+            let skus = skus();
+            let issues = plan_licences(
+                &Inputs {
+                    users: &self.users,
+                    groups: &[],
+                    policy: &self.policy,
+                    defaults: &self.defaults,
+                    applied: &self.applied,
+                    skus: &skus,
+                    accounts: &self.accounts,
+                    live: &live,
+                },
+                &mut plan,
+                &mut held,
+            );
+            (plan, held, issues)
+        }
+    }
+
+    fn kinds(i: &[Issue]) -> Vec<&str> {
+        i.iter().map(|i| i.kind.as_str()).collect()
+    }
+
+    #[test]
+    fn seats_past_the_free_ones_are_held_back_with_the_numbers() {
+        let mut c = Case::new((1..=3).map(|i| user(i, None)).collect());
+        for i in 1..=3 {
+            c.give(LicenceOwner::User(i), "SPE_E3");
+        }
+        let (plan, held, issues) = c.run();
+        // 2 free: users 1 and 2 are created and licensed, user 3 waits (create and licence).
+        let sent: Vec<(OpKind, i64)> = plan.ops.iter().map(|o| (o.kind, o.directory_id)).collect();
+        assert_eq!(
+            sent,
+            vec![
+                (OpKind::Create, 1),
+                (OpKind::Create, 2),
+                (OpKind::AssignLicense, 1),
+                (OpKind::AssignLicense, 2)
+            ]
+        );
+        let h: Vec<(OpKind, i64)> = held.iter().map(|(o, _)| (o.kind, o.directory_id)).collect();
+        assert_eq!(h, vec![(OpKind::Create, 3), (OpKind::AssignLicense, 3)]);
+        assert_eq!(kinds(&issues), vec!["licence-no-seats"]);
+        assert!(
+            issues[0].message.contains("needs 3 SPE_E3, 2 free"),
+            "{}",
+            issues[0].message
+        );
+    }
+
+    #[test]
+    fn every_licence_finding_from_the_sku_data() {
+        let mut c = Case::new((1..=5).map(|i| user(i, None)).collect());
+        c.give(LicenceOwner::User(1), "NOPE");
+        c.give(LicenceOwner::User(2), "AAD_TENANT");
+        c.give(LicenceOwner::User(3), "SPE_E3");
+        c.give(LicenceOwner::User(3), "EXCHANGESTANDARD");
+        c.give(LicenceOwner::User(4), "SPE_E3,-NO_SUCH_PLAN");
+        c.give(LicenceOwner::User(5), "SPE_E3");
+        c.users[4]
+            .attributes
+            .insert("usageLocation".into(), "XX".into());
+        let (plan, held, issues) = c.run();
+        assert!(plan.ops.is_empty(), "{:?}", plan.ops);
+        assert_eq!(held.len(), 10, "each create waits with its licence");
+        assert_eq!(
+            kinds(&issues),
+            vec![
+                "licence-sku-unknown",
+                "licence-sku-not-assignable",
+                "licence-plan-conflict",
+                "licence-sku-unknown",
+                "licence-usage-location"
+            ]
+        );
+        assert!(
+            issues[2].message.contains("EXCHANGE_S_ENTERPRISE"),
+            "{}",
+            issues[2].message
+        );
+        // Turning E3's mailbox plan off resolves the conflict.
+        let mut c2 = Case::new(vec![user(3, None)]);
+        c2.give(LicenceOwner::User(3), "SPE_E3,-EXCHANGE_S_ENTERPRISE");
+        c2.give(LicenceOwner::User(3), "EXCHANGESTANDARD");
+        let (plan, _, issues) = c2.run();
+        assert!(issues.is_empty(), "{issues:?}");
+        let d = plan.ops[1].licences.as_ref().unwrap();
+        assert_eq!(d.add.len(), 2);
+        assert_eq!(d.add[1].disabled_plans, vec!["x1"]);
+        // No usage location at all: held.
+        let mut c3 = Case::new(vec![user(1, None)]);
+        c3.policy.usage_location = None;
+        c3.give(LicenceOwner::User(1), "SPE_E3");
+        assert_eq!(kinds(&c3.run().2), vec!["licence-usage-location"]);
+    }
+
+    #[test]
+    fn a_bound_account_gets_the_diff_and_group_licences_stay() {
+        let mut c = Case::new(vec![user(1, Some("t1"))]);
+        c.live.push(User {
+            id: "t1".into(),
+            user_principal_name: "u1@x.com".into(),
+            account_enabled: Some(true),
+            ..Default::default()
+        });
+        c.give(LicenceOwner::User(1), "SPE_E3,-TEAMS1");
+        // m365sync gave EXCHANGESTANDARD before (now unassigned) and AAD_TENANT, which a group
+        // in Microsoft 365 also gives.
+        c.applied.insert(
+            1,
+            vec![
+                AppliedLicence {
+                    sku_id: "exo".into(),
+                    sku: "EXCHANGESTANDARD".into(),
+                },
+                AppliedLicence {
+                    sku_id: "co".into(),
+                    sku: "AAD_TENANT".into(),
+                },
+            ],
+        );
+        c.accounts.insert(
+            "t1".into(),
+            UserLicences {
+                assigned_licenses: vec![
+                    AssignedLicense {
+                        sku_id: "e3".into(),
+                        disabled_plans: vec![],
+                    },
+                    AssignedLicense {
+                        sku_id: "exo".into(),
+                        disabled_plans: vec![],
+                    },
+                    AssignedLicense {
+                        sku_id: "co".into(),
+                        disabled_plans: vec![],
+                    },
+                ],
+                license_assignment_states: vec![
+                    LicenceState {
+                        sku_id: "e3".into(),
+                        ..Default::default()
+                    },
+                    LicenceState {
+                        sku_id: "exo".into(),
+                        ..Default::default()
+                    },
+                    LicenceState {
+                        sku_id: "co".into(),
+                        assigned_by_group: Some("g9".into()),
+                        ..Default::default()
+                    },
+                ],
+            },
+        );
+        let (plan, held, issues) = c.run();
+        assert!(held.is_empty());
+        assert_eq!(plan.ops.len(), 1);
+        let op = &plan.ops[0];
+        assert_eq!(
+            op.reason,
+            "licences: +SPE_E3 (off: TEAMS1) -EXCHANGESTANDARD"
+        );
+        assert_eq!(op.tenant_user_id.as_deref(), Some("t1"));
+        assert_eq!(kinds(&issues), vec!["licence-from-group"]);
+        assert_eq!(issues[0].severity, Severity::Warning);
+        assert!(issues[0].message.contains("g9"));
+        // In step: nothing to do.
+        c.give(LicenceOwner::User(1), "EXCHANGESTANDARD");
+        c.defaults.users.get_mut(&1).unwrap()[0]
+            .disabled_plans
+            .clear();
+        c.applied.get_mut(&1).unwrap().pop();
+        let (plan, _, _) = c.run();
+        assert!(plan.ops.is_empty(), "{:?}", plan.ops);
+    }
+}
