@@ -108,6 +108,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(Command::Group(cmd)) => {
                     m365sync::cli::group_fix(&settings, &cmd, &mut stdout)?
                 }
+                Some(Command::Licences(args)) => {
+                    m365sync::cli::licences(&settings, &args, &mut stdout).await?
+                }
+                Some(Command::Licence(cmd)) => {
+                    m365sync::cli::licence(&settings, &cmd, &mut stdout)?
+                }
                 Some(Command::Sync(args)) => {
                     let code = m365sync::cli::sync(&settings, &args, &mut stdout).await?;
                     return Ok(ExitCode::from(code));

@@ -94,6 +94,7 @@ fn insufficient_privileges_names_the_permission_per_operation() {
         changes: Vec::new(),
         manager_id: None,
         deprovision: Default::default(),
+        licences: None,
     };
     let e = GraphError::from_response(403, b.as_bytes(), None, None);
     let d = diagnose_graph(&e, &Context::for_op(&op));

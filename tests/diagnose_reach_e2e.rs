@@ -694,7 +694,7 @@ async fn attribute_kinds(r: &mut Reached) {
             users: tenant.users,
             groups: Default::default(),
             managers: Default::default(),
-            licences: Default::default(),
+            ..Default::default()
         },
         &Default::default(),
         0,
@@ -1138,6 +1138,7 @@ async fn engine_kinds(r: &mut Reached) {
         changes: Vec::new(),
         manager_id: None,
         deprovision: Default::default(),
+        licences: None,
     };
     let mut d = Directory::open(&db).unwrap();
     let ids = d
@@ -1334,7 +1335,7 @@ async fn deprovision_kinds(r: &mut Reached) {
     )
     .await;
     r.hit(
-        "licence-inherited-from-group",
+        "licence-from-group",
         "removing a licence a group gives",
         diagnose_graph(&e, &Context::new(Operation::RemoveLicenses, who())),
     );

@@ -496,6 +496,7 @@ fn op(kind: OpKind, id: i64) -> Op {
         changes: Vec::new(),
         manager_id: None,
         deprovision: Default::default(),
+        licences: None,
     }
 }
 

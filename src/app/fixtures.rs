@@ -234,10 +234,12 @@ pub fn op(kind: OpKind, i: usize) -> Op {
             OpKind::RevokeSessions => "deprovisioning policy: sign the user out".into(),
             OpKind::RemoveLicenses => "deprovisioning policy: remove licences".into(),
             OpKind::DeleteUser => "deprovisioning policy: delete the account".into(),
+            OpKind::AssignLicense => "licences: +SPE_E3".into(),
         },
         changes: Vec::new(),
         manager_id: None,
         deprovision: Default::default(),
+        licences: None,
     }
 }
 

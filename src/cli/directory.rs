@@ -60,6 +60,10 @@ pub struct PolicyArgs {
     /// Deleting more accounts than this in one sync needs --yes-delete (default 10)
     #[arg(long)]
     pub guard_max_deletes: Option<usize>,
+    /// The usage location (two-letter ISO 3166 code, e.g. US) an account gets on bind when
+    /// the directory user has none of its own; licences need one. `none` removes it
+    #[arg(long, value_name = "CC")]
+    pub usage_location: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -258,7 +262,8 @@ pub fn directory_policy(settings: &Settings, args: &PolicyArgs, out: &mut dyn Wr
         || args.guard_max_share.is_some()
         || args.attributes.is_some()
         || args.revoke_on_password.is_some()
-        || args.guard_max_deletes.is_some();
+        || args.guard_max_deletes.is_some()
+        || args.usage_location.is_some();
     if let Some(text) = &args.deprovision {
         use crate::sync::deprovision::Deprovision;
         match &args.group {
@@ -285,6 +290,19 @@ pub fn directory_policy(settings: &Settings, args: &PolicyArgs, out: &mut dyn Wr
     }
     if let Some(n) = args.guard_max_deletes {
         guard.max_deletes = n;
+    }
+    if let Some(cc) = args.usage_location.as_deref().map(str::trim) {
+        policy.usage_location = if cc.eq_ignore_ascii_case("none") || cc.is_empty() {
+            None
+        } else if crate::sync::attributes::is_country_code(cc) {
+            Some(cc.to_string())
+        } else {
+            return Err(UsageError(format!(
+                "--usage-location: `{cc}` is not a two-letter ISO 3166 country code in capitals \
+                 (US, GB, DE), nor `none`"
+            ))
+            .into());
+        };
     }
     if let Some(spec) = &args.attributes {
         policy
@@ -357,6 +375,11 @@ pub fn directory_policy(settings: &Settings, args: &PolicyArgs, out: &mut dyn Wr
         } else {
             "signs"
         }
+    )?;
+    writeln!(
+        out,
+        "default usage location: {}",
+        policy.usage_location.as_deref().unwrap_or("none")
     )?;
     Ok(())
 }

@@ -17,6 +17,7 @@ mod directory;
 mod disconnect;
 mod errors;
 mod groups;
+mod licences;
 mod login;
 mod output;
 mod password;
@@ -33,6 +34,7 @@ pub use directory::{
 pub use disconnect::{disconnect, DisconnectArgs};
 pub use errors::{errors, ErrorsArgs};
 pub use groups::{group_fix, groups, GroupCommand, GroupLine, GroupsArgs};
+pub use licences::{licence, licences, LicenceCommand, LicencesArgs};
 pub use login::{login, logout, status};
 pub use output::{Format, FormatArgs};
 pub use password::{password_set, PasswordCommand};
@@ -224,6 +226,12 @@ pub enum Command {
     /// rename it, or trim stray spaces from its name
     #[command(subcommand)]
     Group(GroupCommand),
+    /// The tenant's licences with their seats, what m365sync assigns per group and user, and
+    /// the users with licence errors
+    Licences(LicencesArgs),
+    /// The default licences of a directory group or user (assign, unassign)
+    #[command(subcommand)]
+    Licence(LicenceCommand),
     /// Make the tenant match the directory: --dry-run prints the plan, --apply applies it
     Sync(SyncArgs),
     /// Directory passwords

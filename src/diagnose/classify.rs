@@ -38,6 +38,10 @@ pub enum Operation {
     CreateGroup,
     AddMember,
     RemoveMember,
+    /// POST /users/{id}/assignLicense.
+    AssignLicense,
+    /// GET /subscribedSkus.
+    ListLicences,
     #[default]
     Other,
 }
@@ -67,6 +71,8 @@ impl Operation {
             Operation::ListGroups => "Group.Read.All",
             Operation::CreateGroup => "Group.ReadWrite.All (or Group.Create)",
             Operation::AddMember | Operation::RemoveMember => "GroupMember.ReadWrite.All",
+            Operation::AssignLicense => "LicenseAssignment.ReadWrite.All",
+            Operation::ListLicences => "Organization.Read.All",
             Operation::Other => "User.ReadWrite.All",
         }
     }
@@ -91,6 +97,8 @@ impl Operation {
             Operation::CreateGroup => "create the group",
             Operation::AddMember => "add the member",
             Operation::RemoveMember => "remove the member",
+            Operation::AssignLicense => "assign the licences",
+            Operation::ListLicences => "read the tenant's licences",
             Operation::Other => "complete the request",
         }
     }
@@ -119,6 +127,7 @@ impl Operation {
             OpKind::DeleteUser => Operation::DeleteUser,
             OpKind::RemoveLicenses => Operation::RemoveLicenses,
             OpKind::UpdateAttributes | OpKind::SetManager => Operation::UpdateUser,
+            OpKind::AssignLicense => Operation::AssignLicense,
         }
     }
 }
@@ -344,6 +353,12 @@ fn classify_api(
         (401, _) | (_, "InvalidAuthenticationToken" | "unauthenticated") => "token-expired",
         (_, "Directory_QuotaExceeded" | "quotaLimitReached") => "directory-quota-exceeded",
         (_, "notSupported" | "Request_NotSupported") => "tenant-not-supported",
+        (403, _) | (_, "Authorization_RequestDenied" | "accessDenied")
+            if matches!(ctx.op, Operation::AssignLicense | Operation::ListLicences)
+                && !tenant_refuses(message) =>
+        {
+            "licence-permission-missing"
+        }
         (403, _) | (_, "Authorization_RequestDenied" | "accessDenied") => {
             if tenant_refuses(message) {
                 "tenant-not-supported"
@@ -392,10 +407,39 @@ fn tenant_refuses(message: &str) -> bool {
             || m.contains("partner"))
 }
 
+/// `assignLicense` refusals (graph-notes §14.2 exact strings; the conflict's wording in two
+/// forms).
+fn licence_kind(m: &str) -> Option<&'static str> {
+    Some(
+        if contains_ci(
+            m,
+            "License assignment cannot be done for user with invalid usage location",
+        ) {
+            "licence-usage-location"
+        } else if contains_ci(m, "does not correspond to a valid company License") {
+            "licence-sku-unknown"
+        } else if contains_ci(m, "does not have any available licenses") {
+            "licence-no-seats"
+        } else if contains_ci(m, "are mutually exclusive")
+            || (contains_ci(m, "License assignment failed") && contains_ci(m, "conflicts with"))
+        {
+            "licence-plan-conflict"
+        } else if contains_ci(m, "inherited from a group membership") {
+            "licence-from-group"
+        } else if contains_ci(m, "cannot be assigned to a user") {
+            "licence-sku-not-assignable"
+        } else {
+            return None;
+        },
+    )
+}
+
 /// Message fallbacks (graph-notes §4, §5 exact strings).
 fn by_message(message: &str, ctx: &Context) -> &'static str {
     let m = message;
-    if contains_ci(m, "domain portion of the userPrincipalName") {
+    if let Some(k) = licence_kind(m) {
+        k
+    } else if contains_ci(m, "domain portion of the userPrincipalName") {
         "upn-domain-unverified"
     } else if contains_ci(m, "Property userPrincipalName is invalid") {
         "upn-invalid"
@@ -420,8 +464,6 @@ fn by_message(message: &str, ctx: &Context) -> &'static str {
         }
     } else if contains_ci(m, "property 'mailNickname'") {
         nickname_kind(ctx.value.as_deref())
-    } else if contains_ci(m, "license is inherited from a group membership") {
-        "licence-inherited-from-group"
     } else if contains_ci(m, "on-premises mastered") {
         "synced-from-on-premises"
     } else if contains_ci(m, "Invalid value specified for property 'usageLocation'") {
@@ -512,13 +554,17 @@ pub fn diagnose_graph(err: &GraphError, ctx: &Context) -> Diagnosis {
             };
             let vars = Vars {
                 subject: match kind {
-                    "insufficient-privileges" | "tenant-not-supported" => {
-                        Some(ctx.op.label().to_string())
-                    }
+                    "insufficient-privileges"
+                    | "tenant-not-supported"
+                    | "licence-permission-missing" => Some(ctx.op.label().to_string()),
                     _ => op_subject,
                 },
                 value,
-                permission: (kind == "insufficient-privileges").then(|| ctx.op.permission()),
+                permission: matches!(
+                    kind,
+                    "insufficient-privileges" | "licence-permission-missing"
+                )
+                .then(|| ctx.op.permission()),
                 domain: ctx
                     .value
                     .as_deref()

@@ -79,6 +79,9 @@ struct CsvUser {
     department: Cell,
     /// With a `groups` column: the user's groups, exactly (names separated by `;`).
     groups: Option<Vec<String>>,
+    /// With a `licences` column: the user's own default SKUs, exactly
+    /// (`SPE_E3,-TEAMS1;POWER_BI_PRO`).
+    licences: Option<Vec<super::LicencePick>>,
     /// The synced attributes beyond the columns above whose column the file has (Graph name,
     /// value; an empty value clears the account's).
     attributes: Vec<(String, String)>,
@@ -313,6 +316,7 @@ impl Directory {
             col("department"),
         );
         let groups_col = col("groups");
+        let licences_col = col("licences").or_else(|| col("licenses"));
         let attr_cols: Vec<(&'static str, usize)> = attribute_columns()
             .into_iter()
             .filter_map(|name| col(name).map(|c| (name, c)))
@@ -335,6 +339,7 @@ impl Directory {
                 (job, "jobTitle", CSV_MAX_FIELD),
                 (dept, "department", CSV_MAX_FIELD),
                 (groups_col, "groups", CSV_MAX_GROUPS_CELL),
+                (licences_col, "licences", CSV_MAX_FIELD),
             ];
             for (c, name, max) in used {
                 if let Some(why) = c.and_then(|c| refuse_cell(name, cell(c), max)) {
@@ -394,6 +399,14 @@ impl Directory {
                 }
                 groups = Some(names);
             }
+            let licences = match licences_col.map(|c| super::LicencePick::parse_list(cell(c))) {
+                None => None,
+                Some(Ok(l)) => Some(l),
+                Some(Err(e)) => {
+                    reject(&mut report, format!("licences: {e}"));
+                    continue;
+                }
+            };
             if let Some(first) = seen.insert(email.to_lowercase(), line) {
                 reject(&mut report, format!("{email} is already on line {first}"));
                 continue;
@@ -414,6 +427,7 @@ impl Directory {
                     job_title: get(job),
                     department: get(dept),
                     groups,
+                    licences,
                     attributes: attr_cols
                         .iter()
                         .map(|&(name, c)| (name.to_string(), cell(c).to_string()))
@@ -500,7 +514,10 @@ impl Directory {
                 let user_id = match existing {
                     Some((id, old)) => {
                         let new = merge(&u, Some(&old));
-                        let attrs_changed = merge_attributes(&tx, id, &u.attributes, &now)?;
+                        let mut attrs_changed = merge_attributes(&tx, id, &u.attributes, &now)?;
+                        if let Some(l) = &u.licences {
+                            attrs_changed |= super::licences::set_user_licences_tx(&tx, id, l)?;
+                        }
                         if new == old && !attrs_changed {
                             report.unchanged += 1;
                         } else if new == old {
@@ -528,6 +545,9 @@ impl Directory {
                         report.added += 1;
                         let id = tx.last_insert_rowid();
                         merge_attributes(&tx, id, &u.attributes, &now)?;
+                        if let Some(l) = &u.licences {
+                            super::licences::set_user_licences_tx(&tx, id, l)?;
+                        }
                         id
                     }
                 };
@@ -659,6 +679,7 @@ impl Directory {
                 .unwrap_or_default(),
             keep_sessions_on_password: self.setting("revoke_on_password")?.as_deref()
                 == Some("off"),
+            usage_location: self.setting("usage_location")?,
         };
         if let Some(v) = self
             .setting("guard_max_blocks")?
@@ -697,6 +718,14 @@ impl Directory {
                 "DELETE FROM settings WHERE key = 'password_max_age_days'",
                 [],
             )?,
+        };
+        match policy.usage_location.as_deref() {
+            Some(cc) => tx.execute(
+                "INSERT INTO settings (key, value) VALUES ('usage_location', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [cc],
+            )?,
+            None => tx.execute("DELETE FROM settings WHERE key = 'usage_location'", [])?,
         };
         let attributes = serde_json::to_string(&policy.attributes)
             .map_err(|e| DirectoryError::Invalid(e.to_string()))?;
@@ -1035,7 +1064,8 @@ mod tests {
         // Re-run as if from version 1 with a bound user.
         d.conn
             .execute_batch(
-                "DROP TABLE group_journal; DROP TABLE group_members; DROP TABLE groups;
+                "DROP TABLE licence_defaults; DROP TABLE licences_applied;
+                 DROP TABLE group_journal; DROP TABLE group_members; DROP TABLE groups;
                  DROP TABLE users; DROP TABLE import_records; DROP TABLE journal;
                  DROP TABLE audit; DROP TABLE settings; PRAGMA user_version = 0;",
             )
@@ -1132,6 +1162,7 @@ mod tests {
             attributes: Default::default(),
             deprovision: crate::sync::deprovision::Deprovision::parse("block+delete:30").unwrap(),
             keep_sessions_on_password: true,
+            usage_location: Some("DE".into()),
         };
         d.set_policy(&p2, &g2).unwrap();
         assert_eq!(d.policy().unwrap(), (p2, g2));

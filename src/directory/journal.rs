@@ -113,6 +113,12 @@ pub enum Change {
         directory_id: i64,
         step: crate::sync::deprovision::Step,
     },
+    /// Licences m365sync assigned to (or removed from) the user's account.
+    Licences {
+        directory_id: i64,
+        added: Vec<super::AppliedLicence>,
+        removed: Vec<String>,
+    },
 }
 
 /// The outcome of one op, recorded in one transaction: journal state, the directory change,
@@ -417,6 +423,11 @@ fn apply_change(
                 rusqlite::params![group_id, tenant_group_id, now],
             )?;
         }
+        Change::Licences {
+            directory_id,
+            added,
+            removed,
+        } => super::licences::record_applied(tx, *directory_id, added, removed)?,
         Change::GroupFailed { group_id, error } => {
             tx.execute(
                 "UPDATE groups SET last_error = ?2, updated_at = ?3 WHERE id = ?1",
@@ -444,6 +455,7 @@ mod tests {
             changes: Vec::new(),
             manager_id: None,
             deprovision: Default::default(),
+            licences: None,
         })
     }
 
@@ -546,7 +558,8 @@ mod tests {
         // Back to schema 3, with a create an older version recorded as done.
         d.conn
             .execute_batch(
-                "ALTER TABLE users DROP COLUMN attributes;
+                "DROP TABLE licence_defaults; DROP TABLE licences_applied;
+                 ALTER TABLE users DROP COLUMN attributes;
                  DROP INDEX journal_subject;
                  ALTER TABLE journal DROP COLUMN group_id;
                  ALTER TABLE journal DROP COLUMN delivered;

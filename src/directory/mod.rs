@@ -366,9 +366,23 @@ const MIGRATIONS: &[&str] = &[
     // 5: attribute sync (issue 10): the synced attributes beyond the name and job columns, as
     // a JSON object of Graph name -> value ("" = cleared; absent = not managed).
     "ALTER TABLE users ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}';",
-    // 6: reserved for the licence assignments (issue 11 items 1-2, branch w/lic): the
-    // integrator puts that migration here; this placeholder changes nothing.
-    "SELECT 1;",
+    // 6: licences (issue 11): the default SKU set of each directory group and user (service
+    // plans to turn off as a JSON array of names), and the licences m365sync assigned to each
+    // account, so that a change of the assignment removes only what m365sync gave.
+    "CREATE TABLE licence_defaults (
+        owner_kind     TEXT NOT NULL CHECK (owner_kind IN ('group', 'user')),
+        owner_id       INTEGER NOT NULL,
+        sku            TEXT NOT NULL,
+        disabled_plans TEXT NOT NULL DEFAULT '[]',
+        PRIMARY KEY (owner_kind, owner_id, sku)
+    );
+    CREATE TABLE licences_applied (
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        sku_id  TEXT NOT NULL,
+        sku     TEXT NOT NULL,
+        at      TEXT NOT NULL,
+        PRIMARY KEY (user_id, sku_id)
+    );",
     // 7: deprovisioning (issue 11 item 4): a directory group's own policy (overriding the
     // directory's for users unbound because they left or unbound it), and the steps a block
     // scheduled, each with its due date (unix s), kept until applied or cancelled.
@@ -396,10 +410,12 @@ mod deprovision;
 mod fixes;
 mod groups;
 mod journal;
+mod licences;
 pub use bindings::{AuditEntry, CsvImportReport, CsvRejected, DisconnectReport};
 pub use fixes::DomainSettings;
 pub use groups::{DirectoryGroup, GroupKind, GroupState};
 pub use journal::{Change, JournalEntry, JournalState, OpOutcome, UndeliveredPassword};
+pub use licences::{AppliedLicence, LicenceDefaults, LicenceOwner, LicencePick};
 
 const USER_COLS: &str = "id, email, display_name, given_name, surname, tenant_user_id, binding, \
                          want_bound, job_title, department, password_set_at, \

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod client;
 pub mod delta;
 pub mod error;
+pub mod licences;
 pub mod listing;
 pub mod model;
 pub mod paths;

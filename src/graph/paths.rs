@@ -104,6 +104,14 @@ pub fn restore(id: &str) -> String {
     format!("/directory/deletedItems/{}/restore", segment(id))
 }
 
+/// `/subscribedSkus`: the tenant's licences and their seats (graph-notes §14.1).
+pub const SUBSCRIBED_SKUS: &str = "/subscribedSkus";
+
+/// `/users/{id}/assignLicense` (POST): add and remove licences (graph-notes §14.2).
+pub fn assign_license(user_id: &str) -> String {
+    format!("/users/{}/assignLicense", segment(user_id))
+}
+
 /// `{base}/directoryObjects/{id}`: the absolute `@odata.id` of an object, as `$ref` bodies
 /// name it. `base` is the client's (`https://graph.microsoft.com/v1.0`).
 pub fn directory_object_url(base: &str, id: &str) -> String {

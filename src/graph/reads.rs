@@ -28,39 +28,13 @@ impl GraphClient {
 }
 
 impl GraphClient {
-    /// The manager of each of `users` (object ids): `GET /users/{id}/manager?$select=id`, 20
-    /// to a `$batch`; None when a user has none (404). Permission: User.Read.All.
-    pub async fn managers(
-        &self,
-        users: &[String],
-    ) -> Result<std::collections::HashMap<String, Option<String>>, GraphError> {
-        let mut out = std::collections::HashMap::with_capacity(users.len());
-        for (id, answer) in self
-            .get_each(users, |id| {
-                format!("{}?$select=id", super::paths::manager(id))
-            })
-            .await?
-        {
-            let manager = match answer {
-                Ok(item) => item
-                    .body
-                    .get("id")
-                    .and_then(|v| v.as_str())
-                    .map(str::to_string),
-                Err(e) if e.status() == Some(404) => None,
-                Err(e) => return Err(e),
-            };
-            out.insert(id, manager);
-        }
-        Ok(out)
-    }
-
-    /// One GET per id (`url` of the id), 20 to a `$batch`: each id with its answer.
-    async fn get_each(
+    /// `GET` of one URL per id, 20 to a `$batch`: each id with its answer's body, None for a
+    /// 404 (the object or its relationship is not there); any other failure stops.
+    pub(super) async fn get_each(
         &self,
         ids: &[String],
         url: impl Fn(&str) -> String,
-    ) -> Result<Vec<(String, Result<super::batch::BatchItem, GraphError>)>, GraphError> {
+    ) -> Result<Vec<(String, Option<serde_json::Value>)>, GraphError> {
         use super::batch::{self, BatchRequest};
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(batch::MAX_BATCH) {
@@ -72,9 +46,39 @@ impl GraphClient {
                 })
                 .collect();
             let answers = batch::execute(self, &requests, &self.retry).await?;
-            out.extend(chunk.iter().cloned().zip(answers));
+            for (id, answer) in chunk.iter().zip(answers) {
+                let body = match answer {
+                    Ok(item) => Some(item.body),
+                    Err(e) if e.status() == Some(404) => None,
+                    Err(e) => return Err(e),
+                };
+                out.push((id.clone(), body));
+            }
         }
         Ok(out)
+    }
+
+    /// The manager of each of `users` (object ids): `GET /users/{id}/manager?$select=id`, 20
+    /// to a `$batch`; None when a user has none (404). Permission: User.Read.All.
+    pub async fn managers(
+        &self,
+        users: &[String],
+    ) -> Result<std::collections::HashMap<String, Option<String>>, GraphError> {
+        Ok(self
+            .get_each(users, |id| {
+                format!("{}?$select=id", super::paths::manager(id))
+            })
+            .await?
+            .into_iter()
+            .map(|(id, body)| {
+                let m = body
+                    .as_ref()
+                    .and_then(|b| b.get("id"))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string);
+                (id, m)
+            })
+            .collect())
     }
 
     /// The manager of one user (None when it has none).
@@ -102,8 +106,7 @@ impl GraphClient {
         &self,
         users: &[String],
     ) -> Result<std::collections::HashMap<String, serde_json::Value>, GraphError> {
-        let mut out = std::collections::HashMap::with_capacity(users.len());
-        for (id, answer) in self
+        Ok(self
             .get_each(users, |id| {
                 format!(
                     "{}?$select=id,assignedLicenses,licenseAssignmentStates",
@@ -111,15 +114,8 @@ impl GraphClient {
                 )
             })
             .await?
-        {
-            match answer {
-                Ok(item) => {
-                    out.insert(id, item.body);
-                }
-                Err(e) if e.status() == Some(404) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+            .into_iter()
+            .filter_map(|(id, body)| body.map(|b| (id, b)))
+            .collect())
     }
 }

@@ -291,6 +291,7 @@ pub async fn set_password(
         changes: Vec::new(),
         manager_id: None,
         deprovision: Default::default(),
+        licences: None,
     };
     let opts = ApplyOptions {
         actor: actor.into(),
@@ -618,9 +619,16 @@ impl Engine {
         // Deprovisioning steps go after the block of the same account, a delete after the
         // other steps.
         let mut before_steps: HashMap<i64, Vec<usize>> = HashMap::new();
+        // Ops that set a user's usage location: a licence waits for them.
+        let mut usage_of: HashMap<i64, usize> = HashMap::new();
         for (i, op) in ops.iter().enumerate() {
             match op {
                 AnyOp::User(o) => {
+                    if o.kind == OpKind::UpdateAttributes
+                        && o.changes.iter().any(|c| c.attr.wire() == "usageLocation")
+                    {
+                        usage_of.entry(o.directory_id).or_insert(i);
+                    }
                     if matches!(
                         o.kind,
                         OpKind::Block | OpKind::RevokeSessions | OpKind::RemoveLicenses
@@ -674,6 +682,11 @@ impl Engine {
                         .filter_map(|id| account_of.get(&id).copied())
                         .collect()
                 }
+                // A licence needs the account and its usage location.
+                AnyOp::User(o) if o.kind == OpKind::AssignLicense => [&account_of, &usage_of]
+                    .into_iter()
+                    .filter_map(|m| m.get(&o.directory_id).copied())
+                    .collect(),
                 AnyOp::Group(o) if o.member.is_some() => {
                     let mut d = Vec::new();
                     if let Some(&g) = group_of.get(&o.group_id) {
@@ -1408,6 +1421,11 @@ pub(crate) async fn run_check(graph: &GraphClient, check: &Check) -> Result<Foun
             Err(e) => Err(e),
         },
         Check::Manager(user) => graph.manager_of(user).await.map(Found::Manager),
+        Check::Licences(user) => match graph.licences_of(user).await {
+            Ok(l) => Ok(Found::Licences(Some(l))),
+            Err(e) if e.status() == Some(404) => Ok(Found::Licences(None)),
+            Err(e) => Err(e),
+        },
         Check::Impossible(_) | Check::NeverSent => Ok(Found::Nothing),
     }
 }

@@ -438,6 +438,7 @@ pub fn plan_managers(
             }],
             manager_id: manager.map(|m| m.id),
             deprovision: Default::default(),
+            licences: None,
         });
     }
     (ops, issues)

@@ -196,6 +196,8 @@ mod tests {
             reason: String::new(),
             changes: Vec::new(),
             manager_id: None,
+            licences: None,
+            deprovision: Default::default(),
         }
     }
 

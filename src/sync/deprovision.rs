@@ -348,10 +348,9 @@ impl OpDeprovision {
 /// directly, never one that only comes from a group (Graph refuses: "User license is
 /// inherited from a group membership and it cannot be removed directly from the user.").
 ///
-/// The one place that chooses: until the directory records the licences it assigns (the
-/// licence model of issue 11 items 1-2), "assigned by m365sync" is approximated by "assigned
-/// directly"; switch this function to the directory's record when it exists.
-pub fn licences_to_remove(account: &serde_json::Value) -> Vec<String> {
+/// Only the licences m365sync assigned (`ours`: the SKU ids the directory recorded when its
+/// assignLicense succeeded) are taken: one the admin gave by hand, or a group, stays.
+pub fn licences_to_remove(account: &serde_json::Value, ours: &[&str]) -> Vec<String> {
     let assigned = account
         .get("assignedLicenses")
         .and_then(|v| v.as_array())
@@ -376,7 +375,8 @@ pub fn licences_to_remove(account: &serde_json::Value) -> Vec<String> {
             || of_sku
                 .iter()
                 .any(|s| s.get("assignedByGroup").is_none_or(|g| g.is_null()));
-        if direct && !out.iter().any(|o| o == sku) {
+        let mine = ours.iter().any(|o| o.eq_ignore_ascii_case(sku));
+        if direct && mine && !out.iter().any(|o| o == sku) {
             out.push(sku.to_string());
         }
     }
@@ -538,6 +538,7 @@ pub fn plan_steps(ops: &mut Vec<Op>, inp: &Inputs) -> Planned {
             changes: Vec::new(),
             manager_id: None,
             deprovision: OpDeprovision::default(),
+            licences: None,
         };
         new_ops.push(step_op(&base, p.step, &p.source, licences));
     }
@@ -761,7 +762,7 @@ mod tests {
     }
 
     #[test]
-    fn only_direct_licences_are_removed() {
+    fn only_direct_licences_m365sync_assigned_are_removed() {
         let acc = serde_json::json!({
             "assignedLicenses": [
                 {"skuId": "e3", "disabledPlans": []},
@@ -776,7 +777,18 @@ mod tests {
                 {"skuId": "both", "assignedByGroup": null, "state": "Active"}
             ]
         });
-        assert_eq!(licences_to_remove(&acc), vec!["e3", "both", "nostate"]);
-        assert!(licences_to_remove(&serde_json::json!({})).is_empty());
+        let all = ["e3", "ems", "both", "nostate"];
+        assert_eq!(
+            licences_to_remove(&acc, &all),
+            vec!["e3", "both", "nostate"],
+            "a group's licence stays"
+        );
+        assert_eq!(
+            licences_to_remove(&acc, &["E3"]),
+            vec!["e3"],
+            "one the admin gave by hand stays"
+        );
+        assert!(licences_to_remove(&acc, &[]).is_empty());
+        assert!(licences_to_remove(&serde_json::json!({}), &all).is_empty());
     }
 }

@@ -5,6 +5,7 @@ pub mod attributes;
 pub mod causes;
 pub mod deprovision;
 pub mod groups;
+pub mod licences;
 pub mod ops;
 pub mod password;
 pub mod pipeline;

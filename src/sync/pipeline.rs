@@ -72,6 +72,10 @@ pub struct DirectoryState {
     /// Deprovisioning steps earlier blocks scheduled, and the groups with their own policy.
     pub pending_steps: Vec<super::deprovision::PendingStep>,
     pub group_policies: Vec<super::deprovision::GroupPolicy>,
+    /// The default SKU sets of groups and users.
+    pub licences: crate::directory::LicenceDefaults,
+    /// The licences m365sync assigned, by directory user id.
+    pub applied: HashMap<i64, Vec<crate::directory::AppliedLicence>>,
 }
 
 impl DirectoryState {
@@ -105,6 +109,8 @@ impl DirectoryState {
             domains: db.domain_settings(tenant)?,
             upn_overrides: db.upn_overrides()?,
             last_run: db.journal_last_run()?,
+            licences: db.licence_defaults()?,
+            applied: db.applied_licences()?,
         })
     }
 }
@@ -121,7 +127,11 @@ pub struct TenantState {
     pub managers: HashMap<String, Option<String>>,
     /// The licences a deprovisioning would remove, by account object id: read only for the
     /// accounts of unbound users a licence removal may be planned for.
-    pub licences: HashMap<String, Vec<String>>,
+    pub unlicense: HashMap<String, Vec<String>>,
+    /// The tenant's licences (read when the directory assigns any).
+    pub skus: Vec<crate::graph::licences::SubscribedSku>,
+    /// The licences of the accounts the directory assigns licences to, by object id.
+    pub licences: HashMap<String, crate::graph::licences::UserLicences>,
 }
 
 /// The blocking of an account the admin must confirm by typing its UPN.
@@ -280,7 +290,22 @@ pub fn make_plan(
     now: i64,
     budget: WriteBudget,
 ) -> PlanView {
-    let users_plan = plan::plan(&dir.users, &tenant.users, &dir.policy, now);
+    // Live accounts by id (for the default usage location and the licences).
+    let live_by_id: HashMap<&str, &User> = if dir.policy.usage_location.is_some()
+        || super::licences::Inputs::active(&dir.licences, &dir.applied)
+    {
+        tenant
+            .users
+            .pages
+            .iter()
+            .flat_map(|p| p.iter().map(|u| (u.id.as_str(), u)))
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    let users = super::licences::with_default_usage_location(&dir.users, &dir.policy, &live_by_id);
+    let users: &[DirectoryUser] = &users;
+    let users_plan = plan::plan(users, &tenant.users, &dir.policy, now);
     let opts = PreflightOptions {
         enabled_domains: dir.domains.enabled.clone(),
         default_domain: dir.domains.default.clone(),
@@ -290,7 +315,7 @@ pub fn make_plan(
     };
     let synced = users_plan.synced.clone();
     let (mut user_plan, held, mut issues) =
-        preflight::check_plan(users_plan, &dir.users, &tenant.users, &opts);
+        preflight::check_plan(users_plan, users, &tenant.users, &opts);
     // An attribute Graph would refuse is taken out of a takeover or a re-enable: the account
     // is enabled, that value left as it is (the finding says why).
     let bad_attr: HashSet<(i64, &str)> = issues
@@ -321,8 +346,24 @@ pub fn make_plan(
             holder: None,
         });
     }
-    // Managers: after the accounts they need (the engine orders them by dependency).
+    // Licences: one assignLicense per account, after the op that binds it; what preflight
+    // refuses is held back (a create with it).
     let mut held = held;
+    issues.extend(super::licences::plan_licences(
+        &super::licences::Inputs {
+            users,
+            groups: &dir.groups,
+            policy: &dir.policy,
+            defaults: &dir.licences,
+            applied: &dir.applied,
+            skus: &tenant.skus,
+            accounts: &tenant.licences,
+            live: &live_by_id,
+        },
+        &mut user_plan,
+        &mut held,
+    ));
+    // Managers: after the accounts they need (the engine orders them by dependency).
     {
         let live: HashSet<&str> = tenant
             .users
@@ -384,7 +425,7 @@ pub fn make_plan(
                 tenant_members: &tenant.groups.members,
                 pending: &dir.pending_steps,
                 live: &live,
-                licences: &tenant.licences,
+                licences: &tenant.unlicense,
                 now,
             },
         )
@@ -668,20 +709,34 @@ pub async fn read_tenant(
     } else {
         HashMap::new()
     };
-    let licences = {
+    let unlicense = {
         let ids = licence_reads(dir, &pages);
         if ids.is_empty() {
             HashMap::new()
         } else {
+            let user_of: HashMap<&str, i64> = dir
+                .users
+                .iter()
+                .filter_map(|u| u.tenant_user_id.as_deref().map(|t| (t, u.id)))
+                .collect();
             graph
                 .licence_states(&ids)
                 .await
                 .map_err(|e| Failure::graph(Operation::ListUsers, Subject::None, e))?
                 .into_iter()
-                .map(|(id, v)| (id, super::deprovision::licences_to_remove(&v)))
+                .map(|(id, v)| {
+                    let ours: Vec<&str> = user_of
+                        .get(id.as_str())
+                        .and_then(|u| dir.applied.get(u))
+                        .map(|a| a.iter().map(|l| l.sku_id.as_str()).collect())
+                        .unwrap_or_default();
+                    let remove = super::deprovision::licences_to_remove(&v, &ours);
+                    (id, remove)
+                })
                 .collect()
         }
     };
+    let (skus, licences) = read_licences(graph, &pages, dir).await?;
     Ok(TenantState {
         users: TenantSnapshot {
             pages,
@@ -690,7 +745,9 @@ pub async fn read_tenant(
         },
         groups,
         managers,
+        skus,
         licences,
+        unlicense,
     })
 }
 
@@ -723,6 +780,8 @@ fn licence_reads(dir: &DirectoryState, pages: &[Arc<Vec<User>>]) -> Vec<String> 
     dir.users
         .iter()
         .filter(|u| !u.wanted())
+        // Only the licences m365sync assigned are ever removed.
+        .filter(|u| dir.applied.get(&u.id).is_some_and(|a| !a.is_empty()))
         .filter_map(|u| u.tenant_user_id.as_deref())
         .filter(|t| match enabled.get(t) {
             Some(&on) => kept.contains(t) || (any_policy && on),
@@ -730,6 +789,74 @@ fn licence_reads(dir: &DirectoryState, pages: &[Arc<Vec<User>>]) -> Vec<String> 
         })
         .map(str::to_string)
         .collect()
+}
+
+/// The tenant's licences and those of the accounts the directory assigns licences to (or
+/// m365sync assigned some), 20 to a `$batch`; nothing is read when the directory manages no
+/// licence.
+pub async fn read_licences(
+    graph: &GraphClient,
+    pages: &[Arc<Vec<User>>],
+    dir: &DirectoryState,
+) -> Result<
+    (
+        Vec<crate::graph::licences::SubscribedSku>,
+        HashMap<String, crate::graph::licences::UserLicences>,
+    ),
+    Failure,
+> {
+    if !super::licences::Inputs::active(&dir.licences, &dir.applied) {
+        return Ok(Default::default());
+    }
+    let skus = graph
+        .subscribed_skus()
+        .await
+        .map_err(|e| Failure::graph(Operation::ListLicences, Subject::None, e))?;
+    let group_ids: HashMap<&str, i64> =
+        dir.groups.iter().map(|g| (g.name.as_str(), g.id)).collect();
+    let interested: Vec<&DirectoryUser> = dir
+        .users
+        .iter()
+        .filter(|u| u.wanted())
+        .filter(|u| {
+            dir.applied.get(&u.id).is_some_and(|a| !a.is_empty())
+                || !dir.licences.for_user(u, &group_ids).is_empty()
+        })
+        .collect();
+    if interested.is_empty() {
+        return Ok((skus, HashMap::new()));
+    }
+    // Linked accounts, and for unlinked users the account a takeover would link (by address).
+    let mut by_addr: HashMap<String, &str> = HashMap::new();
+    if interested.iter().any(|u| u.tenant_user_id.is_none()) {
+        for u in pages.iter().flat_map(|p| p.iter()) {
+            if let Some(m) = u.mail.as_deref().filter(|m| !m.is_empty()) {
+                by_addr.entry(m.to_lowercase()).or_insert(&u.id);
+            }
+            by_addr
+                .entry(u.user_principal_name.to_lowercase())
+                .or_insert(&u.id);
+        }
+    }
+    let live: HashSet<&str> = pages
+        .iter()
+        .flat_map(|p| p.iter().map(|u| u.id.as_str()))
+        .collect();
+    let mut ids: Vec<String> = interested
+        .iter()
+        .filter_map(|u| match u.tenant_user_id.as_deref() {
+            Some(t) => live.contains(t).then_some(t),
+            None => by_addr.get(&u.email.trim().to_lowercase()).copied(),
+        })
+        .map(str::to_string)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let licences = graph
+        .user_licences(&ids)
+        .await
+        .map_err(|e| Failure::graph(Operation::ListUsers, Subject::None, e))?;
+    Ok((skus, licences))
 }
 
 /// The pipeline of one tenant and data dir.
@@ -809,6 +936,41 @@ impl Pipeline {
             view.running = Some(LockError::Held(h).to_string());
         }
         Ok(view)
+    }
+
+    /// The Licences view (`m365sync licences`, the Licences tab): the tenant's SKUs with
+    /// their seats, what the directory assigns, and the users with licence errors, from the
+    /// same plan as everyone (read-only: the journal is not touched).
+    pub async fn licence_report(
+        &self,
+        now: i64,
+    ) -> Result<(super::licences::LicenceReport, PlanView), Failure> {
+        let db = self.db_path.clone();
+        let tenant = self.tenant.clone();
+        let dir = crate::failure::blocking("reading the directory", move || {
+            DirectoryState::load(&Directory::open_read_only(&db)?, &tenant)
+        })
+        .await?;
+        let mut t = read_tenant(&self.graph, None, &dir).await?;
+        if t.skus.is_empty() {
+            t.skus = self
+                .graph
+                .subscribed_skus()
+                .await
+                .map_err(|e| Failure::graph(Operation::ListLicences, Subject::None, e))?;
+        }
+        let view = make_plan(&dir, &t, &self.me, now, self.budget);
+        let report = super::licences::report(
+            &dir.users,
+            &dir.groups,
+            &dir.licences,
+            &t.skus,
+            &t.licences,
+            &view.plan.ops,
+            &view.held,
+            &view.issues,
+        );
+        Ok((report, view))
     }
 
     pub async fn directory_state(&self) -> Result<DirectoryState, Failure> {

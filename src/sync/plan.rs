@@ -29,6 +29,9 @@ pub enum OpKind {
     UpdateAttributes,
     /// PUT (or DELETE) the account's manager reference, as the directory says.
     SetManager,
+    /// POST assignLicense: the licences the directory assigns added, the ones it no longer
+    /// assigns removed (one per account).
+    AssignLicense,
     /// POST revokeSignInSessions: the deprovisioning policy (or a pushed password) signs the
     /// user out everywhere.
     RevokeSessions,
@@ -39,13 +42,14 @@ pub enum OpKind {
 }
 
 impl OpKind {
-    pub const ALL: [OpKind; 11] = [
+    pub const ALL: [OpKind; 12] = [
         OpKind::Create,
         OpKind::Takeover,
         OpKind::Restore,
         OpKind::ReEnable,
         OpKind::UpdateAttributes,
         OpKind::SetManager,
+        OpKind::AssignLicense,
         OpKind::Block,
         OpKind::RevokeSessions,
         OpKind::RemoveLicenses,
@@ -66,6 +70,7 @@ impl OpKind {
             OpKind::RevokeSessions => "sign out everywhere",
             OpKind::RemoveLicenses => "remove licences",
             OpKind::DeleteUser => "delete account",
+            OpKind::AssignLicense => "assign licences",
         }
     }
 }
@@ -96,6 +101,9 @@ pub struct Op {
         skip_serializing_if = "super::deprovision::OpDeprovision::is_empty"
     )]
     pub deprovision: super::deprovision::OpDeprovision,
+    /// An assign-licence op: the licences it adds and removes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub licences: Option<super::licences::LicenceDiff>,
 }
 
 /// The tenant as the plan sees it: pages as they were listed (shared, not copied), the
@@ -122,6 +130,10 @@ pub struct Policy {
     /// `directory policy --revoke-on-password off` sets this).
     #[serde(default)]
     pub keep_sessions_on_password: bool,
+    /// The usage location (ISO 3166 alpha-2) an account gets on bind when the directory user
+    /// has none of its own (`directory policy --usage-location CC`): licences need one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_location: Option<String>,
 }
 
 /// Refuse, unless confirmed, a plan that blocks many bound users at once.
@@ -334,6 +346,7 @@ pub fn plan(
             changes: Vec::new(),
             manager_id: None,
             deprovision: Default::default(),
+            licences: None,
         };
         // The attribute diff of a linked account (none for one mastered on-premises: Graph
         // refuses to edit it; it is noted instead).
@@ -668,6 +681,7 @@ mod tests {
         let policy = Policy {
             password_max_age_days: Some(90),
             attributes: pol().attributes,
+            usage_location: None,
             ..Policy::default()
         };
         let s = snap(vec![acc("t", "a@x.com", None, true)], vec![]);

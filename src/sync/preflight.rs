@@ -823,6 +823,7 @@ pub fn blocks(kind: &str, op: OpKind) -> bool {
         OpKind::SetPassword => kind.starts_with("password-"),
         OpKind::UpdateAttributes => ATTRIBUTE_KINDS.contains(&kind),
         OpKind::SetManager => kind.starts_with("manager-"),
+        OpKind::AssignLicense => kind.starts_with("licence-") || kind == "usage-location-invalid",
         OpKind::Create => true,
         OpKind::Takeover => matches!(kind, "email-duplicate" | "upn-exists"),
         OpKind::Restore => kind == "email-duplicate",

@@ -804,7 +804,7 @@ pub fn cases() -> Vec<Case> {
             }),
         ),
         (
-            "licence-inherited-from-group",
+            "licence-from-group",
             "graph licence removal of a group licence",
             Box::new(|| {
                 g(graph(400, &body("Request_BadRequest", "User license is inherited from a group membership and it cannot be removed directly from the user.", None), Operation::RemoveLicenses, None))
@@ -1065,6 +1065,135 @@ pub fn cases() -> Vec<Case> {
                     "server_error",
                     Some(9999999),
                     "AADSTS9999999: Something new.",
+                ))
+            }),
+        ),
+        // Licences (graph-notes §14.2, exact strings).
+        (
+            "licence-usage-location",
+            "graph 400 invalid usage location",
+            Box::new(|| {
+                g(graph(
+                    400,
+                    &body(
+                        "Request_BadRequest",
+                        "License assignment cannot be done for user with invalid usage location.",
+                        None,
+                    ),
+                    Operation::AssignLicense,
+                    None,
+                ))
+            }),
+        ),
+        (
+            "licence-sku-unknown",
+            "graph 400 not a valid company license",
+            Box::new(|| {
+                g(graph(
+                    400,
+                    &body(
+                        "Request_BadRequest",
+                        "License 11111111-2222-3333-4444-555555555555 does not correspond to a valid company License.",
+                        None,
+                    ),
+                    Operation::AssignLicense,
+                    None,
+                ))
+            }),
+        ),
+        (
+            "licence-no-seats",
+            "graph 400 no available licenses",
+            Box::new(|| {
+                g(graph(
+                    400,
+                    &body(
+                        "Request_BadRequest",
+                        "Subscription with SKU f8a1db68-be16-40ed-86d5-cb42ce701560 does not have any available licenses.",
+                        None,
+                    ),
+                    Operation::AssignLicense,
+                    None,
+                ))
+            }),
+        ),
+        (
+            "licence-plan-conflict",
+            "graph 400 mutually exclusive plans",
+            Box::new(|| {
+                g(graph(
+                    400,
+                    &body(
+                        "Request_BadRequest",
+                        "License assignment failed because service plans 9aaf7827-d63c-4b61-89c3-182f06f82e5c, efb87545-963c-4e0d-99df-69c6916d9eb0 are mutually exclusive.",
+                        None,
+                    ),
+                    Operation::AssignLicense,
+                    None,
+                ))
+            }),
+        ),
+        (
+            "licence-from-group",
+            "graph 400 inherited licence",
+            Box::new(|| {
+                g(graph(
+                    400,
+                    &body(
+                        "Request_BadRequest",
+                        "User license is inherited from a group membership and it cannot be removed directly from the user.",
+                        None,
+                    ),
+                    Operation::AssignLicense,
+                    None,
+                ))
+            }),
+        ),
+        (
+            "licence-sku-not-assignable",
+            "graph 400 licence for companies",
+            Box::new(|| {
+                g(graph(
+                    400,
+                    &body(
+                        "Request_BadRequest",
+                        "License 8c098270-9dd4-4350-9b30-ba4703f3b36b cannot be assigned to a user.",
+                        None,
+                    ),
+                    Operation::AssignLicense,
+                    None,
+                ))
+            }),
+        ),
+        (
+            "licence-permission-missing",
+            "graph 403 on assignLicense",
+            Box::new(|| {
+                g(graph(
+                    403,
+                    &body(
+                        "Authorization_RequestDenied",
+                        "Insufficient privileges to complete the operation.",
+                        None,
+                    ),
+                    Operation::AssignLicense,
+                    None,
+                ))
+            }),
+        ),
+        (
+            "licence-permission-missing",
+            "graph 403 on subscribedSkus",
+            Box::new(|| {
+                g(graph(
+                    403,
+                    &body(
+                        "Authorization_RequestDenied",
+                        "Insufficient privileges to complete the operation.",
+                        None,
+                    ),
+                    Operation::ListLicences,
+                    None,
                 ))
             }),
         ),

@@ -19,6 +19,7 @@ use crate::sync::groups::{GroupOp, GroupOpKind};
 use crate::sync::plan::{Op, OpKind};
 
 mod add_member;
+mod assign_license;
 mod block;
 mod create;
 pub mod create_group;
@@ -212,6 +213,8 @@ pub enum Check {
     Member { group: String, member: String },
     /// The manager of the user (`GET /users/{id}/manager`).
     Manager(String),
+    /// The licences of the user (`GET /users/{id}?$select=assignedLicenses,...`).
+    Licences(String),
     /// Nothing Graph shows can tell (a password is never readable): the reason.
     Impossible(&'static str),
     /// Nothing to check: the op could not have been sent (an object it needs has no id).
@@ -226,6 +229,8 @@ pub enum Found {
     Member(bool),
     /// The manager's object id (None: no manager).
     Manager(Option<String>),
+    /// The user's licences (None: no such user).
+    Licences(Option<crate::graph::licences::UserLicences>),
     Nothing,
 }
 
@@ -285,6 +290,7 @@ pub fn spec(kind: OpKind) -> &'static dyn Spec<Op> {
         OpKind::RevokeSessions => &revoke_sessions::REVOKE_SESSIONS,
         OpKind::RemoveLicenses => &remove_licenses::REMOVE_LICENSES,
         OpKind::DeleteUser => &delete_user::DELETE_USER,
+        OpKind::AssignLicense => &assign_license::ASSIGN_LICENSE,
     }
 }
 

@@ -20,6 +20,7 @@ fn user_op(kind: OpKind, id: Option<&str>) -> Op {
         changes: Vec::new(),
         manager_id: None,
         deprovision: Default::default(),
+        licences: None,
     }
 }
 
