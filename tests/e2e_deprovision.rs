@@ -463,3 +463,73 @@ async fn the_cli_sets_the_policy_and_the_dry_run_dates_the_steps() {
         "{out}"
     );
 }
+
+/// A bound group's own policy applies to a member who leaves it (CSV re-import without the
+/// group): the M365 group still holds the account when the plan is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaving_a_bound_group_follows_the_groups_policy() {
+    let t = setup(2, "block").await;
+    let env = &t.env;
+    let (ann, ben) = (&t.users[0], &t.users[1]);
+    let csv = env.data.path().join("team.csv");
+    let write = |ann_groups: &str| {
+        let row = |u: &User, groups: &str| {
+            format!(
+                "{},{},{},{},{groups}\n",
+                u.email(),
+                u.given_name.clone().unwrap_or_default(),
+                u.surname.clone().unwrap_or_default(),
+                u.display_name.clone().unwrap_or_default()
+            )
+        };
+        std::fs::write(
+            &csv,
+            format!(
+                "email,givenName,surname,displayName,groups\n{}{}",
+                row(ann, ann_groups),
+                row(ben, "Contractors")
+            ),
+        )
+        .unwrap();
+    };
+    write("Contractors");
+    env.ok(&["directory", "import", csv.to_str().unwrap()])
+        .await;
+    // Bound through the group only.
+    t.want(&[ann, ben], false);
+    env.ok(&["bind", "--group", "Contractors"]).await;
+    env.ok(&[
+        "directory",
+        "policy",
+        "--deprovision",
+        "block+revoke+delete:14",
+        "--group",
+        "Contractors",
+    ])
+    .await;
+    let t0 = now();
+    let view = t.sync_ok(t0).await;
+    assert!(view.plan.ops.iter().all(|o| o.kind != OpKind::Block));
+    // Ann leaves the group.
+    write("");
+    env.ok(&["directory", "import", csv.to_str().unwrap()])
+        .await;
+    let view = t.sync_ok(t0 + DAY).await;
+    let ann_id = t.id_of(ann);
+    let ann_ops: Vec<OpKind> = view
+        .plan
+        .ops
+        .iter()
+        .filter(|o| o.directory_id == ann_id)
+        .map(|o| o.kind)
+        .collect();
+    assert_eq!(ann_ops, vec![OpKind::Block, OpKind::RevokeSessions]);
+    assert!(
+        view.plan.ops[0].reason.contains("group Contractors"),
+        "{}",
+        view.plan.ops[0].reason
+    );
+    assert_eq!(t.pending(), vec![(ann_id, Step::Delete, t0 + 15 * DAY)]);
+    // Ben stays: bound through the group, nothing scheduled for him.
+    assert_eq!(t.account(ben).unwrap()["accountEnabled"], true);
+}
