@@ -768,7 +768,7 @@ fn console_in_tmux_scrolls_a_long_preview_and_q_during_an_apply_asks() {
     assert!(
         sends
             .iter()
-            .all(|l| l.starts_with("Unbound") && l.contains("want")),
+            .all(|l| l.starts_with("Unbound") && l.contains("direct")),
         "{list}"
     );
 }

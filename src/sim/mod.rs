@@ -774,17 +774,21 @@ pub async fn run_cli(args: SimArgs) -> anyhow::Result<()> {
         .try_init();
     let sim = Sim::start(args.options()).await?;
     {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on {}", sim.base_url)?;
+        // One write of the whole banner; a reader that stops reading after the lines it
+        // wanted (a closed pipe) is no reason to stop serving.
+        let mut banner = format!("listening on {}\n", sim.base_url);
         if let Some(p) = &sim.ca_cert_path {
-            writeln!(out, "ca-cert {}", p.display())?;
+            banner.push_str(&format!("ca-cert {}\n", p.display()));
         }
-        writeln!(out, "tenant {}", sim.tenant_id)?;
-        writeln!(out, "client {}", sim.public_client_id)?;
+        banner.push_str(&format!("tenant {}\n", sim.tenant_id));
+        banner.push_str(&format!("client {}\n", sim.public_client_id));
         for (id, secret) in &sim.apps {
-            writeln!(out, "app {id} {secret}")?;
+            banner.push_str(&format!("app {id} {secret}\n"));
         }
-        out.flush()?;
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = out.write_all(banner.as_bytes()).and_then(|()| out.flush()) {
+            tracing::warn!("the simulator's banner was not read to the end: {e}");
+        }
     }
     let o = args.options();
     eprintln!(

@@ -14,7 +14,9 @@
 //! - invisible format characters (zero-width space and joiners, word joiner, BOM, soft hyphen,
 //!   variation selectors, tag characters) are dropped, so widths are the same for every terminal.
 //!
-//! The CLI's sanitizer (`crate::text`) follows the same rules; the two are meant to be one.
+//! What counts as a control is `crate::text::is_control`, the CLI's own rule; the console adds
+//! the bidi marks and the invisible characters, and shows a control as `�` where the CLI
+//! removes it.
 use std::borrow::Cow;
 
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
@@ -36,13 +38,11 @@ pub const MARK: char = '\u{FFFD}';
 pub fn treat(c: char) -> Treat {
     match c {
         '\t' | '\n' | '\r' | '\u{2028}' | '\u{2029}' | '\u{85}' => Treat::Space,
-        c if c.is_control() => Treat::Mark,
-        // Bidirectional controls: embeddings, overrides, isolates, marks.
-        '\u{061C}'
-        | '\u{200E}'
-        | '\u{200F}'
-        | '\u{202A}'..='\u{202E}'
-        | '\u{2066}'..='\u{2069}' => Treat::Mark,
+        // What the CLI refuses or removes (C0, DEL, C1, bidi embeddings, overrides and
+        // isolates): one definition for both.
+        c if crate::text::is_control(c) => Treat::Mark,
+        // The bidi marks too: on a screen of columns they reorder what follows.
+        '\u{061C}' | '\u{200E}' | '\u{200F}' => Treat::Mark,
         // Invisible format characters.
         '\u{00AD}'
         | '\u{034F}'
