@@ -637,3 +637,41 @@ async fn after_a_password_push_the_users_refresh_token_is_refused() {
         "{refused}"
     );
 }
+
+/// `sync --apply` over the CLI: more deletes than the limit are refused (exit 1, nothing
+/// sent) until `--yes-delete` gives their count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_apply_needs_yes_delete_for_more_than_ten_deletes() {
+    let t = setup(12, "block+delete:0").await;
+    let env = &t.env;
+    let emails: Vec<String> = t.users[..11]
+        .iter()
+        .map(|u| u.email().to_string())
+        .collect();
+    let mut args = vec!["unbind"];
+    args.extend(emails.iter().map(String::as_str));
+    env.ok(&args).await;
+    let dry = env.ok(&["sync", "--dry-run"]).await;
+    assert!(dry.contains("11 delete account"), "{dry}");
+    assert!(
+        dry.contains("guard: This plan deletes 11 accounts"),
+        "{dry}"
+    );
+    let writes = env.sim.write_count();
+    let o = env.run(&["sync", "--apply", "--yes-block", "11"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", common::text(&o.stderr));
+    assert!(
+        common::text(&o.stderr).contains("--yes-delete 11"),
+        "{}",
+        common::text(&o.stderr)
+    );
+    assert_eq!(env.sim.write_count(), writes, "nothing sent");
+    let deleted = env.sim.deleted_count();
+    env.ok(&["sync", "--apply", "--yes-block", "11", "--yes-delete", "11"])
+        .await;
+    assert_eq!(env.sim.deleted_count(), deleted + 11);
+    for u in &t.users[..11] {
+        assert!(t.account(u).is_none());
+    }
+    assert!(t.account(&t.users[11]).is_some());
+}
