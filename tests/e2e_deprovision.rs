@@ -28,7 +28,11 @@ struct T {
 /// The demo tenant; `n` of its plain member accounts (not the admin, not synced from
 /// on-premises, not guests) imported, linked and bound; the directory policy `policy`.
 async fn setup(n: usize, policy: &str) -> T {
-    let env = common::start(common::fast_options()).await;
+    setup_with(common::fast_options(), n, policy).await
+}
+
+async fn setup_with(opts: m365sync::sim::SimOptions, n: usize, policy: &str) -> T {
+    let env = common::start(opts).await;
     let g = GraphClient::new(env.http(), &env.settings.graph_url, env.app_session().await);
     let all: Vec<User> = m365sync::sync::pipeline::read_tenant(&g, None, &Default::default())
         .await
@@ -462,4 +466,212 @@ async fn the_cli_sets_the_policy_and_the_dry_run_dates_the_steps() {
             .any(|l| l.starts_with("sign out everywhere") && l.contains(ann.email())),
         "{out}"
     );
+}
+
+/// A bound group's own policy applies to a member who leaves it (CSV re-import without the
+/// group): the M365 group still holds the account when the plan is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaving_a_bound_group_follows_the_groups_policy() {
+    let t = setup(2, "block").await;
+    let env = &t.env;
+    let (ann, ben) = (&t.users[0], &t.users[1]);
+    let csv = env.data.path().join("team.csv");
+    let write = |ann_groups: &str| {
+        let row = |u: &User, groups: &str| {
+            format!(
+                "{},{},{},{},{groups}\n",
+                u.email(),
+                u.given_name.clone().unwrap_or_default(),
+                u.surname.clone().unwrap_or_default(),
+                u.display_name.clone().unwrap_or_default()
+            )
+        };
+        std::fs::write(
+            &csv,
+            format!(
+                "email,givenName,surname,displayName,groups\n{}{}",
+                row(ann, ann_groups),
+                row(ben, "Contractors")
+            ),
+        )
+        .unwrap();
+    };
+    write("Contractors");
+    env.ok(&["directory", "import", csv.to_str().unwrap()])
+        .await;
+    // Bound through the group only.
+    t.want(&[ann, ben], false);
+    env.ok(&["bind", "--group", "Contractors"]).await;
+    env.ok(&[
+        "directory",
+        "policy",
+        "--deprovision",
+        "block+revoke+delete:14",
+        "--group",
+        "Contractors",
+    ])
+    .await;
+    let t0 = now();
+    let view = t.sync_ok(t0).await;
+    assert!(view.plan.ops.iter().all(|o| o.kind != OpKind::Block));
+    // Ann leaves the group.
+    write("");
+    env.ok(&["directory", "import", csv.to_str().unwrap()])
+        .await;
+    let view = t.sync_ok(t0 + DAY).await;
+    let ann_id = t.id_of(ann);
+    let ann_ops: Vec<OpKind> = view
+        .plan
+        .ops
+        .iter()
+        .filter(|o| o.directory_id == ann_id)
+        .map(|o| o.kind)
+        .collect();
+    assert_eq!(ann_ops, vec![OpKind::Block, OpKind::RevokeSessions]);
+    assert!(
+        view.plan.ops[0].reason.contains("group Contractors"),
+        "{}",
+        view.plan.ops[0].reason
+    );
+    assert_eq!(t.pending(), vec![(ann_id, Step::Delete, t0 + 15 * DAY)]);
+    // Ben stays: bound through the group, nothing scheduled for him.
+    assert_eq!(t.account(ben).unwrap()["accountEnabled"], true);
+}
+
+/// The token endpoint, as a phone's mail app would use it: `(status, body)`.
+async fn token(t: &T, form: &[(&str, &str)]) -> (u16, Value) {
+    let r = t
+        .env
+        .http()
+        .post(format!(
+            "{}/{}/oauth2/v2.0/token",
+            t.env.sim.base_url, t.env.sim.tenant_id
+        ))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+/// After a password push the user's refresh tokens are refused (AADSTS50173), as Entra ID
+/// refuses them after `revokeSignInSessions`; with `--revoke-on-password off` they work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_password_push_the_users_refresh_token_is_refused() {
+    let t = setup_with(
+        m365sync::sim::SimOptions {
+            password_grant: true,
+            ..common::fast_options()
+        },
+        1,
+        "block",
+    )
+    .await;
+    let ann = &t.users[0];
+    let client = t.env.sim.public_client_id.clone();
+    let push = |on: bool, pw: &'static str| {
+        let (g, db, email) = (
+            t.g.clone(),
+            t.env.settings.db_path(),
+            ann.email().to_string(),
+        );
+        async move {
+            let mut d = Directory::open(&db).unwrap();
+            let (mut pol, guard) = d.policy().unwrap();
+            pol.keep_sessions_on_password = !on;
+            d.set_policy(&pol, &guard).unwrap();
+            drop(d);
+            apply::set_password(g, db, &email, pw, "tester")
+                .await
+                .unwrap()
+        }
+    };
+    // A password the test knows, sessions kept; Ann signs in on her phone.
+    push(false, "Fresh-Passw0rd!").await;
+    let (s, signed_in) = token(
+        &t,
+        &[
+            ("grant_type", "password"),
+            ("client_id", &client),
+            ("username", &ann.user_principal_name),
+            ("password", "Fresh-Passw0rd!"),
+            ("scope", "User.Read offline_access"),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200, "{signed_in}");
+    let refresh = |rt: String| {
+        let client = client.clone();
+        let t = &t;
+        async move {
+            token(
+                t,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", &client),
+                    ("refresh_token", &rt),
+                ],
+            )
+            .await
+        }
+    };
+    let (s, again) = refresh(signed_in["refresh_token"].as_str().unwrap().into()).await;
+    assert_eq!(s, 200, "the phone stays signed in: {again}");
+    // The directory pushes a new password: signed out everywhere.
+    let out = push(true, "Fresh-Passw0rd!2").await;
+    assert!(matches!(
+        out,
+        SetPasswordOutcome::Pushed {
+            signed_out: apply::SignOut::Done,
+            ..
+        }
+    ));
+    let (s, refused) = refresh(again["refresh_token"].as_str().unwrap().into()).await;
+    assert_eq!(s, 400, "{refused}");
+    assert_eq!(refused["error"], "invalid_grant");
+    assert!(
+        refused["error_codes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(50173)),
+        "{refused}"
+    );
+}
+
+/// `sync --apply` over the CLI: more deletes than the limit are refused (exit 1, nothing
+/// sent) until `--yes-delete` gives their count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_apply_needs_yes_delete_for_more_than_ten_deletes() {
+    let t = setup(12, "block+delete:0").await;
+    let env = &t.env;
+    let emails: Vec<String> = t.users[..11]
+        .iter()
+        .map(|u| u.email().to_string())
+        .collect();
+    let mut args = vec!["unbind"];
+    args.extend(emails.iter().map(String::as_str));
+    env.ok(&args).await;
+    let dry = env.ok(&["sync", "--dry-run"]).await;
+    assert!(dry.contains("11 delete account"), "{dry}");
+    assert!(
+        dry.contains("guard: This plan deletes 11 accounts"),
+        "{dry}"
+    );
+    let writes = env.sim.write_count();
+    let o = env.run(&["sync", "--apply", "--yes-block", "11"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", common::text(&o.stderr));
+    assert!(
+        common::text(&o.stderr).contains("--yes-delete 11"),
+        "{}",
+        common::text(&o.stderr)
+    );
+    assert_eq!(env.sim.write_count(), writes, "nothing sent");
+    let deleted = env.sim.deleted_count();
+    env.ok(&["sync", "--apply", "--yes-block", "11", "--yes-delete", "11"])
+        .await;
+    assert_eq!(env.sim.deleted_count(), deleted + 11);
+    for u in &t.users[..11] {
+        assert!(t.account(u).is_none());
+    }
+    assert!(t.account(&t.users[11]).is_some());
 }

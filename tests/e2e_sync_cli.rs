@@ -203,18 +203,34 @@ async fn import_bind_sync_password_audit_disconnect() {
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("pushed"),
+        text(&out.stdout).contains("pushed") && text(&out.stdout).contains("signed out everywhere"),
         "{}",
         text(&out.stdout)
     );
-    assert_eq!(env.sim.write_count(), writes + 1);
+    // The password, then the sign-out everywhere (issue 10 item 4).
+    assert_eq!(env.sim.write_count(), writes + 2);
+    assert!(
+        env.sim.user_by_upn(&format!("ann@{dom}")).unwrap()["signInSessionsValidFromDateTime"]
+            .is_string()
+    );
 
     let out = run(&env, &["audit", "--json"]).await;
     let audit: Vec<serde_json::Value> = text(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    for action in ["create", "block", "re-enable", "set-password"] {
+    assert!(
+        audit.iter().any(|a| a["action"] == "set-password"
+            && a["detail"] == "password set; signed out everywhere"),
+        "{audit:?}"
+    );
+    for action in [
+        "create",
+        "block",
+        "re-enable",
+        "set-password",
+        "revoke-sessions",
+    ] {
         assert!(
             audit
                 .iter()

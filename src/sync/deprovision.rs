@@ -429,6 +429,15 @@ pub fn plan_steps(ops: &mut Vec<Op>, inp: &Inputs) -> Planned {
     let mut out = Planned::default();
     let mut planned: HashSet<(i64, Step)> = HashSet::new();
     let mut new_ops = Vec::new();
+    // Users whose account is deleted by this plan: their other due steps are moot (a
+    // deleted account signs in nowhere and frees its seats); the delete ends them all.
+    let live_ids: HashSet<&str> = inp.live.keys().copied().collect();
+    let (due, later, cancelled) = split(inp.pending, &wanted, &live_ids, inp.now);
+    let mut deleting: HashSet<i64> = due
+        .iter()
+        .filter(|p| p.step == Step::Delete)
+        .map(|p| p.directory_id)
+        .collect();
     let step_op = |base: &Op, step: Step, source: &str, licences: Vec<String>| {
         let (kind, what) = match step {
             Step::Revoke => (
@@ -486,7 +495,16 @@ pub fn plan_steps(ops: &mut Vec<Op>, inp: &Inputs) -> Planned {
             op.reason
         );
         out.scheduled.push(describe(&name(u), &schedule, inp.now));
+        if schedule
+            .iter()
+            .any(|s| s.step == Step::Delete && s.due <= inp.now)
+        {
+            deleting.insert(op.directory_id);
+        }
         for s in schedule.iter().filter(|s| s.due <= inp.now) {
+            if s.step != Step::Delete && deleting.contains(&op.directory_id) {
+                continue;
+            }
             let licences = match s.step {
                 Step::Unlicense => op
                     .tenant_user_id
@@ -504,12 +522,13 @@ pub fn plan_steps(ops: &mut Vec<Op>, inp: &Inputs) -> Planned {
         }
     }
     // Steps kept from earlier blocks.
-    let live_ids: HashSet<&str> = inp.live.keys().copied().collect();
-    let (due, later, cancelled) = split(inp.pending, &wanted, &live_ids, inp.now);
     for p in due {
         let Some(u) = by_id.get(&p.directory_id) else {
             continue;
         };
+        if p.step != Step::Delete && deleting.contains(&p.directory_id) {
+            continue;
+        }
         if !planned.insert((p.directory_id, p.step)) {
             continue;
         }
@@ -790,5 +809,102 @@ mod tests {
         );
         assert!(licences_to_remove(&acc, &[]).is_empty());
         assert!(licences_to_remove(&serde_json::json!({}), &all).is_empty());
+    }
+
+    fn block_op(u: &DirectoryUser) -> Op {
+        Op {
+            kind: OpKind::Block,
+            directory_id: u.id,
+            email: u.email.clone(),
+            display_name: u.display_name.clone(),
+            upn: u.email.clone(),
+            tenant_user_id: u.tenant_user_id.clone(),
+            reason: "unbind requested".into(),
+            changes: Vec::new(),
+            manager_id: None,
+            deprovision: OpDeprovision::default(),
+        }
+    }
+
+    #[test]
+    fn plan_steps_schedules_leavers_and_plans_what_is_due() {
+        let leaver = user(1, "a1");
+        let mut expired = user(2, "a2");
+        expired.want_bound = true;
+        let kept = user(3, "a3");
+        let bare = user(4, "a4");
+        let users = vec![leaver.clone(), expired.clone(), kept, bare];
+        let mut ops = vec![block_op(&leaver), block_op(&expired)];
+        let pending = vec![
+            pending(3, Step::Delete, T0 - DAY, "a3"),
+            pending(4, Step::Unlicense, T0 - DAY, "a4"),
+            pending(3, Step::Unlicense, T0 - 2 * DAY, "a3"),
+        ];
+        let live: HashMap<&str, &str> = [
+            ("a1", "u1@x.com"),
+            ("a2", "u2@x.com"),
+            ("a3", "upn3@x.com"),
+            ("a4", "u4@x.com"),
+        ]
+        .into();
+        let licences: HashMap<String, Vec<String>> =
+            [("a3".to_string(), vec!["e3".to_string()])].into();
+        let out = plan_steps(
+            &mut ops,
+            &Inputs {
+                users: &users,
+                default: Deprovision::parse("block+revoke+delete:30").unwrap(),
+                groups: &[],
+                tenant_members: &HashMap::new(),
+                pending: &pending,
+                live: &live,
+                licences: &licences,
+                now: T0,
+            },
+        );
+        let got: Vec<(OpKind, i64)> = ops.iter().map(|o| (o.kind, o.directory_id)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (OpKind::Block, 1),
+                (OpKind::Block, 2),
+                (OpKind::RevokeSessions, 1),
+                // Kept steps whose day has come: a3 is deleted (its licence removal is
+                // moot), a4 has nothing to remove.
+                (OpKind::DeleteUser, 3),
+            ]
+        );
+        // The leaver's block carries its schedule; the expired password's block none.
+        assert_eq!(
+            ops[0].deprovision.schedule,
+            Deprovision::parse("block+revoke+delete:30")
+                .unwrap()
+                .schedule(T0)
+        );
+        assert!(ops[1].deprovision.schedule.is_empty());
+        assert_eq!(ops[3].upn, "upn3@x.com");
+        assert_eq!(ops[3].tenant_user_id.as_deref(), Some("a3"));
+        // Without the delete, a3's licences go.
+        let mut ops = Vec::new();
+        plan_steps(
+            &mut ops,
+            &Inputs {
+                users: &users,
+                default: Deprovision::default(),
+                groups: &[],
+                tenant_members: &HashMap::new(),
+                pending: &pending[2..],
+                live: &live,
+                licences: &licences,
+                now: T0,
+            },
+        );
+        assert_eq!(ops.len(), 1);
+        assert_eq!(ops[0].kind, OpKind::RemoveLicenses);
+        assert_eq!(ops[0].deprovision.licences, vec!["e3"]);
+        assert_eq!(
+            out.scheduled,
+            vec!["U1: signed out everywhere now, deleted on 14 Feb"]
+        );
     }
 }

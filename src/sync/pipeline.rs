@@ -564,11 +564,21 @@ pub fn guard(user_plan: &Plan, group_ops: &[GroupOp], cfg: &GuardConfig) -> Opti
             cfg.max_share * 100.0
         ),
     };
+    // Deprovisioning steps (sign-out, licences, deletes) count as what they take.
+    let takes = if user_plan
+        .ops
+        .iter()
+        .any(|o| Kind::User(o.kind).destructive() && o.kind != OpKind::Block)
+    {
+        "blocks sign-in or deprovisions"
+    } else {
+        "blocks sign-in for"
+    };
     let what = match (blocked.len(), removed.len()) {
-        (b, 0) => format!("blocks sign-in for {}", count(b, "user", None)),
+        (b, 0) => format!("{takes} {}", count(b, "user", None)),
         (0, r) => format!("removes {} from groups", count(r, "membership", None)),
         (b, r) => format!(
-            "blocks sign-in for {} and removes {} from groups",
+            "{takes} {} and removes {} from groups",
             count(b, "user", None),
             count(r, "membership", None)
         ),

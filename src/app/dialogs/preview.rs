@@ -65,6 +65,15 @@ pub enum Row {
     Blank,
 }
 
+/// The confirmation the preview's box takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Guard,
+    Deletes,
+    Upn,
+    None,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Preview {
     pub view: PlanView,
@@ -79,6 +88,8 @@ pub struct Preview {
     pub guard_input: Input,
     /// The guard's count was typed (a self-block asks for the UPN next).
     pub guard_ok: bool,
+    /// The delete guard's count was typed (after the guard's, before the UPN).
+    pub delete_ok: bool,
 }
 
 impl PartialEq for Preview {
@@ -88,6 +99,7 @@ impl PartialEq for Preview {
             && self.offset == o.offset
             && self.guard_input.value() == o.guard_input.value()
             && self.guard_ok == o.guard_ok
+            && self.delete_ok == o.delete_ok
     }
 }
 
@@ -162,7 +174,7 @@ impl Preview {
             rows.push(Row::Blank);
         }
         // Deprovisioning: what a block schedules and when, what a rebind cancelled, and
-        // more deletes than the delete guard allows (confirmed headless only).
+        // more deletes than the delete guard allows (its count is typed in the guard box).
         if let Some(t) = &v.delete_guard {
             note(&mut rows, &t.message, Tone::Warn, "! ");
         }
@@ -312,30 +324,56 @@ impl Preview {
         );
     }
 
-    /// What the admin confirmed so far: the guard's count, then the UPN of a self-block.
+    /// What the admin confirmed so far: the guard's count, the delete guard's count, then
+    /// the UPN of a self-block, each typed in turn in the same box.
     pub fn confirm(&self) -> crate::sync::pipeline::Confirm {
         let typed = self.guard_input.value().trim();
+        let stage = self.stage();
         let count_typed = self
             .view
             .guard
             .as_ref()
-            .filter(|g| self.guard_ok || typed == g.blocks.to_string())
+            .filter(|g| self.guard_ok || (stage == Stage::Guard && typed == g.blocks.to_string()))
+            .map(|g| g.blocks);
+        let deletes_typed = self
+            .view
+            .delete_guard
+            .as_ref()
+            .filter(|g| {
+                self.delete_ok || (stage == Stage::Deletes && typed == g.blocks.to_string())
+            })
             .map(|g| g.blocks);
         crate::sync::pipeline::Confirm {
             yes_block: count_typed,
-            yes_block_self: (self.view.guard.is_none() || self.guard_ok).then(|| typed.to_string()),
+            yes_block_self: (stage == Stage::Upn).then(|| typed.to_string()),
             yes_block_self_any: false,
-            // More deletes than the delete guard allows are confirmed headless only
-            // (`sync --apply --yes-delete N`): the preview says so.
-            yes_delete: None,
+            yes_delete: deletes_typed,
         }
     }
-    /// What must be typed next (the guard's count, then the UPN), None when nothing.
+    /// Which confirmation the box takes now.
+    fn stage(&self) -> Stage {
+        if self.view.guard.is_some() && !self.guard_ok {
+            Stage::Guard
+        } else if self.view.delete_guard.is_some() && !self.delete_ok {
+            Stage::Deletes
+        } else if self.view.self_block.is_some() {
+            Stage::Upn
+        } else {
+            Stage::None
+        }
+    }
+    /// What must be typed next (the guard's count, the delete guard's, then the UPN), None
+    /// when nothing.
     pub fn expected(&self) -> Option<String> {
-        match (&self.view.guard, &self.view.self_block) {
-            (Some(g), _) if !self.guard_ok => Some(g.blocks.to_string()),
-            (_, Some(b)) => Some(b.upn.clone()),
-            _ => None,
+        match self.stage() {
+            Stage::Guard => self.view.guard.as_ref().map(|g| g.blocks.to_string()),
+            Stage::Deletes => self
+                .view
+                .delete_guard
+                .as_ref()
+                .map(|g| g.blocks.to_string()),
+            Stage::Upn => self.view.self_block.as_ref().map(|b| b.upn.clone()),
+            Stage::None => None,
         }
     }
     /// `y` is accepted: nothing to confirm, or everything typed as asked.
@@ -344,14 +382,29 @@ impl Preview {
     }
     /// The UPN of an account it blocks is being typed: every character goes to the box.
     fn typing_upn(&self) -> bool {
-        self.view.self_block.is_some() && (self.view.guard.is_none() || self.guard_ok)
+        self.stage() == Stage::Upn
     }
 
     /// The guard box's message, wrapped to `w`.
     fn guard_text(&self, w: usize) -> (String, Vec<String>) {
-        let (title, message) = match (&self.view.guard, &self.view.self_block) {
-            (Some(g), _) if !self.guard_ok => (" Mass-change guard ", g.message.clone()),
-            (_, Some(b)) => (" Blocking your own account ", b.message.clone()),
+        let (title, message) = match (self.stage(), &self.view) {
+            (Stage::Guard, PlanView { guard: Some(g), .. }) => {
+                (" Mass-change guard ", g.message.clone())
+            }
+            (
+                Stage::Deletes,
+                PlanView {
+                    delete_guard: Some(g),
+                    ..
+                },
+            ) => (" Delete guard ", g.message.clone()),
+            (
+                Stage::Upn,
+                PlanView {
+                    self_block: Some(b),
+                    ..
+                },
+            ) => (" Blocking your own account ", b.message.clone()),
             _ => (" Confirm ", String::new()),
         };
         (title.to_string(), wrap(&message, w.saturating_sub(2)))
@@ -653,14 +706,22 @@ impl Component for Preview {
             }
         }
         self.guard_input.handle(req);
-        // The guard's count typed: a self-block asks for the UPN next, in the same box.
-        if !self.guard_ok && self.view.self_block.is_some() {
-            if let Some(g) = &self.view.guard {
-                if self.guard_input.value().trim() == g.blocks.to_string() {
-                    self.guard_ok = true;
-                    self.guard_input.reset();
-                }
+        // A count typed with another confirmation after it: the next one is asked in the
+        // same box (the guard's count, the delete guard's, then the UPN of a self-block).
+        let typed_ok = self.expected().as_deref() == Some(self.guard_input.value().trim());
+        match self.stage() {
+            Stage::Guard
+                if typed_ok
+                    && (self.view.delete_guard.is_some() || self.view.self_block.is_some()) =>
+            {
+                self.guard_ok = true;
+                self.guard_input.reset();
             }
+            Stage::Deletes if typed_ok && self.view.self_block.is_some() => {
+                self.delete_ok = true;
+                self.guard_input.reset();
+            }
+            _ => {}
         }
         true
     }
@@ -1042,6 +1103,38 @@ mod tests {
             p.command(&mut d, Command::Submit, &mut fx),
             Outcome::Ignored
         );
+    }
+
+    #[test]
+    fn the_delete_guard_is_typed_after_the_guards_count() {
+        let s = fixtures::preview_state(3, 60, true);
+        let mut view = preview(&s).view;
+        let g = view.guard.clone().expect("the fixture trips the guard");
+        view.delete_guard = Some(crate::sync::plan::GuardTrip {
+            blocks: 12,
+            bound: g.bound,
+            message: "This plan deletes 12 accounts (--yes-delete 12).".into(),
+        });
+        let (mut p, mut d) = (Preview::new(view, &s.data), s.data);
+        let typed = |p: &mut Preview, d: &mut Data, text: &str| {
+            for c in text.chars() {
+                assert!(p.input(d, InputRequest::InsertChar(c)));
+            }
+        };
+        assert_eq!(p.expected(), Some(g.blocks.to_string()));
+        typed(&mut p, &mut d, &g.blocks.to_string());
+        assert!(!p.confirmed(), "the deletes are not confirmed yet");
+        assert_eq!(p.expected().as_deref(), Some("12"));
+        assert_eq!(p.guard_text(80).0, " Delete guard ");
+        typed(&mut p, &mut d, "11");
+        assert!(!p.confirmed(), "a wrong count confirms nothing");
+        for _ in 0..2 {
+            p.input(&mut d, InputRequest::DeletePrevChar);
+        }
+        typed(&mut p, &mut d, "12");
+        assert!(p.confirmed());
+        let c = p.confirm();
+        assert_eq!((c.yes_block, c.yes_delete), (Some(g.blocks), Some(12)));
     }
 
     #[test]
