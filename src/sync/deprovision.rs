@@ -823,6 +823,7 @@ mod tests {
             changes: Vec::new(),
             manager_id: None,
             deprovision: OpDeprovision::default(),
+            licences: None,
         }
     }
 

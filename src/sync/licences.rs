@@ -499,7 +499,7 @@ pub fn plan_licences(inp: &Inputs, plan: &mut Plan, held: &mut Vec<(Op, Issue)>)
             reason: format!("licences: {}", diff.describe()),
             changes: Vec::new(),
             manager_id: None,
-            licences: Some(diff),
+            licences: Some(Box::new(diff)),
             deprovision: Default::default(),
         };
         if let Some(first) = errors.first().cloned() {

@@ -103,7 +103,7 @@ pub struct Op {
     pub deprovision: super::deprovision::OpDeprovision,
     /// An assign-licence op: the licences it adds and removes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub licences: Option<super::licences::LicenceDiff>,
+    pub licences: Option<Box<super::licences::LicenceDiff>>,
 }
 
 /// The tenant as the plan sees it: pages as they were listed (shared, not copied), the
