@@ -6,7 +6,7 @@
 //! out and the audit says so; the dry run dates each step.
 mod common;
 
-use m365sync::directory::Directory;
+use m365sync::directory::{Directory, LicenceOwner, LicencePick};
 use m365sync::graph::{GraphClient, User};
 use m365sync::sync::apply::{self, ApplyOptions, ApplySummary, EventSink, SetPasswordOutcome};
 use m365sync::sync::deprovision::{Deprovision, Step, DAY};
@@ -186,21 +186,30 @@ async fn block_and_revoke_signs_the_leaver_out_everywhere() {
 async fn licences_are_removed_on_their_day() {
     let t = setup(3, "block+unlicense:7").await;
     let ann = &t.users[0];
-    // Ann holds exactly one licence, given through Graph (what she had is taken off first).
-    let had = t.licences(ann).await;
-    let r =
-        t.g.request(
-            reqwest::Method::POST,
-            &format!("/users/{}/assignLicense", ann.id),
-            Some(
-                json!({"addLicenses": [{"skuId": E1, "disabledPlans": []}], "removeLicenses": had})
-                    .to_string()
-                    .into(),
-            ),
+    // Ann holds what the tenant gave her by hand, and E1, which m365sync assigns (her
+    // directory default): only E1 is m365sync's to take back.
+    let by_hand = t.licences(ann).await;
+    assert!(!by_hand.contains(&E1.to_string()));
+    {
+        let mut d = t.db();
+        let (mut pol, guard) = d.policy().unwrap();
+        pol.usage_location = Some("US".into());
+        d.set_policy(&pol, &guard).unwrap();
+        d.assign_licence(
+            LicenceOwner::User(t.id_of(ann)),
+            &LicencePick::parse("STANDARDPACK").unwrap(),
         )
-        .await;
-    assert!(r.is_ok(), "{r:?}");
-    assert_eq!(t.licences(ann).await, vec![E1]);
+        .unwrap();
+    }
+    let view = t.sync_ok(now()).await;
+    assert!(kinds(&view).contains(&OpKind::AssignLicense), "{view:?}");
+    let mut both = by_hand.clone();
+    both.push(E1.to_string());
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(t.licences(ann).await), sorted(both));
     t.want(&[ann], false);
     let t0 = now();
     let view = t.sync_ok(t0).await;
@@ -217,12 +226,12 @@ async fn licences_are_removed_on_their_day() {
     assert_eq!(t.pending(), vec![(ann_id, Step::Unlicense, t0 + 7 * DAY)]);
     // The day before: nothing to do; the licence is still there.
     assert!(t.plan(t0 + 7 * DAY - 60).await.is_empty());
-    assert_eq!(t.licences(ann).await, vec![E1]);
-    // On the day: removed.
+    assert!(t.licences(ann).await.contains(&E1.to_string()));
+    // On the day: m365sync's licence removed, the one given by hand kept.
     let view = t.sync_ok(t0 + 7 * DAY).await;
     assert_eq!(kinds(&view), vec![OpKind::RemoveLicenses]);
     assert_eq!(view.plan.ops[0].deprovision.licences, vec![E1]);
-    assert!(t.licences(ann).await.is_empty());
+    assert_eq!(sorted(t.licences(ann).await), sorted(by_hand));
     assert!(t.pending().is_empty());
     assert!(t.plan(t0 + 8 * DAY).await.in_sync());
 }

@@ -746,8 +746,10 @@ mod tests {
         assert!(b.warnings().iter().any(|w| w.contains("deletes nothing")));
     }
 
+    /// A large tenant plans right (its speed is measured in the benches, as ratios; never
+    /// asserted here as a time).
     #[test]
-    fn a_large_tenant_plans_in_linear_time() {
+    fn a_large_tenant_plans_every_user() {
         let live: Vec<User> = (0..200_000)
             .map(|i| acc(&format!("t{i}"), &format!("u{i}@x.com"), None, true))
             .collect();
@@ -755,14 +757,8 @@ mod tests {
         let dirs: Vec<DirectoryUser> = (0..50_000)
             .map(|i| dir(i, &format!("u{}@x.com", i * 5), None, true))
             .collect();
-        let t = std::time::Instant::now();
         let p = plan(&dirs, &s, &pol(), 0);
         assert_eq!(p.count(OpKind::Takeover), 40_000);
         assert_eq!(p.count(OpKind::Create), 10_000);
-        assert!(
-            t.elapsed() < std::time::Duration::from_secs(5),
-            "{:?}",
-            t.elapsed()
-        );
     }
 }
