@@ -231,20 +231,27 @@ pub async fn delta_refresh(
         let Some(link) = base.head.delta_link.clone() else {
             return Err(GraphError::Malformed("the snapshot has no delta link".into()).into());
         };
-        let round = match graph.users_delta_round(&link).await {
+        // The soft-deleted users and the domains are listed while the round pages (one
+        // round trip less than after it).
+        let relist = async {
+            if opts.relist_deleted_and_domains {
+                let (deleted, domains) =
+                    tokio::join!(graph.list_deleted_users(), graph.list_domains());
+                Ok::<_, GraphError>(Fresh {
+                    deleted: Some(deleted?),
+                    domains: Some(domains?),
+                })
+            } else {
+                Ok(Fresh::default())
+            }
+        };
+        let (round, fresh) = tokio::join!(graph.users_delta_round(&link), relist);
+        let round = match round {
             Ok(r) => r,
             Err(DeltaError::StartOver(s)) => return Ok(Err(s)),
             Err(DeltaError::Graph(e)) => return Err(e.into()),
         };
-        let fresh = if opts.relist_deleted_and_domains {
-            let (deleted, domains) = tokio::join!(graph.list_deleted_users(), graph.list_domains());
-            Fresh {
-                deleted: Some(deleted?),
-                domains: Some(domains?),
-            }
-        } else {
-            Fresh::default()
-        };
+        let fresh = fresh?;
         let s = store.clone();
         let b = base.clone();
         match blocking(move || s.apply_round(&b, &round, fresh)).await {
