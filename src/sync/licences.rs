@@ -85,16 +85,26 @@ impl LicenceDiff {
     }
 }
 
-/// Service plans of which a user can hold only one (Exchange Online mailbox plans): the
-/// tenant's SKU data does not say which plans exclude each other, their names do.
-const EXCLUSIVE_FAMILIES: &[&[&str]] = &[&[
-    "EXCHANGE_S_STANDARD",
-    "EXCHANGE_S_ENTERPRISE",
-    "EXCHANGE_S_DESKLESS",
-    "EXCHANGE_S_ESSENTIALS",
-    "EXCHANGE_S_STANDARD_GOV",
-    "EXCHANGE_S_ENTERPRISE_GOV",
-]];
+/// Service plans of which a user can hold only one (the Exchange Online mailbox plans, the
+/// SharePoint Online plans): the tenant's SKU data does not say which plans exclude each
+/// other, their names do.
+const EXCLUSIVE_FAMILIES: &[&[&str]] = &[
+    &[
+        "EXCHANGE_S_STANDARD",
+        "EXCHANGE_S_ENTERPRISE",
+        "EXCHANGE_S_DESKLESS",
+        "EXCHANGE_S_ESSENTIALS",
+        "EXCHANGE_S_STANDARD_GOV",
+        "EXCHANGE_S_ENTERPRISE_GOV",
+    ],
+    &[
+        "SHAREPOINTSTANDARD",
+        "SHAREPOINTENTERPRISE",
+        "SHAREPOINTDESKLESS",
+        "SHAREPOINTSTANDARD_GOV",
+        "SHAREPOINTENTERPRISE_GOV",
+    ],
+];
 
 /// The catalog kinds of licence findings.
 pub const LICENCE_KINDS: &[&str] = &[
