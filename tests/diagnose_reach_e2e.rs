@@ -1217,6 +1217,158 @@ async fn engine_kinds(r: &mut Reached) {
     sim.shutdown().await;
 }
 
+/// Licences: each `assignLicense` refusal of the simulator (graph-notes §14.2), a 403 without
+/// the licence permissions, and the preflight's SKU checks over the simulator's
+/// `subscribedSkus`.
+async fn licence_kinds(r: &mut Reached) {
+    const E3: &str = "05e9a617-0261-4cee-bb44-138d3ef5d965";
+    const PBI: &str = "f8a1db68-be16-40ed-86d5-cb42ce701560";
+    const EXO1: &str = "4b9405b0-7788-4568-add1-99614e613b69";
+    let sim = Sim::start(SimOptions::default()).await.unwrap();
+    let (id, secret) = sim.apps[0].clone();
+    let g = graph(&sim, &app_token(&sim, &id, &secret).await.unwrap());
+    let dom = sim.default_domain.clone();
+    let mut ids = Vec::new();
+    for (nick, usage) in [
+        ("nowhere", None),
+        ("lic.ann", Some("US")),
+        ("lic.ben", Some("US")),
+    ] {
+        let mut body = new_user(&format!("{nick}@{dom}"), PW);
+        body["usageLocation"] = json!(usage);
+        ids.push(
+            ok(&g, Method::POST, "/users", Some(body)).await["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let add = |sku: &str| json!({"addLicenses": [{"skuId": sku, "disabledPlans": []}], "removeLicenses": []});
+    let ctx = |u: &str| Context::new(Operation::AssignLicense, Subject::User(u.into()));
+    let assign = |u: &str| format!("/users/{u}/assignLicense");
+    let (nowhere, ann, ben) = (&ids[0], &ids[1], &ids[2]);
+    let e = send(&g, Method::POST, &assign(nowhere), Some(add(E3))).await;
+    r.hit(
+        "licence-usage-location",
+        "no usage location",
+        diagnose_graph(&e, &ctx(nowhere)),
+    );
+    let e = send(
+        &g,
+        Method::POST,
+        &assign(ann),
+        Some(add("11111111-2222-3333-4444-555555555555")),
+    )
+    .await;
+    r.hit(
+        "licence-sku-unknown",
+        "a SKU not in the tenant",
+        diagnose_graph(&e, &ctx(ann)),
+    );
+    ok(&g, Method::POST, &assign(ann), Some(add(PBI))).await;
+    let e = send(&g, Method::POST, &assign(ben), Some(add(PBI))).await;
+    r.hit(
+        "licence-no-seats",
+        "Power BI's last seat taken",
+        diagnose_graph(&e, &ctx(ben)),
+    );
+    ok(&g, Method::POST, &assign(ben), Some(add(E3))).await;
+    let e = send(&g, Method::POST, &assign(ben), Some(add(EXO1))).await;
+    r.hit(
+        "licence-plan-conflict",
+        "two mailbox plans",
+        diagnose_graph(&e, &ctx(ben)),
+    );
+    let gid = ok(
+        &g,
+        Method::POST,
+        "/groups",
+        Some(new_group("Licensed", "licensed")),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(
+        &g,
+        Method::POST,
+        &format!("/groups/{gid}/members/$ref"),
+        Some(json!({"@odata.id": format!("{}/v1.0/directoryObjects/{ann}", sim.base_url)})),
+    )
+    .await;
+    ok(
+        &g,
+        Method::POST,
+        &format!("/groups/{gid}/assignLicense"),
+        Some(add(E3)),
+    )
+    .await;
+    let e = send(
+        &g,
+        Method::POST,
+        &assign(ann),
+        Some(json!({"addLicenses": [], "removeLicenses": [E3]})),
+    )
+    .await;
+    r.hit(
+        "licence-from-group",
+        "a licence from a group",
+        diagnose_graph(&e, &ctx(ann)),
+    );
+    let ro = graph(
+        &sim,
+        &app_token(&sim, READ_ONLY_APP.0, READ_ONLY_APP.1)
+            .await
+            .unwrap(),
+    );
+    let e = send(&ro, Method::POST, &assign(ann), Some(add(PBI))).await;
+    r.hit(
+        "licence-permission-missing",
+        "a read-only app",
+        diagnose_graph(&e, &ctx(ann)),
+    );
+    // A SKU users cannot hold, as the tenant's SKU data says: held back by the plan.
+    let mut skus = g.subscribed_skus().await.unwrap();
+    skus.iter_mut()
+        .filter(|s| s.sku_part_number == "STANDARDPACK")
+        .for_each(|s| s.applies_to = "Company".into());
+    let u = DirectoryUser {
+        want_bound: true,
+        ..dir_user(1, &format!("co@{dom}"))
+    };
+    let mut defaults = m365sync::directory::LicenceDefaults::default();
+    defaults.users.insert(
+        1,
+        vec![m365sync::directory::LicencePick::parse("STANDARDPACK").unwrap()],
+    );
+    let policy = m365sync::sync::plan::Policy {
+        usage_location: Some("US".into()),
+        ..Default::default()
+    };
+    let mut plan =
+        m365sync::sync::plan::plan(std::slice::from_ref(&u), &Default::default(), &policy, 0);
+    let issues = m365sync::sync::licences::plan_licences(
+        &m365sync::sync::licences::Inputs {
+            users: std::slice::from_ref(&u),
+            groups: &[],
+            policy: &policy,
+            defaults: &defaults,
+            applied: &Default::default(),
+            skus: &skus,
+            accounts: &Default::default(),
+            live: &Default::default(),
+        },
+        &mut plan,
+        &mut Vec::new(),
+    );
+    r.hit(
+        "licence-sku-not-assignable",
+        "a Company SKU in subscribedSkus",
+        diagnose_issue(&issues[0], Subject::User(u.email.clone())),
+    );
+    sim.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_catalog_kind_is_reached_end_to_end() {
     let mut r = Reached::default();
@@ -1225,6 +1377,7 @@ async fn every_catalog_kind_is_reached_end_to_end() {
     preflight_kinds(&mut r).await;
     attribute_kinds(&mut r).await;
     engine_kinds(&mut r).await;
+    licence_kinds(&mut r).await;
     let catalog: BTreeSet<String> = Catalog::builtin().kinds().map(str::to_string).collect();
     let missing: Vec<&String> = catalog.difference(&r.0).collect();
     let extra: Vec<&String> = r.0.difference(&catalog).collect();
