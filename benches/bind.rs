@@ -5,11 +5,14 @@
 //! run.
 //!
 //! `cargo bench --bench bind` (optionally `-- --users N --groups G --budget B --latency-ms L
-//! --naive N`; `--groups 0` binds users only).
+//! --naive N --licence 1`; `--groups 0` binds users only; `--licence 1` gives every bound group
+//! (or user) a default SKU and the directory a default usage location: each account is created
+//! with its usage location and licensed with one assignLicense, in a tenant seeded with seats
+//! enough).
 use std::time::{Duration, Instant};
 
 use m365sync::auth::{Authenticator, Session, TokenCache};
-use m365sync::directory::{Directory, NewDirectoryUser};
+use m365sync::directory::{Directory, LicenceOwner, LicencePick, NewDirectoryUser};
 use m365sync::graph::{GraphClient, GraphError};
 use m365sync::sim::{Sim, SimOptions};
 use m365sync::sync::apply::{self, ApplyOptions, EventSink, WriteBudget};
@@ -24,6 +27,8 @@ struct Args {
     budget: u32,
     latency_ms: u64,
     naive: usize,
+    /// Every account gets a licence (SPE_E3) with its bind.
+    licence: bool,
 }
 
 fn args() -> Args {
@@ -33,6 +38,7 @@ fn args() -> Args {
         budget: 500,
         latency_ms: 50,
         naive: 300,
+        licence: false,
     };
     let v: Vec<String> = std::env::args().collect();
     for w in v.windows(2) {
@@ -43,14 +49,34 @@ fn args() -> Args {
             "--budget" => a.budget = n() as u32,
             "--latency-ms" => a.latency_ms = n() as u64,
             "--naive" => a.naive = n(),
+            "--licence" => a.licence = n() != 0,
             _ => {}
         }
     }
     a
 }
 
+/// The built-in seed with `seats` more enabled seats of SPE_E3 (the bench binds more users
+/// than the demo tenant has licences for).
+fn seed_with_seats(dir: &std::path::Path, seats: usize) -> std::path::PathBuf {
+    let mut seed: serde_json::Value =
+        serde_json::from_str(include_str!("../assets/demo-tenant.json")).unwrap();
+    for s in seed["subscribedSkus"].as_array_mut().unwrap() {
+        if s["skuPartNumber"] == "SPE_E3" {
+            let n = s["prepaidUnits"]["enabled"].as_u64().unwrap() + seats as u64;
+            s["prepaidUnits"]["enabled"] = n.into();
+        }
+    }
+    let p = dir.join("seed.json");
+    std::fs::write(&p, serde_json::to_vec(&seed).unwrap()).unwrap();
+    p
+}
+
 async fn setup(a: &Args, window: Duration) -> (Sim, GraphClient, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    let seed = a.licence.then(|| seed_with_seats(data.path(), a.users));
     let sim = Sim::start(SimOptions {
+        seed,
         users: Some(10),
         write_budget: Some(a.budget),
         budget_window: Some(window),
@@ -59,7 +85,6 @@ async fn setup(a: &Args, window: Duration) -> (Sim, GraphClient, tempfile::TempD
     })
     .await
     .unwrap();
-    let data = tempfile::tempdir().unwrap();
     let (id, secret) = sim.apps[0].clone();
     let http = m365sync::config::http_client(None).unwrap();
     let auth = Authenticator::new(http.clone(), &sim.base_url, &sim.tenant_id, &id);
@@ -81,6 +106,7 @@ async fn engine(a: &Args, window: Duration, client_budget: u32) -> (f64, usize, 
     let db = data.path().join("d.sqlite3");
     {
         let mut d = Directory::open(&db).unwrap();
+        let e3 = LicencePick::parse("SPE_E3").unwrap();
         let mut ids = Vec::new();
         for i in 0..a.users {
             ids.push(
@@ -100,16 +126,26 @@ async fn engine(a: &Args, window: Duration, client_budget: u32) -> (f64, usize, 
             let members: Vec<i64> = ids.iter().copied().skip(g).step_by(a.groups).collect();
             d.set_group_members(gid, &members).unwrap();
             d.set_group_want(&[gid], true).unwrap();
+            if a.licence {
+                d.assign_licence(LicenceOwner::Group(gid), &e3).unwrap();
+            }
+        }
+        if a.licence {
+            if a.groups == 0 {
+                for &id in &ids {
+                    d.assign_licence(LicenceOwner::User(id), &e3).unwrap();
+                }
+            }
+            let (mut policy, guard) = d.policy().unwrap();
+            policy.usage_location = Some("US".into());
+            d.set_policy(&policy, &guard).unwrap();
         }
     }
     let dir = DirectoryState::load(&Directory::open(&db).unwrap(), "").unwrap();
     let tenant = pipeline::read_tenant(&graph, None, &dir).await.unwrap();
     let view = pipeline::make_plan(&dir, &tenant, &Default::default(), 0, WriteBudget::GRAPH);
     let ops = view.ops();
-    assert_eq!(
-        ops.len(),
-        a.users + a.groups + if a.groups > 0 { a.users } else { 0 }
-    );
+    assert_eq!(ops.len(), writes_of(a), "{} held back", view.held.len());
     let (tx, mut rx) = mpsc::unbounded_channel();
     tokio::spawn(async move { while rx.recv().await.is_some() {} });
     let opts = ApplyOptions {
@@ -138,6 +174,14 @@ async fn engine(a: &Args, window: Duration, client_budget: u32) -> (f64, usize, 
     let throttled = sim.throttled_count();
     sim.shutdown().await;
     (secs, s.done, s.failed, throttled)
+}
+
+/// Writes (= ops) of the bind: creates, group creates, member adds, assignLicenses.
+fn writes_of(a: &Args) -> usize {
+    a.users
+        + a.groups
+        + if a.groups > 0 { a.users } else { 0 }
+        + if a.licence { a.users } else { 0 }
 }
 
 /// One POST /users at a time; a 429 is waited out (Retry-After) and sent again.
@@ -189,13 +233,23 @@ fn main() {
         .unwrap();
     let window = Duration::from_secs(1);
     let rate = f64::from(a.budget) / window.as_secs_f64();
-    let writes = a.users + a.groups + if a.groups > 0 { a.users } else { 0 };
+    let writes = writes_of(&a);
     println!(
         "bulk bind of {} users in {} bound groups ({writes} writes: creates, group creates, \
-         member adds); simulator write budget {} writes per {:?} ({rate:.0} writes/s), {} ms \
+         member adds{}); simulator write budget {} writes per {:?} ({rate:.0} writes/s), {} ms \
          latency per request",
-        a.users, a.groups, a.budget, window, a.latency_ms
+        a.users,
+        a.groups,
+        if a.licence {
+            ", one assignLicense each"
+        } else {
+            ""
+        },
+        a.budget,
+        window,
+        a.latency_ms
     );
+
     // The first window's budget goes out at once: the ideal run takes (N - B) / rate.
     let ideal = (writes as f64 - f64::from(a.budget)).max(0.0) / rate;
     for (label, client_budget) in [
@@ -211,6 +265,15 @@ fn main() {
             ideal / secs
         );
         assert_eq!(failed, 0);
+        if a.licence {
+            // Every write the simulator took, less the group creates and member adds.
+            let group_writes = a.groups + if a.groups > 0 { a.users } else { 0 };
+            println!(
+                "{:<42} {:.2} writes per account (create + assignLicense)",
+                "",
+                (done - group_writes) as f64 / a.users as f64
+            );
+        }
     }
     let (secs, done, throttled) = rt.block_on(naive(&a, window));
     let achieved = done as f64 / secs;

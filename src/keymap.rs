@@ -103,6 +103,8 @@ pub enum Command {
     ToggleDomain,
     /// Domain settings: make the selected domain the integration's default.
     DefaultDomain,
+    /// Licences: assign the selected SKU to a directory group (a dialog picks it).
+    AssignLicence,
 }
 
 /// The sections of keymap.toml every screen shares; tabs and dialogs name their own.

@@ -358,3 +358,73 @@ async fn every_licence_refusal_of_the_simulator_has_its_kind() {
     );
     env.sim.shutdown().await;
 }
+
+/// The licence preflight from the simulator's SKU data (`GET /subscribedSkus`): a SKU users
+/// cannot hold, one the tenant does not have, and two Exchange mailbox plans at once are held
+/// back with their kinds, in the dry run and in `licences --json`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_preflight_reads_the_tenants_sku_data() {
+    // The demo seed with STANDARDPACK (Office 365 E1) made a tenant-wide (Company) SKU.
+    let dir = tempfile::tempdir().unwrap();
+    let mut seed: Value = serde_json::from_str(include_str!("../assets/demo-tenant.json")).unwrap();
+    for s in seed["subscribedSkus"].as_array_mut().unwrap() {
+        if s["skuPartNumber"] == "STANDARDPACK" {
+            s["appliesTo"] = "Company".into();
+        }
+    }
+    let path = dir.path().join("seed.json");
+    std::fs::write(&path, serde_json::to_vec(&seed).unwrap()).unwrap();
+    let env = common::start(m365sync::sim::SimOptions {
+        seed: Some(path),
+        ..common::fast_options()
+    })
+    .await;
+    let dom = env.sim.default_domain.clone();
+    let csv = env.data.path().join("p.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "email,displayName,usageLocation,licences\n\
+             co.lic@{dom},Co,US,STANDARDPACK\n\
+             no.lic@{dom},No,US,NOPE_SKU\n\
+             two.lic@{dom},Two,US,SPE_E3;EXCHANGESTANDARD\n\
+             ok.lic@{dom},Ok,US,\"SPE_E3,-EXCHANGE_S_ENTERPRISE;EXCHANGESTANDARD\"\n"
+        ),
+    )
+    .unwrap();
+    env.ok(&["directory", "import", csv.to_str().unwrap()])
+        .await;
+    env.ok(&["bind", "--all"]).await;
+    env.ok(&["login"]).await;
+    let d = dry(&env).await;
+    for (who, kind) in [
+        ("co.lic", "cannot be assigned to users"),
+        ("no.lic", "the tenant has no such licence"),
+        ("two.lic", "mutually exclusive"),
+    ] {
+        assert!(
+            d.contains(&format!("held back: create account {who}@")) && d.contains(kind),
+            "{who}: {d}"
+        );
+    }
+    assert!(
+        d.contains("assign licences             ok.lic@"),
+        "E3 without its mailbox plan stacks with Exchange Plan 1: {d}"
+    );
+    let v: Value = serde_json::from_str(&env.ok(&["licences", "--json"]).await).unwrap();
+    let kinds: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "licence-sku-not-assignable",
+            "licence-sku-unknown",
+            "licence-plan-conflict"
+        ]
+    );
+    env.sim.shutdown().await;
+}

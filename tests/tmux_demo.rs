@@ -828,3 +828,78 @@ fn console_in_tmux_starts_from_the_saved_copy_before_graph_answers() {
     });
     tmux.quit(&exit_file);
 }
+
+/// The Licences tab in the demo: bind the Engineering group (its one member without licences
+/// is Kofi Sorensen), assign Power BI Pro (one seat free) to it from the tab, preview (the
+/// members who hold it already are left alone), apply, and see the seats change.
+#[test]
+fn demo_in_tmux_assigns_a_licence_to_a_group_and_seats_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let exit_file = dir.path().join("exit");
+    let tmux = Tmux::start_demo("licences", &exit_file);
+    tmux.wait_for("tenant users", Duration::from_secs(60), |s| {
+        s.contains("Irvin Sayers") && s.contains("loaded")
+    });
+    // Bind the Engineering group.
+    tmux.keys(&["2"]);
+    tmux.wait_for("the Bindings tab", Duration::from_secs(30), |s| {
+        s.contains("Account UPN")
+    });
+    tmux.keys(&["t"]);
+    tmux.wait_for("the groups", Duration::from_secs(30), |s| {
+        s.contains("Finance")
+    });
+    tmux.find("Engineering");
+    tmux.keys(&["Space"]);
+    tmux.wait_for("Engineering wanted bound", Duration::from_secs(30), |s| {
+        s.lines()
+            .any(|l| l.contains("Engineering") && l.contains("Pending"))
+    });
+    tmux.clear_filter();
+
+    // The Licences tab reads the SKUs when first shown.
+    tmux.keys(&["4"]);
+    let before = tmux.wait_for("the SKUs", Duration::from_secs(60), |s| {
+        s.contains("POWER_BI_PRO") && s.contains("free seats")
+    });
+    let seats = |screen: &str| -> (u64, u64) {
+        let l = screen
+            .lines()
+            .find(|l| l.starts_with("POWER_BI_PRO"))
+            .unwrap_or_else(|| panic!("{screen}"));
+        let n: Vec<u64> = l
+            .split_whitespace()
+            .skip(1)
+            .take(3)
+            .map(|x| x.replace(',', "").parse().unwrap())
+            .collect();
+        (n[1], n[2]) // in use, free
+    };
+    let (used, free) = seats(&before);
+    assert_eq!(free, 1, "the demo's Power BI has one seat left:\n{before}");
+    // Power BI Pro is the second SKU; Engineering the first group of the dialog.
+    tmux.keys(&["j"]);
+    tmux.keys(&["a"]);
+    tmux.wait_for("the assign dialog", Duration::from_secs(30), |s| {
+        s.contains("Give POWER_BI_PRO")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the assignment", Duration::from_secs(30), |s| {
+        s.contains("group Engineering : POWER_BI_PRO")
+    });
+    // The preview: one licence, for the member without it.
+    tmux.keys(&["p"]);
+    let preview = tmux.wait_for("the preview", Duration::from_secs(60), |s| {
+        s.contains("Plan:") && s.contains("assign licences")
+    });
+    assert!(preview.contains("kofi.sorensen@"), "{preview}");
+    tmux.keys(&["y"]);
+    tmux.wait_for("the summary", Duration::from_secs(120), |s| {
+        s.contains("Applied") && s.contains("done")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the seats to change", Duration::from_secs(60), |s| {
+        s.lines().any(|l| l.starts_with("POWER_BI_PRO")) && seats(s) == (used + 1, 0)
+    });
+    tmux.quit(&exit_file);
+}

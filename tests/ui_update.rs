@@ -785,9 +785,11 @@ fn tabs_cycle_both_ways() {
     assert_eq!(s.tab, Tab::Bindings);
     cmd(&mut s, Command::NextTab);
     cmd(&mut s, Command::NextTab);
+    assert_eq!(s.tab, Tab::Licences);
+    cmd(&mut s, Command::NextTab);
     assert_eq!(s.tab, Tab::Import);
     cmd(&mut s, Command::PrevTab);
-    assert_eq!(s.tab, Tab::Errors);
+    assert_eq!(s.tab, Tab::Licences);
 }
 
 #[test]

@@ -224,4 +224,8 @@ pub enum Action {
     DomainsSaved(Result<(), Failure>),
     /// The tenant was disconnected (bindings un-selected, token cache cleared), or not.
     Disconnected(Result<(), Failure>),
+    /// The Licences view, or why it could not be read.
+    LicencesLoaded(Result<Box<crate::sync::licences::LicenceReport>, Failure>),
+    /// A SKU was recorded for a group (what, in words), or not.
+    LicenceAssigned(Result<String, Failure>),
 }

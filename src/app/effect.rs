@@ -167,4 +167,14 @@ pub enum Effect {
     /// Un-select every binding, clear the token cache, forget the session; M365 accounts are
     /// left as they are -> `Disconnected`.
     Disconnect,
+    /// The Licences view (`Pipeline::licence_report`: SKUs and seats, assignments, licence
+    /// errors, from the plan) -> `LicencesLoaded`.
+    LoadLicences,
+    /// Record a default SKU of a directory group (`Directory::assign_licence`; nothing is
+    /// sent) -> `LicenceAssigned`.
+    AssignLicence {
+        group_id: i64,
+        group: String,
+        pick: crate::directory::LicencePick,
+    },
 }

@@ -736,6 +736,48 @@ impl Services {
                     |m| Action::Disconnected(Err(m)),
                 );
             }
+            Effect::LoadLicences => {
+                let services = self.pipeline_source();
+                self.spawn(
+                    async move {
+                        let Some(pipeline) = services.pipeline().await else {
+                            return Action::LicencesLoaded(Err(not_signed_in()));
+                        };
+                        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                        Action::LicencesLoaded(
+                            pipeline.licence_report(now).await.map(|(r, _)| Box::new(r)),
+                        )
+                    },
+                    |m| Action::LicencesLoaded(Err(m)),
+                );
+            }
+            Effect::AssignLicence {
+                group_id,
+                group,
+                pick,
+            } => {
+                let db = self.settings.db_path();
+                self.spawn(
+                    async move {
+                        let r = tokio::task::spawn_blocking(move || -> Result<String, Failure> {
+                            Directory::open(&db)
+                                .and_then(|mut d| {
+                                    d.assign_licence(
+                                        crate::directory::LicenceOwner::Group(group_id),
+                                        &pick,
+                                    )
+                                })
+                                .map_err(|e| Failure::directory("assigning a licence", e))?;
+                            Ok(format!("{} assigned to group {group}", pick.label()))
+                        })
+                        .await
+                        .map_err(Failure::join)
+                        .and_then(|r| r);
+                        Action::LicenceAssigned(r)
+                    },
+                    |m| Action::LicenceAssigned(Err(m)),
+                );
+            }
         }
     }
 }

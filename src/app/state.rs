@@ -675,6 +675,8 @@ pub struct Data {
     /// The journal of an interrupted run is being checked against the tenant (after sign-in);
     /// plans wait for it.
     pub checking_journal: bool,
+    /// What the Licences tab shows (read when it is first shown, after an apply, on `r`).
+    pub licences: super::tabs::licences::LicencesData,
     pub password_rule: PasswordRule,
     /// Generation of a re-check (a plan computed only for its preflight findings, after a
     /// fix); its result updates Errors and opens nothing.
@@ -731,6 +733,7 @@ impl Default for Data {
             measured_rate: None,
             quitting: false,
             checking_journal: false,
+            licences: Default::default(),
             password_rule: PasswordRule::default(),
             check_gen: None,
             recheck_after_load: false,

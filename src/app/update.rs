@@ -429,6 +429,10 @@ fn step(s: &mut AppState, action: Action, fx: &mut Vec<Effect>) -> bool {
         Action::Apply(news) => run::news(&mut s.data, &mut s.modal, news),
         Action::ApplyFinished(result) => {
             apply_finished(s, result, fx);
+            // Seats changed: the Licences tab reads them again once it has been shown.
+            if s.data.licences.report.is_some() {
+                super::tabs::licences::load(&mut s.data, fx);
+            }
             true
         }
         Action::JournalChecked(result) => journal_checked(&mut s.data, result, fx),
@@ -458,6 +462,23 @@ fn step(s: &mut AppState, action: Action, fx: &mut Vec<Effect>) -> bool {
         }
         Action::Disconnected(result) => {
             disconnect::disconnected(s, result, fx);
+            true
+        }
+        Action::LicencesLoaded(result) => {
+            let l = &mut s.data.licences;
+            l.loading = false;
+            match result {
+                Ok(r) => {
+                    l.report = Some(r);
+                    l.error = None;
+                }
+                Err(e) => l.error = Some(format!("the licences could not be read: {e}")),
+            }
+            l.gen += 1;
+            true
+        }
+        Action::LicenceAssigned(result) => {
+            super::dialogs::licence::assigned(&mut s.data, result, fx);
             true
         }
     }
@@ -545,16 +566,19 @@ fn command(s: &mut AppState, c: Command, fx: &mut Vec<Effect>) -> bool {
     match c {
         Command::NextTab => {
             s.tab = s.tab.next();
+            entered(s, fx);
             return true;
         }
         Command::PrevTab => {
             s.tab = s.tab.prev();
+            entered(s, fx);
             return true;
         }
         Command::GoTab(n) => {
             return match Tab::nth(n) {
                 Some(t) => {
                     s.tab = t;
+                    entered(s, fx);
                     true
                 }
                 None => false,
@@ -831,12 +855,22 @@ fn directory_loaded(
     }
 }
 
+/// A tab was switched to: the Licences tab reads the licences the first time.
+fn entered(s: &mut AppState, fx: &mut Vec<Effect>) {
+    if s.tab == Tab::Licences && s.data.licences.report.is_none() {
+        super::tabs::licences::load(&mut s.data, fx);
+    }
+}
+
 /// `r`: bring the tenant users up to date with a delta round (`full`: list them all again);
 /// the rows shown stay until the new ones arrive; the rows kept on screen after they stopped
 /// passing a filter go.
 fn refresh(s: &mut AppState, full: bool, fx: &mut Vec<Effect>) {
     for t in Tab::ALL {
         s.tabs.get_mut(*t).refresh(&s.data);
+    }
+    if s.tab == Tab::Licences {
+        super::tabs::licences::load(&mut s.data, fx);
     }
     let d = &mut s.data;
     if !d.directory_loaded {

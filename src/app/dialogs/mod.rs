@@ -10,6 +10,7 @@ pub mod domains;
 pub mod export;
 pub mod fix;
 pub mod help;
+pub mod licence;
 pub mod password;
 pub mod preview;
 pub mod question;
@@ -79,6 +80,8 @@ dialogs! {
     Domains(Box<domains::DomainsView>),
     /// Enter on a row: everything about it, and what can be done.
     Detail(Box<detail::Detail>),
+    /// `a` on the Licences tab: pick the group the SKU is assigned to.
+    AssignLicence(licence::AssignLicence),
 }
 
 impl Modal {

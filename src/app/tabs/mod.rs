@@ -8,6 +8,7 @@ use super::component::TabView;
 pub mod bindings;
 pub mod errors;
 pub mod import;
+pub mod licences;
 
 macro_rules! tabs {
     ($($variant:ident => $field:ident : $ty:ty),+ $(,)?) => {
@@ -57,6 +58,7 @@ tabs! {
     Import => import: import::ImportTab,
     Bindings => bindings: bindings::BindingsTab,
     Errors => errors: errors::ErrorsTab,
+    Licences => licences: licences::LicencesTab,
 }
 
 impl Default for Tab {
