@@ -11,7 +11,6 @@
 //! enough).
 use std::time::{Duration, Instant};
 
-use m365sync::auth::{Authenticator, Session, TokenCache};
 use m365sync::directory::{Directory, LicenceOwner, LicencePick, NewDirectoryUser};
 use m365sync::graph::{GraphClient, GraphError};
 use m365sync::sim::{Sim, SimOptions};
@@ -85,18 +84,7 @@ async fn setup(a: &Args, window: Duration) -> (Sim, GraphClient, tempfile::TempD
     })
     .await
     .unwrap();
-    let (id, secret) = sim.apps[0].clone();
-    let http = m365sync::config::http_client(None).unwrap();
-    let auth = Authenticator::new(http.clone(), &sim.base_url, &sim.tenant_id, &id);
-    let tokens = auth.client_credentials(&secret).await.unwrap();
-    let session = Session::start(
-        auth,
-        TokenCache::new(data.path().join("t.json")),
-        tokens,
-        Some(secret),
-    )
-    .unwrap();
-    let graph = GraphClient::new(http, &format!("{}/v1.0", sim.base_url), session);
+    let graph = sim.app_client(data.path().join("t.json")).await.unwrap();
     (sim, graph, data)
 }
 

@@ -101,7 +101,80 @@ pub fn seed_directory(dir: &mut Directory) -> Result<SeedSummary> {
         summary.directory_only += 1;
     }
     seed_groups(dir, users)?;
+    seed_sync(dir, users)?;
     Ok(summary)
+}
+
+/// The demo's group to bind: three directory-only people (no account yet) and one imported
+/// user. Binding it provisions the three and adds all four, each "via Field Team".
+pub const FIELD_TEAM: &str = "Field Team";
+
+/// The seed users the demo puts to work for attribute sync, by their UPN's local part.
+const RETITLED: &str = "tomas.schneider"; // job title: Support Team Lead -> Customer Service Manager
+const MANAGED: &str = "benjamin.sorensen"; // manager: none -> Irvin Sayers
+const MANAGER: &str = "irvin.sayers";
+const SYNCED: &str = "tobias.brandt"; // synced from on-premises: not editable
+
+/// What the demo shows of group binding and attribute sync: `Field Team` to bind; one
+/// imported user whose job title the directory changed, one whose manager it names; the three
+/// users synced from on-premises AD imported, one with another job title in the directory
+/// (shown as not editable, never sent); the tenant's guests left to the Import tab (Guest).
+fn seed_sync(dir: &mut Directory, users: &[User]) -> Result<()> {
+    let find = |local: &str| {
+        users
+            .iter()
+            .find(|u| {
+                u.user_principal_name
+                    .split_once('@')
+                    .is_some_and(|(l, _)| l == local)
+            })
+            .with_context(|| format!("the demo seed has no {local}"))
+    };
+    let synced: Vec<User> = users
+        .iter()
+        .filter(|u| u.on_premises_sync_enabled)
+        .cloned()
+        .collect();
+    anyhow::ensure!(synced.len() >= 2, "the demo seed has no synced users");
+    dir.import(&synced)?;
+    // A column absent from a file leaves that field alone: one file per attribute.
+    for csv in [
+        format!(
+            "email,jobTitle\n{},Customer Service Manager\n{},Operations Lead\n",
+            find(RETITLED)?.email(),
+            find(SYNCED)?.email()
+        ),
+        format!(
+            "email,manager\n{},{}\n",
+            find(MANAGED)?.email(),
+            find(MANAGER)?.email()
+        ),
+    ] {
+        let report = dir.import_csv(csv.as_bytes())?;
+        anyhow::ensure!(
+            report.rejected.is_empty(),
+            "the demo's attributes: {:?}",
+            report.rejected
+        );
+    }
+    // Field Team: three directory-only people and one imported user.
+    let g = dir.add_group(FIELD_TEAM)?;
+    let mut ids = Vec::new();
+    for email in [
+        "aiyana.whitehorse@",
+        "bogdan.kowalczyk@",
+        "chiara.esposito@",
+        "jordan.eriksson@",
+    ] {
+        let u = dir
+            .users()?
+            .into_iter()
+            .find(|u| u.email.starts_with(email))
+            .with_context(|| format!("the demo directory has no {email}"))?;
+        ids.push(u.id);
+    }
+    dir.set_group_members(g, &ids)?;
+    Ok(())
 }
 
 /// The demo's directory groups, members from the imported users and the directory-only
@@ -205,10 +278,12 @@ mod tests {
         let seed: Seed = serde_json::from_str(SEED).unwrap();
         let idx = dir.index().unwrap();
         let count = |st| seed.users.iter().filter(|u| idx.classify(u) == st).count();
-        assert_eq!(count(ImportStatus::Imported), 40);
+        // The three synced from on-premises are imported too; the three guests are Guest.
+        assert_eq!(count(ImportStatus::Imported), 43);
         assert_eq!(count(ImportStatus::Failed), 3);
         assert_eq!(count(ImportStatus::Conflict), 9);
-        assert_eq!(count(ImportStatus::New), seed.users.len() - 52);
+        assert_eq!(count(ImportStatus::Guest), 3);
+        assert_eq!(count(ImportStatus::New), seed.users.len() - 58);
         let users = dir.users().unwrap();
         assert!(users
             .iter()
@@ -229,5 +304,22 @@ mod tests {
         assert_eq!(nick("Sales (EU)"), "SalesEU");
         assert_eq!(nick("R&D; Ops"), "R&DOps");
         assert_eq!(nick("Engineering "), "Engineering");
+        // Field Team, unbound: three people without an account and one imported user.
+        let field = dir.find_group(FIELD_TEAM).unwrap().unwrap();
+        assert!(!field.want_bound);
+        assert_eq!(field.members.len(), 4);
+        let user = |local: &str| {
+            users
+                .iter()
+                .find(|u| u.email.starts_with(&format!("{local}@")))
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(
+            user(RETITLED).job_title.as_deref(),
+            Some("Customer Service Manager")
+        );
+        assert!(user(MANAGED).attributes["manager"].starts_with(MANAGER));
+        assert!(user(SYNCED).tenant_user_id.is_some());
     }
 }

@@ -40,6 +40,21 @@ fn tu(id: &str, upn: &str, enabled: bool) -> User {
     }
 }
 
+/// The plan of `directory` against `snapshot`, and preflight's findings over it.
+fn plan_and_preflight(
+    directory: &[DirectoryUser],
+    snapshot: &TenantSnapshot,
+    domains: &[Domain],
+) -> (
+    m365sync::sync::plan::Plan,
+    Vec<m365sync::sync::preflight::Issue>,
+) {
+    let p = plan(directory, snapshot, &Policy::default(), 1_800_000_000);
+    let idx = TenantIndex::from_snapshot(snapshot);
+    let issues = preflight(directory, domains, Some(&idx), &PreflightOptions::default());
+    (p, issues)
+}
+
 #[test]
 fn held_back_over_the_real_plan() {
     let domains = vec![
@@ -76,14 +91,7 @@ fn held_back_over_the_real_plan() {
         du(7, "cy@contoso.com", true, None), // live unlinked holder: takeover sent
         du(8, "bad name@contoso.com", true, None), // space: create held
     ];
-    let p = plan(&directory, &snapshot, &Policy::default(), 1_800_000_000);
-    let idx = TenantIndex::from_snapshot(&snapshot);
-    let issues = preflight(
-        &directory,
-        &domains,
-        Some(&idx),
-        &PreflightOptions::default(),
-    );
+    let (p, issues) = plan_and_preflight(&directory, &snapshot, &domains);
     let (send, held) = held_back(&p.ops, &issues);
     let mut s: Vec<(i64, OpKind)> = send.iter().map(|o| (o.directory_id, o.kind)).collect();
     s.sort();
@@ -111,4 +119,71 @@ fn held_back_over_the_real_plan() {
         ]
     );
     assert_eq!(send.len() + held.len(), p.ops.len());
+}
+
+/// A guest's address is never bound as a member account: an `#EXT#` address is held back,
+/// and so is the takeover of a tenant guest whose mail a directory user has; a directory user
+/// linked to its guest on purpose (imported, confirmed) is not refused.
+#[test]
+fn a_guest_address_is_held_back_as_guest_as_member() {
+    let domains = vec![Domain {
+        id: "contoso.com".into(),
+        authentication_type: Some("Managed".into()),
+        is_default: true,
+        is_initial: false,
+        is_verified: true,
+    }];
+    let guest = |id: &str, upn: &str, mail: &str| User {
+        guest: true,
+        mail: Some(mail.into()),
+        ..tu(id, upn, true)
+    };
+    let snapshot = TenantSnapshot {
+        pages: vec![Arc::new(vec![
+            guest(
+                "g-ann",
+                "ann_fabrikam.com#EXT#@contoso.com",
+                "ann@fabrikam.com",
+            ),
+            guest(
+                "g-bo",
+                "bo_tailspin.com#EXT#@contoso.com",
+                "bo@tailspin.com",
+            ),
+            tu("t-cy", "cy@contoso.com", false),
+        ])],
+        deleted: Vec::new(),
+        domains: domains.clone(),
+    };
+    let directory = vec![
+        du(1, "dee_fabrikam.com#EXT#@contoso.com", true, None), // #EXT#: create held
+        du(2, "ann@fabrikam.com", true, None),                  // a guest's mail: takeover held
+        du(3, "bo@tailspin.com", true, Some("g-bo")),           // linked to its guest: not refused
+        du(4, "cy@contoso.com", true, None),                    // a member: takeover sent
+    ];
+    let (p, issues) = plan_and_preflight(&directory, &snapshot, &domains);
+    let guests: Vec<i64> = issues
+        .iter()
+        .filter(|i| i.kind == "guest-as-member")
+        .map(|i| i.directory_id)
+        .collect();
+    assert_eq!(guests, vec![1, 2], "{issues:?}");
+    let (send, held) = held_back(&p.ops, &issues);
+    let h: Vec<(i64, OpKind, &str)> = held
+        .iter()
+        .map(|(o, i)| (o.directory_id, o.kind, i.kind.as_str()))
+        .collect();
+    assert_eq!(
+        h,
+        vec![
+            (1, OpKind::Create, "guest-as-member"),
+            (2, OpKind::Takeover, "guest-as-member"),
+        ]
+    );
+    let s: Vec<(i64, OpKind)> = send.iter().map(|o| (o.directory_id, o.kind)).collect();
+    // The linked guest keeps its attributes in sync (its display name here); never a member.
+    assert_eq!(
+        s,
+        vec![(3, OpKind::UpdateAttributes), (4, OpKind::Takeover)]
+    );
 }

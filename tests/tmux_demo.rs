@@ -247,7 +247,8 @@ fn demo_in_tmux_binds_and_unbinds_users() {
     tmux.clear_filter();
 
     let summary = tmux.preview_and_apply(&["create account", "block sign-in"]);
-    assert!(summary.contains("3 done"), "{summary}");
+    // And the demo's attribute changes: a job title and a manager.
+    assert!(summary.contains("5 done"), "{summary}");
     // The two new accounts got temporary passwords, shown once.
     assert!(summary.contains("temporary passwords"), "{summary}");
     assert!(summary.contains("aiyana.whitehorse@"), "{summary}");
@@ -343,7 +344,9 @@ fn demo_in_tmux_fixes_an_unverified_domain_from_the_errors_tab() {
         "{preview}"
     );
     assert!(preview.contains("upn-domain-unverified"), "{preview}");
-    assert!(!preview.contains("y apply"), "nothing to apply: {preview}");
+    // Nothing of his is sent: what is, is the demo's job title and manager.
+    assert!(preview.contains("Changes to send: 2"), "{preview}");
+    assert!(preview.contains("Attribute changes: 1 change"), "{preview}");
     tmux.keys(&["Escape"]);
     tmux.wait_for("the preview to close", Duration::from_secs(30), |s| {
         !s.contains("Plan:")
@@ -394,7 +397,8 @@ fn demo_in_tmux_fixes_an_unverified_domain_from_the_errors_tab() {
     let summary = tmux.wait_for("the summary", Duration::from_secs(120), |s| {
         s.contains("Applied") && s.contains("done")
     });
-    assert!(summary.contains("1 done"), "{summary}");
+    // With the demo's job title and manager changes.
+    assert!(summary.contains("3 done"), "{summary}");
     // His temporary password was neither copied nor written: closing asks.
     tmux.keys(&["Escape"]);
     tmux.wait_for("the question", Duration::from_secs(30), |s| {
@@ -496,6 +500,90 @@ fn demo_in_tmux_fixes_the_sales_eu_group() {
             .any(|l| l.contains("Sales (EU)") && l.contains("Bound"))
     });
 
+    tmux.quit(&exit_file);
+}
+
+/// Issue 10 in the demo: bind the group Field Team; the preview lists its members under
+/// "Through group Field Team" with their reason (and the demo's job title change with its
+/// diff); `y` applies; the members are Bound, "via Field Team".
+#[test]
+fn demo_in_tmux_binds_a_group_and_its_members_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let exit_file = dir.path().join("exit");
+    let tmux = Tmux::start_demo("fieldteam", &exit_file);
+    let wait = Duration::from_secs(30);
+    tmux.wait_for("tenant users", Duration::from_secs(60), |s| {
+        s.contains("Irvin Sayers") && s.contains("loaded")
+    });
+    tmux.keys(&["2"]);
+    tmux.wait_for("the Bindings tab", wait, |s| s.contains("Why bound"));
+    tmux.keys(&["t"]);
+    tmux.wait_for("the groups", wait, |s| s.contains("Nickname"));
+    tmux.find("Field Team");
+    assert!(
+        tmux.row_of("Field Team").contains("Unbound"),
+        "{}",
+        tmux.screen()
+    );
+    tmux.keys(&["Space"]);
+    tmux.wait_for("the pending group", wait, |s| {
+        s.lines()
+            .any(|l| l.contains("Field Team") && l.contains("Pending"))
+    });
+    tmux.clear_filter();
+    tmux.wait_for("the listing to end", Duration::from_secs(60), |s| {
+        !s.contains("listing") && !s.contains("interrupted run")
+    });
+    tmux.keys(&["p"]);
+    let preview = tmux.wait_for("the preview", wait, |s| {
+        s.contains("Plan:") && s.contains("Through group Field Team (bound now): 8 changes")
+    });
+    for who in [
+        "aiyana.whitehorse@",
+        "bogdan.kowalczyk@",
+        "chiara.esposito@",
+        "jordan.eriksson@",
+    ] {
+        assert!(preview.contains(who), "{who}: {preview}");
+    }
+    assert!(preview.contains("create group"), "{preview}");
+    // The rest of the plan, by cause, further down: the job title's diff.
+    tmux.keys(&["G"]);
+    let bottom = tmux.wait_for("the end of the preview", wait, |s| {
+        s.contains("Manager changes: 1 change")
+    });
+    assert!(
+        bottom.contains("jobTitle: \"Support Team Lead\" -> \"Customer Service Manager\""),
+        "{bottom}"
+    );
+    assert!(
+        bottom.contains("Not edited, synced from on-premises AD: 1"),
+        "{bottom}"
+    );
+    tmux.keys(&["y"]);
+    let summary = tmux.wait_for("the summary", Duration::from_secs(120), |s| {
+        s.contains("Applied") && s.contains("done")
+    });
+    // 3 creates, the group, 4 member adds, the job title, the manager.
+    assert!(summary.contains("10 done"), "{summary}");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the question", wait, |s| {
+        s.contains("Close and forget the passwords?")
+    });
+    tmux.keys(&["y"]);
+    tmux.wait_for("the panel to close", wait, |s| {
+        !s.contains("temporary password")
+    });
+    // The users: the members are Bound, through the group.
+    tmux.keys(&["t"]);
+    tmux.wait_for("the users", wait, |s| s.contains("Why bound"));
+    for name in ["Aiyana Whitehorse", "Jordan Eriksson"] {
+        tmux.find(name);
+        tmux.wait_for(&format!("{name} bound via Field Team"), wait, |s| {
+            s.lines()
+                .any(|l| l.contains(name) && l.contains("Bound") && l.contains("via Field Team"))
+        });
+    }
     tmux.quit(&exit_file);
 }
 

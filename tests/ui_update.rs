@@ -185,10 +185,10 @@ fn pages_arriving_while_filtered_are_filtered_as_they_come() {
 }
 
 #[test]
-fn status_filter_cycles_all_new_imported_conflict_failed() {
+fn status_filter_cycles_all_new_imported_conflict_failed_guest() {
     let mut s = fixtures::loaded_state(100);
     let mut seen = vec![s.tabs.import.status];
-    for _ in 0..5 {
+    for _ in 0..6 {
         cmd(&mut s, Command::CycleStatus);
         seen.push(s.tabs.import.status);
         if let Some(st) = s.tabs.import.status {
@@ -204,6 +204,7 @@ fn status_filter_cycles_all_new_imported_conflict_failed() {
             Some(ImportStatus::Imported),
             Some(ImportStatus::Conflict),
             Some(ImportStatus::Failed),
+            Some(ImportStatus::Guest),
             None
         ]
     );

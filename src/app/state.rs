@@ -253,7 +253,7 @@ pub struct TenantRows {
     pub status: Vec<ImportStatus>,
     pub hay: Haystacks,
     /// Rows per status, in `ImportStatus::ALL` order.
-    pub counts: [usize; 4],
+    pub counts: [usize; 5],
 }
 
 impl TenantRows {
@@ -339,6 +339,7 @@ pub fn status_slot(s: ImportStatus) -> usize {
         ImportStatus::Imported => 1,
         ImportStatus::Conflict => 2,
         ImportStatus::Failed => 3,
+        ImportStatus::Guest => 4,
     }
 }
 

@@ -680,6 +680,10 @@ fn answer(s: &mut AppState, q: Question, fx: &mut Vec<Effect>) -> bool {
             );
         }
         Question::QuitWithPasswords { .. } => s.data.quit = true,
+        Question::ImportGuests { .. } => {
+            let o = s.tabs.import.import_with_guests(&mut s.data, fx);
+            return apply_outcome(s, o, false);
+        }
         Question::ClosePasswords { unsaved } => {
             s.modal = Modal::None;
             s.data.tell(

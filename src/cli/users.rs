@@ -17,6 +17,7 @@ pub enum StatusFilter {
     Imported,
     Conflict,
     Failed,
+    Guest,
 }
 
 impl From<StatusFilter> for ImportStatus {
@@ -26,14 +27,15 @@ impl From<StatusFilter> for ImportStatus {
             StatusFilter::Imported => ImportStatus::Imported,
             StatusFilter::Conflict => ImportStatus::Conflict,
             StatusFilter::Failed => ImportStatus::Failed,
+            StatusFilter::Guest => ImportStatus::Guest,
         }
     }
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct UsersArgs {
-    /// Only users with this import status (as printed: New, Imported, Conflict, Failed; any
-    /// case)
+    /// Only users with this import status (as printed: New, Imported, Conflict, Failed,
+    /// Guest; any case)
     #[arg(long, ignore_case = true)]
     pub status: Option<StatusFilter>,
     #[command(flatten)]
@@ -56,7 +58,7 @@ pub struct UserLine<'a> {
     pub given_name: Option<&'a str>,
     pub surname: Option<&'a str>,
     pub account_enabled: Option<bool>,
-    /// `new`, `imported`, `conflict` or `failed`.
+    /// `new`, `imported`, `conflict`, `failed` or `guest`.
     pub import_status: ImportStatus,
 }
 

@@ -20,14 +20,18 @@ pub enum ImportStatus {
     Conflict,
     /// The last import attempt failed (see its failure).
     Failed,
+    /// A guest (`userType` Guest, an `#EXT#` UPN) no directory user is linked to: imported
+    /// only when the admin confirms it (it stays a guest account, never a member).
+    Guest,
 }
 
 impl ImportStatus {
-    pub const ALL: [ImportStatus; 4] = [
+    pub const ALL: [ImportStatus; 5] = [
         ImportStatus::New,
         ImportStatus::Imported,
         ImportStatus::Conflict,
         ImportStatus::Failed,
+        ImportStatus::Guest,
     ];
     pub fn label(self) -> &'static str {
         match self {
@@ -35,6 +39,7 @@ impl ImportStatus {
             ImportStatus::Imported => "Imported",
             ImportStatus::Conflict => "Conflict",
             ImportStatus::Failed => "Failed",
+            ImportStatus::Guest => "Guest",
         }
     }
 }
@@ -159,13 +164,15 @@ pub struct DirectoryIndex {
 
 impl DirectoryIndex {
     /// O(1): a linked user is Imported; one whose last import attempt failed is Failed
-    /// (Errors says why); an address a directory user already holds is a Conflict (the admin
+    /// (Errors says why); a guest is Guest (imported only when confirmed); an address a directory user already holds is a Conflict (the admin
     /// must link or rename, never a silent duplicate); anything else is New.
     pub fn classify(&self, user: &User) -> ImportStatus {
         if self.linked.contains_key(&user.id) {
             ImportStatus::Imported
         } else if self.failed.contains_key(&user.id) {
             ImportStatus::Failed
+        } else if user.guest {
+            ImportStatus::Guest
         } else if self.holder_of(user).is_some() {
             ImportStatus::Conflict
         } else {

@@ -485,6 +485,25 @@ impl Sim {
         self.state.request_count(method, path_prefix)
     }
 
+    /// A Graph client signed in app-only as the first seeded app (client credentials), its
+    /// tokens cached at `token_cache`: for benches and tests where sign-in is not under test.
+    pub async fn app_client(
+        &self,
+        token_cache: PathBuf,
+    ) -> anyhow::Result<crate::graph::GraphClient> {
+        use crate::auth::{Authenticator, Session, TokenCache};
+        let (id, secret) = self.apps[0].clone();
+        let http = crate::config::http_client(None)?;
+        let auth = Authenticator::new(http.clone(), &self.base_url, &self.tenant_id, &id);
+        let tokens = auth.client_credentials(&secret).await?;
+        let session = Session::start(auth, TokenCache::new(token_cache), tokens, Some(secret))?;
+        Ok(crate::graph::GraphClient::new(
+            http,
+            &format!("{}/v1.0", self.base_url),
+            session,
+        ))
+    }
+
     /// Stops accepting, closes connections, and waits for the server task.
     pub async fn shutdown(mut self) {
         self.cancel.cancel();

@@ -260,23 +260,30 @@ impl AttrChange {
 /// The diff of the attributes the policy syncs (the manager apart): the fields where the
 /// account differs from what the directory holds. Empty when they agree.
 pub fn diff(dir: &DirectoryUser, acc: &User, policy: &AttributePolicy) -> Vec<AttrChange> {
-    Attr::all()
-        .filter(|a| *a != Attr::Manager && policy.syncs(*a))
-        .filter_map(|a| {
-            let want = directory_value(dir, a)?;
-            let want = (!want.trim().is_empty()).then(|| want.trim().to_string());
-            let have = tenant_value(acc, a).map(str::to_string);
-            // displayName cannot be cleared: an empty one is left as it is.
-            if a == Attr::DisplayName && want.is_none() {
-                return None;
-            }
-            (want != have).then_some(AttrChange {
+    // Compared as borrowed text: an account that agrees (almost every one) allocates nothing.
+    let mut out = Vec::new();
+    for a in Attr::all() {
+        if a == Attr::Manager || !policy.syncs(a) {
+            continue;
+        }
+        let Some(want) = directory_value(dir, a) else {
+            continue;
+        };
+        let want = Some(want.trim()).filter(|w| !w.is_empty());
+        // displayName cannot be cleared: an empty one is left as it is.
+        if a == Attr::DisplayName && want.is_none() {
+            continue;
+        }
+        let have = tenant_value(acc, a);
+        if want != have {
+            out.push(AttrChange {
                 attr: a,
-                old: have,
-                new: want,
-            })
-        })
-        .collect()
+                old: have.map(str::to_string),
+                new: want.map(str::to_string),
+            });
+        }
+    }
+    out
 }
 
 /// The directory's values to set on a new account (the managed, non-empty ones).
@@ -333,7 +340,8 @@ pub fn plan_managers(
     use std::collections::HashMap;
     let mut ops = Vec::new();
     let mut issues = Vec::new();
-    if !policy.syncs(Attr::Manager) {
+    // Nothing to do (and no index to build) when no directory user names a manager.
+    if !policy.syncs(Attr::Manager) || !users.iter().any(|u| u.attributes.contains_key("manager")) {
         return (ops, issues);
     }
     let by_email: HashMap<String, &DirectoryUser> = users

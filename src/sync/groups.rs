@@ -158,6 +158,10 @@ pub fn plan_groups(
     users: &[DirectoryUser],
     snap: &GroupSnapshot,
 ) -> Vec<GroupOp> {
+    // No bound group: nothing to plan, and no index of every user to build.
+    if !groups.iter().any(|g| g.want_bound) {
+        return Vec::new();
+    }
     let by_id: HashMap<i64, &DirectoryUser> = users.iter().map(|u| (u.id, u)).collect();
     let by_tenant: HashMap<&str, &DirectoryUser> = users
         .iter()

@@ -371,12 +371,15 @@ pub fn plan(
         }
         let expired = password_expired(d, policy, now);
         // Why it is wanted: asked for directly, or through a bound group.
-        let bind = if d.bound_via.is_empty() {
-            "bind requested".to_string()
-        } else if d.want_bound {
-            format!("bind requested (also via {})", d.bound_via.join(", "))
-        } else {
-            format!("bound via {}", d.bound_via.join(", "))
+        // (Worded only for a user that gets an op: not for every user in sync.)
+        let bind = || {
+            if d.bound_via.is_empty() {
+                "bind requested".to_string()
+            } else if d.want_bound {
+                format!("bind requested (also via {})", d.bound_via.join(", "))
+            } else {
+                format!("bound via {}", d.bound_via.join(", "))
+            }
         };
         if !d.wanted() {
             if let Some(acc) = live {
@@ -412,7 +415,7 @@ pub fn plan(
                         OpKind::ReEnable,
                         &acc.user_principal_name,
                         Some(&acc.id),
-                        format!("{bind}; the linked account has sign-in blocked"),
+                        format!("{}; the linked account has sign-in blocked", bind()),
                     )
                 }),
                 (true, false) => {
@@ -442,7 +445,10 @@ pub fn plan(
                 OpKind::Restore,
                 &del.user_principal_name,
                 Some(&del.id),
-                format!("{bind}; the linked account was deleted and can be restored"),
+                format!(
+                    "{}; the linked account was deleted and can be restored",
+                    bind()
+                ),
             ));
             continue;
         }
@@ -455,8 +461,9 @@ pub fn plan(
                     &acc.user_principal_name,
                     Some(&acc.id),
                     format!(
-                        "{bind}; the account {} already has this address: link it instead of \
+                        "{}; the account {} already has this address: link it instead of \
                          creating a duplicate",
+                        bind(),
                         acc.user_principal_name
                     ),
                 )
@@ -466,7 +473,10 @@ pub fn plan(
                 OpKind::Restore,
                 &del.user_principal_name,
                 Some(&del.id),
-                format!("{bind}; a deleted account holds this address: restore it"),
+                format!(
+                    "{}; a deleted account holds this address: restore it",
+                    bind()
+                ),
             ));
         } else {
             out.ops.push(Op {
@@ -482,7 +492,7 @@ pub fn plan(
                     OpKind::Create,
                     d.email.trim(),
                     None,
-                    format!("{bind}; no account has this address"),
+                    format!("{}; no account has this address", bind()),
                 )
             });
         }

@@ -418,6 +418,8 @@ struct Holder {
     id: String,
     upn: String,
     deleted: bool,
+    /// A guest (`userType` Guest): its address is not a member account's to take.
+    guest: bool,
 }
 
 /// Addresses held in the tenant (UPN and mail, lower-cased) by live and soft-deleted users.
@@ -434,6 +436,7 @@ impl TenantIndex {
                 id: u.id.clone(),
                 upn: u.user_principal_name.clone(),
                 deleted: is_deleted,
+                guest: u.guest,
             };
             if let Some(m) = u.mail.as_deref().filter(|m| !m.is_empty()) {
                 by_address
@@ -584,6 +587,23 @@ pub fn preflight(
             severity: Severity::Error,
             holder: None,
         };
+        // A guest's address is never a member account's: an `#EXT#` UPN is the tenant's
+        // name for an invited user of another organisation.
+        let upn_given = opts.upn_overrides.get(&u.id).map_or(email, |s| s.as_str());
+        if let Some(a) = [email, upn_given].into_iter().find(|a| is_guest_address(a)) {
+            let mut is = issue(
+                "guest-as-member",
+                "email",
+                a,
+                format!(
+                    "{a} is a guest's address (#EXT#): a guest is an invited user of another \
+                     organisation, not a member account this tenant can create or take over."
+                ),
+            );
+            is.holder = Some(format!("guest {a}"));
+            out.push(is);
+            continue;
+        }
         let dup_count = match email_group[i] {
             NONE => 0,
             g => email_count[g as usize],
@@ -788,6 +808,23 @@ pub fn preflight(
                     out.push(is);
                     break;
                 }
+                // A guest holds it: binding would make a member account of a guest's
+                // address (unless this user is linked to that guest on purpose).
+                if h.guest && links.get(h.id.as_str()) != Some(&u.id) {
+                    let mut is = issue(
+                        "guest-as-member",
+                        "email",
+                        addr,
+                        format!(
+                            "The guest {} (an invited user of another organisation) has the \
+                             address {addr}: it cannot be bound as a member account.",
+                            h.upn
+                        ),
+                    );
+                    is.holder = Some(format!("guest {}", h.upn));
+                    out.push(is);
+                    break;
+                }
                 // A live, unlinked holder is the plan's takeover, not an error.
                 match links.get(h.id.as_str()) {
                     Some(&other) if other != u.id => {
@@ -813,6 +850,13 @@ pub fn preflight(
     out
 }
 
+/// An `#EXT#` address: the UPN the tenant gives an invited guest (`a_fabrikam.com#EXT#@...`).
+pub fn is_guest_address(a: &str) -> bool {
+    a.as_bytes()
+        .windows(5)
+        .any(|w| w.eq_ignore_ascii_case(b"#EXT#"))
+}
+
 /// Which plan ops an issue kind stops. Blocking sign-in is never held back: a data problem
 /// must not keep a leaver's account open.
 pub fn blocks(kind: &str, op: OpKind) -> bool {
@@ -825,8 +869,8 @@ pub fn blocks(kind: &str, op: OpKind) -> bool {
         OpKind::SetManager => kind.starts_with("manager-"),
         OpKind::AssignLicense => kind.starts_with("licence-") || kind == "usage-location-invalid",
         OpKind::Create => true,
-        OpKind::Takeover => matches!(kind, "email-duplicate" | "upn-exists"),
-        OpKind::Restore => kind == "email-duplicate",
+        OpKind::Takeover => matches!(kind, "email-duplicate" | "upn-exists" | "guest-as-member"),
+        OpKind::Restore => matches!(kind, "email-duplicate" | "guest-as-member"),
     }
 }
 

@@ -91,6 +91,7 @@ impl Theme {
             ImportStatus::Imported => self.fg(Color::Green),
             ImportStatus::Conflict => self.fg(Color::Yellow).add_modifier(Modifier::BOLD),
             ImportStatus::Failed => self.fg(Color::Red).add_modifier(Modifier::BOLD),
+            ImportStatus::Guest => self.fg(Color::Magenta),
         }
     }
     pub fn binding(&self, b: BindingState) -> Style {

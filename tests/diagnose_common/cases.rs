@@ -931,6 +931,36 @@ pub fn cases() -> Vec<Case> {
             Box::new(|| g(manager_issue("ben@contoso.com", false))),
         ),
         (
+            "guest-as-member",
+            "preflight #EXT# address",
+            Box::new(|| pre(&["ann_fabrikam.com#EXT#@contoso.com"], None)),
+        ),
+        (
+            "guest-as-member",
+            "preflight address of a tenant guest",
+            Box::new(|| {
+                let guest = m365sync::graph::User {
+                    id: "g1".into(),
+                    user_principal_name: "ann_fabrikam.com#EXT#@contoso.onmicrosoft.com".into(),
+                    mail: Some("ann@fabrikam.com".into()),
+                    guest: true,
+                    ..Default::default()
+                };
+                let index = m365sync::sync::preflight::TenantIndex::new([&guest], &[]);
+                let u = DirectoryUser {
+                    id: 1,
+                    email: "ann@fabrikam.com".into(),
+                    display_name: "Ann".into(),
+                    want_bound: true,
+                    ..Default::default()
+                };
+                preflight(&[u], &[], Some(&index), &PreflightOptions::default())
+                    .into_iter()
+                    .map(|i| i.kind)
+                    .collect()
+            }),
+        ),
+        (
             "manager-loop",
             "managers that loop",
             Box::new(|| g(manager_issue("ben@contoso.com", true))),

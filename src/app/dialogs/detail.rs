@@ -225,6 +225,17 @@ impl Detail {
                             .unwrap_or_default();
                         field(&mut out, " Last import", &why, theme.error());
                     }
+                    ImportStatus::Guest => field(
+                        &mut out,
+                        " Guest",
+                        &format!(
+                            "An invited user of another organisation (userType Guest). Not \
+                             imported as a member: {} on its row asks first, and an imported \
+                             guest stays linked to its guest account, never made a member.",
+                            data.tab_key(super::super::tabs::import::SECTION.name, Command::Import)
+                        ),
+                        theme.warn(),
+                    ),
                     ImportStatus::New => field(
                         &mut out,
                         " Import",

@@ -276,6 +276,26 @@ impl Preview {
                 }
             }
         }
+        // Accounts mastered on-premises: the directory differs, nothing is sent; said why.
+        let synced: Vec<&crate::sync::preflight::Issue> = v
+            .issues
+            .iter()
+            .map(|(i, _)| i)
+            .filter(|i| i.kind == "synced-from-on-premises")
+            .collect();
+        if !synced.is_empty() {
+            rows.push(Row::Blank);
+            rows.push(Row::Heading(
+                format!(
+                    "Not edited, synced from on-premises AD: {}",
+                    thousands(synced.len())
+                ),
+                Tone::Warn,
+            ));
+            for i in synced {
+                note(&mut rows, &i.message, Tone::Warn, "  ");
+            }
+        }
         let held = v.held_count();
         if held > 0 {
             rows.push(Row::Blank);

@@ -27,6 +27,8 @@ pub enum Question {
     QuitWithPasswords { unsaved: usize },
     /// Closing the passwords view with passwords neither copied nor written.
     ClosePasswords { unsaved: usize },
+    /// Importing rows of which `guests` are guests (userType Guest), `others` not.
+    ImportGuests { guests: usize, others: usize },
 }
 
 impl Question {
@@ -66,6 +68,27 @@ impl Question {
                         data.keymap
                             .key_for(&[super::run::RESULT.name], Command::WriteHandoff)
                     ),
+                ],
+            ),
+            Question::ImportGuests { guests, others } => (
+                "Import guests?",
+                vec![
+                    format!(
+                        "{} among the rows to import{}: invited users of",
+                        count(guests, "guest", None),
+                        if others > 0 {
+                            format!(" (and {})", count(others, "other user", None))
+                        } else {
+                            String::new()
+                        }
+                    ),
+                    "other organisations (userType Guest, #EXT# UPN).".into(),
+                    String::new(),
+                    "Importing links each to a directory user; it stays a guest".into(),
+                    "account: binding it never makes it a member.".into(),
+                    String::new(),
+                    "y imports them all; Esc goes back (unmark the guests, or filter".into(),
+                    "the status to New, to import the others alone).".into(),
                 ],
             ),
             Question::ClosePasswords { unsaved } => (

@@ -21,6 +21,7 @@ use crate::ui::Theme;
 
 use super::super::component::{Component, Outcome, Section, TabView, TextMode};
 use super::super::dialogs::detail::Detail;
+use super::super::dialogs::question::Question;
 use super::super::dialogs::Modal;
 use super::super::effect::{Effect, SortKey};
 use super::super::explain::ErrorEntry;
@@ -48,6 +49,8 @@ pub struct ImportTab {
     pub order: Option<Arc<Vec<u32>>>,
     /// A sort asked for and not back yet (the runtime sorts 1M rows in the background).
     pub sorting: bool,
+    /// The admin confirmed importing the guests among the rows (the question's yes).
+    pub guests_ok: bool,
 }
 
 impl ImportTab {
@@ -196,6 +199,14 @@ impl ImportTab {
         Outcome::Done
     }
 
+    /// The import asked for, the guests among its rows confirmed (the question's yes).
+    pub fn import_with_guests(&mut self, data: &mut Data, fx: &mut Vec<Effect>) -> Outcome {
+        self.guests_ok = true;
+        let o = self.start_import(data, fx);
+        self.guests_ok = false;
+        o
+    }
+
     fn start_import(&mut self, data: &mut Data, fx: &mut Vec<Effect>) -> Outcome {
         if data.importing.is_some() {
             data.say(
@@ -243,6 +254,14 @@ impl ImportTab {
             );
             return Outcome::Done;
         }
+        // Guests are not imported as members unless the admin says so.
+        let guests = users.iter().filter(|u| u.guest).count();
+        if guests > 0 && !self.guests_ok {
+            return Outcome::Ask(Question::ImportGuests {
+                guests,
+                others: users.len() - guests,
+            });
+        }
         data.importing = Some(users.len());
         let mut msg = format!("Importing {}…", count(users.len(), "user", None));
         if conflicts > 0 {
@@ -286,7 +305,7 @@ pub fn sort_order(pages: &[Arc<Vec<User>>], statuses: &[ImportStatus], key: Sort
         }
     };
     if matches!(key, SortKey::Status | SortKey::Enabled) {
-        let mut buckets: [Vec<u32>; 4] = Default::default();
+        let mut buckets: [Vec<u32>; ImportStatus::ALL.len()] = Default::default();
         for (r, u) in users.enumerate() {
             buckets[slot(u, r).unwrap_or(0)].push(r as u32);
         }
@@ -461,7 +480,8 @@ impl Component for ImportTab {
                     Some(ImportStatus::New) => Some(ImportStatus::Imported),
                     Some(ImportStatus::Imported) => Some(ImportStatus::Conflict),
                     Some(ImportStatus::Conflict) => Some(ImportStatus::Failed),
-                    Some(ImportStatus::Failed) => None,
+                    Some(ImportStatus::Failed) => Some(ImportStatus::Guest),
+                    Some(ImportStatus::Guest) => None,
                 };
                 self.rescan(data);
             }
@@ -609,7 +629,11 @@ impl TabView for ImportTab {
     }
     fn counts(&self, data: &Data, theme: &Theme, short: bool) -> Vec<Span<'static>> {
         let mut v = Vec::new();
-        for (i, st) in ImportStatus::ALL.iter().enumerate() {
+        // Guests are counted when the tenant has some.
+        let shown = ImportStatus::ALL
+            .iter()
+            .filter(|st| **st != ImportStatus::Guest || data.rows.count(**st) > 0);
+        for (i, st) in shown.enumerate() {
             if i > 0 {
                 v.push(Span::raw(if short { " " } else { "  " }));
             }
@@ -617,6 +641,7 @@ impl TabView for ImportTab {
                 (true, ImportStatus::Imported) => "Imp",
                 (true, ImportStatus::Conflict) => "Confl",
                 (true, ImportStatus::Failed) => "Fail",
+                (true, ImportStatus::Guest) => "Gst",
                 _ => st.label(),
             };
             v.push(Span::styled(format!("{label} "), theme.status(*st)));
@@ -840,6 +865,50 @@ mod tests {
         t.command(&mut d, Command::SortNext, &mut fx);
         assert!(fx.is_empty());
         assert!(d.message().unwrap().contains("waits for the listing"));
+    }
+
+    #[test]
+    fn guests_are_marked_filtered_and_imported_only_when_confirmed() {
+        use crate::app::action::Action;
+        use crate::app::update::update;
+        let mut users: Vec<(User, ImportStatus)> = fixtures::tenant_users(4)
+            .into_iter()
+            .map(|u| (u, ImportStatus::New))
+            .collect();
+        users[1].0.guest = true;
+        users[1].0.user_principal_name = "ann_fabrikam.com#EXT#@contoso.onmicrosoft.com".into();
+        users[1].1 = ImportStatus::Guest;
+        let mut s = crate::app::AppState::with_classified_users(users);
+        assert_eq!(s.data.rows.count(ImportStatus::Guest), 1);
+        // The status filter reaches Guest: only the guest is shown.
+        let mut fx = Vec::new();
+        for _ in 0..5 {
+            s.tabs
+                .import
+                .command(&mut s.data, Command::CycleStatus, &mut fx);
+        }
+        assert_eq!(s.tabs.import.status, Some(ImportStatus::Guest));
+        assert_eq!(s.tabs.import.view.shown, vec![1]);
+        // Import on it asks first; nothing is imported until yes.
+        let fx = update(&mut s, Action::Command(Command::Import));
+        assert!(fx.is_empty(), "{fx:?}");
+        assert_eq!(
+            s.question,
+            Some(Question::ImportGuests {
+                guests: 1,
+                others: 0
+            })
+        );
+        assert!(s.data.importing.is_none());
+        let fx = update(&mut s, Action::Command(Command::Back));
+        assert!(fx.is_empty() && s.question.is_none());
+        update(&mut s, Action::Command(Command::Import));
+        let fx = update(&mut s, Action::Command(Command::Confirm));
+        assert!(
+            matches!(fx.as_slice(), [Effect::Import { users }] if users.len() == 1 && users[0].guest),
+            "{fx:?}"
+        );
+        assert!(!s.tabs.import.guests_ok, "the yes is for that import only");
     }
 
     #[test]
