@@ -124,9 +124,20 @@ async fn login_status_users_logout() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), env.sim.user_count());
+    // An empty directory: every member is new; the seed's invited guests are Guest.
     assert!(
-        lines.iter().all(|l| l["importStatus"] == "new"),
+        lines
+            .iter()
+            .all(|l| l["importStatus"] == "new" || l["importStatus"] == "guest"),
         "empty directory"
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l["importStatus"] == "guest")
+            .count(),
+        3,
+        "the seed's three guests"
     );
     assert!(lines.iter().all(|l| l["userPrincipalName"].is_string()));
 
@@ -150,7 +161,8 @@ async fn login_status_users_logout() {
         "id,userPrincipalName,mail,displayName,givenName,surname,accountEnabled,importStatus"
     );
     let rows: Vec<&str> = rows.collect();
-    assert_eq!(rows.len(), 40);
+    // The demo's 40 imported, and its three users synced from on-premises.
+    assert_eq!(rows.len(), 43);
     assert!(
         rows.iter().all(|r| r.ends_with(",imported")),
         "the same word as --json"
