@@ -758,7 +758,7 @@ async fn preflight_kinds(r: &mut Reached) {
     let live: Value = ok(
         &g,
         Method::GET,
-        "/users?$top=999&$select=id,userPrincipalName,mail,proxyAddresses,mailNickname",
+        "/users?$top=999&$select=id,userPrincipalName,mail,proxyAddresses,mailNickname,userType",
         None,
     )
     .await;
@@ -807,6 +807,8 @@ async fn preflight_kinds(r: &mut Reached) {
             "password-length",
         ),
         (held.clone(), PW, "proxy-address-held"),
+        // The mail of one of the seed's guests.
+        ("lena@fabrikam.com".into(), PW, "guest-as-member"),
         (existing.into(), PW, "upn-exists"),
         (
             "dup.person@northwindtraders.com".into(),
