@@ -461,9 +461,20 @@ fn disconnect_asks_or_takes_yes_and_respects_the_apply_lock() {
     child.stdin.take().unwrap().write_all(b"y\n").unwrap();
     assert_eq!(child.wait_with_output().unwrap().status.code(), Some(64));
 
+    // A saved copy of the tenant's users (and its WAL) goes with the disconnect.
+    let copy = m365sync::snapshot::path_for(d, "t");
+    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    std::fs::write(&copy, b"x").unwrap();
+    let wal = copy.with_file_name("t.sqlite3-wal");
+    std::fs::write(&wal, b"x").unwrap();
     let out = run(d, &["--tenant", "t", "disconnect", "--yes"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let o = text(&out.stdout);
+    assert!(
+        o.contains("removed the saved copy of the tenant's users"),
+        "{o}"
+    );
+    assert!(!copy.exists() && !wal.exists(), "the snapshot is gone");
     for says in [
         "Disconnected from tenant t:",
         "account link of 1 directory user\n",

@@ -709,6 +709,8 @@ impl Services {
             }
             Effect::Disconnect => {
                 let db = self.settings.db_path();
+                let data_dir = self.settings.data_dir.clone();
+                let tenant = self.settings.tenant.clone().unwrap_or_default();
                 let cache = self.cache();
                 let slot = self.session.clone();
                 if let Some(t) = self.load_task.take() {
@@ -723,6 +725,10 @@ impl Services {
                                 .and_then(|mut d| d.disconnect())
                                 .map_err(|e| Failure::directory("disconnecting", e))?;
                             cache.clear().map_err(|e| Failure::file(&cache.path, e))?;
+                            // The saved copy of the tenant's users goes too.
+                            crate::snapshot::remove(&data_dir, &tenant).map_err(|e| {
+                                Failure::file(&crate::snapshot::path_for(&data_dir, &tenant), e)
+                            })?;
                             if let Ok(mut s) = slot.lock() {
                                 *s = None;
                             }

@@ -25,7 +25,7 @@ fn what_it_does(tenant: &str, settings: &Settings, cache: &std::path::Path) -> S
            - the binding wish and account link of every directory user,\n  \
            - the binding wish and M365 group link (and last error) of every group,\n  \
            - the UPN overrides and the records of failed imports;\n\
-         and removes the token cache {cache}.\n\
+         and removes the token cache {cache} and the saved copy of the tenant's users.\n\
          Kept: directory users, groups and memberships, the policy, the domain settings, the \
          journal and the audit log.\n\
          No Microsoft 365 account is changed: nothing is blocked, deleted or edited.",
@@ -75,6 +75,9 @@ pub fn disconnect(settings: &Settings, args: &DisconnectArgs, out: &mut dyn Writ
     let r = d.disconnect()?;
     let had = cache.path.exists();
     cache.clear()?;
+    let copy = crate::snapshot::path_for(&settings.data_dir, &tenant);
+    let had_copy = crate::snapshot::remove(&settings.data_dir, &tenant)
+        .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", copy.display()))?;
     writeln!(out, "Disconnected from tenant {}:", clean(&tenant))?;
     writeln!(
         out,
@@ -96,6 +99,13 @@ pub fn disconnect(settings: &Settings, args: &DisconnectArgs, out: &mut dyn Writ
         writeln!(out, "  removed the token cache {}", cache.path.display())?;
     } else {
         writeln!(out, "  no token cache to remove")?;
+    }
+    if had_copy {
+        writeln!(
+            out,
+            "  removed the saved copy of the tenant's users {}",
+            copy.display()
+        )?;
     }
     writeln!(
         out,

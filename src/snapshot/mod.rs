@@ -93,6 +93,23 @@ pub fn path_for(data_dir: &Path, tenant: &str) -> PathBuf {
     data_dir.join("snapshots").join(format!("{safe}.sqlite3"))
 }
 
+/// Removes the tenant's snapshot file and its WAL sidecars (disconnect: the copy holds the
+/// tenant's names and addresses, and no later sync may plan on it). Whether there was one.
+pub fn remove(data_dir: &Path, tenant: &str) -> std::io::Result<bool> {
+    let path = path_for(data_dir, tenant);
+    let mut had = false;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = path.clone().into_os_string();
+        p.push(suffix);
+        match std::fs::remove_file(&p) {
+            Ok(()) => had |= suffix.is_empty(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(had)
+}
+
 /// The `$select` a snapshot is listed with: a snapshot listed with another one (an older
 /// m365sync) is not used.
 pub fn current_select() -> String {

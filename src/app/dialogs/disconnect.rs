@@ -22,7 +22,7 @@ pub const SECTION: Section = Section {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Disconnect {
-    /// Confirmed: the directory and the token cache are being cleared.
+    /// Confirmed: the directory, the token cache and the tenant snapshot are being cleared.
     pub busy: bool,
 }
 
@@ -128,7 +128,8 @@ impl Component for Disconnect {
             "Disconnect the tenant?",
             vec![
                 Line::from("This un-selects every binding in the directory and forgets"),
-                Line::from("the saved sign-in (token cache)."),
+                Line::from("the saved sign-in (token cache) and the saved copy of the"),
+                Line::from("tenant's users."),
                 Line::from(""),
                 Line::from(Span::styled(
                     "Every M365 account is left exactly as it is: nothing is blocked,",
