@@ -123,16 +123,13 @@ impl T {
         self.env.sim.user_by_upn(&u.user_principal_name)
     }
     async fn licences(&self, u: &User) -> Vec<String> {
-        let v = self
-            .g
-            .licence_states(std::slice::from_ref(&u.id))
+        self.g
+            .licences_of(&u.id)
             .await
-            .unwrap();
-        v[&u.id]["assignedLicenses"]
-            .as_array()
             .unwrap()
-            .iter()
-            .map(|l| l["skuId"].as_str().unwrap().to_string())
+            .assigned_licenses
+            .into_iter()
+            .map(|l| l.sku_id)
             .collect()
     }
     fn pending(&self) -> Vec<(i64, Step, i64)> {

@@ -97,25 +97,3 @@ impl GraphClient {
         }
     }
 }
-
-impl GraphClient {
-    /// The licences of each of `users` (object ids) as Graph shows them: `GET
-    /// /users/{id}?$select=id,assignedLicenses,licenseAssignmentStates`, 20 to a `$batch`.
-    /// An account that is gone (404) is left out. Permission: User.Read.All.
-    pub async fn licence_states(
-        &self,
-        users: &[String],
-    ) -> Result<std::collections::HashMap<String, serde_json::Value>, GraphError> {
-        Ok(self
-            .get_each(users, |id| {
-                format!(
-                    "{}?$select=id,assignedLicenses,licenseAssignmentStates",
-                    super::paths::user(id)
-                )
-            })
-            .await?
-            .into_iter()
-            .filter_map(|(id, body)| body.map(|b| (id, b)))
-            .collect())
-    }
-}

@@ -350,33 +350,15 @@ impl OpDeprovision {
 ///
 /// Only the licences m365sync assigned (`ours`: the SKU ids the directory recorded when its
 /// assignLicense succeeded) are taken: one the admin gave by hand, or a group, stays.
-pub fn licences_to_remove(account: &serde_json::Value, ours: &[&str]) -> Vec<String> {
-    let assigned = account
-        .get("assignedLicenses")
-        .and_then(|v| v.as_array())
-        .cloned()
-        .unwrap_or_default();
-    let states = account
-        .get("licenseAssignmentStates")
-        .and_then(|v| v.as_array())
-        .cloned()
-        .unwrap_or_default();
-    let mut out = Vec::new();
-    for l in &assigned {
-        let Some(sku) = l.get("skuId").and_then(|v| v.as_str()) else {
-            continue;
-        };
-        let of_sku: Vec<&serde_json::Value> = states
-            .iter()
-            .filter(|s| s.get("skuId").and_then(|v| v.as_str()) == Some(sku))
-            .collect();
-        // No state for it: Graph did not say where it comes from; it is on the user.
-        let direct = of_sku.is_empty()
-            || of_sku
-                .iter()
-                .any(|s| s.get("assignedByGroup").is_none_or(|g| g.is_null()));
+pub fn licences_to_remove(
+    account: &crate::graph::licences::UserLicences,
+    ours: &[&str],
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for l in &account.assigned_licenses {
+        let sku = l.sku_id.as_str();
         let mine = ours.iter().any(|o| o.eq_ignore_ascii_case(sku));
-        if direct && mine && !out.iter().any(|o| o == sku) {
+        if mine && account.direct(sku) && !out.iter().any(|o| o == sku) {
             out.push(sku.to_string());
         }
     }
@@ -782,7 +764,7 @@ mod tests {
 
     #[test]
     fn only_direct_licences_m365sync_assigned_are_removed() {
-        let acc = serde_json::json!({
+        let acc: crate::graph::licences::UserLicences = serde_json::from_value(serde_json::json!({
             "assignedLicenses": [
                 {"skuId": "e3", "disabledPlans": []},
                 {"skuId": "ems", "disabledPlans": []},
@@ -795,7 +777,8 @@ mod tests {
                 {"skuId": "both", "assignedByGroup": "g1", "state": "Active"},
                 {"skuId": "both", "assignedByGroup": null, "state": "Active"}
             ]
-        });
+        }))
+        .unwrap();
         let all = ["e3", "ems", "both", "nostate"];
         assert_eq!(
             licences_to_remove(&acc, &all),
@@ -808,7 +791,7 @@ mod tests {
             "one the admin gave by hand stays"
         );
         assert!(licences_to_remove(&acc, &[]).is_empty());
-        assert!(licences_to_remove(&serde_json::json!({}), &all).is_empty());
+        assert!(licences_to_remove(&Default::default(), &all).is_empty());
     }
 
     fn block_op(u: &DirectoryUser) -> Op {

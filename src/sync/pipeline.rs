@@ -730,7 +730,7 @@ pub async fn read_tenant(
                 .filter_map(|u| u.tenant_user_id.as_deref().map(|t| (t, u.id)))
                 .collect();
             graph
-                .licence_states(&ids)
+                .user_licences(&ids)
                 .await
                 .map_err(|e| Failure::graph(Operation::ListUsers, Subject::None, e))?
                 .into_iter()
