@@ -41,6 +41,23 @@ async fn import_tenant(env: &common::Env, g: &GraphClient) -> Vec<User> {
     users
 }
 
+/// `n` directory users `{local}{i}@<default domain>` named `{name} {i}`, wanted bound.
+fn want_new_users(env: &common::Env, n: usize, local: &str, name: &str) {
+    let dom = &env.sim.default_domain;
+    let mut d = Directory::open(&env.settings.db_path()).unwrap();
+    let ids: Vec<i64> = (0..n)
+        .map(|i| {
+            d.add_user(&NewDirectoryUser {
+                email: format!("{local}{i}@{dom}"),
+                display_name: format!("{name} {i}"),
+                ..Default::default()
+            })
+            .unwrap()
+        })
+        .collect();
+    d.set_want(&ids, true).unwrap();
+}
+
 fn unfinished(env: &common::Env) -> usize {
     Directory::open(&env.settings.db_path())
         .unwrap()
@@ -164,21 +181,7 @@ async fn a_killed_bind_then_unbind_creates_nothing_more() {
         ..common::fast_options()
     })
     .await;
-    let dom = env.sim.default_domain.clone();
-    {
-        let mut d = Directory::open(&env.settings.db_path()).unwrap();
-        let ids: Vec<i64> = (0..80)
-            .map(|i| {
-                d.add_user(&NewDirectoryUser {
-                    email: format!("new{i}@{dom}"),
-                    display_name: format!("New {i}"),
-                    ..Default::default()
-                })
-                .unwrap()
-            })
-            .collect();
-        d.set_want(&ids, true).unwrap();
-    }
+    want_new_users(&env, 80, "new", "New");
     env.ok(&["login"]).await;
     let before = env.sim.user_count();
     let killed = kill_mid_apply(
@@ -463,21 +466,7 @@ async fn a_run_throttled_without_end_stops_by_itself() {
         ..common::fast_options()
     })
     .await;
-    let dom = env.sim.default_domain.clone();
-    {
-        let mut d = Directory::open(&env.settings.db_path()).unwrap();
-        let ids: Vec<i64> = (0..5)
-            .map(|i| {
-                d.add_user(&NewDirectoryUser {
-                    email: format!("t{i}@{dom}"),
-                    display_name: format!("T {i}"),
-                    ..Default::default()
-                })
-                .unwrap()
-            })
-            .collect();
-        d.set_want(&ids, true).unwrap();
-    }
+    want_new_users(&env, 5, "t", "T");
     env.ok(&["login"]).await;
     env.sim.faults().add(
         "POST /v1.0/$batch always 429:1"
@@ -557,21 +546,7 @@ async fn a_busy_database_is_waited_out_not_fatal() {
     })
     .await;
     let g = graph(&env).await;
-    let dom = env.sim.default_domain.clone();
-    {
-        let mut d = Directory::open(&env.settings.db_path()).unwrap();
-        let ids: Vec<i64> = (0..40)
-            .map(|i| {
-                d.add_user(&NewDirectoryUser {
-                    email: format!("b{i}@{dom}"),
-                    display_name: format!("B {i}"),
-                    ..Default::default()
-                })
-                .unwrap()
-            })
-            .collect();
-        d.set_want(&ids, true).unwrap();
-    }
+    want_new_users(&env, 40, "b", "B");
     let dir = m365sync::sync::pipeline::DirectoryState::load(
         &Directory::open(&env.settings.db_path()).unwrap(),
         "",
