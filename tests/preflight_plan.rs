@@ -40,6 +40,17 @@ fn tu(id: &str, upn: &str, enabled: bool) -> User {
     }
 }
 
+/// contoso.com: verified, managed, the default.
+fn contoso() -> Domain {
+    Domain {
+        id: "contoso.com".into(),
+        authentication_type: Some("Managed".into()),
+        is_default: true,
+        is_initial: false,
+        is_verified: true,
+    }
+}
+
 /// The plan of `directory` against `snapshot`, and preflight's findings over it.
 fn plan_and_preflight(
     directory: &[DirectoryUser],
@@ -50,21 +61,24 @@ fn plan_and_preflight(
     Vec<m365sync::sync::preflight::Issue>,
 ) {
     let p = plan(directory, snapshot, &Policy::default(), 1_800_000_000);
+    let opts = PreflightOptions::default();
     let idx = TenantIndex::from_snapshot(snapshot);
-    let issues = preflight(directory, domains, Some(&idx), &PreflightOptions::default());
+    let issues = preflight(directory, domains, Some(&idx), &opts);
+    // The narrow index the pipeline builds (only the addresses preflight asks about) finds
+    // exactly what the whole tenant's index finds.
+    let narrow = TenantIndex::for_users(snapshot, directory, &opts);
+    assert_eq!(
+        preflight(directory, domains, Some(&narrow), &opts),
+        issues,
+        "TenantIndex::for_users differs from the full index"
+    );
     (p, issues)
 }
 
 #[test]
 fn held_back_over_the_real_plan() {
     let domains = vec![
-        Domain {
-            id: "contoso.com".into(),
-            authentication_type: Some("Managed".into()),
-            is_default: true,
-            is_initial: false,
-            is_verified: true,
-        },
+        contoso(),
         Domain {
             id: "labs.example".into(),
             authentication_type: Some("Managed".into()),
@@ -126,13 +140,7 @@ fn held_back_over_the_real_plan() {
 /// linked to its guest on purpose (imported, confirmed) is not refused.
 #[test]
 fn a_guest_address_is_held_back_as_guest_as_member() {
-    let domains = vec![Domain {
-        id: "contoso.com".into(),
-        authentication_type: Some("Managed".into()),
-        is_default: true,
-        is_initial: false,
-        is_verified: true,
-    }];
+    let domains = vec![contoso()];
     let guest = |id: &str, upn: &str, mail: &str| User {
         guest: true,
         mail: Some(mail.into()),
@@ -185,5 +193,70 @@ fn a_guest_address_is_held_back_as_guest_as_member() {
     assert_eq!(
         s,
         vec![(3, OpKind::UpdateAttributes), (4, OpKind::Takeover)]
+    );
+}
+
+/// The pipeline's narrow tenant index (`TenantIndex::for_users`) answers every address
+/// preflight asks about as the whole tenant's index does: holders found by UPN or by mail in
+/// any case, a live holder beside a soft-deleted one, an account linked to another directory
+/// user, a UPN override, and non-ASCII mail folded the same way.
+#[test]
+fn the_narrow_tenant_index_finds_what_the_whole_one_finds() {
+    let domains = vec![contoso()];
+    let with_mail = |u: User, mail: &str| User {
+        mail: Some(mail.into()),
+        ..u
+    };
+    let snapshot = TenantSnapshot {
+        pages: vec![
+            Arc::new(vec![
+                tu("t-ann", "Ann.Lee@Contoso.com", true),
+                with_mail(tu("t-bo", "bo.x@contoso.com", true), "BO@contoso.com"),
+                tu("t-linked", "linked@contoso.com", true),
+            ]),
+            Arc::new(vec![
+                tu("t-live", "both@contoso.com", true),
+                with_mail(tu("t-sig", "sig@contoso.com", true), "ΟΔΟΣ@contoso.com"),
+            ]),
+        ],
+        deleted: vec![
+            tu("d-both", "BOTH@contoso.com", true),
+            tu("d-gone", "Gone@CONTOSO.com", true),
+        ],
+        domains: domains.clone(),
+    };
+    let directory = vec![
+        du(1, "ann.lee@contoso.com", true, None), // live holder, UPN in another case
+        du(2, "bo@contoso.com", true, None),      // held by mail only
+        du(3, "Linked@contoso.com", true, None),  // held by an account linked to 9
+        du(4, "both@contoso.com", true, None),    // live and deleted holders: live wins
+        du(5, "gone@contoso.com", true, None),    // soft-deleted holder
+        du(6, "οδος@contoso.com", true, None),    // non-ASCII mail, folded alike
+        du(7, "free@contoso.com", true, None),    // nobody holds it
+        du(9, "someone@contoso.com", true, Some("t-linked")),
+        du(10, "bo.x@contoso.com", true, Some("t-bo")),
+    ];
+    let mut opts = PreflightOptions::default();
+    opts.upn_overrides.insert(7, "GONE@contoso.com".into()); // override hits the deleted one
+    let full = TenantIndex::from_snapshot(&snapshot);
+    let narrow = TenantIndex::for_users(&snapshot, &directory, &opts);
+    let whole = preflight(&directory, &domains, Some(&full), &opts);
+    assert_eq!(preflight(&directory, &domains, Some(&narrow), &opts), whole);
+    let mut kinds: Vec<(i64, &str)> = whole
+        .iter()
+        .map(|i| (i.directory_id, i.kind.as_str()))
+        .collect();
+    kinds.sort();
+    // The held addresses are really found (the comparison above is not of two empty lists).
+    assert!(kinds.contains(&(2, "proxy-address-held")), "{kinds:?}");
+    assert!(kinds.contains(&(3, "upn-exists")), "{kinds:?}");
+    assert!(kinds.contains(&(5, "proxy-address-held")), "{kinds:?}");
+    assert!(kinds.contains(&(7, "proxy-address-held")), "{kinds:?}");
+    // A directory of linked users asks about no address: nothing is scanned or kept.
+    let linked = [du(9, "someone@contoso.com", true, Some("t-linked"))];
+    let none = TenantIndex::for_users(&snapshot, &linked, &opts);
+    assert_eq!(
+        preflight(&linked, &domains, Some(&none), &opts),
+        preflight(&linked, &domains, Some(&full), &opts)
     );
 }

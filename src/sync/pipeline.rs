@@ -282,6 +282,29 @@ impl PlanView {
     }
 }
 
+/// `a` on this thread and `b` on a scoped one, both results; if no thread can be started,
+/// one after the other. A panic in `b` goes on in the caller, as it would have inline.
+fn beside<A: Send, B: Send>(a: impl FnOnce() -> A, b: impl FnOnce() -> B + Send) -> (A, B) {
+    let b = std::sync::Mutex::new(Some(b));
+    let run_b = || {
+        let f = b.lock().unwrap_or_else(|p| p.into_inner()).take();
+        f.map(|f| f())
+    };
+    std::thread::scope(|s| {
+        match std::thread::Builder::new()
+            .name("m365sync-preflight".into())
+            .spawn_scoped(s, run_b)
+        {
+            Ok(h) => {
+                let ra = a();
+                let rb = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+                (ra, rb.expect("b runs once, on its thread"))
+            }
+            Err(_) => (a(), run_b().expect("b did not start on a thread")),
+        }
+    })
+}
+
 /// The plan of the directory against the tenant: pure, the same for every caller.
 pub fn make_plan(
     dir: &DirectoryState,
@@ -305,7 +328,6 @@ pub fn make_plan(
     };
     let users = super::licences::with_default_usage_location(&dir.users, &dir.policy, &live_by_id);
     let users: &[DirectoryUser] = &users;
-    let users_plan = plan::plan(users, &tenant.users, &dir.policy, now);
     let opts = PreflightOptions {
         enabled_domains: dir.domains.enabled.clone(),
         default_domain: dir.domains.default.clone(),
@@ -313,9 +335,14 @@ pub fn make_plan(
         attributes: dir.policy.attributes.clone(),
         ..Default::default()
     };
+    // The diff and preflight's rules read the same inputs and not each other: at 100,000
+    // users each is a good share of the plan, so they run side by side.
+    let (users_plan, findings) = beside(
+        || plan::plan(users, &tenant.users, &dir.policy, now),
+        || preflight::check_users(users, &tenant.users, &opts),
+    );
     let synced = users_plan.synced.clone();
-    let (mut user_plan, held, mut issues) =
-        preflight::check_plan(users_plan, users, &tenant.users, &opts);
+    let (mut user_plan, held, mut issues) = preflight::hold_back(users_plan, findings, &opts);
     // An attribute Graph would refuse is taken out of a takeover or a re-enable: the account
     // is enabled, that value left as it is (the finding says why).
     let bad_attr: HashSet<(i64, &str)> = issues
@@ -365,7 +392,7 @@ pub fn make_plan(
     ));
     // Managers: after the accounts they need (the engine orders them by dependency).
     {
-        let live: HashSet<&str> = tenant
+        let live: foldhash::HashSet<&str> = tenant
             .users
             .pages
             .iter()
@@ -1141,5 +1168,35 @@ fn status_of_code(code: &str) -> u16 {
         "generalException" => 500,
         "not-sent" | "outcome-unknown" => 0,
         _ => 400,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::beside;
+
+    #[test]
+    fn beside_returns_both_results_and_runs_each_once() {
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let (a, b) = beside(
+            || {
+                calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                std::thread::current().id()
+            },
+            || {
+                calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                std::thread::current().id()
+            },
+        );
+        assert_eq!(calls.into_inner(), 2);
+        assert_ne!(a, b, "b ran on its own thread");
+        assert_eq!(a, std::thread::current().id(), "a ran on the caller's");
+    }
+
+    #[test]
+    fn a_panic_beside_goes_on_in_the_caller() {
+        let r = std::panic::catch_unwind(|| beside(|| 1, || -> u32 { panic!("rule broke") }));
+        let p = r.expect_err("the panic reaches the caller");
+        assert_eq!(p.downcast_ref::<&str>(), Some(&"rule broke"));
     }
 }

@@ -467,6 +467,53 @@ impl TenantIndex {
         TenantIndex::new(s.pages.iter().flat_map(|p| p.iter()), &s.deleted)
     }
 
+    /// The index `preflight` reads for `users`: only the addresses it will look up (the trimmed
+    /// email and the UPN of every directory user not linked to an account yet), so a directory
+    /// of linked users costs no scan, and a scan allocates only for the addresses it keeps.
+    /// Same holders as [`TenantIndex::from_snapshot`] for every address preflight asks about.
+    pub fn for_users(
+        s: &TenantSnapshot,
+        users: &[DirectoryUser],
+        opts: &PreflightOptions,
+    ) -> TenantIndex {
+        let wanted: foldhash::HashSet<String> = users
+            .iter()
+            .filter(|u| u.tenant_user_id.is_none())
+            .flat_map(|u| {
+                let email = u.email.trim();
+                let upn = opts.upn_overrides.get(&u.id).map_or(email, |s| s.as_str());
+                [lower(email).into_owned(), lower(upn).into_owned()]
+            })
+            .filter(|a| !a.is_empty())
+            .collect();
+        if wanted.is_empty() {
+            return TenantIndex::default();
+        }
+        let mut buf = String::new();
+        let mut kept = |a: &str| -> bool {
+            if a.is_ascii() {
+                buf.clear();
+                buf.extend(a.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+            } else {
+                buf = a.to_lowercase(); // as `TenantIndex::new` folds it (final sigma too)
+            }
+            wanted.contains(buf.as_str())
+        };
+        let live: Vec<&User> = s
+            .pages
+            .iter()
+            .flat_map(|p| p.iter())
+            .filter(|u| kept(&u.user_principal_name) || u.mail.as_deref().is_some_and(&mut kept))
+            .collect();
+        let deleted: Vec<User> = s
+            .deleted
+            .iter()
+            .filter(|u| kept(&u.user_principal_name) || u.mail.as_deref().is_some_and(&mut kept))
+            .cloned()
+            .collect();
+        TenantIndex::new(live, &deleted)
+    }
+
     fn get(&self, addr_lower: &str) -> Option<&Holder> {
         self.by_address.get(addr_lower)
     }
@@ -535,7 +582,8 @@ pub fn preflight(
     let mut email_group: Vec<u32> = vec![NONE; users.len()];
     let mut email_count: Vec<u32> = Vec::new();
     {
-        let mut by_email: HashMap<&str, u32> = HashMap::with_capacity(users.len());
+        let mut by_email: foldhash::HashMap<&str, u32> =
+            foldhash::HashMap::with_capacity_and_hasher(users.len(), Default::default());
         for (i, e) in emails.iter().enumerate() {
             if !e.is_empty() {
                 let next = email_count.len() as u32;
@@ -552,7 +600,8 @@ pub fn preflight(
     let mut nick_group: Vec<u32> = vec![NONE; users.len()];
     let mut nick_domains: Vec<(&str, bool)> = Vec::new();
     {
-        let mut by_nick: HashMap<&str, u32> = HashMap::with_capacity(users.len());
+        let mut by_nick: foldhash::HashMap<&str, u32> =
+            foldhash::HashMap::with_capacity_and_hasher(users.len(), Default::default());
         for (i, e) in emails.iter().enumerate() {
             if let Some((l, d)) = e.split_once('@') {
                 if !l.is_empty() {
@@ -568,7 +617,7 @@ pub fn preflight(
             }
         }
     }
-    let links: HashMap<&str, i64> = users
+    let links: foldhash::HashMap<&str, i64> = users
         .iter()
         .filter_map(|u| u.tenant_user_id.as_deref().map(|t| (t, u.id)))
         .collect();
@@ -630,11 +679,12 @@ pub fn preflight(
             }
         }
         // Attributes the directory syncs: Graph's lengths and formats (graph-notes §17).
+        let values = crate::sync::attributes::DirectoryValues::of(u);
         for a in crate::sync::attributes::Attr::all() {
             if !opts.attributes.syncs(a) || a == crate::sync::attributes::Attr::Manager {
                 continue;
             }
-            let Some(v) = crate::sync::attributes::directory_value(u, a) else {
+            let Some(v) = values.get(a) else {
                 continue;
             };
             if v.is_empty() && a != crate::sync::attributes::Attr::DisplayName {
@@ -909,9 +959,30 @@ pub fn held_back(ops: &[Op], issues: &[Issue]) -> (Vec<Op>, Vec<(Op, Issue)>) {
 /// kept), preflight runs with the integration's domain settings, and what it refuses is split
 /// off. Returns the plan to send, the ops held back, and every finding.
 pub fn check_plan(
-    mut plan: Plan,
+    plan: Plan,
     users: &[DirectoryUser],
     tenant: &TenantSnapshot,
+    opts: &PreflightOptions,
+) -> (Plan, Vec<(Op, Issue)>, Vec<Issue>) {
+    hold_back(plan, check_users(users, tenant, opts), opts)
+}
+
+/// Preflight's findings over `users` against `tenant`: the half of [`check_plan`] that needs
+/// no plan, so the pipeline runs it beside the diff.
+pub fn check_users(
+    users: &[DirectoryUser],
+    tenant: &TenantSnapshot,
+    opts: &PreflightOptions,
+) -> Vec<Issue> {
+    let index = TenantIndex::for_users(tenant, users, opts);
+    preflight(users, &tenant.domains, Some(&index), opts)
+}
+
+/// The other half of [`check_plan`]: the UPN overrides name the accounts creates make, and
+/// the ops `issues` refuse are split off.
+pub fn hold_back(
+    mut plan: Plan,
+    issues: Vec<Issue>,
     opts: &PreflightOptions,
 ) -> (Plan, Vec<(Op, Issue)>, Vec<Issue>) {
     for op in &mut plan.ops {
@@ -921,8 +992,6 @@ pub fn check_plan(
             }
         }
     }
-    let index = TenantIndex::from_snapshot(tenant);
-    let issues = preflight(users, &tenant.domains, Some(&index), opts);
     let (send, held) = held_back(&plan.ops, &issues);
     plan.ops = send;
     (plan, held, issues)
