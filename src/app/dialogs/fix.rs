@@ -891,6 +891,57 @@ mod tests {
     }
 
     #[test]
+    fn a_usage_location_problem_recorded_on_an_account_is_fixed_by_typing_the_country() {
+        let mut s = fixtures::bindings_state();
+        let u = s.data.directory.users[4].clone();
+        let issue = crate::sync::preflight::Issue {
+            directory_id: u.id,
+            kind: "licence-state-usage-location".into(),
+            field: "licenseAssignmentStates".into(),
+            value: "SPE_E3".into(),
+            message: "Microsoft 365 reports ProhibitedInUsageLocationViolation".into(),
+            suggestion: Some("ProhibitedInUsageLocationViolation".into()),
+            severity: crate::sync::preflight::Severity::Error,
+            holder: None,
+        };
+        s.data.errors = vec![ErrorEntry::from_recorded(&issue, &u.email)];
+        let d = &mut s.data;
+        assert_eq!(d.errors[0].fixes(), vec![FixAction::SetUsageLocation]);
+        let Outcome::Open(Modal::Fix(mut f)) = open(d, 0, None) else {
+            panic!("f opens the usage location fix");
+        };
+        assert_eq!(f.label, "Usage location");
+        assert_eq!(f.text_mode(d), TextMode::All);
+        let mut fx = Vec::new();
+        for c in "de".chars() {
+            f.input(d, InputRequest::InsertChar(c));
+        }
+        assert!(f
+            .problem
+            .as_deref()
+            .unwrap()
+            .contains("Two capital letters"));
+        assert_eq!(f.command(d, Command::Submit, &mut fx), Outcome::Done);
+        assert!(fx.is_empty(), "nothing is saved while the code is not one");
+        f.input(d, InputRequest::DeleteLine);
+        for c in "DE".chars() {
+            f.input(d, InputRequest::InsertChar(c));
+        }
+        assert_eq!(f.problem, None);
+        assert_eq!(f.command(d, Command::Submit, &mut fx), Outcome::Close);
+        assert_eq!(
+            fx,
+            vec![Effect::Fix {
+                fix: Fix::SetUsageLocation {
+                    directory_id: u.id,
+                    code: "DE".into()
+                },
+                key: s.data.errors[0].key.clone(),
+            }]
+        );
+    }
+
+    #[test]
     fn a_fix_follows_its_error_or_closes_when_it_is_gone() {
         let mut d = fixtures::preflight_errors_state().data;
         let mut f = preview(&d, 1, d.errors[1].fixes()[0]);
