@@ -217,6 +217,10 @@ fn one_past_the_free_seats_is_held_back_with_the_count_in_the_preview() {
     assert!(matches!(s.modal, Modal::Preview(_)), "{:?}", s.modal);
     let t = text(&s, 120, 40);
     assert!(t.contains("assign licences"), "{t}");
+    assert!(
+        t.contains("licences: +POWER_BI_PRO"),
+        "the preview shows what each licence op adds and removes:\n{t}"
+    );
     assert!(t.contains("needs 2 POWER_BI_PRO, 1 free"), "{t}");
 }
 

@@ -274,6 +274,15 @@ impl Preview {
                         note(&mut rows, &c.describe(), Tone::Info, "    ");
                     }
                 }
+                // The licences it adds (with the plans off) and removes, as the dry run.
+                if let Some(l) = op.licences.as_deref().filter(|l| !l.is_empty()) {
+                    note(
+                        &mut rows,
+                        &format!("licences: {}", l.describe()),
+                        Tone::Info,
+                        "    ",
+                    );
+                }
             }
         }
         // Accounts mastered on-premises: the directory differs, nothing is sent; said why.
