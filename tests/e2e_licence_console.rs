@@ -289,3 +289,57 @@ async fn a_group_licence_without_a_seat_is_in_the_errors_tab_and_errors_json() {
     assert_eq!(e.diag.title, line["title"].as_str().unwrap());
     env.sim.shutdown().await;
 }
+
+/// A user without a usage location is held back with its licence (`licence-usage-location`);
+/// the one-key fix types the country into the directory, and the next sync sends it, then the
+/// licence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_usage_location_fix_lets_the_licence_through() {
+    use m365sync::app::effect::Fix;
+    let env = common::start(common::fast_options()).await;
+    let dom = env.sim.default_domain.clone();
+    let email = format!("uma.where@{dom}");
+    env.import_people(&format!(
+        "email,givenName,surname,displayName,licences\n{email},Uma,Where,Uma Where,SPE_E3\n"
+    ))
+    .await;
+    env.ok(&["bind", &email]).await;
+    env.ok(&["login"]).await;
+    let out = env.ok(&["errors", "--json"]).await;
+    let line: Value = out
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["kind"] == "licence-usage-location")
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(line["fix"], "set-usage-location");
+    let id = m365sync::directory::Directory::open(&env.settings.db_path())
+        .unwrap()
+        .find_by_email(&email)
+        .unwrap()
+        .unwrap()
+        .id;
+    let done = m365sync::app::runtime::run_fix(
+        Fix::SetUsageLocation {
+            directory_id: id,
+            code: "DE".into(),
+        },
+        env.settings.db_path(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(done.contains("DE"), "{done}");
+    let out = env.ok(&["sync", "--apply"]).await;
+    assert!(out.contains("0 failed"), "{out}");
+    let u = env.sim.user_by_upn(&email).unwrap();
+    assert_eq!(u["usageLocation"], "DE", "{u}");
+    assert!(
+        u["assignedLicenses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["skuId"] == E3),
+        "{u}"
+    );
+    env.sim.shutdown().await;
+}
