@@ -718,8 +718,8 @@ pub fn recorded_errors(
                         field: "licenseAssignmentStates".into(),
                         value: sku.clone(),
                         message: format!(
-                            "Microsoft 365 reports {e} for the {sku} licence of {email}: the \
-                             account does not have it"
+                            "Microsoft 365 records {e} on the {sku} licence of {email} \
+                             (licenseAssignmentStates)"
                         ),
                         suggestion: Some(e.to_string()),
                         severity: Severity::Error,
