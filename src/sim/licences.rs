@@ -844,7 +844,7 @@ pub fn forced_errors(
 }
 
 #[cfg(test)]
-mod tests {
+mod forced_error_tests {
     use super::*;
 
     #[test]
