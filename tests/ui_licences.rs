@@ -252,6 +252,11 @@ fn a_assigns_the_selected_sku_to_a_group_and_reads_the_licences_again() {
     );
     assert!(fx.contains(&Effect::LoadDirectory), "{fx:?}");
     assert!(fx.contains(&Effect::LoadLicences), "{fx:?}");
+    let t = text(&s, 120, 40);
+    assert!(
+        t.contains("Assigned to group \"Sales\": POWER_BI_PRO. p previews"),
+        "{t}"
+    );
     // After an apply, seats are read again.
     let r = the_report(&s);
     update(&mut s, Action::LicencesLoaded(Ok(Box::new(r))));

@@ -211,6 +211,12 @@ impl AssignLicence {
 pub fn changed(data: &mut Data, result: Result<String, Failure>, fx: &mut Vec<Effect>) {
     match result {
         Ok(what) => {
+            // `assigned to group "Sales": SPE_E3` as a sentence.
+            let mut c = what.chars();
+            let what: String = c
+                .next()
+                .map(|f| f.to_uppercase().chain(c).collect())
+                .unwrap_or_default();
             let p = data.tab_key(super::super::tabs::licences::SECTION.name, Command::Preview);
             data.tell(
                 Topic::Wish,
