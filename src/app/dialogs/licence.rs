@@ -104,15 +104,25 @@ impl AssignLicence {
     /// The dialog for `sku` (with its service plans) over the directory's groups and users;
     /// what each has of it now comes from the Licences report.
     pub fn new(data: &Data, sku: String, plans: Vec<String>) -> AssignLicence {
-        let current = |owner: &str, name: &str| -> Option<LicencePick> {
-            let r = data.licences.report.as_deref()?;
-            r.assignments
-                .iter()
-                .filter(|a| a.owner == owner && a.name.eq_ignore_ascii_case(name))
-                .flat_map(|a| a.licences.iter())
-                .filter_map(|l| LicencePick::parse(l).ok())
-                .find(|p| p.sku.eq_ignore_ascii_case(&sku))
-        };
+        // Who has this SKU now, by (owner, lower-case name): one pass, however many users.
+        let has: std::collections::HashMap<(&str, String), LicencePick> = data
+            .licences
+            .report
+            .as_deref()
+            .map(|r| r.assignments.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|a| {
+                let pick = a
+                    .licences
+                    .iter()
+                    .filter_map(|l| LicencePick::parse(l).ok())
+                    .find(|p| p.sku.eq_ignore_ascii_case(&sku))?;
+                Some(((a.owner, a.name.to_lowercase()), pick))
+            })
+            .collect();
+        let current =
+            |owner: &'static str, name: &str| has.get(&(owner, name.to_lowercase())).cloned();
         let mut targets: Vec<Target> = data
             .directory
             .groups
