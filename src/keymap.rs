@@ -103,8 +103,13 @@ pub enum Command {
     ToggleDomain,
     /// Domain settings: make the selected domain the integration's default.
     DefaultDomain,
-    /// Licences: assign the selected SKU to a directory group (a dialog picks it).
+    /// Licences: assign the selected SKU to a directory group or user (a dialog picks who
+    /// and the service plans).
     AssignLicence,
+    /// Licence dialog: turn the selected service plan off or on.
+    TogglePlan,
+    /// Licence dialog: remove the SKU from the group or user picked.
+    UnassignLicence,
 }
 
 /// The sections of keymap.toml every screen shares; tabs and dialogs name their own.

@@ -98,7 +98,10 @@ fn catalog_rejects_bad_entries() {
 fn every_kind_is_reachable_from_a_classification_or_preflight_input() {
     let c = Catalog::load().unwrap();
     let mut produced = BTreeSet::new();
-    for (want, label, f) in cases::cases() {
+    for (want, label, f) in cases::cases()
+        .into_iter()
+        .chain(cases::recorded_licence_cases())
+    {
         let got = f();
         assert!(
             got.iter().any(|k| k == want),

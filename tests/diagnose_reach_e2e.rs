@@ -1496,6 +1496,125 @@ async fn deprovision_kinds(r: &mut Reached) {
     sim.shutdown().await;
 }
 
+/// Licence errors group-based licensing records on accounts (`licenseAssignmentStates`),
+/// read by the client's licence reader and found as the plan finds them: no free seat and
+/// plans in conflict as the simulator works them out, the others as it is told to record them
+/// (`SimOptions::licence_errors`).
+async fn recorded_licence_kinds(r: &mut Reached) {
+    const E3: &str = "05e9a617-0261-4cee-bb44-138d3ef5d965";
+    const PBI: &str = "f8a1db68-be16-40ed-86d5-cb42ce701560";
+    const EXO1: &str = "4b9405b0-7788-4568-add1-99614e613b69";
+    const K1: &str = "18181a46-0d4e-45cd-891e-60aabd171b4e";
+    let forced = [
+        ("SPE_E3", "DependencyViolation"),
+        ("STANDARDPACK", "ProhibitedInUsageLocationViolation"),
+        ("EXCHANGESTANDARD", "UniquenessViolation"),
+        ("POWER_BI_PRO", "Other"),
+    ];
+    for (opts, skus, want) in [
+        (
+            SimOptions::default(),
+            vec![PBI, EXO1],
+            vec!["licence-state-no-seats", "licence-state-exclusive"],
+        ),
+        (
+            SimOptions {
+                licence_errors: forced
+                    .iter()
+                    .map(|(p, e)| (p.to_string(), e.to_string()))
+                    .collect(),
+                ..SimOptions::default()
+            },
+            vec![E3, K1, EXO1, PBI],
+            vec![
+                "licence-state-dependency",
+                "licence-state-usage-location",
+                "licence-state-uniqueness",
+                "licence-state-other",
+            ],
+        ),
+    ] {
+        let sim = Sim::start(opts).await.unwrap();
+        let (id, secret) = sim.apps[0].clone();
+        let g = graph(&sim, &app_token(&sim, &id, &secret).await.unwrap());
+        let dom = sim.default_domain.clone();
+        // Two members; the first holds SPE_E3 directly (its mailbox plan clashes with
+        // Exchange Online Plan 1), Power BI has one free seat for two.
+        let mut users = Vec::new();
+        for nick in ["state.ann", "state.ben"] {
+            let mut body = new_user(&format!("{nick}@{dom}"), PW);
+            body["usageLocation"] = json!("US");
+            users.push(
+                ok(&g, Method::POST, "/users", Some(body)).await["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        let add = |skus: &[&str]| {
+            json!({"addLicenses": skus.iter().map(|s| json!({"skuId": s, "disabledPlans": []})).collect::<Vec<_>>(),
+                   "removeLicenses": []})
+        };
+        if want.contains(&"licence-state-exclusive") {
+            ok(
+                &g,
+                Method::POST,
+                &format!("/users/{}/assignLicense", users[0]),
+                Some(add(&[E3])),
+            )
+            .await;
+        }
+        let grp = ok(
+            &g,
+            Method::POST,
+            "/groups",
+            Some(new_group("Licensed", "licensed")),
+        )
+        .await;
+        let gid = grp["id"].as_str().unwrap().to_string();
+        for u in &users {
+            ok(
+                &g,
+                Method::POST,
+                &format!("/groups/{gid}/members/$ref"),
+                Some(json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{u}")})),
+            )
+            .await;
+        }
+        ok(
+            &g,
+            Method::POST,
+            &format!("/groups/{gid}/assignLicense"),
+            Some(add(&skus)),
+        )
+        .await;
+        let accounts = g.user_licences(&users).await.unwrap();
+        let dir: Vec<DirectoryUser> = users
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let mut d = dir_user(i as i64 + 1, &format!("state{i}@{dom}"));
+                d.tenant_user_id = Some(t.clone());
+                d
+            })
+            .collect();
+        let skus = g.subscribed_skus().await.unwrap();
+        let found = m365sync::sync::licences::recorded_errors(&dir, &skus, &accounts);
+        for kind in want {
+            let (issue, email) = found
+                .iter()
+                .find(|(i, _)| i.kind == kind)
+                .unwrap_or_else(|| panic!("{kind} in {found:?}"));
+            r.hit(
+                kind,
+                &format!("recorded {}", issue.suggestion.as_deref().unwrap_or("")),
+                m365sync::diagnose::diagnose_recorded(issue, Subject::User(email.clone())),
+            );
+        }
+        sim.shutdown().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_catalog_kind_is_reached_end_to_end() {
     let mut r = Reached::default();
@@ -1505,6 +1624,7 @@ async fn every_catalog_kind_is_reached_end_to_end() {
     attribute_kinds(&mut r).await;
     engine_kinds(&mut r).await;
     licence_kinds(&mut r).await;
+    recorded_licence_kinds(&mut r).await;
     deprovision_kinds(&mut r).await;
     let catalog: BTreeSet<String> = Catalog::builtin().kinds().map(str::to_string).collect();
     let missing: Vec<&String> = catalog.difference(&r.0).collect();

@@ -969,7 +969,12 @@ fn demo_in_tmux_assigns_a_licence_to_a_group_and_seats_change() {
     tmux.keys(&["j"]);
     tmux.keys(&["a"]);
     tmux.wait_for("the assign dialog", Duration::from_secs(30), |s| {
-        s.contains("Give POWER_BI_PRO")
+        s.contains("Who gets POWER_BI_PRO")
+    });
+    // Enter picks the group, Enter again gives it the SKU with every plan on.
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("its service plans", Duration::from_secs(30), |s| {
+        s.contains("[x] BI_AZURE_P2")
     });
     tmux.keys(&["Enter"]);
     tmux.wait_for("the assignment", Duration::from_secs(30), |s| {
@@ -988,6 +993,77 @@ fn demo_in_tmux_assigns_a_licence_to_a_group_and_seats_change() {
     tmux.keys(&["Enter"]);
     tmux.wait_for("the seats to change", Duration::from_secs(60), |s| {
         s.lines().any(|l| l.starts_with("POWER_BI_PRO")) && seats(s) == (used + 1, 0)
+    });
+    tmux.quit(&exit_file);
+}
+
+/// The licence dialog in the demo: bind Kofi Sorensen (his account has no licence), then on the
+/// Licences tab give him SPE_E3 with TEAMS1 turned off (typing finds him, Space unticks the
+/// plan), preview (his licence with the plan off) and apply.
+#[test]
+fn demo_in_tmux_assigns_a_sku_with_a_plan_off_to_a_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let exit_file = dir.path().join("exit");
+    let tmux = Tmux::start_demo("licence-user", &exit_file);
+    tmux.wait_for("tenant users", Duration::from_secs(60), |s| {
+        s.contains("Irvin Sayers") && s.contains("loaded")
+    });
+    tmux.keys(&["2"]);
+    tmux.wait_for("the Bindings tab", Duration::from_secs(30), |s| {
+        s.contains("Account UPN")
+    });
+    tmux.find("Kofi Sorensen");
+    tmux.keys(&["+"]);
+    tmux.wait_for("Kofi wanted bound", Duration::from_secs(30), |s| {
+        s.contains("Bind 1 user")
+    });
+    tmux.clear_filter();
+
+    tmux.keys(&["4"]);
+    tmux.wait_for("the SKUs", Duration::from_secs(60), |s| {
+        s.contains("SPE_E3") && s.contains("free seats")
+    });
+    // SPE_E3 is the first SKU; typing finds the user.
+    tmux.keys(&["a"]);
+    tmux.wait_for("the licence dialog", Duration::from_secs(30), |s| {
+        s.contains("Who gets SPE_E3")
+    });
+    tmux.keys(&["-l", "kofi.so"]);
+    tmux.wait_for("Kofi found", Duration::from_secs(30), |s| {
+        s.contains("1 of ") && s.contains("kofi.sorensen@")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the service plans", Duration::from_secs(30), |s| {
+        s.contains("[x] TEAMS1")
+    });
+    // TEAMS1 is the third plan.
+    tmux.keys(&["j"]);
+    tmux.keys(&["j"]);
+    tmux.keys(&["Space"]);
+    tmux.wait_for("TEAMS1 off", Duration::from_secs(30), |s| {
+        s.contains("[ ] TEAMS1") && s.contains("Saved as SPE_E3,-TEAMS1")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the assignment", Duration::from_secs(30), |s| {
+        s.contains("kofi.sorensen@northwindtraders.com: SPE_E3,-TEAMS1")
+    });
+    tmux.keys(&["p"]);
+    let preview = tmux.wait_for("the preview", Duration::from_secs(60), |s| {
+        s.contains("Plan:") && s.contains("assign licences")
+    });
+    assert!(
+        preview.contains("licences: +SPE_E3 (off: TEAMS1)"),
+        "{preview}"
+    );
+    tmux.keys(&["y"]);
+    tmux.wait_for("the summary", Duration::from_secs(120), |s| {
+        s.contains("Applied") && s.contains("done")
+    });
+    tmux.keys(&["Enter"]);
+    // The seats are read again: Kofi's account takes one (200 in use before).
+    tmux.wait_for("one more SPE_E3 in use", Duration::from_secs(60), |s| {
+        s.lines()
+            .any(|l| l.starts_with("SPE_E3") && l.split_whitespace().nth(2) == Some("201"))
     });
     tmux.quit(&exit_file);
 }

@@ -227,5 +227,5 @@ pub enum Action {
     /// The Licences view, or why it could not be read.
     LicencesLoaded(Result<Box<crate::sync::licences::LicenceReport>, Failure>),
     /// A SKU was recorded for a group (what, in words), or not.
-    LicenceAssigned(Result<String, Failure>),
+    LicenceChanged(Result<String, Failure>),
 }

@@ -49,6 +49,8 @@ pub enum Fix {
     SetGroupNickname { group_id: i64, nickname: String },
     /// A group's display name: `Directory::rename_group(group_id, name)`.
     SetGroupName { group_id: i64, name: String },
+    /// A user's usage location: `Directory::set_attributes(directory_id, usageLocation)`.
+    SetUsageLocation { directory_id: i64, code: String },
 }
 
 /// A secret (a password) carried by an effect: Debug never shows it.
@@ -170,11 +172,12 @@ pub enum Effect {
     /// The Licences view (`Pipeline::licence_report`: SKUs and seats, assignments, licence
     /// errors, from the plan) -> `LicencesLoaded`.
     LoadLicences,
-    /// Record a default SKU of a directory group (`Directory::assign_licence`; nothing is
-    /// sent) -> `LicenceAssigned`.
-    AssignLicence {
-        group_id: i64,
-        group: String,
-        pick: crate::directory::LicencePick,
+    /// Record a change of the default SKUs of a directory group or user
+    /// (`Directory::change_licence`, as `m365sync licence assign|unassign`; nothing is sent)
+    /// -> `LicenceChanged`. `name`: `group "Sales"` or the user's email.
+    ChangeLicence {
+        owner: crate::directory::LicenceOwner,
+        name: String,
+        change: crate::directory::LicenceChange,
     },
 }

@@ -6,7 +6,8 @@ use serde::Serialize;
 use crate::auth::AuthError;
 use crate::diagnose::{
     diagnose_auth, diagnose_directory, diagnose_failure, diagnose_graph, diagnose_import,
-    diagnose_issue, diagnose_undelivered, Context, Diagnosis, FixAction, Operation, Subject,
+    diagnose_issue, diagnose_recorded, diagnose_undelivered, Context, Diagnosis, FixAction,
+    Operation, Subject,
 };
 use crate::directory::ImportFailure;
 use crate::failure::Failure;
@@ -24,6 +25,9 @@ pub enum ErrorSource {
     Directory,
     /// A preflight finding: the op was held back, nothing was sent.
     Preflight,
+    /// An error Microsoft recorded on an account (a licence group-based licensing could not
+    /// give), read with the plan.
+    Tenant,
 }
 
 impl ErrorSource {
@@ -34,6 +38,7 @@ impl ErrorSource {
             ErrorSource::SignIn => "sign-in",
             ErrorSource::Directory => "directory",
             ErrorSource::Preflight => "preflight",
+            ErrorSource::Tenant => "tenant",
         }
     }
 }
@@ -194,6 +199,21 @@ impl ErrorEntry {
         x.key = Some(format!(
             "preflight-group:{}:{}:{}",
             issue.directory_id, issue.kind, issue.value
+        ));
+        x
+    }
+
+    /// A licence error Microsoft recorded on the account of `email` (the issue's
+    /// `directory_id` is the directory user's, 0 when no directory user is linked to it).
+    pub fn from_recorded(issue: &Issue, email: &str) -> ErrorEntry {
+        let d = diagnose_recorded(issue, Subject::User(email.to_string()));
+        let mut x = ErrorEntry::new(ErrorSource::Tenant, email, d);
+        x.directory_id = (issue.directory_id != 0).then_some(issue.directory_id);
+        x.issue = Some(issue.clone());
+        x.key = Some(format!(
+            "tenant:{email}:{}:{}",
+            issue.kind,
+            issue.value.to_ascii_lowercase()
         ));
         x
     }

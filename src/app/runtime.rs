@@ -757,31 +757,22 @@ impl Services {
                     |m| Action::LicencesLoaded(Err(m)),
                 );
             }
-            Effect::AssignLicence {
-                group_id,
-                group,
-                pick,
+            Effect::ChangeLicence {
+                owner,
+                name,
+                change,
             } => {
                 let db = self.settings.db_path();
                 self.spawn(
                     async move {
-                        let r = tokio::task::spawn_blocking(move || -> Result<String, Failure> {
-                            Directory::open(&db)
-                                .and_then(|mut d| {
-                                    d.assign_licence(
-                                        crate::directory::LicenceOwner::Group(group_id),
-                                        &pick,
-                                    )
-                                })
-                                .map_err(|e| Failure::directory("assigning a licence", e))?;
-                            Ok(format!("{} assigned to group {group}", pick.label()))
-                        })
-                        .await
-                        .map_err(Failure::join)
-                        .and_then(|r| r);
-                        Action::LicenceAssigned(r)
+                        Action::LicenceChanged(
+                            crate::failure::blocking("recording the licence", move || {
+                                Directory::open(&db)?.change_licence(owner, &name, &change)
+                            })
+                            .await,
+                        )
                     },
-                    |m| Action::LicenceAssigned(Err(m)),
+                    |m| Action::LicenceChanged(Err(m)),
                 );
             }
         }
@@ -908,6 +899,18 @@ pub async fn run_fix(
             blocking(Box::new(move |d| {
                 d.set_group_nickname(group_id, Some(&nickname))?;
                 Ok(format!("The group will be provisioned as {nickname}."))
+            }))
+            .await
+        }
+        Fix::SetUsageLocation { directory_id, code } => {
+            blocking(Box::new(move |d| {
+                d.set_attributes(
+                    directory_id,
+                    &[("usageLocation".to_string(), Some(code.clone()))],
+                )?;
+                Ok(format!(
+                    "Usage location set to {code}; the next sync sends it to the account."
+                ))
             }))
             .await
         }

@@ -477,8 +477,8 @@ fn step(s: &mut AppState, action: Action, fx: &mut Vec<Effect>) -> bool {
             l.gen += 1;
             true
         }
-        Action::LicenceAssigned(result) => {
-            super::dialogs::licence::assigned(&mut s.data, result, fx);
+        Action::LicenceChanged(result) => {
+            super::dialogs::licence::changed(&mut s.data, result, fx);
             true
         }
     }

@@ -31,7 +31,8 @@ pub struct ErrorsArgs {
 #[derive(Debug, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorLine<'a> {
-    /// `import`, `sync` or `preflight`.
+    /// `import`, `sync`, `preflight` or `tenant` (a licence error Microsoft recorded on an
+    /// account).
     pub source: &'a str,
     /// The catalog's stable kind (`upn-domain-unverified`).
     pub kind: &'a str,
@@ -121,8 +122,8 @@ pub async fn errors(settings: &Settings, args: &ErrorsArgs, out: &mut dyn Write)
         Ok(p) => {
             let tenant = super::tenant::tenant(settings, &p.graph, &args.freshness).await?;
             let view = p.plan_only(Some(tenant), unix_now()).await?;
-            for (issue, subject, _) in crate::sync::pipeline::findings(&view) {
-                found.push(("preflight", diagnose::diagnose_issue(&issue, subject)));
+            for f in crate::sync::pipeline::findings(&view) {
+                found.push((f.source.label(), f.diagnose()));
             }
             if view.unchecked > 0 {
                 eprintln!(

@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 
 use crate::config::Settings;
-use crate::directory::{LicenceOwner, LicencePick};
+use crate::directory::{LicenceChange, LicenceOwner, LicencePick};
 use crate::format::thousands;
 use crate::text::clean;
 
@@ -84,23 +84,12 @@ pub fn licence(settings: &Settings, cmd: &LicenceCommand, out: &mut dyn Write) -
         },
         (None, None) => return Err(UsageError("give --group NAME or --user EMAIL".into()).into()),
     };
-    if assign {
-        let changed = d.assign_licence(owner, &pick)?;
-        writeln!(
-            out,
-            "{} {name}: {}",
-            if changed {
-                "assigned to"
-            } else {
-                "already assigned to"
-            },
-            pick.label()
-        )?;
-    } else if d.unassign_licence(owner, &pick.sku)? {
-        writeln!(out, "unassigned from {name}: {}", pick.sku)?;
+    let change = if assign {
+        LicenceChange::Assign(pick)
     } else {
-        writeln!(out, "{name} has no default licence {}", pick.sku)?;
-    }
+        LicenceChange::Unassign(pick.sku)
+    };
+    writeln!(out, "{}", d.change_licence(owner, &name, &change)?)?;
     writeln!(
         out,
         "nothing is sent yet: `m365sync sync --dry-run` shows what changes, `sync --apply` applies it"

@@ -187,9 +187,11 @@ fn print_plan(view: &PlanView, budget: WriteBudget, out: &mut dyn Write) -> Resu
     for line in &view.deprovision.cancelled {
         writeln!(out, "cancelled: {}", clean(line))?;
     }
-    for (issue, subject, op) in crate::sync::pipeline::findings(view) {
-        let Some(op) = op else { continue };
-        let d = crate::diagnose::diagnose_issue(&issue, subject.clone());
+    for f in crate::sync::pipeline::findings(view) {
+        let (Some(op), issue) = (f.op, f.issue) else {
+            continue;
+        };
+        let d = crate::diagnose::diagnose_issue(&issue, f.subject);
         let fix = match &op {
             crate::sync::ops::AnyOp::Group(_) => issue
                 .suggestion

@@ -43,10 +43,13 @@ pub enum FixAction {
     Retry,
     /// Start a new sign-in.
     SignInAgain,
+    /// Type the user's usage location (a country code), saved in the directory; the next
+    /// sync sends it to the account.
+    SetUsageLocation,
 }
 
 impl FixAction {
-    pub const ALL: [FixAction; 9] = [
+    pub const ALL: [FixAction; 10] = [
         FixAction::EditEmail,
         FixAction::UseDefaultDomain,
         FixAction::SanitizeNickname,
@@ -56,6 +59,7 @@ impl FixAction {
         FixAction::LinkConflict,
         FixAction::Retry,
         FixAction::SignInAgain,
+        FixAction::SetUsageLocation,
     ];
 
     /// The id used in `errors.toml` and exports.
@@ -70,6 +74,7 @@ impl FixAction {
             FixAction::LinkConflict => "link-conflict",
             FixAction::Retry => "retry",
             FixAction::SignInAgain => "sign-in-again",
+            FixAction::SetUsageLocation => "set-usage-location",
         }
     }
 

@@ -791,6 +791,29 @@ pub fn diagnose_issue(issue: &Issue, subject: Subject) -> Diagnosis {
     )
 }
 
+/// A licence error Microsoft recorded on an account (`licenseAssignmentStates`), found with
+/// the plan (`sync::licences::recorded_errors`): the catalog's texts, Microsoft's error code
+/// (the issue's `suggestion`, such as `CountViolation`) as the raw code.
+pub fn diagnose_recorded(issue: &Issue, subject: Subject) -> Diagnosis {
+    build(
+        &issue.kind,
+        subject,
+        Vars {
+            value: Some(&issue.value),
+            ..Vars::default()
+        },
+        Some(RawError {
+            code: issue
+                .suggestion
+                .clone()
+                .unwrap_or_else(|| "licenseAssignmentStates".into()),
+            message: issue.message.clone(),
+            target: Some(issue.field.clone()),
+            ..RawError::default()
+        }),
+    )
+}
+
 /// A typed failure of an effect, explained: the one place every failure of the engine, the
 /// directory, a file, the apply lock or sign-in becomes a diagnosis.
 pub fn diagnose_failure(f: &crate::failure::Failure) -> Diagnosis {

@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 pub use catalog::{Catalog, CatalogError, Entry, FixAction};
 pub use classify::{
     diagnose_auth, diagnose_directory, diagnose_failure, diagnose_graph, diagnose_import,
-    diagnose_issue, diagnose_stalled, diagnose_undelivered, parse_details, Context, ErrorDetail,
-    Operation,
+    diagnose_issue, diagnose_recorded, diagnose_stalled, diagnose_undelivered, parse_details,
+    Context, ErrorDetail, Operation,
 };
 
 /// What a diagnosis is about.

@@ -98,6 +98,16 @@ impl LicenceOwner {
     }
 }
 
+/// A change of a default SKU set, as `m365sync licence assign|unassign` and the console's
+/// licence dialog ask for it: both record it with [`Directory::change_licence`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LicenceChange {
+    /// Add the SKU (or replace its disabled plans).
+    Assign(LicencePick),
+    /// Remove the SKU (by part number).
+    Unassign(String),
+}
+
 /// Every default SKU set of the directory.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct LicenceDefaults {
@@ -233,6 +243,34 @@ impl Directory {
         )?;
         tx.commit()?;
         Ok(n > 0)
+    }
+
+    /// Records `change` for `owner` (`name`: `group "Sales"` or the user's email, for the
+    /// words) and says what it did: `assigned to group "Sales": SPE_E3,-TEAMS1`, `already
+    /// assigned to ...`, `unassigned from ...: SPE_E3`, `... has no default licence SPE_E3`.
+    pub fn change_licence(
+        &mut self,
+        owner: LicenceOwner,
+        name: &str,
+        change: &LicenceChange,
+    ) -> Result<String, DirectoryError> {
+        Ok(match change {
+            LicenceChange::Assign(pick) => {
+                let verb = if self.assign_licence(owner, pick)? {
+                    "assigned to"
+                } else {
+                    "already assigned to"
+                };
+                format!("{verb} {name}: {}", pick.label())
+            }
+            LicenceChange::Unassign(sku) => {
+                if self.unassign_licence(owner, sku)? {
+                    format!("unassigned from {name}: {sku}")
+                } else {
+                    format!("{name} has no default licence {sku}")
+                }
+            }
+        })
     }
 
     /// Replaces a user's own default licences (the CSV `licences` column).

@@ -422,7 +422,7 @@ pub use bindings::{AuditEntry, CsvImportReport, CsvRejected, DisconnectReport};
 pub use fixes::DomainSettings;
 pub use groups::{DirectoryGroup, GroupKind, GroupState};
 pub use journal::{Change, JournalEntry, JournalState, OpOutcome, UndeliveredPassword};
-pub use licences::{AppliedLicence, LicenceDefaults, LicenceOwner, LicencePick};
+pub use licences::{AppliedLicence, LicenceChange, LicenceDefaults, LicenceOwner, LicencePick};
 
 const USER_COLS: &str = "id, email, display_name, given_name, surname, tenant_user_id, binding, \
                          want_bound, job_title, department, password_set_at, \

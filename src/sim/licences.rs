@@ -262,8 +262,15 @@ fn settle(t: &mut Tenant, idx: usize) {
         let already = held
             .iter()
             .any(|h| h.sku_id.eq_ignore_ascii_case(&licence.sku_id));
+        let forced = t
+            .forced_licence_errors
+            .iter()
+            .find(|(s, _)| s.eq_ignore_ascii_case(&licence.sku_id))
+            .map(|(_, e)| *e);
         let error = if already {
             None
+        } else if forced.is_some() {
+            forced
         } else if t.clash(&licence, held.iter()).is_some() {
             Some("MutuallyExclusiveViolation")
         } else if t.free(&licence.sku_id) == 0 {
@@ -796,4 +803,64 @@ pub fn license_details(t: &Tenant, g: &GCtx, u: &User) -> Response {
         "@odata.context": format!("{}/v1.0/$metadata#users('{}')/licenseDetails", g.base, u.id),
         "value": items,
     }))
+}
+
+/// The errors `licenseAssignmentStates` may carry (graph-notes §14.3).
+const LICENCE_ERRORS: &[&str] = &[
+    "CountViolation",
+    "MutuallyExclusiveViolation",
+    "DependencyViolation",
+    "ProhibitedInUsageLocationViolation",
+    "UniquenessViolation",
+    "Other",
+];
+
+/// `SimOptions::licence_errors` resolved: (lower-case skuId, error code); a SKU the tenant
+/// does not have or an error Graph does not send is refused.
+pub fn forced_errors(
+    t: &Tenant,
+    wanted: &[(String, String)],
+) -> anyhow::Result<Vec<(String, &'static str)>> {
+    wanted
+        .iter()
+        .map(|(part, error)| {
+            let sku = t
+                .skus
+                .iter()
+                .find(|k| k.sku_part_number.eq_ignore_ascii_case(part))
+                .ok_or_else(|| anyhow::anyhow!("licence error: the tenant has no SKU {part}"))?;
+            let code = LICENCE_ERRORS
+                .iter()
+                .find(|e| e.eq_ignore_ascii_case(error))
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "licence error `{error}`: one of {}",
+                        LICENCE_ERRORS.join(", ")
+                    )
+                })?;
+            Ok((sku.sku_id.to_ascii_lowercase(), *code))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod forced_error_tests {
+    use super::*;
+
+    #[test]
+    fn forced_licence_errors_name_a_sku_of_the_tenant_and_an_error_graph_sends() {
+        let t = Tenant::load(super::super::tenant::BUILTIN_SEED, Some(3)).unwrap();
+        let ok = forced_errors(&t, &[("spe_e3".into(), "dependencyviolation".into())]).unwrap();
+        assert_eq!(
+            ok,
+            vec![(
+                "05e9a617-0261-4cee-bb44-138d3ef5d965".to_string(),
+                "DependencyViolation"
+            )]
+        );
+        let e = forced_errors(&t, &[("E5".into(), "Other".into())]).unwrap_err();
+        assert!(e.to_string().contains("no SKU E5"), "{e}");
+        let e = forced_errors(&t, &[("SPE_E3".into(), "Nope".into())]).unwrap_err();
+        assert!(e.to_string().contains("one of CountViolation"), "{e}");
+    }
 }

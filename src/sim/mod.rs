@@ -134,6 +134,12 @@ pub struct SimOptions {
     /// users + groups answers `400 Directory_QuotaExceeded`. Default none (Microsoft's default
     /// quota is 50,000 objects, 300,000 with a verified domain).
     pub object_quota: Option<usize>,
+    /// Group licences of these SKUs (part number, error code) are recorded in error on every
+    /// member with that code (`DependencyViolation`, `ProhibitedInUsageLocationViolation`,
+    /// `UniquenessViolation`, `Other`, ...): errors of group-based licensing the simulator does
+    /// not work out itself (graph-notes §14.3/14.4), to show how they are explained. Default
+    /// none.
+    pub licence_errors: Vec<(String, String)>,
     /// A Conditional Access policy applied when a delegated sign-in (device code, password) is
     /// redeemed (None: none).
     pub sign_in_policy: Option<SignInPolicy>,
@@ -198,6 +204,7 @@ impl Default for SimOptions {
             fault_seed: None,
             read_only_tenant: false,
             object_quota: None,
+            licence_errors: Vec::new(),
             sign_in_policy: None,
             password_grant: false,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
@@ -246,6 +253,7 @@ impl Sim {
         let mut tenant =
             tokio::task::spawn_blocking(move || tenant::Tenant::load(&seed_json, users)).await??;
         tenant.changes = delta::ChangeLog::new(opts.delta_log_cap, opts.delta_token_ttl);
+        tenant.forced_licence_errors = licences::forced_errors(&tenant, &opts.licence_errors)?;
         let listener = tokio::net::TcpListener::bind(opts.listen).await?;
         let addr = listener.local_addr()?;
         let host = match addr.ip() {
@@ -698,6 +706,11 @@ pub struct SimArgs {
     /// Seed of the random faults (--error-rate, --reset-rate, --ambiguous-rate).
     #[arg(long, value_name = "SEED")]
     pub fault_seed: Option<u64>,
+    /// Record group licences of SKU PART in error on every member with ERROR (e.g.
+    /// `SPE_E3=DependencyViolation`): group-licensing errors the simulator does not work out
+    /// itself. Repeatable.
+    #[arg(long = "licence-error", value_name = "PART=ERROR")]
+    pub licence_errors: Vec<String>,
     /// Refuse every Graph write as a read-only (partner-managed, migrating) tenant would.
     #[arg(long)]
     pub read_only_tenant: bool,
@@ -765,6 +778,14 @@ impl SimArgs {
             fault_seed: self.fault_seed,
             read_only_tenant: self.read_only_tenant,
             object_quota: self.object_quota,
+            licence_errors: self
+                .licence_errors
+                .iter()
+                .map(|x| match x.split_once('=') {
+                    Some((p, e)) => (p.trim().to_string(), e.trim().to_string()),
+                    None => (x.trim().to_string(), String::new()),
+                })
+                .collect(),
             sign_in_policy: self.sign_in_policy,
             password_grant: self.password_grant,
             header_timeout: secs(self.header_timeout_secs, DEFAULT_HEADER_TIMEOUT),

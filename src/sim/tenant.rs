@@ -249,6 +249,9 @@ pub struct Tenant {
     pub skus: Vec<super::licences::Sku>,
     /// Service plans that exclude each other.
     pub exclusive_plans: Vec<[String; 2]>,
+    /// Group licences recorded in error whatever else holds: (lower-case skuId, error code),
+    /// from `SimOptions::licence_errors`.
+    pub forced_licence_errors: Vec<(String, &'static str)>,
     /// What changed, for delta rounds (module `delta`).
     pub changes: super::delta::ChangeLog,
     /// indexes sorted by lower-case UPN / mail / displayName / id, for `startswith`,
@@ -318,6 +321,7 @@ impl Tenant {
             groups: Vec::new(),
             skus: seed.subscribed_skus,
             exclusive_plans: seed.mutually_exclusive_plans,
+            forced_licence_errors: Vec::new(),
             changes: super::delta::ChangeLog::default(),
             sorted_upn: OnceLock::new(),
             sorted_mail: OnceLock::new(),

@@ -629,6 +629,8 @@ pub struct SkuLine {
     pub planned: i64,
     /// Users held back for want of a seat.
     pub short: i64,
+    /// Its service plans (`servicePlanName`), the ones a licence can turn off.
+    pub service_plans: Vec<String>,
 }
 
 /// What m365sync assigns to one group or user.
@@ -668,14 +670,68 @@ pub struct LicenceReport {
     pub errors: Vec<LicenceErrorLine>,
 }
 
-/// The kind of an error Microsoft records on a licence (`licenseAssignmentStates.error`).
+/// The catalog kind of an error Microsoft records on a licence of an account
+/// (`licenseAssignmentStates.error`, graph-notes §14.3): it is not an answer to a request but
+/// the state group-based licensing left, so each has its own kind and fix steps.
 fn tenant_error_kind(e: &str) -> &'static str {
     match e {
-        "CountViolation" => "licence-no-seats",
-        "MutuallyExclusiveViolation" | "DependencyViolation" => "licence-plan-conflict",
-        "ProhibitedInUsageLocationViolation" => "licence-usage-location",
-        _ => "licence-error",
+        "CountViolation" => "licence-state-no-seats",
+        "MutuallyExclusiveViolation" => "licence-state-exclusive",
+        "DependencyViolation" => "licence-state-dependency",
+        "ProhibitedInUsageLocationViolation" => "licence-state-usage-location",
+        "UniquenessViolation" => "licence-state-uniqueness",
+        _ => "licence-state-other",
     }
+}
+
+/// The licence errors Microsoft recorded on the accounts read (`licenseAssignmentStates` in
+/// state Error / ActiveWithError), one finding per account and SKU with the account's email
+/// (the directory user's when one is linked to it, else the account's object id): what the
+/// Licences view lists and the Errors tab and `m365sync errors` explain. `value` is the SKU's
+/// part number, `suggestion` Microsoft's error code. Sorted by email, then SKU.   pure
+pub fn recorded_errors(
+    users: &[DirectoryUser],
+    skus: &[SubscribedSku],
+    accounts: &HashMap<String, UserLicences>,
+) -> Vec<(Issue, String)> {
+    let part = |id: &str| {
+        skus.iter()
+            .find(|s| s.sku_id.eq_ignore_ascii_case(id))
+            .map_or_else(|| id.to_string(), |s| s.sku_part_number.clone())
+    };
+    let user_of: HashMap<&str, &DirectoryUser> = users
+        .iter()
+        .filter_map(|u| u.tenant_user_id.as_deref().map(|t| (t, u)))
+        .collect();
+    let mut out: Vec<(Issue, String)> = accounts
+        .iter()
+        .flat_map(|(id, l)| {
+            let user = user_of.get(id.as_str()).copied();
+            let email = user.map_or(id.as_str(), |u| u.email.as_str());
+            l.errors()
+                .into_iter()
+                .map(|(sku, e)| {
+                    let sku = part(sku);
+                    let issue = Issue {
+                        directory_id: user.map_or(0, |u| u.id),
+                        kind: tenant_error_kind(e).into(),
+                        field: "licenseAssignmentStates".into(),
+                        value: sku.clone(),
+                        message: format!(
+                            "Microsoft 365 records {e} on the {sku} licence of {email} \
+                             (licenseAssignmentStates)"
+                        ),
+                        suggestion: Some(e.to_string()),
+                        severity: Severity::Error,
+                        holder: None,
+                    };
+                    (issue, email.to_string())
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.1, &a.0.value).cmp(&(&b.1, &b.0.value)));
+    out
 }
 
 /// The report of the directory, the tenant's licences and a plan view of them: pure.
@@ -725,6 +781,11 @@ pub fn report(
                 .get(&s.sku_part_number.to_ascii_uppercase())
                 .copied()
                 .unwrap_or(0),
+            service_plans: s
+                .service_plans
+                .iter()
+                .map(|p| p.service_plan_name.clone())
+                .collect(),
         })
         .collect();
     let mut assignments = Vec::new();
@@ -759,32 +820,15 @@ pub fn report(
             source: "preflight",
         })
         .collect();
-    let part = |id: &str| {
-        skus.iter()
-            .find(|s| s.sku_id.eq_ignore_ascii_case(id))
-            .map_or_else(|| id.to_string(), |s| s.sku_part_number.clone())
-    };
-    let email_of: HashMap<&str, &str> = users
-        .iter()
-        .filter_map(|u| u.tenant_user_id.as_deref().map(|t| (t, u.email.as_str())))
-        .collect();
-    let mut tenant_errors: Vec<LicenceErrorLine> = accounts
-        .iter()
-        .flat_map(|(id, l)| {
-            let email = email_of.get(id.as_str()).copied().unwrap_or(id.as_str());
-            l.errors()
-                .into_iter()
-                .map(|(sku, e)| LicenceErrorLine {
-                    email: email.to_string(),
-                    kind: tenant_error_kind(e).into(),
-                    sku: part(sku),
-                    message: format!("Microsoft 365 reports {e} for this licence"),
-                    source: "tenant",
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    tenant_errors.sort_by(|a, b| (&a.email, &a.sku).cmp(&(&b.email, &b.sku)));
+    let tenant_errors = recorded_errors(users, skus, accounts)
+        .into_iter()
+        .map(|(i, email)| LicenceErrorLine {
+            email,
+            kind: i.kind,
+            sku: i.value,
+            message: i.message,
+            source: "tenant",
+        });
     errors.extend(tenant_errors);
     LicenceReport {
         skus: skus_out,

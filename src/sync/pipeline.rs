@@ -180,6 +180,10 @@ pub struct PlanView {
     pub member_held: Vec<(GroupOp, Issue)>,
     /// Every preflight finding about a user the plan touches, with the user's email.
     pub issues: Vec<(Issue, String)>,
+    /// Licence errors Microsoft recorded on the accounts read (`licenseAssignmentStates`:
+    /// no seat for a group licence, plans in conflict, ...), with the account's email: not
+    /// held back by the plan, but failures to explain ([`super::licences::recorded_errors`]).
+    pub recorded: Vec<(Issue, String)>,
     /// What checking an interrupted run's journal found.
     pub verified: Vec<Verification>,
     /// Another apply is running (who): its unfinished ops were not checked.
@@ -536,8 +540,10 @@ pub fn make_plan(
             crate::format::count(removes, "membership is", Some("memberships are"))
         ));
     }
+    let recorded = super::licences::recorded_errors(&dir.users, &tenant.skus, &tenant.licences);
     PlanView {
         group_ops,
+        recorded,
         delete_guard,
         deprovision,
         self_block,
@@ -1105,9 +1111,53 @@ fn lock_failure(e: LockError) -> Failure {
     }
 }
 
+/// Where a finding of a view comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FindingSource {
+    /// Preflight: the op it names is held back (or the finding is a warning); nothing sent.
+    Preflight,
+    /// Microsoft recorded it on the account (a licence error of group-based licensing).
+    Tenant,
+}
+
+impl FindingSource {
+    /// As `m365sync errors` names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            FindingSource::Preflight => "preflight",
+            FindingSource::Tenant => "tenant",
+        }
+    }
+}
+
+/// One finding of a view: the issue, whom it is about, the op it holds back, where from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub issue: Issue,
+    pub subject: Subject,
+    pub op: Option<AnyOp>,
+    pub source: FindingSource,
+}
+
+impl Finding {
+    /// Explained from the catalog: a preflight finding, or an error recorded on an account
+    /// (Microsoft's error code as the raw code).
+    pub fn diagnose(&self) -> crate::diagnose::Diagnosis {
+        match self.source {
+            FindingSource::Preflight => {
+                crate::diagnose::diagnose_issue(&self.issue, self.subject.clone())
+            }
+            FindingSource::Tenant => {
+                crate::diagnose::diagnose_recorded(&self.issue, self.subject.clone())
+            }
+        }
+    }
+}
+
 /// Findings of a view as the Errors list and `m365sync errors` show them: every held-back
-/// op (users and groups) and every other finding about a user the plan touches.
-pub fn findings(view: &PlanView) -> Vec<(Issue, Subject, Option<AnyOp>)> {
+/// op (users and groups), every other finding about a user the plan touches, and the licence
+/// errors Microsoft recorded on the accounts read.
+pub fn findings(view: &PlanView) -> Vec<Finding> {
     let mut out = Vec::new();
     for (issue, email) in &view.issues {
         let held = view
@@ -1115,17 +1165,31 @@ pub fn findings(view: &PlanView) -> Vec<(Issue, Subject, Option<AnyOp>)> {
             .iter()
             .find(|(_, i)| i == issue)
             .map(|(op, _)| AnyOp::User(op.clone()));
-        out.push((issue.clone(), Subject::User(email.clone()), held));
+        out.push(Finding {
+            issue: issue.clone(),
+            subject: Subject::User(email.clone()),
+            op: held,
+            source: FindingSource::Preflight,
+        });
     }
     let mut seen_groups = HashSet::new();
     for (op, issue) in &view.group_held {
         if seen_groups.insert((op.group_id, issue.kind.clone())) {
-            out.push((
-                issue.clone(),
-                Subject::Group(op.group_name.clone()),
-                Some(AnyOp::Group(op.clone())),
-            ));
+            out.push(Finding {
+                issue: issue.clone(),
+                subject: Subject::Group(op.group_name.clone()),
+                op: Some(AnyOp::Group(op.clone())),
+                source: FindingSource::Preflight,
+            });
         }
+    }
+    for (issue, email) in &view.recorded {
+        out.push(Finding {
+            issue: issue.clone(),
+            subject: Subject::User(email.clone()),
+            op: None,
+            source: FindingSource::Tenant,
+        });
     }
     out
 }

@@ -1229,3 +1229,67 @@ pub fn cases() -> Vec<Case> {
         ),
     ]
 }
+
+/// Licence errors Microsoft records on accounts (`licenseAssignmentStates`, graph-notes
+/// §14.3): each error code, found as the plan finds them, explained by its own kind.
+pub fn recorded_licence_cases() -> Vec<Case> {
+    fn recorded(error: &'static str, state: &'static str) -> Vec<String> {
+        use m365sync::graph::licences::{LicenceState, UserLicences};
+        let mut u = dir_user(1, "ann@contoso.com");
+        u.tenant_user_id = Some("acc-1".into());
+        let accounts = std::collections::HashMap::from([(
+            "acc-1".to_string(),
+            UserLicences {
+                assigned_licenses: vec![],
+                license_assignment_states: vec![LicenceState {
+                    sku_id: "e3".into(),
+                    assigned_by_group: Some("grp".into()),
+                    disabled_plans: vec![],
+                    state: Some(state.into()),
+                    error: Some(error.into()),
+                }],
+            },
+        )]);
+        m365sync::sync::licences::recorded_errors(&[u], &[], &accounts)
+            .into_iter()
+            .map(|(i, email)| m365sync::diagnose::diagnose_recorded(&i, Subject::User(email)).kind)
+            .collect()
+    }
+    vec![
+        (
+            "licence-state-no-seats",
+            "recorded CountViolation",
+            Box::new(|| recorded("CountViolation", "Error")),
+        ),
+        (
+            "licence-state-exclusive",
+            "recorded MutuallyExclusiveViolation",
+            Box::new(|| recorded("MutuallyExclusiveViolation", "Error")),
+        ),
+        (
+            "licence-state-dependency",
+            "recorded DependencyViolation",
+            Box::new(|| recorded("DependencyViolation", "ActiveWithError")),
+        ),
+        (
+            "licence-state-usage-location",
+            "recorded ProhibitedInUsageLocationViolation",
+            Box::new(|| recorded("ProhibitedInUsageLocationViolation", "Error")),
+        ),
+        (
+            "licence-state-uniqueness",
+            "recorded UniquenessViolation",
+            Box::new(|| recorded("UniquenessViolation", "Error")),
+        ),
+        (
+            "licence-state-other",
+            "recorded Other",
+            Box::new(|| recorded("Other", "Error")),
+        ),
+        (
+            "licence-state-other",
+            "state Error without an error code",
+            Box::new(|| recorded("None", "Error")),
+        ),
+    ]
+}

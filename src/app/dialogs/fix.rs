@@ -286,8 +286,52 @@ pub fn preview(data: &Data, error: usize, action: FixAction) -> FixDialog {
         FixAction::SignInAgain => {
             d.change = vec!["Back to the sign-in screen: a new device code is asked for.".into()];
         }
+        FixAction::SetUsageLocation => {
+            d.label = "Usage location";
+            let have = user
+                .and_then(|u| u.attributes.get("usageLocation"))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default();
+            d.input = Some(Input::new(have.clone()));
+            match user {
+                Some(u) => {
+                    d.change = vec![
+                        format!("Directory user: {} <{}>", u.display_name, u.email),
+                        format!(
+                            "Usage location now: {}",
+                            if have.is_empty() { "none" } else { &have }
+                        ),
+                        "Type the country code where the user works (two capital letters such \
+                         as US, GB, DE); Enter saves it to the directory, the next sync sends \
+                         it to the account, then the licence."
+                            .into(),
+                    ];
+                    d.problem = usage_location_problem(&have, &have);
+                }
+                None => {
+                    d.change = vec![
+                        "No directory user is linked to this account: set its usage location \
+                         in the Entra admin center."
+                            .into(),
+                    ];
+                    d.problem = Some("No directory user to edit.".into());
+                }
+            }
+        }
     }
     d
+}
+
+/// Why a typed usage location cannot be saved in place of `old` (None = fine).
+pub fn usage_location_problem(code: &str, old: &str) -> Option<String> {
+    let t = code.trim();
+    if !crate::sync::attributes::is_country_code(t) {
+        return Some("Two capital letters: a country code such as US, GB or DE.".into());
+    }
+    if t == old.trim() {
+        return Some("Unchanged: type the country code the licence needs.".into());
+    }
+    None
 }
 
 /// How many failed ops of `e`'s kind the plan would make again.
@@ -506,6 +550,29 @@ impl FixDialog {
                     tenant_user_id: t,
                 }
             }
+            Some(FixAction::SetUsageLocation) => {
+                let Some(u) = target_user(data, &e) else {
+                    self.problem = Some("No directory user to edit.".into());
+                    return Outcome::Done;
+                };
+                let old = u
+                    .attributes
+                    .get("usageLocation")
+                    .cloned()
+                    .unwrap_or_default();
+                let id = u.id;
+                let Some(code) = self.input.as_ref().map(|i| i.value().trim().to_string()) else {
+                    return Outcome::Ignored;
+                };
+                if let Some(p) = usage_location_problem(&code, &old) {
+                    self.problem = Some(p);
+                    return Outcome::Done;
+                }
+                Fix::SetUsageLocation {
+                    directory_id: id,
+                    code,
+                }
+            }
             Some(FixAction::Retry) => return retry(data, &e, fx),
             Some(FixAction::SignInAgain) => {
                 data.session = None;
@@ -602,11 +669,21 @@ impl Component for FixDialog {
             self.problem = nickname_problem(&value);
             return true;
         }
-        let old = data
+        let user = data
             .errors
             .get(self.error)
-            .and_then(|e| target_user(data, e))
-            .map(|u| u.email.clone());
+            .and_then(|e| target_user(data, e));
+        if self.action == Some(FixAction::SetUsageLocation) {
+            self.problem = match user {
+                Some(u) => usage_location_problem(
+                    &value,
+                    u.attributes.get("usageLocation").map_or("", |v| v.as_str()),
+                ),
+                None => Some("No directory user to edit.".into()),
+            };
+            return true;
+        }
+        let old = user.map(|u| u.email.clone());
         self.problem = match old {
             Some(old) => check_email(&value, &old),
             None => Some("No directory user to edit.".into()),
@@ -811,6 +888,57 @@ mod tests {
         assert_eq!(f.command(&mut d, Command::Submit, &mut fx), Outcome::Done);
         assert!(fx.is_empty());
         assert!(f.problem.as_deref().unwrap().contains("Unchanged"));
+    }
+
+    #[test]
+    fn a_usage_location_problem_recorded_on_an_account_is_fixed_by_typing_the_country() {
+        let mut s = fixtures::bindings_state();
+        let u = s.data.directory.users[4].clone();
+        let issue = crate::sync::preflight::Issue {
+            directory_id: u.id,
+            kind: "licence-state-usage-location".into(),
+            field: "licenseAssignmentStates".into(),
+            value: "SPE_E3".into(),
+            message: "Microsoft 365 reports ProhibitedInUsageLocationViolation".into(),
+            suggestion: Some("ProhibitedInUsageLocationViolation".into()),
+            severity: crate::sync::preflight::Severity::Error,
+            holder: None,
+        };
+        s.data.errors = vec![ErrorEntry::from_recorded(&issue, &u.email)];
+        let d = &mut s.data;
+        assert_eq!(d.errors[0].fixes(), vec![FixAction::SetUsageLocation]);
+        let Outcome::Open(Modal::Fix(mut f)) = open(d, 0, None) else {
+            panic!("f opens the usage location fix");
+        };
+        assert_eq!(f.label, "Usage location");
+        assert_eq!(f.text_mode(d), TextMode::All);
+        let mut fx = Vec::new();
+        for c in "de".chars() {
+            f.input(d, InputRequest::InsertChar(c));
+        }
+        assert!(f
+            .problem
+            .as_deref()
+            .unwrap()
+            .contains("Two capital letters"));
+        assert_eq!(f.command(d, Command::Submit, &mut fx), Outcome::Done);
+        assert!(fx.is_empty(), "nothing is saved while the code is not one");
+        f.input(d, InputRequest::DeleteLine);
+        for c in "DE".chars() {
+            f.input(d, InputRequest::InsertChar(c));
+        }
+        assert_eq!(f.problem, None);
+        assert_eq!(f.command(d, Command::Submit, &mut fx), Outcome::Close);
+        assert_eq!(
+            fx,
+            vec![Effect::Fix {
+                fix: Fix::SetUsageLocation {
+                    directory_id: u.id,
+                    code: "DE".into()
+                },
+                key: s.data.errors[0].key.clone(),
+            }]
+        );
     }
 
     #[test]

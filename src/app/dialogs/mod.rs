@@ -32,6 +32,8 @@ pub const SECTIONS: &[&str] = &[
     domains::SECTION.name,
     disconnect::SECTION.name,
     detail::SECTION.name,
+    licence::SECTION.name,
+    licence::PLANS.name,
     question::SECTION.name,
     help::SECTION.name,
 ];
@@ -80,7 +82,7 @@ dialogs! {
     Domains(Box<domains::DomainsView>),
     /// Enter on a row: everything about it, and what can be done.
     Detail(Box<detail::Detail>),
-    /// `a` on the Licences tab: pick the group the SKU is assigned to.
+    /// `a` on the Licences tab: who gets the SKU (a group or user) and its service plans.
     AssignLicence(licence::AssignLicence),
 }
 

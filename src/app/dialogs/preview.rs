@@ -274,6 +274,15 @@ impl Preview {
                         note(&mut rows, &c.describe(), Tone::Info, "    ");
                     }
                 }
+                // The licences it adds (with the plans off) and removes, as the dry run.
+                if let Some(l) = op.licences.as_deref().filter(|l| !l.is_empty()) {
+                    note(
+                        &mut rows,
+                        &format!("licences: {}", l.describe()),
+                        Tone::Info,
+                        "    ",
+                    );
+                }
             }
         }
         // Accounts mastered on-premises: the directory differs, nothing is sent; said why.
@@ -527,18 +536,23 @@ pub fn start_check(data: &mut Data, fx: &mut Vec<Effect>) {
     });
 }
 
-/// Replace the preflight findings in Errors by those of the latest plan.
+/// Replace the findings in Errors (preflight's, and the licence errors recorded on accounts)
+/// by those of the latest plan.
 fn set_preflight_errors(data: &mut Data, view: &PlanView) {
-    data.retain_errors(|e| e.source != ErrorSource::Preflight);
+    use crate::sync::pipeline::FindingSource;
+    data.retain_errors(|e| !matches!(e.source, ErrorSource::Preflight | ErrorSource::Tenant));
     // The same findings as `m365sync errors` and the dry run: one function makes them.
-    for (issue, subject, op) in crate::sync::pipeline::findings(view) {
-        let entry = match (&subject, &op) {
-            (crate::diagnose::Subject::Group(name), _) => {
-                ErrorEntry::from_group_issue(&issue, name)
+    for f in crate::sync::pipeline::findings(view) {
+        let entry = match (f.source, &f.subject) {
+            (FindingSource::Tenant, subject) => ErrorEntry::from_recorded(&f.issue, subject.name()),
+            (FindingSource::Preflight, crate::diagnose::Subject::Group(name)) => {
+                ErrorEntry::from_group_issue(&f.issue, name)
             }
-            (subject, op) => {
-                ErrorEntry::from_issue(&issue, subject.name(), op.as_ref().and_then(|o| o.user()))
-            }
+            (FindingSource::Preflight, subject) => ErrorEntry::from_issue(
+                &f.issue,
+                subject.name(),
+                f.op.as_ref().and_then(|o| o.user()),
+            ),
         };
         data.push_error(entry);
     }

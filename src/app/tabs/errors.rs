@@ -223,6 +223,10 @@ pub fn detail_lines(
         (None, ErrorSource::Preflight, Some(t)) => {
             format!("preflight check of {t}: held back, nothing was sent")
         }
+        (None, ErrorSource::Tenant, _) => format!(
+            "{} recorded on the account by Microsoft 365 (licenseAssignmentStates)",
+            e.code
+        ),
         (None, _, _) => e.code.clone(),
     };
     if let Some(r) = &e.request_id {

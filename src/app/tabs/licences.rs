@@ -1,8 +1,8 @@
 //! The Licences tab: the tenant's SKUs with their seats (enabled, in use, free, what the plan
 //! would take, users held back for want of a seat), what m365sync assigns per group and user,
 //! and the users with licence errors, from the same plan as the preview
-//! (`Pipeline::licence_report`). `a` assigns the selected SKU to a directory group (a small
-//! dialog picks the group), `p` previews, `r` reads it all again.
+//! (`Pipeline::licence_report`). `a` assigns the selected SKU to a directory group or user
+//! with the service plans chosen (the licence dialog), `p` previews, `r` reads it all again.
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -102,7 +102,7 @@ pub fn lower_lines(r: &LicenceReport, theme: &Theme) -> Vec<Line<'static>> {
     let mut lines = vec![Line::from(Span::styled("m365sync assigns", theme.bold()))];
     if r.assignments.is_empty() {
         lines.push(Line::from(Span::styled(
-            "  nothing yet: select a SKU and assign it to a group",
+            "  nothing yet: select a SKU and assign it to a group or user",
             theme.dim(),
         )));
     }
@@ -167,23 +167,20 @@ impl Component for LicencesTab {
     fn command(&mut self, data: &mut Data, c: Command, fx: &mut Vec<Effect>) -> Outcome {
         match c {
             Command::AssignLicence => {
-                let Some(sku) = self.selected(data).map(|s| s.sku.clone()) else {
+                let Some((sku, plans)) = self
+                    .selected(data)
+                    .map(|s| (s.sku.clone(), s.service_plans.clone()))
+                else {
                     return Outcome::Ignored;
                 };
-                let groups: Vec<(i64, String)> = data
-                    .directory
-                    .groups
-                    .iter()
-                    .map(|g| (g.id, g.name.clone()))
-                    .collect();
-                if groups.is_empty() {
+                if data.directory.groups.is_empty() && data.directory.users.is_empty() {
                     data.say(
                         Topic::Key,
-                        "No directory group to assign it to: import a CSV with a groups column.",
+                        "No directory group or user to assign it to: import a CSV first.",
                     );
                     return Outcome::Done;
                 }
-                Outcome::Open(Modal::AssignLicence(AssignLicence::new(sku, groups)))
+                Outcome::Open(Modal::AssignLicence(AssignLicence::new(data, sku, plans)))
             }
             Command::Preview => preview::start_plan(data, fx),
             _ => Outcome::Ignored,
