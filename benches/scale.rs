@@ -519,7 +519,14 @@ fn main() {
     }
     // 1% of the users change their display name.
     let snap = store.load().unwrap().unwrap();
-    let ids: Vec<String> = snap.users().step_by(100).map(|u| u.id.clone()).collect();
+    // Not users mastered on-premises: Graph refuses to change those (the simulator seeds some,
+    // and the listing's page order varies from run to run).
+    let ids: Vec<String> = snap
+        .users()
+        .filter(|u| !u.on_premises_sync_enabled)
+        .step_by(100)
+        .map(|u| u.id.clone())
+        .collect();
     drop(snap);
     let t = Instant::now();
     rt.block_on(
