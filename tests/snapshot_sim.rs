@@ -278,3 +278,67 @@ async fn an_expired_delta_token_falls_back_to_a_full_listing_equal_to_the_tenant
     .unwrap();
     assert!(matches!(r2.kind, RefreshKind::Delta(_)), "{:?}", r2.kind);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_loads_the_copy_while_its_round_is_in_flight_and_applies_the_round_to_it() {
+    let env = common::start(SimOptions {
+        users: Some(80),
+        delta_page_size: 3, // a round of several pages
+        ..common::fast_options()
+    })
+    .await;
+    let graph = GraphClient::new(env.http(), &env.settings.graph_url, env.app_session().await);
+    let data = tempfile::tempdir().unwrap();
+    let store = SnapshotStore::open(data.path(), "contoso").unwrap();
+    let (s0, _) = full_refresh(&graph, &store, &opts().listing, &mut |_| {})
+        .await
+        .unwrap();
+    let users = fresh(&graph).await;
+    for u in users.iter().step_by(9) {
+        send(
+            &graph,
+            Method::PATCH,
+            &format!("/users/{}", u.id),
+            json!({"jobTitle": "Moved", "displayName": "Moved Person"}),
+        )
+        .await;
+    }
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let on_copy = Box::new(move |e: m365sync::snapshot::CopyEvent<'_>| {
+        seen.lock().unwrap().push(match e {
+            m365sync::snapshot::CopyEvent::Page(p) => Some(p.clone()),
+            m365sync::snapshot::CopyEvent::Loaded(_) => None,
+        })
+    });
+    let mut news = Vec::new();
+    let (loaded, r) =
+        m365sync::snapshot::load_and_refresh(&graph, &store, false, &opts(), on_copy, &mut |e| {
+            news.push(format!("{e:?}"))
+        })
+        .await;
+    let loaded = loaded.expect("the saved copy");
+    assert_eq!(loaded.users_by_id(), s0.users_by_id());
+    // Every page of the copy, in order, then the copy.
+    let events = events.lock().unwrap().clone();
+    let (last, pages) = events.split_last().unwrap();
+    assert!(last.is_none(), "the copy comes after its pages");
+    assert_eq!(pages.len(), loaded.pages.len());
+    for (p, q) in pages.iter().zip(&loaded.pages) {
+        assert!(std::sync::Arc::ptr_eq(p.as_ref().unwrap(), q));
+    }
+    assert!(
+        news.len() == 1 && news[0].contains("DeltaRound"),
+        "{news:?}"
+    );
+    let r = r.unwrap();
+    let RefreshKind::Delta(summary) = r.kind else {
+        panic!("a delta round, not {:?}", r.kind)
+    };
+    assert_eq!(
+        summary.updated,
+        users.iter().step_by(9).count(),
+        "{summary:?}"
+    );
+    assert_is_the_tenant(&graph, &store, &r.snapshot).await;
+}

@@ -21,13 +21,14 @@ fn user(i: usize) -> User {
         surname: Some(format!("S{i}")),
         account_enabled: Some(i % 7 != 0),
         attrs: if i % 3 == 0 {
-            vec![
-                (UserAttr::JobTitle, format!("Title {i}").into()),
+            [
+                (UserAttr::JobTitle, format!("Title {i}")),
                 (UserAttr::City, "Oslo".into()),
             ]
-            .into_boxed_slice()
+            .into_iter()
+            .collect()
         } else {
-            Box::default()
+            Default::default()
         },
         on_premises_sync_enabled: i % 11 == 0,
         guest: i % 13 == 0,
@@ -329,7 +330,7 @@ fn a_delta_round_is_applied_saved_and_loads_back_as_applied() {
         given_name: None,
         surname: None,
         account_enabled: Some(true),
-        attrs: vec![(UserAttr::Department, "Sales".into())].into_boxed_slice(),
+        attrs: [(UserAttr::Department, "Sales")].into_iter().collect(),
         ..User::default()
     });
     expected.push(user(900_800));
@@ -448,4 +449,108 @@ fn many_pages_with_changes_load_back_in_order_as_applied() {
     same(&loaded, &s1);
     // Changed users stay where they were: the same pages, in the same order.
     assert_eq!(loaded.pages, s1.pages);
+}
+
+#[test]
+fn a_streamed_load_hands_every_page_in_order_and_equals_the_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SnapshotStore::open(dir.path(), "t").unwrap();
+    let listed = pages(0..3_000, 10);
+    write_full(&store, &listed, end("A"));
+    // A round with a change, a removal and a created user: the overlay applies as it streams.
+    let s0 = store.load().unwrap().unwrap();
+    let mut changed = user(42);
+    changed.display_name = Some("Changed".into());
+    let round = DeltaRound {
+        changes: vec![
+            upsert(&changed),
+            DeltaChange::Purged { id: user(7).id },
+            upsert(&user(800_001)),
+        ],
+        delta_link: "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=B".into(),
+        started_at: at("2026-11-27T15:00:00Z"),
+        pages: 1,
+    };
+    let (s1, _) = store.apply_round(&s0, &round, Fresh::default()).unwrap();
+    let mut seen: Vec<Arc<Vec<User>>> = Vec::new();
+    let streamed = store
+        .load_streaming(&mut |p| seen.push(p.clone()))
+        .unwrap()
+        .unwrap();
+    same(&streamed, &s1);
+    assert_eq!(seen.len(), streamed.pages.len());
+    for (a, b) in seen.iter().zip(&streamed.pages) {
+        assert!(Arc::ptr_eq(a, b), "the snapshot's own pages, in its order");
+    }
+    assert_eq!(
+        seen.last().unwrap()[0].id,
+        user(800_001).id,
+        "the created user's page comes last"
+    );
+}
+
+#[test]
+fn a_damaged_page_mid_file_fails_the_streamed_load_without_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SnapshotStore::open(dir.path(), "t").unwrap();
+    write_full(&store, &pages(0..2_000, 10), end("A"));
+    let conn = rusqlite::Connection::open(store.path()).unwrap();
+    conn.execute(
+        "UPDATE pages SET data = x'02ff' WHERE seq = (SELECT MAX(seq) / 2 FROM pages)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let mut seen = 0usize;
+    let err = store.load_streaming(&mut |_| seen += 1).unwrap_err();
+    assert!(matches!(err, SnapshotError::Corrupt(_)), "{err}");
+    assert!(seen < 200, "no page after the damaged one is handed on");
+}
+
+#[test]
+fn a_round_applied_over_pages_copied_beforehand_equals_the_plain_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        SnapshotStore::open(dir.path(), "a").unwrap(),
+        SnapshotStore::open(dir.path(), "b").unwrap(),
+    );
+    let listed = pages(0..2_000, 10);
+    write_full(&a, &listed, end("A"));
+    write_full(&b, &listed, end("A"));
+    let (sa, sb) = (a.load().unwrap().unwrap(), b.load().unwrap().unwrap());
+    let mut changes = Vec::new();
+    for i in (0..2_000).step_by(13) {
+        let mut u = user(i);
+        u.set_attr(UserAttr::Department, Some("Moved"));
+        changes.push(upsert(&u));
+    }
+    changes.push(DeltaChange::Purged { id: user(26).id });
+    changes.push(DeltaChange::SoftDeleted { id: user(1_300).id });
+    changes.push(upsert(&user(800_002)));
+    let round = DeltaRound {
+        changes,
+        delta_link: "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=B".into(),
+        started_at: at("2026-11-27T15:00:00Z"),
+        pages: 2,
+    };
+    let (plain, plain_summary) = a.apply_round(&sa, &round, Fresh::default()).unwrap();
+    // Pages copied for the first half of the changes only: the rest are copied in the apply.
+    let mut copies = m365sync::snapshot::PageCopies::default();
+    copies.copy_pages_of(
+        &sb,
+        round.changes[..round.changes.len() / 2]
+            .iter()
+            .map(DeltaChange::id),
+    );
+    assert!(!copies.is_empty());
+    let (copied, summary) = b
+        .apply_round_with(&sb, &round, Fresh::default(), copies)
+        .unwrap();
+    assert_eq!(summary, plain_summary);
+    same(&copied, &plain);
+    assert_eq!(
+        copied.pages, plain.pages,
+        "the same pages in the same order"
+    );
+    same(&b.load().unwrap().unwrap(), &plain);
 }

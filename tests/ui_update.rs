@@ -1936,3 +1936,76 @@ fn rapid_keys_act_on_the_user_under_the_cursor_though_the_list_changed() {
     );
     assert_eq!(s.tabs.import.view.selected_row(), row, "i kept the cursor");
 }
+
+#[test]
+fn a_saved_copy_shows_page_by_page_and_is_whole_when_loaded() {
+    use m365sync::app::state::{AsOf, TenantExtras};
+    use std::sync::Arc;
+    // Rows of an earlier, interrupted load on screen: the copy's first page replaces them.
+    let mut s = fixtures::loaded_state(5);
+    s.data.complete_copy = true;
+    cmd(&mut s, Command::Refresh);
+    let gen = s.data.load_gen;
+    let v = s.data.index_version;
+    let page = |gen, n: usize, first| Action::CopyPage {
+        gen,
+        index_version: v,
+        users: Arc::new(fixtures::tenant_users(n)),
+        statuses: vec![ImportStatus::New; n],
+        first,
+    };
+    update(&mut s, page(gen - 1, 2, true));
+    assert_eq!(s.data.rows.len(), 5, "a page of an older load is dropped");
+    let fx = update(&mut s, page(gen, 3, true));
+    assert!(fx.is_empty());
+    assert_eq!(s.data.rows.len(), 3, "the first page replaces the rows");
+    assert!(
+        !s.data.complete_copy,
+        "part of a copy: nothing to plan on yet"
+    );
+    assert!(!s.data.listed());
+    update(&mut s, page(gen, 4, false));
+    assert_eq!(s.data.rows.len(), 7, "the next pages are appended");
+    assert_eq!(
+        s.data.load,
+        Load::Loading { pages: 0 },
+        "the refresh still runs"
+    );
+    let extras = Arc::new(TenantExtras {
+        deleted: fixtures::tenant_users(1),
+        domains: vec![],
+    });
+    let as_of = AsOf { at: NOW, offset: 0 };
+    update(
+        &mut s,
+        Action::CopyLoaded {
+            gen: gen - 1,
+            extras: extras.clone(),
+            as_of,
+        },
+    );
+    assert!(
+        !s.data.complete_copy,
+        "an older load's copy changes nothing"
+    );
+    update(&mut s, Action::CopyLoaded { gen, extras, as_of });
+    assert!(s.data.complete_copy, "a whole tenant: planned on at once");
+    assert_eq!(s.data.as_of, Some(as_of));
+    assert_eq!(s.data.tenant_extras.deleted.len(), 1);
+    assert_eq!(s.data.rows.len(), 7);
+    // A page classified with an older index is classified again, as a listing's is.
+    let fx = update(
+        &mut s,
+        Action::CopyPage {
+            gen,
+            index_version: v.wrapping_sub(1),
+            users: Arc::new(fixtures::tenant_users(1)),
+            statuses: vec![ImportStatus::New],
+            first: false,
+        },
+    );
+    assert!(
+        matches!(fx.as_slice(), [Effect::Reclassify { first_row: 7, .. }]),
+        "{fx:?}"
+    );
+}

@@ -143,6 +143,23 @@ pub enum Action {
     UsersDone {
         gen: u64,
     },
+    /// A page of the saved copy of the tenant, as it decodes at a start (shared with the
+    /// copy, classified with the index of `index_version`); `first`: the copy's first page,
+    /// which replaces the rows on screen. The rest follow, then `CopyLoaded`.
+    CopyPage {
+        gen: u64,
+        index_version: u64,
+        users: Arc<Vec<User>>,
+        statuses: Vec<ImportStatus>,
+        first: bool,
+    },
+    /// Every page of the saved copy of load `gen` is on screen: a whole tenant (to plan on)
+    /// while a refresh brings it up to date.
+    CopyLoaded {
+        gen: u64,
+        extras: Arc<super::state::TenantExtras>,
+        as_of: super::state::AsOf,
+    },
     /// The rows of load `gen` replaced at once by the tenant snapshot's, classified with the
     /// index of `index_version` (built off the UI thread). `done`: the refresh ended (what it
     /// did, in one line); `None`: the saved copy, shown while a refresh brings it up to date.

@@ -1094,20 +1094,14 @@ async fn rows_of(snap: &Snapshot, load: &Load, done: Option<String>) -> Action {
         tokio::task::spawn_blocking(move || super::state::TenantRows::classified(&pages, &index))
             .await
             .unwrap_or_default();
-    let at = snap.as_of().unix_timestamp();
+    let (extras, as_of) = extras_of(snap);
     Action::TenantLoaded {
         gen: load.gen,
         index_version: load.index_version,
         rows: Box::new(rows),
         upns,
-        extras: Arc::new(super::state::TenantExtras {
-            deleted: snap.deleted.iter().map(|d| d.user.clone()).collect(),
-            domains: snap.domains.clone(),
-        }),
-        as_of: super::state::AsOf {
-            at,
-            offset: crate::format::local_offset_secs(at),
-        },
+        extras,
+        as_of,
         done,
     }
 }
@@ -1120,10 +1114,11 @@ fn local_time(t: time::OffsetDateTime) -> String {
     format!("{}:{secs:02}", crate::format::clock(at, offset))
 }
 
-/// The tenant users of load `load`: the saved copy first when none is held (its rows go to
-/// the screen before any Graph request), then a delta round, or a full listing (`full`, or
-/// when no round can be made, said why; its pages stream to the screen while nothing else
-/// is there), saved; the rows of the result, or why it failed.
+/// The tenant users of load `load`: the saved copy first when none is held (its pages go to
+/// the screen as they decode, while the delta round's requests are already in flight), then a
+/// delta round, or a full listing (`full`, or when no round can be made, said why; its pages
+/// stream to the screen while nothing else is there), saved; the rows of the result, or why
+/// it failed.
 async fn refresh_users(
     graph: &GraphClient,
     store: &SnapshotStore,
@@ -1134,25 +1129,9 @@ async fn refresh_users(
     use crate::snapshot::RefreshEvent;
     let tx = &source.tx;
     let mut held = source.slot.lock().await;
-    // Rows already on screen: a copy held (its rows went out when it was loaded or refreshed).
-    let mut shown = held.is_some();
-    if held.is_none() {
-        match crate::snapshot::load_async(store).await {
-            Ok(Some(s)) => {
-                // A copy of another Graph or $select is not shown; the refresh says why it
-                // lists in full.
-                if s.head.unfit_for(graph.base()).is_none() {
-                    let _ = tx.send(rows_of(&s, &load, None).await);
-                    shown = true;
-                }
-                *held = Some(s);
-            }
-            Ok(None) => {}
-            // A copy that cannot be read is listed again (and replaced).
-            Err(e) => tracing::warn!(error = %e, "the tenant snapshot cannot be read"),
-        }
-    }
-    let stream = !shown;
+    // Rows on screen: a copy held (its rows went out when it was loaded or refreshed), or the
+    // saved copy's first page.
+    let shown = Arc::new(std::sync::atomic::AtomicBool::new(held.is_some()));
     let gen = load.gen;
     let news = |news| {
         let _ = tx.send(Action::Refreshing { gen, news });
@@ -1171,7 +1150,7 @@ async fn refresh_users(
             listed,
             expected,
         }) => {
-            if stream {
+            if !shown.load(Ordering::Relaxed) {
                 // Nothing on screen yet: the first listing shows as it comes.
                 let statuses = classify(&load.index, &users);
                 let _ = tx.send(Action::UsersPage {
@@ -1185,15 +1164,37 @@ async fn refresh_users(
         }
         RefreshEvent::Listing(ListingEvent::Restart { .. }) => news(RefreshNews::Restarted),
     };
-    let r = crate::snapshot::refresh_with(
-        graph,
-        store,
-        held.as_ref(),
-        full,
-        &RefreshOptions::default(),
-        &mut on_event,
-    )
-    .await;
+    let r = match held.as_ref() {
+        Some(copy) => {
+            crate::snapshot::refresh_with(
+                graph,
+                store,
+                Some(copy),
+                full,
+                &RefreshOptions::default(),
+                &mut on_event,
+            )
+            .await
+        }
+        None => {
+            let on_copy = copy_to_screen(
+                (gen, load.index_version, load.index.clone()),
+                tx.clone(),
+                shown.clone(),
+            );
+            let (loaded, r) = crate::snapshot::load_and_refresh(
+                graph,
+                store,
+                full,
+                &RefreshOptions::default(),
+                on_copy,
+                &mut on_event,
+            )
+            .await;
+            *held = loaded;
+            r
+        }
+    };
     match r {
         Ok(r) => {
             let line = r.describe(local_time);
@@ -1207,6 +1208,56 @@ async fn refresh_users(
             error: Failure::file(store.path(), e),
         },
     }
+}
+
+/// The saved copy to the screen as it loads (on the loader's thread) for load `gen`: each
+/// page classified with `index` (of `index_version`) and sent as it decodes (the first
+/// replaces the rows there; `shown` set), then the copy's deleted users, domains and time.
+/// Public for the scale bench, which times the first row drawn through it.
+pub fn copy_to_screen(
+    (gen, index_version, index): (u64, u64, Arc<DirectoryIndex>),
+    tx: mpsc::UnboundedSender<Action>,
+    shown: Arc<std::sync::atomic::AtomicBool>,
+) -> Box<dyn FnMut(crate::snapshot::CopyEvent<'_>) + Send> {
+    use crate::snapshot::CopyEvent;
+    let mut first = true;
+    Box::new(move |e| match e {
+        CopyEvent::Page(users) => {
+            let statuses = classify(&index, users);
+            let _ = tx.send(Action::CopyPage {
+                gen,
+                index_version,
+                users: users.clone(),
+                statuses,
+                first: std::mem::take(&mut first),
+            });
+            shown.store(true, Ordering::Relaxed);
+        }
+        CopyEvent::Loaded(copy) => {
+            let _ = tx.send(copy_loaded(gen, copy));
+        }
+    })
+}
+
+/// The saved copy's deleted users, domains and time (its rows went page by page).
+fn copy_loaded(gen: u64, snap: &Snapshot) -> Action {
+    let (extras, as_of) = extras_of(snap);
+    Action::CopyLoaded { gen, extras, as_of }
+}
+
+/// A snapshot's soft-deleted users and domains, and when it was current, for the screen.
+fn extras_of(snap: &Snapshot) -> (Arc<super::state::TenantExtras>, super::state::AsOf) {
+    let at = snap.as_of().unix_timestamp();
+    (
+        Arc::new(super::state::TenantExtras {
+            deleted: snap.deleted.iter().map(|d| d.user.clone()).collect(),
+            domains: snap.domains.clone(),
+        }),
+        super::state::AsOf {
+            at,
+            offset: crate::format::local_offset_secs(at),
+        },
+    )
 }
 
 /// Every tenant user page by page, saved nowhere (no snapshot file can be written).

@@ -872,7 +872,7 @@ impl AppState {
         s.data.load_gen = 1;
         let (users, statuses): (Vec<User>, Vec<ImportStatus>) = users.into_iter().unzip();
         for (chunk, st) in users.chunks(999).zip(statuses.chunks(999)) {
-            super::update::apply_page(&mut s, chunk.to_vec(), st);
+            super::update::apply_page(&mut s, Arc::new(chunk.to_vec()), st);
         }
         s.data.load = Load::Done;
         s.data.expected = Some(s.data.rows.len());

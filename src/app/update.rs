@@ -16,6 +16,7 @@ use crate::failure::Failure;
 use crate::format::thousands;
 use crate::graph::User;
 use crate::keymap::{is_press, section, Command, Key};
+use std::sync::Arc;
 
 use super::action::{Action, DirectorySnapshot, Mouse};
 use super::component::{Component, Outcome, Section, TextMode};
@@ -310,31 +311,37 @@ fn step(s: &mut AppState, action: Action, fx: &mut Vec<Effect>) -> bool {
             if gen != s.data.load_gen {
                 return false;
             }
-            if s.data.reloading {
-                // The first page of a new listing: it replaces the last one on screen.
-                s.data.rows.clear();
-                s.data.account_upns.clear();
-                s.data.reloading = false;
-                s.data.complete_copy = false;
-                s.tabs.import.rows_replaced();
-            }
-            let first = apply_page(s, users, &statuses);
+            page_arrived(s, index_version, Arc::new(users), &statuses, false, fx);
             let d = &mut s.data;
             if let Load::Loading { pages } = &mut d.load {
                 *pages += 1;
             } else {
                 d.load = Load::Loading { pages: 1 };
             }
-            if index_version != d.index_version {
-                // Classified with an index older than ours: classify that page again.
-                fx.push(Effect::Reclassify {
-                    gen,
-                    index_version: d.index_version,
-                    first_row: first,
-                    pages: vec![d.rows.pages.last().expect("page just pushed").clone()],
-                    index: d.index.clone(),
-                });
+            true
+        }
+        Action::CopyPage {
+            gen,
+            index_version,
+            users,
+            statuses,
+            first,
+        } => {
+            if gen != s.data.load_gen {
+                return false;
             }
+            page_arrived(s, index_version, users, &statuses, first, fx);
+            true
+        }
+        Action::CopyLoaded { gen, extras, as_of } => {
+            let d = &mut s.data;
+            if gen != d.load_gen {
+                return false;
+            }
+            d.tenant_extras = extras;
+            d.as_of = Some(as_of);
+            d.complete_copy = true;
+            d.reloading = false;
             true
         }
         Action::UsersDone { gen } => {
@@ -1114,9 +1121,45 @@ fn stop_load(d: &mut Data, fx: &mut Vec<Effect>) -> bool {
 }
 
 /// Appends one page of classified tenant users: O(page).
-pub(crate) fn apply_page(s: &mut AppState, users: Vec<User>, statuses: &[ImportStatus]) -> u32 {
+/// A page of load `s.data.load_gen` (a listing's, or the saved copy's as it decodes) on
+/// screen; `replace`: it replaces the rows there (so does the first page of a listing that
+/// replaces a partial one). A page classified with an older index is classified again.
+fn page_arrived(
+    s: &mut AppState,
+    index_version: u64,
+    users: Arc<Vec<User>>,
+    statuses: &[ImportStatus],
+    replace: bool,
+    fx: &mut Vec<Effect>,
+) {
+    if replace || s.data.reloading {
+        s.data.rows.clear();
+        s.data.account_upns.clear();
+        s.data.reloading = false;
+        s.data.complete_copy = false;
+        s.tabs.import.rows_replaced();
+    }
+    let first = apply_page(s, users, statuses);
     let d = &mut s.data;
-    let first = d.rows.push_page(users, statuses);
+    if index_version != d.index_version {
+        // Classified with an index older than ours: classify that page again.
+        fx.push(Effect::Reclassify {
+            gen: d.load_gen,
+            index_version: d.index_version,
+            first_row: first,
+            pages: vec![d.rows.pages.last().expect("page just pushed").clone()],
+            index: d.index.clone(),
+        });
+    }
+}
+
+pub(crate) fn apply_page(
+    s: &mut AppState,
+    users: Arc<Vec<User>>,
+    statuses: &[ImportStatus],
+) -> u32 {
+    let d = &mut s.data;
+    let first = d.rows.push_shared(users, statuses);
     for r in first as usize..d.rows.len() {
         if d.rows.status[r] == ImportStatus::Imported {
             let u = d.rows.user(r as u32);

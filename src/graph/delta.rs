@@ -340,6 +340,16 @@ impl GraphClient {
     /// for an initial round): every page until the one with the next delta link.
     /// [`DeltaError::StartOver`] when Graph no longer honours the link.
     pub async fn users_delta_round(&self, link: &str) -> Result<DeltaRound, DeltaError> {
+        self.users_delta_round_with(link, &mut |_| {}).await
+    }
+
+    /// [`Self::users_delta_round`], handing `on_page` each page's changes as it arrives (work
+    /// that can start before the round ends).
+    pub async fn users_delta_round_with(
+        &self,
+        link: &str,
+        on_page: &mut (dyn FnMut(&[DeltaChange]) + Send),
+    ) -> Result<DeltaRound, DeltaError> {
         let started_at = OffsetDateTime::now_utc();
         let client = self.clone();
         let fetch: PageFetch<DeltaError> = Arc::new(move |url: String| {
@@ -358,7 +368,9 @@ impl GraphClient {
         while let Some(page) = stream.next().await {
             let page = page?;
             pages += 1;
+            let from = changes.len();
             changes.extend(page.value.into_iter().map(Item::change));
+            on_page(&changes[from..]);
             if page.delta_link.is_some() {
                 delta_link = page.delta_link;
             }
@@ -415,11 +427,9 @@ mod tests {
             given_name: Some("Dee".into()),
             surname: None,
             account_enabled: Some(true),
-            attrs: vec![
-                (UserAttr::JobTitle, "Old".into()),
-                (UserAttr::City, "Oslo".into()),
-            ]
-            .into_boxed_slice(),
+            attrs: [(UserAttr::JobTitle, "Old"), (UserAttr::City, "Oslo")]
+                .into_iter()
+                .collect(),
             ..User::default()
         };
         let new = d.apply_to(Some(&old));

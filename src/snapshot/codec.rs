@@ -7,8 +7,10 @@
 //! otherwise, a string is `length (varint) | UTF-8`, and the flags say which optional
 //! properties follow (a mail equal to the UPN is not written twice) and `accountEnabled`.
 //! Version 2 adds `more (1 byte: on-premises synced, guest) | count (varint) | (attr, value)*`
-//! with the attribute as its position in [`UserAttr::ALL`] (one byte). Version 1 pages (no
+//! with the attribute as its position in [`UserAttr::ALL`] (one byte), in that order: the
+//! bytes [`Attrs`] keeps in memory, so they decode as one copy. Version 1 pages (no
 //! attributes) still read.
+use crate::graph::model::Attrs;
 use crate::graph::{DeletedUser, User, UserAttr};
 
 /// The version byte of a page blob.
@@ -101,15 +103,10 @@ pub fn encode_user(out: &mut Vec<u8>, u: &User) {
         more |= GUEST;
     }
     out.push(more);
+    // The attributes as `Attrs` keeps them: `(position, length, UTF-8)*`, so a page decodes
+    // them with one copy.
     put_varint(out, u.attrs.len() as u64);
-    for (a, v) in u.attrs.iter() {
-        let at = UserAttr::ALL
-            .iter()
-            .position(|x| x == a)
-            .expect("every UserAttr is in ALL");
-        out.push(at as u8);
-        put_str(out, v);
-    }
+    out.extend_from_slice(u.attrs.encoded());
 }
 
 /// One blob for a page of users.
@@ -190,13 +187,15 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
-    fn str(&mut self) -> Result<String, Corrupt> {
+    fn str_ref(&mut self) -> Result<&'a str, Corrupt> {
         let n = self.varint()?;
         let n = usize::try_from(n).map_err(|_| self.corrupt("length"))?;
         let b = self.bytes(n)?;
-        std::str::from_utf8(b)
-            .map(str::to_owned)
-            .map_err(|_| self.corrupt("not UTF-8"))
+        std::str::from_utf8(b).map_err(|_| self.corrupt("not UTF-8"))
+    }
+
+    fn str(&mut self) -> Result<String, Corrupt> {
+        self.str_ref().map(str::to_owned)
     }
 
     pub fn user(&mut self) -> Result<User, Corrupt> {
@@ -253,14 +252,33 @@ impl<'a> Reader<'a> {
             if n > UserAttr::ALL.len() as u64 {
                 return Err(self.corrupt("attribute count"));
             }
-            let mut attrs = Vec::with_capacity(n as usize);
+            // Read as written (each attribute known, its value UTF-8); kept as one copy of
+            // those bytes when they are in `Attrs`' order, else rebuilt.
+            let start = self.pos;
+            let mut in_order = true;
+            let mut last = None;
             for _ in 0..n {
-                let at = *UserAttr::ALL
-                    .get(usize::from(self.byte()?))
-                    .ok_or_else(|| self.corrupt("attribute"))?;
-                attrs.push((at, self.str()?.into_boxed_str()));
+                let at = self.byte()?;
+                if usize::from(at) >= UserAttr::ALL.len() {
+                    return Err(self.corrupt("attribute"));
+                }
+                in_order &= last.is_none_or(|l| l < at);
+                last = Some(at);
+                let _ = self.str_ref()?;
             }
-            u.attrs = attrs.into_boxed_slice();
+            let bytes = &self.buf[start..self.pos];
+            u.attrs = match in_order.then(|| Attrs::from_encoded(bytes)).flatten() {
+                Some(a) => a,
+                None => {
+                    let mut r = Reader::new(bytes);
+                    let mut pairs = Vec::with_capacity(n as usize);
+                    for _ in 0..n {
+                        let at = UserAttr::ALL[usize::from(r.byte()?)];
+                        pairs.push((at, r.str_ref()?));
+                    }
+                    Attrs::from_pairs(pairs)
+                }
+            };
         }
         Ok(u)
     }
@@ -369,11 +387,10 @@ mod tests {
                 given_name: Some("Ann".into()),
                 surname: Some(String::new()),
                 account_enabled: Some(true),
-                attrs: vec![
-                    (UserAttr::JobTitle, "Lead".into()),
-                    (UserAttr::EmployeeType, "Contractor ✓".into()),
-                ]
-                .into_boxed_slice(),
+                attrs: Attrs::from_pairs([
+                    (UserAttr::JobTitle, "Lead"),
+                    (UserAttr::EmployeeType, "Contractor ✓"),
+                ]),
                 on_premises_sync_enabled: true,
                 guest: false,
             },

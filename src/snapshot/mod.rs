@@ -40,8 +40,9 @@ use crate::graph::model::USER_SELECT;
 use crate::graph::{DeletedUser, DeltaChange, DeltaRound, Domain, User};
 
 pub use refresh::{
-    delta_refresh, full_reason, full_refresh, load as load_async, refresh, refresh_with,
-    FullReason, RefreshError, RefreshEvent, RefreshKind, RefreshOptions, Refreshed,
+    delta_refresh, fetch_round, full_reason, full_refresh, load as load_async, load_and_refresh,
+    load_copy, refresh, refresh_with, CopyEvent, FullReason, RefreshError, RefreshEvent,
+    RefreshKind, RefreshOptions, Refreshed, RoundFetch,
 };
 
 /// The on-disk format this build reads and writes.
@@ -441,7 +442,22 @@ impl SnapshotStore {
     /// The snapshot as last committed, or `None` when there is none yet. One read
     /// transaction: a writer at work is not seen half-way.
     pub fn load(&self) -> Result<Option<Snapshot>, SnapshotError> {
+        self.load_streaming(&mut |_| {})
+    }
+
+    /// [`SnapshotStore::load`], handing each page of users to `on_page` as soon as it is
+    /// decoded, in the snapshot's order (the same `Arc`s as the snapshot's `pages`): the
+    /// console shows the first rows of a million-user copy while the rest decode. The pages
+    /// are read, decoded (on up to 8 threads) and handed on in a pipeline, a few blobs ahead,
+    /// so neither the whole file's blobs nor a wait for the last page come first.
+    pub fn load_streaming(
+        &self,
+        on_page: &mut (dyn FnMut(&Arc<Vec<User>>) + Send),
+    ) -> Result<Option<Snapshot>, SnapshotError> {
         let mut conn = self.connect()?;
+        // Every page is read once: a big page cache is of no use here, and the memory it
+        // took would stay in the process (freed, between the users) after the load.
+        conn.pragma_update(None, "cache_size", -2048)?; // 2 MiB
         let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
         let Some((head, domains)) = Self::read_head(&tx)? else {
             return Ok(None);
@@ -463,17 +479,21 @@ impl SnapshotStore {
                 overlay.insert(id, (seq, user));
             }
         }
-        let mut blobs: Vec<(usize, Vec<u8>)> = Vec::new();
-        {
+        let (mut pages, placed) = {
             let mut st = tx.prepare("SELECT users, data FROM pages WHERE gen = ?1 ORDER BY seq")?;
             let mut rows = st.query([head.gen])?;
-            while let Some(r) = rows.next()? {
-                let n: i64 = r.get(0)?;
-                blobs.push((n.max(0) as usize, r.get_ref(1)?.as_blob()?.to_vec()));
-            }
-        }
-        let (mut pages, placed) = decode_pages(&blobs, &overlay)?;
-        drop(blobs);
+            decode_pages(
+                &mut || -> Result<Option<(usize, Vec<u8>)>, SnapshotError> {
+                    let Some(r) = rows.next()? else {
+                        return Ok(None);
+                    };
+                    let n: i64 = r.get(0)?;
+                    Ok(Some((n.max(0) as usize, r.get_ref(1)?.as_blob()?.to_vec())))
+                },
+                &overlay,
+                on_page,
+            )?
+        };
         // Users created since the listing, in the order the rounds first saw them.
         let mut created: Vec<(i64, User)> = overlay
             .into_iter()
@@ -483,7 +503,9 @@ impl SnapshotStore {
         created.sort_by_key(|(seq, _)| *seq);
         let created: Vec<User> = created.into_iter().map(|(_, u)| u).collect();
         for chunk in created.chunks(PAGE_USERS) {
-            pages.push(Arc::new(chunk.to_vec()));
+            let page = Arc::new(chunk.to_vec());
+            on_page(&page);
+            pages.push(page);
         }
         let mut deleted = Vec::new();
         {
@@ -538,7 +560,20 @@ impl SnapshotStore {
         round: &DeltaRound,
         fresh: Fresh,
     ) -> Result<(Snapshot, RoundSummary), SnapshotError> {
-        let applied = apply_changes(current, round, fresh);
+        self.apply_round_with(current, round, fresh, PageCopies::default())
+    }
+
+    /// [`SnapshotStore::apply_round`], with copies of pages of `current` made beforehand
+    /// (while the round's pages were in flight): a page the round changes is patched in its
+    /// copy rather than copied now.
+    pub fn apply_round_with(
+        &self,
+        current: &Snapshot,
+        round: &DeltaRound,
+        fresh: Fresh,
+        copies: PageCopies,
+    ) -> Result<(Snapshot, RoundSummary), SnapshotError> {
+        let applied = apply_changes(current, round, fresh, copies);
         let mut next = applied.snapshot;
         let mut summary = applied.summary;
         let mut conn = self.connect()?;
@@ -634,65 +669,103 @@ impl SnapshotStore {
     }
 }
 
-/// Decodes page blobs on every core (up to 8), applying the rounds' changes (`overlay`): the
-/// pages in order, and the ids of the changed users found in them.
-#[allow(clippy::type_complexity)]
+/// Pages of users, and the overlay's ids found in them.
+type DecodedPages = (Vec<Arc<Vec<User>>>, HashSet<String>);
+
+/// The users of the page blobs `next_blob` reads (in order), the overlay's changes applied,
+/// each page handed to `on_page` in order as soon as it and every page before it are decoded;
+/// and the ids of the overlay found in them. A reader (this thread), decoders and the page
+/// handler run at once; at most a few blobs wait in between.
 fn decode_pages(
-    blobs: &[(usize, Vec<u8>)],
+    next_blob: &mut dyn FnMut() -> Result<Option<(usize, Vec<u8>)>, SnapshotError>,
     overlay: &HashMap<String, (i64, Option<User>)>,
-) -> Result<(Vec<Arc<Vec<User>>>, HashSet<String>), SnapshotError> {
-    type Part = (Vec<Arc<Vec<User>>>, HashSet<String>);
-    let decode = |part: &[(usize, Vec<u8>)]| -> Result<Part, codec::Corrupt> {
-        let mut pages = Vec::with_capacity(part.len());
-        let mut placed = HashSet::new();
-        for (n, blob) in part {
-            let mut users = Vec::with_capacity(*n);
-            if overlay.is_empty() {
-                codec::decode_page_with(blob, &mut users, Some)?;
-            } else {
-                codec::decode_page_with(blob, &mut users, |u| match overlay.get(&u.id) {
-                    None => Some(u),
-                    Some((_, change)) => {
-                        placed.insert(u.id);
-                        change.clone()
-                    }
-                })?;
-            }
-            if !users.is_empty() {
-                pages.push(Arc::new(users));
-            }
+    on_page: &mut (dyn FnMut(&Arc<Vec<User>>) + Send),
+) -> Result<DecodedPages, SnapshotError> {
+    use std::collections::BTreeMap;
+    use std::sync::mpsc;
+    type Decoded = Result<(Vec<User>, Vec<String>), codec::Corrupt>;
+    let decode = |n: usize, blob: &[u8]| -> Decoded {
+        let mut users = Vec::with_capacity(n);
+        let mut placed = Vec::new();
+        if overlay.is_empty() {
+            codec::decode_page_with(blob, &mut users, Some)?;
+        } else {
+            codec::decode_page_with(blob, &mut users, |u| match overlay.get(&u.id) {
+                None => Some(u),
+                Some((_, change)) => {
+                    placed.push(u.id);
+                    change.clone()
+                }
+            })?;
         }
-        Ok((pages, placed))
+        Ok((users, placed))
     };
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(8)
-        .min(blobs.len().div_ceil(64).max(1));
-    if threads <= 1 {
-        return Ok(decode(blobs)?);
-    }
-    let chunk = blobs.len().div_ceil(threads);
-    let parts: Vec<Result<Part, codec::Corrupt>> = std::thread::scope(|s| {
-        let handles: Vec<_> = blobs
-            .chunks(chunk)
-            .map(|part| s.spawn(move || decode(part)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(codec::Corrupt("a page decoder panicked".into())))
-            })
-            .collect()
-    });
-    let mut pages = Vec::with_capacity(blobs.len());
-    let mut placed = HashSet::new();
-    for part in parts {
-        let (p, s) = part?;
-        pages.extend(p);
-        placed.extend(s);
-    }
-    Ok((pages, placed))
+        .min(8);
+    let (blob_tx, blob_rx) = mpsc::sync_channel::<(usize, usize, Vec<u8>)>(threads * 2);
+    // Held by the decoders only: when they are all gone (one failed), the reader's next send
+    // fails rather than waits.
+    let blob_rx = Arc::new(std::sync::Mutex::new(blob_rx));
+    let (page_tx, page_rx) = mpsc::channel::<(usize, Decoded)>();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            let (blob_rx, page_tx) = (blob_rx.clone(), page_tx.clone());
+            s.spawn(move || loop {
+                // The lock is held only to take the next blob.
+                let job = match blob_rx.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(_) => return,
+                };
+                let Ok((i, n, blob)) = job else {
+                    return; // the reader is done
+                };
+                let decoded = decode(n, &blob);
+                drop(blob);
+                if page_tx.send((i, decoded)).is_err() {
+                    return;
+                }
+            });
+        }
+        drop((page_tx, blob_rx));
+        // The pages in order: one that arrives early waits for those before it.
+        let handler = s.spawn(move || {
+            let mut waiting: BTreeMap<usize, Decoded> = BTreeMap::new();
+            let (mut pages, mut placed) = (Vec::new(), HashSet::new());
+            let mut next = 0usize;
+            for (i, decoded) in page_rx {
+                waiting.insert(i, decoded);
+                while let Some(decoded) = waiting.remove(&next) {
+                    next += 1;
+                    let (users, ids) = decoded?;
+                    placed.extend(ids);
+                    if !users.is_empty() {
+                        let page = Arc::new(users);
+                        on_page(&page);
+                        pages.push(page);
+                    }
+                }
+            }
+            Ok::<_, codec::Corrupt>((pages, placed))
+        });
+        // This thread reads; the channel's bound keeps it a few blobs ahead.
+        let read = (move || {
+            let mut i = 0usize;
+            while let Some((n, blob)) = next_blob()? {
+                if blob_tx.send((i, n, blob)).is_err() {
+                    break; // a decoder failed: the handler says why
+                }
+                i += 1;
+            }
+            Ok::<_, SnapshotError>(())
+        })();
+        // `blob_tx` is gone with the closure: the decoders end, then the handler.
+        let handled = handler
+            .join()
+            .unwrap_or_else(|_| Err(codec::Corrupt("a page decoder panicked".into())));
+        read?;
+        Ok(handled?)
+    })
 }
 
 /// A generation number no table uses yet.
@@ -920,12 +993,91 @@ struct Applied {
     deleted_replaced: bool,
 }
 
+/// A quick hash for user ids (FxHash's step, 8 bytes at a time): a round looks up every user
+/// of the snapshot by id, and SipHash made that most of its apply. The ids are Graph's, not an
+/// attacker's choosing; a bad spread would cost time, never correctness.
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        for &b in chunks.remainder() {
+            self.add(u64::from(b));
+        }
+    }
+    fn write_u8(&mut self, b: u8) {
+        self.add(u64::from(b));
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl IdHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type IdBuild = std::hash::BuildHasherDefault<IdHasher>;
+type IdSet<'a> = HashSet<&'a str, IdBuild>;
+type IdMap<'a, V> = HashMap<&'a str, V, IdBuild>;
+
+/// Copies of pages of a snapshot, made before a round is applied (see
+/// [`PageCopies::copy_pages_of`]): by page position, with the page they copy.
+#[derive(Debug, Default)]
+pub struct PageCopies(HashMap<usize, (Arc<Vec<User>>, Vec<User>)>);
+
+impl PageCopies {
+    /// Copies of the pages of `snap` that hold one of `ids` and have no copy yet: the work a
+    /// round's apply would do, done while its later pages are in flight.
+    pub fn copy_pages_of<'a>(&mut self, snap: &Snapshot, ids: impl IntoIterator<Item = &'a str>) {
+        let ids: IdSet<'_> = ids.into_iter().collect();
+        if ids.is_empty() {
+            return;
+        }
+        for (i, page) in snap.pages.iter().enumerate() {
+            if self.0.contains_key(&i) || !page.iter().any(|u| ids.contains(u.id.as_str())) {
+                continue;
+            }
+            self.0.insert(i, (page.clone(), page.as_ref().clone()));
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The copy of page `i` when it is a copy of `page`.
+    fn take(&mut self, i: usize, page: &Arc<Vec<User>>) -> Option<Vec<User>> {
+        self.0
+            .remove(&i)
+            .filter(|(of, _)| Arc::ptr_eq(of, page))
+            .map(|(_, copy)| copy)
+    }
+}
+
 /// The snapshot after a round (pure): a user's changes are applied in the order Graph sent
 /// them, an omitted property keeps its value; pages the round does not touch are shared.
-fn apply_changes(current: &Snapshot, round: &DeltaRound, fresh: Fresh) -> Applied {
-    let ids: HashSet<&str> = round.changes.iter().map(DeltaChange::id).collect();
+/// A touched page is rebuilt from its copy in `copies` when there is one (its users moved,
+/// not copied).
+fn apply_changes(
+    current: &Snapshot,
+    round: &DeltaRound,
+    fresh: Fresh,
+    mut copies: PageCopies,
+) -> Applied {
+    let ids: IdSet<'_> = round.changes.iter().map(DeltaChange::id).collect();
     // The snapshot's copy of every user the round names.
-    let mut live: HashMap<&str, &User> = HashMap::new();
+    let mut live: IdMap<'_, &User> = IdMap::default();
     let mut touched_pages = Vec::new();
     for (i, page) in current.pages.iter().enumerate() {
         let mut touched = false;
@@ -946,7 +1098,7 @@ fn apply_changes(current: &Snapshot, round: &DeltaRound, fresh: Fresh) -> Applie
         .map(|d| (d.user.id.as_str(), d))
         .collect();
     let mut order: Vec<&str> = Vec::new();
-    let mut finals: HashMap<&str, Final> = HashMap::new();
+    let mut finals: IdMap<'_, Final> = IdMap::default();
     for change in &round.changes {
         let id = change.id();
         if !finals.contains_key(id) {
@@ -994,18 +1146,35 @@ fn apply_changes(current: &Snapshot, round: &DeltaRound, fresh: Fresh) -> Applie
     }
     // New pages: touched ones rebuilt, the others shared.
     let mut pages = current.pages.clone();
-    let mut placed: HashSet<&str> = HashSet::new();
+    let mut placed: IdSet<'_> = IdSet::default();
     for &i in &touched_pages {
         let mut out = Vec::with_capacity(pages[i].len());
-        for u in current.pages[i].iter() {
-            match finals.get(u.id.as_str()) {
-                None => out.push(u.clone()),
-                Some(Final::Live(n)) => {
-                    if placed.insert(u.id.as_str()) {
+        let mut keep = |u: &User, out: &mut Vec<User>| -> bool {
+            match finals.get_key_value(u.id.as_str()) {
+                None => true,
+                Some((id, Final::Live(n))) => {
+                    if placed.insert(*id) {
                         out.push(n.clone());
                     }
+                    false
                 }
-                Some(_) => {}
+                Some(_) => false,
+            }
+        };
+        match copies.take(i, &current.pages[i]) {
+            Some(copy) => {
+                for u in copy {
+                    if keep(&u, &mut out) {
+                        out.push(u);
+                    }
+                }
+            }
+            None => {
+                for u in current.pages[i].iter() {
+                    if keep(u, &mut out) {
+                        out.push(u.clone());
+                    }
+                }
             }
         }
         pages[i] = Arc::new(out);

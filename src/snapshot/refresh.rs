@@ -7,11 +7,13 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use crate::graph::{
-    ColdListingOptions, DeltaError, GraphClient, GraphError, ListingEvent, ListingMode, StartOver,
+    ColdListingOptions, DeltaChange, DeltaError, DeltaRound, GraphClient, GraphError, ListingEvent,
+    ListingMode, StartOver,
 };
 
 use super::{
-    Fresh, FullListingEnd, RoundSummary, Snapshot, SnapshotError, SnapshotHead, SnapshotStore,
+    Fresh, FullListingEnd, PageCopies, RoundSummary, Snapshot, SnapshotError, SnapshotHead,
+    SnapshotStore,
 };
 
 #[derive(Debug, Clone)]
@@ -183,12 +185,28 @@ pub async fn refresh_with(
     opts: &RefreshOptions,
     on_event: &mut (dyn FnMut(RefreshEvent) + Send),
 ) -> Result<Refreshed, RefreshError> {
+    refresh_inner(graph, store, current, force_full, opts, on_event, None).await
+}
+
+/// [`refresh_with`]; `fetched`: a round's requests made already (used when from `current`'s
+/// link, its `DeltaRound` event said when they left).
+async fn refresh_inner(
+    graph: &GraphClient,
+    store: &SnapshotStore,
+    current: Option<&Snapshot>,
+    force_full: bool,
+    opts: &RefreshOptions,
+    on_event: &mut (dyn FnMut(RefreshEvent) + Send),
+    fetched: Option<RoundFetch>,
+) -> Result<Refreshed, RefreshError> {
     let reason = match (full_reason(current, graph.base(), force_full), current) {
         (Some(why), _) => why,
         (None, None) => FullReason::NoSnapshot,
         (None, Some(s)) => {
-            on_event(RefreshEvent::DeltaRound);
-            match delta_refresh(graph, store, s, opts).await? {
+            if fetched.is_none() {
+                on_event(RefreshEvent::DeltaRound);
+            }
+            match delta_refresh_from(graph, store, s, opts, fetched).await? {
                 Ok((snapshot, summary)) => {
                     return Ok(Refreshed {
                         snapshot,
@@ -216,6 +234,131 @@ pub async fn refresh_with(
     })
 }
 
+/// A delta round's Graph requests from one link: the round, and (when asked) the soft-deleted
+/// users and the domains listed beside it (one round trip less than after it).
+pub struct RoundFetch {
+    link: String,
+    round: Result<DeltaRound, DeltaError>,
+    fresh: Result<Fresh, GraphError>,
+    /// Copies of the pages the round changes, made while it was in flight.
+    copies: Option<Copier>,
+}
+
+/// Copies of the pages of a loaded copy that a round in flight changes, made on the blocking
+/// pool as the round's pages arrive (one job at a time, in order), so that applying the round
+/// at the end moves users rather than copies them.
+#[derive(Default, Clone)]
+struct Copier(Arc<std::sync::Mutex<CopierState>>);
+
+#[derive(Default)]
+struct CopierState {
+    copy: Option<Snapshot>,
+    /// Ids changed, not yet looked for in the copy.
+    pending: Vec<String>,
+    copies: PageCopies,
+    job: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Copier {
+    /// The copy is loaded: the pages of the ids seen so far are copied.
+    fn copy_of(&self, snap: &Snapshot) {
+        if let Ok(mut st) = self.0.lock() {
+            st.copy = Some(snap.clone());
+        }
+        self.kick();
+    }
+
+    /// A page of the round arrived.
+    fn changed(&self, changes: &[DeltaChange]) {
+        if let Ok(mut st) = self.0.lock() {
+            st.pending
+                .extend(changes.iter().map(|c| c.id().to_string()));
+        }
+        self.kick();
+    }
+
+    /// Starts a job for the pending ids when the copy is there and no job runs.
+    fn kick(&self) {
+        let Ok(mut st) = self.0.lock() else { return };
+        if st.copy.is_none()
+            || st.pending.is_empty()
+            || st.job.as_ref().is_some_and(|j| !j.is_finished())
+        {
+            return;
+        }
+        let me = self.clone();
+        st.job = Some(tokio::task::spawn_blocking(move || {
+            // Taken out so the lock is not held while copying.
+            let (copy, ids, mut copies) = {
+                let Ok(mut st) = me.0.lock() else { return };
+                (
+                    st.copy.clone(),
+                    std::mem::take(&mut st.pending),
+                    std::mem::take(&mut st.copies),
+                )
+            };
+            if let Some(copy) = &copy {
+                copies.copy_pages_of(copy, ids.iter().map(String::as_str));
+            }
+            if let Ok(mut st) = me.0.lock() {
+                st.copies = copies;
+                st.job = None; // this one: done
+            }
+            me.kick(); // ids that arrived meanwhile
+        }));
+    }
+
+    /// The copies made, once the job running ends. Ids not looked for yet are left to the
+    /// apply (their pages are copied there).
+    async fn finish(self) -> PageCopies {
+        for _ in 0..64 {
+            let job = self.0.lock().ok().and_then(|mut st| st.job.take());
+            match job {
+                Some(j) => {
+                    let _ = j.await;
+                }
+                None => break,
+            }
+        }
+        self.0
+            .lock()
+            .map(|mut st| std::mem::take(&mut st.copies))
+            .unwrap_or_default()
+    }
+}
+
+/// The requests of a round from `link` (nothing is applied or saved).
+pub async fn fetch_round(graph: &GraphClient, link: String, opts: &RefreshOptions) -> RoundFetch {
+    fetch_round_with(graph, link, opts, &mut |_| {}).await
+}
+
+/// [`fetch_round`], handing `on_page` each page's changes as it arrives.
+async fn fetch_round_with(
+    graph: &GraphClient,
+    link: String,
+    opts: &RefreshOptions,
+    on_page: &mut (dyn FnMut(&[DeltaChange]) + Send),
+) -> RoundFetch {
+    let relist = async {
+        if opts.relist_deleted_and_domains {
+            let (deleted, domains) = tokio::join!(graph.list_deleted_users(), graph.list_domains());
+            Ok::<_, GraphError>(Fresh {
+                deleted: Some(deleted?),
+                domains: Some(domains?),
+            })
+        } else {
+            Ok(Fresh::default())
+        }
+    };
+    let (round, fresh) = tokio::join!(graph.users_delta_round_with(&link, on_page), relist);
+    RoundFetch {
+        link,
+        round,
+        fresh,
+        copies: None,
+    }
+}
+
 /// One delta round from `current`'s link, applied and saved: the new snapshot, or
 /// `Ok(Err(StartOver))` when Graph no longer honours the link (list in full: see
 /// [`full_refresh`]). When another m365sync saved a newer snapshot meanwhile, the round is run
@@ -226,35 +369,40 @@ pub async fn delta_refresh(
     current: &Snapshot,
     opts: &RefreshOptions,
 ) -> Result<Result<(Snapshot, RoundSummary), StartOver>, RefreshError> {
+    delta_refresh_from(graph, store, current, opts, None).await
+}
+
+/// [`delta_refresh`], with the round's requests already made (`fetched`, used when it is
+/// from `current`'s link).
+async fn delta_refresh_from(
+    graph: &GraphClient,
+    store: &SnapshotStore,
+    current: &Snapshot,
+    opts: &RefreshOptions,
+    mut fetched: Option<RoundFetch>,
+) -> Result<Result<(Snapshot, RoundSummary), StartOver>, RefreshError> {
     let mut base = current.clone();
     for attempt in 0..2 {
         let Some(link) = base.head.delta_link.clone() else {
             return Err(GraphError::Malformed("the snapshot has no delta link".into()).into());
         };
-        // The soft-deleted users and the domains are listed while the round pages (one
-        // round trip less than after it).
-        let relist = async {
-            if opts.relist_deleted_and_domains {
-                let (deleted, domains) =
-                    tokio::join!(graph.list_deleted_users(), graph.list_domains());
-                Ok::<_, GraphError>(Fresh {
-                    deleted: Some(deleted?),
-                    domains: Some(domains?),
-                })
-            } else {
-                Ok(Fresh::default())
-            }
+        let mut f = match fetched.take().filter(|f| f.link == link) {
+            Some(f) => f,
+            None => fetch_round(graph, link, opts).await,
         };
-        let (round, fresh) = tokio::join!(graph.users_delta_round(&link), relist);
-        let round = match round {
+        let round = match f.round {
             Ok(r) => r,
             Err(DeltaError::StartOver(s)) => return Ok(Err(s)),
             Err(DeltaError::Graph(e)) => return Err(e.into()),
         };
-        let fresh = fresh?;
+        let fresh = f.fresh?;
         let s = store.clone();
         let b = base.clone();
-        match blocking(move || s.apply_round(&b, &round, fresh)).await {
+        let copies = match f.copies.take() {
+            Some(c) if attempt == 0 => c.finish().await,
+            _ => PageCopies::default(),
+        };
+        match blocking(move || s.apply_round_with(&b, &round, fresh, copies)).await {
             Ok(done) => return Ok(Ok(done)),
             Err(SnapshotError::Changed) if attempt == 0 => {
                 tracing::info!("the snapshot changed meanwhile: running the round from it");
@@ -267,6 +415,108 @@ pub async fn delta_refresh(
         }
     }
     Err(SnapshotError::Changed.into())
+}
+
+/// What [`load_and_refresh`] tells of the saved copy as it loads.
+pub enum CopyEvent<'a> {
+    /// A page of users, decoded (in the copy's order).
+    Page(&'a Arc<Vec<crate::graph::User>>),
+    /// The whole copy, loaded (before the round is applied to it).
+    Loaded(&'a Snapshot),
+}
+
+/// The saved copy loaded on the blocking pool; when `show` (it fits this Graph: see
+/// [`SnapshotHead::unfit_for`]), its pages go to `on_copy` as they decode, then the copy.
+pub async fn load_copy(
+    store: &SnapshotStore,
+    graph_base: String,
+    show: bool,
+    mut on_copy: Box<dyn FnMut(CopyEvent<'_>) + Send>,
+) -> Result<Option<Snapshot>, SnapshotError> {
+    let s = store.clone();
+    blocking(move || {
+        let loaded = s.load_streaming(&mut |p| {
+            if show {
+                on_copy(CopyEvent::Page(p))
+            }
+        })?;
+        if let Some(l) = loaded
+            .as_ref()
+            .filter(|l| show && l.head.unfit_for(&graph_base).is_none())
+        {
+            on_copy(CopyEvent::Loaded(l));
+        }
+        Ok(loaded)
+    })
+    .await
+}
+
+/// A start with no copy held: the saved copy loaded and brought up to date. The delta round's
+/// requests leave first (from the link in the file's head, a cheap read) and the copy loads
+/// while they are in flight, its pages handed to `on_copy` as they decode (only when the copy
+/// fits `graph`: one of another Graph or `$select` is not shown); then the round is applied to
+/// it, or the tenant is listed in full (`force_full`, no copy, or no round possible: why).
+///
+/// `on_copy` hears of the copy only when it fits: then every page, then the copy. Returns the
+/// copy as loaded (when it could be read), and the refresh.
+pub async fn load_and_refresh(
+    graph: &GraphClient,
+    store: &SnapshotStore,
+    force_full: bool,
+    opts: &RefreshOptions,
+    on_copy: Box<dyn FnMut(CopyEvent<'_>) + Send>,
+    on_event: &mut (dyn FnMut(RefreshEvent) + Send),
+) -> (Option<Snapshot>, Result<Refreshed, RefreshError>) {
+    let head = {
+        let s = store.clone();
+        blocking(move || s.head()).await.ok().flatten()
+    };
+    let base = graph.base().to_string();
+    let fits = head
+        .as_ref()
+        .is_some_and(|h| h.unfit_for(graph.base()).is_none());
+    let link = head
+        .filter(|_| fits && !force_full)
+        .and_then(|h| h.delta_link);
+    let loading = load_copy(store, base, fits, on_copy);
+    let (loaded, fetched) = match link {
+        Some(link) => {
+            on_event(RefreshEvent::DeltaRound);
+            // The pages the round changes are copied as its pages arrive, once the copy is
+            // loaded: the apply at the end only patches them.
+            let copier = Copier::default();
+            let mut on_page = |changes: &[DeltaChange]| copier.changed(changes);
+            let (loaded, mut fetched) = tokio::join!(
+                async {
+                    let loaded = loading.await;
+                    if let Ok(Some(l)) = &loaded {
+                        copier.copy_of(l);
+                    }
+                    loaded
+                },
+                fetch_round_with(graph, link, opts, &mut on_page)
+            );
+            fetched.copies = Some(copier);
+            (loaded, Some(fetched))
+        }
+        None => (loading.await, None),
+    };
+    let loaded = loaded.unwrap_or_else(|e| {
+        // A copy that cannot be read is listed again (and replaced).
+        tracing::warn!(error = %e, "the tenant snapshot cannot be read");
+        None
+    });
+    let refreshed = refresh_inner(
+        graph,
+        store,
+        loaded.as_ref(),
+        force_full,
+        opts,
+        on_event,
+        fetched,
+    )
+    .await;
+    (loaded, refreshed)
 }
 
 /// Lists the whole tenant (sharded when it pays, see [`GraphClient::cold_listing`]), with the
