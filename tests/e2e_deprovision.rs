@@ -229,7 +229,7 @@ async fn licences_are_removed_on_their_day() {
     // On the day: m365sync's licence removed, the one given by hand kept.
     let view = t.sync_ok(t0 + 7 * DAY).await;
     assert_eq!(kinds(&view), vec![OpKind::RemoveLicenses]);
-    assert_eq!(view.plan.ops[0].deprovision.licences, vec![E1]);
+    assert_eq!(view.plan.ops[0].deprovision.licences(), vec![E1]);
     assert_eq!(sorted(t.licences(ann).await), sorted(by_hand));
     assert!(t.pending().is_empty());
     assert!(t.plan(t0 + 8 * DAY).await.in_sync());

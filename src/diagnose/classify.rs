@@ -121,7 +121,8 @@ impl Operation {
             OpKind::Create => Operation::CreateUser,
             OpKind::Takeover | OpKind::ReEnable => Operation::EnableUser,
             OpKind::Restore => Operation::RestoreUser,
-            OpKind::Block => Operation::DisableUser,
+            // Recording steps sends nothing: it is part of blocking a leaver.
+            OpKind::Block | OpKind::RecordSteps => Operation::DisableUser,
             OpKind::SetPassword => Operation::SetPassword,
             OpKind::RevokeSessions => Operation::RevokeSessions,
             OpKind::DeleteUser => Operation::DeleteUser,

@@ -1,7 +1,8 @@
-//! Deprovisioning in the directory (migration 7): a directory group's own policy, and the
-//! steps blocks scheduled (written by the journal as ops succeed, read by the plan).
+//! Deprovisioning in the directory (migrations 7, 8): a directory group's own policy (and when
+//! it was set), the steps blocks scheduled, and the policy each leaver's steps come from
+//! (written by the journal as ops succeed, read by the plan).
 use super::{Directory, DirectoryError};
-use crate::sync::deprovision::{Deprovision, PendingStep, Step};
+use crate::sync::deprovision::{Deprovision, Leaver, PendingStep, Step};
 
 impl Directory {
     /// Every pending step, by due date.
@@ -52,11 +53,56 @@ impl Directory {
         Ok(out)
     }
 
-    /// Sets (Some) or clears (None: the directory's applies) the policy of the group `name`.
+    /// When each group's own policy was last set or cleared: (group id, unix s).
+    pub fn group_deprovision_changes(&self) -> Result<Vec<(i64, i64)>, DirectoryError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT group_id, set_at FROM group_deprovision_at ORDER BY group_id")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// When the directory's deprovisioning policy last changed (unix s).
+    pub fn deprovision_policy_at(&self) -> Result<Option<i64>, DirectoryError> {
+        Ok(self
+            .setting("deprovision_policy_at")?
+            .and_then(|v| v.parse().ok()))
+    }
+
+    /// The policy each leaver's kept steps come from.
+    pub fn deprovision_leavers(&self) -> Result<Vec<Leaver>, DirectoryError> {
+        let mut st = self.conn.prepare(
+            "SELECT user_id, tenant_user_id, policy, source FROM deprovision_leavers
+             ORDER BY user_id",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(Leaver {
+                directory_id: r.get(0)?,
+                tenant_user_id: r.get(1)?,
+                policy: r.get(2)?,
+                source: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Sets (Some) or clears (None: the directory's applies) the policy of the group `name`,
+    /// now (the wall clock).
     pub fn set_group_deprovision(
         &mut self,
         name: &str,
         policy: Option<Deprovision>,
+    ) -> Result<(), DirectoryError> {
+        self.set_group_deprovision_at(name, policy, super::unix_now())
+    }
+
+    /// [`Self::set_group_deprovision`] at `at` (unix s): a changed policy keeps when it
+    /// changed, which dates the steps of leavers blocked before.
+    pub fn set_group_deprovision_at(
+        &mut self,
+        name: &str,
+        policy: Option<Deprovision>,
+        at: i64,
     ) -> Result<(), DirectoryError> {
         let Some(id) = self.find_group(name)?.map(|g| g.id) else {
             return Err(DirectoryError::Invalid(format!(
@@ -64,14 +110,26 @@ impl Directory {
             )));
         };
         let tx = self.immediate()?;
-        match policy {
-            Some(p) => tx.execute(
-                "INSERT INTO group_deprovision (group_id, policy) VALUES (?1, ?2)
-                 ON CONFLICT(group_id) DO UPDATE SET policy = excluded.policy",
-                rusqlite::params![id, p.to_string()],
-            )?,
+        let changed = match policy {
+            Some(p) => {
+                let text = p.to_string();
+                tx.execute(
+                    "INSERT INTO group_deprovision (group_id, policy) VALUES (?1, ?2)
+                     ON CONFLICT(group_id) DO UPDATE SET policy = excluded.policy
+                     WHERE policy <> excluded.policy",
+                    rusqlite::params![id, text],
+                )?
+            }
             None => tx.execute("DELETE FROM group_deprovision WHERE group_id = ?1", [id])?,
         };
+        // Set, changed or cleared: when, for the leavers blocked before.
+        if changed > 0 {
+            tx.execute(
+                "INSERT INTO group_deprovision_at (group_id, set_at) VALUES (?1, ?2)
+                 ON CONFLICT(group_id) DO UPDATE SET set_at = excluded.set_at",
+                rusqlite::params![id, at],
+            )?;
+        }
         tx.commit()?;
         Ok(())
     }
