@@ -875,6 +875,11 @@ impl Engine {
                 }
             }
             if batches.is_empty() && checks.is_empty() {
+                // Ops released by one that sent nothing (steps recorded, a group linked)
+                // go round again, not out of the run.
+                if !stopping && !self.released.is_empty() {
+                    continue;
+                }
                 if stopping || (queue.is_empty() && verify.is_empty()) {
                     break;
                 }
