@@ -134,3 +134,38 @@ impl Directory {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::plan::GuardConfig;
+
+    #[test]
+    fn a_policy_keeps_when_it_changed_not_when_it_was_saved_again() {
+        let mut d = Directory::open_in_memory().unwrap();
+        assert_eq!(d.deprovision_policy_at().unwrap(), None);
+        let (mut pol, guard) = d.policy().unwrap();
+        // Saving the default (block) is no change.
+        d.set_policy_at(&pol, &guard, 100).unwrap();
+        assert_eq!(d.deprovision_policy_at().unwrap(), None);
+        pol.deprovision = Deprovision::parse("block+delete:30").unwrap();
+        d.set_policy_at(&pol, &guard, 200).unwrap();
+        assert_eq!(d.deprovision_policy_at().unwrap(), Some(200));
+        // Another setting saved later: the policy's time stays.
+        d.set_policy_at(&pol, &GuardConfig::default(), 300).unwrap();
+        assert_eq!(d.deprovision_policy_at().unwrap(), Some(200));
+        // A group's own: set, saved again, cleared.
+        d.add_group("Contractors").unwrap();
+        let p = Deprovision::parse("block+revoke").unwrap();
+        d.set_group_deprovision_at("Contractors", Some(p), 400)
+            .unwrap();
+        d.set_group_deprovision_at("Contractors", Some(p), 500)
+            .unwrap();
+        let id = d.find_group("Contractors").unwrap().unwrap().id;
+        assert_eq!(d.group_deprovision_changes().unwrap(), vec![(id, 400)]);
+        d.set_group_deprovision_at("Contractors", None, 600)
+            .unwrap();
+        assert_eq!(d.group_deprovision_changes().unwrap(), vec![(id, 600)]);
+        assert!(d.group_deprovision_policies().unwrap().is_empty());
+    }
+}

@@ -1379,4 +1379,46 @@ mod tests {
             ops[0].reason
         );
     }
+
+    #[test]
+    fn a_groups_policy_cleared_hands_its_leavers_to_the_directorys_from_the_clearing() {
+        // Ann's steps came from group Contractors (block+delete:90d). The group's policy is
+        // cleared on T0 - DAY; the directory's (block+delete:30, set long ago) governs her
+        // now, dated from the clearing, not from the old directory change.
+        let users = [blocked(1, "a1")];
+        let live: HashMap<&str, &str> = [("a1", "u1@x.com")].into();
+        let rec = Leaver {
+            source: "group Contractors".into(),
+            ..leaver(1, "a1", "block+delete:90d")
+        };
+        let cleared: HashMap<String, i64> = [("Contractors".to_string(), T0 - DAY)].into();
+        let mut ops = Vec::new();
+        plan_steps(
+            &mut ops,
+            &Inputs {
+                users: &users,
+                default: Deprovision::parse("block+delete:30").unwrap(),
+                groups: &[],
+                tenant_members: &HashMap::new(),
+                pending: &[pending(1, Step::Delete, T0 + 80 * DAY, "a1")],
+                live: &live,
+                licences: &HashMap::new(),
+                licensed: &HashSet::new(),
+                leavers: std::slice::from_ref(&rec),
+                policy_at: Some(T0 - 300 * DAY),
+                group_policy_at: &cleared,
+                now: T0,
+            },
+        );
+        assert_eq!(ops.len(), 1, "{ops:?}");
+        let keep = ops[0].deprovision.keep().unwrap();
+        assert_eq!(keep.source, "directory");
+        assert_eq!(
+            keep.schedule,
+            vec![Scheduled {
+                step: Step::Delete,
+                due: T0 - DAY + 30 * DAY
+            }]
+        );
+    }
 }
