@@ -168,4 +168,31 @@ mod tests {
         assert_eq!(d.group_deprovision_changes().unwrap(), vec![(id, 600)]);
         assert!(d.group_deprovision_policies().unwrap().is_empty());
     }
+
+    #[test]
+    fn migration_eight_adopts_steps_kept_before_it_under_their_policy() {
+        let mut d = Directory::open_in_memory().unwrap();
+        let (mut pol, guard) = d.policy().unwrap();
+        pol.deprovision = Deprovision::parse("block+delete:30").unwrap();
+        d.set_policy(&pol, &guard).unwrap();
+        d.conn
+            .execute_batch(
+                "INSERT INTO users (email, email_lc, display_name, tenant_user_id, binding, created_at, updated_at)
+                 VALUES ('a@x.com', 'a@x.com', 'A', 't1', 'blocked', '', '');
+                 INSERT INTO deprovision_steps (user_id, step, due_at, tenant_user_id, source, created_at)
+                 VALUES (1, 'delete', 99, 't1', 'directory', '');",
+            )
+            .unwrap();
+        assert!(d.deprovision_leavers().unwrap().is_empty());
+        d.conn.execute_batch(super::super::MIGRATIONS[7]).unwrap();
+        assert_eq!(
+            d.deprovision_leavers().unwrap(),
+            vec![Leaver {
+                directory_id: 1,
+                tenant_user_id: "t1".into(),
+                policy: "block+delete:30d".into(),
+                source: "directory".into(),
+            }]
+        );
+    }
 }
