@@ -1227,6 +1227,7 @@ async fn licence_kinds(r: &mut Reached) {
     const E3: &str = "05e9a617-0261-4cee-bb44-138d3ef5d965";
     const PBI: &str = "f8a1db68-be16-40ed-86d5-cb42ce701560";
     const EXO1: &str = "4b9405b0-7788-4568-add1-99614e613b69";
+    const EXO_P2: &str = "efb87545-963c-4e0d-99df-69c6916d9eb0";
     let sim = Sim::start(SimOptions::default()).await.unwrap();
     let (id, secret) = sim.apps[0].clone();
     let g = graph(&sim, &app_token(&sim, &id, &secret).await.unwrap());
@@ -1236,6 +1237,7 @@ async fn licence_kinds(r: &mut Reached) {
         ("nowhere", None),
         ("lic.ann", Some("US")),
         ("lic.ben", Some("US")),
+        ("lic.cy", Some("US")),
     ] {
         let mut body = new_user(&format!("{nick}@{dom}"), PW);
         body["usageLocation"] = json!(usage);
@@ -1249,7 +1251,7 @@ async fn licence_kinds(r: &mut Reached) {
     let add = |sku: &str| json!({"addLicenses": [{"skuId": sku, "disabledPlans": []}], "removeLicenses": []});
     let ctx = |u: &str| Context::new(Operation::AssignLicense, Subject::User(u.into()));
     let assign = |u: &str| format!("/users/{u}/assignLicense");
-    let (nowhere, ann, ben) = (&ids[0], &ids[1], &ids[2]);
+    let (nowhere, ann, ben, cy) = (&ids[0], &ids[1], &ids[2], &ids[3]);
     let e = send(&g, Method::POST, &assign(nowhere), Some(add(E3))).await;
     r.hit(
         "licence-usage-location",
@@ -1281,6 +1283,19 @@ async fn licence_kinds(r: &mut Reached) {
         "licence-plan-conflict",
         "two mailbox plans",
         diagnose_graph(&e, &ctx(ben)),
+    );
+    // E3 with its mailbox plan off: its Bookings and Planner need one.
+    let e = send(
+        &g,
+        Method::POST,
+        &assign(cy),
+        Some(json!({"addLicenses": [{"skuId": E3, "disabledPlans": [EXO_P2]}], "removeLicenses": []})),
+    )
+    .await;
+    r.hit(
+        "licence-plan-dependency",
+        "a plan whose mailbox plan is turned off",
+        diagnose_graph(&e, &ctx(cy)),
     );
     let gid = ok(
         &g,

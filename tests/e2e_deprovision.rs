@@ -229,7 +229,7 @@ async fn licences_are_removed_on_their_day() {
     // On the day: m365sync's licence removed, the one given by hand kept.
     let view = t.sync_ok(t0 + 7 * DAY).await;
     assert_eq!(kinds(&view), vec![OpKind::RemoveLicenses]);
-    assert_eq!(view.plan.ops[0].deprovision.licences, vec![E1]);
+    assert_eq!(view.plan.ops[0].deprovision.licences(), vec![E1]);
     assert_eq!(sorted(t.licences(ann).await), sorted(by_hand));
     assert!(t.pending().is_empty());
     assert!(t.plan(t0 + 8 * DAY).await.in_sync());
@@ -682,4 +682,183 @@ async fn sync_apply_needs_yes_delete_for_more_than_ten_deletes() {
         assert!(t.account(u).is_none());
     }
     assert!(t.account(&t.users[11]).is_some());
+}
+
+/// Issue 11: leavers blocked while the policy was `block` get the steps of the policy set
+/// later, dated from the policy change (not from their block: no grace period is over the
+/// moment a policy is set); the steps due at once are planned and counted by the guard, the
+/// later ones shown with their dates (the plan and the dry run), kept, and done on their day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leavers_blocked_before_a_policy_get_its_steps_dated_from_the_change() {
+    use m365sync::sync::deprovision::date;
+    let t = setup(3, "block").await;
+    let (ann, ben) = (&t.users[0], &t.users[1]);
+    t.want(&[ann, ben], false);
+    let t0 = now();
+    let view = t.sync_ok(t0).await;
+    assert_eq!(kinds(&view), vec![OpKind::Block, OpKind::Block]);
+    assert!(t.pending().is_empty(), "block only: no steps");
+    assert!(t.plan(t0 + DAY).await.in_sync());
+    // Two days later the admin sets a policy (and a tight guard).
+    let set = t0 + 2 * DAY;
+    {
+        let mut d = t.db();
+        let (mut pol, mut guard) = d.policy().unwrap();
+        pol.deprovision = Deprovision::parse("block+revoke+delete:30").unwrap();
+        guard.max_blocks = 1;
+        d.set_policy_at(&pol, &guard, set).unwrap();
+    }
+    let view = t.plan(set + 60).await;
+    let (a, b) = (t.id_of(ann), t.id_of(ben));
+    let got: Vec<(OpKind, i64)> = view
+        .plan
+        .ops
+        .iter()
+        .map(|o| (o.kind, o.directory_id))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (OpKind::RecordSteps, a),
+            (OpKind::RecordSteps, b),
+            (OpKind::RevokeSessions, a),
+            (OpKind::RevokeSessions, b),
+        ]
+    );
+    assert_eq!(
+        view.writes, 2,
+        "recording steps writes nothing to the tenant"
+    );
+    let trip = view.guard.as_ref().expect("the guard counts the sign-outs");
+    assert_eq!(trip.blocks, 2);
+    assert!(
+        trip.message
+            .contains("blocks sign-in or deprovisions 2 users"),
+        "{}",
+        trip.message
+    );
+    let line = format!(
+        "{}: signed out everywhere now, deleted on {} (blocked before the policy \
+         block+revoke+delete:30d (directory) was set; dated from the policy change on {})",
+        ann.display_name.clone().unwrap(),
+        date(set + 30 * DAY, set + 60),
+        date(set, set + 60)
+    );
+    assert!(
+        view.deprovision.scheduled.contains(&line),
+        "{line} in {:?}",
+        view.deprovision
+    );
+    // The dry run words it the same (at the wall clock: the dates are the policy's).
+    let o = t.env.run(&["sync", "--dry-run"]).await;
+    let out = common::text(&o.stdout);
+    assert!(out.contains("dated from the policy change on"), "{out}");
+    // Applied (the guard confirmed): signed out, the deletes kept with their date.
+    let view = t.sync_ok(set + 60).await;
+    assert!(view.guard.is_some());
+    for u in [ann, ben] {
+        assert!(
+            t.account(u).unwrap()["signInSessionsValidFromDateTime"].is_string(),
+            "signed out"
+        );
+    }
+    assert_eq!(
+        t.pending(),
+        vec![
+            (a.min(b), Step::Delete, set + 30 * DAY),
+            (a.max(b), Step::Delete, set + 30 * DAY)
+        ]
+    );
+    // Not again: the plan after the record is in sync until the day.
+    assert!(t.plan(set + 30 * DAY - 1).await.in_sync());
+    let view = t.sync_ok(set + 30 * DAY).await;
+    assert_eq!(kinds(&view), vec![OpKind::DeleteUser, OpKind::DeleteUser]);
+    assert!(t.account(ann).is_none() && t.account(ben).is_none());
+    assert!(t.pending().is_empty());
+    assert!(t.plan(set + 60 * DAY).await.in_sync());
+}
+
+/// Issue 11: a licence removal due when the account holds none of the licences m365sync
+/// recorded assigning (the admin removed it by hand) is recorded as done with a note and
+/// audited, not left pending; a step of an account deleted outside m365sync likewise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_due_step_with_nothing_left_to_do_is_closed_and_audited() {
+    let t = setup(3, "block+unlicense:7+delete:30").await;
+    let (ann, ben) = (&t.users[0], &t.users[1]);
+    {
+        let mut d = t.db();
+        let (mut pol, guard) = d.policy().unwrap();
+        pol.usage_location = Some("US".into());
+        d.set_policy(&pol, &guard).unwrap();
+        d.assign_licence(
+            LicenceOwner::User(t.id_of(ann)),
+            &LicencePick::parse("STANDARDPACK,-EXCHANGE_S_STANDARD,-SHAREPOINTSTANDARD").unwrap(),
+        )
+        .unwrap();
+    }
+    let view = t.sync_ok(now()).await;
+    assert!(kinds(&view).contains(&OpKind::AssignLicense), "{view:?}");
+    assert!(t.licences(ann).await.contains(&E1.to_string()));
+    t.want(&[ann, ben], false);
+    let t0 = now();
+    t.sync_ok(t0).await;
+    let (a, b) = (t.id_of(ann), t.id_of(ben));
+    // The admin takes E1 back by hand; Ben's account is deleted by hand.
+    t.g.request(
+        reqwest::Method::POST,
+        &format!("/users/{}/assignLicense", ann.id),
+        Some(
+            serde_json::to_vec(&json!({"addLicenses": [], "removeLicenses": [E1]}))
+                .unwrap()
+                .into(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(t.env.sim.soft_delete(&ben.user_principal_name));
+    // The day before Ann's removal: Ben's steps are closed already (his account is gone).
+    let view = t.plan(t0 + 7 * DAY - 60).await;
+    assert_eq!(kinds(&view), vec![OpKind::RecordSteps]);
+    assert_eq!(view.plan.ops[0].directory_id, b);
+    assert!(
+        view.plan.ops[0].reason.contains("no longer in the tenant"),
+        "{}",
+        view.plan.ops[0].reason
+    );
+    // On Ann's day: nothing to remove, recorded as done; no assignLicense sent.
+    let writes = t.env.sim.write_count();
+    let view = t.sync_ok(t0 + 7 * DAY).await;
+    let got: Vec<(OpKind, i64)> = view
+        .plan
+        .ops
+        .iter()
+        .map(|o| (o.kind, o.directory_id))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(OpKind::RecordSteps, a), (OpKind::RecordSteps, b)]
+    );
+    assert_eq!(t.env.sim.write_count(), writes, "nothing sent");
+    assert_eq!(
+        t.pending(),
+        vec![(a, Step::Delete, t0 + 30 * DAY)],
+        "Ann's removal done, her delete still due; Ben's steps closed"
+    );
+    let audit = t.db().audit_list().unwrap();
+    let notes: Vec<&str> = audit
+        .iter()
+        .filter(|e| e.action == "record-steps" && e.outcome == "done")
+        .filter_map(|e| e.detail.as_deref())
+        .collect();
+    assert_eq!(notes.len(), 2, "{audit:?}");
+    assert!(
+        notes.iter().any(|n| n.contains("nothing left to remove")),
+        "{notes:?}"
+    );
+    assert!(
+        notes.iter().any(|n| n.contains("no longer in the tenant")),
+        "{notes:?}"
+    );
+    // Not planned again.
+    assert!(t.plan(t0 + 8 * DAY).await.in_sync());
 }

@@ -388,7 +388,8 @@ async fn the_preflight_reads_the_tenants_sku_data() {
              co.lic@{dom},Co,US,STANDARDPACK\n\
              no.lic@{dom},No,US,NOPE_SKU\n\
              two.lic@{dom},Two,US,SPE_E3;EXCHANGESTANDARD\n\
-             ok.lic@{dom},Ok,US,\"SPE_E3,-EXCHANGE_S_ENTERPRISE;EXCHANGESTANDARD\"\n"
+             ok.lic@{dom},Ok,US,\"SPE_E3,-EXCHANGE_S_ENTERPRISE;EXCHANGESTANDARD\"\n\
+             dep.lic@{dom},Dep,US,\"SPE_E3,-EXCHANGE_S_ENTERPRISE\"\n"
         ),
     )
     .unwrap();
@@ -401,6 +402,10 @@ async fn the_preflight_reads_the_tenants_sku_data() {
         ("co.lic", "cannot be assigned to users"),
         ("no.lic", "the tenant has no such licence"),
         ("two.lic", "mutually exclusive"),
+        (
+            "dep.lic",
+            "PROJECTWORKMANAGEMENT (from SPE_E3) without EXCHANGE_S_ENTERPRISE",
+        ),
     ] {
         assert!(
             d.contains(&format!("held back: create account {who}@")) && d.contains(kind),
@@ -422,6 +427,7 @@ async fn the_preflight_reads_the_tenants_sku_data() {
         kinds,
         [
             "licence-sku-not-assignable",
+            "licence-plan-dependency",
             "licence-sku-unknown",
             "licence-plan-conflict"
         ]

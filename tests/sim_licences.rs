@@ -597,3 +597,79 @@ async fn licence_permissions_and_delta() {
     assert_eq!(round["value"], json!([{"id": id, "assignedLicenses": []}]));
     sim.shutdown().await;
 }
+
+/// Planner and Bookings (in SPE_E3) need an Exchange Online mailbox plan (the seed's
+/// `planDependencies`): an E3 without its mailbox plan is refused with Graph's wording,
+/// directly and in `$batch`, unless another licence brings a mailbox plan; through a group it
+/// is a `DependencyViolation` on the member.
+#[tokio::test]
+async fn a_plan_without_the_plan_it_depends_on_is_refused() {
+    const PLANNER: &str = "b737dad2-2f6c-4c65-90e3-ca563267e8b9";
+    const TEAMS1: &str = "57ff2da0-773e-42df-b2af-ffb7a2317929";
+    let (sim, g) = sim().await;
+    let want = format!(
+        "License assignment failed because service plan {PLANNER} depends on the service plan(s) {EXO_P2}, {EXO_P1}"
+    );
+    let no_mailbox = |sku: &str, off: &[&str]| json!({"addLicenses": [{"skuId": sku, "disabledPlans": off}], "removeLicenses": []});
+    let a = new_user(&g, &sim, "dep.a", Some("US")).await;
+    let before = consumed(&g).await;
+    let (s, e) = assign(&g, &a, no_mailbox(E3, &[EXO_P2])).await;
+    assert_eq!(s, 400, "{e}");
+    assert_graph_error(&e, "Request_BadRequest", &want);
+    assert_eq!(
+        consumed(&g).await[E3],
+        before[E3],
+        "a refusal takes no seat"
+    );
+    // Turning the dependent plans off too, or another mailbox plan, satisfies it.
+    let b = new_user(&g, &sim, "dep.b", Some("US")).await;
+    assert_eq!(assign(&g, &b, add(EXO1)).await.0, 200);
+    assert_eq!(assign(&g, &b, no_mailbox(E3, &[EXO_P2])).await.0, 200);
+    // Turning off a plan nothing depends on is fine (`SPE_E3,-TEAMS1`).
+    assert_eq!(assign(&g, &a, no_mailbox(E3, &[TEAMS1])).await.0, 200);
+
+    // In $batch, the same answer.
+    let c = new_user(&g, &sim, "dep.c", Some("US")).await;
+    let (_, _, bt) = g
+        .batch(vec![json!({"id": "1", "method": "POST",
+            "url": format!("/users/{c}/assignLicense"),
+            "headers": {"Content-Type": "application/json"}, "body": no_mailbox(E3, &[EXO_P2])})])
+        .await;
+    let r = &bt["responses"][0];
+    assert_eq!(r["status"], 400, "{bt}");
+    assert_eq!(r["body"]["error"]["code"], "Request_BadRequest");
+    assert_eq!(r["body"]["error"]["message"], want.as_str());
+
+    // Through a group: recorded on the member.
+    let (_, _, grp) = g
+        .post(
+            "/groups",
+            &json!({"displayName": "E3 no mailbox", "mailEnabled": false,
+                    "mailNickname": "e3nomailbox", "securityEnabled": true}),
+        )
+        .await;
+    let gid = grp["id"].as_str().unwrap().to_owned();
+    let (s, _, _) = g
+        .post(
+            &format!("/groups/{gid}/members/$ref"),
+            &json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{c}")}),
+        )
+        .await;
+    assert_eq!(s, 204);
+    let (s, _, _) = g
+        .post(
+            &format!("/groups/{gid}/assignLicense"),
+            &no_mailbox(E3, &[EXO_P2]),
+        )
+        .await;
+    assert_eq!(s, 202);
+    let sc = states(&g, &c).await;
+    let st = &sc["licenseAssignmentStates"][0];
+    assert_eq!(
+        (st["state"].as_str(), st["error"].as_str()),
+        (Some("Error"), Some("DependencyViolation")),
+        "{sc}"
+    );
+    assert_eq!(sc["assignedLicenses"], json!([]));
+    sim.shutdown().await;
+}

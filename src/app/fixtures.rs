@@ -234,6 +234,9 @@ pub fn op(kind: OpKind, i: usize) -> Op {
             OpKind::RevokeSessions => "deprovisioning policy: sign the user out".into(),
             OpKind::RemoveLicenses => "deprovisioning policy: remove licences".into(),
             OpKind::DeleteUser => "deprovisioning policy: delete the account".into(),
+            OpKind::RecordSteps => {
+                "deprovisioning (directory): licences removed: nothing left to remove".into()
+            }
             OpKind::AssignLicense => "licences: +SPE_E3".into(),
         },
         changes: Vec::new(),

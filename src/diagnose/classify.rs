@@ -121,7 +121,8 @@ impl Operation {
             OpKind::Create => Operation::CreateUser,
             OpKind::Takeover | OpKind::ReEnable => Operation::EnableUser,
             OpKind::Restore => Operation::RestoreUser,
-            OpKind::Block => Operation::DisableUser,
+            // Recording steps sends nothing: it is part of blocking a leaver.
+            OpKind::Block | OpKind::RecordSteps => Operation::DisableUser,
             OpKind::SetPassword => Operation::SetPassword,
             OpKind::RevokeSessions => Operation::RevokeSessions,
             OpKind::DeleteUser => Operation::DeleteUser,
@@ -408,7 +409,7 @@ fn tenant_refuses(message: &str) -> bool {
 }
 
 /// `assignLicense` refusals (graph-notes §14.2 exact strings; the conflict's wording in two
-/// forms).
+/// forms, the missing dependency's as the audit log and a real 400 word it).
 fn licence_kind(m: &str) -> Option<&'static str> {
     Some(
         if contains_ci(
@@ -424,6 +425,10 @@ fn licence_kind(m: &str) -> Option<&'static str> {
             || (contains_ci(m, "License assignment failed") && contains_ci(m, "conflicts with"))
         {
             "licence-plan-conflict"
+        } else if contains_ci(m, "License assignment failed because service plan")
+            && contains_ci(m, "depends on the service plan")
+        {
+            "licence-plan-dependency"
         } else if contains_ci(m, "inherited from a group membership") {
             "licence-from-group"
         } else if contains_ci(m, "cannot be assigned to a user") {

@@ -619,6 +619,7 @@ impl Directory {
         let import_records = tx.execute("DELETE FROM import_records", [])?;
         // Steps scheduled for the tenant's accounts must never reach another tenant.
         tx.execute("DELETE FROM deprovision_steps", [])?;
+        tx.execute("DELETE FROM deprovision_leavers", [])?;
         tx.commit()?;
         Ok(DisconnectReport {
             users,
@@ -653,7 +654,7 @@ impl Directory {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn setting(&self, key: &str) -> Result<Option<String>, DirectoryError> {
+    pub(super) fn setting(&self, key: &str) -> Result<Option<String>, DirectoryError> {
         Ok(self
             .conn
             .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
@@ -702,12 +703,39 @@ impl Directory {
         Ok((policy, guard))
     }
 
+    /// Sets the policy and the guard, now (the wall clock).
     pub fn set_policy(
         &mut self,
         policy: &Policy,
         guard: &GuardConfig,
     ) -> Result<(), DirectoryError> {
+        self.set_policy_at(policy, guard, super::unix_now())
+    }
+
+    /// [`Self::set_policy`] at `at` (unix s): a changed deprovisioning policy keeps when it
+    /// changed (`deprovision_policy_at`), which dates the steps of leavers blocked before.
+    pub fn set_policy_at(
+        &mut self,
+        policy: &Policy,
+        guard: &GuardConfig,
+        at: i64,
+    ) -> Result<(), DirectoryError> {
         let tx = self.immediate()?;
+        let before: Option<String> = tx
+            .query_row(
+                "SELECT value FROM settings WHERE key = 'deprovision_policy'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let text = policy.deprovision.to_string();
+        if before.as_deref().unwrap_or("block") != text {
+            tx.execute(
+                "INSERT INTO settings (key, value) VALUES ('deprovision_policy_at', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [at.to_string()],
+            )?;
+        }
         match policy.password_max_age_days {
             Some(d) => tx.execute(
                 "INSERT INTO settings (key, value) VALUES ('password_max_age_days', ?1)

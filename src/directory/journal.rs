@@ -101,12 +101,21 @@ pub enum Change {
     /// The group could not be created: keep why for the Groups list.
     GroupFailed { group_id: i64, error: String },
     /// A block of the deprovisioning policy: link the account as blocked and keep the steps
-    /// it schedules (a step already kept keeps its date).
+    /// it schedules (a step already kept keeps its date) and the policy they come from.
     Deprovisioned {
         directory_id: i64,
         tenant_user_id: String,
         steps: Vec<crate::sync::deprovision::Scheduled>,
         source: String,
+        policy: String,
+    },
+    /// Deprovisioning steps recorded without a write to the tenant: a leaver blocked before
+    /// its policy was set (or changed) gets the policy's steps (`keep`: they replace its
+    /// pending ones); steps with nothing left to do are closed as done.
+    StepsRecorded {
+        directory_id: i64,
+        keep: Option<Box<crate::sync::deprovision::Kept>>,
+        closed: Vec<crate::sync::deprovision::Step>,
     },
     /// A deprovisioning step was applied: it is no longer pending (a delete ends them all).
     StepDone {
@@ -340,6 +349,44 @@ impl Directory {
     }
 }
 
+/// A deprovisioning step done: no longer pending (a delete ends them all).
+fn close_step(
+    tx: &rusqlite::Transaction<'_>,
+    directory_id: i64,
+    step: crate::sync::deprovision::Step,
+) -> Result<(), DirectoryError> {
+    if step == crate::sync::deprovision::Step::Delete {
+        tx.execute(
+            "DELETE FROM deprovision_steps WHERE user_id = ?1",
+            [directory_id],
+        )?;
+    } else {
+        tx.execute(
+            "DELETE FROM deprovision_steps WHERE user_id = ?1 AND step = ?2",
+            rusqlite::params![directory_id, step.as_str()],
+        )?;
+    }
+    Ok(())
+}
+
+/// The policy a leaver's kept steps come from.
+fn keep_leaver(
+    tx: &rusqlite::Transaction<'_>,
+    directory_id: i64,
+    tenant_user_id: &str,
+    policy: &str,
+    source: &str,
+) -> Result<(), DirectoryError> {
+    tx.execute(
+        "INSERT INTO deprovision_leavers (user_id, tenant_user_id, policy, source)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(user_id) DO UPDATE SET tenant_user_id = excluded.tenant_user_id,
+             policy = excluded.policy, source = excluded.source",
+        rusqlite::params![directory_id, tenant_user_id, policy, source],
+    )?;
+    Ok(())
+}
+
 fn apply_change(
     tx: &rusqlite::Transaction<'_>,
     change: &Change,
@@ -361,6 +408,10 @@ fn apply_change(
                     "DELETE FROM deprovision_steps WHERE user_id = ?1",
                     [directory_id],
                 )?;
+                tx.execute(
+                    "DELETE FROM deprovision_leavers WHERE user_id = ?1",
+                    [directory_id],
+                )?;
             }
         }
         Change::Deprovisioned {
@@ -368,7 +419,9 @@ fn apply_change(
             tenant_user_id,
             steps,
             source,
+            policy,
         } => {
+            keep_leaver(tx, *directory_id, tenant_user_id, policy, source)?;
             if !tenant_user_id.is_empty() {
                 set_binding(
                     tx,
@@ -394,19 +447,38 @@ fn apply_change(
                 ])?;
             }
         }
-        Change::StepDone { directory_id, step } => {
-            if *step == crate::sync::deprovision::Step::Delete {
+        Change::StepsRecorded {
+            directory_id,
+            keep,
+            closed,
+        } => {
+            if let Some(k) = keep {
                 tx.execute(
                     "DELETE FROM deprovision_steps WHERE user_id = ?1",
                     [directory_id],
                 )?;
-            } else {
-                tx.execute(
-                    "DELETE FROM deprovision_steps WHERE user_id = ?1 AND step = ?2",
-                    rusqlite::params![directory_id, step.as_str()],
+                let mut st = tx.prepare(
+                    "INSERT INTO deprovision_steps
+                         (user_id, step, due_at, tenant_user_id, source, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )?;
+                for s in k.schedule.iter().filter(|s| !closed.contains(&s.step)) {
+                    st.execute(rusqlite::params![
+                        directory_id,
+                        s.step.as_str(),
+                        s.due,
+                        k.tenant_user_id,
+                        k.source,
+                        now
+                    ])?;
+                }
+                keep_leaver(tx, *directory_id, &k.tenant_user_id, &k.policy, &k.source)?;
+            }
+            for step in closed {
+                close_step(tx, *directory_id, *step)?;
             }
         }
+        Change::StepDone { directory_id, step } => close_step(tx, *directory_id, *step)?,
         Change::Group {
             group_id,
             tenant_group_id,

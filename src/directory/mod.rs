@@ -406,6 +406,29 @@ const MIGRATIONS: &[&str] = &[
         created_at     TEXT NOT NULL,
         PRIMARY KEY (user_id, step)
     );",
+    // 8: deprovisioning, the policy each leaver's steps come from (issue 11): a leaver blocked
+    // before a policy was set, or whose policy changed since, gets the policy's steps dated
+    // from the change (when it was made: `deprovision_policy_at` in settings, `set_at` of a
+    // group's in `group_deprovision_at`). Leavers with steps kept already take the policy that
+    // applies now.
+    "CREATE TABLE IF NOT EXISTS deprovision_leavers (
+        user_id        INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+        tenant_user_id TEXT NOT NULL,
+        policy         TEXT NOT NULL,
+        source         TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS group_deprovision_at (
+        group_id INTEGER PRIMARY KEY REFERENCES groups(id) ON DELETE CASCADE,
+        set_at   INTEGER NOT NULL
+    );
+    INSERT OR IGNORE INTO deprovision_leavers (user_id, tenant_user_id, policy, source)
+        SELECT s.user_id, s.tenant_user_id,
+               COALESCE(CASE WHEN s.source = 'directory'
+                   THEN (SELECT value FROM settings WHERE key = 'deprovision_policy')
+                   ELSE (SELECT d.policy FROM group_deprovision d JOIN groups g ON g.id = d.group_id
+                         WHERE 'group ' || g.name = s.source) END, ''),
+               s.source
+        FROM deprovision_steps s GROUP BY s.user_id;",
 ];
 
 pub struct Directory {
@@ -453,6 +476,11 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DirectoryUser> {
             .unwrap_or_default(),
         attributes: serde_json::from_str(&r.get::<_, String>(12)?).unwrap_or_default(),
     })
+}
+
+/// The wall clock, unix s.
+pub(crate) fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 pub(crate) fn now_rfc3339() -> String {

@@ -19,9 +19,18 @@
 //! the user, graph-notes §14.4), as is a group licence without a free seat
 //! (`CountViolation`).
 //!
+//! Dependencies between service plans are not in the SKU data either; the seed names them
+//! (`planDependencies`, e.g. Planner and Bookings need an Exchange Online mailbox plan: any one
+//! of `dependsOn` enabled on the user, from any licence it holds). An added licence with an
+//! enabled plan whose dependency is missing is refused on `assignLicense` ("License assignment
+//! failed because service plan {id} depends on the service plan(s) {id}, {id}", graph-notes
+//! §14.2; whether any one of the listed plans satisfies it is UNVERIFIED); through a group it
+//! is recorded on the user as `DependencyViolation`. A removal that leaves a dependent plan
+//! alone is not refused (UNVERIFIED).
+//!
 //! `assignLicense` checks, in this order: the body (both keys, GUIDs), both lists empty, the
 //! user, a usage location when adding, SKUs of the tenant, removals (inherited, not held),
-//! seats, plan conflicts; messages from graph-notes §14.2.
+//! seats, plan conflicts, plan dependencies; messages from graph-notes §14.2.
 
 // A refusal IS the answer to send; carrying the Response in Err keeps each check a one-liner.
 #![allow(clippy::result_large_err)]
@@ -57,6 +66,15 @@ pub struct Inherited {
     pub licence: AssignedLicense,
     /// `None` = active; else the reason it is not (`CountViolation`, ...).
     pub error: Option<&'static str>,
+}
+
+/// A service plan that needs one of `depends_on` enabled on the same user (seed
+/// `planDependencies`; not a Graph field).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanDependency {
+    pub service_plan_id: String,
+    pub depends_on: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -197,6 +215,41 @@ impl Tenant {
     }
 }
 
+impl Tenant {
+    /// A plan of `l` whose dependency (the seed's list) none of the enabled plans of `l` and
+    /// `others` meets: (the plan, the plans it depends on).
+    fn missing_dependency<'a>(
+        &'a self,
+        l: &AssignedLicense,
+        others: impl Iterator<Item = &'a AssignedLicense>,
+    ) -> Option<(String, &'a [String])> {
+        let mine = self.enabled_plans(l);
+        let mut all = mine.clone();
+        for o in others {
+            all.extend(self.enabled_plans(o));
+        }
+        mine.into_iter().find_map(|p| {
+            let dep = self
+                .plan_dependencies
+                .iter()
+                .find(|d| d.service_plan_id.eq_ignore_ascii_case(&p))?;
+            let met = dep
+                .depends_on
+                .iter()
+                .any(|q| all.iter().any(|a| a.eq_ignore_ascii_case(q)));
+            (!met).then_some((p, dep.depends_on.as_slice()))
+        })
+    }
+}
+
+/// The refusal of a licence whose plan `p` misses the plans `deps` (graph-notes §14.2).
+pub fn dependency_message(p: &str, deps: &[String]) -> String {
+    format!(
+        "License assignment failed because service plan {p} depends on the service plan(s) {}",
+        deps.join(", ")
+    )
+}
+
 /// The SKUs a user consumes a seat of: direct ones and active inherited ones, once each.
 pub fn effective(u: &User) -> Vec<String> {
     let x = u.ext.get();
@@ -238,7 +291,8 @@ pub fn retake(t: &mut Tenant, u: &User) {
 }
 
 /// Counts the licences of the live user at `idx` (not counted yet), deciding on the way what
-/// its groups give it: active, `CountViolation` (no free seat) or `MutuallyExclusiveViolation`.
+/// its groups give it: active, `CountViolation` (no free seat), `MutuallyExclusiveViolation` or
+/// `DependencyViolation`.
 fn settle(t: &mut Tenant, idx: usize) {
     let uid = t.users[idx].id.clone();
     let direct = t.users[idx].ext.get().licences.clone();
@@ -273,6 +327,8 @@ fn settle(t: &mut Tenant, idx: usize) {
             forced
         } else if t.clash(&licence, held.iter()).is_some() {
             Some("MutuallyExclusiveViolation")
+        } else if t.missing_dependency(&licence, held.iter()).is_some() {
+            Some("DependencyViolation")
         } else if t.free(&licence.sku_id) == 0 {
             Some("CountViolation")
         } else {
@@ -675,6 +731,12 @@ pub fn assign_user(st: &State, g: &GCtx, key: &str, body: &[u8]) -> Response {
                     "License assignment failed because service plans {p}, {q} are mutually exclusive."
                 ),
             );
+        }
+    }
+    for a in &adds {
+        let others = direct.iter().chain(active_inherited.iter());
+        if let Some((p, deps)) = t.missing_dependency(a, others) {
+            return bad(g, &dependency_message(&p, deps));
         }
     }
     // Keep the assignment time of licences whose plans did not change.

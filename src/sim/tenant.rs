@@ -31,9 +31,11 @@ pub const BUILTIN_SEED: &str = include_str!("../../assets/demo-tenant.json");
 /// Licences: `subscribedSkus` (Graph `subscribedSku` objects without `id`, `accountId`,
 /// `accountName`, `consumedUnits`: the simulator fills them in, seats from the users),
 /// `mutuallyExclusivePlans` (pairs of service plan ids one user cannot have enabled together;
-/// not a Graph field), and per user `assignedLicenses` (direct assignments). The built-in seed:
+/// not a Graph field), `planDependencies` (`[{servicePlanId, dependsOn: [ids]}]`: a plan that
+/// needs one of `dependsOn` enabled on the same user; not a Graph field), and per user `assignedLicenses` (direct assignments). The built-in seed:
 /// Microsoft 365 E3 (`SPE_E3`, 250 seats, 200 used), Power BI Pro (25, 24 used), Exchange
-/// Online Plan 1 (10, 2 used; its mailbox plan excludes E3's), Office 365 E1 (50 + 5 in grace,
+/// Online Plan 1 (10, 2 used; its mailbox plan excludes E3's; E3's Planner and Bookings need
+/// one of the two mailbox plans), Office 365 E1 (50 + 5 in grace,
 /// none used), and an app `m365sync licensing (least privilege)` (`User.Read.All`,
 /// `LicenseAssignment.ReadWrite.All`, `Organization.Read.All`).
 ///
@@ -66,6 +68,9 @@ pub struct Seed {
     /// Pairs of service plan ids that cannot be enabled together for one user.
     #[serde(default)]
     pub mutually_exclusive_plans: Vec<[String; 2]>,
+    /// Service plans that need another plan enabled on the same user.
+    #[serde(default)]
+    pub plan_dependencies: Vec<super::licences::PlanDependency>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -252,6 +257,8 @@ pub struct Tenant {
     /// Group licences recorded in error whatever else holds: (lower-case skuId, error code),
     /// from `SimOptions::licence_errors`.
     pub forced_licence_errors: Vec<(String, &'static str)>,
+    /// Service plans that need another plan enabled.
+    pub plan_dependencies: Vec<super::licences::PlanDependency>,
     /// What changed, for delta rounds (module `delta`).
     pub changes: super::delta::ChangeLog,
     /// indexes sorted by lower-case UPN / mail / displayName / id, for `startswith`,
@@ -322,6 +329,7 @@ impl Tenant {
             skus: seed.subscribed_skus,
             exclusive_plans: seed.mutually_exclusive_plans,
             forced_licence_errors: Vec::new(),
+            plan_dependencies: seed.plan_dependencies,
             changes: super::delta::ChangeLog::default(),
             sorted_upn: OnceLock::new(),
             sorted_mail: OnceLock::new(),

@@ -616,8 +616,9 @@ impl Engine {
         use super::groups::GroupOpKind;
         let mut account_of: HashMap<i64, usize> = HashMap::new();
         let mut group_of: HashMap<i64, usize> = HashMap::new();
-        // Deprovisioning steps go after the block of the same account, a delete after the
-        // other steps.
+        // Deprovisioning steps go after the block of the same account and after the steps
+        // recorded for it (a step's done must not come before its record), a delete after
+        // the other steps.
         let mut before_steps: HashMap<i64, Vec<usize>> = HashMap::new();
         // Ops that set a user's usage location: a licence waits for them.
         let mut usage_of: HashMap<i64, usize> = HashMap::new();
@@ -631,7 +632,10 @@ impl Engine {
                     }
                     if matches!(
                         o.kind,
-                        OpKind::Block | OpKind::RevokeSessions | OpKind::RemoveLicenses
+                        OpKind::Block
+                            | OpKind::RevokeSessions
+                            | OpKind::RemoveLicenses
+                            | OpKind::RecordSteps
                     ) {
                         before_steps.entry(o.directory_id).or_default().push(i);
                     }
@@ -655,7 +659,10 @@ impl Engine {
                 AnyOp::User(o)
                     if matches!(
                         o.kind,
-                        OpKind::RevokeSessions | OpKind::RemoveLicenses | OpKind::DeleteUser
+                        OpKind::RevokeSessions
+                            | OpKind::RemoveLicenses
+                            | OpKind::DeleteUser
+                            | OpKind::RecordSteps
                     ) =>
                 {
                     before_steps
@@ -667,7 +674,10 @@ impl Engine {
                             j != i
                                 && match &ops[j] {
                                     AnyOp::User(b) => {
-                                        b.kind == OpKind::Block || o.kind == OpKind::DeleteUser
+                                        b.kind == OpKind::Block
+                                            || o.kind == OpKind::DeleteUser
+                                            || (b.kind == OpKind::RecordSteps
+                                                && o.kind != OpKind::RecordSteps)
                                     }
                                     AnyOp::Group(_) => false,
                                 }
@@ -865,6 +875,11 @@ impl Engine {
                 }
             }
             if batches.is_empty() && checks.is_empty() {
+                // Ops released by one that sent nothing (steps recorded, a group linked)
+                // go round again, not out of the run.
+                if !stopping && !self.released.is_empty() {
+                    continue;
+                }
                 if stopping || (queue.is_empty() && verify.is_empty()) {
                     break;
                 }
@@ -1270,7 +1285,12 @@ impl Engine {
                 target: w.op.target(),
                 request_id: rid,
                 outcome: "done".into(),
-                detail: (!tenant_id.is_empty()).then(|| format!("object {tenant_id}")),
+                // An op that sends nothing says what it recorded and why.
+                detail: if w.op.steps() == 0 && !w.op.reason().is_empty() {
+                    Some(w.op.reason().to_string())
+                } else {
+                    (!tenant_id.is_empty()).then(|| format!("object {tenant_id}"))
+                },
                 ..Default::default()
             }),
             ..Default::default()

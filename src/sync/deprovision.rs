@@ -10,13 +10,24 @@
 //! is bound again). A bound directory group's policy overrides the directory's for the users
 //! unbound because they left or unbound that group.
 //!
+//! A leaver blocked before its policy was set (or before it changed) gets the policy's steps
+//! too, dated from the policy change, never from the old block: setting a policy never makes
+//! a grace period already over (a step "at once" is due at once). The directory keeps which
+//! policy each leaver's steps come from (`deprovision_leavers`) and when each policy changed.
+//!
+//! A due step with nothing left to do is closed as done with a note (a 0-write
+//! `record-steps` op, audited): a licence removal that finds none of the licences m365sync
+//! recorded assigning (removed by hand, or only given by a group), and any step of an account
+//! that is no longer in the tenant (deleted by hand or purged; a later restore by hand brings
+//! it back without them).
+//!
 //! Everything here is pure: the plan calls it with the plan's `now` (an injectable clock).
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::directory::DirectoryUser;
+use crate::directory::{BindingState, DirectoryUser};
 use crate::sync::plan::{Op, OpKind};
 
 /// Seconds in a day: due dates are the block's time plus whole days.
@@ -265,32 +276,96 @@ pub struct GroupPolicy {
     pub policy: Deprovision,
 }
 
-/// Splits pending steps by the plan's `now`: (due, later, cancelled). Steps of a user the
-/// directory wants bound again are cancelled; steps of an account that is not live any more
-/// (deleted by hand, or by an earlier step) are dropped.
+/// The policy a leaver's kept steps come from (`deprovision_leavers`): its text (empty for
+/// steps kept before m365sync recorded it: taken as the current one) and source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leaver {
+    pub directory_id: i64,
+    pub tenant_user_id: String,
+    pub policy: String,
+    pub source: String,
+}
+
+/// The steps a policy set after a leaver's block gives it: they replace its pending ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kept {
+    pub tenant_user_id: String,
+    pub schedule: Vec<Scheduled>,
+    pub source: String,
+    pub policy: String,
+}
+
+/// The policy that governs a blocked leaver now, its source and when it was set: the source
+/// its kept steps came from (the directory's when that group's own policy was cleared, dated
+/// from the later of the two changes), else the one [`policy_for`] finds.
+fn governing(
+    u: &DirectoryUser,
+    rec: Option<&Leaver>,
+    inp: &Inputs,
+) -> (Deprovision, String, Option<i64>) {
+    let group_at = |name: &str| inp.group_policy_at.get(name).copied();
+    let directory = |also: Option<i64>| {
+        (
+            inp.default,
+            "directory".to_string(),
+            inp.policy_at.max(also),
+        )
+    };
+    let from_rec = rec.map(|r| match r.source.strip_prefix("group ") {
+        Some(name) => match inp.groups.iter().find(|g| g.name == name) {
+            Some(g) => (g.policy, r.source.clone(), group_at(name)),
+            None => directory(group_at(name)),
+        },
+        None => directory(None),
+    });
+    from_rec.unwrap_or_else(|| {
+        let (p, source) = policy_for(u, inp.default, inp.groups, inp.tenant_members);
+        let at = match source.strip_prefix("group ") {
+            Some(name) => group_at(name),
+            None => inp.policy_at,
+        };
+        (p, source, at)
+    })
+}
+
+/// Pending steps split by the plan's `now`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Split<'a> {
+    pub due: Vec<&'a PendingStep>,
+    pub later: Vec<&'a PendingStep>,
+    /// Of a user the directory wants bound again.
+    pub cancelled: Vec<&'a PendingStep>,
+    /// Of an account that is not live any more (deleted or purged outside m365sync).
+    pub gone: Vec<&'a PendingStep>,
+}
+
+/// Splits pending steps by the plan's `now`: due, later, cancelled (the user is wanted bound
+/// again) and gone (the account is not live any more: deleted by hand or purged).
 pub fn split<'a>(
     pending: &'a [PendingStep],
     wanted: &HashSet<i64>,
     live: &HashSet<&str>,
     now: i64,
-) -> (
-    Vec<&'a PendingStep>,
-    Vec<&'a PendingStep>,
-    Vec<&'a PendingStep>,
-) {
-    let (mut due, mut later, mut cancelled) = (Vec::new(), Vec::new(), Vec::new());
+) -> Split<'a> {
+    let mut out = Split::default();
+    let Split {
+        due,
+        later,
+        cancelled,
+        gone,
+    } = &mut out;
     for p in pending {
         if wanted.contains(&p.directory_id) {
             cancelled.push(p);
         } else if !live.contains(p.tenant_user_id.as_str()) {
-            continue;
+            gone.push(p);
         } else if p.due <= now {
             due.push(p);
         } else {
             later.push(p);
         }
     }
-    (due, later, cancelled)
+    out
 }
 
 /// "12 Jan" (this year) or "12 Jan 2028": how the dry run and the preview date a step.
@@ -333,14 +408,49 @@ pub struct OpDeprovision {
     pub schedule: Vec<Scheduled>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub source: String,
+    /// The rest (boxed: most ops have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<Box<Recorded>>,
+}
+
+/// What an op carries about deprovisioning besides a block's schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Recorded {
     /// SKU ids (GUIDs) a licence removal takes away.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub licences: Vec<String>,
+    /// A block: the policy (as text) its schedule comes from, kept with the leaver.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub policy: String,
+    /// A `record-steps` op: the steps a policy set after the block gives the leaver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<Kept>,
+    /// A `record-steps` op: due steps closed as done with nothing left to do.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub closed: Vec<Step>,
 }
 
 impl OpDeprovision {
     pub fn is_empty(&self) -> bool {
-        self.schedule.is_empty() && self.source.is_empty() && self.licences.is_empty()
+        self.schedule.is_empty() && self.source.is_empty() && self.recorded.is_none()
+    }
+    /// The SKU ids a licence removal takes away.
+    pub fn licences(&self) -> &[String] {
+        self.recorded
+            .as_ref()
+            .map_or(&[], |r| r.licences.as_slice())
+    }
+    /// The policy a block's schedule comes from.
+    pub fn policy(&self) -> &str {
+        self.recorded.as_ref().map_or("", |r| r.policy.as_str())
+    }
+    /// The steps a `record-steps` op keeps for a leaver blocked before its policy.
+    pub fn keep(&self) -> Option<&Kept> {
+        self.recorded.as_ref().and_then(|r| r.keep.as_ref())
+    }
+    /// The due steps a `record-steps` op closes.
+    pub fn closed(&self) -> &[Step] {
+        self.recorded.as_ref().map_or(&[], |r| r.closed.as_slice())
     }
 }
 
@@ -385,8 +495,17 @@ pub struct Inputs<'a> {
     pub pending: &'a [PendingStep],
     /// Live accounts: object id -> UPN.
     pub live: &'a HashMap<&'a str, &'a str>,
-    /// SKUs a licence removal would take from each account ([`licences_to_remove`]).
+    /// SKUs a licence removal would take from each account ([`licences_to_remove`]), read
+    /// for the leavers m365sync recorded assigning licences to (`licensed`).
     pub licences: &'a HashMap<String, Vec<String>>,
+    /// Directory users m365sync recorded assigning a licence to.
+    pub licensed: &'a HashSet<i64>,
+    /// The policy each leaver's kept steps come from.
+    pub leavers: &'a [Leaver],
+    /// When the directory's policy last changed (unix s).
+    pub policy_at: Option<i64>,
+    /// When each group's own policy was last set or cleared (unix s), by group name.
+    pub group_policy_at: &'a HashMap<String, i64>,
     pub now: i64,
 }
 
@@ -409,50 +528,15 @@ pub fn plan_steps(ops: &mut Vec<Op>, inp: &Inputs) -> Planned {
         }
     };
     let mut out = Planned::default();
-    let mut planned: HashSet<(i64, Step)> = HashSet::new();
-    let mut new_ops = Vec::new();
-    // Users whose account is deleted by this plan: their other due steps are moot (a
-    // deleted account signs in nowhere and frees its seats); the delete ends them all.
     let live_ids: HashSet<&str> = inp.live.keys().copied().collect();
-    let (due, later, cancelled) = split(inp.pending, &wanted, &live_ids, inp.now);
-    let mut deleting: HashSet<i64> = due
-        .iter()
-        .filter(|p| p.step == Step::Delete)
-        .map(|p| p.directory_id)
-        .collect();
-    let step_op = |base: &Op, step: Step, source: &str, licences: Vec<String>| {
-        let (kind, what) = match step {
-            Step::Revoke => (
-                OpKind::RevokeSessions,
-                "sign the user out everywhere".to_string(),
-            ),
-            Step::Unlicense => (
-                OpKind::RemoveLicenses,
-                format!(
-                    "remove the licences m365sync assigned ({})",
-                    crate::format::count(licences.len(), "licence", None)
-                ),
-            ),
-            Step::Delete => (
-                OpKind::DeleteUser,
-                "delete the account (kept in deleted items, restorable for 30 days; never \
-                 purged)"
-                    .to_string(),
-            ),
-        };
-        Op {
-            kind,
-            reason: format!("deprovisioning policy ({source}): {what}"),
-            changes: Vec::new(),
-            manager_id: None,
-            deprovision: OpDeprovision {
-                schedule: Vec::new(),
-                source: source.to_string(),
-                licences,
-            },
-            ..base.clone()
-        }
-    };
+    let split = split(inp.pending, &wanted, &live_ids, inp.now);
+    // What this plan records without a write, per user: steps kept for a leaver blocked
+    // before its policy, due steps closed with nothing to do (and why).
+    let mut records: Vec<Record> = Vec::new();
+    // Due steps: (user, account, step, source), from blocks of this plan, leavers blocked
+    // before their policy, and steps kept from earlier blocks.
+    let mut due: Vec<(i64, String, Step, String)> = Vec::new();
+    let mut base_of: HashMap<i64, Op> = HashMap::new();
     // Blocks of this plan: users unbound now.
     for op in ops.iter_mut() {
         if op.kind != OpKind::Block {
@@ -472,79 +556,190 @@ pub fn plan_steps(ops: &mut Vec<Op>, inp: &Inputs) -> Planned {
         }
         op.deprovision.schedule = schedule.clone();
         op.deprovision.source = source.clone();
+        op.deprovision.recorded = Some(Box::new(Recorded {
+            policy: policy.to_string(),
+            ..Default::default()
+        }));
         op.reason = format!(
             "{}; then, by the policy {policy} ({source}), the steps below",
             op.reason
         );
         out.scheduled.push(describe(&name(u), &schedule, inp.now));
-        if schedule
+        let account = op.tenant_user_id.clone().unwrap_or_default();
+        for s in schedule.iter().filter(|s| s.due <= inp.now) {
+            due.push((u.id, account.clone(), s.step, source.clone()));
+        }
+        base_of.insert(u.id, op.clone());
+    }
+    // Leavers blocked before the policy that governs them now was set or changed: its
+    // steps, dated from the change.
+    let leaver_of: HashMap<i64, &Leaver> =
+        inp.leavers.iter().map(|l| (l.directory_id, l)).collect();
+    let mut redone: HashSet<i64> = HashSet::new();
+    for u in inp.users {
+        if u.wanted() || u.binding != BindingState::Blocked || base_of.contains_key(&u.id) {
+            continue;
+        }
+        let Some(t) = u.tenant_user_id.as_deref() else {
+            continue;
+        };
+        if !inp.live.contains_key(t) {
+            continue;
+        }
+        let rec = leaver_of
+            .get(&u.id)
+            .copied()
+            .filter(|l| l.tenant_user_id == t);
+        let (policy, source, at) = governing(u, rec, inp);
+        let text = policy.to_string();
+        match rec {
+            Some(r) if r.policy == text || r.policy.is_empty() => continue,
+            None if policy.is_block_only() => continue,
+            _ => {}
+        }
+        let since = at.unwrap_or(inp.now);
+        let pending: Vec<&PendingStep> = inp
+            .pending
             .iter()
-            .any(|s| s.step == Step::Delete && s.due <= inp.now)
+            .filter(|p| p.directory_id == u.id)
+            .collect();
+        // Steps of the old policy no longer pending were done: not again.
+        let done: Vec<Step> = rec
+            .and_then(|r| Deprovision::parse(&r.policy).ok())
+            .map(|old| {
+                old.schedule(0)
+                    .into_iter()
+                    .map(|s| s.step)
+                    .filter(|s| !pending.iter().any(|p| p.step == *s))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let schedule: Vec<Scheduled> = policy
+            .schedule(since)
+            .into_iter()
+            .filter(|s| !done.contains(&s.step))
+            .collect();
+        redone.insert(u.id);
+        for p in pending
+            .iter()
+            .filter(|p| !schedule.iter().any(|s| s.step == p.step))
         {
-            deleting.insert(op.directory_id);
+            out.cancelled.push(format!(
+                "{}: the policy is now {text} ({source}); {} on {} cancelled",
+                name(u),
+                p.step.done_words(),
+                date(p.due, inp.now)
+            ));
+        }
+        if !schedule.is_empty() {
+            out.scheduled.push(format!(
+                "{} (blocked before the policy {text} ({source}) was set; dated from the \
+                 policy change on {})",
+                describe(&name(u), &schedule, inp.now),
+                date(since, inp.now)
+            ));
         }
         for s in schedule.iter().filter(|s| s.due <= inp.now) {
-            if s.step != Step::Delete && deleting.contains(&op.directory_id) {
-                continue;
-            }
-            let licences = match s.step {
-                Step::Unlicense => op
-                    .tenant_user_id
-                    .as_ref()
-                    .and_then(|t| inp.licences.get(t))
-                    .cloned()
-                    .unwrap_or_default(),
-                _ => Vec::new(),
-            };
-            if s.step == Step::Unlicense && licences.is_empty() {
-                continue;
-            }
-            planned.insert((op.directory_id, s.step));
-            new_ops.push(step_op(op, s.step, &source, licences));
+            due.push((u.id, t.to_string(), s.step, source.clone()));
+        }
+        let r = record(&mut records, u.id, t, &source);
+        r.keep = Some(Kept {
+            tenant_user_id: t.to_string(),
+            schedule,
+            source: source.clone(),
+            policy: text.clone(),
+        });
+        r.notes.push(format!(
+            "blocked before the deprovisioning policy {text} ({source}) was set on {}: its \
+             steps are kept, dated from that change",
+            date(since, inp.now)
+        ));
+    }
+    for p in &split.due {
+        if !redone.contains(&p.directory_id) {
+            due.push((
+                p.directory_id,
+                p.tenant_user_id.clone(),
+                p.step,
+                p.source.clone(),
+            ));
         }
     }
-    // Steps kept from earlier blocks.
-    for p in due {
-        let Some(u) = by_id.get(&p.directory_id) else {
+    // Users whose account is deleted by this plan: their other due steps are moot (a
+    // deleted account signs in nowhere and frees its seats); the delete ends them all.
+    let deleting: HashSet<i64> = due
+        .iter()
+        .filter(|d| d.2 == Step::Delete)
+        .map(|d| d.0)
+        .collect();
+    let mut planned: HashSet<(i64, Step)> = HashSet::new();
+    let mut step_ops = Vec::new();
+    for (id, account, step, source) in due {
+        let Some(u) = by_id.get(&id) else {
             continue;
         };
-        if p.step != Step::Delete && deleting.contains(&p.directory_id) {
+        if step != Step::Delete && deleting.contains(&id) {
             continue;
         }
-        if !planned.insert((p.directory_id, p.step)) {
+        if !planned.insert((id, step)) {
             continue;
         }
-        let licences = match p.step {
-            Step::Unlicense => inp
-                .licences
-                .get(&p.tenant_user_id)
-                .cloned()
-                .unwrap_or_default(),
-            _ => Vec::new(),
+        let licences = match step {
+            Step::Unlicense => inp.licences.get(&account).cloned(),
+            _ => Some(Vec::new()),
         };
-        if p.step == Step::Unlicense && licences.is_empty() {
+        if step == Step::Unlicense && licences.as_ref().is_none_or(Vec::is_empty) {
+            if inp.licensed.contains(&id) && licences.is_none() {
+                // Not read: left for a plan that reads it.
+                continue;
+            }
+            let r = record(&mut records, u.id, &account, &source);
+            r.closed.push(step);
+            r.notes.push(
+                "licences removed: nothing left to remove (the account holds none of the \
+                 licences m365sync assigned: removed by hand, or only given by a group), \
+                 recorded as done"
+                    .into(),
+            );
             continue;
         }
-        let base = Op {
+        let base = base_of.get(&id).cloned().unwrap_or_else(|| Op {
             kind: OpKind::Block,
             directory_id: u.id,
             email: u.email.clone(),
             display_name: u.display_name.clone(),
             upn: inp
                 .live
-                .get(p.tenant_user_id.as_str())
+                .get(account.as_str())
                 .map_or_else(|| u.email.clone(), |s| s.to_string()),
-            tenant_user_id: Some(p.tenant_user_id.clone()),
+            tenant_user_id: Some(account.clone()),
             reason: String::new(),
             changes: Vec::new(),
             manager_id: None,
             deprovision: OpDeprovision::default(),
             licences: None,
+        });
+        step_ops.push(step_op(&base, step, &source, licences.unwrap_or_default()));
+    }
+    // Steps of accounts no longer in the tenant: nothing left to do.
+    for p in &split.gone {
+        let Some(u) = by_id.get(&p.directory_id) else {
+            continue;
         };
-        new_ops.push(step_op(&base, p.step, &p.source, licences));
+        let r = record(&mut records, u.id, &p.tenant_user_id, &p.source);
+        r.closed.push(p.step);
+        r.notes.push(format!(
+            "{}: the account is no longer in the tenant (deleted or purged outside \
+             m365sync), recorded as done",
+            p.step.done_words()
+        ));
     }
     let mut by_user: Vec<(i64, Vec<Scheduled>)> = Vec::new();
-    for p in later {
+    for p in split
+        .later
+        .iter()
+        .filter(|p| !redone.contains(&p.directory_id))
+    {
         let s = Scheduled {
             step: p.step,
             due: p.due,
@@ -559,7 +754,7 @@ pub fn plan_steps(ops: &mut Vec<Op>, inp: &Inputs) -> Planned {
             out.scheduled.push(describe(&name(u), &steps, inp.now));
         }
     }
-    for p in cancelled {
+    for p in split.cancelled {
         if let Some(u) = by_id.get(&p.directory_id) {
             out.cancelled.push(format!(
                 "{}: wanted bound again; {} on {} cancelled",
@@ -569,8 +764,110 @@ pub fn plan_steps(ops: &mut Vec<Op>, inp: &Inputs) -> Planned {
             ));
         }
     }
-    ops.extend(new_ops);
+    for r in records {
+        let Some(u) = by_id.get(&r.user) else {
+            continue;
+        };
+        ops.push(Op {
+            kind: OpKind::RecordSteps,
+            directory_id: u.id,
+            email: u.email.clone(),
+            display_name: u.display_name.clone(),
+            upn: inp
+                .live
+                .get(r.tenant_user_id.as_str())
+                .map_or_else(|| u.email.clone(), |s| s.to_string()),
+            tenant_user_id: Some(r.tenant_user_id.clone()),
+            reason: format!("deprovisioning ({}): {}", r.source, r.notes.join("; ")),
+            changes: Vec::new(),
+            manager_id: None,
+            deprovision: OpDeprovision {
+                source: r.source,
+                recorded: Some(Box::new(Recorded {
+                    keep: r.keep,
+                    closed: r.closed,
+                    ..Default::default()
+                })),
+                ..Default::default()
+            },
+            licences: None,
+        });
+    }
+    ops.extend(step_ops);
     out
+}
+
+/// The record of `user` in `records` (added when it has none).
+fn record<'a>(
+    records: &'a mut Vec<Record>,
+    user: i64,
+    tenant_user_id: &str,
+    source: &str,
+) -> &'a mut Record {
+    let i = match records.iter().position(|r| r.user == user) {
+        Some(i) => i,
+        None => {
+            records.push(Record {
+                user,
+                tenant_user_id: tenant_user_id.to_string(),
+                source: source.to_string(),
+                ..Default::default()
+            });
+            records.len() - 1
+        }
+    };
+    &mut records[i]
+}
+
+/// What a plan records for one leaver without a write (a `record-steps` op).
+#[derive(Default)]
+struct Record {
+    user: i64,
+    tenant_user_id: String,
+    source: String,
+    keep: Option<Kept>,
+    closed: Vec<Step>,
+    notes: Vec<String>,
+}
+
+/// The op of a due step, for the account of `base`.
+fn step_op(base: &Op, step: Step, source: &str, licences: Vec<String>) -> Op {
+    let (kind, what) = match step {
+        Step::Revoke => (
+            OpKind::RevokeSessions,
+            "sign the user out everywhere".to_string(),
+        ),
+        Step::Unlicense => (
+            OpKind::RemoveLicenses,
+            format!(
+                "remove the licences m365sync assigned ({})",
+                crate::format::count(licences.len(), "licence", None)
+            ),
+        ),
+        Step::Delete => (
+            OpKind::DeleteUser,
+            "delete the account (kept in deleted items, restorable for 30 days; never \
+             purged)"
+                .to_string(),
+        ),
+    };
+    Op {
+        kind,
+        reason: format!("deprovisioning policy ({source}): {what}"),
+        changes: Vec::new(),
+        manager_id: None,
+        deprovision: OpDeprovision {
+            source: source.to_string(),
+            recorded: (!licences.is_empty()).then(|| {
+                Box::new(Recorded {
+                    licences,
+                    ..Default::default()
+                })
+            }),
+            ..Default::default()
+        },
+        ..base.clone()
+    }
 }
 
 #[cfg(test)]
@@ -671,11 +968,18 @@ mod tests {
         let live: HashSet<&str> = ["a", "b"].into();
         let none = HashSet::new();
         // The day before: nothing due.
-        let (due, later, _) = split(&rows, &none, &live, T0 + 7 * DAY - 1);
+        let Split {
+            due, later, gone, ..
+        } = split(&rows, &none, &live, T0 + 7 * DAY - 1);
         assert!(due.is_empty());
         assert_eq!(later.len(), 2);
+        // An account no longer live: its steps are gone (closed by the plan).
+        assert_eq!(
+            gone.iter().map(|p| p.directory_id).collect::<Vec<_>>(),
+            vec![3]
+        );
         // On the day (to the second): due.
-        let (due, later, _) = split(&rows, &none, &live, T0 + 7 * DAY);
+        let Split { due, later, .. } = split(&rows, &none, &live, T0 + 7 * DAY);
         assert_eq!(
             due.iter().map(|p| p.directory_id).collect::<Vec<_>>(),
             vec![2]
@@ -683,7 +987,7 @@ mod tests {
         assert_eq!(later.len(), 1);
         // Wanted bound again: cancelled, never due.
         let wanted: HashSet<i64> = [1].into();
-        let (due, _, cancelled) = split(&rows, &wanted, &live, T0 + 40 * DAY);
+        let Split { due, cancelled, .. } = split(&rows, &wanted, &live, T0 + 40 * DAY);
         assert_eq!(
             due.iter().map(|p| p.directory_id).collect::<Vec<_>>(),
             vec![2]
@@ -843,6 +1147,10 @@ mod tests {
                 pending: &pending,
                 live: &live,
                 licences: &licences,
+                licensed: &[3].into(),
+                leavers: &[],
+                policy_at: None,
+                group_policy_at: &HashMap::new(),
                 now: T0,
             },
         );
@@ -852,11 +1160,20 @@ mod tests {
             vec![
                 (OpKind::Block, 1),
                 (OpKind::Block, 2),
+                // a4 has nothing to remove (m365sync assigned it none): closed as done.
+                (OpKind::RecordSteps, 4),
                 (OpKind::RevokeSessions, 1),
                 // Kept steps whose day has come: a3 is deleted (its licence removal is
-                // moot), a4 has nothing to remove.
+                // moot).
                 (OpKind::DeleteUser, 3),
             ]
+        );
+        assert_eq!(ops[2].deprovision.closed(), vec![Step::Unlicense]);
+        assert!(ops[2].deprovision.keep().is_none());
+        assert!(
+            ops[2].reason.contains("nothing left to remove"),
+            "{}",
+            ops[2].reason
         );
         // The leaver's block carries its schedule; the expired password's block none.
         assert_eq!(
@@ -866,8 +1183,8 @@ mod tests {
                 .schedule(T0)
         );
         assert!(ops[1].deprovision.schedule.is_empty());
-        assert_eq!(ops[3].upn, "upn3@x.com");
-        assert_eq!(ops[3].tenant_user_id.as_deref(), Some("a3"));
+        assert_eq!(ops[4].upn, "upn3@x.com");
+        assert_eq!(ops[4].tenant_user_id.as_deref(), Some("a3"));
         // Without the delete, a3's licences go.
         let mut ops = Vec::new();
         plan_steps(
@@ -880,15 +1197,228 @@ mod tests {
                 pending: &pending[2..],
                 live: &live,
                 licences: &licences,
+                licensed: &[3].into(),
+                leavers: &[],
+                policy_at: None,
+                group_policy_at: &HashMap::new(),
                 now: T0,
             },
         );
         assert_eq!(ops.len(), 1);
         assert_eq!(ops[0].kind, OpKind::RemoveLicenses);
-        assert_eq!(ops[0].deprovision.licences, vec!["e3"]);
+        assert_eq!(ops[0].deprovision.licences(), vec!["e3"]);
         assert_eq!(
             out.scheduled,
             vec!["U1: signed out everywhere now, deleted on 14 Feb"]
+        );
+    }
+
+    fn blocked(id: i64, acc: &str) -> DirectoryUser {
+        DirectoryUser {
+            binding: BindingState::Blocked,
+            ..user(id, acc)
+        }
+    }
+
+    fn leaver(id: i64, acc: &str, policy: &str) -> Leaver {
+        Leaver {
+            directory_id: id,
+            tenant_user_id: acc.into(),
+            policy: policy.into(),
+            source: "directory".into(),
+        }
+    }
+
+    /// Plans the steps of `users` (blocked before) under the directory policy `policy` set
+    /// at `set` (unix s), at T0.
+    fn replan(
+        users: &[DirectoryUser],
+        policy: &str,
+        set: i64,
+        pending: &[PendingStep],
+        leavers: &[Leaver],
+        licences: &HashMap<String, Vec<String>>,
+    ) -> (Vec<Op>, Planned) {
+        let live: HashMap<&str, &str> = [("a1", "u1@x.com"), ("a2", "u2@x.com")].into();
+        let mut ops = Vec::new();
+        let out = plan_steps(
+            &mut ops,
+            &Inputs {
+                users,
+                default: Deprovision::parse(policy).unwrap(),
+                groups: &[],
+                tenant_members: &HashMap::new(),
+                pending,
+                live: &live,
+                licences,
+                licensed: &[1, 2].into(),
+                leavers,
+                policy_at: Some(set),
+                group_policy_at: &HashMap::new(),
+                now: T0,
+            },
+        );
+        (ops, out)
+    }
+
+    #[test]
+    fn leavers_blocked_before_the_policy_get_its_steps_dated_from_the_change() {
+        // Set ten days ago: the licences go at once (0 days), the delete 30 days after the
+        // change, not after the old block.
+        let set = T0 - 10 * DAY;
+        let licences: HashMap<String, Vec<String>> =
+            [("a1".to_string(), vec!["e3".to_string()])].into();
+        let (ops, out) = replan(
+            &[blocked(1, "a1")],
+            "block+unlicense+delete:30",
+            set,
+            &[],
+            &[],
+            &licences,
+        );
+        let got: Vec<(OpKind, i64)> = ops.iter().map(|o| (o.kind, o.directory_id)).collect();
+        assert_eq!(
+            got,
+            vec![(OpKind::RecordSteps, 1), (OpKind::RemoveLicenses, 1)]
+        );
+        let keep = ops[0].deprovision.keep().unwrap();
+        assert_eq!(
+            keep.schedule,
+            Deprovision::parse("block+unlicense+delete:30")
+                .unwrap()
+                .schedule(set)
+        );
+        assert_eq!(keep.policy, "block+unlicense+delete:30d");
+        assert_eq!(ops[1].deprovision.licences(), vec!["e3"]);
+        assert_eq!(
+            out.scheduled,
+            vec![
+                "U1: licences removed now, deleted on 4 Feb (blocked before the policy \
+                 block+unlicense+delete:30d (directory) was set; dated from the policy \
+                 change on 5 Jan)"
+            ]
+        );
+        // A user blocked with block only, still wanted unbound, but bound or unlinked users
+        // and block-only policies are left alone.
+        let (ops, _) = replan(
+            &[user(2, "a2")],
+            "block+delete:30",
+            set,
+            &[],
+            &[],
+            &licences,
+        );
+        assert!(ops.is_empty(), "a bound user is no leaver: {ops:?}");
+        let (ops, _) = replan(&[blocked(1, "a1")], "block", set, &[], &[], &licences);
+        assert!(ops.is_empty(), "{ops:?}");
+        // Recorded under the current policy: nothing more.
+        let (ops, _) = replan(
+            &[blocked(1, "a1")],
+            "block+delete:30",
+            set,
+            &[pending(1, Step::Delete, set + 30 * DAY, "a1")],
+            &[leaver(1, "a1", "block+delete:30d")],
+            &licences,
+        );
+        assert!(ops.is_empty(), "{ops:?}");
+    }
+
+    #[test]
+    fn a_changed_policy_replaces_pending_steps_and_skips_done_ones() {
+        let set = T0 - DAY;
+        // Blocked under block+revoke+unlicense:7 (revoke done), now block+revoke+delete:60:
+        // no second sign-out, the licence removal cancelled, the delete dated from the change.
+        let (ops, out) = replan(
+            &[blocked(1, "a1")],
+            "block+revoke+delete:60",
+            set,
+            &[pending(1, Step::Unlicense, T0 + 3 * DAY, "a1")],
+            &[leaver(1, "a1", "block+revoke+unlicense:7d")],
+            &HashMap::new(),
+        );
+        assert_eq!(ops.len(), 1, "{ops:?}");
+        let keep = ops[0].deprovision.keep().unwrap();
+        assert_eq!(
+            keep.schedule,
+            vec![Scheduled {
+                step: Step::Delete,
+                due: set + 60 * DAY
+            }]
+        );
+        assert_eq!(
+            out.cancelled,
+            vec![
+                "U1: the policy is now block+revoke+delete:60d (directory); licences removed \
+                 on 18 Jan cancelled"
+            ]
+        );
+    }
+
+    #[test]
+    fn steps_of_an_account_gone_are_closed() {
+        let (ops, _) = replan(
+            &[blocked(3, "deleted-by-hand")],
+            "block+revoke+delete:30",
+            T0,
+            &[
+                pending(3, Step::Unlicense, T0 + DAY, "deleted-by-hand"),
+                pending(3, Step::Delete, T0 + 30 * DAY, "deleted-by-hand"),
+            ],
+            &[leaver(3, "deleted-by-hand", "block+revoke+delete:30d")],
+            &HashMap::new(),
+        );
+        assert_eq!(ops.len(), 1, "{ops:?}");
+        assert_eq!(ops[0].kind, OpKind::RecordSteps);
+        assert_eq!(
+            ops[0].deprovision.closed(),
+            vec![Step::Unlicense, Step::Delete]
+        );
+        assert!(
+            ops[0].reason.contains("no longer in the tenant"),
+            "{}",
+            ops[0].reason
+        );
+    }
+
+    #[test]
+    fn a_groups_policy_cleared_hands_its_leavers_to_the_directorys_from_the_clearing() {
+        // Ann's steps came from group Contractors (block+delete:90d). The group's policy is
+        // cleared on T0 - DAY; the directory's (block+delete:30, set long ago) governs her
+        // now, dated from the clearing, not from the old directory change.
+        let users = [blocked(1, "a1")];
+        let live: HashMap<&str, &str> = [("a1", "u1@x.com")].into();
+        let rec = Leaver {
+            source: "group Contractors".into(),
+            ..leaver(1, "a1", "block+delete:90d")
+        };
+        let cleared: HashMap<String, i64> = [("Contractors".to_string(), T0 - DAY)].into();
+        let mut ops = Vec::new();
+        plan_steps(
+            &mut ops,
+            &Inputs {
+                users: &users,
+                default: Deprovision::parse("block+delete:30").unwrap(),
+                groups: &[],
+                tenant_members: &HashMap::new(),
+                pending: &[pending(1, Step::Delete, T0 + 80 * DAY, "a1")],
+                live: &live,
+                licences: &HashMap::new(),
+                licensed: &HashSet::new(),
+                leavers: std::slice::from_ref(&rec),
+                policy_at: Some(T0 - 300 * DAY),
+                group_policy_at: &cleared,
+                now: T0,
+            },
+        );
+        assert_eq!(ops.len(), 1, "{ops:?}");
+        let keep = ops[0].deprovision.keep().unwrap();
+        assert_eq!(keep.source, "directory");
+        assert_eq!(
+            keep.schedule,
+            vec![Scheduled {
+                step: Step::Delete,
+                due: T0 - DAY + 30 * DAY
+            }]
         );
     }
 }

@@ -106,6 +106,17 @@ const EXCLUSIVE_FAMILIES: &[&[&str]] = &[
     ],
 ];
 
+/// Service plans that need another plan enabled on the same user (any one of the list, from
+/// any licence the user holds): the tenant's SKU data does not say, Microsoft refuses the
+/// licence ("License assignment failed because service plan {id} depends on the service
+/// plan(s) {id}"). Well-known ones only, by servicePlanName: Bookings and Planner need an
+/// Exchange Online mailbox; Office for the web needs SharePoint Online.
+const PLAN_DEPENDENCIES: &[(&str, &[&str])] = &[
+    ("MICROSOFTBOOKINGS", EXCLUSIVE_FAMILIES[0]),
+    ("PROJECTWORKMANAGEMENT", EXCLUSIVE_FAMILIES[0]),
+    ("SHAREPOINTWAC", EXCLUSIVE_FAMILIES[1]),
+];
+
 /// The catalog kinds of licence findings.
 pub const LICENCE_KINDS: &[&str] = &[
     "licence-usage-location",
@@ -113,6 +124,7 @@ pub const LICENCE_KINDS: &[&str] = &[
     "licence-sku-not-assignable",
     "licence-no-seats",
     "licence-plan-conflict",
+    "licence-plan-dependency",
     "licence-from-group",
 ];
 
@@ -242,6 +254,30 @@ fn conflict<'a>(held: &[(&'a str, &'a str)]) -> Option<(&'a str, &'a str, &'a st
             {
                 return Some((a.0, a.1, b.0, b.1));
             }
+        }
+    }
+    None
+}
+
+/// An enabled plan that needs a plan the licences' disabledPlans switch off (and no other
+/// licence brings): (plan, its sku, the plan switched off, its sku).
+fn missing_dependency<'a>(
+    held: &[(&'a str, &'a str)],
+    off: &[(&'a str, &'a str)],
+) -> Option<(&'a str, &'a str, &'a str, &'a str)> {
+    for (p, s) in held {
+        let Some((_, needs)) = PLAN_DEPENDENCIES
+            .iter()
+            .find(|(d, _)| d.eq_ignore_ascii_case(p))
+        else {
+            continue;
+        };
+        let needed = |q: &str| needs.iter().any(|n| n.eq_ignore_ascii_case(q));
+        if held.iter().any(|(q, _)| needed(q)) {
+            continue;
+        }
+        if let Some((q, t)) = off.iter().find(|(q, _)| needed(q)) {
+            return Some((p, s, q, t));
         }
     }
     None
@@ -461,21 +497,30 @@ pub fn plan_licences(inp: &Inputs, plan: &mut Plan, held: &mut Vec<(Op, Issue)>)
                 .map(|a| a.sku_id.to_ascii_lowercase())
                 .collect();
             let mut held_plans: Vec<(&str, &str)> = Vec::new();
-            for l in &current.assigned_licenses {
+            // Plans the licences it will hold switch off.
+            let mut off_plans: Vec<(&str, &str)> = Vec::new();
+            let kept = current.assigned_licenses.iter().filter(|l| {
                 let key = l.sku_id.to_ascii_lowercase();
-                if removed.contains(&key) || added.contains(&key) {
-                    continue;
-                }
-                if let Some(s) = by_id.get(&key) {
-                    for p in enabled_plans(s, &l.disabled_plans) {
-                        held_plans.push((p, s.sku_part_number.as_str()));
-                    }
-                }
-            }
-            for a in &diff.add {
-                if let Some(s) = by_id.get(&a.sku_id.to_ascii_lowercase()) {
-                    for p in enabled_plans(s, &a.disabled_plans) {
-                        held_plans.push((p, s.sku_part_number.as_str()));
+                !removed.contains(&key) && !added.contains(&key)
+            });
+            let licences = kept
+                .map(|l| (l.sku_id.as_str(), l.disabled_plans.as_slice()))
+                .chain(
+                    diff.add
+                        .iter()
+                        .map(|a| (a.sku_id.as_str(), a.disabled_plans.as_slice())),
+                );
+            for (sku_id, disabled) in licences {
+                if let Some(s) = by_id.get(&sku_id.to_ascii_lowercase()) {
+                    let part = s.sku_part_number.as_str();
+                    let on = enabled_plans(s, disabled);
+                    for p in &s.service_plans {
+                        let name = p.service_plan_name.as_str();
+                        if on.contains(&name) {
+                            held_plans.push((name, part));
+                        } else {
+                            off_plans.push((name, part));
+                        }
                     }
                 }
             }
@@ -488,6 +533,20 @@ pub fn plan_licences(inp: &Inputs, plan: &mut Plan, held: &mut Vec<(Op, Issue)>)
                     format!(
                         "{} would hold {p} (from {s}) and {q} (from {t}): these service plans \
                          are mutually exclusive. Turn one off, e.g. `--sku {s},-{p}`.",
+                        d.email
+                    ),
+                ));
+            }
+            if let Some((p, s, q, t)) = missing_dependency(&held_plans, &off_plans) {
+                errors.push(issue(
+                    d,
+                    "licence-plan-dependency",
+                    "licence",
+                    &format!("{p}, {q}"),
+                    format!(
+                        "{} would hold {p} (from {s}) without {q}, which {t}'s disabled plans \
+                         turn off: {p} depends on it, and Microsoft 365 refuses the licence. \
+                         Enable {q} (drop `-{q}`), or turn {p} off too (`--sku {t},-{q},-{p}`).",
                         d.email
                     ),
                 ));
@@ -878,7 +937,11 @@ mod tests {
                 "e3",
                 10,
                 8,
-                &[("x1", "EXCHANGE_S_ENTERPRISE"), ("t1", "TEAMS1")],
+                &[
+                    ("x1", "EXCHANGE_S_ENTERPRISE"),
+                    ("t1", "TEAMS1"),
+                    ("bk", "MICROSOFTBOOKINGS"),
+                ],
             ),
             sku(
                 "EXCHANGESTANDARD",
@@ -1058,6 +1121,38 @@ mod tests {
         c3.policy.usage_location = None;
         c3.give(LicenceOwner::User(1), "SPE_E3");
         assert_eq!(kinds(&c3.run().2), vec!["licence-usage-location"]);
+    }
+
+    #[test]
+    fn a_plan_switched_off_that_another_plan_needs_is_held_back() {
+        // Bookings (enabled in E3) needs an Exchange mailbox plan; `-EXCHANGE_S_ENTERPRISE`
+        // turns E3's off and nothing else brings one.
+        let mut c = Case::new(vec![user(1, None)]);
+        c.give(LicenceOwner::User(1), "SPE_E3,-EXCHANGE_S_ENTERPRISE");
+        let (plan, held, issues) = c.run();
+        assert!(plan.ops.is_empty(), "{:?}", plan.ops);
+        assert_eq!(held.len(), 2, "the create waits with its licence");
+        assert_eq!(kinds(&issues), vec!["licence-plan-dependency"]);
+        assert_eq!(issues[0].value, "MICROSOFTBOOKINGS, EXCHANGE_S_ENTERPRISE");
+        assert_eq!(
+            issues[0].message,
+            "u1@x.com would hold MICROSOFTBOOKINGS (from SPE_E3) without EXCHANGE_S_ENTERPRISE, \
+             which SPE_E3's disabled plans turn off: MICROSOFTBOOKINGS depends on it, and \
+             Microsoft 365 refuses the licence. Enable EXCHANGE_S_ENTERPRISE (drop \
+             `-EXCHANGE_S_ENTERPRISE`), or turn MICROSOFTBOOKINGS off too (`--sku \
+             SPE_E3,-EXCHANGE_S_ENTERPRISE,-MICROSOFTBOOKINGS`)."
+        );
+        // Turning the dependent plan off too, or another plan that is not needed, is fine.
+        for ok in [
+            "SPE_E3,-EXCHANGE_S_ENTERPRISE,-MICROSOFTBOOKINGS",
+            "SPE_E3,-TEAMS1",
+        ] {
+            let mut c = Case::new(vec![user(1, None)]);
+            c.give(LicenceOwner::User(1), ok);
+            let (plan, _, issues) = c.run();
+            assert!(issues.is_empty(), "{ok}: {issues:?}");
+            assert_eq!(plan.ops.len(), 2, "{ok}");
+        }
     }
 
     #[test]

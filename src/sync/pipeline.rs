@@ -72,6 +72,12 @@ pub struct DirectoryState {
     /// Deprovisioning steps earlier blocks scheduled, and the groups with their own policy.
     pub pending_steps: Vec<super::deprovision::PendingStep>,
     pub group_policies: Vec<super::deprovision::GroupPolicy>,
+    /// The policy each leaver's kept steps come from, and when the directory's policy last
+    /// changed (unix s).
+    pub leavers: Vec<super::deprovision::Leaver>,
+    pub policy_at: Option<i64>,
+    /// When each group's own policy was last set or cleared (unix s), by group name.
+    pub group_policy_at: HashMap<String, i64>,
     /// The default SKU sets of groups and users.
     pub licences: crate::directory::LicenceDefaults,
     /// The licences m365sync assigned, by directory user id.
@@ -99,9 +105,17 @@ impl DirectoryState {
                 })
             })
             .collect();
+        let group_policy_at = db
+            .group_deprovision_changes()?
+            .into_iter()
+            .filter_map(|(id, at)| Some((groups.iter().find(|g| g.id == id)?.name.clone(), at)))
+            .collect();
         Ok(DirectoryState {
             pending_steps: db.deprovision_steps()?,
             group_policies,
+            leavers: db.deprovision_leavers()?,
+            policy_at: db.deprovision_policy_at()?,
+            group_policy_at,
             users: db.users()?,
             groups,
             policy,
@@ -447,6 +461,12 @@ pub fn make_plan(
                     .map(|u| (u.id.as_str(), u.user_principal_name.as_str()))
             })
             .collect();
+        let licensed: HashSet<i64> = dir
+            .applied
+            .iter()
+            .filter(|(_, a)| !a.is_empty())
+            .map(|(id, _)| *id)
+            .collect();
         super::deprovision::plan_steps(
             &mut user_plan.ops,
             &super::deprovision::Inputs {
@@ -457,6 +477,10 @@ pub fn make_plan(
                 pending: &dir.pending_steps,
                 live: &live,
                 licences: &tenant.unlicense,
+                licensed: &licensed,
+                leavers: &dir.leavers,
+                policy_at: dir.policy_at,
+                group_policy_at: &dir.group_policy_at,
                 now,
             },
         )
@@ -795,8 +819,9 @@ pub async fn read_tenant(
 }
 
 /// The live accounts whose licences a plan may remove: of unbound users with a licence
-/// removal kept in the directory, or (when a policy removes licences at all) still enabled,
-/// so about to be blocked.
+/// removal kept in the directory, or, when a policy removes licences at all, every leaver's
+/// (about to be blocked, or blocked before the policy was set: its removal may be due now).
+/// Only leavers m365sync recorded assigning licences to are read.
 fn licence_reads(dir: &DirectoryState, pages: &[Arc<Vec<User>>]) -> Vec<String> {
     use super::deprovision::Step;
     let any_policy = dir.policy.deprovision.unlicense_after.is_some()
@@ -826,10 +851,7 @@ fn licence_reads(dir: &DirectoryState, pages: &[Arc<Vec<User>>]) -> Vec<String> 
         // Only the licences m365sync assigned are ever removed.
         .filter(|u| dir.applied.get(&u.id).is_some_and(|a| !a.is_empty()))
         .filter_map(|u| u.tenant_user_id.as_deref())
-        .filter(|t| match enabled.get(t) {
-            Some(&on) => kept.contains(t) || (any_policy && on),
-            None => false,
-        })
+        .filter(|t| enabled.contains_key(t) && (kept.contains(t) || any_policy))
         .map(str::to_string)
         .collect()
 }

@@ -39,10 +39,13 @@ pub enum OpKind {
     RemoveLicenses,
     /// DELETE the account (soft delete, restorable for 30 days; never a purge).
     DeleteUser,
+    /// No request: deprovisioning steps recorded in the directory (a leaver blocked before
+    /// its policy gets the policy's steps; due steps with nothing left to do are closed).
+    RecordSteps,
 }
 
 impl OpKind {
-    pub const ALL: [OpKind; 12] = [
+    pub const ALL: [OpKind; 13] = [
         OpKind::Create,
         OpKind::Takeover,
         OpKind::Restore,
@@ -54,6 +57,7 @@ impl OpKind {
         OpKind::RevokeSessions,
         OpKind::RemoveLicenses,
         OpKind::DeleteUser,
+        OpKind::RecordSteps,
         OpKind::SetPassword,
     ];
     /// As the preview lists it: "create account", "block sign-in", ...
@@ -70,6 +74,7 @@ impl OpKind {
             OpKind::RevokeSessions => "sign out everywhere",
             OpKind::RemoveLicenses => "remove licences",
             OpKind::DeleteUser => "delete account",
+            OpKind::RecordSteps => "record deprovisioning steps",
             OpKind::AssignLicense => "assign licences",
         }
     }

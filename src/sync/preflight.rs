@@ -913,7 +913,10 @@ pub fn blocks(kind: &str, op: OpKind) -> bool {
     match op {
         OpKind::Block | OpKind::ReEnable => false,
         // Deprovisioning steps are about an account that exists: no finding stops them.
-        OpKind::RevokeSessions | OpKind::RemoveLicenses | OpKind::DeleteUser => false,
+        OpKind::RevokeSessions
+        | OpKind::RemoveLicenses
+        | OpKind::DeleteUser
+        | OpKind::RecordSteps => false,
         OpKind::SetPassword => kind.starts_with("password-"),
         OpKind::UpdateAttributes => ATTRIBUTE_KINDS.contains(&kind),
         OpKind::SetManager => kind.starts_with("manager-"),

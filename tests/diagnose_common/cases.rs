@@ -1164,6 +1164,22 @@ pub fn cases() -> Vec<Case> {
             }),
         ),
         (
+            "licence-plan-dependency",
+            "graph 400 a plan depends on a plan turned off",
+            Box::new(|| {
+                g(graph(
+                    400,
+                    &body(
+                        "Request_BadRequest",
+                        "License assignment failed because service plan 199a5c09-e0ca-4e37-8f7c-b05d533e1ea2 depends on the service plan(s) efb87545-963c-4e0d-99df-69c6916d9eb0, 9aaf7827-d63c-4b61-89c3-182f06f82e5c",
+                        None,
+                    ),
+                    Operation::AssignLicense,
+                    None,
+                ))
+            }),
+        ),
+        (
             "licence-from-group",
             "graph 400 inherited licence",
             Box::new(|| {

@@ -272,6 +272,7 @@ SPO_P2, SPO_P1 = "5dbe027f-2339-4123-9542-606e4d348a72", "c7699d2e-19aa-44de-8ed
 TEAMS, SKYPE = "57ff2da0-773e-42df-b2af-ffb7a2317929", "0feaeb32-d00e-4d66-bd5a-43b5b83db82c"
 SKU_E3, SKU_PBI = "05e9a617-0261-4cee-bb44-138d3ef5d965", "f8a1db68-be16-40ed-86d5-cb42ce701560"
 SKU_EXO1, SKU_E1 = "4b9405b0-7788-4568-add1-99614e613b69", "18181a46-0d4e-45cd-891e-60aabd171b4e"
+PLANNER, BOOKINGS = "b737dad2-2f6c-4c65-90e3-ca563267e8b9", "199a5c09-e0ca-4e37-8f7c-b05d533e1ea2"
 
 
 def plan(pid, name, target="User"):
@@ -289,7 +290,8 @@ tenant["subscribedSkus"] = [
                                 plan(TEAMS, "TEAMS1"), plan(SKYPE, "MCOSTANDARD"),
                                 plan("43de0ff5-c92c-492b-9116-175376d08c38", "OFFICESUBSCRIPTION"),
                                 plan("c1ec4a95-1f05-45b3-a911-aa3fa01094f5", "INTUNE_A"),
-                                plan("41781fb2-bc02-4b7c-bd55-b576c07bb09d", "AAD_PREMIUM")],
+                                plan("41781fb2-bc02-4b7c-bd55-b576c07bb09d", "AAD_PREMIUM"),
+                                plan(PLANNER, "PROJECTWORKMANAGEMENT"), plan(BOOKINGS, "MICROSOFTBOOKINGS")],
         "7a1c3e5f-2b4d-4f6a-8c0e-1d3f5a7c9e2b"),
     sku(SKU_PBI, "POWER_BI_PRO", 25, [plan("70d33638-9c74-4d01-bfd3-562de28bd4ba", "BI_AZURE_P2"),
                                       plan("113feb6c-3fe4-4440-bddc-54d774bf0318", "EXCHANGE_S_FOUNDATION",
@@ -303,6 +305,11 @@ tenant["subscribedSkus"] = [
 ]
 # Not in Graph's SKU data: which plans the simulator refuses together (both mailboxes, both sites).
 tenant["mutuallyExclusivePlans"] = [[EXO_P1, EXO_P2], [SPO_P1, SPO_P2]]
+# Not in Graph's SKU data either: plans that need another plan enabled on the user (any one of
+# dependsOn), as Microsoft refuses them ("... depends on the service plan(s) ..."): Planner and
+# Bookings need an Exchange Online mailbox plan.
+tenant["planDependencies"] = [{"servicePlanId": PLANNER, "dependsOn": [EXO_P2, EXO_P1]},
+                              {"servicePlanId": BOOKINGS, "dependsOn": [EXO_P2, EXO_P1]}]
 licensable = [u for u in tenant["users"]
               if u["userType"] == "Member" and u["accountEnabled"] and u["mail"] and u["usageLocation"]]
 for n, u in enumerate(licensable[:202]):

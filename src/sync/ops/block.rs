@@ -66,6 +66,7 @@ fn with_schedule(op: &Op, answer: Answer) -> Answer {
                 tenant_user_id: tenant_id.clone(),
                 steps: op.deprovision.schedule.clone(),
                 source: op.deprovision.source.clone(),
+                policy: op.deprovision.policy().to_string(),
             },
             tenant_id,
         },

@@ -26,6 +26,7 @@ pub mod create_group;
 mod delete_user;
 mod link_group;
 mod re_enable;
+mod record_steps;
 mod remove_licenses;
 mod remove_member;
 mod restore;
@@ -290,6 +291,7 @@ pub fn spec(kind: OpKind) -> &'static dyn Spec<Op> {
         OpKind::RevokeSessions => &revoke_sessions::REVOKE_SESSIONS,
         OpKind::RemoveLicenses => &remove_licenses::REMOVE_LICENSES,
         OpKind::DeleteUser => &delete_user::DELETE_USER,
+        OpKind::RecordSteps => &record_steps::RECORD_STEPS,
         OpKind::AssignLicense => &assign_license::ASSIGN_LICENSE,
     }
 }

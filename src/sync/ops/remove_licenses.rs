@@ -26,7 +26,7 @@ impl Spec<Op> for RemoveLicenses {
         true
     }
     fn request(&self, op: &Op, _step: u32, ctx: &Ctx) -> Result<Request, NotSendable> {
-        if op.deprovision.licences.is_empty() {
+        if op.deprovision.licences().is_empty() {
             return Err(NotSendable("no licence to remove".into()));
         }
         Ok(Request::new(
@@ -38,7 +38,7 @@ impl Spec<Op> for RemoveLicenses {
         )
         .with_body(json!({
             "addLicenses": [],
-            "removeLicenses": op.deprovision.licences,
+            "removeLicenses": op.deprovision.licences(),
         })))
     }
     fn answered(&self, op: &Op, _step: u32, _body: &Value, ctx: &Ctx) -> Answer {
