@@ -343,8 +343,8 @@ pub struct Split<'a> {
 /// again) and gone (the account is not live any more: deleted by hand or purged).
 pub fn split<'a>(
     pending: &'a [PendingStep],
-    wanted: &HashSet<i64>,
-    live: &HashSet<&str>,
+    wanted: &HashSet<i64, impl std::hash::BuildHasher>,
+    live: &HashSet<&str, impl std::hash::BuildHasher>,
     now: i64,
 ) -> Split<'a> {
     let mut out = Split::default();
@@ -513,11 +513,14 @@ pub struct Inputs<'a> {
 /// steps its policy schedules (kept in the directory once the block succeeds); steps due
 /// now (immediate ones, and kept ones whose date has come) become ops after the block.
 pub fn plan_steps(ops: &mut Vec<Op>, inp: &Inputs) -> Planned {
-    let by_id: HashMap<i64, &DirectoryUser> = inp.users.iter().map(|u| (u.id, u)).collect();
-    let wanted: HashSet<i64> = inp
+    // (Over every directory user: foldhash, and the sets `split` reads only when steps are kept.)
+    let by_id: foldhash::HashMap<i64, &DirectoryUser> =
+        inp.users.iter().map(|u| (u.id, u)).collect();
+    let kept = !inp.pending.is_empty();
+    let wanted: foldhash::HashSet<i64> = inp
         .users
         .iter()
-        .filter(|u| u.wanted())
+        .filter(|u| kept && u.wanted())
         .map(|u| u.id)
         .collect();
     let name = |u: &DirectoryUser| {
@@ -528,7 +531,7 @@ pub fn plan_steps(ops: &mut Vec<Op>, inp: &Inputs) -> Planned {
         }
     };
     let mut out = Planned::default();
-    let live_ids: HashSet<&str> = inp.live.keys().copied().collect();
+    let live_ids: foldhash::HashSet<&str> = inp.live.keys().copied().filter(|_| kept).collect();
     let split = split(inp.pending, &wanted, &live_ids, inp.now);
     // What this plan records without a write, per user: steps kept for a leaver blocked
     // before its policy, due steps closed with nothing to do (and why).

@@ -758,16 +758,25 @@ pub fn recorded_errors(
             .find(|s| s.sku_id.eq_ignore_ascii_case(id))
             .map_or_else(|| id.to_string(), |s| s.sku_part_number.clone())
     };
+    // Accounts in error are few (usually none): the directory is indexed only when there are.
+    let in_error: Vec<(&String, Vec<(&str, &str)>)> = accounts
+        .iter()
+        .map(|(id, l)| (id, l.errors()))
+        .filter(|(_, e)| !e.is_empty())
+        .collect();
+    if in_error.is_empty() {
+        return Vec::new();
+    }
     let user_of: HashMap<&str, &DirectoryUser> = users
         .iter()
         .filter_map(|u| u.tenant_user_id.as_deref().map(|t| (t, u)))
         .collect();
-    let mut out: Vec<(Issue, String)> = accounts
-        .iter()
-        .flat_map(|(id, l)| {
+    let mut out: Vec<(Issue, String)> = in_error
+        .into_iter()
+        .flat_map(|(id, errors)| {
             let user = user_of.get(id.as_str()).copied();
             let email = user.map_or(id.as_str(), |u| u.email.as_str());
-            l.errors()
+            errors
                 .into_iter()
                 .map(|(sku, e)| {
                     let sku = part(sku);
