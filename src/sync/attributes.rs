@@ -348,6 +348,11 @@ pub fn diff(dir: &DirectoryUser, acc: &User, policy: &AttributePolicy) -> Vec<At
     // Compared as borrowed text: an account that agrees (almost every one) allocates nothing.
     let mut out = Vec::new();
     let values = DirectoryValues::of(dir);
+    // The account's attributes in one pass too (each is held once in `attrs`).
+    let mut held: [Option<&str>; UserAttr::ALL.len()] = [None; UserAttr::ALL.len()];
+    for (k, v) in acc.attrs.iter() {
+        held[k as usize] = Some(v);
+    }
     for a in Attr::all() {
         if a == Attr::Manager || !policy.syncs(a) {
             continue;
@@ -360,7 +365,11 @@ pub fn diff(dir: &DirectoryUser, acc: &User, policy: &AttributePolicy) -> Vec<At
         if a == Attr::DisplayName && want.is_none() {
             continue;
         }
-        let have = tenant_value(acc, a);
+        let have = match a {
+            Attr::User(x) => held[x as usize].filter(|v| !v.is_empty()),
+            _ => tenant_value(acc, a),
+        };
+        debug_assert_eq!(have, tenant_value(acc, a));
         if want != have {
             out.push(AttrChange {
                 attr: a,
