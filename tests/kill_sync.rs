@@ -240,3 +240,63 @@ async fn sigterm_and_sigkill_at_random_points_lose_no_account_and_no_password_si
     // is counted in both: reported lost although the file has it.
     assert!(total_delivered + total_lost >= 4 * N);
 }
+
+/// A SIGTERM while `sync --apply` is still reading the tenant and planning (a slow Graph)
+/// stops it cleanly: exit 130, said on stderr, nothing sent. (Before, the signal's default
+/// action killed it there: no exit code.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_planning_exits_130_with_nothing_sent() {
+    // Every Graph answer takes 1.5 s: the run is still planning when the signal comes.
+    let env = common::start(SimOptions {
+        users: Some(5),
+        latency: Duration::from_millis(1500),
+        ..common::fast_options()
+    })
+    .await;
+    let csv = env.data.path().join("people.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "email,displayName\nslow1@{d},Slow One\nslow2@{d},Slow Two\n",
+            d = env.sim.default_domain
+        ),
+    )
+    .unwrap();
+    for args in [
+        vec!["directory", "import", csv.to_str().unwrap()],
+        vec!["bind", "--all"],
+        vec!["login"],
+    ] {
+        let mut c = bin(&env);
+        c.args(&args);
+        assert!(output(c).await.status.success(), "{args:?}");
+    }
+    let writes = env.sim.write_count();
+    let handoff = env.data.path().join("handoff.csv");
+    let child = sync_apply(&env, &handoff)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The hand-off file is made just before the handlers are set: wait for it, then a little.
+    for _ in 0..200 {
+        if handoff.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(handoff.exists(), "sync --apply never started");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ok = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{:?}: {err}", out.status);
+    assert!(err.contains("nothing was sent"), "{err}");
+    assert_eq!(env.sim.write_count(), writes, "no write reached the tenant");
+}

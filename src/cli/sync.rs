@@ -234,20 +234,24 @@ fn print_plan(view: &PlanView, budget: WriteBudget, out: &mut dyn Write) -> Resu
 }
 
 /// Stop on Ctrl-C, SIGTERM and SIGHUP as on Ctrl-C: no new writes, in-flight ones finish and
-/// are recorded, passwords written.
+/// are recorded, passwords written. The handlers are in place when this returns (a signal
+/// right after is not the default kill).
 fn stop_on_signals(cancel: tokio_util::sync::CancellationToken) {
-    tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut hup)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::hangup()),
-        ) else {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tokio::spawn(async move {
             let _ = tokio::signal::ctrl_c().await;
             cancel.cancel();
-            return;
-        };
+        });
+        return;
+    };
+    tokio::spawn(async move {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = int.recv() => {}
             _ = term.recv() => {}
             _ = hup.recv() => {}
         }
@@ -279,23 +283,37 @@ pub async fn sync(settings: &Settings, args: &SyncArgs, out: &mut dyn Write) -> 
         ),
         _ => Box::new(StdoutSink { header: false }),
     };
-    let pipeline = pipeline(settings, args.secret.secret()?, budget).await?;
-    // An apply holds the lock from before the plan to the end of the run.
-    let lock = if args.apply {
-        Some(pipeline.lock("sync --apply")?)
-    } else {
-        None
+    // A signal from here on stops the command cleanly: before the run nothing has been sent
+    // (the plan is dropped, exit 130); during it, as below.
+    let cancel = tokio_util::sync::CancellationToken::new();
+    stop_on_signals(cancel.clone());
+    let prepared = async {
+        let pipeline = pipeline(settings, args.secret.secret()?, budget).await?;
+        // An apply holds the lock from before the plan to the end of the run.
+        let lock = if args.apply {
+            Some(pipeline.lock("sync --apply")?)
+        } else {
+            None
+        };
+        // The tenant: the saved copy brought up to date under the lock (an apply plans on
+        // nothing older), or as saved with --offline (a dry run that reads no user from Graph
+        // and leaves the journal unchecked).
+        let tenant = super::tenant::tenant(settings, &pipeline.graph, &args.freshness).await?;
+        let view = if args.freshness.offline {
+            pipeline.plan_only(Some(tenant), unix_now()).await?
+        } else {
+            pipeline
+                .prepare(lock.as_ref(), Some(tenant), unix_now())
+                .await?
+        };
+        Ok::<_, anyhow::Error>((pipeline, lock, view))
     };
-    // The tenant: the saved copy brought up to date under the lock (an apply plans on
-    // nothing older), or as saved with --offline (a dry run that reads no user from Graph and
-    // leaves the journal unchecked).
-    let tenant = super::tenant::tenant(settings, &pipeline.graph, &args.freshness).await?;
-    let view = if args.freshness.offline {
-        pipeline.plan_only(Some(tenant), unix_now()).await?
-    } else {
-        pipeline
-            .prepare(lock.as_ref(), Some(tenant), unix_now())
-            .await?
+    let (pipeline, lock, view) = tokio::select! {
+        r = prepared => r?,
+        _ = cancel.cancelled() => {
+            eprintln!("stopped before the run: nothing was sent");
+            return Ok(130);
+        }
     };
     if view.unchecked > 0 {
         eprintln!(
@@ -342,8 +360,6 @@ pub async fn sync(settings: &Settings, args: &SyncArgs, out: &mut dyn Write) -> 
         yes_delete: args.yes_delete,
     };
     crate::sync::pipeline::check_confirmed(&view, &confirm)?;
-    let cancel = tokio_util::sync::CancellationToken::new();
-    stop_on_signals(cancel.clone());
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ApplyEvent>();
     let printer = tokio::spawn(async move {
         let mut last = std::time::Instant::now() - Duration::from_secs(10);
