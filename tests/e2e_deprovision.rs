@@ -74,6 +74,20 @@ async fn setup_with(opts: m365sync::sim::SimOptions, n: usize, policy: &str) -> 
 }
 
 impl T {
+    /// The directory assigns `u` E1 (usage location US for all): its mailbox and SharePoint
+    /// plans turned off, as an admin would, since they clash with E3's.
+    fn assign_e1(&self, u: &User) {
+        let mut d = self.db();
+        let (mut pol, guard) = d.policy().unwrap();
+        pol.usage_location = Some("US".into());
+        d.set_policy(&pol, &guard).unwrap();
+        d.assign_licence(
+            LicenceOwner::User(self.id_of(u)),
+            &LicencePick::parse("STANDARDPACK,-EXCHANGE_S_STANDARD,-SHAREPOINTSTANDARD").unwrap(),
+        )
+        .unwrap();
+    }
+
     fn db(&self) -> Directory {
         Directory::open(&self.env.settings.db_path()).unwrap()
     }
@@ -187,19 +201,7 @@ async fn licences_are_removed_on_their_day() {
     // directory default): only E1 is m365sync's to take back.
     let by_hand = t.licences(ann).await;
     assert!(!by_hand.contains(&E1.to_string()));
-    {
-        let mut d = t.db();
-        let (mut pol, guard) = d.policy().unwrap();
-        pol.usage_location = Some("US".into());
-        d.set_policy(&pol, &guard).unwrap();
-        d.assign_licence(
-            LicenceOwner::User(t.id_of(ann)),
-            // Its mailbox and SharePoint plans would clash with E3's: turned off, as an
-            // admin would.
-            &LicencePick::parse("STANDARDPACK,-EXCHANGE_S_STANDARD,-SHAREPOINTSTANDARD").unwrap(),
-        )
-        .unwrap();
-    }
+    t.assign_e1(ann);
     let view = t.sync_ok(now()).await;
     assert!(kinds(&view).contains(&OpKind::AssignLicense), "{view:?}");
     let mut both = by_hand.clone();
@@ -785,17 +787,7 @@ async fn leavers_blocked_before_a_policy_get_its_steps_dated_from_the_change() {
 async fn a_due_step_with_nothing_left_to_do_is_closed_and_audited() {
     let t = setup(3, "block+unlicense:7+delete:30").await;
     let (ann, ben) = (&t.users[0], &t.users[1]);
-    {
-        let mut d = t.db();
-        let (mut pol, guard) = d.policy().unwrap();
-        pol.usage_location = Some("US".into());
-        d.set_policy(&pol, &guard).unwrap();
-        d.assign_licence(
-            LicenceOwner::User(t.id_of(ann)),
-            &LicencePick::parse("STANDARDPACK,-EXCHANGE_S_STANDARD,-SHAREPOINTSTANDARD").unwrap(),
-        )
-        .unwrap();
-    }
+    t.assign_e1(ann);
     let view = t.sync_ok(now()).await;
     assert!(kinds(&view).contains(&OpKind::AssignLicense), "{view:?}");
     assert!(t.licences(ann).await.contains(&E1.to_string()));

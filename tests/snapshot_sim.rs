@@ -64,6 +64,11 @@ async fn send(graph: &GraphClient, method: Method, path: &str, body: serde_json:
         .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
 }
 
+/// Graph as the app, against `env`'s simulator.
+async fn app_graph(env: &common::Env) -> GraphClient {
+    GraphClient::new(env.http(), &env.settings.graph_url, env.app_session().await)
+}
+
 fn opts() -> RefreshOptions {
     RefreshOptions::default()
 }
@@ -76,7 +81,7 @@ async fn a_round_after_graph_writes_equals_a_fresh_full_listing() {
         ..common::fast_options()
     })
     .await;
-    let graph = GraphClient::new(env.http(), &env.settings.graph_url, env.app_session().await);
+    let graph = app_graph(&env).await;
     let users = fresh(&graph).await;
     // Two soft-deleted before the listing: one is restored, one purged after it.
     let (to_restore, to_purge) = (users[0].clone(), users[1].clone());
@@ -221,7 +226,7 @@ async fn an_expired_delta_token_falls_back_to_a_full_listing_equal_to_the_tenant
         ..common::fast_options()
     })
     .await;
-    let graph = GraphClient::new(env.http(), &env.settings.graph_url, env.app_session().await);
+    let graph = app_graph(&env).await;
     let data = tempfile::tempdir().unwrap();
     let store = SnapshotStore::open(data.path(), "contoso").unwrap();
     let (s0, _) = full_refresh(&graph, &store, &opts().listing, &mut |_| {})
@@ -287,7 +292,7 @@ async fn a_start_loads_the_copy_while_its_round_is_in_flight_and_applies_the_rou
         ..common::fast_options()
     })
     .await;
-    let graph = GraphClient::new(env.http(), &env.settings.graph_url, env.app_session().await);
+    let graph = app_graph(&env).await;
     let data = tempfile::tempdir().unwrap();
     let store = SnapshotStore::open(data.path(), "contoso").unwrap();
     let (s0, _) = full_refresh(&graph, &store, &opts().listing, &mut |_| {})
