@@ -429,7 +429,10 @@ pub struct TenantIndex {
 }
 
 impl TenantIndex {
-    pub fn new<'a>(live: impl IntoIterator<Item = &'a User>, deleted: &[User]) -> TenantIndex {
+    pub fn new<'a>(
+        live: impl IntoIterator<Item = &'a User>,
+        deleted: impl IntoIterator<Item = &'a User>,
+    ) -> TenantIndex {
         let mut by_address = HashMap::new();
         let mut add = |u: &User, is_deleted: bool| {
             let h = Holder {
@@ -499,19 +502,16 @@ impl TenantIndex {
             }
             wanted.contains(buf.as_str())
         };
+        let mut asked =
+            |u: &&User| kept(&u.user_principal_name) || u.mail.as_deref().is_some_and(&mut kept);
         let live: Vec<&User> = s
             .pages
             .iter()
             .flat_map(|p| p.iter())
-            .filter(|u| kept(&u.user_principal_name) || u.mail.as_deref().is_some_and(&mut kept))
+            .filter(&mut asked)
             .collect();
-        let deleted: Vec<User> = s
-            .deleted
-            .iter()
-            .filter(|u| kept(&u.user_principal_name) || u.mail.as_deref().is_some_and(&mut kept))
-            .cloned()
-            .collect();
-        TenantIndex::new(live, &deleted)
+        let deleted: Vec<&User> = s.deleted.iter().filter(&mut asked).collect();
+        TenantIndex::new(live, deleted)
     }
 
     fn get(&self, addr_lower: &str) -> Option<&Holder> {
