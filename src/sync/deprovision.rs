@@ -579,6 +579,11 @@ pub fn plan_steps(ops: &mut Vec<Op>, inp: &Inputs) -> Planned {
     let leaver_of: HashMap<i64, &Leaver> =
         inp.leavers.iter().map(|l| (l.directory_id, l)).collect();
     let mut redone: HashSet<i64> = HashSet::new();
+    // Kept steps by user, read once (not a scan of them all per leaver).
+    let mut pending_of: foldhash::HashMap<i64, Vec<&PendingStep>> = Default::default();
+    for p in inp.pending {
+        pending_of.entry(p.directory_id).or_default().push(p);
+    }
     for u in inp.users {
         if u.wanted() || u.binding != BindingState::Blocked || base_of.contains_key(&u.id) {
             continue;
@@ -601,11 +606,7 @@ pub fn plan_steps(ops: &mut Vec<Op>, inp: &Inputs) -> Planned {
             _ => {}
         }
         let since = at.unwrap_or(inp.now);
-        let pending: Vec<&PendingStep> = inp
-            .pending
-            .iter()
-            .filter(|p| p.directory_id == u.id)
-            .collect();
+        let pending: &[&PendingStep] = pending_of.get(&u.id).map_or(&[], Vec::as_slice);
         // Steps of the old policy no longer pending were done: not again.
         let done: Vec<Step> = rec
             .and_then(|r| Deprovision::parse(&r.policy).ok())
@@ -706,22 +707,10 @@ pub fn plan_steps(ops: &mut Vec<Op>, inp: &Inputs) -> Planned {
             );
             continue;
         }
-        let base = base_of.get(&id).cloned().unwrap_or_else(|| Op {
-            kind: OpKind::Block,
-            directory_id: u.id,
-            email: u.email.clone(),
-            display_name: u.display_name.clone(),
-            upn: inp
-                .live
-                .get(account.as_str())
-                .map_or_else(|| u.email.clone(), |s| s.to_string()),
-            tenant_user_id: Some(account.clone()),
-            reason: String::new(),
-            changes: Vec::new(),
-            manager_id: None,
-            deprovision: OpDeprovision::default(),
-            licences: None,
-        });
+        let base = base_of
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| account_op(OpKind::Block, u, &account, inp.live));
         step_ops.push(step_op(&base, step, &source, licences.unwrap_or_default()));
     }
     // Steps of accounts no longer in the tenant: nothing left to do.
@@ -737,7 +726,9 @@ pub fn plan_steps(ops: &mut Vec<Op>, inp: &Inputs) -> Planned {
             p.step.done_words()
         ));
     }
+    // Later steps by user, in the order users first appear.
     let mut by_user: Vec<(i64, Vec<Scheduled>)> = Vec::new();
+    let mut at_of: foldhash::HashMap<i64, usize> = Default::default();
     for p in split
         .later
         .iter()
@@ -747,10 +738,11 @@ pub fn plan_steps(ops: &mut Vec<Op>, inp: &Inputs) -> Planned {
             step: p.step,
             due: p.due,
         };
-        match by_user.iter_mut().find(|(id, _)| *id == p.directory_id) {
-            Some((_, v)) => v.push(s),
-            None => by_user.push((p.directory_id, vec![s])),
-        }
+        let at = *at_of.entry(p.directory_id).or_insert_with(|| {
+            by_user.push((p.directory_id, Vec::new()));
+            by_user.len() - 1
+        });
+        by_user[at].1.push(s);
     }
     for (id, steps) in by_user {
         if let Some(u) = by_id.get(&id) {
@@ -772,18 +764,7 @@ pub fn plan_steps(ops: &mut Vec<Op>, inp: &Inputs) -> Planned {
             continue;
         };
         ops.push(Op {
-            kind: OpKind::RecordSteps,
-            directory_id: u.id,
-            email: u.email.clone(),
-            display_name: u.display_name.clone(),
-            upn: inp
-                .live
-                .get(r.tenant_user_id.as_str())
-                .map_or_else(|| u.email.clone(), |s| s.to_string()),
-            tenant_user_id: Some(r.tenant_user_id.clone()),
             reason: format!("deprovisioning ({}): {}", r.source, r.notes.join("; ")),
-            changes: Vec::new(),
-            manager_id: None,
             deprovision: OpDeprovision {
                 source: r.source,
                 recorded: Some(Box::new(Recorded {
@@ -793,11 +774,31 @@ pub fn plan_steps(ops: &mut Vec<Op>, inp: &Inputs) -> Planned {
                 })),
                 ..Default::default()
             },
-            licences: None,
+            ..account_op(OpKind::RecordSteps, u, &r.tenant_user_id, inp.live)
         });
     }
     ops.extend(step_ops);
     out
+}
+
+/// A `kind` op on `u`'s account `account` (named by its UPN when listed), with no reason,
+/// changes or steps yet.
+fn account_op(kind: OpKind, u: &DirectoryUser, account: &str, live: &HashMap<&str, &str>) -> Op {
+    Op {
+        kind,
+        directory_id: u.id,
+        email: u.email.clone(),
+        display_name: u.display_name.clone(),
+        upn: live
+            .get(account)
+            .map_or_else(|| u.email.clone(), |s| s.to_string()),
+        tenant_user_id: Some(account.to_string()),
+        reason: String::new(),
+        changes: Vec::new(),
+        manager_id: None,
+        deprovision: OpDeprovision::default(),
+        licences: None,
+    }
 }
 
 /// The record of `user` in `records` (added when it has none).
