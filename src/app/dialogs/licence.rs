@@ -47,11 +47,24 @@ pub struct Target {
     pub name: String,
     /// A group's member count, a user's display name.
     pub detail: String,
+    /// Name and detail lower-cased once, for finding as one types.
+    key: String,
     /// What it has of this SKU now (from the Licences report), if anything.
     pub current: Option<LicencePick>,
 }
 
 impl Target {
+    fn new(owner: LicenceOwner, name: &str, detail: String, current: Option<LicencePick>) -> Self {
+        // A newline between: a query (typed or pasted: one line) cannot match across the two.
+        let key = format!("{}\n{}", name.to_lowercase(), detail.to_lowercase());
+        Target {
+            owner,
+            name: name.to_string(),
+            detail,
+            key,
+            current,
+        }
+    }
     /// As the CLI and the messages name it: `group "Sales"`, or the email.
     pub fn label(&self) -> String {
         match self.owner {
@@ -127,18 +140,22 @@ impl AssignLicence {
             .directory
             .groups
             .iter()
-            .map(|g| Target {
-                owner: LicenceOwner::Group(g.id),
-                name: g.name.clone(),
-                detail: crate::format::count(g.members.len(), "member", None),
-                current: current("group", &g.name),
+            .map(|g| {
+                Target::new(
+                    LicenceOwner::Group(g.id),
+                    &g.name,
+                    crate::format::count(g.members.len(), "member", None),
+                    current("group", &g.name),
+                )
             })
             .collect();
-        targets.extend(data.directory.users.iter().map(|u| Target {
-            owner: LicenceOwner::User(u.id),
-            name: u.email.clone(),
-            detail: u.display_name.clone(),
-            current: current("user", &u.email),
+        targets.extend(data.directory.users.iter().map(|u| {
+            Target::new(
+                LicenceOwner::User(u.id),
+                &u.email,
+                u.display_name.clone(),
+                current("user", &u.email),
+            )
         }));
         let shown = (0..targets.len()).collect();
         AssignLicence {
@@ -151,17 +168,15 @@ impl AssignLicence {
     }
 
     fn refind(&mut self) {
-        let q = self.find.trim().to_lowercase();
+        // The tabs' matcher over keys lower-cased when the dialog opened: nothing is
+        // allocated per target as one types.
+        let q = crate::app::list::Needle::new(&self.find.trim().to_lowercase());
         let keep = self.shown.get(self.selected).copied();
         self.shown = self
             .targets
             .iter()
             .enumerate()
-            .filter(|(_, t)| {
-                q.is_empty()
-                    || t.name.to_lowercase().contains(&q)
-                    || t.detail.to_lowercase().contains(&q)
-            })
+            .filter(|(_, t)| q.is_empty() || q.is_in(&t.key))
             .map(|(i, _)| i)
             .collect();
         self.selected = keep
@@ -472,24 +487,19 @@ mod tests {
 
     fn dialog() -> AssignLicence {
         let targets = vec![
-            Target {
-                owner: LicenceOwner::Group(4),
-                name: "Sales".into(),
-                detail: "3 members".into(),
-                current: None,
-            },
-            Target {
-                owner: LicenceOwner::User(9),
-                name: "ann@contoso.com".into(),
-                detail: "Ann Lee".into(),
-                current: Some(LicencePick::parse("SPE_E3,-TEAMS1").unwrap()),
-            },
-            Target {
-                owner: LicenceOwner::User(10),
-                name: "ben@contoso.com".into(),
-                detail: "Ben Ode".into(),
-                current: None,
-            },
+            Target::new(LicenceOwner::Group(4), "Sales", "3 members".into(), None),
+            Target::new(
+                LicenceOwner::User(9),
+                "ann@contoso.com",
+                "Ann Lee".into(),
+                Some(LicencePick::parse("SPE_E3,-TEAMS1").unwrap()),
+            ),
+            Target::new(
+                LicenceOwner::User(10),
+                "ben@contoso.com",
+                "Ben Ode".into(),
+                None,
+            ),
         ];
         AssignLicence {
             sku: "SPE_E3".into(),
